@@ -1,0 +1,149 @@
+import type { App } from '../config/repo-config.js';
+import { objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
+import { mapLimit } from '../util/pool.js';
+import { ClusterUnreachableError, KubeApiError } from './client.js';
+import type { Cluster } from './connect.js';
+import { resourcePath, type ResourceInfo } from './discovery.js';
+import { inventorySelector, withInventory, type InventoryKey } from './inventory.js';
+
+export const FIELD_MANAGER = 'mergeops';
+
+/** One rendered object, placed in the cluster: what is live and what applying would make. */
+export interface PlannedObject {
+  desired: KubeObject;
+  source: SourceRef;
+  resource?: ResourceInfo;
+  live: KubeObject | null;
+  /** The server-side dry-run apply result; null when it could not be computed. */
+  merged: KubeObject | null;
+  /** Why `merged` is the desired object as written rather than a dry-run result. */
+  note?: string;
+}
+
+export interface ObjectError {
+  ref: string;
+  message: string;
+  source?: SourceRef;
+}
+
+export interface ClusterPlan {
+  objects: PlannedObject[];
+  /** Live objects carrying this app's inventory marks that the render no longer has. */
+  orphans: KubeObject[];
+  errors: ObjectError[];
+}
+
+export interface PlanOptions {
+  concurrency: number;
+}
+
+/**
+ * Asks the live cluster what applying the render would change: a GET of each live object
+ * and a server-side apply with dryRun=All, so defaults and admission show as the server
+ * would produce them — never as diff noise.
+ */
+export async function planApp(
+  cluster: Cluster,
+  app: App,
+  rendered: RenderedObject[],
+  key: InventoryKey,
+  opts: PlanOptions = { concurrency: 16 },
+): Promise<ClusterPlan> {
+  const errors: ObjectError[] = [];
+  const crdKinds = new Set(
+    rendered
+      .filter((r) => r.object.kind === 'CustomResourceDefinition')
+      .flatMap((r) => crdGvks(r.object)),
+  );
+  const renderNamespaces = new Set(rendered.filter((r) => r.object.kind === 'Namespace' && r.object.apiVersion === 'v1').map((r) => r.object.metadata.name));
+
+  const placed: PlannedObject[] = [];
+  const seen = new Map<string, SourceRef>();
+  for (const r of rendered) {
+    const desired = withInventory(r.object, key);
+    const resource = await cluster.discovery.resolve(desired.apiVersion, desired.kind);
+    if (resource?.namespaced) desired.metadata.namespace ??= app.namespace ?? 'default';
+    else if (resource) delete desired.metadata.namespace;
+    const id = identity(desired);
+    const prev = seen.get(id);
+    if (prev) {
+      errors.push({ ref: objectRef(desired), message: `defined twice (also at ${prev.file}:${prev.line})`, source: r.source });
+      continue;
+    }
+    seen.set(id, r.source);
+    if (!resource) {
+      if (crdKinds.has(`${desired.apiVersion}/${desired.kind}`)) {
+        placed.push({ desired, source: r.source, live: null, merged: desired, note: 'its CustomResourceDefinition is created by this change, so the server could not validate it yet' });
+      } else {
+        errors.push({ ref: objectRef(desired), message: `the cluster has no kind ${desired.kind} in ${desired.apiVersion} (is its CustomResourceDefinition installed?)`, source: r.source });
+      }
+      continue;
+    }
+    placed.push({ desired, source: r.source, resource, live: null, merged: null });
+  }
+
+  await mapLimit(placed, opts.concurrency, async (p) => {
+    if (!p.resource) return;
+    const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
+    try {
+      p.live = await getOrNull(cluster, path);
+      p.merged = await cluster.client.request<KubeObject>('PATCH', path, {
+        body: p.desired,
+        contentType: 'application/apply-patch+yaml',
+        query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: 'true' },
+      });
+    } catch (err) {
+      if (err instanceof ClusterUnreachableError) throw err;
+      if (!(err instanceof KubeApiError)) throw err;
+      const ns = p.desired.metadata.namespace;
+      if (err.status === 404 && ns && renderNamespaces.has(ns)) {
+        p.merged = p.desired;
+        p.note = `namespace ${ns} is created by this change, so the server could not validate this object yet`;
+        return;
+      }
+      errors.push({ ref: objectRef(p.desired), message: err.message, source: p.source });
+    }
+  });
+
+  const orphans = await listOrphans(cluster, key, new Set(placed.map((p) => identity(p.desired))));
+  return { objects: placed.filter((p) => p.merged !== null), orphans, errors };
+}
+
+async function getOrNull(cluster: Cluster, path: string): Promise<KubeObject | null> {
+  try {
+    return await cluster.client.request<KubeObject>('GET', path);
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+async function listOrphans(cluster: Cluster, key: InventoryKey, desired: Set<string>): Promise<KubeObject[]> {
+  const resources = await cluster.discovery.listable();
+  const found = await mapLimit(resources, 16, async (r) => {
+    try {
+      const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, undefined), {
+        query: { labelSelector: inventorySelector(key) },
+      });
+      const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
+      return list.items.map((o) => ({ ...o, apiVersion, kind: r.kind }));
+    } catch (err) {
+      // Not allowed to list this type (RBAC) or the type vanished: it cannot be ours to show.
+      if (err instanceof KubeApiError) return [];
+      throw err;
+    }
+  });
+  return found.flat().filter((o) => !desired.has(identity(o)));
+}
+
+/** Group + kind + namespace + name: the same object whichever version names it. */
+export function identity(o: KubeObject): string {
+  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
+  return `${group}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+}
+
+function crdGvks(crd: KubeObject): string[] {
+  const spec = crd['spec'] as { group?: string; names?: { kind?: string }; versions?: { name?: string }[] } | undefined;
+  if (!spec?.group || !spec.names?.kind) return [];
+  return (spec.versions ?? []).map((v) => `${spec.group}/${v.name}/${spec.names?.kind}`);
+}

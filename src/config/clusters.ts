@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import { parseYamlDocuments } from '../render/yaml.js';
+import { ConfigError, expectObj, optBool, optString } from './validate.js';
+
+/** How to reach one cluster the operator configured. Credentials never come from a repo. */
+export interface ClusterTarget {
+  name: string;
+  kubeconfig?: string;
+  context?: string;
+  inCluster: boolean;
+}
+
+export type ClusterTargets = Map<string, ClusterTarget>;
+
+/**
+ * Reads the operator's clusters file (MERGEOPS_CLUSTERS). Without one, the process's own
+ * kubeconfig (KUBECONFIG or ~/.kube/config, current context) is the cluster "default",
+ * which is what a newcomer running locally expects.
+ */
+export function loadClusterTargets(file: string | undefined): ClusterTargets {
+  const targets: ClusterTargets = new Map();
+  if (!file) {
+    targets.set('default', { name: 'default', inCluster: false });
+    return targets;
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the clusters file ${file}: ${(err as Error).message}`, 'MERGEOPS_CLUSTERS');
+  }
+  const doc = parseYamlDocuments(text, file)[0]?.value;
+  const root = expectObj(doc, 'MERGEOPS_CLUSTERS', ['clusters']);
+  const clusters = expectObj(root['clusters'], 'MERGEOPS_CLUSTERS.clusters', Object.keys(root['clusters'] ?? {}));
+  for (const [name, raw] of Object.entries(clusters)) {
+    const path = `MERGEOPS_CLUSTERS.clusters.${name}`;
+    const o = expectObj(raw, path, ['kubeconfig', 'context', 'inCluster']);
+    const t: ClusterTarget = { name, inCluster: optBool(o, 'inCluster', path) ?? false };
+    const kubeconfig = optString(o, 'kubeconfig', path);
+    const context = optString(o, 'context', path);
+    if (kubeconfig) t.kubeconfig = kubeconfig;
+    if (context) t.context = context;
+    if (!t.inCluster && !t.kubeconfig) throw new ConfigError('set kubeconfig (a file path) or inCluster: true', path);
+    targets.set(name, t);
+  }
+  if (targets.size === 0) throw new ConfigError('names no clusters', 'MERGEOPS_CLUSTERS.clusters');
+  return targets;
+}

@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import { ConfigError } from './validate.js';
+
+export type Mode = 'web' | 'worker' | 'all';
+
+/** Operator settings, all from the environment; `.env.example` documents each one. */
+export interface Settings {
+  mode: Mode;
+  port: number;
+  host: string;
+  appId?: string;
+  privateKey?: string;
+  webhookSecret?: string;
+  redisUrl: string;
+  /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
+  redisPrefix: string;
+  clustersFile?: string;
+  logLevel: string;
+  workerConcurrency: number;
+  maxArchiveBytes: number;
+  maxExtractedBytes: number;
+  githubBaseUrl?: string;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const mode = (env['MERGEOPS_MODE'] ?? 'all') as Mode;
+  if (!['web', 'worker', 'all'].includes(mode)) throw new ConfigError(`must be web, worker or all, got "${mode}"`, 'MERGEOPS_MODE');
+  let privateKey = env['PRIVATE_KEY'];
+  const keyPath = env['PRIVATE_KEY_PATH'];
+  if (!privateKey && keyPath) {
+    try {
+      privateKey = fs.readFileSync(keyPath, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read ${keyPath}: ${(err as Error).message}`, 'PRIVATE_KEY_PATH');
+    }
+  }
+  const s: Settings = {
+    mode,
+    port: int(env, 'PORT', 3000),
+    host: env['HOST'] ?? '0.0.0.0',
+    redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    redisPrefix: env['MERGEOPS_REDIS_PREFIX'] ?? 'mergeops',
+    logLevel: env['LOG_LEVEL'] ?? 'info',
+    workerConcurrency: int(env, 'MERGEOPS_WORKER_CONCURRENCY', 4),
+    maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
+    maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
+  };
+  if (env['APP_ID']) s.appId = env['APP_ID'];
+  if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
+  if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];
+  if (env['MERGEOPS_CLUSTERS']) s.clustersFile = env['MERGEOPS_CLUSTERS'];
+  if (env['GHE_HOST']) s.githubBaseUrl = `${env['GHE_PROTOCOL'] ?? 'https'}://${env['GHE_HOST']}/api/v3`;
+  return s;
+}
+
+function int(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const v = env[key];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`expected a whole number, got "${v}"`, key);
+  return n;
+}

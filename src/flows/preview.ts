@@ -1,0 +1,140 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
+import { ConfigError } from '../config/validate.js';
+import { ClusterUnreachableError } from '../cluster/client.js';
+import { UnknownClusterError, type ClusterPool } from '../cluster/connect.js';
+import { planApp } from '../cluster/plan.js';
+import { diffPlan } from '../diff/diff.js';
+import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
+import { upsertComments, type CommentIdStore } from '../github/comments.js';
+import { fetchRevision } from '../github/tarball.js';
+import type { Octokit } from '../github/types.js';
+import type { PreviewJob } from '../queue/jobs.js';
+import { render } from '../render/index.js';
+import { RenderError } from '../render/types.js';
+import { formatCheck } from '../report/check.js';
+import { formatComment } from '../report/comment.js';
+import type { AppReport, PreviewReport, Problem } from '../report/types.js';
+import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
+import { UnsafePathError } from '../source/paths.js';
+import { mapLimit } from '../util/pool.js';
+
+export interface PreviewDeps {
+  github(installationId: number): Promise<Octokit>;
+  clusters: ClusterPool;
+  limits: ExtractLimits;
+  log: Logger;
+  /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
+  isLatestHead(job: PreviewJob): Promise<boolean>;
+  commentIds(job: PreviewJob): CommentIdStore;
+  /** Check run ids survive retries of the same job, so a retry does not open a second one. */
+  checkRunId: { get(): number | undefined; set(id: number): Promise<void> };
+}
+
+const APP_CONCURRENCY = 4;
+
+/** The preview flow: fetch → config → render → plan (dry-run) → diff → report. */
+export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<PreviewReport> {
+  const started = Date.now();
+  const repo = { owner: job.owner, repo: job.repo };
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
+  const octokit = await deps.github(job.installationId);
+  let checkRunId = deps.checkRunId.get();
+  if (checkRunId === undefined) {
+    checkRunId = await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha);
+    await deps.checkRunId.set(checkRunId);
+  }
+
+  const report = await buildReport(job, octokit, deps, log);
+  await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+  if (await deps.isLatestHead(job)) {
+    const bodies = formatComment(report);
+    await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
+  } else {
+    log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
+  }
+  log.info(
+    { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started },
+    'preview done',
+  );
+  return report;
+}
+
+async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger): Promise<PreviewReport> {
+  const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  let checkout;
+  try {
+    checkout = await fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits);
+  } catch (err) {
+    if (err instanceof UnsafePathError) {
+      report.problems.push({ message: `the repository archive was refused: ${err.message} (entry "${err.entry}")` });
+      return report;
+    }
+    if (err instanceof ArchiveTooLargeError) {
+      report.problems.push({ message: err.message });
+      return report;
+    }
+    throw err;
+  }
+  try {
+    const config = await readConfig(checkout.dir, job.defaultBranch);
+    if ('problem' in config) {
+      report.problems.push(config.problem);
+      return report;
+    }
+    const apps = config.apps.filter((a) => a.branch === job.baseRef);
+    log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
+    report.apps = await mapLimit(apps, APP_CONCURRENCY, (app) => previewApp(job, app, checkout.dir, deps, log));
+    return report;
+  } finally {
+    await checkout.remove();
+  }
+}
+
+async function readConfig(dir: string, defaultBranch: string): Promise<RepoConfig | { problem: Problem }> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, REPO_CONFIG_PATH), 'utf8');
+  } catch {
+    return { problem: { message: `no ${REPO_CONFIG_PATH} in this revision; add one that lists your apps (see the mergeops README)` } };
+  }
+  try {
+    return parseRepoConfig(text, defaultBranch);
+  } catch (err) {
+    if (err instanceof ConfigError) return { problem: { message: `invalid config: ${err.message}`, file: REPO_CONFIG_PATH, line: 1 } };
+    throw err;
+  }
+}
+
+async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [] };
+  try {
+    const rendered = await render(app, dir);
+    log.info({ app: app.name, objects: rendered.length }, 'rendered');
+    const cluster = await deps.clusters.get(app.cluster);
+    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name });
+    out.diffs = diffPlan(plan.objects, plan.orphans);
+    for (const e of plan.errors) {
+      const p: Problem = { message: e.message, ref: e.ref };
+      if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
+      out.problems.push(p);
+    }
+  } catch (err) {
+    out.problems.push(toProblem(err));
+  }
+  return out;
+}
+
+/** Turns the failures a user can act on into problems; anything else is ours and is retried. */
+function toProblem(err: unknown): Problem {
+  if (err instanceof RenderError) {
+    const p: Problem = { message: err.message };
+    if (err.file) p.file = err.file;
+    if (err.line) p.line = err.line;
+    return p;
+  }
+  if (err instanceof ClusterUnreachableError || err instanceof UnknownClusterError) return { message: err.message };
+  throw err;
+}

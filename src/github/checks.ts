@@ -1,0 +1,39 @@
+import { ANNOTATIONS_PER_REQUEST, type CheckOutput } from '../report/check.js';
+import type { Octokit, RepoRef } from './types.js';
+
+export const PREVIEW_CHECK = 'mergeops / preview';
+
+export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<number> {
+  const res = await octokit.rest.checks.create({
+    ...r,
+    name,
+    head_sha: headSha,
+    status: 'in_progress',
+    started_at: new Date().toISOString(),
+    output: { title: 'Rendering and diffing against the live cluster…', summary: 'mergeops is working on this commit.' },
+  });
+  return res.data.id;
+}
+
+/**
+ * Completes a check run. GitHub takes at most 50 annotations per request, so the first
+ * update carries the conclusion and the first 50, and further updates append the rest.
+ */
+export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: number, out: CheckOutput): Promise<void> {
+  const batches: CheckOutput['annotations'][] = [];
+  for (let i = 0; i < out.annotations.length; i += ANNOTATIONS_PER_REQUEST) {
+    batches.push(out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
+  }
+  const output = { title: out.title, summary: out.summary, text: out.text };
+  await octokit.rest.checks.update({
+    ...r,
+    check_run_id: checkRunId,
+    status: 'completed',
+    conclusion: out.conclusion,
+    completed_at: new Date().toISOString(),
+    output: { ...output, annotations: batches[0] ?? [] },
+  });
+  for (const batch of batches.slice(1)) {
+    await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, output: { ...output, annotations: batch } });
+  }
+}

@@ -1,0 +1,34 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { extractTarball, type ExtractLimits } from '../source/extract.js';
+import type { Octokit, RepoRef } from './types.js';
+
+export interface Checkout {
+  dir: string;
+  /** Always call, success or not: checkouts hold customer code. */
+  remove(): Promise<void>;
+}
+
+/** Downloads the repository at `sha` as a tarball and extracts it safely into a temp dir. */
+export async function fetchRevision(octokit: Octokit, r: RepoRef, sha: string, limits: ExtractLimits): Promise<Checkout> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mergeops-src-'));
+  const remove = (): Promise<void> => fs.rm(dir, { recursive: true, force: true });
+  try {
+    const res = await octokit.request('GET /repos/{owner}/{repo}/tarball/{ref}', {
+      ...r,
+      ref: sha,
+      // Stream instead of buffering: the size cap must hold before the bytes are in memory.
+      request: { parseSuccessResponseBody: false },
+    });
+    const body = res.data as unknown;
+    const stream = body instanceof Readable ? body : Readable.fromWeb(body as WebReadableStream<Uint8Array>);
+    await extractTarball(stream, dir, limits);
+    return { dir, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}

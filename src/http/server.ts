@@ -1,0 +1,26 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Probot } from 'probot';
+import { redisAnswers } from '../queue/redis.js';
+import type { SharedState } from '../queue/state.js';
+import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
+
+export interface ServerDeps {
+  probot: Probot;
+  webhookSecret: string;
+  redis: Redis;
+  state: SharedState;
+  logger: Logger;
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: MAX_WEBHOOK_BYTES, disableRequestLogging: true });
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await redisAnswers(deps.redis);
+    return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'up' : 'down' });
+  });
+  await app.register(webhookRoutes, { probot: deps.probot, secret: deps.webhookSecret, state: deps.state });
+  return app;
+}

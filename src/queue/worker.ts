@@ -1,0 +1,57 @@
+import { Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { runPreview, type PreviewDeps } from '../flows/preview.js';
+import { PREVIEW_CHECK } from '../github/checks.js';
+import { redactSecrets } from '../util/redact.js';
+import { PREVIEW_QUEUE, type PreviewJob } from './jobs.js';
+
+export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
+
+export function startPreviewWorker(connection: ConnectionOptions, prefix: string, concurrency: number, deps: PreviewWorkerDeps): Worker<PreviewJob> {
+  const worker = new Worker<PreviewJob>(PREVIEW_QUEUE, (job) => processPreview(job, deps), {
+    connection,
+    prefix,
+    concurrency,
+    // A killed worker's job is picked up again by another after this long.
+    stalledInterval: 30_000,
+    maxStalledCount: 2,
+  });
+  worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'preview worker error'));
+  return worker;
+}
+
+async function processPreview(job: Job<PreviewJob>, deps: PreviewWorkerDeps): Promise<void> {
+  try {
+    await runPreview(job.data, {
+      ...deps,
+      checkRunId: {
+        get: () => job.data.checkRunId,
+        set: async (id) => {
+          await job.updateData({ ...job.data, checkRunId: id });
+        },
+      },
+    });
+  } catch (err) {
+    const message = redactSecrets(err instanceof Error ? err.message : String(err));
+    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'preview failed');
+    if (last && job.data.checkRunId !== undefined) {
+      // Never leave a check spinning forever: the last attempt says what went wrong.
+      const octokit = await deps.github(job.data.installationId);
+      await octokit.rest.checks
+        .update({
+          owner: job.data.owner,
+          repo: job.data.repo,
+          check_run_id: job.data.checkRunId,
+          status: 'completed',
+          conclusion: 'failure',
+          output: {
+            title: `${PREVIEW_CHECK} failed after ${job.attemptsMade + 1} attempts`,
+            summary: `mergeops could not finish this preview: ${message}\n\nPush again or re-run the check to retry.`,
+          },
+        })
+        .catch((e: unknown) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the check run failed'));
+    }
+    throw err;
+  }
+}

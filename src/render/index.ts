@@ -1,0 +1,44 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { App } from '../config/repo-config.js';
+import { renderPlain } from './plain.js';
+import { RenderError, objectRef, type RenderedObject } from './types.js';
+
+export type RenderKind = 'plain' | 'kustomize' | 'helm';
+
+/** Kustomize wins over Helm wins over plain, as DESIGN.md lists them. */
+export async function detectKind(checkout: string, app: App): Promise<RenderKind> {
+  const dir = path.join(checkout, app.path);
+  const has = async (f: string): Promise<boolean> => (await fs.stat(path.join(dir, f)).catch(() => null))?.isFile() ?? false;
+  for (const f of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) if (await has(f)) return 'kustomize';
+  if (await has('Chart.yaml')) return 'helm';
+  return 'plain';
+}
+
+/** render(app, dir) → RenderedObject[]; the one entry point every flow uses. */
+export async function render(app: App, checkout: string): Promise<RenderedObject[]> {
+  const kind = await detectKind(checkout, app);
+  if (kind !== 'plain') {
+    throw new RenderError(`${kind} apps are not supported yet; use a folder of plain manifests`, app.path);
+  }
+  const objects = await renderPlain(app, checkout);
+  rejectDuplicates(objects);
+  return objects;
+}
+
+function rejectDuplicates(objects: RenderedObject[]): void {
+  const seen = new Map<string, RenderedObject>();
+  for (const r of objects) {
+    const o = r.object;
+    const key = `${o.apiVersion.split('/').length > 1 ? o.apiVersion.split('/')[0] : ''}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const prev = seen.get(key);
+    if (prev) {
+      throw new RenderError(
+        `${objectRef(o)} is defined twice (also at ${prev.source.file}:${prev.source.line})`,
+        r.source.file,
+        r.source.line,
+      );
+    }
+    seen.set(key, r);
+  }
+}

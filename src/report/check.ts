@@ -1,0 +1,73 @@
+import { allProblems, counts, countsLine, type PreviewReport } from './types.js';
+import { objectText } from './markdown.js';
+
+/** GitHub's limits for check-run output fields. */
+export const CHECK_TEXT_LIMIT = 65_535;
+export const ANNOTATIONS_PER_REQUEST = 50;
+
+export interface CheckAnnotation {
+  path: string;
+  start_line: number;
+  end_line: number;
+  annotation_level: 'failure' | 'warning' | 'notice';
+  title: string;
+  message: string;
+}
+
+export interface CheckOutput {
+  conclusion: 'success' | 'failure';
+  title: string;
+  summary: string;
+  text: string;
+  annotations: CheckAnnotation[];
+}
+
+export function formatCheck(r: PreviewReport): CheckOutput {
+  const problems = allProblems(r);
+  const c = counts(r.apps.flatMap((a) => a.diffs));
+  const title = problems.length
+    ? `${problems.length} problem${problems.length > 1 ? 's' : ''} found`
+    : `${countsLine(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
+  const summary = [
+    ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
+    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${countsLine(counts(a.diffs))}`),
+  ].join('\n');
+  return {
+    conclusion: problems.length ? 'failure' : 'success',
+    title,
+    summary: clip(summary || 'Nothing to preview.', CHECK_TEXT_LIMIT),
+    text: fullText(r),
+    annotations: problems
+      .filter((p) => p.file)
+      .map((p) => ({
+        path: p.file as string,
+        start_line: p.line ?? 1,
+        end_line: p.line ?? 1,
+        annotation_level: 'failure',
+        title: p.ref ?? 'mergeops',
+        message: p.message,
+      })),
+  };
+}
+
+/** Every diff in full, as far as the limit allows; what does not fit is named, not dropped silently. */
+function fullText(r: PreviewReport): string {
+  const blocks = r.apps.flatMap((a) => a.diffs.filter((d) => d.action !== 'unchanged').map((d) => `[${a.app}] ${objectText(d)}`));
+  let out = '';
+  for (let i = 0; i < blocks.length; i++) {
+    const block = `${blocks[i]}\n\n`;
+    const rest = blocks.length - i;
+    const tail = `… ${rest} more object diff${rest > 1 ? 's' : ''} did not fit GitHub's check-run limit; run \`npx mergeops diff <app>\` locally for the full diff.`;
+    if (out.length + block.length + 200 > CHECK_TEXT_LIMIT) return fence(out + tail);
+    out += block;
+  }
+  return out ? fence(out.trimEnd()) : '';
+}
+
+function fence(s: string): string {
+  return '````diff\n' + s + '\n````';
+}
+
+function clip(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 60)}\n… (cut at GitHub's ${n}-character limit)`;
+}

@@ -1,0 +1,140 @@
+import { createGunzip } from 'node:zlib';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable, Transform } from 'node:stream';
+import tar from 'tar-stream';
+import { UnsafePathError, checkSymlinkTarget, entryPath, isInside } from './paths.js';
+
+export interface ExtractLimits {
+  /** Compressed bytes read from the network. */
+  maxArchiveBytes: number;
+  /** Bytes written to disk: a small gzip can inflate to a huge tree (tar bomb). */
+  maxExtractedBytes: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
+  maxArchiveBytes: 100 * 1024 * 1024,
+  maxExtractedBytes: 512 * 1024 * 1024,
+  maxEntries: 100_000,
+};
+
+export class ArchiveTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveTooLargeError';
+  }
+}
+
+/**
+ * Extracts a gzipped tarball into `root` (which must exist and be empty). Refuses the
+ * whole archive on the first unsafe entry rather than skipping it: a repo that contains
+ * such an entry is either broken or hostile, and the user must hear about it.
+ */
+export async function extractTarball(input: Readable, root: string, limits: ExtractLimits, stripComponents = 1): Promise<void> {
+  const realRoot = await fs.realpath(root);
+  let archiveBytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      archiveBytes += chunk.length;
+      if (archiveBytes > limits.maxArchiveBytes) {
+        cb(new ArchiveTooLargeError(`repository archive is larger than ${mib(limits.maxArchiveBytes)}; raise MERGEOPS_MAX_ARCHIVE_BYTES if this is expected`));
+      } else cb(null, chunk);
+    },
+  });
+  const extract = tar.extract();
+  let entries = 0;
+  let written = 0;
+  const symlinks: string[] = [];
+
+  extract.on('entry', (header, stream, next) => {
+    const done = (err?: unknown): void => {
+      if (err) {
+        stream.resume();
+        extract.destroy(err as Error);
+      } else next();
+    };
+    (async () => {
+      entries++;
+      if (entries > limits.maxEntries) throw new ArchiveTooLargeError(`repository archive has more than ${limits.maxEntries} entries`);
+      const rel = entryPath(header.name, stripComponents);
+      if (rel === null) {
+        stream.resume();
+        return;
+      }
+      const target = path.join(realRoot, rel);
+      await ensureParent(realRoot, rel).catch((err: unknown) => {
+        throw err instanceof UnsafePathError ? new UnsafePathError(err.message, header.name) : err;
+      });
+      switch (header.type) {
+        case 'directory':
+          await mkdirNoFollow(target);
+          stream.resume();
+          return;
+        case 'file':
+        case 'contiguous-file': {
+          const fh = await fs.open(target, 'wx', 0o644);
+          try {
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              written += chunk.length;
+              if (written > limits.maxExtractedBytes) {
+                throw new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
+              }
+              await fh.write(chunk);
+            }
+          } finally {
+            await fh.close();
+          }
+          return;
+        }
+        case 'symlink': {
+          const linkTarget = header.linkname ?? '';
+          checkSymlinkTarget(rel, linkTarget);
+          await fs.symlink(linkTarget, target);
+          symlinks.push(target);
+          stream.resume();
+          return;
+        }
+        default:
+          // Git never produces hard links, devices or FIFOs; refusing them closes the
+          // classic hard-link-to-/etc trick.
+          throw new UnsafePathError(`entry type "${header.type}" is not allowed`, header.name);
+      }
+    })().then(() => done(), done);
+  });
+
+  await pipeline(input, counter, createGunzip(), extract);
+
+  // Lexical checks cannot see through chains (`a -> .`, `b -> a/..`); the real path can.
+  for (const link of symlinks) {
+    const real = await fs.realpath(link).catch(() => null);
+    if (real !== null && !isInside(realRoot, real)) {
+      throw new UnsafePathError('symlink resolves outside the checkout', path.relative(realRoot, link));
+    }
+  }
+}
+
+/** Creates the parent folders of `rel`, refusing to write through any symlink. */
+async function ensureParent(realRoot: string, rel: string): Promise<void> {
+  const parts = rel.split('/').slice(0, -1);
+  let cur = realRoot;
+  for (const part of parts) {
+    cur = path.join(cur, part);
+    await mkdirNoFollow(cur);
+  }
+}
+
+async function mkdirNoFollow(dir: string): Promise<void> {
+  const st = await fs.lstat(dir).catch(() => null);
+  if (st === null) {
+    await fs.mkdir(dir);
+    return;
+  }
+  if (st.isSymbolicLink()) throw new UnsafePathError('entry would be written through a symlink', dir);
+  if (!st.isDirectory()) throw new UnsafePathError('entry is both a file and a folder', dir);
+}
+
+function mib(n: number): string {
+  return `${Math.round(n / 1024 / 1024)} MiB`;
+}

@@ -1,0 +1,49 @@
+import path from 'node:path';
+
+/** Why an archive or a path inside a checkout was refused. */
+export class UnsafePathError extends Error {
+  constructor(
+    message: string,
+    readonly entry: string,
+  ) {
+    super(message);
+    this.name = 'UnsafePathError';
+  }
+}
+
+/**
+ * Maps a tar entry name to a path relative to the checkout root, or throws. GitHub puts
+ * every entry under one `owner-repo-sha/` folder, which `stripComponents` removes.
+ * Returns null for the folder itself.
+ */
+export function entryPath(name: string, stripComponents: number): string | null {
+  if (name.includes('\0')) throw new UnsafePathError('entry name contains a NUL byte', name);
+  if (name.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(name) || name.startsWith('\\')) {
+    throw new UnsafePathError('entry has an absolute path', name);
+  }
+  const segments = name.split(/[\\/]+/).filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw new UnsafePathError('entry path contains ".."', name);
+  const rest = segments.slice(stripComponents);
+  return rest.length === 0 ? null : rest.join('/');
+}
+
+/**
+ * Checks that a symlink at `linkRel` (relative to the root) with `target` stays inside
+ * the root when resolved lexically. The physical check after extraction catches chains
+ * through other links.
+ */
+export function checkSymlinkTarget(linkRel: string, target: string): void {
+  if (target.includes('\0') || path.posix.isAbsolute(target) || /^[a-zA-Z]:[\\/]/.test(target)) {
+    throw new UnsafePathError(`symlink points to an absolute path (${target})`, linkRel);
+  }
+  const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(linkRel), target));
+  if (resolved === '..' || resolved.startsWith('../')) {
+    throw new UnsafePathError(`symlink points outside the checkout (${target})`, linkRel);
+  }
+}
+
+/** True when `child` (an absolute, real path) is `root` or below it. */
+export function isInside(root: string, child: string): boolean {
+  const rel = path.relative(root, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}

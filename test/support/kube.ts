@@ -1,0 +1,44 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeClient, KubeApiError } from '../../src/cluster/client.js';
+import type { Cluster } from '../../src/cluster/connect.js';
+import { Discovery, resourcePath } from '../../src/cluster/discovery.js';
+import type { KubeObject } from '../../src/render/types.js';
+
+export async function testCluster(name = 'default'): Promise<Cluster> {
+  const file = process.env['MERGEOPS_TEST_KUBECONFIG'];
+  if (!file) throw new Error('MERGEOPS_TEST_KUBECONFIG not set: the jest global setup did not run');
+  const kc = new KubeConfig();
+  kc.loadFromFile(file);
+  const client = await KubeClient.create(name, kc);
+  return { client, discovery: new Discovery(client) };
+}
+
+/** Creates or replaces an object the way a human with kubectl would (no dry-run). */
+export async function put(c: Cluster, obj: KubeObject): Promise<KubeObject> {
+  const r = await c.discovery.resolve(obj.apiVersion, obj.kind);
+  if (!r) throw new Error(`unknown kind ${obj.kind}`);
+  return c.client.request<KubeObject>('PATCH', resourcePath(r, obj.metadata.namespace, obj.metadata.name), {
+    body: obj,
+    contentType: 'application/apply-patch+yaml',
+    query: { fieldManager: 'test-human', force: 'true' },
+  });
+}
+
+export async function get(c: Cluster, apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<KubeObject | null> {
+  const r = await c.discovery.resolve(apiVersion, kind);
+  if (!r) throw new Error(`unknown kind ${kind}`);
+  try {
+    return await c.client.request<KubeObject>('GET', resourcePath(r, namespace, name));
+  } catch (err) {
+    if (err instanceof KubeApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+export async function namespace(c: Cluster, name: string): Promise<void> {
+  await put(c, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
