@@ -47,7 +47,9 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     await deps.checkRunId.set(checkRunId);
   }
 
-  const report = await buildReport(job, octokit, deps, log);
+  const timings: Record<string, number> = { start: Date.now() - started };
+  const report = await buildReport(job, octokit, deps, log, timings);
+  let t = Date.now();
   await finishCheck(octokit, repo, checkRunId, formatCheck(report));
   if (await deps.isLatestHead(job)) {
     const bodies = formatComment(report);
@@ -55,14 +57,16 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   } else {
     log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
   }
+  timings['report'] = Date.now() - t;
   log.info(
-    { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started },
+    { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
     'preview done',
   );
   return report;
 }
 
-async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger): Promise<PreviewReport> {
+async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
+  let t = Date.now();
   const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   let checkout;
   try {
@@ -78,6 +82,8 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     }
     throw err;
   }
+  timings['fetch'] = Date.now() - t;
+  t = Date.now();
   try {
     const config = await readConfig(checkout.dir, job.defaultBranch);
     if ('problem' in config) {
@@ -87,6 +93,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     const apps = config.apps.filter((a) => a.branch === job.baseRef);
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     report.apps = await mapLimit(apps, APP_CONCURRENCY, (app) => previewApp(job, app, checkout.dir, deps, log));
+    timings['apps'] = Date.now() - t;
     return report;
   } finally {
     await checkout.remove();

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Probot } from 'probot';
+import { loadClusterTargets } from './config/clusters.js';
+import type { Settings } from './config/settings.js';
+import { ClusterPool } from './cluster/connect.js';
+import { mergeopsApp } from './github/app.js';
+import { buildServer } from './http/server.js';
+import { createQueues, enqueuePreview, type Queues } from './queue/queues.js';
+import { createRedis } from './queue/redis.js';
+import { SharedState } from './queue/state.js';
+import { startPreviewWorker } from './queue/worker.js';
+
+export interface Runtime {
+  server?: FastifyInstance;
+  /** Base URL of the HTTP server when this process serves webhooks. */
+  url?: string;
+  queues: Queues;
+  /** Stops taking jobs, lets running ones finish, closes servers and Redis. */
+  stop(): Promise<void>;
+}
+
+/** Wires a process for its mode; main.ts and the integration tests both start here. */
+export async function startRuntime(settings: Settings & { webhookSecret: string }, probot: Probot, log: Logger): Promise<Runtime> {
+  const redis = createRedis(settings.redisUrl);
+  const connection = createRedis(settings.redisUrl, true);
+  const state = new SharedState(redis, settings.redisPrefix);
+  const queues = createQueues(connection, settings.redisPrefix);
+  const closers: (() => Promise<unknown>)[] = [];
+  const runtime: Runtime = {
+    queues,
+    stop: async () => {
+      for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'close failed'));
+      await queues.close();
+      redis.disconnect();
+      connection.disconnect();
+    },
+  };
+
+  if (settings.mode !== 'web') {
+    const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
+    const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
+      github: (id) => probot.auth(id),
+      clusters,
+      limits: { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 },
+      log,
+      isLatestHead: (job) => state.isLatestHead(job),
+      commentIds: (job) => state.commentIds(job),
+    });
+    // Workers close first (on stop they wait for running jobs), then the pools they use.
+    closers.push(() => worker.close(), async () => clusters.close());
+    log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
+  }
+  if (settings.mode !== 'worker') {
+    await probot.load(
+      mergeopsApp({
+        enqueuePreview: async (job) => {
+          await state.setHead(job);
+          return enqueuePreview(queues, job);
+        },
+      }),
+    );
+    const server = await buildServer({ probot, webhookSecret: settings.webhookSecret, redis, state, logger: log });
+    await server.listen({ port: settings.port, host: settings.host });
+    const addr = server.server.address();
+    runtime.server = server;
+    if (addr && typeof addr === 'object') {
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      runtime.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+    }
+    closers.unshift(() => server.close());
+    log.info({ url: runtime.url }, 'webhook receiver listening');
+  }
+  return runtime;
+}

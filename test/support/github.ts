@@ -1,0 +1,83 @@
+import crypto from 'node:crypto';
+import { createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import nock from 'nock';
+import { Probot, ProbotOctokit } from 'probot';
+import { pino } from 'pino';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret';
+export const APP_ID = 12345;
+export const INSTALLATION_ID = 424242;
+export const GITHUB = 'https://api.github.com';
+
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+export const PRIVATE_KEY = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+
+export function testProbot(): Probot {
+  return new Probot({
+    appId: APP_ID,
+    privateKey: PRIVATE_KEY,
+    secret: WEBHOOK_SECRET,
+    log: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
+    // Retries would hide the exact call sequence the tests assert.
+    Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }),
+  });
+}
+
+/** A gzipped tarball shaped like GitHub's: every entry under `owner-repo-sha/`. */
+export async function makeTarball(files: Record<string, string>, prefix = 'acme-deploys-0000000'): Promise<Buffer> {
+  const pack = tar.pack();
+  pack.entry({ name: `${prefix}/`, type: 'directory' });
+  for (const [name, content] of Object.entries(files)) pack.entry({ name: `${prefix}/${name}` }, content);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  const gz = pack.pipe(createGzip());
+  for await (const c of gz) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function sign(body: string, secret = WEBHOOK_SECRET): string {
+  return `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+export async function deliver(
+  baseUrl: string,
+  event: string,
+  payload: unknown,
+  opts: { id?: string; signature?: string | null } = {},
+): Promise<{ status: number; body: unknown }> {
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': opts.id ?? crypto.randomUUID(),
+    'user-agent': 'GitHub-Hookshot/test',
+  };
+  const signature = opts.signature === undefined ? sign(body) : opts.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  const res = await fetch(`${baseUrl}/api/github/webhooks`, { method: 'POST', headers, body });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+/** Lets loopback through (our server, the API server) and stops anything else reaching out. */
+export function githubOnlyThroughNock(): void {
+  nock.disableNetConnect();
+  nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
+}
+
+export function tokenInterceptor(): nock.Scope {
+  return nock(GITHUB)
+    .post(`/app/installations/${INSTALLATION_ID}/access_tokens`)
+    .reply(201, { token: 'ghs_testinstallationtoken000000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: 'all' })
+    .persist();
+}
+
+export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
