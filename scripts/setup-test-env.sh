@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (once, cached by version) the real binaries the tests and the CLI need:
 # kube-apiserver + etcd (the envtest pair), kustomize and helm.
-# Output: prints nothing but progress on stderr; binaries land in $MERGEOPS_CACHE/bin.
+# Progress goes to stderr; binaries land in $MERGEOPS_CACHE/bin (default ~/.cache/mergeops/bin).
 # Re-running is cheap: each binary is keyed by its version and skipped when present.
 set -euo pipefail
 
@@ -11,7 +11,8 @@ KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-5.8.1}"
 HELM_VERSION="${HELM_VERSION:-3.22.0}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${MERGEOPS_CACHE:-$ROOT/.cache}"
+# Outside the clone so every checkout on a machine shares one build (CI clones fresh).
+CACHE="${MERGEOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mergeops}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN" "$CACHE/build"
 export GOFLAGS="-buildvcs=false -mod=mod"
@@ -109,10 +110,8 @@ else
   build_etcd; link etcd "$ETCD_VERSION"
   build_kube_apiserver; link kube-apiserver "$KUBE_VERSION"
 fi
-if command -v kustomize >/dev/null && [ -z "${MERGEOPS_KUSTOMIZE:-}" ] && kustomize version 2>/dev/null | grep -q "v5"; then :; else
-  build_kustomize; link kustomize "$KUSTOMIZE_VERSION"
-fi
-if command -v helm >/dev/null && [ -z "${MERGEOPS_HELM:-}" ] && helm version --short 2>/dev/null | grep -q "v3"; then :; else
-  build_helm; link helm "$HELM_VERSION"
-fi
+# Pinned builds even when another kustomize/helm is on PATH: rendered output (and so the
+# tests' expectations) depends on the exact version. MERGEOPS_KUSTOMIZE/MERGEOPS_HELM win.
+if [ -z "${MERGEOPS_KUSTOMIZE:-}" ]; then build_kustomize; link kustomize "$KUSTOMIZE_VERSION"; fi
+if [ -z "${MERGEOPS_HELM:-}" ]; then build_helm; link helm "$HELM_VERSION"; fi
 log "binaries ready in $BIN"

@@ -16,8 +16,8 @@ export interface ServerDeps {
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: MAX_WEBHOOK_BYTES });
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', { logLevel: 'silent' }, async () => ({ ok: true }));
+  app.get('/readyz', { logLevel: 'silent' }, async (_req, reply) => {
     const ok = await redisAnswers(deps.redis);
     return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'up' : 'down' });
   });
