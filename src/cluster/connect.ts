@@ -6,6 +6,7 @@ import { Discovery } from './discovery.js';
 export interface Cluster {
   client: KubeClient;
   discovery: Discovery;
+  target: ClusterTarget;
 }
 
 /** Unknown cluster names are the repo's mistake, so the message lists what exists. */
@@ -50,5 +51,5 @@ async function connect(target: ClusterTarget): Promise<Cluster> {
   else kc.loadFromDefault();
   if (target.context) kc.setCurrentContext(target.context);
   const client = await KubeClient.create(target.name, kc);
-  return { client, discovery: new Discovery(client) };
+  return { client, discovery: new Discovery(client), target };
 }

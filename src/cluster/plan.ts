@@ -5,6 +5,7 @@ import { ClusterUnreachableError, KubeApiError } from './client.js';
 import type { Cluster } from './connect.js';
 import { resourcePath, type ResourceInfo } from './discovery.js';
 import { inventorySelector, withInventory, type InventoryKey } from './inventory.js';
+import { checkGrants } from '../policy/grants.js';
 
 export const FIELD_MANAGER = 'mergeops';
 
@@ -35,6 +36,8 @@ export interface ClusterPlan {
 
 export interface PlanOptions {
   concurrency: number;
+  /** Off for the base-branch plan of the drift check, which only needs the objects. */
+  orphans: boolean;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function planApp(
   app: App,
   rendered: RenderedObject[],
   key: InventoryKey,
-  opts: PlanOptions = { concurrency: 16 },
+  opts: PlanOptions = { concurrency: 16, orphans: true },
 ): Promise<ClusterPlan> {
   const errors: ObjectError[] = [];
   const crdKinds = new Set(
@@ -82,6 +85,24 @@ export async function planApp(
     placed.push({ desired, source: r.source, resource, live: null, merged: null });
   }
 
+  // Policy first: an app that reaches outside its grant is not sent to the server at all.
+  const violations = checkGrants(
+    placed.map((p) => ({ object: p.desired, namespaced: p.resource ? p.resource.namespaced : p.desired.metadata.namespace !== undefined })),
+    key.repo,
+    cluster.target.name,
+    cluster.target.grants,
+  );
+  if (violations.length > 0) {
+    const sources = new Map(placed.map((p) => [objectRef(p.desired), p.source]));
+    for (const v of violations) {
+      const e: ObjectError = { ref: v.ref, message: `not allowed: ${v.rule}` };
+      const source = sources.get(v.ref);
+      if (source) e.source = source;
+      errors.push(e);
+    }
+    return { objects: [], orphans: [], errors };
+  }
+
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
     const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
@@ -105,7 +126,7 @@ export async function planApp(
     }
   });
 
-  const orphans = await listOrphans(cluster, key, new Set(placed.map((p) => identity(p.desired))));
+  const orphans = opts.orphans ? await listOrphans(cluster, key, new Set(placed.map((p) => identity(p.desired)))) : [];
   return { objects: placed.filter((p) => p.merged !== null), orphans, errors };
 }
 

@@ -13,7 +13,8 @@ import { fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { RenderError } from '../render/types.js';
+import { RenderError, objectRef } from '../render/types.js';
+import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import type { AppReport, PreviewReport, Problem } from '../report/types.js';
@@ -69,9 +70,15 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   let t = Date.now();
   const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   let checkout;
+  // The base revision is the drift baseline; without it the preview still works.
+  const base = fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.baseSha, deps.limits).catch((err: unknown) => {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
+    return null;
+  });
   try {
     checkout = await fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits);
   } catch (err) {
+    await (await base)?.remove();
     if (err instanceof UnsafePathError) {
       report.problems.push({ message: `the repository archive was refused: ${err.message} (entry "${err.entry}")` });
       return report;
@@ -84,19 +91,44 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   }
   timings['fetch'] = Date.now() - t;
   t = Date.now();
+  const baseCheckout = await base;
   try {
     const config = await readConfig(checkout.dir, job.defaultBranch);
     if ('problem' in config) {
       report.problems.push(config.problem);
       return report;
     }
+    const baseConfig = baseCheckout ? await readConfig(baseCheckout.dir, job.defaultBranch) : null;
+    const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
     const apps = config.apps.filter((a) => a.branch === job.baseRef);
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
-    report.apps = await mapLimit(apps, APP_CONCURRENCY, (app) => previewApp(job, app, checkout.dir, deps, log));
+    report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
+      const r = await previewApp(job, app, checkout.dir, deps, log);
+      const baseApp = baseApps.get(app.name);
+      if (baseCheckout && baseApp && r.problems.length === 0) {
+        r.drift = await driftOf(job, baseApp, baseCheckout.dir, deps, log);
+        r.baseRef = job.baseRef;
+      }
+      return r;
+    });
     timings['apps'] = Date.now() - t;
     return report;
   } finally {
     await checkout.remove();
+    await baseCheckout?.remove();
+  }
+}
+
+/** Best effort: a base that no longer renders just means no drift section. */
+async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<DriftEntry[]> {
+  try {
+    const rendered = await render(app, dir);
+    const cluster = await deps.clusters.get(app.cluster);
+    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: 16, orphans: false });
+    return detectDrift(plan.objects, objectRef);
+  } catch (err) {
+    log.info({ app: app.name, err: err instanceof Error ? err.message : String(err) }, 'drift not checked: the base revision did not render');
+    return [];
   }
 }
 
@@ -116,7 +148,7 @@ async function readConfig(dir: string, defaultBranch: string): Promise<RepoConfi
 }
 
 async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
-  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [] };
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [] };
   try {
     const rendered = await render(app, dir);
     log.info({ app: app.name, objects: rendered.length }, 'rendered');

@@ -24,6 +24,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         pr: pr.number,
         headSha: pr.head.sha,
         baseRef: pr.base.ref,
+        baseSha: pr.base.sha,
         defaultBranch: repo.default_branch,
         fromFork: pr.head.repo?.full_name !== repo.full_name,
       };

@@ -13,6 +13,8 @@ export interface PreviewJob {
   pr: number;
   headSha: string;
   baseRef: string;
+  /** The base branch's commit the PR was compared with; its render is the drift baseline. */
+  baseSha: string;
   defaultBranch: string;
   /** True when the PR comes from a fork: preview only, never write access. */
   fromFork: boolean;

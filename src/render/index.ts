@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { App } from '../config/repo-config.js';
+import { renderHelm } from './helm.js';
+import { KUSTOMIZATION_FILES, renderKustomize } from './kustomize.js';
 import { renderPlain } from './plain.js';
 import { RenderError, objectRef, type RenderedObject } from './types.js';
 
@@ -10,7 +12,7 @@ export type RenderKind = 'plain' | 'kustomize' | 'helm';
 export async function detectKind(checkout: string, app: App): Promise<RenderKind> {
   const dir = path.join(checkout, app.path);
   const has = async (f: string): Promise<boolean> => (await fs.stat(path.join(dir, f)).catch(() => null))?.isFile() ?? false;
-  for (const f of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) if (await has(f)) return 'kustomize';
+  for (const f of KUSTOMIZATION_FILES) if (await has(f)) return 'kustomize';
   if (await has('Chart.yaml')) return 'helm';
   return 'plain';
 }
@@ -18,10 +20,7 @@ export async function detectKind(checkout: string, app: App): Promise<RenderKind
 /** render(app, dir) → RenderedObject[]; the one entry point every flow uses. */
 export async function render(app: App, checkout: string): Promise<RenderedObject[]> {
   const kind = await detectKind(checkout, app);
-  if (kind !== 'plain') {
-    throw new RenderError(`${kind} apps are not supported yet; use a folder of plain manifests`, app.path);
-  }
-  const objects = await renderPlain(app, checkout);
+  const objects = kind === 'kustomize' ? await renderKustomize(app, checkout) : kind === 'helm' ? await renderHelm(app, checkout) : await renderPlain(app, checkout);
   rejectDuplicates(objects);
   return objects;
 }

@@ -86,7 +86,30 @@ function appBlocks(a: AppReport, budget: number, checkRunUrl: string | undefined
     out.push(block);
   }
   if (a.diffs.every((d) => d.action === 'unchanged') && !a.problems.length) out.push('No changes.\n\n');
+  if (a.drift.length) out.push(driftBlock(a));
   return out;
+}
+
+export function driftBlock(a: AppReport): string {
+  const base = a.baseRef ? `\`${a.baseRef}\`` : 'the base branch';
+  const n = a.drift.length;
+  const lines = a.drift.map((d) => {
+    const fields = d.fields
+      .map((f) => {
+        const values = f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, ${base} \`${f.git ?? '(unset)'}\`)` : '';
+        return `\`${escapeHtml(f.path)}\`${escapeHtml(values)}`;
+      })
+      .join(', ');
+    return `- \`${escapeHtml(d.ref)}\`: ${fields}`;
+  });
+  return [
+    `<details><summary>:warning: Drift: ${n} object${n > 1 ? 's' : ''} in the live cluster differ${n > 1 ? '' : 's'} from ${base}; merging re-applies Git and reverts ${n > 1 ? 'them' : 'it'}</summary>`,
+    '',
+    ...lines,
+    '</details>',
+    '',
+    '',
+  ].join('\n');
 }
 
 function problemLines(ps: Problem[]): string[] {

@@ -1,3 +1,4 @@
+import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
 /** Something the user must fix; file/line become a check-run annotation. */
@@ -14,6 +15,9 @@ export interface AppReport {
   cluster: string;
   diffs: ObjectDiff[];
   problems: Problem[];
+  /** Live objects that differ from the base branch: merging will revert them too. */
+  drift: DriftEntry[];
+  baseRef?: string;
 }
 
 export interface PreviewReport {

@@ -10,7 +10,7 @@ export async function testCluster(name = 'default'): Promise<Cluster> {
   const kc = new KubeConfig();
   kc.loadFromFile(file);
   const client = await KubeClient.create(name, kc);
-  return { client, discovery: new Discovery(client) };
+  return { client, discovery: new Discovery(client), target: { name, inCluster: false, grants: null } };
 }
 
 /** Creates or replaces an object the way a human with kubectl would (no dry-run). */

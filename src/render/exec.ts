@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ToolLimits {
+  timeoutMs: number;
+  maxOutputBytes: number;
+}
+
+export const DEFAULT_TOOL_LIMITS: ToolLimits = { timeoutMs: 90_000, maxOutputBytes: 64 * 1024 * 1024 };
+
+export class ToolError extends Error {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+    this.name = 'ToolError';
+  }
+}
+
+/**
+ * The pinned binary: MERGEOPS_<TOOL> wins, then the cache setup-test-env fills, then PATH.
+ * Using the cache before PATH keeps output identical to what the tests pinned.
+ */
+export function toolPath(tool: 'kustomize' | 'helm', env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env[`MERGEOPS_${tool.toUpperCase()}`];
+  if (explicit) return explicit;
+  const cache = env['MERGEOPS_CACHE'] ?? path.join(env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'mergeops');
+  const cached = path.join(cache, 'bin', tool);
+  return fs.existsSync(cached) ? cached : tool;
+}
+
+/**
+ * Runs a renderer with a deadline and an output cap, in a scratch HOME that is always
+ * removed, with a minimal environment so no operator credential leaks into a template.
+ */
+export async function runTool(bin: string, args: string[], cwd: string, limits: ToolLimits, extraEnv: Record<string, string> = {}): Promise<string> {
+  const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'mergeops-tool-'));
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const child = spawn(bin, args, {
+        cwd,
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: scratch, ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out: Buffer[] = [];
+      let outBytes = 0;
+      let err = '';
+      let failure: ToolError | null = null;
+      const kill = (why: string): void => {
+        failure ??= new ToolError(why, err);
+        child.kill('SIGKILL');
+      };
+      const timer = setTimeout(() => kill(`${path.basename(bin)} did not finish within ${limits.timeoutMs / 1000} s`), limits.timeoutMs);
+      child.stdout.on('data', (c: Buffer) => {
+        outBytes += c.length;
+        if (outBytes > limits.maxOutputBytes) kill(`${path.basename(bin)} produced more than ${limits.maxOutputBytes} bytes of output`);
+        else out.push(c);
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        if (err.length < 64 * 1024) err += c.toString('utf8');
+      });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new ToolError(e.code === 'ENOENT' ? `${bin} is not installed; run \`npm run setup:test-env\` or set MERGEOPS_${path.basename(bin).toUpperCase()}` : e.message, ''));
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        if (failure) reject(failure);
+        else if (code !== 0) reject(new ToolError(err.trim() || `${path.basename(bin)} exited with code ${code}`, err));
+        else resolve(Buffer.concat(out).toString('utf8'));
+      });
+    });
+  } finally {
+    await fs.promises.rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,144 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import nock from 'nock';
+import { pino } from 'pino';
+import { loadSettings } from '../../src/config/settings.js';
+import { startRuntime, type Runtime } from '../../src/runtime.js';
+import { GITHUB, INSTALLATION_ID, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
+
+export const REPO = { owner: 'acme', name: 'deploys', id: 777 };
+
+export interface Recorded {
+  method: string;
+  path: string;
+  body: any; // request bodies are JSON of many shapes; tests read the fields they assert
+}
+
+/**
+ * The whole app on real parts — fastify, Probot, BullMQ on a real Redis, the real API
+ * server — with nock as GitHub. Every GitHub call is recorded; tarballs are served from
+ * `tarballs` by SHA (404 for unknown ones, as GitHub does).
+ */
+export interface Harness {
+  rt: Runtime;
+  calls: Recorded[];
+  tarballs: Map<string, Buffer>;
+  push(sha: string, files: Record<string, string>): Promise<void>;
+  open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
+  waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
+  lastCommentId(): number;
+  stop(): Promise<void>;
+}
+
+/** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
+export function prPayload(action: 'opened' | 'synchronize', pr: number, headSha: string, baseSha: string): Record<string, unknown> {
+  const base = examples.find((e) => e.name === 'pull_request')?.examples.find((x) => x['action'] === 'opened');
+  const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+  p['action'] = action;
+  p['number'] = pr;
+  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  for (const repo of [p['repository'], p['pull_request']['head']['repo'], p['pull_request']['base']['repo']]) {
+    repo.name = REPO.name;
+    repo.full_name = `${REPO.owner}/${REPO.name}`;
+    repo.owner.login = REPO.owner;
+    repo.id = REPO.id;
+    repo.default_branch = 'main';
+  }
+  p['pull_request']['number'] = pr;
+  p['pull_request']['head']['sha'] = headSha;
+  p['pull_request']['base']['ref'] = 'main';
+  p['pull_request']['base']['sha'] = baseSha;
+  return p;
+}
+
+export function sha(seed: string): string {
+  return crypto.createHash('sha1').update(seed).digest('hex');
+}
+
+export async function startHarness(clustersYaml: string): Promise<Harness> {
+  githubOnlyThroughNock();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
+  const clustersFile = path.join(dir, 'clusters.yaml');
+  fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
+  const settings = loadSettings({
+    REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
+    MERGEOPS_REDIS_PREFIX: `mergeops-test-${crypto.randomUUID().slice(0, 8)}`,
+    MERGEOPS_CLUSTERS: clustersFile,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MERGEOPS_WORKER_CONCURRENCY: '2',
+  });
+  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, testProbot(), pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const calls: Recorded[] = [];
+  const tarballs = new Map<string, Buffer>();
+  let nextCheckId = 1000;
+  let nextCommentId = 9000;
+  const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
+  tokenInterceptor();
+  nock(GITHUB)
+    .persist()
+    .get(new RegExp(`${repoPath}/tarball/[0-9a-f]+$`))
+    .reply((uri) => {
+      calls.push({ method: 'GET', path: uri, body: null });
+      const t = tarballs.get(uri.split('/').pop() as string);
+      return t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, { message: 'Not Found' }];
+    })
+    .post(`${repoPath}/check-runs`)
+    .reply((uri, body) => {
+      calls.push({ method: 'POST', path: uri, body });
+      return [201, { id: ++nextCheckId }];
+    })
+    .patch(new RegExp(`${repoPath}/check-runs/\\d+$`))
+    .reply((uri, body) => {
+      calls.push({ method: 'PATCH', path: uri, body });
+      return [200, { id: Number(uri.split('/').pop()) }];
+    })
+    .get(new RegExp(`${repoPath}/issues/\\d+/comments`))
+    .reply((uri) => {
+      calls.push({ method: 'GET', path: uri, body: null });
+      return [200, []];
+    })
+    .post(new RegExp(`${repoPath}/issues/\\d+/comments$`))
+    .reply((uri, body) => {
+      calls.push({ method: 'POST', path: uri, body });
+      return [201, { id: ++nextCommentId, body: (body as { body: string }).body, user: { type: 'Bot', login: 'mergeops[bot]' } }];
+    })
+    .patch(new RegExp(`${repoPath}/issues/comments/\\d+$`))
+    .reply((uri, body) => {
+      calls.push({ method: 'PATCH', path: uri, body });
+      return [200, { id: Number(uri.split('/').pop()) }];
+    });
+
+  return {
+    rt,
+    calls,
+    tarballs,
+    push: async (s, files) => {
+      tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
+    },
+    open: async (pr, headSha, opts = {}) => {
+      const res = await deliver(rt.url as string, 'pull_request', prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')));
+      return res.status;
+    },
+    waitForPreview: async (s) => {
+      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.head_sha === s), `check run start for ${s}`);
+      // Check ids are handed out in order, so the matching PATCH is the one to our id.
+      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs')).indexOf(start) + 1;
+      const check = await waitFor(() => calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `check completion for ${s}`);
+      const comment = await waitFor(() => calls.slice(calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET'), `comment for ${s}`);
+      return { start, check, comment };
+    },
+    lastCommentId: () => nextCommentId,
+    stop: async () => {
+      await rt.stop();
+      nock.cleanAll();
+      nock.enableNetConnect();
+    },
+  };
+}
