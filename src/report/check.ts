@@ -30,7 +30,7 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     : `${countsLine(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
   const summary = [
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
-    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${countsLine(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
+    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsLine(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
   ].join('\n');
   return {
     conclusion: problems.length ? 'failure' : 'success',

@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import nock from 'nock';
@@ -25,10 +28,15 @@ export function testProbot(): Probot {
 }
 
 /** A gzipped tarball shaped like GitHub's: every entry under `owner-repo-sha/`. */
-export async function makeTarball(files: Record<string, string>, prefix = 'acme-deploys-0000000'): Promise<Buffer> {
+export type RepoFiles = Record<string, string | { symlink: string }>;
+
+export async function makeTarball(files: RepoFiles, prefix = 'acme-deploys-0000000'): Promise<Buffer> {
   const pack = tar.pack();
   pack.entry({ name: `${prefix}/`, type: 'directory' });
-  for (const [name, content] of Object.entries(files)) pack.entry({ name: `${prefix}/${name}` }, content);
+  for (const [name, content] of Object.entries(files)) {
+    if (typeof content === 'string') pack.entry({ name: `${prefix}/${name}` }, content);
+    else pack.entry({ name: `${prefix}/${name}`, type: 'symlink', linkname: content.symlink });
+  }
   pack.finalize();
   const chunks: Buffer[] = [];
   const gz = pack.pipe(createGzip());
@@ -80,4 +88,19 @@ export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A fixture repository under test/fixtures/repos as path → content. */
+export function fixtureRepo(name: string): Record<string, string> {
+  const root = fileURLToPath(new URL(`../fixtures/repos/${name}`, import.meta.url));
+  const out: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, e.name);
+      if (e.isDirectory()) walk(abs);
+      else out[path.relative(root, abs)] = fs.readFileSync(abs, 'utf8');
+    }
+  };
+  walk(root);
+  return out;
 }

@@ -7,7 +7,7 @@ import nock from 'nock';
 import { pino } from 'pino';
 import { loadSettings } from '../../src/config/settings.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
-import { GITHUB, INSTALLATION_ID, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
+import { GITHUB, INSTALLATION_ID, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
 
 const require = createRequire(import.meta.url);
 const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
@@ -29,7 +29,7 @@ export interface Harness {
   rt: Runtime;
   calls: Recorded[];
   tarballs: Map<string, Buffer>;
-  push(sha: string, files: Record<string, string>): Promise<void>;
+  push(sha: string, files: RepoFiles): Promise<void>;
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
   lastCommentId(): number;
