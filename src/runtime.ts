@@ -6,7 +6,8 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
-import { createQueues, enqueuePreview, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueuePreview, type Queues } from './queue/queues.js';
+import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
 import { startPreviewWorker } from './queue/worker.js';
@@ -39,16 +40,26 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
 
   if (settings.mode !== 'web') {
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
+    const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
+    const github = (id: number) => probot.auth(id);
     const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
-      github: (id) => probot.auth(id),
+      github,
       clusters,
-      limits: { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 },
+      limits,
       log,
       isLatestHead: (job) => state.isLatestHead(job),
       commentIds: (job) => state.commentIds(job),
     });
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, settings.workerConcurrency, state, {
+      github,
+      clusters,
+      limits,
+      log,
+      recordDeployed: (job, app) => state.recordDeployed(job, app),
+      healthPollMs: settings.healthPollMs,
+    });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), async () => clusters.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), async () => clusters.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   if (settings.mode !== 'worker') {
@@ -57,6 +68,10 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
         enqueuePreview: async (job) => {
           await state.setHead(job);
           return enqueuePreview(queues, job);
+        },
+        enqueueDeploy: async (job) => {
+          await state.setLatestDeploy(job);
+          return enqueueDeploy(queues, job);
         },
       }),
     );

@@ -38,6 +38,11 @@ export interface PlanOptions {
   concurrency: number;
   /** Off for the base-branch plan of the drift check, which only needs the objects. */
   orphans: boolean;
+  /**
+   * Take fields other managers own. Previews force (they show the intended result); a
+   * deploy forces only when the app says so, otherwise a conflict is reported.
+   */
+  force?: boolean;
 }
 
 /**
@@ -111,7 +116,7 @@ export async function planApp(
       p.merged = await cluster.client.request<KubeObject>('PATCH', path, {
         body: p.desired,
         contentType: 'application/apply-patch+yaml',
-        query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: 'true' },
+        query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: String(opts.force ?? true) },
       });
     } catch (err) {
       if (err instanceof ClusterUnreachableError) throw err;
@@ -130,7 +135,7 @@ export async function planApp(
   return { objects: placed.filter((p) => p.merged !== null), orphans, errors };
 }
 
-async function getOrNull(cluster: Cluster, path: string): Promise<KubeObject | null> {
+export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObject | null> {
   try {
     return await cluster.client.request<KubeObject>('GET', path);
   } catch (err) {
@@ -139,7 +144,7 @@ async function getOrNull(cluster: Cluster, path: string): Promise<KubeObject | n
   }
 }
 
-async function listOrphans(cluster: Cluster, key: InventoryKey, desired: Set<string>): Promise<KubeObject[]> {
+export async function listOrphans(cluster: Cluster, key: InventoryKey, desired: Set<string>): Promise<KubeObject[]> {
   const resources = await cluster.discovery.listable();
   const found = await mapLimit(resources, 16, async (r) => {
     try {

@@ -28,6 +28,8 @@ export interface App {
   namespace?: string;
   branch: string;
   prune: boolean;
+  /** Allow a deploy whose render is empty to prune everything the app had. */
+  pruneEmpty: boolean;
   waitMs: number;
   force: boolean;
   selfHeal: boolean;
@@ -82,13 +84,14 @@ export function validateRepoConfig(raw: unknown, defaultBranch: string): RepoCon
 }
 
 function parseApp(raw: unknown, path: string, defaultBranch: string): App {
-  const o = expectObj(raw, path, ['name', 'path', 'cluster', 'namespace', 'branch', 'prune', 'wait', 'force', 'selfHeal', 'helm']);
+  const o = expectObj(raw, path, ['name', 'path', 'cluster', 'namespace', 'branch', 'prune', 'pruneEmpty', 'wait', 'force', 'selfHeal', 'helm']);
   const app: App = {
     name: reqString(o, 'name', path, APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters'),
     path: safeRelativePath(reqString(o, 'path', path), `${path}.path`),
     cluster: optString(o, 'cluster', path, APP_NAME, 'a cluster name the operator configured') ?? 'default',
     branch: optString(o, 'branch', path, BRANCH, 'a branch name') ?? defaultBranch,
     prune: optBool(o, 'prune', path) ?? true,
+    pruneEmpty: optBool(o, 'pruneEmpty', path) ?? false,
     waitMs: o['wait'] === undefined ? 300_000 : parseDuration(o['wait'], `${path}.wait`),
     force: optBool(o, 'force', path) ?? false,
     selfHeal: optBool(o, 'selfHeal', path) ?? false,

@@ -20,6 +20,8 @@ export interface Settings {
   maxArchiveBytes: number;
   maxExtractedBytes: number;
   githubBaseUrl?: string;
+  /** How often the deploy health wait polls objects. */
+  healthPollMs: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -44,6 +46,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     workerConcurrency: int(env, 'MERGEOPS_WORKER_CONCURRENCY', 4),
     maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
     maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
+    healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
   };
   if (env['APP_ID']) s.appId = env['APP_ID'];
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');

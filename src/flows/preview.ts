@@ -1,10 +1,7 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from 'pino';
-import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
-import { ConfigError } from '../config/validate.js';
-import { ClusterUnreachableError } from '../cluster/client.js';
-import { UnknownClusterError, type ClusterPool } from '../cluster/connect.js';
+import type { App } from '../config/repo-config.js';
+import type { ClusterPool } from '../cluster/connect.js';
+import { readConfig, toProblem } from './common.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
 import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
@@ -13,7 +10,7 @@ import { fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { RenderError, objectRef } from '../render/types.js';
+import { objectRef } from '../render/types.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
@@ -44,7 +41,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const octokit = await deps.github(job.installationId);
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
-    checkRunId = await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha);
+    checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
     await deps.checkRunId.set(checkRunId);
   }
 
@@ -132,21 +129,6 @@ async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps
   }
 }
 
-async function readConfig(dir: string, defaultBranch: string): Promise<RepoConfig | { problem: Problem }> {
-  let text: string;
-  try {
-    text = await fs.readFile(path.join(dir, REPO_CONFIG_PATH), 'utf8');
-  } catch {
-    return { problem: { message: `no ${REPO_CONFIG_PATH} in this revision; add one that lists your apps (see the mergeops README)` } };
-  }
-  try {
-    return parseRepoConfig(text, defaultBranch);
-  } catch (err) {
-    if (err instanceof ConfigError) return { problem: { message: `invalid config: ${err.message}`, file: REPO_CONFIG_PATH, line: 1 } };
-    throw err;
-  }
-}
-
 async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [] };
   try {
@@ -164,16 +146,4 @@ async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewD
     out.problems.push(toProblem(err));
   }
   return out;
-}
-
-/** Turns the failures a user can act on into problems; anything else is ours and is retried. */
-function toProblem(err: unknown): Problem {
-  if (err instanceof RenderError) {
-    const p: Problem = { message: err.message };
-    if (err.file) p.file = err.file;
-    if (err.line) p.line = err.line;
-    return p;
-  }
-  if (err instanceof ClusterUnreachableError || err instanceof UnknownClusterError) return { message: err.message };
-  throw err;
 }

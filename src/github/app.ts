@@ -1,8 +1,9 @@
 import type { ApplicationFunction } from 'probot';
-import type { PreviewJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob } from '../queue/jobs.js';
 
 export interface AppDeps {
   enqueuePreview(job: PreviewJob): Promise<boolean>;
+  enqueueDeploy(job: DeployJob): Promise<boolean>;
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -30,6 +31,29 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       };
       const added = await deps.enqueuePreview(job);
       context.log.info({ pr: pr.number, sha: pr.head.sha.slice(0, 7), added }, added ? 'preview enqueued' : 'preview already queued for this commit');
+    });
+
+    // A push to a branch is a merge landing (or a direct push): deploy the apps on it.
+    app.on('push', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || !p.ref.startsWith('refs/heads/') || p.deleted || /^0+$/.test(p.after)) return;
+      if (p.repository.fork) {
+        context.log.info({ repo: p.repository.full_name }, 'push to a fork; forks never deploy');
+        return;
+      }
+      const job: DeployJob = {
+        installationId,
+        owner: p.repository.owner?.login ?? p.repository.owner?.name ?? '',
+        repo: p.repository.name,
+        repoId: p.repository.id,
+        sha: p.after,
+        branch: p.ref.slice('refs/heads/'.length),
+        defaultBranch: p.repository.default_branch ?? p.repository.master_branch ?? 'main',
+        reason: 'push',
+      };
+      const added = await deps.enqueueDeploy(job);
+      context.log.info({ branch: job.branch, sha: job.sha.slice(0, 7), added }, added ? 'deploy enqueued' : 'deploy already queued for this commit');
     });
   };
 }

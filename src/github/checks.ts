@@ -3,7 +3,7 @@ import type { Octokit, RepoRef } from './types.js';
 
 export const PREVIEW_CHECK = 'mergeops / preview';
 
-export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<number> {
+export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<{ id: number; url: string | undefined }> {
   const res = await octokit.rest.checks.create({
     ...r,
     name,
@@ -12,7 +12,7 @@ export async function startCheck(octokit: Octokit, r: RepoRef, name: string, hea
     started_at: new Date().toISOString(),
     output: { title: 'Rendering and diffing against the live cluster…', summary: 'mergeops is working on this commit.' },
   });
-  return res.data.id;
+  return { id: res.data.id, url: res.data.html_url ?? undefined };
 }
 
 /**

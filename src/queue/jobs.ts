@@ -29,3 +29,22 @@ export interface PreviewJob {
 export function previewJobId(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>): string {
   return `preview-${j.repoId}-${j.pr}-${j.headSha}`;
 }
+
+export const DEPLOY_QUEUE = 'deploy';
+
+/** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
+export interface DeployJob {
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  sha: string;
+  branch: string;
+  defaultBranch: string;
+  /** Set when drift self-heal re-applies an already deployed commit. */
+  reason?: 'push' | 'self-heal';
+}
+
+export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {
+  return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
+}

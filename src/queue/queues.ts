@@ -1,29 +1,37 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { PREVIEW_QUEUE, previewJobId, type PreviewJob } from './jobs.js';
+import { DEPLOY_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type PreviewJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
+  deploy: Queue<DeployJob>;
   close(): Promise<void>;
 }
 
+const JOB_DEFAULTS = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 5000 },
+  // Kept a week so the job id still dedupes late duplicates of the same commit.
+  removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
-  const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 5000 },
-      // Kept a week so the job id still dedupes late duplicates of the same head SHA.
-      removeOnComplete: { age: 7 * 24 * 3600, count: 50_000 },
-      removeOnFail: { age: 7 * 24 * 3600 },
-    },
-  });
+  const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
+  const deploy = new Queue<DeployJob>(DEPLOY_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   return {
     preview,
+    deploy,
     close: async () => {
-      await preview.close();
+      await Promise.all([preview.close(), deploy.close()]);
     },
   };
+}
+
+export async function enqueueDeploy(queues: Queues, job: DeployJob): Promise<boolean> {
+  const id = deployJobId(job);
+  if (await queues.deploy.getJob(id)) return false;
+  await queues.deploy.add('deploy', job, { jobId: id });
+  return true;
 }
 
 export async function enqueuePreview(queues: Queues, job: PreviewJob): Promise<boolean> {

@@ -13,7 +13,7 @@ import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 const key = { repoId: 4242, repo: 'acme/plan', app: 'web' };
 
 function app(ns: string): App {
-  return { name: 'web', path: 'k8s', cluster: 'default', namespace: ns, branch: 'main', prune: true, waitMs: 0, force: false, selfHeal: false };
+  return { name: 'web', path: 'k8s', cluster: 'default', namespace: ns, branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false };
 }
 
 function cm(ns: string | undefined, name: string, data: Record<string, string>): RenderedObject {

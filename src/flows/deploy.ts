@@ -1,0 +1,106 @@
+import type { Logger } from 'pino';
+import type { App } from '../config/repo-config.js';
+import { applyApp, waitHealthy } from '../cluster/apply.js';
+import type { ClusterPool } from '../cluster/connect.js';
+import { finishCheck, startCheck } from '../github/checks.js';
+import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
+import { fetchRevision } from '../github/tarball.js';
+import type { Octokit, RepoRef } from '../github/types.js';
+import type { DeployJob } from '../queue/jobs.js';
+import { render } from '../render/index.js';
+import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
+import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
+import { UnsafePathError } from '../source/paths.js';
+import { readConfig, toProblem } from './common.js';
+
+export const DEPLOY_CHECK = 'mergeops / deploy';
+
+export interface DeployDeps {
+  github(installationId: number): Promise<Octokit>;
+  clusters: ClusterPool;
+  limits: ExtractLimits;
+  log: Logger;
+  recordDeployed(job: DeployJob, app: string): Promise<void>;
+  /** Health polling interval; tests shorten it. */
+  healthPollMs?: number;
+}
+
+/**
+ * The deploy flow for one pushed commit: fetch → config → for each app on this branch:
+ * GitHub Deployment in_progress → render → dry-run all → apply changed → prune → wait
+ * for health → Deployment success/failure; then one check run and a comment on the
+ * merged PR. The caller holds the branch's deploy lease.
+ */
+export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<DeployReport | null> {
+  const started = Date.now();
+  const repo: RepoRef = { owner: job.owner, repo: job.repo };
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
+  const octokit = await deps.github(job.installationId);
+  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
+
+  let checkout;
+  try {
+    checkout = await fetchRevision(octokit, repo, job.sha, deps.limits);
+  } catch (err) {
+    if (!(err instanceof UnsafePathError || err instanceof ArchiveTooLargeError)) throw err;
+    report.problems.push({ message: `the repository archive was refused: ${err.message}` });
+  }
+  try {
+    let apps: App[] = [];
+    if (checkout) {
+      const config = await readConfig(checkout.dir, job.defaultBranch);
+      if ('problem' in config) report.problems.push(config.problem);
+      else apps = config.apps.filter((a) => a.branch === job.branch);
+      if (!('problem' in config) && apps.length === 0) {
+        log.info('no app deploys from this branch');
+        return null;
+      }
+    }
+    const check = await startCheck(octokit, repo, DEPLOY_CHECK, job.sha);
+    for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log));
+    await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
+    if (job.reason !== 'self-heal') {
+      const pr = await mergedPullRequest(octokit, repo, job.sha);
+      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
+    }
+    log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started }, 'deploy done');
+    return report;
+  } finally {
+    await checkout?.remove();
+  }
+}
+
+async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit, checkUrl: string | undefined, deps: DeployDeps, log: Logger): Promise<AppDeployReport> {
+  const repo: RepoRef = { owner: job.owner, repo: job.repo };
+  const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
+  const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
+  await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
+  try {
+    const rendered = await render(app, dir);
+    log.info({ app: app.name, objects: rendered.length }, 'rendered');
+    const cluster = await deps.clusters.get(app.cluster);
+    out.result = await applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
+      force: app.force,
+      prune: app.prune,
+      pruneEmpty: app.pruneEmpty,
+      concurrency: 16,
+      log,
+    });
+    log.info({ app: app.name, created: out.result.created.length, configured: out.result.configured.length, unchanged: out.result.unchanged.length, pruned: out.result.pruned.length, errors: out.result.errors.length }, 'applied');
+    if (out.result.errors.length === 0 && app.waitMs > 0) {
+      out.health = await waitHealthy(cluster, out.result.objects, app.waitMs, log, deps.healthPollMs);
+    }
+  } catch (err) {
+    try {
+      out.problems.push(toProblem(err));
+    } catch {
+      // Ours, not the user's: the job is retried, but the Deployment must not spin forever.
+      await setDeploymentState(octokit, repo, deploymentId, 'error', 'mergeops hit an internal error; retrying', checkUrl).catch(() => undefined);
+      throw err;
+    }
+  }
+  const ok = appSucceeded(out);
+  if (ok) await deps.recordDeployed(job, app.name);
+  await setDeploymentState(octokit, repo, deploymentId, ok ? 'success' : 'failure', appLine(out), checkUrl);
+  return out;
+}

@@ -1,0 +1,52 @@
+import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { runDeploy, type DeployDeps } from '../flows/deploy.js';
+import { redactSecrets } from '../util/redact.js';
+import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
+import type { SharedState } from './state.js';
+
+const LEASE_MS = 60_000;
+const RETRY_LOCKED_MS = 1000;
+
+/**
+ * Deploys of one branch never overlap (a Redis lease shared by every worker), and the
+ * newest pushed commit wins: a job whose commit is no longer the branch's newest is
+ * dropped instead of run, so the cluster never goes back to an older commit.
+ */
+export function startDeployWorker(connection: ConnectionOptions, prefix: string, concurrency: number, state: SharedState, deps: DeployDeps): Worker<DeployJob> {
+  const worker = new Worker<DeployJob>(DEPLOY_QUEUE, (job, token) => processDeploy(job, token, state, deps), {
+    connection,
+    prefix,
+    concurrency,
+    stalledInterval: 30_000,
+    maxStalledCount: 2,
+  });
+  worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'deploy worker error'));
+  return worker;
+}
+
+async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: SharedState, deps: DeployDeps): Promise<string> {
+  const d = job.data;
+  if (d.reason !== 'self-heal' && !(await state.isLatestDeploy(d))) {
+    deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
+    return 'superseded';
+  }
+  const lease = await state.acquireDeployLock(d, LEASE_MS);
+  if (!lease) {
+    // Another worker is deploying this branch: come back shortly, without using an attempt.
+    await job.moveToDelayed(Date.now() + RETRY_LOCKED_MS, token);
+    throw new DelayedError();
+  }
+  const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), LEASE_MS / 3);
+  try {
+    // Checked again under the lease: a newer commit may have arrived while we waited.
+    if (d.reason !== 'self-heal' && !(await state.isLatestDeploy(d))) return 'superseded';
+    await runDeploy(d, deps);
+    return 'deployed';
+  } catch (err) {
+    deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, err: redactSecrets(err instanceof Error ? err.message : String(err)) }, 'deploy failed');
+    throw err;
+  } finally {
+    clearInterval(keepAlive);
+    await lease.release();
+  }
+}
