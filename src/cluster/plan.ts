@@ -58,11 +58,8 @@ export async function planApp(
   opts: PlanOptions = { concurrency: 16, orphans: true },
 ): Promise<ClusterPlan> {
   const errors: ObjectError[] = [];
-  const crdKinds = new Set(
-    rendered
-      .filter((r) => r.object.kind === 'CustomResourceDefinition')
-      .flatMap((r) => crdGvks(r.object)),
-  );
+  // Kinds defined by CRDs in this same render: unknown to the server until applied.
+  const crdKinds = new Map(rendered.filter((r) => r.object.kind === 'CustomResourceDefinition').flatMap((r) => crdGvks(r.object)));
   const renderNamespaces = new Set(rendered.filter((r) => r.object.kind === 'Namespace' && r.object.apiVersion === 'v1').map((r) => r.object.metadata.name));
 
   const placed: PlannedObject[] = [];
@@ -70,8 +67,9 @@ export async function planApp(
   for (const r of rendered) {
     const desired = withInventory(r.object, key);
     const resource = await cluster.discovery.resolve(desired.apiVersion, desired.kind);
-    if (resource?.namespaced) desired.metadata.namespace ??= app.namespace ?? 'default';
-    else if (resource) delete desired.metadata.namespace;
+    const namespaced = resource ? resource.namespaced : crdKinds.get(`${desired.apiVersion}/${desired.kind}`);
+    if (namespaced) desired.metadata.namespace ??= app.namespace ?? 'default';
+    else if (namespaced === false) delete desired.metadata.namespace;
     const id = identity(desired);
     const prev = seen.get(id);
     if (prev) {
@@ -168,8 +166,9 @@ export function identity(o: KubeObject): string {
   return `${group}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
 }
 
-function crdGvks(crd: KubeObject): string[] {
-  const spec = crd['spec'] as { group?: string; names?: { kind?: string }; versions?: { name?: string }[] } | undefined;
+/** `group/version/Kind` → namespaced, for every version a CRD serves. */
+function crdGvks(crd: KubeObject): [string, boolean][] {
+  const spec = crd['spec'] as { group?: string; scope?: string; names?: { kind?: string }; versions?: { name?: string }[] } | undefined;
   if (!spec?.group || !spec.names?.kind) return [];
-  return (spec.versions ?? []).map((v) => `${spec.group}/${v.name}/${spec.names?.kind}`);
+  return (spec.versions ?? []).map((v) => [`${spec.group}/${v.name}/${spec.names?.kind}`, spec.scope !== 'Cluster']);
 }

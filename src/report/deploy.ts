@@ -19,7 +19,7 @@ export interface DeployReport {
 }
 
 export function appSucceeded(a: AppDeployReport): boolean {
-  return a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && (a.health?.healthy ?? true);
+  return a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
 }
 
 export function appLine(a: AppDeployReport): string {

@@ -32,6 +32,10 @@ export interface Harness {
   push(sha: string, files: RepoFiles): Promise<void>;
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
+  /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
+  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string }): Promise<number>;
+  /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
+  waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
   stop(): Promise<void>;
 }
@@ -73,6 +77,7 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
     PORT: '0',
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
+    MERGEOPS_HEALTH_POLL_MS: '200',
   });
   const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, testProbot(), pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
@@ -80,6 +85,8 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
   let nextCheckId = 1000;
   let nextCommentId = 9000;
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
+  const merges = new Map<string, number>();
+  let nextDeploymentId = 500;
   tokenInterceptor();
   nock(GITHUB)
     .persist()
@@ -109,6 +116,23 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
       calls.push({ method: 'POST', path: uri, body });
       return [201, { id: ++nextCommentId, body: (body as { body: string }).body, user: { type: 'Bot', login: 'mergeops[bot]' } }];
     })
+    .post(`${repoPath}/deployments`)
+    .reply((uri, body) => {
+      calls.push({ method: 'POST', path: uri, body });
+      return [201, { id: ++nextDeploymentId }];
+    })
+    .post(new RegExp(`${repoPath}/deployments/\\d+/statuses$`))
+    .reply((uri, body) => {
+      calls.push({ method: 'POST', path: uri, body });
+      return [201, { id: 1 }];
+    })
+    .get(new RegExp(`${repoPath}/commits/[0-9a-f]+/pulls`))
+    .reply((uri) => {
+      calls.push({ method: 'GET', path: uri, body: null });
+      const s = /commits\/([0-9a-f]+)\/pulls/.exec(uri)?.[1] ?? '';
+      const pr = merges.get(s);
+      return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
+    })
     .patch(new RegExp(`${repoPath}/issues/comments/\\d+$`))
     .reply((uri, body) => {
       calls.push({ method: 'PATCH', path: uri, body });
@@ -135,6 +159,25 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,
+    pushEvent: async (s, opts = {}) => {
+      if (opts.mergedPr) merges.set(s, opts.mergedPr);
+      const base = examples.find((e) => e.name === 'push')?.examples[0];
+      const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+      p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
+      p['after'] = s;
+      p['deleted'] = false;
+      p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+      Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false });
+      p['repository'].owner.login = REPO.owner;
+      p['repository'].owner.name = REPO.owner;
+      const res = await deliver(rt.url as string, 'push', p, opts.id ? { id: opts.id } : {});
+      return res.status;
+    },
+    waitForDeploy: async (s) => {
+      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.head_sha === s && c.body.name === 'mergeops / deploy'), `deploy check for ${s}`, 60_000);
+      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs')).indexOf(start) + 1;
+      return waitFor(() => calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `deploy completion for ${s}`, 60_000);
+    },
     stop: async () => {
       await rt.stop();
       nock.cleanAll();

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import crypto from 'node:crypto';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import type { KubeObject } from '../../../src/render/types.js';
+import { waitFor } from '../../support/github.js';
+import { sha, startHarness, type Harness, REPO } from '../../support/harness.js';
+import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
+
+const config = (ns: string, extra = '') => `apps:\n  - name: shop\n    path: deploy/shop\n    namespace: ${ns}\n    wait: 3s\n${extra}`;
+const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+const deployment = (replicas: number) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.27\n`;
+
+/** Plays the Deployment controller (none runs here): reports the rollout done through /status. */
+async function rollOut(cluster: Cluster, ns: string, name: string, stop: { done: boolean }): Promise<void> {
+  while (!stop.done) {
+    const d = await get(cluster, 'apps/v1', 'Deployment', ns, name);
+    if (d) {
+      const gen = d.metadata['generation'] as number;
+      const replicas = (d['spec'] as { replicas: number }).replicas;
+      const status = (d['status'] ?? {}) as { observedGeneration?: number };
+      if (status.observedGeneration !== gen) {
+        await cluster.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/status`, {
+          body: { status: { observedGeneration: gen, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas } },
+          contentType: 'application/merge-patch+json',
+        });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('deploy on merge against the real API server', () => {
+  let h: Harness;
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    cluster = await testCluster();
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, CustomResourceDefinition]\n`);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    cluster?.client.close();
+  });
+
+  const deployments = (s: string) => h.calls.filter((c) => c.path.includes('/deployments') && c.method === 'POST' && (c.body.ref === s || c.path.includes('/statuses')));
+
+  it('a merged PR deploys: objects created, rollout waited for, Deployment success, counts in the check, PR comment; a second run of the same commit writes nothing', async () => {
+    const ns = uniqueName('dep-a');
+    await namespace(cluster, ns);
+    const s = sha(`merge-${ns}`);
+    await h.push(s, { '.github/mergeops.yml': config(ns), 'deploy/shop/app.yaml': `${deployment(2)}---\n${cm('a', '1')}---\n${cm('b', '1')}` });
+    const stop = { done: false };
+    const controller = rollOut(cluster, ns, 'web', stop);
+    const delivery = crypto.randomUUID();
+    expect(await h.pushEvent(s, { mergedPr: 31, id: delivery })).toBe(202);
+    const check = await h.waitForDeploy(s);
+    stop.done = true;
+    await controller;
+
+    expect(check.body.conclusion).toBe('success');
+    expect(check.body.output.summary).toContain('| `shop` | `default` | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |');
+    const statusCalls = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/));
+    expect(statusCalls.slice(-2).map((c) => c.body.state)).toEqual(['in_progress', 'success']);
+    const created = h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/deployments') && c.body.ref === s);
+    expect(created?.body).toMatchObject({ environment: 'shop', auto_merge: false, required_contexts: [] });
+    const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/31/comments')), 'PR comment');
+    expect(comment.body.body).toContain('mergeops deploy of');
+    expect(comment.body.body).toContain(':white_check_mark: succeeded');
+    const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
+    expect(live.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'shop', 'mergeops.dev/repo-id': String(REPO.id) });
+    expect(live.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/deploys' });
+
+    // The same delivery again, and a new delivery of the same push: no second deploy.
+    const before = h.calls.length;
+    expect(await h.pushEvent(s, { mergedPr: 31, id: delivery })).toBe(200);
+    expect(await h.pushEvent(s, { mergedPr: 31 })).toBe(202);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(h.calls.slice(before)).toEqual([]);
+
+    // A deliberate re-run of the same commit: every object unchanged, not one write.
+    const versions = async () =>
+      Promise.all([get(cluster, 'apps/v1', 'Deployment', ns, 'web'), get(cluster, 'v1', 'ConfigMap', ns, 'a'), get(cluster, 'v1', 'ConfigMap', ns, 'b')]).then((os) =>
+        os.map((o) => o?.metadata['resourceVersion']),
+      );
+    const rvBefore = await versions();
+    await h.rt.queues.deploy.add('deploy', { installationId: 424242, owner: 'acme', repo: 'deploys', repoId: REPO.id, sha: s, branch: 'main', defaultBranch: 'main', reason: 'self-heal' }, { jobId: `rerun-${ns}` });
+    const rerunChecks = () => h.calls.filter((c) => c.method === 'PATCH' && c.body.status === 'completed' && String(c.body.output?.summary).includes('0 created, 0 configured, 3 unchanged, 0 pruned'));
+    await waitFor(() => rerunChecks().length > 0 || undefined, 're-run check');
+    expect(await versions()).toEqual(rvBefore);
+  });
+
+  it('prunes what Git dropped, never what mergeops did not create, and not at all on an empty render', async () => {
+    const ns = uniqueName('dep-b');
+    await namespace(cluster, ns);
+    await put(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hand-made', namespace: ns }, data: { x: '1' } });
+    const s1 = sha(`prune1-${ns}`);
+    const s2 = sha(`prune2-${ns}`);
+    const s3 = sha(`prune3-${ns}`);
+    await h.push(s1, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', '1'), 'deploy/shop/b.yaml': cm('b', '1') });
+    await h.push(s2, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', '1') });
+    await h.push(s3, { '.github/mergeops.yml': config(ns), 'deploy/shop/README.md': 'nothing here yet\n' });
+
+    await h.pushEvent(s1);
+    expect((await h.waitForDeploy(s1)).body.conclusion).toBe('success');
+    await h.pushEvent(s2);
+    const c2 = await h.waitForDeploy(s2);
+    expect(c2.body.output.summary).toContain('deployed: 0 created, 0 configured, 1 unchanged, 1 pruned');
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'b')).toBeNull();
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'hand-made')).not.toBeNull();
+
+    await h.pushEvent(s3);
+    const c3 = await h.waitForDeploy(s3);
+    expect(c3.body.conclusion).toBe('failure');
+    expect(c3.body.output.summary).toContain('prune skipped: the render is empty; refusing to prune all 1 objects (set pruneEmpty: true on the app to allow it)');
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'a')).not.toBeNull();
+  });
+
+  it('applies a CRD and a custom resource of it in one deploy', async () => {
+    const ns = uniqueName('dep-c');
+    const s = sha(`crd-${ns}`);
+    const group = `${ns}.example.com`;
+    const crd = `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.${group}\nspec:\n  group: ${group}\n  scope: Namespaced\n  names: {plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          properties:\n            spec:\n              type: object\n              properties:\n                size: {type: integer}\n`;
+    const nsObj = `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`;
+    const widget = `apiVersion: ${group}/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n`;
+    await h.push(s, { '.github/mergeops.yml': config(ns), 'deploy/shop/0-crd.yaml': crd, 'deploy/shop/1-ns.yaml': nsObj, 'deploy/shop/2-widget.yaml': widget });
+    await h.pushEvent(s);
+    const check = await h.waitForDeploy(s);
+    expect(check.body.output.summary).toContain('deployed: 3 created');
+    expect(check.body.conclusion).toBe('success');
+    const w = await cluster.client.request<KubeObject>('GET', `/apis/${group}/v1/namespaces/${ns}/widgets/w1`);
+    expect((w['spec'] as { size: number }).size).toBe(3);
+  });
+
+  it('a Deployment that never becomes ready fails after the wait, with the reason', async () => {
+    const ns = uniqueName('dep-d');
+    await namespace(cluster, ns);
+    const s = sha(`stuck-${ns}`);
+    await h.push(s, { '.github/mergeops.yml': config(ns), 'deploy/shop/app.yaml': deployment(1) });
+    await h.pushEvent(s, { mergedPr: 32 });
+    const check = await h.waitForDeploy(s);
+    expect(check.body.conclusion).toBe('failure');
+    expect(check.body.output.summary).toContain(`\`apps/v1 Deployment ${ns}/web\`: not healthy after 3 s: controller has not observed generation 1 yet`);
+    const states = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/)).map((c) => c.body.state);
+    expect(states.at(-1)).toBe('failure');
+    const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/32/comments')), 'PR comment');
+    expect(comment.body.body).toContain(':x: failed');
+  });
+
+  it('two quick pushes: the newer commit is what the cluster ends with', async () => {
+    const ns = uniqueName('dep-e');
+    await namespace(cluster, ns);
+    const older = sha(`older-${ns}`);
+    const newer = sha(`newer-${ns}`);
+    await h.push(older, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'older') });
+    await h.push(newer, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'newer') });
+    await Promise.all([h.pushEvent(older), h.pushEvent(newer)]);
+    await h.waitForDeploy(newer);
+    // Give a possibly-running older deploy time to finish: it must not win.
+    await new Promise((r) => setTimeout(r, 1500));
+    const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
+    expect((live['data'] as { value: string }).value).toBe('newer');
+  });
+});
