@@ -6,7 +6,8 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
-import { createQueues, enqueueDeploy, enqueuePreview, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
+import { startDriftWorker } from './queue/drift-worker.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
@@ -58,8 +59,17 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
       recordDeployed: (job, app) => state.recordDeployed(job, app),
       healthPollMs: settings.healthPollMs,
     });
+    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
+      github,
+      clusters,
+      limits,
+      log,
+      deployedApps: () => state.deployedApps(),
+      isLatestDeploy: (job) => state.isLatestDeploy(job),
+      enqueueHeal: (job) => enqueueHeal(queues, job),
+    });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), async () => clusters.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), async () => clusters.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   if (settings.mode !== 'worker') {

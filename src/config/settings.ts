@@ -22,6 +22,8 @@ export interface Settings {
   githubBaseUrl?: string;
   /** How often the deploy health wait polls objects. */
   healthPollMs: number;
+  /** How often the drift watch compares deployed apps with their commit; 0 turns it off. */
+  driftIntervalMs: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -47,6 +49,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
     maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
+    driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
   };
   if (env['APP_ID']) s.appId = env['APP_ID'];
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');

@@ -80,7 +80,9 @@ async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
     out.result = await applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
-      force: app.force,
+      // Healing drift means taking back fields a hand edit took over, which is a conflict
+      // unless forced; a normal deploy forces only when the app asks for it.
+      force: app.force || job.reason === 'self-heal',
       prune: app.prune,
       pruneEmpty: app.pruneEmpty,
       concurrency: 16,

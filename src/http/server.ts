@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
+import { registry } from './metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
 
 export interface ServerDeps {
@@ -21,6 +22,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const ok = await redisAnswers(deps.redis);
     return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'up' : 'down' });
   });
+  app.get('/metrics', { logLevel: 'silent' }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   await app.register(webhookRoutes, { probot: deps.probot, secret: deps.webhookSecret, state: deps.state });
   return app;
 }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Probot } from 'probot';
 import type { SharedState } from '../queue/state.js';
+import { webhooksReceived } from './metrics.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */
@@ -28,10 +29,12 @@ export async function webhookRoutes(app: FastifyInstance, opts: { probot: Probot
     const name = header(req, 'x-github-event');
     const body = req.body;
     if (!id || !name || !Buffer.isBuffer(body)) {
+      webhooksReceived.inc({ event: name ?? 'unknown', outcome: 'bad_request' });
       return reply.code(400).send({ error: 'missing X-GitHub-Delivery / X-GitHub-Event headers or body' });
     }
     if (!verifySignature(opts.secret, body, header(req, 'x-hub-signature-256'))) {
       req.log.warn({ delivery: id, event: name }, 'webhook signature missing or wrong; check WEBHOOK_SECRET matches the GitHub App');
+      webhooksReceived.inc({ event: name, outcome: 'bad_signature' });
       return reply.code(401).send({ error: 'signature does not match' });
     }
     let payload: unknown;
@@ -45,6 +48,7 @@ export async function webhookRoutes(app: FastifyInstance, opts: { probot: Probot
     }
     if (!(await opts.state.firstDelivery(id))) {
       req.log.info({ delivery: id, event: name }, 'duplicate delivery ignored');
+      webhooksReceived.inc({ event: name, outcome: 'duplicate' });
       return reply.code(200).send({ ok: true, duplicate: true });
     }
     try {
@@ -53,8 +57,10 @@ export async function webhookRoutes(app: FastifyInstance, opts: { probot: Probot
       // Let GitHub's redelivery try again: the id must not stay marked as handled.
       await opts.state.forgetDelivery(id);
       req.log.error({ delivery: id, event: name, err }, 'webhook handler failed');
+      webhooksReceived.inc({ event: name, outcome: 'error' });
       return reply.code(500).send({ error: 'handler failed; redeliver to retry' });
     }
+    webhooksReceived.inc({ event: name, outcome: 'accepted' });
     return reply.code(202).send({ ok: true });
   });
 }

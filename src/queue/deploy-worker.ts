@@ -10,7 +10,8 @@ const RETRY_LOCKED_MS = 1000;
 /**
  * Deploys of one branch never overlap (a Redis lease shared by every worker), and the
  * newest pushed commit wins: a job whose commit is no longer the branch's newest is
- * dropped instead of run, so the cluster never goes back to an older commit.
+ * dropped instead of run, so the cluster never goes back to an older commit — self-heal
+ * re-applies included.
  */
 export function startDeployWorker(connection: ConnectionOptions, prefix: string, concurrency: number, state: SharedState, deps: DeployDeps): Worker<DeployJob> {
   const worker = new Worker<DeployJob>(DEPLOY_QUEUE, (job, token) => processDeploy(job, token, state, deps), {
@@ -26,7 +27,7 @@ export function startDeployWorker(connection: ConnectionOptions, prefix: string,
 
 async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: SharedState, deps: DeployDeps): Promise<string> {
   const d = job.data;
-  if (d.reason !== 'self-heal' && !(await state.isLatestDeploy(d))) {
+  if (!(await state.isLatestDeploy(d))) {
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
     return 'superseded';
   }
@@ -39,7 +40,7 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
   const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), LEASE_MS / 3);
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
-    if (d.reason !== 'self-heal' && !(await state.isLatestDeploy(d))) return 'superseded';
+    if (!(await state.isLatestDeploy(d))) return 'superseded';
     await runDeploy(d, deps);
     return 'deployed';
   } catch (err) {

@@ -48,3 +48,5 @@ export interface DeployJob {
 export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {
   return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
 }
+
+export const DRIFT_QUEUE = 'drift';

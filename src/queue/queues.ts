@@ -1,9 +1,11 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { DEPLOY_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type PreviewJob } from './jobs.js';
+import { DEPLOY_QUEUE, DRIFT_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type PreviewJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
   deploy: Queue<DeployJob>;
+  /** Holds only the repeatable drift scan; its data is empty. */
+  drift: Queue<Record<string, never>>;
   close(): Promise<void>;
 }
 
@@ -18,11 +20,13 @@ const JOB_DEFAULTS = {
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
   const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const deploy = new Queue<DeployJob>(DEPLOY_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
+  const drift = new Queue<Record<string, never>>(DRIFT_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   return {
     preview,
     deploy,
+    drift,
     close: async () => {
-      await Promise.all([preview.close(), deploy.close()]);
+      await Promise.all([preview.close(), deploy.close(), drift.close()]);
     },
   };
 }
@@ -40,4 +44,9 @@ export async function enqueuePreview(queues: Queues, job: PreviewJob): Promise<b
   if (existing) return false;
   await queues.preview.add('preview', job, { jobId: id });
   return true;
+}
+
+/** Re-applies a deployed commit; a fresh id each time, as every heal is a new decision. */
+export async function enqueueHeal(queues: Queues, job: DeployJob & { app?: string }): Promise<void> {
+  await queues.deploy.add('deploy', job, { jobId: `heal-${job.repoId}-${job.app ?? 'all'}-${job.sha}-${Date.now()}` });
 }

@@ -15,7 +15,7 @@ export interface CheckAnnotation {
 }
 
 export interface CheckOutput {
-  conclusion: 'success' | 'failure';
+  conclusion: 'success' | 'failure' | 'neutral';
   title: string;
   summary: string;
   text: string;

@@ -1,0 +1,96 @@
+import type { Logger } from 'pino';
+import type { ClusterPool } from '../cluster/connect.js';
+import { planApp } from '../cluster/plan.js';
+import { detectDrift, type DriftEntry } from '../diff/drift.js';
+import { finishCheck, startCheck } from '../github/checks.js';
+import { fetchRevision } from '../github/tarball.js';
+import type { Octokit } from '../github/types.js';
+import { driftDetected } from '../http/metrics.js';
+import type { DeployJob } from '../queue/jobs.js';
+import { render } from '../render/index.js';
+import { objectRef } from '../render/types.js';
+import type { ExtractLimits } from '../source/extract.js';
+import { readConfig } from './common.js';
+
+export const DRIFT_CHECK = 'mergeops / drift';
+
+export type DeployedApp = DeployJob & { app: string };
+
+export interface DriftFinding {
+  app: string;
+  sha: string;
+  drift: DriftEntry[];
+  healed: boolean;
+}
+
+export interface DriftDeps {
+  github(installationId: number): Promise<Octokit>;
+  clusters: ClusterPool;
+  limits: ExtractLimits;
+  log: Logger;
+  deployedApps(): Promise<DeployedApp[]>;
+  isLatestDeploy(job: DeployJob): Promise<boolean>;
+  enqueueHeal(job: DeployJob): Promise<void>;
+}
+
+/**
+ * Compares every deployed app's live objects with its last deployed commit's render
+ * (dry-run, so defaults don't count). Drift is logged, counted and reported as a check
+ * run on that commit; apps with `selfHeal: true` get their commit re-applied.
+ */
+export async function runDriftScan(deps: DriftDeps): Promise<DriftFinding[]> {
+  const deployed = await deps.deployedApps();
+  const byCommit = new Map<string, DeployedApp[]>();
+  for (const d of deployed) {
+    const key = `${d.repoId}@${d.sha}`;
+    byCommit.set(key, [...(byCommit.get(key) ?? []), d]);
+  }
+  const findings: DriftFinding[] = [];
+  for (const group of byCommit.values()) {
+    const first = group[0] as DeployedApp;
+    const log = deps.log.child({ repo: `${first.owner}/${first.repo}`, sha: first.sha.slice(0, 7), flow: 'drift' });
+    try {
+      findings.push(...(await scanCommit(group, deps, log)));
+    } catch (err) {
+      // One repo's trouble (deleted repo, unreachable cluster) must not stop the others.
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'drift scan of this commit failed');
+    }
+  }
+  return findings;
+}
+
+async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): Promise<DriftFinding[]> {
+  const first = group[0] as DeployedApp;
+  const repo = { owner: first.owner, repo: first.repo };
+  const octokit = await deps.github(first.installationId);
+  const checkout = await fetchRevision(octokit, repo, first.sha, deps.limits);
+  const out: DriftFinding[] = [];
+  try {
+    const config = await readConfig(checkout.dir, first.defaultBranch);
+    if ('problem' in config) return out;
+    for (const d of group) {
+      const app = config.apps.find((a) => a.name === d.app);
+      if (!app) continue;
+      const cluster = await deps.clusters.get(app.cluster);
+      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: 16, orphans: false });
+      const drift = detectDrift(plan.objects, objectRef);
+      if (drift.length === 0) continue;
+      const heal = app.selfHeal && (await deps.isLatestDeploy(d));
+      for (const e of drift) driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) });
+      log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
+      const check = await startCheck(octokit, repo, DRIFT_CHECK, d.sha);
+      await finishCheck(octokit, repo, check.id, {
+        conclusion: 'neutral',
+        title: `Drift in ${app.name}: ${drift.length} object${drift.length > 1 ? 's differ' : ' differs'} from this commit${heal ? '; re-applying (selfHeal)' : ''}`,
+        summary: drift.map((e) => `- \`${e.ref}\`: ${e.fields.map((f) => `\`${f.path}\`${f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, Git \`${f.git ?? '(unset)'}\`)` : ''}`).join(', ')}`).join('\n'),
+        text: '',
+        annotations: [],
+      });
+      if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
+      out.push({ app: app.name, sha: d.sha, drift, healed: heal });
+    }
+    return out;
+  } finally {
+    await checkout.remove();
+  }
+}

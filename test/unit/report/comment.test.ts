@@ -1,0 +1,210 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ObjectDiff } from '../../../src/diff/types.js';
+import { COMMENT_LIMIT, MARKER_PREFIX, formatComment, marker, parseMarker } from '../../../src/report/comment.js';
+import { counts, countsLine, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
+
+const SHA = '0123456789abcdef0123456789abcdef01234567';
+
+/** A diff whose body is about `size` characters, made of unique, recognisable lines. */
+function bigDiff(ref: string, size: number, action: ObjectDiff['action'] = 'update'): ObjectDiff {
+  const lines = ['@@ -1,1 +1,1 @@'];
+  let n = lines[0]?.length ?? 0;
+  for (let i = 0; n < size; i++) {
+    const l = `+  key-${i}: value for ${ref} number ${i}`;
+    lines.push(l);
+    n += l.length + 1;
+  }
+  return { ref, kind: 'ConfigMap', action, diff: lines.join('\n') };
+}
+
+function small(ref: string, action: ObjectDiff['action'] = 'update'): ObjectDiff {
+  return { ref, kind: 'ConfigMap', action, diff: action === 'unchanged' ? '' : `@@ -1 +1 @@\n-  a: '1'\n+  a: '2'` };
+}
+
+function appReport(app: string, diffs: ObjectDiff[], problems: Problem[] = [], cluster = 'prod'): AppReport {
+  return { app, cluster, diffs, problems, drift: [] };
+}
+
+function report(apps: AppReport[], problems: Problem[] = []): PreviewReport {
+  return { repo: 'acme/deploys', sha: SHA, apps, problems };
+}
+
+/** How many comment parts mention the object's summary line. */
+function occurrences(parts: string[], ref: string): number {
+  return parts.reduce((n, p) => n + p.split(`<code>~ ${ref}</code>`).length - 1, 0);
+}
+
+describe('countsLine', () => {
+  it('has the exact format', () => {
+    const c = counts([small('a', 'create'), small('b'), small('c'), small('d', 'delete'), small('e', 'unchanged')]);
+    expect(c).toEqual({ create: 1, update: 2, delete: 1, unchanged: 1 });
+    expect(countsLine(c)).toBe('+1 created ~2 changed -1 deleted');
+    expect(countsLine(counts([]))).toBe('+0 created ~0 changed -0 deleted');
+  });
+});
+
+describe('marker / parseMarker', () => {
+  it('round-trips the part number', () => {
+    expect(marker(1)).toBe('<!-- mergeops:preview:part=1 -->');
+    expect(marker(12).startsWith(MARKER_PREFIX)).toBe(true);
+    expect(parseMarker(marker(12))).toBe(12);
+    expect(parseMarker(`${marker(3)}\nbody`)).toBe(3);
+  });
+
+  it('returns null for other comments', () => {
+    expect(parseMarker(undefined)).toBeNull();
+    expect(parseMarker('')).toBeNull();
+    expect(parseMarker('LGTM')).toBeNull();
+    expect(parseMarker('<!-- mergeops:preview:part=x -->')).toBeNull();
+    expect(parseMarker('<!-- other-bot:preview:part=1 -->')).toBeNull();
+  });
+});
+
+describe('formatComment: one part', () => {
+  const r = report([
+    appReport('web', [small('v1 ConfigMap prod/a', 'create'), small('v1 ConfigMap prod/b'), small('v1 ConfigMap prod/c'), small('v1 ConfigMap prod/d', 'delete'), small('v1 ConfigMap prod/e', 'unchanged')]),
+  ]);
+
+  it('starts with the hidden marker for part 1', () => {
+    const parts = formatComment(r);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]?.startsWith('<!-- mergeops:preview:part=1 -->\n')).toBe(true);
+    expect(parseMarker(parts[0])).toBe(1);
+  });
+
+  it('has a header with the short sha and a table row with the counts line', () => {
+    const [body] = formatComment(r);
+    expect(body).toContain('### mergeops preview for `0123456`');
+    expect(body).toContain('| `web` | `prod` | +1 created ~2 changed -1 deleted |');
+    expect(body).toContain('#### `web` → cluster `prod` · +1 created ~2 changed -1 deleted (1 unchanged)');
+    expect(body).not.toMatch(/Part \d+ of/);
+    expect(body).not.toContain('Continued in the next comment');
+  });
+
+  it('shows every changed object and hides unchanged ones', () => {
+    const [body] = formatComment(r);
+    expect(body).toContain('<code>+ v1 ConfigMap prod/a</code>');
+    expect(body).toContain('<code>~ v1 ConfigMap prod/b</code>');
+    expect(body).toContain('<code>- v1 ConfigMap prod/d</code>');
+    expect(body).not.toContain('prod/e</code>');
+  });
+
+  it('says "No changes." for an app without changes', () => {
+    const [body] = formatComment(report([appReport('web', [small('x', 'unchanged')])]));
+    expect(body).toContain('No changes.');
+  });
+
+  it('says when no app deploys from the base branch', () => {
+    const [body] = formatComment(report([]));
+    expect(body).toContain('No app in `.github/mergeops.yml`');
+  });
+
+  it('lists problems with file and line, HTML-escaped', () => {
+    const [body] = formatComment(
+      report([appReport('web', [], [{ message: 'object has no <kind>', file: 'k8s/a.yaml', line: 4, ref: 'v1 X y' }])], [
+        { message: 'config is broken', file: '.github/mergeops.yml' },
+      ]),
+    );
+    expect(body).toContain('- :x: config is broken (`.github/mergeops.yml`)');
+    expect(body).toContain('- :x: `v1 X y`: object has no &lt;kind&gt; (`k8s/a.yaml:4`)');
+    expect(body).toContain('| `web` | `prod` | :x: 1 problem |');
+  });
+
+  it('includes drift', () => {
+    const a = appReport('web', [small('v1 ConfigMap prod/b')]);
+    a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas', live: '5', git: '3' }] }];
+    a.baseRef = 'main';
+    const [body] = formatComment(report([a]));
+    expect(body).toContain('Drift: 1 object in the live cluster differs from `main`');
+    expect(body).toContain('`spec.replicas` (live `5`, `main` `3`)');
+  });
+
+  it('keeps the fence intact when a diff contains backticks', () => {
+    const d: ObjectDiff = { ref: 'v1 ConfigMap prod/ticks', kind: 'ConfigMap', action: 'update', diff: '@@ -1 +1 @@\n-  x: "```"\n+  x: "`````"\n```' };
+    const [body] = formatComment(report([appReport('web', [d])]));
+    const m = /^(`{3,})diff\n([\s\S]*?)\n\1$/m.exec(body ?? '');
+    expect(m).not.toBeNull();
+    expect(m?.[2]).toBe(d.diff);
+    expect((m?.[1] ?? '').length).toBeGreaterThan(5);
+  });
+});
+
+describe('formatComment: splitting', () => {
+  it('splits a big report at the default limit without losing any object', () => {
+    const diffs = Array.from({ length: 60 }, (_, i) => bigDiff(`v1 ConfigMap prod/cm-${String(i).padStart(3, '0')}`, 5000));
+    const parts = formatComment(report([appReport('web', diffs)]));
+    expect(parts.length).toBeGreaterThan(1);
+    const n = parts.length;
+    parts.forEach((p, i) => {
+      expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+      expect(p.startsWith(`<!-- mergeops:preview:part=${i + 1} -->\n`)).toBe(true);
+      expect(parseMarker(p)).toBe(i + 1);
+      expect(p).toContain(`Part ${i + 1} of ${n}`);
+      if (i < n - 1) expect(p).toContain(`Continued in the next comment (part ${i + 2} of ${n})`);
+      else expect(p).not.toContain('Continued in the next comment');
+    });
+    for (const d of diffs) {
+      expect(occurrences(parts, d.ref)).toBe(1);
+      // The whole diff text made it, not a truncated version.
+      expect(parts.some((p) => p.includes(d.diff))).toBe(true);
+    }
+    expect(parts.join('\n')).not.toContain('too big for a comment');
+  });
+
+  it('keeps the objects in order across parts', () => {
+    const diffs = Array.from({ length: 40 }, (_, i) => bigDiff(`v1 ConfigMap prod/cm-${String(i).padStart(3, '0')}`, 4000));
+    const all = formatComment(report([appReport('web', diffs)])).join('\n');
+    const positions = diffs.map((d) => all.indexOf(`<code>~ ${d.ref}</code>`));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+
+  it('splits with a small limit option, each part within it', () => {
+    const limit = 3000;
+    const apps = [
+      appReport('web', Array.from({ length: 12 }, (_, i) => bigDiff(`v1 ConfigMap prod/w${i}`, 800))),
+      appReport('api', Array.from({ length: 5 }, (_, i) => bigDiff(`v1 Secret prod/a${i}`, 1500)), [], 'staging'),
+    ];
+    const parts = formatComment(report(apps), { limit });
+    expect(parts.length).toBeGreaterThan(5);
+    parts.forEach((p, i) => {
+      expect(p.length).toBeLessThanOrEqual(limit);
+      expect(parseMarker(p)).toBe(i + 1);
+      expect(p).toContain(`Part ${i + 1} of ${parts.length}`);
+    });
+    for (const d of apps.flatMap((a) => a.diffs)) expect(occurrences(parts, d.ref)).toBe(1);
+    const all = parts.join('\n');
+    expect(all).toContain('#### `web` → cluster `prod`');
+    expect(all).toContain('#### `api` → cluster `staging`');
+  });
+
+  it('replaces a single object diff larger than the limit with a pointer to the check run', () => {
+    const huge = bigDiff('v1 ConfigMap prod/huge', COMMENT_LIMIT * 2);
+    const fine = bigDiff('v1 ConfigMap prod/fine', 2000);
+    const parts = formatComment(report([appReport('web', [fine, huge])]), { checkRunUrl: 'https://github.com/acme/deploys/runs/42' });
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+    const all = parts.join('\n');
+    expect(occurrences(parts, huge.ref)).toBe(1);
+    expect(all).toContain(`The diff of this object (${huge.diff.split('\n').length} lines) is too big for a comment`);
+    expect(all).toContain('[the check run](https://github.com/acme/deploys/runs/42)');
+    expect(all).toContain('npx mergeops diff web');
+    expect(all).not.toContain('value for v1 ConfigMap prod/huge number 100\n');
+    // The smaller diff is still shown in full.
+    expect(all).toContain(fine.diff);
+  });
+
+  it('names the check run even without a URL', () => {
+    const parts = formatComment(report([appReport('web', [bigDiff('v1 ConfigMap prod/huge', 5000)])]), { limit: 2000 });
+    const all = parts.join('\n');
+    expect(all).toContain('too big for a comment');
+    expect(all).toContain('the `mergeops / preview` check run');
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(2000);
+  });
+
+  it('keeps secret key summaries with the pointer', () => {
+    const d: ObjectDiff = { ...bigDiff('v1 Secret prod/s', 10_000), kind: 'Secret', secretKeys: { added: ['tls.key'], changed: [], removed: [] } };
+    const all = formatComment(report([appReport('web', [d])]), { limit: 4000 }).join('\n');
+    expect(all).toContain('too big for a comment');
+    expect(all).toContain('Secret keys added `tls.key`');
+  });
+});

@@ -1,0 +1,85 @@
+import { describe, expect, it } from '@jest/globals';
+import { mapLimit } from '../../../src/util/pool.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs mapLimit with a tracked fn; returns the results and the highest concurrency seen. */
+async function tracked<T>(items: T[], limit: number, delay: (item: T, i: number) => number): Promise<{ out: string[]; peak: number; calls: number }> {
+  let active = 0;
+  let peak = 0;
+  let calls = 0;
+  const out = await mapLimit(items, limit, async (item, i) => {
+    calls++;
+    active++;
+    peak = Math.max(peak, active);
+    await sleep(delay(item, i));
+    active--;
+    return `${String(item)}@${i}`;
+  });
+  return { out, peak, calls };
+}
+
+describe('mapLimit', () => {
+  it('keeps the input order even when later items finish first', async () => {
+    const items = [50, 5, 30, 1, 20, 0, 10];
+    const { out } = await tracked(items, 3, (ms) => ms);
+    expect(out).toEqual(items.map((x, i) => `${x}@${i}`));
+  });
+
+  it.each([1, 2, 4, 7])('never runs more than %i at once, and reaches the limit', async (limit) => {
+    const items = Array.from({ length: 20 }, (_, i) => i);
+    const { out, peak, calls } = await tracked(items, limit, (i) => (i * 7) % 5);
+    expect(peak).toBe(limit);
+    expect(calls).toBe(20);
+    expect(out).toHaveLength(20);
+  });
+
+  it('uses at most one worker per item when the limit is larger', async () => {
+    const { out, peak } = await tracked(['a', 'b', 'c'], 10, () => 5);
+    expect(peak).toBe(3);
+    expect(out).toEqual(['a@0', 'b@1', 'c@2']);
+  });
+
+  it('calls fn once per item with the right index', async () => {
+    const seen: [string, number][] = [];
+    await mapLimit(['x', 'y', 'z'], 2, async (item, i) => {
+      seen.push([item, i]);
+      return null;
+    });
+    expect(seen.sort()).toEqual([
+      ['x', 0],
+      ['y', 1],
+      ['z', 2],
+    ]);
+  });
+
+  it('returns an empty array for no items without calling fn', async () => {
+    let called = false;
+    const out = await mapLimit([], 4, async () => {
+      called = true;
+      return 1;
+    });
+    expect(out).toEqual([]);
+    expect(called).toBe(false);
+  });
+
+  it('rejects when fn rejects', async () => {
+    await expect(
+      mapLimit([1, 2, 3], 2, async (x) => {
+        if (x === 2) throw new Error('boom');
+        return x;
+      }),
+    ).rejects.toThrow('boom');
+  });
+
+  it('starts the next item as soon as a slot frees up', async () => {
+    const started: number[] = [];
+    const t0 = Date.now();
+    await mapLimit([100, 10, 10, 10], 2, async (ms, i) => {
+      started[i] = Date.now() - t0;
+      await sleep(ms);
+    });
+    // Items 2 and 3 run in the slot item 1 frees; they must not wait for the slow item 0.
+    expect(started[3]).toBeLessThan(80);
+  });
+});
