@@ -25,6 +25,11 @@ export function describe(v: unknown): string {
   return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** `apps` at the root, `apps[0].wait` below it. */
+export function at(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
 export function expectObj(v: unknown, path: string, allowed: readonly string[]): Obj {
   if (!isObj(v)) throw new ConfigError(`expected a mapping, got ${describe(v)}`, path);
   for (const key of Object.keys(v)) {
@@ -38,28 +43,28 @@ export function expectObj(v: unknown, path: string, allowed: readonly string[]):
 export function optString(o: Obj, key: string, path: string, pattern?: RegExp, hint?: string): string | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ConfigError(`expected a string, got ${describe(v)}`, `${path}.${key}`);
-  if (pattern && !pattern.test(v)) throw new ConfigError(`"${v}" is not valid${hint ? `: ${hint}` : ''}`, `${path}.${key}`);
+  if (typeof v !== 'string') throw new ConfigError(`expected a string, got ${describe(v)}`, at(path, key));
+  if (pattern && !pattern.test(v)) throw new ConfigError(`"${v}" is not valid${hint ? `: ${hint}` : ''}`, at(path, key));
   return v;
 }
 
 export function reqString(o: Obj, key: string, path: string, pattern?: RegExp, hint?: string): string {
   const v = optString(o, key, path, pattern, hint);
-  if (v === undefined) throw new ConfigError('is required', `${path}.${key}`);
+  if (v === undefined) throw new ConfigError('is required', at(path, key));
   return v;
 }
 
 export function optBool(o: Obj, key: string, path: string): boolean | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new ConfigError(`expected true or false, got ${describe(v)}`, `${path}.${key}`);
+  if (typeof v !== 'boolean') throw new ConfigError(`expected true or false, got ${describe(v)}`, at(path, key));
   return v;
 }
 
 export function optList(o: Obj, key: string, path: string): unknown[] | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw new ConfigError(`expected a list, got ${describe(v)}`, `${path}.${key}`);
+  if (!Array.isArray(v)) throw new ConfigError(`expected a list, got ${describe(v)}`, at(path, key));
   return v;
 }
 

@@ -45,7 +45,8 @@ async function listManifests(root: string, dir: string, appPath: string): Promis
     }
   };
   await walk(dir);
-  return found;
+  // Whole-path order (b.yaml before b/c.yaml), the same on every machine.
+  return found.sort();
 }
 
 /** Checks the minimum every object needs and flattens `kind: List`. */

@@ -16,7 +16,7 @@ export const DEFAULT_YAML_LIMITS: YamlLimits = { maxNodes: 1_000_000, maxDepth: 
  */
 // @types/js-yaml omits the exported `types` table that js-yaml 4 ships.
 const { merge } = (yaml as unknown as { types: { merge: yaml.Type } }).types;
-const SCHEMA = yaml.CORE_SCHEMA.extend([merge]);
+const SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [merge] });
 
 export interface YamlDocument {
   value: unknown;
@@ -41,8 +41,9 @@ export function parseYamlDocuments(text: string, file: string, limits: YamlLimit
     if (chunk.trim() !== '') {
       const value = loadOne(chunk, file, start);
       if (value !== null && value !== undefined) {
-        checkShape(value, file, start + 1, limits);
-        docs.push({ value, line: firstContentLine(lines, start, end) + 1 });
+        const line = firstContentLine(lines, start, end) + 1;
+        checkShape(value, file, line, limits);
+        docs.push({ value, line });
       }
     }
   };

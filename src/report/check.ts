@@ -1,5 +1,5 @@
 import { allProblems, counts, countsLine, type PreviewReport } from './types.js';
-import { objectText } from './markdown.js';
+import { fence, objectText } from './markdown.js';
 
 /** GitHub's limits for check-run output fields. */
 export const CHECK_TEXT_LIMIT = 65_535;
@@ -58,14 +58,10 @@ function fullText(r: PreviewReport): string {
     const block = `${blocks[i]}\n\n`;
     const rest = blocks.length - i;
     const tail = `… ${rest} more object diff${rest > 1 ? 's' : ''} did not fit GitHub's check-run limit; run \`npx mergeops diff <app>\` locally for the full diff.`;
-    if (out.length + block.length + 200 > CHECK_TEXT_LIMIT) return fence(out + tail);
+    if (out.length + block.length + 200 > CHECK_TEXT_LIMIT) return fence(out + tail, 'diff');
     out += block;
   }
-  return out ? fence(out.trimEnd()) : '';
-}
-
-function fence(s: string): string {
-  return '````diff\n' + s + '\n````';
+  return out ? fence(out.trimEnd(), 'diff') : '';
 }
 
 function clip(s: string, n: number): string {

@@ -33,6 +33,7 @@ export function formatComment(report: PreviewReport, opts: CommentOptions = {}):
   const budget = limit - 400;
   const blocks: string[] = [header(report)];
   for (const app of report.apps) blocks.push(...appBlocks(app, budget, opts.checkRunUrl));
+  blocks.splice(0, blocks.length, ...blocks.flatMap((b) => splitLines(b, budget)));
 
   const parts: string[] = [];
   let cur = '';
@@ -74,7 +75,9 @@ function appBlocks(a: AppReport, budget: number, checkRunUrl: string | undefined
   const c = counts(a.diffs);
   const unchanged = c.unchanged ? ` (${c.unchanged} unchanged)` : '';
   const out = [`#### \`${a.app}\` → cluster \`${a.cluster}\` · ${countsLine(c)}${unchanged}\n\n`];
-  if (a.problems.length) out.push(problemLines(a.problems).join('\n') + '\n\n');
+  // One block per problem so a long list can split between comments.
+  out.push(...problemLines(a.problems).map((l) => `${l}\n`));
+  if (a.problems.length) out.push('\n');
   for (const d of a.diffs) {
     if (d.action === 'unchanged') continue;
     let block = objectBlock(d);
@@ -110,6 +113,26 @@ export function driftBlock(a: AppReport): string {
     '',
     '',
   ].join('\n');
+}
+
+/**
+ * Last resort for a block no object boundary can split (a huge table or drift list):
+ * cut at line ends, and cut an absurdly long single line with a visible note.
+ */
+export function splitLines(block: string, budget: number): string[] {
+  if (block.length <= budget) return [block];
+  const out: string[] = [];
+  let cur = '';
+  for (let line of block.split('\n')) {
+    if (line.length > budget - 100) line = `${line.slice(0, budget - 200)} … (line cut: ${line.length} characters)`;
+    if (cur.length + line.length + 1 > budget) {
+      out.push(cur);
+      cur = '';
+    }
+    cur += `${line}\n`;
+  }
+  if (cur) out.push(cur);
+  return out;
 }
 
 function problemLines(ps: Problem[]): string[] {

@@ -47,10 +47,14 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
   let entries = 0;
   let written = 0;
   const symlinks: string[] = [];
+  // The first real reason the archive was refused. Aborting mid-entry also surfaces a
+  // generic "premature close" from the stream plumbing, which must not mask it.
+  let fatal: unknown = null;
 
   extract.on('entry', (header, stream, next) => {
     const done = (err?: unknown): void => {
       if (err) {
+        fatal ??= err;
         stream.resume();
         extract.destroy(err as Error);
       } else next();
@@ -79,7 +83,8 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
             for await (const chunk of stream as AsyncIterable<Buffer>) {
               written += chunk.length;
               if (written > limits.maxExtractedBytes) {
-                throw new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
+                fatal ??= new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
+                throw fatal;
               }
               await fh.write(chunk);
             }
@@ -104,12 +109,18 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
     })().then(() => done(), done);
   });
 
-  await pipeline(input, counter, createGunzip(), extract);
+  try {
+    await pipeline(input, counter, createGunzip(), extract);
+  } catch (err) {
+    await new Promise((r) => setImmediate(r));
+    throw fatal ?? err;
+  }
 
   // Lexical checks cannot see through chains (`a -> .`, `b -> a/..`); the real path can.
   for (const link of symlinks) {
-    const real = await fs.realpath(link).catch(() => null);
-    if (real !== null && !isInside(realRoot, real)) {
+    // A dangling link has no real path; resolve its target from its folder's real path.
+    const real = (await fs.realpath(link).catch(() => null)) ?? path.resolve(await fs.realpath(path.dirname(link)), await fs.readlink(link));
+    if (!isInside(realRoot, real)) {
       throw new UnsafePathError('symlink resolves outside the checkout', path.relative(realRoot, link));
     }
   }

@@ -45,5 +45,5 @@ export function checkSymlinkTarget(linkRel: string, target: string): void {
 /** True when `child` (an absolute, real path) is `root` or below it. */
 export function isInside(root: string, child: string): boolean {
   const rel = path.relative(root, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }

@@ -1,5 +1,6 @@
 /** Maps with at most `limit` promises in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`mapLimit needs a limit of at least 1, got ${limit}`);
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

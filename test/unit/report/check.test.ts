@@ -51,8 +51,8 @@ describe('formatCheck: success', () => {
 
   it('puts every changed object diff in the text, in one fenced block, and skips unchanged ones', () => {
     const { text } = formatCheck(r);
-    expect(text.startsWith('````diff\n')).toBe(true);
-    expect(text.endsWith('\n````')).toBe(true);
+    expect(text.startsWith('```diff\n')).toBe(true);
+    expect(text.endsWith('\n```')).toBe(true);
     expect(text).toContain('[web] + v1 ConfigMap prod/a');
     expect(text).toContain('[web] ~ v1 ConfigMap prod/b');
     expect(text).toContain('[web] - v1 ConfigMap prod/d');
@@ -121,7 +121,7 @@ describe('formatCheck: size limits', () => {
     // Shown diffs are complete.
     for (const x of diffs.slice(0, shown)) expect(text).toContain(x.diff);
     expect(text).toContain('npx mergeops diff');
-    expect(text.endsWith('\n````')).toBe(true);
+    expect(text.endsWith('\n```')).toBe(true);
   });
 
   it('names a single diff that is too big for the check run on its own', () => {

@@ -93,9 +93,9 @@ describe('redactSecrets: PEM private keys', () => {
 
 describe('redactSecrets: URL userinfo', () => {
   it.each([
-    ['https://x-access-token:s3cr3tValue@github.com/acme/deploys.git', 'https://***:***@github.com/acme/deploys.git'],
-    ['clone of https://user:p4ss@example.com/repo failed', 'clone of https://***:***@example.com/repo failed'],
-    ['redis://default:hunter2@redis.internal:6379/0', 'redis://***:***@redis.internal:6379/0'],
+    ['https://x-access-token:s3cr3tValue@github.com/acme/deploys.git', 'https://***@github.com/acme/deploys.git'],
+    ['clone of https://user:p4ss@example.com/repo failed', 'clone of https://***@example.com/repo failed'],
+    ['redis://default:hunter2@redis.internal:6379/0', 'redis://***@redis.internal:6379/0'],
   ])('scrubs %p', (input, expected) => {
     expect(redactSecrets(input)).toBe(expected);
   });
