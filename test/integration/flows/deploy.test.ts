@@ -6,7 +6,7 @@ import { waitFor } from '../../support/github.js';
 import { sha, startHarness, type Harness, REPO } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 
-const config = (ns: string, extra = '') => `apps:\n  - name: shop\n    path: deploy/shop\n    namespace: ${ns}\n    wait: 3s\n${extra}`;
+const config = (ns: string, extra = '') => `apps:\n  - name: store\n    path: deploy/shop\n    namespace: ${ns}\n    wait: 3s\n${extra}`;
 const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 const deployment = (replicas: number) =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.27\n`;
@@ -59,16 +59,16 @@ describe('deploy on merge against the real API server', () => {
     await controller;
 
     expect(check.body.conclusion).toBe('success');
-    expect(check.body.output.summary).toContain('| `shop` | `default` | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |');
+    expect(check.body.output.summary).toContain('| `store` | `default` | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |');
     const statusCalls = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/));
     expect(statusCalls.slice(-2).map((c) => c.body.state)).toEqual(['in_progress', 'success']);
     const created = h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/deployments') && c.body.ref === s);
-    expect(created?.body).toMatchObject({ environment: 'shop', auto_merge: false, required_contexts: [] });
+    expect(created?.body).toMatchObject({ environment: 'store', auto_merge: false, required_contexts: [] });
     const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/31/comments')), 'PR comment');
     expect(comment.body.body).toContain('mergeops deploy of');
     expect(comment.body.body).toContain(':white_check_mark: succeeded');
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
-    expect(live.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'shop', 'mergeops.dev/repo-id': String(REPO.id) });
+    expect(live.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'store', 'mergeops.dev/repo-id': String(REPO.id) });
     expect(live.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/deploys' });
 
     // The same delivery again, and a new delivery of the same push: no second deploy.
