@@ -11,4 +11,6 @@ export default {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
+  // nock's interceptor lives on the global scope between files; jest's soft cleanup only warns about it.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
 };
