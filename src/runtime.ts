@@ -8,6 +8,7 @@ import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
+import { githubRateLimitRemaining } from './http/metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
@@ -42,7 +43,14 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
   if (settings.mode !== 'web') {
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
-    const github = (id: number) => probot.auth(id);
+    const github = async (id: number) => {
+      const octokit = await probot.auth(id);
+      octokit.hook.after('request', (res) => {
+        const remaining = Number(res.headers['x-ratelimit-remaining']);
+        if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: String(id) }, remaining);
+      });
+      return octokit;
+    };
     const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
       github,
       clusters,
@@ -85,7 +93,15 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
         },
       }),
     );
-    const server = await buildServer({ probot, webhookSecret: settings.webhookSecret, redis, state, logger: log });
+    const server = await buildServer({
+      probot,
+      webhookSecret: settings.webhookSecret,
+      redis,
+      state,
+      queues,
+      logger: log,
+      ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
+    });
     await server.listen({ port: settings.port, host: settings.host });
     const addr = server.server.address();
     runtime.server = server;

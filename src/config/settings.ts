@@ -24,6 +24,8 @@ export interface Settings {
   healthPollMs: number;
   /** How often the drift watch compares deployed apps with their commit; 0 turns it off. */
   driftIntervalMs: number;
+  adminUser?: string;
+  adminPassword?: string;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -55,6 +57,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
   if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];
   if (env['MERGEOPS_CLUSTERS']) s.clustersFile = env['MERGEOPS_CLUSTERS'];
+  if (env['MERGEOPS_ADMIN_USER'] && env['MERGEOPS_ADMIN_PASSWORD']) {
+    s.adminUser = env['MERGEOPS_ADMIN_USER'];
+    s.adminPassword = env['MERGEOPS_ADMIN_PASSWORD'];
+  }
   if (env['GHE_HOST']) s.githubBaseUrl = `${env['GHE_PROTOCOL'] ?? 'https'}://${env['GHE_HOST']}/api/v3`;
   return s;
 }

@@ -12,6 +12,7 @@ import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type App
 import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
 import { UnsafePathError } from '../source/paths.js';
 import { readConfig, toProblem } from './common.js';
+import { applyResults, timed } from '../http/metrics.js';
 
 export const DEPLOY_CHECK = 'mergeops / deploy';
 
@@ -40,7 +41,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
 
   let checkout;
   try {
-    checkout = await fetchRevision(octokit, repo, job.sha, deps.limits);
+    checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits));
   } catch (err) {
     if (!(err instanceof UnsafePathError || err instanceof ArchiveTooLargeError)) throw err;
     report.problems.push({ message: `the repository archive was refused: ${err.message}` });
@@ -76,10 +77,10 @@ async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit
   const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
   await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
   try {
-    const rendered = await render(app, dir);
+    const rendered = await timed('deploy', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
-    out.result = await applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
+    out.result = await timed('deploy', 'apply', () => applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
       // Healing drift means taking back fields a hand edit took over, which is a conflict
       // unless forced; a normal deploy forces only when the app asks for it.
       force: app.force || job.reason === 'self-heal',
@@ -87,10 +88,12 @@ async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit
       pruneEmpty: app.pruneEmpty,
       concurrency: 16,
       log,
-    });
+    }));
+    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, out.result[result].length);
     log.info({ app: app.name, created: out.result.created.length, configured: out.result.configured.length, unchanged: out.result.unchanged.length, pruned: out.result.pruned.length, errors: out.result.errors.length }, 'applied');
     if (out.result.errors.length === 0 && app.waitMs > 0) {
-      out.health = await waitHealthy(cluster, out.result.objects, app.waitMs, log, deps.healthPollMs);
+      const objects = out.result.objects;
+      out.health = await timed('deploy', 'health', () => waitHealthy(cluster, objects, app.waitMs, log, deps.healthPollMs));
     }
   } catch (err) {
     try {

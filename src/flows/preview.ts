@@ -18,6 +18,7 @@ import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
 import { UnsafePathError } from '../source/paths.js';
 import { mapLimit } from '../util/pool.js';
+import { timed } from '../http/metrics.js';
 
 export interface PreviewDeps {
   github(installationId: number): Promise<Octokit>;
@@ -47,14 +48,16 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 
   const timings: Record<string, number> = { start: Date.now() - started };
   const report = await buildReport(job, octokit, deps, log, timings);
-  let t = Date.now();
-  await finishCheck(octokit, repo, checkRunId, formatCheck(report));
-  if (await deps.isLatestHead(job)) {
-    const bodies = formatComment(report);
-    await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
-  } else {
-    log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
-  }
+  const t = Date.now();
+  await timed('preview', 'report', async () => {
+    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+    if (await deps.isLatestHead(job)) {
+      const bodies = formatComment(report);
+      await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
+    } else {
+      log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
+    }
+  });
   timings['report'] = Date.now() - t;
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
@@ -73,7 +76,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     return null;
   });
   try {
-    checkout = await fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits);
+    checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits));
   } catch (err) {
     await (await base)?.remove();
     if (err instanceof UnsafePathError) {
@@ -132,11 +135,12 @@ async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps
 async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [] };
   try {
-    const rendered = await render(app, dir);
+    const rendered = await timed('preview', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
-    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name });
+    const plan = await timed('preview', 'diff', () => planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }));
     out.diffs = diffPlan(plan.objects, plan.orphans);
+    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: plan.errors.length }, 'diffed');
     for (const e of plan.errors) {
       const p: Problem = { message: e.message, ref: e.ref };
       if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });

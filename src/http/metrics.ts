@@ -1,8 +1,37 @@
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One registry per process; every web and worker replica exposes its own /metrics. */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'mergeops_' });
+
+export const webhooksReceived = new Counter({
+  name: 'mergeops_webhooks_received_total',
+  help: 'GitHub webhook deliveries by event and outcome',
+  labelNames: ['event', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const jobsTotal = new Counter({
+  name: 'mergeops_jobs_total',
+  help: 'Jobs finished, by queue and outcome',
+  labelNames: ['queue', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const stageSeconds = new Histogram({
+  name: 'mergeops_stage_duration_seconds',
+  help: 'Time spent per pipeline stage',
+  labelNames: ['flow', 'stage'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+  registers: [registry],
+});
+
+export const applyResults = new Counter({
+  name: 'mergeops_apply_objects_total',
+  help: 'Objects handled by deploys, by result',
+  labelNames: ['app', 'result'] as const,
+  registers: [registry],
+});
 
 export const driftDetected = new Counter({
   name: 'mergeops_drift_detected_total',
@@ -11,9 +40,26 @@ export const driftDetected = new Counter({
   registers: [registry],
 });
 
-export const webhooksReceived = new Counter({
-  name: 'mergeops_webhooks_received_total',
-  help: 'GitHub webhook deliveries by event and outcome',
-  labelNames: ['event', 'outcome'] as const,
+export const githubRateLimitRemaining = new Gauge({
+  name: 'mergeops_github_rate_limit_remaining',
+  help: 'x-ratelimit-remaining of the last GitHub API answer, per installation',
+  labelNames: ['installation'] as const,
   registers: [registry],
 });
+
+export const queueDepth = new Gauge({
+  name: 'mergeops_queue_jobs',
+  help: 'Jobs in each queue by state, read from Redis at scrape time',
+  labelNames: ['queue', 'state'] as const,
+  registers: [registry],
+});
+
+/** Times one stage into the histogram and returns its result. */
+export async function timed<T>(flow: string, stage: string, fn: () => Promise<T>): Promise<T> {
+  const end = stageSeconds.startTimer({ flow, stage });
+  try {
+    return await fn();
+  } finally {
+    end();
+  }
+}

@@ -4,11 +4,16 @@ import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
-import { registry } from './metrics.js';
+import type { Queues } from '../queue/queues.js';
+import { adminRoutes } from './admin.js';
+import { queueDepth, registry } from './metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
 
 export interface ServerDeps {
   probot: Probot;
+  queues: Queues;
+  /** Bull Board is served only when both are set. */
+  admin?: { user: string; password: string };
   webhookSecret: string;
   redis: Redis;
   state: SharedState;
@@ -22,7 +27,21 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const ok = await redisAnswers(deps.redis);
     return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'up' : 'down' });
   });
-  app.get('/metrics', { logLevel: 'silent' }, async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', { logLevel: 'silent' }, async (_req, reply) => {
+    await refreshQueueDepth(deps.queues);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+  if (deps.admin) {
+    const admin = deps.admin;
+    await app.register(async (scope) => adminRoutes(scope, { queues: deps.queues, ...admin }));
+  }
   await app.register(webhookRoutes, { probot: deps.probot, secret: deps.webhookSecret, state: deps.state });
   return app;
+}
+
+async function refreshQueueDepth(queues: Queues): Promise<void> {
+  for (const q of [queues.preview, queues.deploy, queues.drift]) {
+    const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+    for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: q.name, state }, n);
+  }
 }

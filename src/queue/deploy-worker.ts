@@ -1,6 +1,7 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
 import { redactSecrets } from '../util/redact.js';
+import { jobsTotal } from '../http/metrics.js';
 import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
 import type { SharedState } from './state.js';
 
@@ -29,6 +30,7 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
   const d = job.data;
   if (!(await state.isLatestDeploy(d))) {
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
+    jobsTotal.inc({ queue: 'deploy', outcome: 'superseded' });
     return 'superseded';
   }
   const lease = await state.acquireDeployLock(d, LEASE_MS);
@@ -40,10 +42,15 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
   const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), LEASE_MS / 3);
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
-    if (!(await state.isLatestDeploy(d))) return 'superseded';
+    if (!(await state.isLatestDeploy(d))) {
+      jobsTotal.inc({ queue: 'deploy', outcome: 'superseded' });
+      return 'superseded';
+    }
     await runDeploy(d, deps);
+    jobsTotal.inc({ queue: 'deploy', outcome: 'completed' });
     return 'deployed';
   } catch (err) {
+    jobsTotal.inc({ queue: 'deploy', outcome: 'failed' });
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, err: redactSecrets(err instanceof Error ? err.message : String(err)) }, 'deploy failed');
     throw err;
   } finally {

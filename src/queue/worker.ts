@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { runPreview, type PreviewDeps } from '../flows/preview.js';
 import { PREVIEW_CHECK } from '../github/checks.js';
 import { redactSecrets } from '../util/redact.js';
+import { jobsTotal } from '../http/metrics.js';
 import { PREVIEW_QUEUE, type PreviewJob } from './jobs.js';
 
 export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
@@ -31,7 +32,9 @@ async function processPreview(job: Job<PreviewJob>, deps: PreviewWorkerDeps): Pr
         },
       },
     });
+    jobsTotal.inc({ queue: 'preview', outcome: 'completed' });
   } catch (err) {
+    jobsTotal.inc({ queue: 'preview', outcome: 'failed' });
     const message = redactSecrets(err instanceof Error ? err.message : String(err));
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'preview failed');

@@ -65,7 +65,7 @@ export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-export async function startHarness(clustersYaml: string): Promise<Harness> {
+export async function startHarness(clustersYaml: string, env: Record<string, string> = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
@@ -78,6 +78,7 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
     MERGEOPS_HEALTH_POLL_MS: '200',
+    ...env,
   });
   const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, testProbot(), pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
@@ -91,6 +92,7 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
   nock(GITHUB)
     .persist()
     .get(new RegExp(`${repoPath}/tarball/[0-9a-f]+$`))
+    .delay(Number(env['TEST_TARBALL_DELAY_MS'] ?? 0))
     .reply((uri) => {
       calls.push({ method: 'GET', path: uri, body: null });
       const t = tarballs.get(uri.split('/').pop() as string);
@@ -99,7 +101,7 @@ export async function startHarness(clustersYaml: string): Promise<Harness> {
     .post(`${repoPath}/check-runs`)
     .reply((uri, body) => {
       calls.push({ method: 'POST', path: uri, body });
-      return [201, { id: ++nextCheckId }];
+      return [201, { id: ++nextCheckId }, { 'x-ratelimit-remaining': '4990' }];
     })
     .patch(new RegExp(`${repoPath}/check-runs/\\d+$`))
     .reply((uri, body) => {
