@@ -8,7 +8,7 @@ import type { Cluster } from './connect.js';
 import { resourcePath, type ResourceInfo } from './discovery.js';
 import { assessHealth } from './health.js';
 import type { InventoryKey } from './inventory.js';
-import { FIELD_MANAGER, getOrNull, planApp, type ObjectError, type PlannedObject } from './plan.js';
+import { FIELD_MANAGER, conflictHint, getOrNull, planApp, type ObjectError, type PlannedObject } from './plan.js';
 
 export interface ApplyOptions {
   force: boolean;
@@ -116,8 +116,7 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], opts: ApplyO
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {
       if (err instanceof ClusterUnreachableError || !(err instanceof KubeApiError)) throw err;
-      const hint = err.status === 409 ? ' (another field manager owns these fields; set force: true on the app to take them over)' : '';
-      result.errors.push({ ref, message: `${err.message}${hint}`, source: p.source });
+      result.errors.push({ ref, message: `${err.message}${conflictHint(err)}`, source: p.source });
     }
   });
 }

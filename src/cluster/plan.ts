@@ -9,6 +9,11 @@ import { checkGrants } from '../policy/grants.js';
 
 export const FIELD_MANAGER = 'mergeops';
 
+/** What to do about a server-side apply conflict, appended to the server's message. */
+export function conflictHint(err: KubeApiError): string {
+  return err.status === 409 ? ' (another field manager owns these fields; set force: true on the app to take them over)' : '';
+}
+
 /** One rendered object, placed in the cluster: what is live and what applying would make. */
 export interface PlannedObject {
   desired: KubeObject;
@@ -125,7 +130,7 @@ export async function planApp(
         p.note = `namespace ${ns} is created by this change, so the server could not validate this object yet`;
         return;
       }
-      errors.push({ ref: objectRef(p.desired), message: err.message, source: p.source });
+      errors.push({ ref: objectRef(p.desired), message: `${err.message}${conflictHint(err)}`, source: p.source });
     }
   });
 
