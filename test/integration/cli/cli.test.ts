@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import { repoFromRemote, runCli } from '../../../src/cli.js';
+import type { ObjectDiff } from '../../../src/diff/types.js';
+import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
+
+const dirs: string[] = [];
+function checkout(files: Record<string, string>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-cli-'));
+  dirs.push(dir);
+  write(dir, files);
+  return dir;
+}
+function write(dir: string, files: Record<string, string>): void {
+  for (const [f, c] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), c);
+  }
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: { ...process.env, ...env } });
+  return { code, stdout, stderr };
+}
+
+const kubeconfig = (): string => process.env['MERGEOPS_TEST_KUBECONFIG'] as string;
+const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+const config = (ns: string, extra = '') =>
+  `apps:\n  - name: cli-app\n    path: deploy/cli\n    namespace: ${ns}\n    wait: 5s\n${extra}  - name: other\n    path: deploy/other\n`;
+
+afterAll(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('mergeops CLI against the real API server', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await testCluster();
+  });
+  afterAll(() => cluster?.client.close());
+
+  it('render → diff → apply --yes → diff (no changes) → prune, with kubectl-diff exit codes', async () => {
+    const ns = uniqueName('cli');
+    await namespace(cluster, ns);
+    // Someone made `settings` by hand: the diff shows mergeops taking it over.
+    await put(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns }, data: { value: '1' } });
+    const dir = checkout({
+      '.github/mergeops.yml': config(ns),
+      'deploy/cli/settings.yaml': cm('settings', '2'),
+      'deploy/cli/extra.yaml': cm('extra', 'x'),
+      'deploy/other/a.yaml': cm('a', '1'),
+    });
+    const common = ['--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '990', '--repo', 'acme/cli'];
+
+    const rendered = await cli(['render', 'cli-app', '--dir', dir]);
+    expect(rendered).toMatchObject({ code: 0, stderr: '' });
+    expect(rendered.stdout).toBe(`---\napiVersion: v1\ndata:\n  value: x\nkind: ConfigMap\nmetadata:\n  name: extra\n---\napiVersion: v1\ndata:\n  value: '2'\nkind: ConfigMap\nmetadata:\n  name: settings\n`);
+    const asJson = await cli(['render', 'cli-app', '--dir', dir, '-o', 'json']);
+    expect(asJson.code).toBe(0);
+    expect((JSON.parse(asJson.stdout) as { metadata: { name: string } }[]).map((o) => o.metadata.name)).toEqual(['extra', 'settings']);
+
+    const d1 = await cli(['diff', 'cli-app', ...common]);
+    expect(d1.stderr).toBe('');
+    expect(d1.code).toBe(2);
+    expect(d1.stdout).toContain('<!-- mergeops:preview:part=1 -->');
+    expect(d1.stdout).toContain('| `cli-app` | `default` | +1 created ~1 changed -0 deleted |');
+    expect(d1.stdout).toContain(`<summary><code>+ v1 ConfigMap ${ns}/extra</code> <sub>deploy/cli/extra.yaml:1</sub></summary>`);
+    expect(d1.stdout).toContain(`<summary><code>~ v1 ConfigMap ${ns}/settings</code>`);
+    expect(d1.stdout).toContain("-  value: '1'");
+    expect(d1.stdout).toContain("+  value: '2'");
+    expect(d1.stdout).toContain('+    mergeops.dev/repo-id: \'990\'');
+    // A dry run: nothing written.
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).toBeNull();
+
+    const noFlag = await cli(['apply', 'cli-app', ...common]);
+    expect(noFlag.code).toBe(1);
+    expect(noFlag.stdout).toBe('');
+    expect(noFlag.stderr).toMatch(/^mergeops: apply needs --dry-run .* or --yes .*: mergeops apply cli-app --yes\n$/);
+
+    // apply --dry-run predicts the deploy: the hand-made field is a conflict unless the app forces.
+    const conflict = await cli(['apply', 'cli-app', '--dry-run', ...common]);
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr).toContain(`error: v1 ConfigMap ${ns}/settings: `);
+    expect(conflict.stderr).toContain('set force: true on the app to take them over');
+    expect(conflict.stderr.trim().split('\n').at(-1)).toMatch(/^mergeops: 1 object of app "cli-app" failed the dry-run \(listed above\); fix it and run again$/);
+
+    write(dir, { '.github/mergeops.yml': config(ns, '    force: true\n') });
+    const dry = await cli(['apply', 'cli-app', '--dry-run', ...common]);
+    expect(dry).toEqual({ code: 2, stdout: d1.stdout, stderr: '' });
+
+    const applied = await cli(['apply', 'cli-app', '--yes', ...common]);
+    expect(applied.code).toBe(2);
+    expect(applied.stdout).toBe(
+      `app "cli-app" → cluster "default": deployed: 1 created, 1 configured, 0 unchanged, 0 pruned\n  created    v1 ConfigMap ${ns}/extra\n  configured v1 ConfigMap ${ns}/settings\n  all 2 objects healthy\n`,
+    );
+    expect(applied.stderr).toBe("waiting up to 5 s for 2 objects to become healthy (the app's wait setting)\n");
+    const settings = await get(cluster, 'v1', 'ConfigMap', ns, 'settings');
+    expect(settings?.['data']).toEqual({ value: '2' });
+    expect(settings?.metadata.labels).toMatchObject({ 'mergeops.dev/app': 'cli-app', 'mergeops.dev/repo-id': '990' });
+    expect(settings?.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/cli' });
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).not.toBeNull();
+
+    const d2 = await cli(['diff', 'cli-app', ...common]);
+    expect(d2).toMatchObject({ code: 0, stderr: '' });
+    expect(d2.stdout).toContain('| `cli-app` | `default` | +0 created ~0 changed -0 deleted |');
+    expect(d2.stdout).toContain('No changes.');
+    const again = await cli(['apply', 'cli-app', '--yes', ...common]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('deployed: 0 created, 0 configured, 2 unchanged, 0 pruned');
+
+    // Git drops `extra`: a deletion, seen only with the repo id that deployed it.
+    fs.rmSync(path.join(dir, 'deploy/cli/extra.yaml'));
+    const d3 = await cli(['diff', 'cli-app', ...common, '-o', 'json']);
+    expect(d3.code).toBe(2);
+    const diffs = JSON.parse(d3.stdout) as ObjectDiff[];
+    expect(diffs.map((d) => [d.ref, d.action])).toEqual([
+      [`v1 ConfigMap ${ns}/extra`, 'delete'],
+      [`v1 ConfigMap ${ns}/settings`, 'unchanged'],
+    ]);
+    const otherRepo = await cli(['diff', 'cli-app', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '991', '--repo', 'acme/cli', '-o', 'json']);
+    expect((JSON.parse(otherRepo.stdout) as ObjectDiff[]).map((d) => d.action)).toEqual(['update']);
+    const pruned = await cli(['apply', 'cli-app', '--yes', ...common]);
+    expect(pruned.code).toBe(2);
+    expect(pruned.stdout).toContain(`deployed: 0 created, 0 configured, 1 unchanged, 1 pruned\n  pruned     v1 ConfigMap ${ns}/extra\n`);
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).toBeNull();
+  });
+
+  it('reports objects the API server rejects with their file:line and exits 1', async () => {
+    const ns = uniqueName('cli-bad');
+    await namespace(cluster, ns);
+    const dir = checkout({
+      '.github/mergeops.yml': `apps:\n  - name: cli-bad\n    path: k8s\n    namespace: ${ns}\n`,
+      'k8s/cm.yaml': `${cm('fine', '1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n`,
+    });
+    const r = await cli(['diff', 'cli-bad', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '990', '--repo', 'acme/cli']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(':x: 1 problem');
+    expect(r.stderr).toMatch(new RegExp(`^error: v1 ConfigMap ${ns}/Not_Valid: .*\\(k8s/cm\\.yaml:8\\)\\n`));
+  });
+
+  it('an unreachable cluster, or a context the kubeconfig lacks, is one line saying what to do', async () => {
+    const dir = checkout({ '.github/mergeops.yml': 'apps:\n  - name: cli-x\n    path: k8s\n', 'k8s/cm.yaml': cm('a', '1') });
+    const dead = path.join(dir, 'dead.kubeconfig');
+    fs.writeFileSync(
+      dead,
+      'apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {server: "https://127.0.0.1:1"}\nusers:\n- name: u\n  user: {token: x}\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\n',
+    );
+    const r = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', dead, '--repo', 'acme/cli'], { DEBUG: '' });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `mergeops: cannot reach the API server of context "dead" of ${dead}: ECONNREFUSED; check that it is up and that --kubeconfig/--context (or KUBECONFIG) point at the right cluster\n`,
+    );
+
+    const ctx = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', kubeconfig(), '--context', 'nope', '--repo', 'acme/cli']);
+    expect(ctx.code).toBe(1);
+    expect(ctx.stderr).toBe(`mergeops: context "nope" is not in ${kubeconfig()} (contexts: envtest); pass one of them with --context\n`);
+
+    const noConfig = await cli(['diff', 'cli-x', '--dir', dir, '--repo', 'acme/cli'], { KUBECONFIG: '', HOME: dir, KUBERNETES_SERVICE_HOST: '' });
+    expect(noConfig.code).toBe(1);
+    expect(noConfig.stderr).toMatch(/^mergeops: no kubeconfig found .*; pass --kubeconfig <path> or set KUBECONFIG\n$/);
+  });
+});
+
+describe('mergeops CLI without a cluster', () => {
+  it('names the apps that exist when the app is unknown or missing', async () => {
+    const dir = checkout({ '.github/mergeops.yml': config('x'), 'deploy/cli/a.yaml': cm('a', '1') });
+    const r = await cli(['render', 'nope', '--dir', dir]);
+    expect(r).toEqual({ code: 1, stdout: '', stderr: 'mergeops: no app named "nope" in .github/mergeops.yml; apps: cli-app, other\n' });
+    const missing = await cli(['diff', '--dir', dir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('mergeops: missing the app name: mergeops diff <app> (apps in .github/mergeops.yml: cli-app, other)\n');
+  });
+
+  it('a render error names file:line', async () => {
+    const dir = checkout({
+      '.github/mergeops.yml': config('x'),
+      'deploy/cli/a.yaml': cm('a', '1'),
+      'deploy/cli/b.yaml': `${cm('b', '1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c: d\ndata: {}\n`,
+    });
+    const r = await cli(['render', 'cli-app', '--dir', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('mergeops: rendering app "cli-app" failed at deploy/cli/b.yaml:11: invalid YAML: bad indentation of a mapping entry; fix it and run again\n');
+  });
+
+  it('a bad config, a missing config and bad arguments are one line each; --help prints usage', async () => {
+    const bad = checkout({ '.github/mergeops.yml': 'apps:\n  - name: Bad\n    path: x\n' });
+    const r = await cli(['render', 'Bad', '--dir', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^mergeops: \.github\/mergeops\.yml: invalid config: apps\[0\]\.name: .*; fix it and run again\n$/);
+
+    const empty = checkout({ 'README.md': 'hi\n' });
+    expect((await cli(['render', 'x', '--dir', empty])).stderr).toBe(`mergeops: no .github/mergeops.yml in ${empty}; run mergeops from your checkout's root or pass --dir\n`);
+
+    expect(await cli(['render', 'x', '--bogus'])).toEqual({ code: 1, stdout: '', stderr: "mergeops: Unknown option '--bogus'; run `mergeops --help` for usage\n" });
+    expect((await cli([])).stderr).toBe('mergeops: missing a command (render, diff or apply); run `mergeops --help` for usage\n');
+    expect((await cli(['deploy', 'x'])).stderr).toBe('mergeops: unknown command "deploy" (commands: render, diff, apply); run `mergeops --help` for usage\n');
+    expect((await cli(['render', 'x', '--yes'])).stderr).toBe('mergeops: --yes does not apply to `mergeops render`; run `mergeops --help` for usage\n');
+    expect((await cli(['diff', 'x', '-o', 'yaml'])).stderr).toBe('mergeops: --output must be markdown or json for diff, not "yaml"\n');
+    expect((await cli(['apply', 'x', '--yes', '--dry-run'])).stderr).toBe('mergeops: pass either --dry-run or --yes to apply, not both\n');
+    expect((await cli(['diff', 'x', '--repo-id', '-1'])).stderr).toMatch(/^mergeops: Option '--repo-id[^']*' argument is ambiguous; run `mergeops --help` for usage\n$/);
+    expect((await cli(['diff', 'x', '--repo-id', 'abc'])).stderr).toBe('mergeops: --repo-id must be a GitHub repository id (a whole number), not "abc"\n');
+    expect((await cli(['diff', 'x', '--repo', 'nope'])).stderr).toBe('mergeops: --repo must look like owner/name, not "nope"\n');
+
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage:\n {2}mergeops render <app>/);
+    expect((await cli(['apply', '--help'])).code).toBe(0);
+  });
+
+  it('derives owner/name from the usual Git remote URLs', () => {
+    expect(repoFromRemote('https://github.com/acme/deploys.git')).toBe('acme/deploys');
+    expect(repoFromRemote('https://x-access-token:abc@github.com/acme/deploys')).toBe('acme/deploys');
+    expect(repoFromRemote('git@github.com:acme/deploys.git\n')).toBe('acme/deploys');
+    expect(repoFromRemote('ssh://git@github.example.com:2222/acme/deploys/')).toBe('acme/deploys');
+    expect(repoFromRemote('/srv/git/deploys')).toBeNull();
+    expect(repoFromRemote('file:///srv/git/acme/deploys.git')).toBeNull();
+    expect(repoFromRemote('deploys')).toBeNull();
+  });
+});
