@@ -83,12 +83,13 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
   if (settings.mode !== 'worker') {
     await probot.load(
       mergeopsApp({
-        enqueuePreview: async (job) => {
-          await state.setHead(job);
+        enqueuePreview: async (job, at) => {
+          await state.setHead(job, at);
           return enqueuePreview(queues, job);
         },
-        enqueueDeploy: async (job) => {
-          await state.setLatestDeploy(job);
+        enqueueDeploy: async (job, at) => {
+          // A stale push (an older commit redelivered late) is not enqueued at all.
+          if (!(await state.setLatestDeploy(job, at))) return false;
           return enqueueDeploy(queues, job);
         },
       }),

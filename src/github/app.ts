@@ -2,8 +2,9 @@ import type { ApplicationFunction } from 'probot';
 import type { DeployJob, PreviewJob } from '../queue/jobs.js';
 
 export interface AppDeps {
-  enqueuePreview(job: PreviewJob): Promise<boolean>;
-  enqueueDeploy(job: DeployJob): Promise<boolean>;
+  /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
+  enqueuePreview(job: PreviewJob, eventAtMs: number): Promise<boolean>;
+  enqueueDeploy(job: DeployJob, eventAtMs: number): Promise<boolean>;
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -29,7 +30,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         defaultBranch: repo.default_branch,
         fromFork: pr.head.repo?.full_name !== repo.full_name,
       };
-      const added = await deps.enqueuePreview(job);
+      const added = await deps.enqueuePreview(job, Date.parse(pr.updated_at) || Date.now());
       context.log.info({ pr: pr.number, sha: pr.head.sha.slice(0, 7), added }, added ? 'preview enqueued' : 'preview already queued for this commit');
     });
 
@@ -52,7 +53,9 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         defaultBranch: p.repository.default_branch ?? p.repository.master_branch ?? 'main',
         reason: 'push',
       };
-      const added = await deps.enqueueDeploy(job);
+      // pushed_at is the time of this push (seconds), even when redelivered days later.
+      const pushedAt = Number(p.repository.pushed_at) * 1000 || Date.now();
+      const added = await deps.enqueueDeploy(job, pushedAt);
       context.log.info({ branch: job.branch, sha: job.sha.slice(0, 7), added }, added ? 'deploy enqueued' : 'deploy already queued for this commit');
     });
   };

@@ -23,13 +23,32 @@ export class SharedState {
     await this.redis.del(`${this.prefix}:delivery:${id}`);
   }
 
-  async setHead(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>): Promise<void> {
-    await this.redis.set(this.headKey(j), j.headSha, 'EX', WEEK_S);
+  /**
+   * Records a PR's head SHA unless a later event already recorded another: webhooks
+   * arrive out of order and get redelivered, so the event's own time decides.
+   */
+  async setHead(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>, eventAtMs: number): Promise<boolean> {
+    return this.setNewest(this.headKey(j), j.headSha, eventAtMs);
   }
 
   async isLatestHead(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>): Promise<boolean> {
-    const head = await this.redis.get(this.headKey(j));
-    return head === null || head === j.headSha;
+    return this.isNewest(this.headKey(j), j.headSha);
+  }
+
+  private async setNewest(key: string, sha: string, atMs: number): Promise<boolean> {
+    const script = `local cur = redis.call('get', KEYS[1])
+if cur then
+  local t = tonumber(string.match(cur, '^(%d+):'))
+  if t and t > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('set', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'EX', ARGV[3])
+return 1`;
+    return (await this.redis.eval(script, 1, key, String(Math.floor(atMs)), sha, String(WEEK_S))) === 1;
+  }
+
+  private async isNewest(key: string, sha: string): Promise<boolean> {
+    const v = await this.redis.get(key);
+    return v === null || v.slice(v.indexOf(':') + 1) === sha;
   }
 
   commentIds(j: Pick<PreviewJob, 'repoId' | 'pr'>): CommentIdStore {
@@ -46,13 +65,12 @@ export class SharedState {
   }
 
   /** The newest commit pushed to a branch: older deploy jobs still waiting are dropped. */
-  async setLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<void> {
-    await this.redis.set(this.branchKey('latest', j), j.sha, 'EX', WEEK_S);
+  async setLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>, pushedAtMs: number): Promise<boolean> {
+    return this.setNewest(this.branchKey('latest', j), j.sha, pushedAtMs);
   }
 
   async isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean> {
-    const v = await this.redis.get(this.branchKey('latest', j));
-    return v === null || v === j.sha;
+    return this.isNewest(this.branchKey('latest', j), j.sha);
   }
 
   /**

@@ -33,7 +33,7 @@ export interface Harness {
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
   /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
-  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string }): Promise<number>;
+  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number }): Promise<number>;
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
@@ -58,7 +58,14 @@ export function prPayload(action: 'opened' | 'synchronize', pr: number, headSha:
   p['pull_request']['head']['sha'] = headSha;
   p['pull_request']['base']['ref'] = 'main';
   p['pull_request']['base']['sha'] = baseSha;
+  p['pull_request']['updated_at'] = new Date(nextEventTime() * 1000).toISOString();
   return p;
+}
+
+/** GitHub's event clock: every payload built here is a second later than the previous one. */
+let eventClock = Math.floor(Date.now() / 1000);
+export function nextEventTime(): number {
+  return ++eventClock;
 }
 
 export function sha(seed: string): string {
@@ -169,7 +176,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       p['after'] = s;
       p['deleted'] = false;
       p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
-      Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false });
+      Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false, pushed_at: opts.pushedAt ?? nextEventTime() });
       p['repository'].owner.login = REPO.owner;
       p['repository'].owner.name = REPO.owner;
       const res = await deliver(rt.url as string, 'push', p, opts.id ? { id: opts.id } : {});

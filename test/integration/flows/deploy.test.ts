@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/render/types.js';
 import { waitFor } from '../../support/github.js';
-import { sha, startHarness, type Harness, REPO } from '../../support/harness.js';
+import { nextEventTime, sha, startHarness, type Harness, REPO } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 
 const config = (ns: string, extra = '') => `apps:\n  - name: store\n    path: deploy/shop\n    namespace: ${ns}\n    wait: 3s\n${extra}`;
@@ -154,10 +154,28 @@ describe('deploy on merge against the real API server', () => {
     const newer = sha(`newer-${ns}`);
     await h.push(older, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'older') });
     await h.push(newer, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'newer') });
-    await Promise.all([h.pushEvent(older), h.pushEvent(newer)]);
+    const [tOld, tNew] = [nextEventTime(), nextEventTime()];
+    await Promise.all([h.pushEvent(older, { pushedAt: tOld }), h.pushEvent(newer, { pushedAt: tNew })]);
     await h.waitForDeploy(newer);
     // Give a possibly-running older deploy time to finish: it must not win.
     await new Promise((r) => setTimeout(r, 1500));
+    const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
+    expect((live['data'] as { value: string }).value).toBe('newer');
+  });
+
+  it('an older push delivered after a newer one (out of order, or redelivered) is not deployed', async () => {
+    const ns = uniqueName('dep-g');
+    await namespace(cluster, ns);
+    const [older, newer] = [sha(`late-old-${ns}`), sha(`late-new-${ns}`)];
+    const [tOld, tNew] = [nextEventTime(), nextEventTime()];
+    await h.push(older, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'older') });
+    await h.push(newer, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'newer') });
+    expect(await h.pushEvent(newer, { pushedAt: tNew })).toBe(202);
+    await h.waitForDeploy(newer);
+    expect(await h.pushEvent(older, { pushedAt: tOld })).toBe(202);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(h.calls.some((c) => c.body?.head_sha === older)).toBe(false);
+    expect(await h.rt.queues.deploy.getJob(`deploy-${REPO.id}-main-${older}`)).toBeUndefined();
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
     expect((live['data'] as { value: string }).value).toBe('newer');
   });
