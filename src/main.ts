@@ -17,17 +17,15 @@ async function main(): Promise<void> {
     await run(() => undefined, { env: { ...process.env, PORT: String(settings.port) } });
     return;
   }
-  if (!settings.webhookSecret) throw new Error('WEBHOOK_SECRET is not set; copy it from the GitHub App settings into .env');
-
   const probot = new Probot({
     appId: settings.appId,
     privateKey: settings.privateKey,
-    secret: settings.webhookSecret,
+    ...(settings.webhookSecret ? { secret: settings.webhookSecret } : {}),
     log: log.child({ name: 'probot' }),
     ...(settings.githubBaseUrl ? { baseUrl: settings.githubBaseUrl } : {}),
     Octokit: ProbotOctokit,
   });
-  const runtime = await startRuntime({ ...settings, webhookSecret: settings.webhookSecret }, probot, log);
+  const runtime = await startRuntime(settings, probot, log);
 
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down: no new jobs; finishing running ones');

@@ -24,7 +24,7 @@ export interface Runtime {
 }
 
 /** Wires a process for its mode; main.ts and the integration tests both start here. */
-export async function startRuntime(settings: Settings & { webhookSecret: string }, probot: Probot, log: Logger): Promise<Runtime> {
+export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
   const redis = createRedis(settings.redisUrl);
   const connection = createRedis(settings.redisUrl, true);
   const state = new SharedState(redis, settings.redisPrefix);
@@ -80,7 +80,10 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
     closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), async () => clusters.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
-  if (settings.mode !== 'worker') {
+  const web = settings.mode !== 'worker';
+  const secret = settings.webhookSecret;
+  if (web && !secret) throw new Error('WEBHOOK_SECRET is not set; copy it from the GitHub App settings into .env');
+  if (web) {
     await probot.load(
       mergeopsApp({
         enqueuePreview: async (job, at) => {
@@ -94,24 +97,24 @@ export async function startRuntime(settings: Settings & { webhookSecret: string 
         },
       }),
     );
-    const server = await buildServer({
-      probot,
-      webhookSecret: settings.webhookSecret,
-      redis,
-      state,
-      queues,
-      logger: log,
-      ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
-    });
-    await server.listen({ port: settings.port, host: settings.host });
-    const addr = server.server.address();
-    runtime.server = server;
-    if (addr && typeof addr === 'object') {
-      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      runtime.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
-    }
-    closers.unshift(() => server.close());
-    log.info({ url: runtime.url }, 'webhook receiver listening');
   }
+  // Every mode listens: web for webhooks, workers for probes and their own /metrics.
+  const server = await buildServer({
+    ...(web && secret ? { webhooks: { probot, secret } } : {}),
+    redis,
+    state,
+    queues,
+    logger: log,
+    ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
+  });
+  await server.listen({ port: settings.port, host: settings.host });
+  const addr = server.server.address();
+  runtime.server = server;
+  if (addr && typeof addr === 'object') {
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    runtime.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+  }
+  closers.unshift(() => server.close());
+  log.info({ url: runtime.url, webhooks: web }, 'http server listening');
   return runtime;
 }

@@ -10,11 +10,11 @@ import { queueDepth, registry } from './metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
 
 export interface ServerDeps {
-  probot: Probot;
+  /** Absent in worker mode: workers serve only health and metrics. */
+  webhooks?: { probot: Probot; secret: string };
   queues: Queues;
   /** Bull Board is served only when both are set. */
   admin?: { user: string; password: string };
-  webhookSecret: string;
   redis: Redis;
   state: SharedState;
   logger: Logger;
@@ -35,7 +35,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const admin = deps.admin;
     await app.register(async (scope) => adminRoutes(scope, { queues: deps.queues, ...admin }));
   }
-  await app.register(webhookRoutes, { probot: deps.probot, secret: deps.webhookSecret, state: deps.state });
+  if (deps.webhooks) await app.register(webhookRoutes, { probot: deps.webhooks.probot, secret: deps.webhooks.secret, state: deps.state });
   return app;
 }
 

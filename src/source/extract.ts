@@ -118,12 +118,25 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
 
   // Lexical checks cannot see through chains (`a -> .`, `b -> a/..`); the real path can.
   for (const link of symlinks) {
-    // A dangling link has no real path; resolve its target from its folder's real path.
-    const real = (await fs.realpath(link).catch(() => null)) ?? path.resolve(await fs.realpath(path.dirname(link)), await fs.readlink(link));
+    const real = (await fs.realpath(link).catch(() => null)) ?? (await physicalTarget(link));
     if (!isInside(realRoot, real)) {
       throw new UnsafePathError('symlink resolves outside the checkout', path.relative(realRoot, link));
     }
   }
+}
+
+/**
+ * Where a dangling link points, following every existing link on the way as the kernel
+ * would (`r -> .` then `r/..` is the checkout's parent, not the checkout).
+ */
+async function physicalTarget(link: string): Promise<string> {
+  let cur = await fs.realpath(path.dirname(link));
+  for (const part of (await fs.readlink(link)).split('/')) {
+    if (part === '' || part === '.') continue;
+    const next = part === '..' ? path.dirname(cur) : path.join(cur, part);
+    cur = (await fs.realpath(next).catch(() => null)) ?? next;
+  }
+  return cur;
 }
 
 /** Creates the parent folders of `rel`, refusing to write through any symlink. */

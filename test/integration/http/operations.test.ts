@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
+import { pino } from 'pino';
+import { loadSettings } from '../../../src/config/settings.js';
+import { startRuntime } from '../../../src/runtime.js';
+import { testProbot } from '../../support/github.js';
 import { REPO, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -59,6 +63,19 @@ describe('operations: metrics, queue dashboard, graceful shutdown', () => {
     expect(await ok.text()).toContain('<html');
     const api = await fetch(`${h.rt.url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from('ops:correct horse').toString('base64')}` } });
     expect(((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort()).toEqual(['deploy', 'drift', 'preview']);
+  });
+
+  it('a worker-mode process serves probes and its own metrics, but no webhooks', async () => {
+    const settings = loadSettings({ REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'], MERGEOPS_REDIS_PREFIX: `mergeops-test-worker-${Date.now()}`, PORT: '0', HOST: '127.0.0.1', MERGEOPS_MODE: 'worker', MERGEOPS_DRIFT_INTERVAL_MS: '0' });
+    const worker = await startRuntime(settings, testProbot(), pino({ level: 'silent' }));
+    try {
+      expect((await fetch(`${worker.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${worker.url}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${worker.url}/metrics`)).text()).toContain('mergeops_jobs_total');
+      expect((await fetch(`${worker.url}/api/github/webhooks`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(404);
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('stopping (what SIGTERM does) while a job runs lets it finish: nothing is lost', async () => {

@@ -270,8 +270,7 @@ describe('parseRepoConfig: errors name the key path', () => {
   });
 
   it('rejects apps that is not a list', () => {
-    // The exact path is '.apps' today (see report: root keys get a leading dot); only the
-    // stable part is asserted here.
+    // The exact path is pinned in the 'root-level keys' tests below.
     const e = configError(() => parse('apps: {name: a}\n'));
     expect(e.path).toMatch(/apps$/);
     expect(e.message).toContain('apps: expected a list, got a mapping');
@@ -302,6 +301,35 @@ describe('parseRepoConfig: errors name the key path', () => {
   it('rejects helm values that are not a mapping', () => {
     const e = configError(() => parse('apps:\n  - name: a\n    path: a\n    helm: { values: [1] }\n'));
     expect(e.path).toBe('apps[0].helm.values');
+  });
+});
+
+describe('parseRepoConfig: root-level keys have no leading dot (regression)', () => {
+  it('names apps that is a mapping as "apps"', () => {
+    const e = configError(() => parse('apps: {name: a}\n'));
+    expect(e.path).toBe('apps');
+    expect(e.message.startsWith('apps: expected a list')).toBe(true);
+    expect(e.message).toBe('apps: expected a list, got a mapping');
+  });
+
+  it('names apps that is a scalar as "apps"', () => {
+    const e = configError(() => parse('apps: web\n'));
+    expect(e.path).toBe('apps');
+    expect(e.message).toBe('apps: expected a list, got string "web"');
+  });
+
+  it.each([
+    ['images: {repository: ghcr.io/acme/web}', 'images: expected a list, got a mapping'],
+    ['images: ghcr.io/acme/web', 'images: expected a list, got string "ghcr.io/acme/web"'],
+  ])('names images that is not a list as "images" (%p)', (images, message) => {
+    const e = configError(() => parse(`apps: [{name: a, path: a}]\n${images}\n`));
+    expect(e.path).toBe('images');
+    expect(e.message).toBe(message);
+  });
+
+  it('validateRepoConfig reports the same paths on parsed values', () => {
+    expect(configError(() => validateRepoConfig({ apps: { name: 'a' } }, 'main')).path).toBe('apps');
+    expect(configError(() => validateRepoConfig({ apps: [{ name: 'a', path: 'a' }], images: 'x' }, 'main')).path).toBe('images');
   });
 });
 

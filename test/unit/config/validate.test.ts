@@ -1,6 +1,7 @@
 import { describe as group, expect, it } from '@jest/globals';
 import {
   ConfigError,
+  at,
   describe,
   expectObj,
   isObj,
@@ -133,3 +134,25 @@ group('parseDuration', () => {
     },
   );
 });
+
+// Regression: root-level keys (path '') were reported as '.apps'.
+group('at / root-level key paths', () => {
+  it('joins a key onto a path, with no leading dot at the root', () => {
+    expect(at('', 'apps')).toBe('apps');
+    expect(at('', 'images')).toBe('images');
+    expect(at('apps[0]', 'wait')).toBe('apps[0].wait');
+    expect(at('apps[0].helm', 'values')).toBe('apps[0].helm.values');
+  });
+
+  it('names a root-level key without a leading dot in every helper', () => {
+    const list = configError(() => optList({ apps: { name: 'a' } }, 'apps', ''));
+    expect(list.path).toBe('apps');
+    expect(list.message).toBe('apps: expected a list, got a mapping');
+    expect(configError(() => optString({ k: 1 }, 'k', '')).path).toBe('k');
+    expect(configError(() => optString({ k: 'x' }, 'k', '', /^a/)).message).toBe('k: "x" is not valid');
+    expect(configError(() => reqString({}, 'name', '')).message).toBe('name: is required');
+    expect(configError(() => optBool({ k: 'no' }, 'k', '')).message).toBe('k: expected true or false, got string "no"');
+    for (const e of [list, configError(() => reqString({}, 'name', ''))]) expect(e.message.startsWith('.')).toBe(false);
+  });
+});
+

@@ -244,6 +244,21 @@ describe('renderPlain', () => {
     expect(summary(await renderPlain(app('k8s'), checkout))).toEqual(['a@k8s/a.yaml:1', 'b@k8s/sub/b.yaml:1']);
   });
 
+  // Regression: isInside treated "..data/x.yaml" as outside the checkout.
+  it('renders an app path whose name starts with ".." (like ..data)', async () => {
+    write('..data/a.yaml', cm('a'));
+    write('..data/sub/b.yml', cm('b'));
+    expect(summary(await renderPlain(app('..data'), checkout))).toEqual(['a@..data/a.yaml:1', 'b@..data/sub/b.yml:1']);
+  });
+
+  it('renders files below a nested "..data" folder and follows inside symlinks to it', async () => {
+    write('k8s/..data/cm.yaml', cm('cm'));
+    fs.symlinkSync('..data/cm.yaml', path.join(checkout, 'k8s/link.yaml'));
+    // Hidden entries (the "..data" folder) are skipped when walking k8s; the link into it is followed.
+    expect(summary(await renderPlain(app('k8s'), checkout))).toEqual(['cm@k8s/link.yaml:1']);
+    expect(summary(await renderPlain(app('k8s/..data'), checkout))).toEqual(['cm@k8s/..data/cm.yaml:1']);
+  });
+
   it('works when the checkout path itself goes through a symlink', async () => {
     write('k8s/a.yaml', cm('a'));
     const alias = path.join(parent, 'alias');

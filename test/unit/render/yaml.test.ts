@@ -95,8 +95,7 @@ describe('parseYamlDocuments: schema', () => {
     expect(doc?.value).toEqual({ a: 'yes', b: 'off', c: true, d: 31, e: 12 });
   });
 
-  // Plain `<<: *base` merge keys are NOT covered here: they currently come out as a literal
-  // "<<" key (see the bug report). The explicitly tagged form does merge:
+  // Plain `<<: *base` merge keys are covered in 'parseYamlDocuments: merge keys' below.
   it('merges an explicitly tagged !!merge key', () => {
     const [doc] = parseYamlDocuments('base: &b {image: nginx, replicas: 1}\nweb:\n  !!merge <<: *b\n  replicas: 3\n', 'f.yaml');
     expect(doc?.value).toEqual({ base: { image: 'nginx', replicas: 1 }, web: { image: 'nginx', replicas: 3 } });
@@ -216,6 +215,71 @@ describe('parseYamlDocuments: errors', () => {
     expect(e.message).toMatch(/alias|cycl/i);
     expect(e.file).toBe('cycle.yaml');
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('parseYamlDocuments: merge keys (regression: plain `<<` used to stay a literal key)', () => {
+  it('merges a plain `<<: *anchor`, the local key winning', () => {
+    const [doc] = parseYamlDocuments('base: &b {image: nginx, replicas: 1}\nweb:\n  <<: *b\n  replicas: 3', 'f.yaml');
+    expect(doc?.value).toEqual({ base: { image: 'nginx', replicas: 1 }, web: { image: 'nginx', replicas: 3 } });
+    expect(Object.keys((doc?.value as Record<string, Record<string, unknown>>)['web'] ?? {})).not.toContain('<<');
+  });
+
+  it('lets a local key win even when it comes before the merge', () => {
+    const [doc] = parseYamlDocuments('base: &b {image: nginx, replicas: 1}\nweb:\n  replicas: 3\n  <<: *b\n', 'f.yaml');
+    expect((doc?.value as Record<string, unknown>)['web']).toEqual({ image: 'nginx', replicas: 3 });
+  });
+
+  it('merges a list of anchors, earlier ones winning', () => {
+    const [doc] = parseYamlDocuments('a: &a {x: 1}\nb: &b {y: 2, x: 9}\nc:\n  <<: [*a, *b]\n  z: 3\n', 'f.yaml');
+    expect((doc?.value as Record<string, unknown>)['c']).toEqual({ x: 1, y: 2, z: 3 });
+  });
+
+  it('merges inside a later document of a multi-document file', () => {
+    const text = ['kind: A', '---', 'defaults: &d {cpu: 100m, memory: 64Mi}', 'limits:', '  <<: *d', '  memory: 128Mi', ''].join('\n');
+    const docs = parseYamlDocuments(text, 'f.yaml');
+    expect(docs[1]).toEqual({ value: { defaults: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '100m', memory: '128Mi' } }, line: 3 });
+  });
+
+  it('dumps a merged value without any merge key or anchor', () => {
+    const [doc] = parseYamlDocuments('base: &b {image: nginx}\nweb:\n  <<: *b\n  replicas: 3\n', 'f.yaml');
+    const out = dumpYaml(doc?.value);
+    expect(out).not.toContain('<<');
+    expect(out).not.toMatch(/[&*]ref/);
+    expect(parseYamlDocuments(out, 'f.yaml')[0]?.value).toEqual(doc?.value);
+  });
+});
+
+describe('parseYamlDocuments: shape errors in a later document (regression: used to point at the --- line)', () => {
+  const bomb = ['a0: &a0 [x,x,x,x,x,x,x,x,x,x]'];
+  for (let i = 1; i <= 8; i++) bomb.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(',')}]`);
+
+  it('reports the first content line of the document holding an alias bomb', () => {
+    const e = renderError(() => parseYamlDocuments(`ok: 1\n---\n${bomb.join('\n')}\n`, 'f.yaml'));
+    expect(e.message).toMatch(/alias/i);
+    expect(e.file).toBe('f.yaml');
+    expect(e.line).toBe(3);
+  });
+
+  it('skips comments and blank lines, matching the line the document gets when it is valid', () => {
+    const prefix = 'ok: 1\n---\n# the bomb\n\n';
+    const e = renderError(() => parseYamlDocuments(`${prefix}${bomb.join('\n')}\n`, 'f.yaml'));
+    expect(e.line).toBe(5);
+    const valid = parseYamlDocuments(`${prefix}${bomb[0]}\n`, 'f.yaml');
+    expect(valid[1]?.line).toBe(e.line);
+  });
+
+  it('reports the first content line for a too-deep document after a --- marker', () => {
+    const limits = { ...DEFAULT_YAML_LIMITS, maxDepth: 2 };
+    const text = ['ok: 1', '---', '', '# deep', 'a:', '  b:', '    c:', '      d: 1', ''].join('\n');
+    const e = renderError(() => parseYamlDocuments(text, 'f.yaml', limits));
+    expect(e.message).toContain('nested deeper than 2 levels');
+    expect(e.line).toBe(5);
+  });
+
+  it('reports the third document, not the second, for a bomb in the third', () => {
+    const text = `ok: 1\n---\nalso: ok\n---\n\n${bomb.join('\n')}\n`;
+    expect(renderError(() => parseYamlDocuments(text, 'f.yaml')).line).toBe(6);
   });
 });
 

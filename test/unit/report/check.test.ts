@@ -145,3 +145,56 @@ describe('formatCheck: size limits', () => {
     expect(summary).toContain("cut at GitHub's 65535-character limit");
   });
 });
+
+// Regression: the text was wrapped in a fixed ``` fence that a diff line of backticks could close.
+describe('formatCheck: fences', () => {
+  /** Opening fence, body; null unless the whole text is one fenced block closed by the same fence. */
+  function fenced(text: string): { fence: string; body: string } | null {
+    const m = /^(`{3,})diff\n([\s\S]*)\n\1$/.exec(text);
+    return m ? { fence: m[1] ?? '', body: m[2] ?? '' } : null;
+  }
+
+  /** True when some line of body could close a fence of this length (CommonMark: ≥ as many backticks). */
+  function canClose(body: string, fence: string): boolean {
+    return body.split('\n').some((l) => new RegExp(`^ {0,3}\`{${fence.length},}\\s*$`).test(l));
+  }
+
+  it('uses a fence longer than a line of four backticks in a diff', () => {
+    const diff = "@@ -1 +1 @@\n-  a: '1'\n````\n+  a: '2'";
+    const { text } = formatCheck(report([app('web', [d('v1 ConfigMap prod/ticks', 'update', diff)])]));
+    expect(text.startsWith('`````diff\n')).toBe(true);
+    expect(text.endsWith('\n`````')).toBe(true);
+    const f = fenced(text);
+    expect(f).not.toBeNull();
+    expect(f?.body).toBe(`[web] ~ v1 ConfigMap prod/ticks\n${diff}`);
+    expect(canClose(f?.body ?? '', f?.fence ?? '')).toBe(false);
+    // The old fixed ``` fence would have been closed by that line.
+    expect(canClose(f?.body ?? '', '```')).toBe(true);
+  });
+
+  it('outgrows the longest backtick run anywhere in any diff', () => {
+    const { text } = formatCheck(
+      report([app('web', [d('v1 ConfigMap prod/a', 'update', '+ x: "```"'), d('v1 ConfigMap prod/b', 'update', '+ y: "```````"\n```')])]),
+    );
+    const f = fenced(text);
+    expect(f?.fence).toBe('````````');
+    expect(canClose(f?.body ?? '', f?.fence ?? '')).toBe(false);
+  });
+
+  it('also fences the truncated text safely', () => {
+    const diffs = Array.from({ length: 40 }, (_, i) => bigDiff(`v1 ConfigMap prod/cm-${String(i).padStart(2, '0')}`, 3000));
+    diffs[0] = d(diffs[0]?.ref ?? 'x', 'update', `${diffs[0]?.diff ?? ''}\n${'`'.repeat(4)}`);
+    const { text } = formatCheck(report([app('web', diffs)]));
+    expect(text.length).toBeLessThanOrEqual(CHECK_TEXT_LIMIT);
+    expect(text).toContain('did not fit');
+    const f = fenced(text);
+    expect(f?.fence).toBe('`````');
+    expect(canClose(f?.body ?? '', f?.fence ?? '')).toBe(false);
+  });
+
+  it('keeps the plain ``` fence for ordinary diffs', () => {
+    const { text } = formatCheck(report([app('web', [d('v1 ConfigMap prod/a')])]));
+    expect(fenced(text)?.fence).toBe('```');
+  });
+});
+

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ObjectDiff } from '../../../src/diff/types.js';
-import { COMMENT_LIMIT, MARKER_PREFIX, formatComment, marker, parseMarker } from '../../../src/report/comment.js';
+import { COMMENT_LIMIT, MARKER_PREFIX, formatComment, marker, parseMarker, splitLines } from '../../../src/report/comment.js';
 import { counts, countsLine, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
@@ -208,3 +208,112 @@ describe('formatComment: splitting', () => {
     expect(all).toContain('Secret keys added `tls.key`');
   });
 });
+
+/** `n` problems of about 150 characters, each with a unique id (P0000…) at the start of its message. */
+function manyProblems(n: number): Problem[] {
+  return Array.from({ length: n }, (_, i) => {
+    const id = `P${String(i).padStart(4, '0')}`;
+    return { message: `${id} ${'object failed validation because a field is missing '.repeat(3)}`.slice(0, 140), file: `k8s/obj-${i}.yaml`, line: i + 1 };
+  });
+}
+
+/** How many times each problem id appears across all parts, and whether its whole line is intact. */
+function expectEachProblemOnce(parts: string[], problems: Problem[]): void {
+  const all = parts.join('\n');
+  let last = -1;
+  for (const p of problems) {
+    const id = p.message.slice(0, 5);
+    expect(all.split(`:x: ${id} `).length - 1).toBe(1);
+    const line = `- :x: ${p.message} (\`${p.file}:${p.line}\`)`;
+    expect(parts.filter((part) => part.includes(line))).toHaveLength(1);
+    const pos = all.indexOf(line);
+    expect(pos).toBeGreaterThan(last);
+    last = pos;
+  }
+}
+
+// Regression: one app's problem list was a single block, so a long list produced a comment
+// over GitHub's limit.
+describe('formatComment: huge problem lists', () => {
+  it('splits 600 problems of one app into parts within the limit, each problem exactly once', () => {
+    const problems = manyProblems(600);
+    expect(problems[0]?.message.length).toBe(140);
+    const parts = formatComment(report([appReport('web', [], problems)]));
+    expect(parts.length).toBeGreaterThan(1);
+    const n = parts.length;
+    parts.forEach((p, i) => {
+      expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+      expect(parseMarker(p)).toBe(i + 1);
+      expect(p).toContain(`Part ${i + 1} of ${n}`);
+    });
+    expectEachProblemOnce(parts, problems);
+    expect(parts[0]).toContain('| `web` | `prod` | :x: 600 problems |');
+  });
+
+  it('splits 600 report-level problems (in the header) the same way', () => {
+    const problems = manyProblems(600);
+    const parts = formatComment(report([], problems));
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+    expectEachProblemOnce(parts, problems);
+  });
+
+  it('keeps each part within a small limit option', () => {
+    const problems = manyProblems(100);
+    const parts = formatComment(report([appReport('web', [small('v1 ConfigMap prod/a')], problems)]), { limit: 3000 });
+    expect(parts.length).toBeGreaterThan(3);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(3000);
+    expectEachProblemOnce(parts, problems);
+    expect(occurrences(parts, 'v1 ConfigMap prod/a')).toBe(1);
+  });
+});
+
+describe('splitLines', () => {
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${String(i).padStart(3, '0')} ${'x'.repeat(40)}`);
+  const block = `${lines.join('\n')}\n`;
+
+  it('returns a block that fits as it is', () => {
+    expect(splitLines('a\nb\n', 1000)).toEqual(['a\nb\n']);
+    expect(splitLines(block, block.length)).toEqual([block]);
+  });
+
+  it('cuts at line ends, every chunk within the budget, nothing lost or reordered', () => {
+    const budget = 1000;
+    const out = splitLines(block, budget);
+    expect(out.length).toBeGreaterThan(5);
+    for (const chunk of out) {
+      expect(chunk.length).toBeLessThanOrEqual(budget);
+      expect(chunk.length).toBeGreaterThan(0);
+      expect(chunk.endsWith('\n')).toBe(true);
+    }
+    const rejoined = out.join('');
+    // The original text, whole lines, in order (at most one extra trailing newline).
+    expect(rejoined.replace(/\n$/, '')).toBe(block);
+    for (const l of lines) expect(out.filter((c) => c.split('\n').includes(l))).toHaveLength(1);
+  });
+
+  it('cuts a single over-long line with a visible note', () => {
+    const budget = 1000;
+    const long = 'y'.repeat(5000);
+    const out = splitLines(`before\n${long}\nafter`, budget);
+    for (const chunk of out) expect(chunk.length).toBeLessThanOrEqual(budget);
+    const all = out.join('');
+    expect(all).toContain('(line cut: 5000 characters)');
+    expect(all).not.toContain(long);
+    expect(all).toContain('before\n');
+    expect(all).toContain('after\n');
+    expect(all.indexOf('before')).toBeLessThan(all.indexOf('line cut'));
+    expect(all.indexOf('line cut')).toBeLessThan(all.indexOf('after'));
+  });
+
+  it('is used by formatComment for a huge drift list', () => {
+    const a = appReport('web', [small('v1 ConfigMap prod/b')]);
+    a.drift = Array.from({ length: 800 }, (_, i) => ({ ref: `apps/v1 Deployment prod/web-${String(i).padStart(4, '0')}`, fields: [{ path: 'spec.replicas', live: '5', git: '3' }] }));
+    const parts = formatComment(report([a]));
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+    const all = parts.join('\n');
+    for (const d of a.drift) expect(all.split(`\`${d.ref}\``).length - 1).toBe(1);
+  });
+});
+

@@ -242,6 +242,24 @@ describe('extractTarball: refuses unsafe archives', () => {
     expectNothingOutside();
   });
 
+  it('refuses a chain that physically escapes to an existing file outside (r -> ., z -> r/../sibling.txt)', async () => {
+    const buf = await tarball([l('r', '.'), l('z', 'r/../sibling.txt')]);
+    const err = await extract(buf).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafePathError);
+    expect((err as UnsafePathError).entry).toBe('z');
+    expectNothingOutside();
+  });
+
+  // A dangling link has no real path; its target must still be resolved through the links
+  // on the way (r -> . makes r/.. the checkout's parent), not lexically.
+  it('refuses a dangling chain that physically escapes (r -> ., z -> r/../name, name missing)', async () => {
+    const buf = await tarball([l('r', '.'), l('z', 'r/../name-that-does-not-exist')]);
+    const err = await extract(buf).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafePathError);
+    expect((err as UnsafePathError).entry).toBe('z');
+    expect((err as Error).message).toContain('outside');
+  });
+
   it('refuses to write a file through the physically escaping chain', async () => {
     const buf = await tarball([l('r', '.'), l('z', 'r/..'), f('z/sibling.txt', 'pwned'), f('z/new.txt', 'pwned')]);
     await expect(extract(buf)).rejects.toBeInstanceOf(UnsafePathError);
@@ -313,13 +331,35 @@ describe('extractTarball: size limits', () => {
     const buf = await tarball([f('bomb.bin', big)]);
     expect(buf.length).toBeLessThan(100 * 1024);
     const started = Date.now();
-    // Refused, quickly, without writing past the limit. (The error that surfaces is currently a
-    // generic "Premature close" rather than the ArchiveTooLargeError; see the bug report.)
+    // Refused, quickly, without writing past the limit. (The error type is pinned in the regression test below.)
     await expect(extract(buf, { maxExtractedBytes: 1024 * 1024 })).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(5000);
     const written = fs.existsSync(path.join(root, 'bomb.bin')) ? fs.statSync(path.join(root, 'bomb.bin')).size : 0;
     expect(written).toBeLessThanOrEqual(1024 * 1024);
     expectNothingOutside();
+  });
+
+  it('reports a tar bomb as ArchiveTooLargeError, not the stream\'s "Premature close" (regression)', async () => {
+    const buf = await tarball([f('bomb.bin', Buffer.alloc(8 * 1024 * 1024))]);
+    const err = await extract(buf, { maxExtractedBytes: 1024 * 1024 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveTooLargeError);
+    expect((err as Error).name).toBe('ArchiveTooLargeError');
+    expect((err as Error).message).toContain('tar bomb');
+    expect((err as Error).message).toContain('more than 1 MiB');
+    expect((err as Error).message).not.toMatch(/premature close/i);
+    const written = fs.existsSync(path.join(root, 'bomb.bin')) ? fs.statSync(path.join(root, 'bomb.bin')).size : 0;
+    expect(written).toBeLessThanOrEqual(1024 * 1024);
+    expectNothingOutside();
+  });
+
+  it('reports a tar bomb after ordinary files, fed in small chunks, as ArchiveTooLargeError', async () => {
+    const buf = await tarball([f('a.txt', 'a'), f('b.txt', 'b'), f('bomb.bin', Buffer.alloc(4 * 1024 * 1024)), f('after.txt', 'x')]);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < buf.length; i += 512) chunks.push(buf.subarray(i, i + 512));
+    const err = await extractTarball(Readable.from(chunks), root, { ...DEFAULT_EXTRACT_LIMITS, maxExtractedBytes: 1024 * 1024 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArchiveTooLargeError);
+    expect((err as Error).message).toContain('tar bomb');
+    expect(fs.existsSync(path.join(root, 'after.txt'))).toBe(false);
   });
 
   it('counts extracted bytes across many files', async () => {

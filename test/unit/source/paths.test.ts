@@ -115,4 +115,21 @@ describe('isInside', () => {
     expect(isInside(root, `${root}-other/x`)).toBe(false);
     expect(isInside(root, '/etc')).toBe(false);
   });
+
+  // Regression: a child whose name merely starts with ".." used to count as outside.
+  it('is true for names that merely start with ".."', () => {
+    expect(isInside('/r', '/r/..a')).toBe(true);
+    expect(isInside('/r', '/r/..a/b')).toBe(true);
+    expect(isInside('/r', '/r/...')).toBe(true);
+    expect(isInside('/r', '/r/..data/x.yaml')).toBe(true);
+    expect(isInside(root, path.join(root, '..2024_01_01'))).toBe(true);
+  });
+
+  it('is still false for a real ".." step out', () => {
+    expect(isInside('/r', '/r/../x')).toBe(false);
+    expect(isInside('/r', '/r/..')).toBe(false);
+    expect(isInside('/r', '/x/..a')).toBe(false);
+    expect(isInside('/r', '/..a')).toBe(false);
+  });
 });
+

@@ -82,4 +82,27 @@ describe('mapLimit', () => {
     // Items 2 and 3 run in the slot item 1 frees; they must not wait for the slow item 0.
     expect(started[3]).toBeLessThan(80);
   });
+
+  // Regression: a limit of 0 used to start no worker and resolve with holes; negatives and
+  // fractions were accepted too.
+  it.each([0, -1, -5, 1.5, 0.5, Number.NaN, Number.POSITIVE_INFINITY])('rejects with a RangeError for limit %p, calling nothing', async (limit) => {
+    let called = 0;
+    const run = mapLimit([1, 2, 3], limit, async (x) => {
+      called++;
+      return x;
+    });
+    await expect(run).rejects.toThrow(RangeError);
+    await expect(run).rejects.toThrow(`mapLimit needs a limit of at least 1, got ${limit}`);
+    expect(called).toBe(0);
+  });
+
+  it('checks the limit even for an empty list', async () => {
+    await expect(mapLimit([], 0, async () => 1)).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('still accepts a limit of exactly 1', async () => {
+    const { out, peak } = await tracked(['a', 'b'], 1, () => 1);
+    expect(out).toEqual(['a@0', 'b@1']);
+    expect(peak).toBe(1);
+  });
 });

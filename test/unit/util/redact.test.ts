@@ -125,3 +125,53 @@ describe('redactSecrets: general', () => {
     expect(redactSecrets(once)).toBe(once);
   });
 });
+
+describe('redactSecrets: regressions', () => {
+  it.each([
+    ['redis://:hunter2@redis:6379', 'redis://***@redis:6379'],
+    ['https://s3cr3tT0kenValue@example.com/x.git', 'https://***@example.com/x.git'],
+    ['rediss://default:pa/ss@h:1', 'rediss://***@h:1'],
+    ['connect to rediss://default:pa/ss@h:1 failed', 'connect to rediss://***@h:1 failed'],
+  ])('scrubs URL userinfo without a user or with a "/" in the password: %p', (input, expected) => {
+    const out = redactSecrets(input);
+    expect(out).toBe(expected);
+    for (const secret of ['hunter2', 's3cr3tT0kenValue', 'pa/ss', 'ss@']) expect(out).not.toContain(secret);
+  });
+
+  it('scrubs a PEM private key that has no END line, to the end of the text', () => {
+    const text = 'could not load key: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234567890abcdef\nQWERTYUIOPASDFGH';
+    const out = redactSecrets(text);
+    expect(out).toBe('could not load key: [private key redacted]');
+    expect(out).not.toContain('MIIEowIBAAKCAQEA');
+  });
+
+  it.each([
+    ['Authorization: Bearer "abc"', 'Authorization: Bearer ***'],
+    ["Authorization: Bearer 'abc'", 'Authorization: Bearer ***'],
+    ['authorization: token "ghs_notquiteatoken"', 'authorization: token ***'],
+  ])('scrubs a quoted header value %p', (input, expected) => {
+    const out = redactSecrets(input);
+    expect(out).toBe(expected);
+    expect(out).not.toMatch(/abc|notquite/);
+  });
+
+  it('keeps a JSON authorization field valid JSON', () => {
+    const out = redactSecrets('{"authorization":"Bearer abc.def"}');
+    expect(out).not.toContain('abc.def');
+    expect(JSON.parse(out)).toEqual({ authorization: 'Bearer ***' });
+  });
+
+  it.each(['https://host/path@v1', 'https://registry.npmjs.org/@types/node', 'see https://github.com/acme/x/tree/main@{1}'])(
+    'leaves an "@" after the host alone: %p',
+    (text) => {
+      expect(redactSecrets(text)).toBe(text);
+    },
+  );
+
+  it('is idempotent on the new cases', () => {
+    for (const text of ['redis://:hunter2@redis:6379', 'rediss://default:pa/ss@h:1', 'Authorization: Bearer "abc"', '-----BEGIN PRIVATE KEY-----\nabc']) {
+      const once = redactSecrets(text);
+      expect(redactSecrets(once)).toBe(once);
+    }
+  });
+});

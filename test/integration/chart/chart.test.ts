@@ -1,0 +1,393 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { KubeApiError } from '../../../src/cluster/client.js';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import { resourcePath } from '../../../src/cluster/discovery.js';
+import { loadClusterTargets } from '../../../src/config/clusters.js';
+import { DEFAULT_TOOL_LIMITS, runTool, toolPath } from '../../../src/render/exec.js';
+import type { KubeObject } from '../../../src/render/types.js';
+import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const CHART = path.join(ROOT, 'charts/mergeops');
+const FULL_VALUES = path.join(ROOT, 'test/fixtures/chart/values-full.yaml');
+
+const helm = (args: string[]): Promise<string> => runTool(toolPath('helm'), args, ROOT, DEFAULT_TOOL_LIMITS);
+
+async function template(release: string, ns: string, extra: string[] = []): Promise<KubeObject[]> {
+  const out = await helm(['template', release, CHART, '--namespace', ns, ...extra]);
+  return yaml.loadAll(out, undefined, { schema: yaml.CORE_SCHEMA }).filter((d): d is KubeObject => d !== null && typeof d === 'object');
+}
+
+/** helm template's error message, or null when it rendered. */
+async function templateError(extra: string[]): Promise<string | null> {
+  return helm(['template', 'x', CHART, ...extra]).then(
+    () => null,
+    (e: unknown) => (e as Error).message,
+  );
+}
+
+// Just enough of the pod spec shape to read what the chart renders.
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+}
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface PodSpec {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  securityContext?: Record<string, unknown>;
+  containers: Container[];
+  volumes?: ({ name: string } & Record<string, unknown>)[];
+}
+interface Workload extends KubeObject {
+  spec: {
+    replicas?: number;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+    volumeClaimTemplates?: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
+  };
+}
+
+function all(objs: KubeObject[], kind: string): KubeObject[] {
+  return objs.filter((o) => o.kind === kind);
+}
+function one<T extends KubeObject = KubeObject>(objs: KubeObject[], kind: string, component?: string): T {
+  const found = all(objs, kind).filter((o) => component === undefined || o.metadata.labels?.['app.kubernetes.io/component'] === component);
+  expect(found.map((o) => `${o.kind} ${o.metadata.name}`)).toHaveLength(1);
+  return found[0] as T;
+}
+function container(w: Workload): Container {
+  expect(w.spec.template.spec.containers).toHaveLength(1);
+  return w.spec.template.spec.containers[0] as Container;
+}
+function env(c: Container): Map<string, EnvVar> {
+  const names = (c.env ?? []).map((e) => e.name);
+  // Server-side apply refuses duplicate keys in a list map, and the kubelet takes the last.
+  expect(new Set(names).size).toBe(names.length);
+  return new Map((c.env ?? []).map((e) => [e.name, e]));
+}
+/** The value that follows `flag` in an argument list. */
+function argAfter(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+function labelsMatch(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** The clusters file as the pods see it, checked with mergeops' own loader. */
+function loadRenderedClusters(objs: KubeObject[]): ReturnType<typeof loadClusterTargets> {
+  const cm = one(objs, 'ConfigMap') as KubeObject & { data: Record<string, string> };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-chart-'));
+  try {
+    const file = path.join(dir, 'clusters.yaml');
+    fs.writeFileSync(file, cm.data['clusters.yaml'] ?? '');
+    return loadClusterTargets(file);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function expectCommonShape(objs: KubeObject[], release: string, ns: string): void {
+  for (const o of objs) {
+    const labels = o.metadata.labels ?? {};
+    expect([o.kind, labels['app.kubernetes.io/name']]).toEqual([o.kind, 'mergeops']);
+    expect(labels['app.kubernetes.io/instance']).toBe(release);
+    expect(labels['app.kubernetes.io/managed-by']).toBe('Helm');
+    expect(labels['app.kubernetes.io/version']).toBeTruthy();
+  }
+  for (const w of [...all(objs, 'Deployment'), ...all(objs, 'StatefulSet')] as Workload[]) {
+    expect(w.metadata.namespace).toBe(ns);
+    // Pods carry the selector's labels, or the workload would be rejected.
+    expect(labelsMatch(w.spec.selector.matchLabels, w.spec.template.metadata.labels)).toBe(true);
+    const pod = w.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    for (const c of pod.containers) {
+      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      // A read-only root needs a writable /tmp (tarballs, helm and kustomize scratch).
+      const tmp = c.volumeMounts?.find((m) => m.mountPath === '/tmp');
+      expect(tmp).toBeDefined();
+      expect(pod.volumes?.find((v) => v.name === tmp?.name)).toHaveProperty('emptyDir');
+    }
+  }
+}
+
+function expectWebAndWorker(objs: KubeObject[], release: string, ns: string, fullname: string): { web: Workload; worker: Workload } {
+  const deployments = all(objs, 'Deployment') as Workload[];
+  expect(deployments.map((d) => d.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['web', 'worker']);
+  const web = one<Workload>(objs, 'Deployment', 'web');
+  const worker = one<Workload>(objs, 'Deployment', 'worker');
+
+  for (const [w, mode] of [
+    [web, 'web'],
+    [worker, 'worker'],
+  ] as const) {
+    const pod = w.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    expect(pod.serviceAccountName).toBe(one(objs, 'ServiceAccount').metadata.name);
+    const e = env(container(w));
+    expect(e.get('MERGEOPS_MODE')?.value).toBe(mode);
+    for (const key of ['APP_ID', 'PRIVATE_KEY', 'WEBHOOK_SECRET']) {
+      expect(e.get(key)?.valueFrom?.secretKeyRef?.key).toBe(key);
+    }
+    expect(e.get('REDIS_URL')).toBeDefined();
+    // The clusters file is mounted where MERGEOPS_CLUSTERS points.
+    const clustersFile = e.get('MERGEOPS_CLUSTERS')?.value ?? '';
+    const mount = container(w).volumeMounts?.find((m) => clustersFile.startsWith(`${m.mountPath}/`));
+    expect(mount).toMatchObject({ readOnly: true });
+  }
+
+  // Web: the only HTTP server, behind the Service, probed on /healthz and /readyz.
+  const webC = container(web);
+  expect(webC.ports).toEqual([expect.objectContaining({ name: 'http', containerPort: 3000 })]);
+  expect(webC.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  expect(webC.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+  expect(web.spec.template.spec.automountServiceAccountToken).toBe(false);
+
+  // Worker: probes and metrics on its own HTTP port (no webhooks); it needs the API token.
+  const workerC = container(worker);
+  expect(workerC.ports).toEqual([expect.objectContaining({ name: 'http', containerPort: 3000 })]);
+  expect(workerC.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  expect(workerC.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+  expect(worker.spec.template.spec.automountServiceAccountToken).toBe(true);
+
+  const svc = one(objs, 'Service', 'web') as KubeObject & { spec: { ports: unknown[]; selector: Record<string, string> } };
+  expect(svc.metadata.name).toBe(`${fullname}-web`);
+  expect(svc.spec.ports).toEqual([{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }]);
+  expect(labelsMatch(svc.spec.selector, web.spec.template.metadata.labels)).toBe(true);
+  expect(labelsMatch(svc.spec.selector, worker.spec.template.metadata.labels)).toBe(false);
+
+  expect(one(objs, 'ServiceAccount').metadata.namespace).toBe(ns);
+  expectCommonShape(objs, release, ns);
+  return { web, worker };
+}
+
+/** Server-side apply, as a platform team's `helm install` or Argo CD would write them. */
+async function applyAll(c: Cluster, objs: KubeObject[]): Promise<{ applied: KubeObject[]; skipped: string[] }> {
+  const applied: KubeObject[] = [];
+  const skipped: string[] = [];
+  for (const o of objs) {
+    const r = await c.discovery.resolve(o.apiVersion, o.kind);
+    if (!r) {
+      skipped.push(`${o.apiVersion} ${o.kind}`);
+      continue;
+    }
+    if (r.namespaced) expect([o.kind, o.metadata.namespace]).toEqual([o.kind, expect.any(String)]);
+    try {
+      applied.push(
+        await c.client.request<KubeObject>('PATCH', resourcePath(r, o.metadata.namespace, o.metadata.name), {
+          body: o,
+          contentType: 'application/apply-patch+yaml',
+          // Strict: a misspelt field in a template is an error, not a silently dropped key.
+          query: { fieldManager: 'test', fieldValidation: 'Strict' },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError) throw new Error(`${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}: ${err.message}`);
+      throw err;
+    }
+  }
+  return { applied, skipped };
+}
+
+describe('charts/mergeops', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await testCluster();
+  });
+  afterAll(() => c.client.close());
+
+  it('passes helm lint with the default values and with everything switched on', async () => {
+    await expect(helm(['lint', '--strict', CHART])).resolves.toContain('0 chart(s) failed');
+    await expect(helm(['lint', '--strict', CHART, '-f', FULL_VALUES])).resolves.toContain('0 chart(s) failed');
+  });
+
+  it('renders web, worker, Service and cluster-wide RBAC by default, and the API server accepts them', async () => {
+    const ns = uniqueName('chart-default');
+    const release = uniqueName('rel');
+    const objs = await template(release, ns);
+    const fullname = `${release}-mergeops`;
+
+    expect(objs.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Deployment', 'Service', 'ServiceAccount']);
+    const { web, worker } = expectWebAndWorker(objs, release, ns, fullname);
+    expect(web.spec.replicas).toBe(2);
+    expect(worker.spec.replicas).toBe(2);
+    for (const w of [web, worker]) {
+      const e = env(container(w));
+      expect(e.get('REDIS_URL')?.value).toBe('redis://redis:6379');
+      expect(e.get('APP_ID')?.valueFrom?.secretKeyRef?.name).toBe(`${fullname}-github`);
+      expect(e.get('LOG_LEVEL')?.value).toBe('info');
+      expect(container(w).image).toBe('ghcr.io/mergeops/mergeops:0.1.0');
+      // Pods roll when the clusters file changes.
+      expect(w.spec.template.metadata.annotations?.['checksum/clusters']).toMatch(/^[0-9a-f]{64}$/);
+    }
+
+    // Default policy: the in-cluster ServiceAccount, and no repository granted anything yet.
+    const targets = loadRenderedClusters(objs);
+    expect([...targets.values()]).toEqual([{ name: 'default', inCluster: true, grants: [] }]);
+
+    const role = one(objs, 'ClusterRole') as KubeObject & { rules: unknown[] };
+    expect(role.rules).toEqual([{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }]);
+    const binding = one(objs, 'ClusterRoleBinding') as KubeObject & { roleRef: { kind: string; name: string }; subjects: unknown[] };
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: one(objs, 'ServiceAccount').metadata.name, namespace: ns }]);
+
+    await namespace(c, ns);
+    const { applied, skipped } = await applyAll(c, objs);
+    expect(skipped).toEqual([]);
+    expect(applied).toHaveLength(objs.length);
+    for (const o of applied) expect(o.metadata['uid']).toEqual(expect.any(String));
+    const live = (await get(c, 'apps/v1', 'Deployment', ns, `${fullname}-web`)) as Workload | null;
+    expect(live?.spec.template.spec.containers[0]?.readinessProbe?.httpGet?.path).toBe('/readyz');
+  });
+
+  it('renders bundled Redis, HPA, PDBs, ServiceMonitor, Ingress and namespaced RBAC, and the API server accepts all but the ServiceMonitor', async () => {
+    const ns = uniqueName('chart-full');
+    const targetNs = [uniqueName('chart-shop'), uniqueName('chart-web')];
+    const release = 'mergeops';
+    // The release name contains the chart name, so it is the full name as is.
+    const fullname = 'mergeops';
+    const fixture = await template(release, ns, ['-f', FULL_VALUES]);
+    const objs = await template(release, ns, ['-f', FULL_VALUES, '--set', `rbac.namespaces={${targetNs.join(',')}}`]);
+
+    const { web, worker } = expectWebAndWorker(objs, release, ns, fullname);
+    for (const o of objs) expect(o.metadata.labels?.['team']).toBe('platform');
+
+    // Bundled Redis: one AOF-persisted, noeviction replica with its own volume and Service.
+    const redis = one<Workload>(objs, 'StatefulSet', 'redis');
+    const redisC = container(redis);
+    expect(redis.spec.replicas).toBe(1);
+    expect(argAfter(redisC.args ?? [], '--maxmemory-policy')).toBe('noeviction');
+    expect(argAfter(redisC.args ?? [], '--appendonly')).toBe('yes');
+    expect(argAfter(redisC.args ?? [], '--maxmemory')).toBe('400mb');
+    expect(redis.spec.volumeClaimTemplates).toEqual([expect.objectContaining({ metadata: expect.objectContaining({ name: 'data' }) })]);
+    expect(redis.spec.volumeClaimTemplates?.[0]?.spec.resources.requests.storage).toBe('1Gi');
+    expect(redisC.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+    expect(redis.metadata.labels?.['app.kubernetes.io/version']).toBe('7.4-alpine');
+    const redisSvc = one(objs, 'Service', 'redis') as KubeObject & { spec: { ports: { port: number }[]; selector: Record<string, string> } };
+    expect(labelsMatch(redisSvc.spec.selector, redis.spec.template.metadata.labels)).toBe(true);
+    for (const w of [web, worker]) {
+      expect(env(container(w)).get('REDIS_URL')?.value).toBe(`redis://${redisSvc.metadata.name}:${redisSvc.spec.ports[0]?.port}`);
+      expect(container(w).image).toBe('ghcr.io/mergeops/mergeops:1.2.3');
+    }
+
+    // Settings from values: numbers stay plain numbers, extra env lands where it was asked.
+    const webEnv = env(container(web));
+    const workerEnv = env(container(worker));
+    expect(workerEnv.get('MERGEOPS_WORKER_CONCURRENCY')?.value).toBe('8');
+    expect(workerEnv.get('MERGEOPS_MAX_ARCHIVE_BYTES')?.value).toBe('104857600');
+    expect(workerEnv.get('LOG_LEVEL')?.value).toBe('debug');
+    expect(workerEnv.get('GHE_HOST')?.value).toBe('github.example.com');
+    expect(webEnv.get('GHE_HOST')?.value).toBe('github.example.com');
+    expect(webEnv.get('MERGEOPS_ADMIN_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'mergeops-admin', key: 'password' });
+    expect(workerEnv.has('MERGEOPS_ADMIN_PASSWORD')).toBe(false);
+    expect(webEnv.get('APP_ID')?.valueFrom?.secretKeyRef?.name).toBe('mergeops-app');
+
+    // Clusters from values, in the format mergeops reads.
+    const targets = loadRenderedClusters(objs);
+    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'] }] });
+    expect(targets.get('staging')).toMatchObject({ kubeconfig: '/etc/mergeops/kubeconfigs/staging', context: 'staging-admin', inCluster: false });
+
+    // HPA owns the worker's replica count.
+    const hpa = one(objs, 'HorizontalPodAutoscaler', 'worker') as KubeObject & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number; maxReplicas: number; metrics: unknown[] } };
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: worker.metadata.name });
+    expect([hpa.spec.minReplicas, hpa.spec.maxReplicas, hpa.spec.metrics.length]).toEqual([2, 10, 2]);
+    expect(worker.spec.replicas).toBeUndefined();
+    expect(web.spec.replicas).toBe(3);
+
+    for (const [component, w, budget] of [
+      ['web', web, { minAvailable: 2 }],
+      ['worker', worker, { maxUnavailable: 1 }],
+    ] as const) {
+      const pdb = one(objs, 'PodDisruptionBudget', component) as KubeObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+      expect(pdb.apiVersion).toBe('policy/v1');
+      expect(pdb.spec).toMatchObject(budget);
+      expect(pdb.spec.selector.matchLabels).toEqual(w.spec.selector.matchLabels);
+    }
+
+    const sm = one(objs, 'ServiceMonitor') as KubeObject & {
+      spec: { selector: { matchLabels: Record<string, string>; matchExpressions: { key: string; operator: string; values: string[] }[] }; endpoints: unknown[] };
+    };
+    expect(sm.spec.selector.matchExpressions).toEqual([{ key: 'app.kubernetes.io/component', operator: 'In', values: ['web', 'worker'] }]);
+    const workerMetrics = one(objs, 'Service', 'worker') as KubeObject & { spec: { clusterIP: string; selector: Record<string, string> } };
+    expect(workerMetrics.spec.clusterIP).toBe('None');
+    expect(labelsMatch(sm.spec.selector.matchLabels, workerMetrics.metadata.labels)).toBe(true);
+    expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
+    expect(sm.metadata.labels?.['release']).toBe('prometheus');
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
+    expect(labelsMatch(sm.spec.selector.matchLabels, one(objs, 'Service', 'web').metadata.labels)).toBe(true);
+    // Redis shares the release labels; the component expression keeps it out.
+    expect(sm.spec.selector.matchExpressions[0]?.values).not.toContain(redisSvc.metadata.labels?.['app.kubernetes.io/component']);
+
+    // Namespaced RBAC: a Role and RoleBinding in each listed namespace, nothing cluster-wide.
+    expect(all(objs, 'ClusterRole')).toEqual([]);
+    expect(all(objs, 'ClusterRoleBinding')).toEqual([]);
+    expect(all(fixture, 'Role').map((r) => r.metadata.namespace)).toEqual(['shop', 'web']);
+    expect(all(objs, 'Role').map((r) => r.metadata.namespace)).toEqual(targetNs);
+    for (const rb of all(objs, 'RoleBinding') as (KubeObject & { roleRef: { kind: string }; subjects: { namespace: string }[] })[]) {
+      expect(rb.roleRef.kind).toBe('Role');
+      expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: fullname, namespace: ns }]);
+    }
+    expect(all(objs, 'RoleBinding').map((r) => r.metadata.namespace)).toEqual(targetNs);
+
+    for (const n of [ns, ...targetNs]) await namespace(c, n);
+    const { applied, skipped } = await applyAll(c, objs);
+    // No Prometheus Operator CRDs in the test API server; everything else must be accepted.
+    expect(skipped).toEqual(['monitoring.coreos.com/v1 ServiceMonitor']);
+    expect(applied.map((o) => o.kind).sort()).toEqual(
+      objs
+        .filter((o) => o.kind !== 'ServiceMonitor')
+        .map((o) => o.kind)
+        .sort(),
+    );
+    expect(applied.map((o) => o.kind)).toEqual(expect.arrayContaining(['StatefulSet', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'Role', 'RoleBinding']));
+    const live = (await get(c, 'apps/v1', 'StatefulSet', ns, redis.metadata.name ?? '')) as Workload | null;
+    expect(argAfter(live?.spec.template.spec.containers[0]?.args ?? [], '--maxmemory-policy')).toBe('noeviction');
+  });
+
+  it('reads the clusters file from an existing Secret instead, with its kubeconfigs beside it', async () => {
+    const objs = await template('rel', 'ops', ['--set', 'clustersSecret=ops-clusters', '--set', 'clustersSecretKey=policy.yaml']);
+    expect(all(objs, 'ConfigMap')).toEqual([]);
+    const worker = one<Workload>(objs, 'Deployment', 'worker');
+    expect(env(container(worker)).get('MERGEOPS_CLUSTERS')?.value).toBe('/etc/mergeops/clusters/policy.yaml');
+    expect(worker.spec.template.spec.volumes).toContainEqual({ name: 'clusters', secret: { secretName: 'ops-clusters' } });
+    expect(worker.spec.template.metadata.annotations?.['checksum/clusters']).toBeUndefined();
+  });
+
+  it('takes Redis from a Secret or an explicit URL', async () => {
+    const fromSecret = await template('rel', 'ops', ['--set', 'redis.existingSecret=redis-auth']);
+    const webEnv = env(container(one<Workload>(fromSecret, 'Deployment', 'web')));
+    expect(webEnv.get('REDIS_URL')?.valueFrom?.secretKeyRef).toEqual({ name: 'redis-auth', key: 'REDIS_URL' });
+    const fromUrl = await template('rel', 'ops', ['--set', 'redis.url=rediss://cache.internal:6380/2']);
+    expect(env(container(one<Workload>(fromUrl, 'Deployment', 'worker'))).get('REDIS_URL')?.value).toBe('rediss://cache.internal:6380/2');
+    expect(all(fromUrl, 'StatefulSet')).toEqual([]);
+  });
+
+  it('refuses values that would break the install', async () => {
+    expect(await templateError(['--set', 'env.REDIS_URL=redis://x'])).toMatch(/env.REDIS_URL is set by the chart/);
+    expect(await templateError(['--set', 'rbac.scope=namespaced'])).toMatch(/needs rbac.namespaces/);
+    expect(await templateError(['--set', 'rbac.scope=everywhere'])).toMatch(/rbac\/scope|rbac.scope/);
+    expect(await templateError(['--set', 'redis.url=', '--set', 'redis.bundled.enabled=false'])).toMatch(/set redis.url, redis.existingSecret or redis.bundled.enabled/);
+  });
+});
