@@ -1,7 +1,7 @@
 import type { App } from '../config/repo-config.js';
 import { objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
 import { mapLimit } from '../util/pool.js';
-import { ClusterUnreachableError, KubeApiError } from './client.js';
+import { KubeApiError } from './client.js';
 import type { Cluster } from './connect.js';
 import { resourcePath, type ResourceInfo } from './discovery.js';
 import { inventorySelector, withInventory, type InventoryKey } from './inventory.js';
@@ -122,7 +122,7 @@ export async function planApp(
         query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: String(opts.force ?? true) },
       });
     } catch (err) {
-      if (err instanceof ClusterUnreachableError) throw err;
+      // Only the server's verdict on this object is the user's problem; anything else is ours.
       if (!(err instanceof KubeApiError)) throw err;
       const ns = p.desired.metadata.namespace;
       if (err.status === 404 && ns && renderNamespaces.has(ns)) {

@@ -38,10 +38,11 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
   const octokit = await deps.github(job.installationId);
   const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
+  const timings: Record<string, number> = {};
 
   let checkout;
   try {
-    checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits));
+    checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits), timings);
   } catch (err) {
     if (!(err instanceof UnsafePathError || err instanceof ArchiveTooLargeError)) throw err;
     report.problems.push({ message: `the repository archive was refused: ${err.message}` });
@@ -58,26 +59,35 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       }
     }
     const check = await startCheck(octokit, repo, DEPLOY_CHECK, job.sha);
-    for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log));
+    for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log, timings));
     await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
     if (job.reason !== 'self-heal') {
       const pr = await mergedPullRequest(octokit, repo, job.sha);
       if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
     }
-    log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started }, 'deploy done');
+    log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
   } finally {
     await checkout?.remove();
   }
 }
 
-async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit, checkUrl: string | undefined, deps: DeployDeps, log: Logger): Promise<AppDeployReport> {
+async function deployApp(
+  job: DeployJob,
+  app: App,
+  dir: string,
+  octokit: Octokit,
+  checkUrl: string | undefined,
+  deps: DeployDeps,
+  log: Logger,
+  timings: Record<string, number>,
+): Promise<AppDeployReport> {
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
   const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
   const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
   await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
   try {
-    const rendered = await timed('deploy', 'render', () => render(app, dir));
+    const rendered = await timed('deploy', 'render', () => render(app, dir), timings);
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
     out.result = await timed('deploy', 'apply', () => applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
@@ -88,12 +98,12 @@ async function deployApp(job: DeployJob, app: App, dir: string, octokit: Octokit
       pruneEmpty: app.pruneEmpty,
       concurrency: 16,
       log,
-    }));
+    }), timings);
     for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, out.result[result].length);
     log.info({ app: app.name, created: out.result.created.length, configured: out.result.configured.length, unchanged: out.result.unchanged.length, pruned: out.result.pruned.length, errors: out.result.errors.length }, 'applied');
     if (out.result.errors.length === 0 && app.waitMs > 0) {
       const objects = out.result.objects;
-      out.health = await timed('deploy', 'health', () => waitHealthy(cluster, objects, app.waitMs, log, deps.healthPollMs));
+      out.health = await timed('deploy', 'health', () => waitHealthy(cluster, objects, app.waitMs, log, deps.healthPollMs), timings);
     }
   } catch (err) {
     try {

@@ -76,7 +76,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const drift = detectDrift(plan.objects, objectRef);
       if (drift.length === 0) continue;
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
-      for (const e of drift) driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) });
+      driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) }, drift.length);
       log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
       const check = await startCheck(octokit, repo, DRIFT_CHECK, d.sha);
       await finishCheck(octokit, repo, check.id, {

@@ -46,9 +46,8 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     await deps.checkRunId.set(checkRunId);
   }
 
-  const timings: Record<string, number> = { start: Date.now() - started };
+  const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
-  const t = Date.now();
   await timed('preview', 'report', async () => {
     await finishCheck(octokit, repo, checkRunId, formatCheck(report));
     if (await deps.isLatestHead(job)) {
@@ -57,8 +56,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
-  });
-  timings['report'] = Date.now() - t;
+  }, timings);
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
     'preview done',
@@ -67,7 +65,6 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 }
 
 async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
-  let t = Date.now();
   const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   let checkout;
   // The base revision is the drift baseline; without it the preview still works.
@@ -76,7 +73,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     return null;
   });
   try {
-    checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits));
+    checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
   } catch (err) {
     await (await base)?.remove();
     if (err instanceof UnsafePathError) {
@@ -89,8 +86,6 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     }
     throw err;
   }
-  timings['fetch'] = Date.now() - t;
-  t = Date.now();
   const baseCheckout = await base;
   try {
     const config = await readConfig(checkout.dir, job.defaultBranch);
@@ -102,6 +97,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
     const apps = config.apps.filter((a) => a.branch === job.baseRef);
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
+    const started = Date.now();
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
       const r = await previewApp(job, app, checkout.dir, deps, log);
       const baseApp = baseApps.get(app.name);
@@ -111,7 +107,8 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
       }
       return r;
     });
-    timings['apps'] = Date.now() - t;
+    // Apps render and diff in parallel, so per-stage sums would overstate the wall time.
+    timings['apps'] = Date.now() - started;
     return report;
   } finally {
     await checkout.remove();

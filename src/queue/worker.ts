@@ -1,5 +1,4 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { Logger } from 'pino';
 import { runPreview, type PreviewDeps } from '../flows/preview.js';
 import { PREVIEW_CHECK } from '../github/checks.js';
 import { redactSecrets } from '../util/redact.js';

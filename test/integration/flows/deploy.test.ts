@@ -43,7 +43,6 @@ describe('deploy on merge against the real API server', () => {
     cluster?.client.close();
   });
 
-  const deployments = (s: string) => h.calls.filter((c) => c.path.includes('/deployments') && c.method === 'POST' && (c.body.ref === s || c.path.includes('/statuses')));
 
   it('a merged PR deploys: objects created, rollout waited for, Deployment success, counts in the check, PR comment; a second run of the same commit writes nothing', async () => {
     const ns = uniqueName('dep-a');
