@@ -3,7 +3,7 @@ import type { Cluster } from '../../../src/cluster/connect.js';
 import { pino } from 'pino';
 import { loadSettings } from '../../../src/config/settings.js';
 import { startRuntime } from '../../../src/runtime.js';
-import { testProbot } from '../../support/github.js';
+import { testProbot, waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -28,7 +28,7 @@ describe('operations: metrics, queue dashboard, graceful shutdown', () => {
     h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["ops-*"]\n`, {
       MERGEOPS_ADMIN_USER: 'ops',
       MERGEOPS_ADMIN_PASSWORD: 'correct horse',
-      TEST_TARBALL_DELAY_MS: '300',
+      TEST_TARBALL_DELAY_MS: '800',
     });
   });
   afterAll(async () => {
@@ -83,9 +83,7 @@ describe('operations: metrics, queue dashboard, graceful shutdown', () => {
     await h.push(s, files(ns));
     expect(await h.open(42, s)).toBe(202);
     // The tarball answer is delayed, so the job is mid-flight when the stop begins.
-    await new Promise((r) => setTimeout(r, 150));
-    const job = await h.rt.queues.preview.getJob(`preview-${REPO.id}-42-${s}`);
-    expect(await job?.getState()).toBe('active');
+    await waitFor(async () => ((await h.rt.queues.preview.getJob(`preview-${REPO.id}-42-${s}`))?.getState().then((st) => st === 'active')) || undefined, 'the job to start');
     await h.stop();
     const check = h.calls.find((c) => c.method === 'PATCH' && c.body.status === 'completed' && c.path.endsWith('/check-runs/' + (1000 + h.calls.filter((x) => x.method === 'POST' && x.path.endsWith('/check-runs')).length)));
     expect(check?.body.conclusion).toBe('success');
