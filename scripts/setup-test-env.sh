@@ -22,22 +22,23 @@ log() { echo "[setup-test-env] $*" >&2; }
 
 have() { [ -x "$BIN/$1" ]; }
 
-build_kube_apiserver() {
-  local out="kube-apiserver-v$KUBE_VERSION"
+# Builds a command of k8s.io/kubernetes (kube-apiserver; kubectl for the benchmarks) in a
+# wrapper module. k8s.io/kubernetes' go.mod points its staging modules at ./staging; the
+# wrapper must replace each with its published v0.X.Y release instead.
+build_kube_cmd() {
+  local cmd="$1" out="$1-v$KUBE_VERSION"
   if have "$out"; then return; fi
-  log "building kube-apiserver v$KUBE_VERSION (first time only; takes several minutes)"
-  local dir="$CACHE/build/kube-apiserver-$KUBE_VERSION"
+  log "building $cmd v$KUBE_VERSION (first time only; takes several minutes)"
+  local dir="$CACHE/build/$cmd-$KUBE_VERSION"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
   cat > tools.go <<GO
 //go:build tools
 
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import _ "k8s.io/kubernetes/cmd/$cmd"
 GO
-  go mod init mergeops.local/kube-apiserver >/dev/null 2>&1
-  # k8s.io/kubernetes' go.mod points its staging modules at ./staging; a wrapper
-  # module must replace each with its published v0.X.Y release instead.
+  go mod init "mergeops.local/$cmd" >/dev/null 2>&1
   local gomod
   gomod="$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
   local staging_ver="v0.${KUBE_VERSION#1.}"
@@ -51,7 +52,7 @@ GO
   go build -o "$BIN/$out" -ldflags "-s -w \
     -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$(echo "$KUBE_VERSION" | cut -d. -f2) \
     -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z" \
-    k8s.io/kubernetes/cmd/kube-apiserver
+    "k8s.io/kubernetes/cmd/$cmd"
   cd "$ROOT"
 }
 
@@ -108,10 +109,12 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver"
   log "using kube-apiserver and etcd from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
 else
   build_etcd; link etcd "$ETCD_VERSION"
-  build_kube_apiserver; link kube-apiserver "$KUBE_VERSION"
+  build_kube_cmd kube-apiserver; link kube-apiserver "$KUBE_VERSION"
 fi
 # Pinned builds even when another kustomize/helm is on PATH: rendered output (and so the
 # tests' expectations) depends on the exact version. MERGEOPS_KUSTOMIZE/MERGEOPS_HELM win.
 if [ -z "${MERGEOPS_KUSTOMIZE:-}" ]; then build_kustomize; link kustomize "$KUSTOMIZE_VERSION"; fi
 if [ -z "${MERGEOPS_HELM:-}" ]; then build_helm; link helm "$HELM_VERSION"; fi
+# kubectl only for `npm run bench`, which compares against it.
+if [ "${1:-}" = "--with-kubectl" ]; then build_kube_cmd kubectl; link kubectl "$KUBE_VERSION"; fi
 log "binaries ready in $BIN"
