@@ -130,7 +130,8 @@ async function main(): Promise<void> {
     ...rows,
   ].join('\n');
   console.log(table);
-  fs.writeFileSync(new URL('./RESULTS.md', import.meta.url), `# Benchmarks\n\n${table}\n\nNot yet measured here (issue 8): time to comment, webhook intake, worker peak RSS, GitHub calls per flow.\n`);
+  // Compiled to dist-bench/bench/: the results belong next to the source.
+  fs.writeFileSync(new URL('../../bench/RESULTS.md', import.meta.url), `# Benchmarks\n\n${table}\n\nNot yet measured here (issue 8): time to comment, webhook intake, worker peak RSS, GitHub calls per flow.\n`);
 }
 
 main().catch((err: unknown) => {
