@@ -111,11 +111,16 @@ export async function planApp(
     return { objects: [], orphans: [], errors };
   }
 
+  // One LIST per type finds every object this app already owns, so steady-state plans
+  // need no GET per object (half the requests); the rest are fetched one by one.
+  const owned = new Map((await listOwned(cluster, key)).map((o) => [identity(o), o]));
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
     const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
+    const listed = owned.get(identity(p.desired));
     try {
-      p.live = await getOrNull(cluster, path);
+      // A list returns the preferred version; another version must be read as itself.
+      p.live = listed?.apiVersion === p.desired.apiVersion ? listed : await getOrNull(cluster, path);
       p.merged = await cluster.client.request<KubeObject>('PATCH', path, {
         body: p.desired,
         contentType: 'application/apply-patch+yaml',
@@ -134,7 +139,8 @@ export async function planApp(
     }
   });
 
-  const orphans = opts.orphans ? await listOrphans(cluster, key, new Set(placed.map((p) => identity(p.desired)))) : [];
+  const desiredIds = new Set(placed.map((p) => identity(p.desired)));
+  const orphans = opts.orphans ? [...owned.values()].filter((o) => !desiredIds.has(identity(o))) : [];
   return { objects: placed.filter((p) => p.merged !== null), orphans, errors };
 }
 
@@ -147,7 +153,8 @@ export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObj
   }
 }
 
-export async function listOrphans(cluster: Cluster, key: InventoryKey, desired: Set<string>): Promise<KubeObject[]> {
+/** Every live object carrying this app's inventory labels, across all listable types. */
+async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObject[]> {
   const resources = await cluster.discovery.listable();
   const found = await mapLimit(resources, 16, async (r) => {
     try {
@@ -162,7 +169,7 @@ export async function listOrphans(cluster: Cluster, key: InventoryKey, desired: 
       throw err;
     }
   });
-  return found.flat().filter((o) => !desired.has(identity(o)));
+  return found.flat();
 }
 
 /** Group + kind + namespace + name: the same object whichever version names it. */
