@@ -6,6 +6,7 @@ import type { App } from '../../../src/config/repo-config.js';
 import { runTool } from '../../../src/render/exec.js';
 import { render } from '../../../src/render/index.js';
 import { RenderError } from '../../../src/render/types.js';
+import { rejection } from '../../support/expect-error.js';
 
 const dirs: string[] = [];
 function checkout(files: Record<string, string>): string {
@@ -23,14 +24,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
-async function renderError(a: App, dir: string): Promise<RenderError> {
-  const err = await render(a, dir).then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RenderError);
-  return err as RenderError;
-}
+const renderError = (a: App, dir: string): Promise<RenderError> => rejection(render(a, dir), RenderError);
 
 describe('real kustomize', () => {
   it('refuses remote bases before running anything', async () => {

@@ -7,17 +7,10 @@ import {
   type RepoConfig,
 } from '../../../src/config/repo-config.js';
 import { ConfigError } from '../../../src/config/validate.js';
+import { thrown } from '../../support/expect-error.js';
 
-/** Runs fn, expects a ConfigError and returns it. */
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrown(fn, ConfigError);
+
 
 function parse(text: string, defaultBranch = 'main'): RepoConfig {
   return parseRepoConfig(text, defaultBranch);

@@ -12,16 +12,10 @@ import {
   parseDuration,
   reqString,
 } from '../../../src/config/validate.js';
+import { thrown } from '../../support/expect-error.js';
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+const configError = (fn: () => unknown): ConfigError => thrown(fn, ConfigError);
+
 
 group('ConfigError', () => {
   it('prefixes the message with the key path', () => {

@@ -5,6 +5,10 @@ import path from 'node:path';
 import type { App } from '../../../src/config/repo-config.js';
 import { detectKind, render } from '../../../src/render/index.js';
 import { RenderError, objectRef } from '../../../src/render/types.js';
+import { rejection, writeFile } from '../../support/expect-error.js';
+
+const write = (rel: string, text: string): void => writeFile(checkout, rel, text);
+const renderError = (p: Promise<unknown>): Promise<RenderError> => rejection(p, RenderError);
 
 function app(p: string): App {
   return { name: 'web', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 300_000, force: false, selfHeal: false };
@@ -20,20 +24,7 @@ afterEach(() => {
   fs.rmSync(checkout, { recursive: true, force: true });
 });
 
-function write(rel: string, text: string): void {
-  const abs = path.join(checkout, rel);
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  fs.writeFileSync(abs, text);
-}
 
-async function renderError(p: Promise<unknown>): Promise<RenderError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RenderError);
-  return err as RenderError;
-}
 
 const obj = (apiVersion: string, kind: string, name: string, ns?: string): string =>
   `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata:\n  name: ${name}\n${ns ? `  namespace: ${ns}\n` : ''}`;

@@ -6,6 +6,10 @@ import type { App } from '../../../src/config/repo-config.js';
 import { renderPlain, toObjects } from '../../../src/render/plain.js';
 import { RenderError, type RenderedObject } from '../../../src/render/types.js';
 import { DEFAULT_YAML_LIMITS } from '../../../src/render/yaml.js';
+import { rejection, writeFile } from '../../support/expect-error.js';
+
+const write = (rel: string, text: string): void => writeFile(checkout, rel, text);
+const renderError = (p: Promise<unknown>): Promise<RenderError> => rejection(p, RenderError);
 
 function app(p: string, overrides: Partial<App> = {}): App {
   return { name: 'web', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 300_000, force: false, selfHeal: false, ...overrides };
@@ -24,24 +28,11 @@ afterEach(() => {
   fs.rmSync(parent, { recursive: true, force: true });
 });
 
-function write(rel: string, text: string): void {
-  const abs = path.join(checkout, rel);
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  fs.writeFileSync(abs, text);
-}
 
 function cm(name: string, extra = ''): string {
   return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}`;
 }
 
-async function renderError(p: Promise<unknown>): Promise<RenderError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(RenderError);
-  return err as RenderError;
-}
 
 const summary = (objs: RenderedObject[]): string[] => objs.map((o) => `${o.object.metadata.name}@${o.source.file}:${o.source.line}`);
 

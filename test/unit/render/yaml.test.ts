@@ -1,16 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { DEFAULT_YAML_LIMITS, checkShape, dumpYaml, parseYamlDocuments } from '../../../src/render/yaml.js';
 import { RenderError } from '../../../src/render/types.js';
+import { thrown } from '../../support/expect-error.js';
 
-function renderError(fn: () => unknown): RenderError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RenderError);
-    return err as RenderError;
-  }
-  throw new Error('expected a RenderError, nothing was thrown');
-}
+const renderError = (fn: () => unknown): RenderError => thrown(fn, RenderError);
 
 describe('parseYamlDocuments: documents and lines', () => {
   it('parses a single document starting on line 1', () => {
