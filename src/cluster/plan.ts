@@ -1,5 +1,5 @@
 import type { App } from '../config/repo-config.js';
-import { objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
+import { identity, objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
 import { mapLimit } from '../util/pool.js';
 import { KubeApiError } from './client.js';
 import type { Cluster } from './connect.js';
@@ -170,12 +170,6 @@ async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObjec
     }
   });
   return found.flat();
-}
-
-/** Group + kind + namespace + name: the same object whichever version names it. */
-export function identity(o: KubeObject): string {
-  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
-  return `${group}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
 }
 
 /** `group/version/Kind` → namespaced, for every version a CRD serves. */

@@ -5,6 +5,8 @@ import { ConfigError } from '../config/validate.js';
 import { ClusterUnreachableError } from '../cluster/client.js';
 import { UnknownClusterError } from '../cluster/connect.js';
 import { RenderError } from '../render/types.js';
+import { ArchiveTooLargeError } from '../source/extract.js';
+import { UnsafePathError } from '../source/paths.js';
 import type { Problem } from '../report/types.js';
 
 /** Reads and validates `.github/mergeops.yml` from a checkout; a bad one is a problem, not a crash. */
@@ -33,4 +35,11 @@ export function toProblem(err: unknown): Problem {
   }
   if (err instanceof ClusterUnreachableError || err instanceof UnknownClusterError) return { message: err.message };
   throw err;
+}
+
+/** A refused repository archive is the repo's problem; any other fetch failure is ours. */
+export function archiveProblem(err: unknown): Problem | null {
+  if (err instanceof UnsafePathError) return { message: `the repository archive was refused: ${err.message} (entry "${err.entry}")` };
+  if (err instanceof ArchiveTooLargeError) return { message: err.message };
+  return null;
 }

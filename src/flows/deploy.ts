@@ -9,9 +9,8 @@ import type { Octokit, RepoRef } from '../github/types.js';
 import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
 import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
-import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
-import { UnsafePathError } from '../source/paths.js';
-import { readConfig, toProblem } from './common.js';
+import type { ExtractLimits } from '../source/extract.js';
+import { archiveProblem, readConfig, toProblem } from './common.js';
 import { applyResults, timed } from '../http/metrics.js';
 
 export const DEPLOY_CHECK = 'mergeops / deploy';
@@ -44,8 +43,9 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   try {
     checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits), timings);
   } catch (err) {
-    if (!(err instanceof UnsafePathError || err instanceof ArchiveTooLargeError)) throw err;
-    report.problems.push({ message: `the repository archive was refused: ${err.message}` });
+    const problem = archiveProblem(err);
+    if (!problem) throw err;
+    report.problems.push(problem);
   }
   try {
     let apps: App[] = [];

@@ -11,6 +11,7 @@ import { render } from '../render/index.js';
 import { objectRef } from '../render/types.js';
 import type { ExtractLimits } from '../source/extract.js';
 import { readConfig } from './common.js';
+import { driftFields } from '../report/markdown.js';
 
 export const DRIFT_CHECK = 'mergeops / drift';
 
@@ -82,7 +83,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       await finishCheck(octokit, repo, check.id, {
         conclusion: 'neutral',
         title: `Drift in ${app.name}: ${drift.length} object${drift.length > 1 ? 's differ' : ' differs'} from this commit${heal ? '; re-applying (selfHeal)' : ''}`,
-        summary: drift.map((e) => `- \`${e.ref}\`: ${e.fields.map((f) => `\`${f.path}\`${f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, Git \`${f.git ?? '(unset)'}\`)` : ''}`).join(', ')}`).join('\n'),
+        summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e.fields, 'Git')}`).join('\n'),
         text: '',
         annotations: [],
       });

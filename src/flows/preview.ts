@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import type { ClusterPool } from '../cluster/connect.js';
-import { readConfig, toProblem } from './common.js';
+import { archiveProblem, readConfig, toProblem } from './common.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
 import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
@@ -15,8 +15,7 @@ import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import type { AppReport, PreviewReport, Problem } from '../report/types.js';
-import { ArchiveTooLargeError, type ExtractLimits } from '../source/extract.js';
-import { UnsafePathError } from '../source/paths.js';
+import type { ExtractLimits } from '../source/extract.js';
 import { mapLimit } from '../util/pool.js';
 import { timed } from '../http/metrics.js';
 
@@ -76,15 +75,10 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
   } catch (err) {
     await (await base)?.remove();
-    if (err instanceof UnsafePathError) {
-      report.problems.push({ message: `the repository archive was refused: ${err.message} (entry "${err.entry}")` });
-      return report;
-    }
-    if (err instanceof ArchiveTooLargeError) {
-      report.problems.push({ message: err.message });
-      return report;
-    }
-    throw err;
+    const problem = archiveProblem(err);
+    if (!problem) throw err;
+    report.problems.push(problem);
+    return report;
   }
   const baseCheckout = await base;
   try {

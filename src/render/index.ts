@@ -4,7 +4,7 @@ import type { App } from '../config/repo-config.js';
 import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, renderKustomize } from './kustomize.js';
 import { renderPlain } from './plain.js';
-import { RenderError, objectRef, type RenderedObject } from './types.js';
+import { RenderError, identity, objectRef, type RenderedObject } from './types.js';
 
 export type RenderKind = 'plain' | 'kustomize' | 'helm';
 
@@ -29,7 +29,7 @@ function rejectDuplicates(objects: RenderedObject[]): void {
   const seen = new Map<string, RenderedObject>();
   for (const r of objects) {
     const o = r.object;
-    const key = `${o.apiVersion.split('/').length > 1 ? o.apiVersion.split('/')[0] : ''}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const key = identity(o);
     const prev = seen.get(key);
     if (prev) {
       throw new RenderError(

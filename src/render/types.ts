@@ -38,6 +38,12 @@ export class RenderError extends Error {
   }
 }
 
+/** Group + kind + namespace + name: the same object whichever version names it. */
+export function identity(o: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
+  const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : '';
+  return `${group}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+}
+
 export function objectRef(o: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
   const ns = o.metadata.namespace ? `${o.metadata.namespace}/` : '';
   return `${o.apiVersion} ${o.kind} ${ns}${o.metadata.name ?? '<unnamed>'}`;

@@ -1,5 +1,5 @@
 import { allProblems, counts, countsLine, type AppReport, type PreviewReport, type Problem } from './types.js';
-import { escapeHtml, objectBlock } from './markdown.js';
+import { driftFields, escapeHtml, objectBlock } from './markdown.js';
 
 /** GitHub rejects issue comments over 65,536 characters. */
 export const COMMENT_LIMIT = 65_536;
@@ -96,15 +96,7 @@ function appBlocks(a: AppReport, budget: number, checkRunUrl: string | undefined
 export function driftBlock(a: AppReport): string {
   const base = a.baseRef ? `\`${a.baseRef}\`` : 'the base branch';
   const n = a.drift.length;
-  const lines = a.drift.map((d) => {
-    const fields = d.fields
-      .map((f) => {
-        const values = f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, ${base} \`${f.git ?? '(unset)'}\`)` : '';
-        return `\`${escapeHtml(f.path)}\`${escapeHtml(values)}`;
-      })
-      .join(', ');
-    return `- \`${escapeHtml(d.ref)}\`: ${fields}`;
-  });
+  const lines = a.drift.map((d) => `- \`${escapeHtml(d.ref)}\`: ${driftFields(d.fields, base)}`);
   return [
     `<details><summary>:warning: Drift: ${n} object${n > 1 ? 's' : ''} in the live cluster differ${n > 1 ? '' : 's'} from ${base}; merging re-applies Git and reverts ${n > 1 ? 'them' : 'it'}</summary>`,
     '',

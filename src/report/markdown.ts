@@ -1,3 +1,4 @@
+import type { FieldDrift } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
 const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
@@ -35,4 +36,14 @@ export function objectText(d: ObjectDiff): string {
   const head = `${SYMBOL[d.action]} ${d.ref}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
   const secret = secretLine(d).trim();
   return [head, d.note ? `  note: ${d.note}` : '', secret ? `  ${secret}` : '', d.diff].filter((l) => l !== '').join('\n');
+}
+
+/** `path` (live `x`, <gitLabel> `y`), comma-separated: how drifted fields read everywhere. */
+export function driftFields(fields: FieldDrift[], gitLabel: string): string {
+  return fields
+    .map((f) => {
+      const values = f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, ${gitLabel} \`${f.git ?? '(unset)'}\`)` : '';
+      return `\`${escapeHtml(f.path)}\`${escapeHtml(values)}`;
+    })
+    .join(', ');
 }

@@ -1,5 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, KubeApiError } from '../../src/cluster/client.js';
+import { KubeClient } from '../../src/cluster/client.js';
+import { getOrNull } from '../../src/cluster/plan.js';
 import type { Cluster } from '../../src/cluster/connect.js';
 import { Discovery, resourcePath } from '../../src/cluster/discovery.js';
 import type { KubeObject } from '../../src/render/types.js';
@@ -27,12 +28,7 @@ export async function put(c: Cluster, obj: KubeObject): Promise<KubeObject> {
 export async function get(c: Cluster, apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<KubeObject | null> {
   const r = await c.discovery.resolve(apiVersion, kind);
   if (!r) throw new Error(`unknown kind ${kind}`);
-  try {
-    return await c.client.request<KubeObject>('GET', resourcePath(r, namespace, name));
-  } catch (err) {
-    if (err instanceof KubeApiError && err.status === 404) return null;
-    throw err;
-  }
+  return getOrNull(c, resourcePath(r, namespace, name));
 }
 
 export async function namespace(c: Cluster, name: string): Promise<void> {
