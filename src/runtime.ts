@@ -13,6 +13,12 @@ import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
 import { startPreviewWorker } from './queue/worker.js';
+import { ImageIndex } from './queue/image-index.js';
+import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
+import type { PreviewJob } from './queue/jobs.js';
+import { loadRegistryAccess } from './config/registries.js';
+import { OciDatasource } from './images/registry/oci.js';
+import type { ImageEvent } from './images/events.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -29,6 +35,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const connection = createRedis(settings.redisUrl, true);
   const state = new SharedState(redis, settings.redisPrefix);
   const queues = createQueues(connection, settings.redisPrefix);
+  const index = new ImageIndex(redis, settings.redisPrefix);
+  const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
+    await state.setHead(job, at);
+    return enqueuePreview(queues, job);
+  };
   const closers: (() => Promise<unknown>)[] = [];
   const runtime: Runtime = {
     queues,
@@ -76,8 +87,21 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       isLatestDeploy: (job) => state.isLatestDeploy(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
     });
+    const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
+      github,
+      registry: new OciDatasource(loadRegistryAccess(settings.registriesFile)),
+      limits,
+      log,
+      index,
+      queues,
+      state,
+      pollIntervalMs: settings.imagePollIntervalMs,
+      enqueuePreview: async (job) => {
+        await enqueuePreviewAt(job, Date.now());
+      },
+    });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), async () => clusters.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
@@ -86,15 +110,16 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   if (web) {
     await probot.load(
       mergeopsApp({
-        enqueuePreview: async (job, at) => {
-          await state.setHead(job, at);
-          return enqueuePreview(queues, job);
-        },
+        enqueuePreview: enqueuePreviewAt,
         enqueueDeploy: async (job, at) => {
           // A stale push (an older commit redelivered late) is not enqueued at all.
           if (!(await state.setLatestDeploy(job, at))) return false;
           return enqueueDeploy(queues, job);
         },
+        enqueueSync: async (job) => {
+          await queues.image.add('sync', job, { jobId: `sync-${job.repoId}-${job.sha ?? Date.now()}` });
+        },
+        imageEvents: (events) => enqueueImageEvents(queues, index, events),
       }),
     );
   }
@@ -105,6 +130,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     state,
     queues,
     logger: log,
+    ...(web && settings.registryWebhookSecret ? { registry: { secret: settings.registryWebhookSecret, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
     ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
   });
   await server.listen({ port: settings.port, host: settings.host });

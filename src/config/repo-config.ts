@@ -44,7 +44,11 @@ export type ImagePolicy =
 export interface ImageRule {
   repository: string;
   policy: ImagePolicy;
+  /** Write `tag@sha256:…` so the cluster runs exactly the build the PR names. */
+  pinDigest: boolean;
   apps: string[];
+  /** Where Helm values keep this image (default image.repository / image.tag). */
+  helmKeys?: { repository: string; tag: string };
   pullRequest: { labels: string[]; group?: string; automerge: boolean };
 }
 
@@ -112,7 +116,7 @@ function parseHelm(raw: unknown, path: string): HelmSettings {
 }
 
 function parseImageRule(raw: unknown, path: string, appNames: Set<string>): ImageRule {
-  const o = expectObj(raw, path, ['repository', 'policy', 'apps', 'pullRequest']);
+  const o = expectObj(raw, path, ['repository', 'policy', 'apps', 'helm', 'pullRequest']);
   const apps = optStringList(o, 'apps', path) ?? [...appNames];
   apps.forEach((a, i) => {
     if (!appNames.has(a)) throw new ConfigError(`no app named "${a}" in apps`, `${path}.apps[${i}]`);
@@ -124,16 +128,26 @@ function parseImageRule(raw: unknown, path: string, appNames: Set<string>): Imag
   };
   const group = optString(pr, 'group', `${path}.pullRequest`, APP_NAME, 'a short name');
   if (group) pullRequest.group = group;
-  return {
+  const policyObj = expectObj(o['policy'], `${path}.policy`, ['semver', 'prerelease', 'regex', 'order', 'digest', 'pinDigest']);
+  const rule: ImageRule = {
     repository: reqString(o, 'repository', path, /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/, 'an image repository like ghcr.io/acme/app'),
-    policy: parsePolicy(o['policy'], `${path}.policy`),
+    policy: parsePolicy(policyObj, `${path}.policy`),
+    pinDigest: optBool(policyObj, 'pinDigest', `${path}.policy`) ?? false,
     apps,
     pullRequest,
   };
+  if (o['helm'] !== undefined) {
+    const h = expectObj(o['helm'], `${path}.helm`, ['repository', 'tag']);
+    const key = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+    rule.helmKeys = {
+      repository: optString(h, 'repository', `${path}.helm`, key, 'a dotted key path such as image.repository') ?? 'image.repository',
+      tag: optString(h, 'tag', `${path}.helm`, key, 'a dotted key path such as image.tag') ?? 'image.tag',
+    };
+  }
+  return rule;
 }
 
-function parsePolicy(raw: unknown, path: string): ImagePolicy {
-  const o = expectObj(raw, path, ['semver', 'prerelease', 'regex', 'order', 'digest']);
+function parsePolicy(o: Obj, path: string): ImagePolicy {
   const semver = optString(o, 'semver', path);
   const regex = optString(o, 'regex', path);
   const digest = optString(o, 'digest', path);

@@ -26,6 +26,12 @@ export interface Settings {
   driftIntervalMs: number;
   adminUser?: string;
   adminPassword?: string;
+  /** Credentials and TLS per registry host (MERGEOPS_REGISTRIES file). */
+  registriesFile?: string;
+  /** Shared secret of `POST /registry/webhook`; the endpoint is off without one. */
+  registryWebhookSecret?: string;
+  /** How often each watched image's tags are listed; 0 turns polling off (webhooks only). */
+  imagePollIntervalMs: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -52,7 +58,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
     driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
+    imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),
   };
+  if (env['MERGEOPS_REGISTRIES']) s.registriesFile = env['MERGEOPS_REGISTRIES'];
+  if (env['MERGEOPS_REGISTRY_WEBHOOK_SECRET']) s.registryWebhookSecret = env['MERGEOPS_REGISTRY_WEBHOOK_SECRET'];
   if (env['APP_ID']) s.appId = env['APP_ID'];
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
   if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];

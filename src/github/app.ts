@@ -1,10 +1,15 @@
 import type { ApplicationFunction } from 'probot';
-import type { DeployJob, PreviewJob } from '../queue/jobs.js';
+import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
+import type { DeployJob, PreviewJob, SyncJob } from '../queue/jobs.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
   enqueuePreview(job: PreviewJob, eventAtMs: number): Promise<boolean>;
   enqueueDeploy(job: DeployJob, eventAtMs: number): Promise<boolean>;
+  /** Re-read a repo's `images:` (its default branch moved, or the app was installed). */
+  enqueueSync(job: SyncJob): Promise<void>;
+  /** A registry has a new build: bump every repo watching the image. */
+  imageEvents(events: ImageEvent[]): Promise<number>;
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -53,10 +58,31 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         defaultBranch: p.repository.default_branch ?? p.repository.master_branch ?? 'main',
         reason: 'push',
       };
+      if (job.branch === job.defaultBranch) {
+        await deps.enqueueSync({ kind: 'sync', installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, defaultBranch: job.defaultBranch });
+      }
       // pushed_at is the time of this push (seconds), even when redelivered days later.
       const pushedAt = Number(p.repository.pushed_at) * 1000 || Date.now();
       const added = await deps.enqueueDeploy(job, pushedAt);
       context.log.info({ branch: job.branch, sha: job.sha.slice(0, 7), added }, added ? 'deploy enqueued' : 'deploy already queued for this commit');
+    });
+
+    // A new container version on GHCR: the image may be watched by repos of any installation.
+    app.on('registry_package.published', async (context) => {
+      const event = fromRegistryPackage(context.payload);
+      if (!event) return;
+      const n = await deps.imageEvents([event]);
+      context.log.info({ image: event.repository, tag: event.tag, bumps: n }, 'registry_package published');
+    });
+
+    // Newly installed repos: learn which images they watch without waiting for a push.
+    app.on(['installation.created', 'installation_repositories.added'], async (context) => {
+      const p = context.payload;
+      const repos = 'repositories_added' in p ? p.repositories_added : (p.repositories ?? []);
+      for (const r of repos) {
+        const [owner = '', repo = ''] = r.full_name.split('/');
+        await deps.enqueueSync({ kind: 'sync', installationId: p.installation.id, owner, repo, repoId: r.id });
+      }
     });
   };
 }

@@ -19,7 +19,7 @@ function same(a: string, b: string): boolean {
  */
 export async function adminRoutes(app: FastifyInstance, opts: { queues: Queues; user: string; password: string }): Promise<void> {
   const adapter = new FastifyAdapter();
-  createBullBoard({ queues: [opts.queues.preview, opts.queues.deploy, opts.queues.drift].map((q) => new BullMQAdapter(q)), serverAdapter: adapter });
+  createBullBoard({ queues: opts.queues.all.map((q) => new BullMQAdapter(q)), serverAdapter: adapter });
   adapter.setBasePath(ADMIN_PATH);
   app.addHook('onRequest', async (req, reply) => {
     const header = req.headers.authorization ?? '';

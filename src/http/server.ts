@@ -8,6 +8,8 @@ import type { Queues } from '../queue/queues.js';
 import { adminRoutes } from './admin.js';
 import { queueDepth, registry } from './metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
+import { registryWebhookRoutes } from './registry-webhook.js';
+import type { ImageEvent } from '../images/events.js';
 
 export interface ServerDeps {
   /** Absent in worker mode: workers serve only health and metrics. */
@@ -15,6 +17,8 @@ export interface ServerDeps {
   queues: Queues;
   /** Bull Board is served only when both are set. */
   admin?: { user: string; password: string };
+  /** `POST /registry/webhook`, only when the operator set its shared secret. */
+  registry?: { secret: string; onEvents(events: ImageEvent[]): Promise<number> };
   redis: Redis;
   state: SharedState;
   logger: Logger;
@@ -35,12 +39,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     const admin = deps.admin;
     await app.register(async (scope) => adminRoutes(scope, { queues: deps.queues, ...admin }));
   }
+  if (deps.registry) await app.register(registryWebhookRoutes, deps.registry);
   if (deps.webhooks) await app.register(webhookRoutes, { probot: deps.webhooks.probot, secret: deps.webhooks.secret, state: deps.state });
   return app;
 }
 
 async function refreshQueueDepth(queues: Queues): Promise<void> {
-  for (const q of [queues.preview, queues.deploy, queues.drift]) {
+  for (const q of queues.all) {
     const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
     for (const [state, n] of Object.entries(counts)) queueDepth.set({ queue: q.name, state }, n);
   }

@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { parseImageRef, retag, sameRepository } from './reference.js';
+import { parseImageRef, retag, sameRepository, type ImageRef } from './reference.js';
 
 /**
  * Minimal, byte-preserving edits of image tags in YAML files. Re-serialising YAML would
@@ -158,20 +158,9 @@ function replaceValue(s: Scalar, next: string, splices: Splice[]): boolean {
  * what the cluster pulls), else `name`. A missing `newTag` is added after the name lines.
  */
 export function editKustomization(text: string, update: TagUpdate): EditResult {
-  const entries: Scalar[][] = [];
-  for (const s of scan(text)) {
-    if (s.path.length !== 2 || s.path[0] !== 'images') continue;
-    if (s.dash || entries.length === 0) entries.push([]);
-    entries[entries.length - 1]?.push(s);
-  }
   const splices: Splice[] = [];
   let changed = 0;
-  for (const entry of entries) {
-    const field = (k: string): Scalar | undefined => entry.find((s) => s.path[1] === k);
-    const name = field('name');
-    const newName = field('newName');
-    const image = newName ?? name;
-    if (!name || image?.value == null || !sameRepository(image.value, update.repository)) continue;
+  for (const { field, name, newName } of kustomizeEntries(text, update.repository)) {
     let touched = false;
     // New lines go after the last of name/newName, so the entry keeps reading top-down.
     const nameLine = newName && newName.lineStart > name.lineStart ? newName : name;
@@ -200,6 +189,31 @@ export function editKustomization(text: string, update: TagUpdate): EditResult {
   return { text: apply(text, splices), changed };
 }
 
+interface KustomizeEntry {
+  field(key: string): Scalar | undefined;
+  name: Scalar;
+  newName: Scalar | undefined;
+}
+
+/** The `images:` entries of a kustomization that name `repository` (by newName, else name). */
+function kustomizeEntries(text: string, repository: string): KustomizeEntry[] {
+  const entries: Scalar[][] = [];
+  for (const s of scan(text)) {
+    if (s.path.length !== 2 || s.path[0] !== 'images') continue;
+    if (s.dash || entries.length === 0) entries.push([]);
+    entries[entries.length - 1]?.push(s);
+  }
+  const out: KustomizeEntry[] = [];
+  for (const entry of entries) {
+    const field = (k: string): Scalar | undefined => entry.find((s) => s.path[1] === k);
+    const name = field('name');
+    const newName = field('newName');
+    const image = newName ?? name;
+    if (name && image?.value != null && sameRepository(image.value, repository)) out.push({ field, name, newName });
+  }
+  return out;
+}
+
 export interface HelmKeys {
   /** Dotted key path of the repository value. */
   repository: string;
@@ -215,14 +229,17 @@ export const DEFAULT_HELM_KEYS: HelmKeys = { repository: 'image.repository', tag
  * and guessing where to add it could change what the chart renders.
  */
 export function editHelmValues(text: string, update: TagUpdate, keys: HelmKeys = DEFAULT_HELM_KEYS): EditResult {
+  const tag = helmTag(text, update.repository, keys);
+  const splices: Splice[] = [];
+  const changed = tag && replaceValue(tag, update.tag, splices) ? 1 : 0;
+  return { text: apply(text, splices), changed };
+}
+
+function helmTag(text: string, repository: string, keys: HelmKeys): Scalar | undefined {
   const scalars = scan(text);
   const at = (p: string): Scalar | undefined => scalars.find((s) => s.path.join('.') === p);
   const repo = at(keys.repository);
-  const tag = at(keys.tag);
-  const splices: Splice[] = [];
-  let changed = 0;
-  if (repo?.value != null && tag && sameRepository(repo.value, update.repository) && replaceValue(tag, update.tag, splices)) changed++;
-  return { text: apply(text, splices), changed };
+  return repo?.value != null && sameRepository(repo.value, repository) ? at(keys.tag) : undefined;
 }
 
 /**
@@ -232,11 +249,56 @@ export function editHelmValues(text: string, update: TagUpdate, keys: HelmKeys =
 export function editManifests(text: string, update: TagUpdate): EditResult {
   const splices: Splice[] = [];
   let changed = 0;
+  for (const { field, value, ref } of imageFields(text, update.repository)) {
+    if (replaceValue(field, retag(value, ref, update.tag, update.digest), splices)) changed++;
+  }
+  return { text: apply(text, splices), changed };
+}
+
+function imageFields(text: string, repository: string): { field: Scalar; value: string; ref: ImageRef }[] {
+  const out: { field: Scalar; value: string; ref: ImageRef }[] = [];
   for (const s of scan(text)) {
     if (s.path[s.path.length - 1] !== 'image' || s.value == null) continue;
     const ref = parseImageRef(s.value);
-    if (!ref || !sameRepository(ref.repository, update.repository)) continue;
-    if (replaceValue(s, retag(s.value, ref, update.tag, update.digest), splices)) changed++;
+    if (ref && sameRepository(ref.repository, repository)) out.push({ field: s, value: s.value, ref });
   }
-  return { text: apply(text, splices), changed };
+  return out;
+}
+
+/** How a file refers to images, which decides the editor used on it. */
+export type ImageFileKind = 'kustomization' | 'helm-values' | 'manifests';
+
+/** One place a file names the image, as currently written. */
+export interface ImageUse {
+  tag?: string;
+  digest?: string;
+}
+
+/** Every use of `repository` in a file, so the caller can compare it with the registry. */
+export function findImageUses(kind: ImageFileKind, text: string, repository: string, keys: HelmKeys = DEFAULT_HELM_KEYS): ImageUse[] {
+  const use = (tag: string | null | undefined, digest: string | null | undefined): ImageUse => ({
+    ...(tag ? { tag } : {}),
+    ...(digest ? { digest } : {}),
+  });
+  switch (kind) {
+    case 'kustomization':
+      return kustomizeEntries(text, repository).map((e) => use(e.field('newTag')?.value, e.field('digest')?.value));
+    case 'helm-values': {
+      const tag = helmTag(text, repository, keys);
+      return tag ? [use(tag.value, undefined)] : [];
+    }
+    case 'manifests':
+      return imageFields(text, repository).map((f) => use(f.ref.tag, f.ref.digest));
+  }
+}
+
+export function editImageFile(kind: ImageFileKind, text: string, update: TagUpdate, keys: HelmKeys = DEFAULT_HELM_KEYS): EditResult {
+  switch (kind) {
+    case 'kustomization':
+      return editKustomization(text, update);
+    case 'helm-values':
+      return editHelmValues(text, update, keys);
+    case 'manifests':
+      return editManifests(text, update);
+  }
 }

@@ -50,3 +50,44 @@ export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): st
 }
 
 export const DRIFT_QUEUE = 'drift';
+
+export const IMAGE_QUEUE = 'image-bump';
+
+/** A repository whose config lists images: enough to fetch it and open PRs in it. */
+export interface RepoTarget {
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  defaultBranch: string;
+}
+
+/** "Look at this image for this repo": the flow re-reads the repo's config and the registry. */
+export interface BumpJob extends RepoTarget {
+  kind: 'bump';
+  /** Canonical image repository. */
+  repository: string;
+  /** Tags/digests the trigger announced (webhooks); polling sends none and lists instead. */
+  events: { tag?: string; digest?: string; source: string }[];
+}
+
+/** Re-read a repo's `images:` into the watch index (config changed, app installed). */
+export interface SyncJob {
+  kind: 'sync';
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  /** Commit to read; the default branch's head when absent. */
+  sha?: string;
+  defaultBranch?: string;
+}
+
+export type ImageJob = BumpJob | SyncJob;
+
+/** A scheduler per watched image; its job lists the image's tags. */
+export const IMAGE_POLL_QUEUE = 'image-poll';
+
+export interface PollJob {
+  repository: string;
+}

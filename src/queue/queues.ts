@@ -1,11 +1,17 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { DEPLOY_QUEUE, DRIFT_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type PreviewJob } from './jobs.js';
+import { DEPLOY_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type ImageJob, type PollJob, type PreviewJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
   deploy: Queue<DeployJob>;
   /** Holds only the repeatable drift scan; its data is empty. */
   drift: Queue<Record<string, never>>;
+  /** Image bumps and config syncs. */
+  image: Queue<ImageJob>;
+  /** Holds one repeatable tag poll per watched image. */
+  imagePoll: Queue<PollJob>;
+  /** Every queue, for the admin UI and queue-depth metrics. */
+  all: Queue[];
   close(): Promise<void>;
 }
 
@@ -21,12 +27,17 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
   const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const deploy = new Queue<DeployJob>(DEPLOY_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const drift = new Queue<Record<string, never>>(DRIFT_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
+  const image = new Queue<ImageJob>(IMAGE_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
+  const imagePoll = new Queue<PollJob>(IMAGE_POLL_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   return {
     preview,
     deploy,
     drift,
+    image,
+    imagePoll,
+    all: [preview, deploy, drift, image, imagePoll] as Queue[],
     close: async () => {
-      await Promise.all([preview.close(), deploy.close(), drift.close()]);
+      await Promise.all([preview.close(), deploy.close(), drift.close(), image.close(), imagePoll.close()]);
     },
   };
 }

@@ -4,6 +4,11 @@ import type { DeployJob, PreviewJob } from './jobs.js';
 
 const WEEK_S = 7 * 24 * 3600;
 
+export interface Lease {
+  release(): Promise<void>;
+  extend(): Promise<void>;
+}
+
 /**
  * The little shared state mergeops keeps, all in Redis so any worker can pick up any job:
  * delivery ids already seen, each PR's newest head SHA, and each PR's comment ids.
@@ -77,8 +82,16 @@ return 1`;
    * A lease so deploys of one branch (and so of its apps) never overlap across workers.
    * Returns a release function, or null when another deploy holds it.
    */
-  async acquireDeployLock(j: Pick<DeployJob, 'repoId' | 'branch'>, ttlMs: number): Promise<{ release(): Promise<void>; extend(): Promise<void> } | null> {
-    const key = this.branchKey('lock', j);
+  async acquireDeployLock(j: Pick<DeployJob, 'repoId' | 'branch'>, ttlMs: number): Promise<Lease | null> {
+    return this.lease(this.branchKey('lock', j), ttlMs);
+  }
+
+  /** The same kind of lease for other serialised work (e.g. `bump:<repoId>`). */
+  async acquireLease(name: string, ttlMs: number): Promise<Lease | null> {
+    return this.lease(`${this.prefix}:lease:${name}`, ttlMs);
+  }
+
+  private async lease(key: string, ttlMs: number): Promise<Lease | null> {
     const token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
     if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
     return {

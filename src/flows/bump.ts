@@ -1,0 +1,242 @@
+import type { Logger } from 'pino';
+import { REPO_CONFIG_PATH, parseRepoConfig, type ImageRule, type RepoConfig } from '../config/repo-config.js';
+import { ConfigError } from '../config/validate.js';
+import { fetchRevision, type Checkout } from '../github/tarball.js';
+import { branchHead, commitFiles, commitTree, enableAutoMerge, findOpenPullRequest, setBranch } from '../github/pulls.js';
+import type { Octokit, RepoRef } from '../github/types.js';
+import { collectImageFiles } from '../images/files.js';
+import { chooseTag, needsDigest, planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
+import { normaliseRepository, sameRepository } from '../images/reference.js';
+import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.js';
+import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from '../queue/jobs.js';
+import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
+import type { ExtractLimits } from '../source/extract.js';
+import { readConfig } from './common.js';
+
+export interface BumpDeps {
+  github(installationId: number): Promise<Octokit>;
+  registry: ImageDatasource;
+  limits: ExtractLimits;
+  log: Logger;
+  /** Records the repo's `images:` (the flow has just read its config anyway). */
+  syncImages(target: RepoTarget, rules: ImageRule[]): Promise<void>;
+  /** The bump PR gets its preview at once, without waiting for GitHub's webhook. */
+  enqueuePreview(job: PreviewJob): Promise<void>;
+}
+
+export interface BumpOutcome {
+  key: string;
+  base: string;
+  result: 'opened' | 'updated' | 'unchanged' | 'current';
+  pr?: number;
+}
+
+/** The PR group of a rule: its `pullRequest.group`, else the image itself. */
+const keyOf = (r: ImageRule): string => r.pullRequest.group ?? r.repository;
+
+/**
+ * One image for one repo: read the config at the default branch, ask the registry for
+ * tags, pick per policy, edit the files, then open or update the group's bump PR. Running
+ * it twice for the same build changes nothing (equal trees are not pushed again).
+ */
+export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome[]> {
+  const r: RepoRef = { owner: job.owner, repo: job.repo };
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, image: job.repository, flow: 'image-bump' });
+  const octokit = await deps.github(job.installationId);
+  const head = await branchHead(octokit, r, job.defaultBranch);
+  if (!head) {
+    log.warn({ branch: job.defaultBranch }, 'default branch not found; nothing to bump');
+    return [];
+  }
+  const checkouts = new Map<string, { sha: string; checkout: Checkout }>();
+  const checkoutOf = async (branch: string, sha?: string): Promise<{ sha: string; checkout: Checkout } | null> => {
+    const known = checkouts.get(branch);
+    if (known) return known;
+    const at = sha ?? (await branchHead(octokit, r, branch));
+    if (!at) return null;
+    const c = { sha: at, checkout: await fetchRevision(octokit, r, at, deps.limits) };
+    checkouts.set(branch, c);
+    return c;
+  };
+  try {
+    const main = await checkoutOf(job.defaultBranch, head);
+    if (!main) return [];
+    const config = await readConfig(main.checkout.dir, job.defaultBranch);
+    if ('problem' in config) {
+      log.warn({ problem: config.problem.message }, 'config on the default branch is invalid; no image bump until it is fixed');
+      return [];
+    }
+    await deps.syncImages(job, config.images);
+    const keys = [...new Set(config.images.filter((rule) => sameRepository(rule.repository, job.repository)).map(keyOf))];
+    if (keys.length === 0) log.info('no images: rule names this image any more');
+    const registry = new RegistryFacts(deps.registry, job, log);
+    const outcomes: BumpOutcome[] = [];
+    for (const key of keys) {
+      const rules = config.images.filter((rule) => keyOf(rule) === key);
+      for (const [base, baseRules] of byBaseBranch(config, rules)) {
+        const c = await checkoutOf(base);
+        if (!c) {
+          log.warn({ base }, 'an app deploys from a branch that does not exist; skipping it');
+          continue;
+        }
+        const entries: { rule: ImageRule; target: BumpTarget; files: ImageFile[] }[] = [];
+        for (const { rule, apps } of baseRules) {
+          const target = await registry.target(rule);
+          if (!target) continue;
+          entries.push({ rule, target, files: await collectImageFiles(c.checkout.dir, config.apps.filter((a) => apps.includes(a.name)), rule) });
+        }
+        const plan = planBump(entries);
+        if (plan.files.length === 0) {
+          log.info({ key, base }, 'images are current; no pull request');
+          outcomes.push({ key, base, result: 'current' });
+          continue;
+        }
+        const builds = new Map<string, BuildInfo>();
+        for (const change of plan.changes) builds.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), change.to.split('@')[0] ?? change.to));
+        const title = bumpTitle(plan, key);
+        const body = bumpBody(plan, builds, job.events.map((e) => e.source));
+        const branch = bumpBranch(key, base, job.defaultBranch);
+        const outcome = await upsertPullRequest(octokit, r, { branch, base, baseSha: c.sha, title, body, files: plan.files, labels: rules.flatMap((x) => x.pullRequest.labels), automerge: rules.some((x) => x.pullRequest.automerge) }, log);
+        outcomes.push({ key, base, ...outcome });
+        if (outcome.result !== 'unchanged') {
+          await deps.enqueuePreview({ ...prRef(job), pr: outcome.pr, headSha: outcome.headSha, baseRef: base, baseSha: c.sha, fromFork: false });
+        }
+        log.info({ key, base, pr: outcome.pr, result: outcome.result, title }, 'image bump pull request');
+      }
+    }
+    return outcomes;
+  } finally {
+    for (const { checkout } of checkouts.values()) await checkout.remove();
+  }
+}
+
+const prRef = (j: BumpJob): Pick<PreviewJob, 'installationId' | 'owner' | 'repo' | 'repoId' | 'defaultBranch'> => ({
+  installationId: j.installationId,
+  owner: j.owner,
+  repo: j.repo,
+  repoId: j.repoId,
+  defaultBranch: j.defaultBranch,
+});
+
+/** Groups a key's rules by the branch their apps deploy from: one PR per base branch. */
+function byBaseBranch(config: RepoConfig, rules: ImageRule[]): Map<string, { rule: ImageRule; apps: string[] }[]> {
+  const out = new Map<string, { rule: ImageRule; apps: string[] }[]>();
+  for (const rule of rules) {
+    const perBase = new Map<string, string[]>();
+    for (const app of config.apps.filter((a) => rule.apps.includes(a.name))) perBase.set(app.branch, [...(perBase.get(app.branch) ?? []), app.name]);
+    for (const [base, apps] of perBase) out.set(base, [...(out.get(base) ?? []), { rule, apps }]);
+  }
+  return out;
+}
+
+/** Tags and digests per image, asked once per job, with the trigger's own tags as a fallback. */
+class RegistryFacts {
+  private readonly tags = new Map<string, Promise<string[]>>();
+
+  constructor(
+    private readonly registry: ImageDatasource,
+    private readonly job: BumpJob,
+    private readonly log: Logger,
+  ) {}
+
+  async target(rule: ImageRule): Promise<BumpTarget | null> {
+    const tags = await this.tagsOf(rule.repository);
+    const tag = chooseTag(rule.policy, tags);
+    if (!tag) {
+      this.log.info({ image: rule.repository, tags: tags.length }, 'no tag satisfies the image policy');
+      return null;
+    }
+    if (!needsDigest(rule)) return { tag };
+    const announced = this.announced(rule.repository).find((e) => e.tag === tag && e.digest)?.digest;
+    const digest = announced ?? (await this.registry.digest(normaliseRepository(rule.repository), tag));
+    if (!digest) {
+      this.log.warn({ image: rule.repository, tag }, 'the registry has no digest for this tag; not pinning to a guess');
+      return null;
+    }
+    return { tag, digest };
+  }
+
+  private announced(repository: string): BumpJob['events'] {
+    return sameRepository(repository, this.job.repository) ? this.job.events : [];
+  }
+
+  private tagsOf(repository: string): Promise<string[]> {
+    let p = this.tags.get(repository);
+    if (!p) {
+      p = this.list(repository);
+      this.tags.set(repository, p);
+    }
+    return p;
+  }
+
+  private async list(repository: string): Promise<string[]> {
+    const announced = this.announced(repository).flatMap((e) => (e.tag ? [e.tag] : []));
+    try {
+      return [...new Set([...(await this.registry.listTags(normaliseRepository(repository))), ...announced])];
+    } catch (err) {
+      // A signed webhook named the tag: enough to act on when the registry cannot be listed.
+      if (announced.length === 0) throw err;
+      this.log.warn({ image: repository, err: (err as Error).message }, 'cannot list tags; using the tags the webhook announced');
+      return announced;
+    }
+  }
+}
+
+interface PullRequestDraft {
+  branch: string;
+  base: string;
+  baseSha: string;
+  title: string;
+  body: string;
+  files: { path: string; text: string }[];
+  labels: string[];
+  automerge: boolean;
+}
+
+async function upsertPullRequest(octokit: Octokit, r: RepoRef, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged'; pr: number; headSha: string }> {
+  const commit = await commitFiles(octokit, r, d.baseSha, d.files, `${d.title}\n\nmergeops image bump: ${d.files.map((f) => f.path).join(', ')}`);
+  const current = await branchHead(octokit, r, d.branch);
+  const open = await findOpenPullRequest(octokit, r, d.branch);
+  // Same content already on the branch: pushing again would only re-run CI and the preview.
+  if (current && open && (await commitTree(octokit, r, current)).tree === commit.tree) return { result: 'unchanged', pr: open.number, headSha: current };
+  await setBranch(octokit, r, d.branch, commit.sha, current !== null);
+  if (open) {
+    await octokit.rest.pulls.update({ ...r, pull_number: open.number, title: d.title, body: d.body });
+    return { result: 'updated', pr: open.number, headSha: commit.sha };
+  }
+  const created = await octokit.rest.pulls.create({ ...r, title: d.title, head: d.branch, base: d.base, body: d.body, maintainer_can_modify: false });
+  const labels = [...new Set(d.labels)];
+  if (labels.length > 0) await octokit.rest.issues.addLabels({ ...r, issue_number: created.data.number, labels });
+  if (d.automerge) {
+    const refused = await enableAutoMerge(octokit, { number: created.data.number, nodeId: created.data.node_id, url: created.data.html_url });
+    if (refused) log.warn({ pr: created.data.number, reason: refused }, 'could not enable auto-merge; allow it in the repository settings');
+  }
+  return { result: 'opened', pr: created.data.number, headSha: commit.sha };
+}
+
+/** Re-reads a repo's config into the watch index: on install and on default-branch pushes. */
+export async function runSync(job: SyncJob, deps: Pick<BumpDeps, 'github' | 'log' | 'syncImages'>): Promise<number> {
+  const r: RepoRef = { owner: job.owner, repo: job.repo };
+  const octokit = await deps.github(job.installationId);
+  const defaultBranch = job.defaultBranch ?? (await octokit.rest.repos.get({ ...r })).data.default_branch;
+  let text: string | null = null;
+  try {
+    const res = await octokit.rest.repos.getContent({ ...r, path: REPO_CONFIG_PATH, ref: job.sha ?? defaultBranch, mediaType: { format: 'raw' } });
+    text = String(res.data as unknown);
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+  let images: ImageRule[] = [];
+  if (text !== null) {
+    try {
+      images = parseRepoConfig(text, defaultBranch).images;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      // The preview's check run reports the bad config; the index keeps what it had.
+      deps.log.warn({ repo: `${job.owner}/${job.repo}`, err: err.message }, 'invalid config; image watch unchanged');
+      return -1;
+    }
+  }
+  await deps.syncImages({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, defaultBranch }, images);
+  return images.length;
+}

@@ -1,0 +1,56 @@
+import crypto from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { fromRegistryWebhook, type ImageEvent } from '../images/events.js';
+import { webhooksReceived } from './metrics.js';
+
+export const REGISTRY_WEBHOOK_PATH = '/registry/webhook';
+/** Notification envelopes are small; Distribution batches at most a few events. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function equal(a: string, b: string): boolean {
+  const x = crypto.createHash('sha256').update(a).digest();
+  const y = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(x, y);
+}
+
+/**
+ * Accepts the shared secret the way registries can send it: `Authorization: Bearer <secret>`
+ * (Distribution's notification `headers`, Harbor's auth header), the bare secret in
+ * `Authorization` (Harbor), or an HMAC of the body in `X-Hub-Signature-256` (GitHub style).
+ */
+export function registryRequestAuthorized(secret: string, body: Buffer, authorization: string | undefined, signature: string | undefined): boolean {
+  if (signature?.startsWith('sha256=')) return equal(signature, `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`);
+  if (!authorization) return false;
+  return equal(authorization.replace(/^Bearer\s+/i, ''), secret);
+}
+
+/** `POST /registry/webhook`: verify, parse, fan out; answers before any registry or GitHub work. */
+export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret: string; onEvents(events: ImageEvent[]): Promise<number> }): Promise<void> {
+  // Distribution sends its own media type; everything is read as raw bytes for the HMAC.
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+  app.post(REGISTRY_WEBHOOK_PATH, { bodyLimit: MAX_BODY_BYTES }, async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const auth = req.headers.authorization;
+    const sig = req.headers['x-hub-signature-256'];
+    if (!registryRequestAuthorized(opts.secret, body, auth, Array.isArray(sig) ? sig[0] : sig)) {
+      webhooksReceived.inc({ event: 'registry', outcome: 'bad_signature' });
+      req.log.warn('registry webhook without a valid secret; check MERGEOPS_REGISTRY_WEBHOOK_SECRET matches the registry notification config');
+      return reply.code(401).send({ error: 'missing or wrong secret' });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      return reply.code(400).send({ error: 'body is not valid JSON' });
+    }
+    const events = fromRegistryWebhook(parsed);
+    if (events === null) {
+      webhooksReceived.inc({ event: 'registry', outcome: 'bad_request' });
+      return reply.code(400).send({ error: 'not a Distribution, Harbor or Docker Hub notification' });
+    }
+    const enqueued = await opts.onEvents(events);
+    webhooksReceived.inc({ event: 'registry', outcome: 'accepted' });
+    req.log.info({ events: events.length, enqueued }, 'registry notification');
+    return reply.code(202).send({ ok: true, events: events.length, enqueued });
+  });
+}
