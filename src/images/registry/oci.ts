@@ -29,15 +29,21 @@ type FetchFn = typeof fetch;
 export class OciDatasource implements ImageDatasource {
   private readonly tokens = new Map<string, Token>();
 
+  private readonly fetchFn: FetchFn;
+  private readonly pageSize: number;
+
   constructor(
     private readonly access: RegistryAccessMap = new Map(),
-    private readonly fetchFn: FetchFn = fetch,
-  ) {}
+    opts: { fetch?: FetchFn; pageSize?: number } = {},
+  ) {
+    this.fetchFn = opts.fetch ?? fetch;
+    this.pageSize = opts.pageSize ?? PAGE_SIZE;
+  }
 
   async listTags(repository: string): Promise<string[]> {
     const { host, name } = split(repository);
     const tags: string[] = [];
-    let next: string | null = `/v2/${name}/tags/list?n=${PAGE_SIZE}`;
+    let next: string | null = `/v2/${name}/tags/list?n=${this.pageSize}`;
     for (let page = 0; next !== null; page++) {
       if (page === MAX_PAGES) throw new RegistryError(`${repository}: more than ${MAX_PAGES} pages of tags; refusing to read further`);
       const res = await this.get(host, name, next, { accept: 'application/json' });
