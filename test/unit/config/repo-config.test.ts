@@ -116,24 +116,38 @@ describe('parseRepoConfig: valid configs', () => {
         '    pullRequest: { labels: [deps], group: images, automerge: true }',
         '  - repository: registry.local:5000/acme/tool',
         '    policy: { digest: stable }',
+        '    helm: { repository: tool.image.repo, tag: tool.image.version }',
+        '  - repository: ghcr.io/acme/pinned',
+        '    policy: { semver: ">=2", pinDigest: true }',
       ].join('\n'),
     );
     expect(cfg.images).toEqual([
       {
         repository: 'ghcr.io/acme/web',
         policy: { kind: 'semver', range: '^1.2.0', prerelease: false },
+        pinDigest: false,
         apps: ['web'],
         pullRequest: { labels: [], automerge: false },
       },
       {
         repository: 'ghcr.io/acme/api',
         policy: { kind: 'regex', pattern: '^main-(\\d+)$', order: 'numeric' },
+        pinDigest: false,
         apps: ['web', 'api'],
         pullRequest: { labels: ['deps'], group: 'images', automerge: true },
       },
       {
         repository: 'registry.local:5000/acme/tool',
         policy: { kind: 'digest', tag: 'stable' },
+        pinDigest: false,
+        apps: ['web', 'api'],
+        helmKeys: { repository: 'tool.image.repo', tag: 'tool.image.version' },
+        pullRequest: { labels: [], automerge: false },
+      },
+      {
+        repository: 'ghcr.io/acme/pinned',
+        policy: { kind: 'semver', range: '>=2', prerelease: false },
+        pinDigest: true,
         apps: ['web', 'api'],
         pullRequest: { labels: [], automerge: false },
       },
