@@ -222,7 +222,10 @@ export async function runSync(job: SyncJob, deps: Pick<BumpDeps, 'github' | 'log
   let text: string | null = null;
   try {
     const res = await octokit.rest.repos.getContent({ ...r, path: REPO_CONFIG_PATH, ref: job.sha ?? defaultBranch, mediaType: { format: 'raw' } });
-    text = String(res.data as unknown);
+    // The raw media type comes back as text or bytes depending on the content type GitHub sets.
+    const data = res.data as unknown;
+    text = typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : null;
+    if (text === null) throw new Error(`unexpected reply reading ${REPO_CONFIG_PATH}`);
   } catch (err) {
     if ((err as { status?: number }).status !== 404) throw err;
   }

@@ -37,7 +37,25 @@ export interface Harness {
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
+  /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
+  git: FakeGit;
   stop(): Promise<void>;
+}
+
+export interface FakePull {
+  number: number;
+  head: string;
+  base: string;
+  title: string;
+  body: string;
+  state: 'open' | 'closed';
+  labels: string[];
+}
+
+export interface FakeGit {
+  refs: Map<string, string>;
+  files: Map<string, RepoFiles>;
+  pulls: FakePull[];
 }
 
 /** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
@@ -95,6 +113,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
+  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [] };
+  gitDataApi(git, calls, tarballs);
   tokenInterceptor();
   nock(GITHUB)
     .persist()
@@ -153,8 +173,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     calls,
     tarballs,
     push: async (s, files) => {
+      git.files.set(s, files);
       tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
     },
+    git,
     open: async (pr, headSha, opts = {}) => {
       const res = await deliver(rt.url as string, 'pull_request', prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')));
       return res.status;
@@ -193,4 +215,127 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       nock.enableNetConnect();
     },
   };
+}
+
+/**
+ * GitHub's Git Data, contents and pulls endpoints over an in-memory repository: enough for
+ * the image-bump flow to read branches, write trees/commits/refs and open or update PRs.
+ * A commit created here gets a tarball too, so the bump PR's preview can fetch it.
+ */
+function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffer>): void {
+  const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
+  const trees = new Map<string, { base: string; entries: { path: string; content: string }[] }>();
+  const commits = new Map<string, { tree: string; parents: string[] }>();
+  const record = (method: string, uri: string, body: unknown): void => void calls.push({ method, path: uri, body });
+  const treeOf = (commit: string): string => commits.get(commit)?.tree ?? `tree-of-${commit}`;
+  const filesOfTree = (tree: string): RepoFiles => {
+    const t = trees.get(tree);
+    if (!t) return git.files.get(tree.replace(/^tree-of-/, '')) ?? {};
+    const out = { ...filesOfTree(t.base) };
+    for (const e of t.entries) out[e.path] = e.content;
+    return out;
+  };
+  nock(GITHUB)
+    .persist()
+    .get(repoPath)
+    .reply((uri) => {
+      record('GET', uri, null);
+      return [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner } }];
+    })
+    // Octokit sends the ref URL-encoded (`heads%2Fmain`), as GitHub accepts it.
+    .get(new RegExp(`${repoPath}/git/ref/.+`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const branch = decodeURIComponent(uri.split('/git/ref/')[1] ?? '').replace(/^heads\//, '');
+      const head = git.refs.get(branch);
+      return head ? [200, { ref: `refs/heads/${branch}`, object: { sha: head, type: 'commit' } }] : [404, { message: 'Not Found' }];
+    })
+    .get(new RegExp(`${repoPath}/git/commits/[0-9a-f]+$`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const s = uri.split('/').pop() as string;
+      return [200, { sha: s, tree: { sha: treeOf(s) }, parents: (commits.get(s)?.parents ?? []).map((p) => ({ sha: p })) }];
+    })
+    .post(`${repoPath}/git/trees`)
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const b = body as { base_tree: string; tree: { path: string; content: string }[] };
+      // Git names a tree by its content: the same files give the same sha.
+      const tree = sha(JSON.stringify(filesOfTree(b.base_tree)) + JSON.stringify(b.tree));
+      trees.set(tree, { base: b.base_tree, entries: b.tree });
+      return [201, { sha: tree }];
+    })
+    .post(`${repoPath}/git/commits`)
+    .reply(async (uri, body) => {
+      record('POST', uri, body);
+      const b = body as { tree: string; parents: string[] };
+      const commit = sha(`${b.tree}${Date.now()}${Math.random()}`);
+      commits.set(commit, { tree: b.tree, parents: b.parents });
+      const files = filesOfTree(b.tree);
+      git.files.set(commit, files);
+      tarballs.set(commit, await makeTarball(files, `${REPO.owner}-${REPO.name}-${commit.slice(0, 7)}`));
+      return [201, { sha: commit }];
+    })
+    .post(`${repoPath}/git/refs`)
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const b = body as { ref: string; sha: string };
+      const branch = b.ref.replace('refs/heads/', '');
+      if (git.refs.has(branch)) return [422, { message: 'Reference already exists' }];
+      git.refs.set(branch, b.sha);
+      return [201, { ref: b.ref, object: { sha: b.sha } }];
+    })
+    .patch(new RegExp(`${repoPath}/git/refs/.+`))
+    .reply((uri, body) => {
+      record('PATCH', uri, body);
+      const branch = decodeURIComponent(uri.split('/git/refs/')[1] ?? '').replace(/^heads\//, '');
+      if (!git.refs.has(branch)) return [422, { message: 'Reference does not exist' }];
+      git.refs.set(branch, (body as { sha: string }).sha);
+      return [200, { ref: `refs/heads/${branch}`, object: { sha: (body as { sha: string }).sha } }];
+    })
+    .get(new RegExp(`${repoPath}/contents/.+`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const url = new URL(uri, GITHUB);
+      const file = decodeURIComponent(url.pathname.split('/contents/')[1] ?? '');
+      const ref = url.searchParams.get('ref') ?? 'main';
+      const content = git.files.get(git.refs.get(ref) ?? ref)?.[file];
+      return typeof content === 'string' ? [200, content, { 'content-type': 'text/plain; charset=utf-8' }] : [404, { message: 'Not Found' }];
+    })
+    .get(new RegExp(`${repoPath}/pulls\\?`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const url = new URL(uri, GITHUB);
+      const head = (url.searchParams.get('head') ?? '').split(':')[1];
+      const open = git.pulls.filter((p) => p.state === url.searchParams.get('state') && (!head || p.head === head));
+      return [200, open.map((p) => ({ number: p.number, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
+    })
+    .post(`${repoPath}/pulls`)
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const b = body as { title: string; head: string; base: string; body: string };
+      const pr: FakePull = { number: 100 + git.pulls.length, head: b.head, base: b.base, title: b.title, body: b.body, state: 'open', labels: [] };
+      git.pulls.push(pr);
+      return [201, { number: pr.number, node_id: `PR_${pr.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${pr.number}` }];
+    })
+    .patch(new RegExp(`${repoPath}/pulls/\\d+$`))
+    .reply((uri, body) => {
+      record('PATCH', uri, body);
+      const pr = git.pulls.find((p) => p.number === Number(uri.split('/').pop()));
+      if (!pr) return [404, { message: 'Not Found' }];
+      Object.assign(pr, body);
+      return [200, { number: pr.number }];
+    })
+    .post(new RegExp(`${repoPath}/issues/\\d+/labels$`))
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const pr = git.pulls.find((p) => p.number === Number(uri.split('/')[5]));
+      pr?.labels.push(...(body as { labels: string[] }).labels);
+      return [200, []];
+    })
+    .post('/graphql')
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      return [200, { data: { enablePullRequestAutoMerge: { clientMutationId: null } } }];
+    });
 }
