@@ -49,7 +49,10 @@ function pickRegex(pattern: string, order: 'numeric' | 'alphabetical', tags: str
   const key = (tag: string): string | bigint | null => {
     const m = re.exec(tag);
     if (!m) return null;
-    const k = m.groups?.['n'] ?? m[0];
+    // The group named `n` orders, or the only named group; otherwise the whole tag does.
+    const groups = Object.entries(m.groups ?? {});
+    const only = groups.length === 1 ? groups[0]?.[1] : undefined;
+    const k = m.groups?.['n'] ?? only ?? m[0];
     if (order === 'alphabetical') return k;
     // BigInt: timestamps like 20240612153000123 overflow a double's exact range.
     return /^\d+$/.test(k) ? BigInt(k) : null;

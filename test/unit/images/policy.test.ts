@@ -29,6 +29,8 @@ describe('pickTag', () => {
     ['numeric, already current', regexP('main-(?<n>\\d+)', 'numeric'), ['main-9', 'main-10'], 'main-10', null],
     ['numeric, never downgrade', regexP('main-(?<n>\\d+)', 'numeric'), ['main-9', 'main-10'], 'main-11', null],
     ['pattern is anchored', regexP('\\d+', 'numeric'), ['12', '99-debug', 'x100'], '11', '12'],
+    ['the only named group orders, whatever its name', regexP('main-(?<build>\\d+)', 'numeric'), ['main-9', 'main-10'], 'main-8', 'main-10'],
+    ['the n group wins among several', regexP('(?<branch>[a-z]+)-(?<n>\\d+)', 'numeric'), ['main-9', 'dev-10'], 'main-8', 'dev-10'],
     ['no named group orders the whole match', regexP('\\d{8}-[a-f0-9]+', 'alphabetical'), ['20240101-abc', '20240301-0ff', '20240201-fff'], '20240101-abc', '20240301-0ff'],
     ['numeric beyond double precision', regexP('(?<n>\\d+)', 'numeric'), ['90071992547409921', '90071992547409920'], '90071992547409920', '90071992547409921'],
     ['numeric skips non-numeric keys', regexP('b-(?<n>\\w+)', 'numeric'), ['b-x', 'b-2'], undefined, 'b-2'],
