@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type ImageRule, type RepoConfig } from '../config/repo-config.js';
 import { ConfigError } from '../config/validate.js';
 import { fetchRevision, type Checkout } from '../github/tarball.js';
-import { branchHead, commitFiles, commitTree, enableAutoMerge, findOpenPullRequest, setBranch } from '../github/pulls.js';
+import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from '../github/pulls.js';
 import type { Octokit, RepoRef } from '../github/types.js';
 import { collectImageFiles } from '../images/files.js';
 import { chooseTag, needsDigest, planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
@@ -27,7 +27,8 @@ export interface BumpDeps {
 export interface BumpOutcome {
   key: string;
   base: string;
-  result: 'opened' | 'updated' | 'unchanged' | 'current';
+  /** declined: a PR for exactly this change was closed unmerged; it is not opened again. */
+  result: 'opened' | 'updated' | 'unchanged' | 'current' | 'declined';
   pr?: number;
 }
 
@@ -97,8 +98,8 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
         const body = bumpBody(plan, builds, job.events.map((e) => e.source));
         const branch = bumpBranch(key, base, job.defaultBranch);
         const outcome = await upsertPullRequest(octokit, r, { branch, base, baseSha: c.sha, title, body, files: plan.files, labels: rules.flatMap((x) => x.pullRequest.labels), automerge: rules.some((x) => x.pullRequest.automerge) }, log);
-        outcomes.push({ key, base, ...outcome });
-        if (outcome.result !== 'unchanged') {
+        outcomes.push({ key, base, result: outcome.result, pr: outcome.pr });
+        if (outcome.result === 'opened' || outcome.result === 'updated') {
           await deps.enqueuePreview({ ...prRef(job), pr: outcome.pr, headSha: outcome.headSha, baseRef: base, baseSha: c.sha, fromFork: false });
         }
         log.info({ key, base, pr: outcome.pr, result: outcome.result, title }, 'image bump pull request');
@@ -193,10 +194,15 @@ interface PullRequestDraft {
   automerge: boolean;
 }
 
-async function upsertPullRequest(octokit: Octokit, r: RepoRef, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged'; pr: number; headSha: string }> {
+async function upsertPullRequest(octokit: Octokit, r: RepoRef, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged' | 'declined'; pr: number; headSha: string }> {
+  const open = await findOpenPullRequest(octokit, r, d.branch);
+  if (!open) {
+    // Renovate's rule: a closed bump is a "no" to that version; a newer build asks again.
+    const declined = await findDeclinedPullRequest(octokit, r, d.branch, d.title);
+    if (declined !== null) return { result: 'declined', pr: declined, headSha: '' };
+  }
   const commit = await commitFiles(octokit, r, d.baseSha, d.files, `${d.title}\n\nmergeops image bump: ${d.files.map((f) => f.path).join(', ')}`);
   const current = await branchHead(octokit, r, d.branch);
-  const open = await findOpenPullRequest(octokit, r, d.branch);
   // Same content already on the branch: pushing again would only re-run CI and the preview.
   if (current && open && (await commitTree(octokit, r, current)).tree === commit.tree) return { result: 'unchanged', pr: open.number, headSha: current };
   await setBranch(octokit, r, d.branch, commit.sha, current !== null);

@@ -50,6 +50,12 @@ export async function findOpenPullRequest(octokit: Octokit, r: RepoRef, branch: 
   return pr ? { number: pr.number, nodeId: pr.node_id, url: pr.html_url } : null;
 }
 
+/** A closed, unmerged PR from `branch` titled `title`: someone declined exactly this bump. */
+export async function findDeclinedPullRequest(octokit: Octokit, r: RepoRef, branch: string, title: string): Promise<number | null> {
+  const res = await octokit.rest.pulls.list({ ...r, head: `${r.owner}:${branch}`, state: 'closed', sort: 'updated', direction: 'desc', per_page: 20 });
+  return res.data.find((pr) => pr.title === title && !pr.merged_at)?.number ?? null;
+}
+
 /**
  * Turns on auto-merge (squash). Repositories that do not allow auto-merge answer with an
  * error; the PR stays open for a human, so that is reported, not thrown.

@@ -26,7 +26,9 @@ export function registryRequestAuthorized(secret: string, body: Buffer, authoriz
 
 /** `POST /registry/webhook`: verify, parse, fan out; answers before any registry or GitHub work. */
 export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret: string; onEvents(events: ImageEvent[]): Promise<number> }): Promise<void> {
-  // Distribution sends its own media type; everything is read as raw bytes for the HMAC.
+  // Distribution sends its own media type; everything is read as raw bytes for the HMAC
+  // (fastify's JSON parser would otherwise take application/json in this scope).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
   app.post(REGISTRY_WEBHOOK_PATH, { bodyLimit: MAX_BODY_BYTES }, async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -308,7 +308,7 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
       const url = new URL(uri, GITHUB);
       const head = (url.searchParams.get('head') ?? '').split(':')[1];
       const open = git.pulls.filter((p) => p.state === url.searchParams.get('state') && (!head || p.head === head));
-      return [200, open.map((p) => ({ number: p.number, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
+      return [200, open.map((p) => ({ number: p.number, title: p.title, merged_at: null, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
     })
     .post(`${repoPath}/pulls`)
     .reply((uri, body) => {

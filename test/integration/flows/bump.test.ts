@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { INSTALLATION_ID, deliver, waitFor } from '../../support/github.js';
@@ -194,9 +195,23 @@ describe('image bumps from registry webhooks', () => {
 
   it('a Distribution notification from the registry opens the bump PR', async () => {
     await reg.pushImage('acme/web', '1.5.0');
-    const pr = await waitFor(() => h.git.pulls.find((p) => p.title.includes('acme/web')), 'PR from the notification', 30_000);
+    const pr = await waitFor(() => h.git.pulls.find((p) => p.title.includes('acme/web') && p.labels.length > 0), 'PR from the notification', 30_000);
     expect(pr.title).toBe(`Bump ${reg.host}/acme/web from 1.0.0 to 1.5.0`);
     expect(pr.body).toContain('Noticed through: registry notification');
+    await waitFor(() => h.calls.find((c) => c.path === '/graphql' && c.body.variables.id === `PR_${pr.number}`), 'auto-merge enabled');
+  });
+
+  it('a bump PR closed unmerged is not opened again for the same build', async () => {
+    const pr = h.git.pulls.find((p) => p.title.includes('acme/web')) as { state: string; number: number };
+    pr.state = 'closed';
+    const before = h.calls.length;
+    // The same build announced again (no digest this time, so it is a new job).
+    const envelope = { events: [{ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'acme/web', tag: '1.5.0', url: `http://${reg.host}/v2/acme/web/manifests/1.5.0` }, request: { host: reg.host } }] };
+    const res = await fetch(`${h.rt.url}/registry/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body: JSON.stringify(envelope) });
+    expect(await res.json()).toMatchObject({ events: 1, enqueued: 1 });
+    const job = await waitFor(async () => (await h.rt.queues.image.getCompleted()).find((j) => j.data.kind === 'bump' && j.data.events[0]?.tag === '1.5.0' && !j.data.events[0]?.digest), 'second bump job', 20_000);
+    expect(job.returnvalue).toEqual([{ key: `${reg.host}/acme/web`, base: 'main', result: 'declined', pr: pr.number }]);
+    expect(h.calls.slice(before).filter((c) => c.method !== 'GET').map((c) => c.path)).toEqual([]);
   });
 
   it('refuses notifications without the shared secret', async () => {
@@ -206,8 +221,14 @@ describe('image bumps from registry webhooks', () => {
     expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body })).status).toBe(401);
     const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body });
     expect(ok.status).toBe(202);
+    expect(await ok.json()).toEqual({ ok: true, events: 0, enqueued: 0 });
     const bad = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body: '{"hello":1}' });
     expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'not a Distribution, Harbor or Docker Hub notification' });
+    // An HMAC of the body works too, for registries that sign instead of sending a token.
+    const hub = JSON.stringify({ push_data: { tag: '9.9.9' }, repository: { repo_name: 'nobody/watches-this' } });
+    const signed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_TOKEN).update(hub).digest('hex')}` }, body: hub });
+    expect(await signed.json()).toEqual({ ok: true, events: 1, enqueued: 0 });
   });
 
   it('a registry_package webhook from GHCR bumps the group branch, using the announced tag', async () => {
