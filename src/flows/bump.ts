@@ -11,7 +11,7 @@ import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.j
 import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from '../queue/jobs.js';
 import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
 import type { ExtractLimits } from '../source/extract.js';
-import { readConfig } from './common.js';
+import { archiveProblem, readConfig } from './common.js';
 
 export interface BumpDeps {
   github(installationId: number): Promise<Octokit>;
@@ -60,7 +60,16 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
     return c;
   };
   try {
-    const main = await checkoutOf(job.defaultBranch, head);
+    let main;
+    try {
+      main = await checkoutOf(job.defaultBranch, head);
+    } catch (err) {
+      const problem = archiveProblem(err);
+      if (!problem) throw err;
+      // The preview's check run shows the same refusal on the PR that caused it.
+      log.warn({ problem: problem.message }, 'repository archive refused; no image bump');
+      return [];
+    }
     if (!main) return [];
     const config = await readConfig(main.checkout.dir, job.defaultBranch);
     if ('problem' in config) {
@@ -69,7 +78,7 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
     }
     await deps.syncImages(job, config.images);
     const keys = [...new Set(config.images.filter((rule) => sameRepository(rule.repository, job.repository)).map(keyOf))];
-    if (keys.length === 0) log.info('no images: rule names this image any more');
+    if (keys.length === 0) log.info('no images: rule of this repo names the image any more');
     const registry = new RegistryFacts(deps.registry, job, log);
     const outcomes: BumpOutcome[] = [];
     for (const key of keys) {
