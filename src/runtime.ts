@@ -41,6 +41,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   };
 
   if (settings.mode !== 'web') {
+    // Job code reads and writes this state mid-job. On the worker connection (commands wait
+    // for a reconnect instead of failing after 3 tries) a Redis restart pauses the job; on
+    // the other, the job failed while Redis was away, BullMQ could not record that, and the
+    // job sat "active" until stall recovery re-ran it a minute later.
+    const jobState = new SharedState(connection, settings.redisPrefix);
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const github = async (id: number) => {
@@ -56,15 +61,15 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       clusters,
       limits,
       log,
-      isLatestHead: (job) => state.isLatestHead(job),
-      commentIds: (job) => state.commentIds(job),
+      isLatestHead: (job) => jobState.isLatestHead(job),
+      commentIds: (job) => jobState.commentIds(job),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, settings.workerConcurrency, state, {
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, settings.workerConcurrency, jobState, {
       github,
       clusters,
       limits,
       log,
-      recordDeployed: (job, app) => state.recordDeployed(job, app),
+      recordDeployed: (job, app) => jobState.recordDeployed(job, app),
       healthPollMs: settings.healthPollMs,
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
@@ -72,8 +77,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       clusters,
       limits,
       log,
-      deployedApps: () => state.deployedApps(),
-      isLatestDeploy: (job) => state.isLatestDeploy(job),
+      deployedApps: () => jobState.deployedApps(),
+      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
