@@ -46,6 +46,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // the other, the job failed while Redis was away, BullMQ could not record that, and the
     // job sat "active" until stall recovery re-ran it a minute later.
     const jobState = new SharedState(connection, settings.redisPrefix);
+    const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const github = async (id: number) => {
@@ -56,7 +57,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       return octokit;
     };
-    const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
+    const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       github,
       clusters,
       limits,
@@ -64,7 +65,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       isLatestHead: (job) => jobState.isLatestHead(job),
       commentIds: (job) => jobState.commentIds(job),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, settings.workerConcurrency, jobState, {
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, jobState, {
       github,
       clusters,
       limits,

@@ -4,6 +4,7 @@ import { redactSecrets } from '../util/redact.js';
 import { jobsTotal } from '../http/metrics.js';
 import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
 import type { SharedState } from './state.js';
+import type { WorkerLimits } from './worker.js';
 
 const LEASE_MS = 60_000;
 const RETRY_LOCKED_MS = 1000;
@@ -14,12 +15,13 @@ const RETRY_LOCKED_MS = 1000;
  * dropped instead of run, so the cluster never goes back to an older commit — self-heal
  * re-applies included.
  */
-export function startDeployWorker(connection: ConnectionOptions, prefix: string, concurrency: number, state: SharedState, deps: DeployDeps): Worker<DeployJob> {
+export function startDeployWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, state: SharedState, deps: DeployDeps): Worker<DeployJob> {
   const worker = new Worker<DeployJob>(DEPLOY_QUEUE, (job, token) => processDeploy(job, token, state, deps), {
     connection,
     prefix,
-    concurrency,
-    stalledInterval: 30_000,
+    concurrency: limits.concurrency,
+    lockDuration: limits.lockMs,
+    stalledInterval: limits.lockMs,
     maxStalledCount: 2,
   });
   worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'deploy worker error'));
