@@ -29,6 +29,8 @@ describe('Redis restarted (own redis-server, AOF on) while jobs wait and run', (
     h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relredis-*"]\n`, {
       REDIS_URL: redis.url,
       TEST_TARBALL_DELAY_MS: '1500',
+      // A job that does lose its lock in the restart is re-run within ~10 s, not a minute.
+      MERGEOPS_JOB_LOCK_MS: '5000',
     });
   });
   afterAll(async () => {
