@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { deliver } from '../../support/github.js';
 import { REPO, prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
 
-export const DELIVERIES = 1000;
+const DELIVERIES = 1000;
 const DUPLICATES = 100;
 const PRS = 300;
 const PUSHES_PER_PR = 3;

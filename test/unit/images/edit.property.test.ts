@@ -10,7 +10,7 @@ import { normaliseRepository, parseImageRef, retag, sameRepository } from '../..
  * and an edit changes exactly the image fields of the bumped repository — every other byte,
  * comment and field stays — and is idempotent.
  */
-export const RUNS = 300;
+const RUNS = 300;
 
 const component = fc.stringMatching(/^[a-z0-9]{1,6}(?:[._-][a-z0-9]{1,4})?$/);
 const registry = fc.constantFrom('', 'ghcr.io/', 'registry.example.com:5000/', 'localhost/', 'docker.io/', 'index.docker.io/', 'GHCR.io/');

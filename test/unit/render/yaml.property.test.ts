@@ -9,7 +9,7 @@ import { dumpYaml, parseYamlDocuments, type YamlLimits } from '../../../src/rend
  * expand past maxNodes are refused while smaller sharing is allowed, nesting is refused
  * exactly past maxDepth, and ordinary values round-trip.
  */
-export const RUNS = 300;
+const RUNS = 300;
 const LIMITS: YamlLimits = { maxNodes: 2000, maxDepth: 20, maxBytes: 64 * 1024 };
 
 const token = fc.constantFrom('a', 'b: ', '- ', '[', ']', '{', '}', ', ', '&x ', '*x', '&y ', '*y', '<<: ', '\n', '  ', '---\n', '"', "'", '!!str ', '!!js/function ', '|', '#', ':', '?', '0x1F', '~');

@@ -16,8 +16,8 @@ import { UnsafePathError, checkSymlinkTarget, entryPath, isInside } from '../../
  * the checkout appears or changes. The generators favour the hostile pieces (`..`,
  * absolute paths, backslashes, links to links) over random letters.
  */
-export const EXTRACT_RUNS = 150;
-export const PATH_RUNS = 2000;
+const EXTRACT_RUNS = 150;
+const PATH_RUNS = 2000;
 
 const segment = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('a', 'b', 'sub', 'x.yaml', '..data', '...', 'r', 'z') },
