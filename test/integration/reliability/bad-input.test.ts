@@ -88,7 +88,7 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const config = (extra = '') => `apps:\n  - name: web\n    path: deploy\n    namespace: ${ns}\n${extra}`;
+  const config = (extra = '') => `apps:\n  - name: rel-bad\n    path: deploy\n    namespace: ${ns}\n${extra}`;
   const cm = (name: string, extra = '') => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${extra}data:\n  a: "1"\n`;
   let pr = 100;
 

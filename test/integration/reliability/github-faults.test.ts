@@ -62,7 +62,7 @@ describe('GitHub faults: 5xx, secondary rate limit, 422', () => {
   });
 
   const files = (value: string) => ({
-    '.github/mergeops.yml': `apps:\n  - name: web\n    path: deploy\n    namespace: ${ns}\n`,
+    '.github/mergeops.yml': `apps:\n  - name: rel-gh\n    path: deploy\n    namespace: ${ns}\n`,
     'deploy/cm.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  value: "${value}"\n`,
   });
   const ok = (c: { status?: number }) => c.status === undefined;

@@ -42,7 +42,7 @@ describe('Redis restarted (own redis-server, AOF on) while jobs wait and run', (
   const deployment = (name: string) =>
     `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: ${name}}\n  template:\n    metadata:\n      labels: {app: ${name}}\n    spec:\n      containers:\n        - name: c\n          image: nginx:1.27\n`;
   const files = (value: string) => ({
-    '.github/mergeops.yml': `apps:\n  - name: on-main\n    path: main\n    namespace: ${ns}\n    wait: 0\n  - name: on-release\n    path: release\n    namespace: ${ns}\n    branch: release\n    wait: 0\n`,
+    '.github/mergeops.yml': `apps:\n  - name: rel-main\n    path: main\n    namespace: ${ns}\n    wait: 0\n  - name: rel-release\n    path: release\n    namespace: ${ns}\n    branch: release\n    wait: 0\n`,
     'main/app.yaml': `${deployment('main-web')}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: main-cm\ndata:\n  value: "${value}"\n`,
     'release/app.yaml': `${deployment('release-web')}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-cm\ndata:\n  value: "${value}"\n`,
   });

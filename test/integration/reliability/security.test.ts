@@ -74,7 +74,7 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
 
   it('a PR from a fork previews with Secret values masked, and neither it nor a push to the fork deploys', async () => {
     const s = sha(`fork-${ns}`);
-    await h.push(s, files(app('web')));
+    await h.push(s, files(app('rel-sec')));
     const p = prPayload('opened', 61, s, sha('no-base')) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
     p['pull_request']['head']['repo'].owner.login = 'mallory';
@@ -124,7 +124,7 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
 
   it('a deploy inside the grant writes the Secret; the report names keys, never values', async () => {
     const s = sha(`ok-${ns}`);
-    await h.push(s, files(app('web')));
+    await h.push(s, files(app('rel-sec')));
     expect(await h.pushEvent(s, { mergedPr: 62 })).toBe(202);
     const check = await h.waitForDeploy(s);
     expect(check.body.conclusion).toBe('success');
