@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { pino } from 'pino';
-import { Probot, ProbotOctokit, run } from 'probot';
+import { Probot, run } from 'probot';
 import { loadSettings } from './config/settings.js';
+import { MergeopsOctokit } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
 
 /** Process entry: `web`, `worker` or `all` (MERGEOPS_MODE), wiring only. */
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     ...(settings.webhookSecret ? { secret: settings.webhookSecret } : {}),
     log: log.child({ name: 'probot' }),
     ...(settings.githubBaseUrl ? { baseUrl: settings.githubBaseUrl } : {}),
-    Octokit: ProbotOctokit,
+    Octokit: MergeopsOctokit,
   });
   const runtime = await startRuntime(settings, probot, log);
 

@@ -52,6 +52,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   };
 
   if (settings.mode !== 'web') {
+    // Job code reads and writes this state mid-job. On the worker connection (commands wait
+    // for a reconnect instead of failing after 3 tries) a Redis restart pauses the job; on
+    // the other, the job failed while Redis was away, BullMQ could not record that, and the
+    // job sat "active" until stall recovery re-ran it a minute later.
+    const jobState = new SharedState(connection, settings.redisPrefix);
+    const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const github = async (id: number) => {
@@ -62,20 +68,20 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       return octokit;
     };
-    const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
+    const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       github,
       clusters,
       limits,
       log,
-      isLatestHead: (job) => state.isLatestHead(job),
-      commentIds: (job) => state.commentIds(job),
+      isLatestHead: (job) => jobState.isLatestHead(job),
+      commentIds: (job) => jobState.commentIds(job),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, settings.workerConcurrency, state, {
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, jobState, {
       github,
       clusters,
       limits,
       log,
-      recordDeployed: (job, app) => state.recordDeployed(job, app),
+      recordDeployed: (job, app) => jobState.recordDeployed(job, app),
       healthPollMs: settings.healthPollMs,
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
@@ -83,8 +89,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       clusters,
       limits,
       log,
-      deployedApps: () => state.deployedApps(),
-      isLatestDeploy: (job) => state.isLatestDeploy(job),
+      deployedApps: () => jobState.deployedApps(),
+      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {

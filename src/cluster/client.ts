@@ -25,6 +25,23 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * How hard a request tries. The API server sheds load with 429 (priority and fairness) and
+ * 503, and restarts drop connections; every call mergeops makes (GET, server-side apply,
+ * DELETE) is idempotent, so all of them may be sent again.
+ */
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  /** Cap on any one wait, the server's Retry-After included. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 10_000 };
+
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+const RETRY_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH']);
+
 export interface RequestOptions {
   body?: unknown;
   contentType?: string;
@@ -47,9 +64,10 @@ export class KubeClient {
     private readonly agent: https.Agent | http.Agent,
     private readonly kc: KubeConfig,
     private readonly timeoutMs: number,
+    private readonly retry: RetryPolicy,
   ) {}
 
-  static async create(cluster: string, kc: KubeConfig, timeoutMs = 30_000): Promise<KubeClient> {
+  static async create(cluster: string, kc: KubeConfig, timeoutMs = 30_000, retry: RetryPolicy = DEFAULT_RETRY): Promise<KubeClient> {
     const current = kc.getCurrentCluster();
     if (!current) throw new Error(`cluster "${cluster}": the kubeconfig has no current cluster`);
     const server = new URL(current.server);
@@ -65,7 +83,7 @@ export class KubeClient {
       servername: (opts as { servername?: string }).servername,
     };
     const agent = server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent(agentOpts);
-    return new KubeClient(cluster, server, agent, kc, timeoutMs);
+    return new KubeClient(cluster, server, agent, kc, timeoutMs, retry);
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -77,29 +95,63 @@ export class KubeClient {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(payload.length);
     }
+    for (let attempt = 1; ; attempt++) {
+      let res: { status: number; text: string; retryAfter: string | undefined };
+      try {
+        res = await this.send(url, method, headers, payload);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        if (RETRY_ERRNO.has(code) && attempt < this.retry.attempts) {
+          await this.pause(attempt, undefined);
+          continue;
+        }
+        const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        throw new ClusterUnreachableError(this.cluster, attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
+      }
+      const { status, text } = res;
+      if (status >= 200 && status < 300) return (text === '' ? undefined : JSON.parse(text)) as T;
+      if (RETRY_STATUS.has(status) && attempt < this.retry.attempts) {
+        await this.pause(attempt, res.retryAfter);
+        continue;
+      }
+      let reason = 'Unknown';
+      let message = `${method} ${url.pathname} failed with HTTP ${status}`;
+      try {
+        const s = JSON.parse(text) as { reason?: string; message?: string };
+        reason = s.reason ?? reason;
+        message = s.message ?? message;
+      } catch {
+        // not a Status object (a proxy's HTML page, say); keep the generic message
+      }
+      if (RETRY_STATUS.has(status)) message += ` (HTTP ${status}, still after ${attempt} attempts)`;
+      throw new KubeApiError(status, reason, message);
+    }
+  }
+
+  private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
     const mod = url.protocol === 'http:' ? http : https;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => {
+          const ra = res.headers['retry-after'];
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: Array.isArray(ra) ? ra[0] : ra });
+        });
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new ClusterUnreachableError(this.cluster, err.code ?? err.message)));
+      req.on('error', reject);
       req.end(payload);
     });
-    if (status >= 200 && status < 300) return (text === '' ? undefined : JSON.parse(text)) as T;
-    let reason = 'Unknown';
-    let message = `${method} ${url.pathname} failed with HTTP ${status}`;
-    try {
-      const s = JSON.parse(text) as { reason?: string; message?: string };
-      reason = s.reason ?? reason;
-      message = s.message ?? message;
-    } catch {
-      // not a Status object (a proxy's HTML page, say); keep the generic message
-    }
-    throw new KubeApiError(status, reason, message);
+  }
+
+  /** Exponential backoff with jitter, or the server's Retry-After (seconds) when it sent one. */
+  private async pause(attempt: number, retryAfter: string | undefined): Promise<void> {
+    const asked = Number(retryAfter) * 1000;
+    const backoff = this.retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+    const ms = Math.min(Number.isFinite(asked) && asked > 0 ? asked : backoff, this.retry.maxDelayMs);
+    await new Promise((r) => setTimeout(r, ms));
   }
 
   /**

@@ -17,6 +17,8 @@ export interface Settings {
   clustersFile?: string;
   logLevel: string;
   workerConcurrency: number;
+  /** A running job's lock; a killed worker's job is taken over within about twice this. */
+  jobLockMs: number;
   maxArchiveBytes: number;
   maxExtractedBytes: number;
   githubBaseUrl?: string;
@@ -54,6 +56,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     redisPrefix: env['MERGEOPS_REDIS_PREFIX'] ?? 'mergeops',
     logLevel: env['LOG_LEVEL'] ?? 'info',
     workerConcurrency: int(env, 'MERGEOPS_WORKER_CONCURRENCY', 4),
+    jobLockMs: int(env, 'MERGEOPS_JOB_LOCK_MS', 30_000),
     maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
     maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),

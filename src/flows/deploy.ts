@@ -23,6 +23,8 @@ export interface DeployDeps {
   recordDeployed(job: DeployJob, app: string): Promise<void>;
   /** Health polling interval; tests shorten it. */
   healthPollMs?: number;
+  /** The check run survives retries of the same job, so a retry does not open a second one. */
+  checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
 }
 
 /**
@@ -58,7 +60,12 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         return null;
       }
     }
-    const check = await startCheck(octokit, repo, DEPLOY_CHECK, job.sha);
+    let check = deps.checkRun.get();
+    if (!check) {
+      const started = await startCheck(octokit, repo, DEPLOY_CHECK, job.sha);
+      check = started.url ? { id: started.id, url: started.url } : { id: started.id };
+      await deps.checkRun.set(check);
+    }
     for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log, timings));
     await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
     if (job.reason !== 'self-heal') {

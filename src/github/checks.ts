@@ -25,14 +25,19 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     batches.push(out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
   }
   const output = { title: out.title, summary: out.summary, text: out.text };
-  await octokit.rest.checks.update({
-    ...r,
-    check_run_id: checkRunId,
-    status: 'completed',
-    conclusion: out.conclusion,
-    completed_at: new Date().toISOString(),
-    output: { ...output, annotations: batches[0] ?? [] },
-  });
+  const complete = (o: typeof output & { annotations: CheckOutput['annotations'] }) =>
+    octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o });
+  try {
+    await complete({ ...output, annotations: batches[0] ?? [] });
+  } catch (err) {
+    // 422: GitHub will not take this output (size, an annotation it rejects). The same
+    // request would fail again; the conclusion must still land, so it goes with less.
+    if ((err as { status?: number }).status !== 422) throw err;
+    const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
+    const summary = `${out.summary.slice(0, 60_000)}\n\n_GitHub refused the full output (HTTP 422: ${reason}); the details and annotations are left out._`;
+    await complete({ title: out.title, summary, text: '', annotations: [] });
+    return;
+  }
   for (const batch of batches.slice(1)) {
     await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, output: { ...output, annotations: batch } });
   }

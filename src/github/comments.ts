@@ -1,4 +1,5 @@
-import { parseMarker } from '../report/comment.js';
+import { marker, parseMarker } from '../report/comment.js';
+import { PREVIEW_CHECK } from './checks.js';
 import type { Octokit, RepoRef } from './types.js';
 
 export interface CommentIdStore {
@@ -18,7 +19,7 @@ export async function upsertComments(octokit: Octokit, r: RepoRef, pr: number, b
   if (ids && ids.length === bodies.length) {
     try {
       for (let i = 0; i < bodies.length; i++) {
-        await octokit.rest.issues.updateComment({ ...r, comment_id: ids[i] as number, body: bodies[i] as string });
+        await writeComment(octokit, r, pr, bodies[i] as string, ids[i]);
       }
       return ids;
     } catch (err) {
@@ -30,17 +31,35 @@ export async function upsertComments(octokit: Octokit, r: RepoRef, pr: number, b
   for (let i = 0; i < bodies.length; i++) {
     const body = bodies[i] as string;
     const existing = ids[i];
-    if (existing !== undefined) {
-      await octokit.rest.issues.updateComment({ ...r, comment_id: existing, body });
-      out.push(existing);
-    } else {
-      const res = await octokit.rest.issues.createComment({ ...r, issue_number: pr, body });
-      out.push(res.data.id);
-    }
+    out.push(await writeComment(octokit, r, pr, body, existing));
   }
   for (const extra of ids.slice(bodies.length)) await octokit.rest.issues.deleteComment({ ...r, comment_id: extra });
   await store.set(out);
   return out;
+}
+
+/**
+ * Edits comment `id` (or posts a new one) with `body`. GitHub answers 422 when it will not
+ * take a body (its length rules count differently from ours, say); sending the same body
+ * again would fail the same way, so the part is replaced by a short pointer to the check
+ * run, which holds the full preview, and keeps its marker so the next push edits it.
+ */
+async function writeComment(octokit: Octokit, r: RepoRef, pr: number, body: string, id: number | undefined): Promise<number> {
+  const write = async (text: string): Promise<number> => {
+    if (id !== undefined) {
+      await octokit.rest.issues.updateComment({ ...r, comment_id: id, body: text });
+      return id;
+    }
+    return (await octokit.rest.issues.createComment({ ...r, issue_number: pr, body: text })).data.id;
+  };
+  try {
+    return await write(body);
+  } catch (err) {
+    if ((err as { status?: number }).status !== 422) throw err;
+    const part = parseMarker(body) ?? 1;
+    const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
+    return write(`${marker(part)}\n**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${PREVIEW_CHECK}\` check run of this commit.\n`);
+  }
 }
 
 async function findComments(octokit: Octokit, r: RepoRef, pr: number): Promise<number[]> {

@@ -1,9 +1,10 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { runDeploy, type DeployDeps } from '../flows/deploy.js';
+import { DEPLOY_CHECK, runDeploy, type DeployDeps } from '../flows/deploy.js';
 import { redactSecrets } from '../util/redact.js';
 import { jobsTotal } from '../http/metrics.js';
 import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
 import type { SharedState } from './state.js';
+import type { WorkerLimits } from './worker.js';
 
 const LEASE_MS = 60_000;
 const RETRY_LOCKED_MS = 1000;
@@ -14,19 +15,31 @@ const RETRY_LOCKED_MS = 1000;
  * dropped instead of run, so the cluster never goes back to an older commit — self-heal
  * re-applies included.
  */
-export function startDeployWorker(connection: ConnectionOptions, prefix: string, concurrency: number, state: SharedState, deps: DeployDeps): Worker<DeployJob> {
+export type DeployWorkerDeps = Omit<DeployDeps, 'checkRun'>;
+
+export function startDeployWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, state: SharedState, deps: DeployWorkerDeps): Worker<DeployJob> {
   const worker = new Worker<DeployJob>(DEPLOY_QUEUE, (job, token) => processDeploy(job, token, state, deps), {
     connection,
     prefix,
-    concurrency,
-    stalledInterval: 30_000,
+    concurrency: limits.concurrency,
+    lockDuration: limits.lockMs,
+    stalledInterval: limits.lockMs,
     maxStalledCount: 2,
   });
   worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'deploy worker error'));
   return worker;
 }
 
-async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: SharedState, deps: DeployDeps): Promise<string> {
+async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: SharedState, workerDeps: DeployWorkerDeps): Promise<string> {
+  const deps: DeployDeps = {
+    ...workerDeps,
+    checkRun: {
+      get: () => job.data.checkRun,
+      set: async (checkRun) => {
+        await job.updateData({ ...job.data, checkRun });
+      },
+    },
+  };
   const d = job.data;
   if (!(await state.isLatestDeploy(d))) {
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
@@ -51,7 +64,24 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
     return 'deployed';
   } catch (err) {
     jobsTotal.inc({ queue: 'deploy', outcome: 'failed' });
-    deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, err: redactSecrets(err instanceof Error ? err.message : String(err)) }, 'deploy failed');
+    const message = redactSecrets(err instanceof Error ? err.message : String(err));
+    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'deploy failed');
+    const checkRun = job.data.checkRun;
+    if (last && checkRun) {
+      // Never leave a deploy check spinning forever: the last attempt says what went wrong.
+      const octokit = await deps.github(d.installationId);
+      await octokit.rest.checks
+        .update({
+          owner: d.owner,
+          repo: d.repo,
+          check_run_id: checkRun.id,
+          status: 'completed',
+          conclusion: 'failure',
+          output: { title: `${DEPLOY_CHECK} failed after ${job.attemptsMade + 1} attempts`, summary: `mergeops could not finish this deploy: ${message}\n\nPush again to retry.` },
+        })
+        .catch((e: unknown) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the deploy check run failed'));
+    }
     throw err;
   } finally {
     clearInterval(keepAlive);

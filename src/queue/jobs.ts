@@ -43,6 +43,8 @@ export interface DeployJob {
   defaultBranch: string;
   /** Set when drift self-heal re-applies an already deployed commit. */
   reason?: 'push' | 'self-heal';
+  /** Set by the first attempt so retries finish the same check run. */
+  checkRun?: { id: number; url?: string };
 }
 
 export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {

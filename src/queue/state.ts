@@ -107,7 +107,9 @@ return 1`;
 
   /** The last commit each app deployed successfully: the drift watch's baseline. */
   async recordDeployed(j: DeployJob, app: string): Promise<void> {
-    await this.redis.hset(`${this.prefix}:deployed`, `${j.repoId}/${app}`, JSON.stringify({ ...j, app }));
+    // The check run belongs to this attempt's commit run; a later heal opens its own.
+    const { checkRun: _checkRun, ...job } = j;
+    await this.redis.hset(`${this.prefix}:deployed`, `${j.repoId}/${app}`, JSON.stringify({ ...job, app }));
   }
 
   async deployedApps(): Promise<(DeployJob & { app: string })[]> {

@@ -7,13 +7,22 @@ import { PREVIEW_QUEUE, type PreviewJob } from './jobs.js';
 
 export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
 
-export function startPreviewWorker(connection: ConnectionOptions, prefix: string, concurrency: number, deps: PreviewWorkerDeps): Worker<PreviewJob> {
+/**
+ * How many jobs a worker runs at once, and how long a job's lock lasts without renewal:
+ * a killed worker's job is picked up by another worker within about twice `lockMs`.
+ */
+export interface WorkerLimits {
+  concurrency: number;
+  lockMs: number;
+}
+
+export function startPreviewWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, deps: PreviewWorkerDeps): Worker<PreviewJob> {
   const worker = new Worker<PreviewJob>(PREVIEW_QUEUE, (job) => processPreview(job, deps), {
     connection,
     prefix,
-    concurrency,
-    // A killed worker's job is picked up again by another after this long.
-    stalledInterval: 30_000,
+    concurrency: limits.concurrency,
+    lockDuration: limits.lockMs,
+    stalledInterval: limits.lockMs,
     maxStalledCount: 2,
   });
   worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'preview worker error'));

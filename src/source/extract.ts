@@ -106,7 +106,7 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
           // classic hard-link-to-/etc trick.
           throw new UnsafePathError(`entry type "${header.type}" is not allowed`, header.name);
       }
-    })().then(() => done(), done);
+    })().then(() => done(), (err: unknown) => done(entryError(err, header.name)));
   });
 
   try {
@@ -157,6 +157,18 @@ async function mkdirNoFollow(dir: string): Promise<void> {
   }
   if (st.isSymbolicLink()) throw new UnsafePathError('entry would be written through a symlink', dir);
   if (!st.isDirectory()) throw new UnsafePathError('entry is both a file and a folder', dir);
+}
+
+/**
+ * Errors the archive's own shape causes (the same name twice, a file where a folder must
+ * be, an empty link target) are the repository's problem, reported like any unsafe entry;
+ * anything else (a full disk) stays ours and is retried.
+ */
+const ENTRY_ERRNO = new Set(['EEXIST', 'ENOENT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP']);
+
+function entryError(err: unknown, entry: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code && ENTRY_ERRNO.has(code) ? new UnsafePathError(`entry cannot be extracted (${code})`, entry) : err;
 }
 
 function mib(n: number): string {

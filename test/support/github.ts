@@ -22,8 +22,14 @@ export function testProbot(): Probot {
     privateKey: PRIVATE_KEY,
     secret: WEBHOOK_SECRET,
     log: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
-    // Retries would hide the exact call sequence the tests assert.
-    Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }),
+    // Retries would hide the exact call sequence the tests assert. Throttling is switched
+    // off per instance: Probot replaces a class-level `throttle` with its own options, which
+    // kept the one-write-per-second limiter on and cost every preview ~2 s of waiting.
+    Octokit: ProbotOctokit.defaults((options: Record<string, unknown>) => ({
+      ...options,
+      retry: { enabled: false },
+      throttle: { ...(options['throttle'] as object | undefined), enabled: false },
+    })),
   });
 }
 

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import nock from 'nock';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { Probot } from 'probot';
 import { loadSettings } from '../../src/config/settings.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
 import { GITHUB, INSTALLATION_ID, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
@@ -14,10 +15,26 @@ const examples = require('@octokit/webhooks-examples/api.github.com/index.json')
 
 export const REPO = { owner: 'acme', name: 'deploys', id: 777 };
 
+/** A GitHub fault to answer instead of the normal reply: [status, body, headers]. */
+export type FaultReply = [number, unknown, Record<string, string>?];
+/** Consulted before every recorded GitHub call; undefined lets the call through. */
+export type Fault = (method: string, path: string, body: unknown) => FaultReply | undefined;
+
+export interface HarnessOptions {
+  /** Defaults to testProbot() (no Octokit retries, so tests see exact call sequences). */
+  probot?: Probot;
+  log?: Logger;
+  fault?: Fault;
+}
+
 export interface Recorded {
   method: string;
   path: string;
   body: any; // request bodies are JSON of many shapes; tests read the fields they assert
+  /** When nock received it (ms since the epoch). */
+  at?: number;
+  /** Set when a fault answered instead of the normal reply. */
+  status?: number;
 }
 
 /**
@@ -27,6 +44,8 @@ export interface Recorded {
  */
 export interface Harness {
   rt: Runtime;
+  /** Every Redis key this runtime writes starts with it. */
+  prefix: string;
   calls: Recorded[];
   tarballs: Map<string, Buffer>;
   push(sha: string, files: RepoFiles): Promise<void>;
@@ -90,7 +109,7 @@ export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-export async function startHarness(clustersYaml: string, env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(clustersYaml: string, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
@@ -105,8 +124,16 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     MERGEOPS_HEALTH_POLL_MS: '200',
     ...env,
   });
-  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, testProbot(), pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
+  // What GitHub holds, so listing a PR's comments returns what was posted, as GitHub does.
+  const comments = new Map<number, { id: number; pr: number; body: string }>();
+  // A faulted call is recorded with its status, so tests can count what GitHub refused.
+  const fault = (method: string, uri: string, body: unknown): FaultReply | undefined => {
+    const f = opts.fault?.(method, uri, body);
+    if (f) calls.push({ at: Date.now(), method, path: uri, body, status: f[0] });
+    return f;
+  };
   const tarballs = new Map<string, Buffer>();
   let nextCheckId = 1000;
   let nextCommentId = 9000;
@@ -121,55 +148,82 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     .get(new RegExp(`${repoPath}/tarball/[0-9a-f]+$`))
     .delay(Number(env['TEST_TARBALL_DELAY_MS'] ?? 0))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
+      const f = fault('GET', uri, null);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
       const t = tarballs.get(uri.split('/').pop() as string);
       return t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, { message: 'Not Found' }];
     })
     .post(`${repoPath}/check-runs`)
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      const f = fault('POST', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
       return [201, { id: ++nextCheckId }, { 'x-ratelimit-remaining': '4990' }];
     })
     .patch(new RegExp(`${repoPath}/check-runs/\\d+$`))
     .reply((uri, body) => {
-      calls.push({ method: 'PATCH', path: uri, body });
+      const f = fault('PATCH', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'PATCH', path: uri, body });
       return [200, { id: Number(uri.split('/').pop()) }];
     })
     .get(new RegExp(`${repoPath}/issues/\\d+/comments`))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
-      return [200, []];
+      const f = fault('GET', uri, null);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
+      const pr = Number(/issues\/(\d+)\/comments/.exec(uri)?.[1]);
+      return [200, [...comments.values()].filter((c) => c.pr === pr).map((c) => ({ id: c.id, body: c.body, user: { type: 'Bot', login: 'mergeops[bot]' } }))];
     })
     .post(new RegExp(`${repoPath}/issues/\\d+/comments$`))
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
-      return [201, { id: ++nextCommentId, body: (body as { body: string }).body, user: { type: 'Bot', login: 'mergeops[bot]' } }];
+      const f = fault('POST', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
+      const id = ++nextCommentId;
+      const text = (body as { body: string }).body;
+      comments.set(id, { id, pr: Number(/issues\/(\d+)\/comments/.exec(uri)?.[1]), body: text });
+      return [201, { id, body: text, user: { type: 'Bot', login: 'mergeops[bot]' } }];
     })
     .post(`${repoPath}/deployments`)
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      const f = fault('POST', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
       return [201, { id: ++nextDeploymentId }];
     })
     .post(new RegExp(`${repoPath}/deployments/\\d+/statuses$`))
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      const f = fault('POST', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
       return [201, { id: 1 }];
     })
     .get(new RegExp(`${repoPath}/commits/[0-9a-f]+/pulls`))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
+      const f = fault('GET', uri, null);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
       const s = /commits\/([0-9a-f]+)\/pulls/.exec(uri)?.[1] ?? '';
       const pr = merges.get(s);
       return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
     })
     .patch(new RegExp(`${repoPath}/issues/comments/\\d+$`))
     .reply((uri, body) => {
-      calls.push({ method: 'PATCH', path: uri, body });
-      return [200, { id: Number(uri.split('/').pop()) }];
+      const f = fault('PATCH', uri, body);
+      if (f) return f;
+      calls.push({ at: Date.now(), method: 'PATCH', path: uri, body });
+      const id = Number(uri.split('/').pop());
+      const c = comments.get(id);
+      if (!c) return [404, { message: 'Not Found' }];
+      c.body = (body as { body: string }).body;
+      return [200, { id }];
     });
 
   return {
     rt,
+    prefix: settings.redisPrefix,
     calls,
     tarballs,
     push: async (s, files) => {
@@ -182,11 +236,11 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return res.status;
     },
     waitForPreview: async (s) => {
-      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.head_sha === s), `check run start for ${s}`);
+      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s), `check run start for ${s}`);
       // Check ids are handed out in order, so the matching PATCH is the one to our id.
-      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs')).indexOf(start) + 1;
-      const check = await waitFor(() => calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `check completion for ${s}`);
-      const comment = await waitFor(() => calls.slice(calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET'), `comment for ${s}`);
+      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs')).indexOf(start) + 1;
+      const check = await waitFor(() => calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `check completion for ${s}`);
+      const comment = await waitFor(() => calls.slice(calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET' && !c.status), `comment for ${s}`);
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,
@@ -205,9 +259,9 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return res.status;
     },
     waitForDeploy: async (s) => {
-      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.head_sha === s && c.body.name === 'mergeops / deploy'), `deploy check for ${s}`, 60_000);
-      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs')).indexOf(start) + 1;
-      return waitFor(() => calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `deploy completion for ${s}`, 60_000);
+      const start = await waitFor(() => calls.find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s && c.body.name === 'mergeops / deploy'), `deploy check for ${s}`, 60_000);
+      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs')).indexOf(start) + 1;
+      return waitFor(() => calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `deploy completion for ${s}`, 60_000);
     },
     stop: async () => {
       await rt.stop();

@@ -154,7 +154,7 @@ describe('mergeops CLI against the real API server', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      `mergeops: cannot reach the API server of context "dead" of ${dead}: ECONNREFUSED; check that it is up and that --kubeconfig/--context (or KUBECONFIG) point at the right cluster\n`,
+      `mergeops: cannot reach the API server of context "dead" of ${dead}: ECONNREFUSED (after 4 attempts); check that it is up and that --kubeconfig/--context (or KUBECONFIG) point at the right cluster\n`,
     );
 
     const ctx = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', kubeconfig(), '--context', 'nope', '--repo', 'acme/cli']);

@@ -380,3 +380,18 @@ describe('extractTarball: size limits', () => {
     await expect(extract(buf.subarray(0, Math.floor(buf.length / 2)))).rejects.toThrow();
   });
 });
+
+describe('extractTarball: entries the file system refuses (regression: raw ENOENT/EEXIST made the job retry as if it were ours)', () => {
+  it('refuses a symlink with an empty target as an unsafe entry', async () => {
+    const err = await extract(await tarball([l('C:', '')])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafePathError);
+    expect((err as UnsafePathError).message).toBe('entry cannot be extracted (ENOENT)');
+    expect((err as UnsafePathError).entry).toBe(`${TOP}/C:`);
+  });
+
+  it('refuses the same file name twice as an unsafe entry', async () => {
+    const err = await extract(await tarball([f('a.yaml', '1'), f('a.yaml', '2')])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafePathError);
+    expect((err as UnsafePathError).message).toBe('entry cannot be extracted (EEXIST)');
+  });
+});

@@ -106,3 +106,31 @@ describe('mapLimit', () => {
     expect(peak).toBe(1);
   });
 });
+
+// Regression: after a failure the other workers kept taking items, and the rejection came
+// while items were still running, so a deploy reported "failed" (and released its lease)
+// with writes still going on behind it.
+describe('mapLimit after a failure', () => {
+  it('starts no new item and rejects only once the running ones have settled', async () => {
+    const started: number[] = [];
+    let running = 0;
+    let runningAtReject = -1;
+    const run = mapLimit([0, 1, 2, 3, 4, 5], 2, async (x) => {
+      started.push(x);
+      running++;
+      try {
+        if (x === 0) throw new Error('boom');
+        await sleep(50);
+        return x;
+      } finally {
+        running--;
+      }
+    });
+    await run.catch(() => {
+      runningAtReject = running;
+    });
+    await expect(run).rejects.toThrow('boom');
+    expect(runningAtReject).toBe(0);
+    expect(started).toEqual([0, 1]);
+  });
+});

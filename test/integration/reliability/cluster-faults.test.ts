@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
+import { REPO, sha, startHarness, type Harness } from '../../support/harness.js';
+import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+
+/**
+ * The API server misbehaving during deploys, through a fault-injecting proxy in front of
+ * the real one: load shedding (429 with Retry-After, 503) is retried with backoff and
+ * changes nothing in the result; an API server that goes away mid-apply fails the deploy
+ * with a check run that says so and never prunes after the partial apply.
+ */
+describe('API server faults during deploy (fault-injecting proxy)', () => {
+  let h: Harness;
+  let cluster: Cluster;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    cluster = await testCluster();
+    proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
+    h = await startHarness(`clusters:\n  flaky:\n    kubeconfig: ${proxy.kubeconfig}\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relk-*"]\n`);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await proxy?.close();
+    cluster?.client.close();
+  });
+  beforeEach(() => {
+    proxy.rule = null;
+  });
+
+  const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+  const files = (ns: string, objects: Record<string, string>) => ({
+    '.github/mergeops.yml': `apps:\n  - name: app-${ns.slice(-6)}\n    path: deploy\n    namespace: ${ns}\n    cluster: flaky\n    wait: 0\n`,
+    ...Object.fromEntries(Object.entries(objects).map(([n, v]) => [`deploy/${n}.yaml`, cm(n, v)])),
+  });
+  const value = async (ns: string, name: string) => ((await get(cluster, 'v1', 'ConfigMap', ns, name))?.['data'] as { value?: string } | undefined)?.value ?? null;
+  const rv = async (ns: string, name: string) => (await get(cluster, 'v1', 'ConfigMap', ns, name))?.metadata['resourceVersion'];
+
+  async function deploy(ns: string, seed: string, objects: Record<string, string>): Promise<{ conclusion: string; summary: string }> {
+    const s = sha(`${seed}-${ns}`);
+    await h.push(s, files(ns, objects));
+    expect(await h.pushEvent(s)).toBe(202);
+    const check = await h.waitForDeploy(s);
+    return { conclusion: check.body.conclusion, summary: check.body.output.summary };
+  }
+
+  it('429 with Retry-After: 1 and 503 on writes and reads: retried with backoff, deploy succeeds, each object written once, a re-run writes nothing', async () => {
+    const ns = uniqueName('relk-a');
+    await namespace(cluster, ns);
+    const plan = [{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }, { status: 503 }];
+    let readFaults = 2;
+    proxy.rule = (r) => {
+      if (r.write && r.method === 'PATCH') return plan.shift();
+      if (!r.write && r.path.includes(`/namespaces/${ns}/`) && readFaults > 0) {
+        readFaults--;
+        return { status: 503 };
+      }
+      return undefined;
+    };
+    const first = proxy.requests.length;
+    const started = Date.now();
+    const r = await deploy(ns, 'shed', { a: '1', b: '1', c: '1' });
+    const seen = proxy.requests.slice(first);
+
+    expect(plan).toEqual([]);
+    expect(seen.filter((q) => q.injected !== undefined).map((q) => q.injected).sort()).toEqual([429, 429, 503, 503, 503, 503]);
+    expect(r.conclusion).toBe('success');
+    expect(r.summary).toContain('deployed: 3 created, 0 configured, 0 unchanged, 0 pruned');
+    // Two Retry-After: 1 answers were honoured (the writes run in parallel, so at least one second).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    // Each object ends with exactly one successful write: 4 refused + 3 accepted PATCHes.
+    expect(seen.filter((q) => q.write && q.method === 'PATCH' && q.injected === undefined)).toHaveLength(3);
+    expect([await value(ns, 'a'), await value(ns, 'b'), await value(ns, 'c')]).toEqual(['1', '1', '1']);
+
+    const versions = [await rv(ns, 'a'), await rv(ns, 'b'), await rv(ns, 'c')];
+    const again = await deploy(ns, 'shed-again', { a: '1', b: '1', c: '1' });
+    expect(again.summary).toContain('deployed: 0 created, 0 configured, 3 unchanged, 0 pruned');
+    expect([await rv(ns, 'a'), await rv(ns, 'b'), await rv(ns, 'c')]).toEqual(versions);
+  });
+
+  it('the API server stops in the middle of the apply: check says unreachable, nothing pruned; once it is back the next deploy completes and prunes', async () => {
+    const ns = uniqueName('relk-b');
+    await namespace(cluster, ns);
+    expect((await deploy(ns, 'base', { a: '1', b: '1', c: '1', old: '1' })).conclusion).toBe('success');
+
+    let writes = 0;
+    proxy.rule = (r) => {
+      if (!(r.write && r.method === 'PATCH')) return undefined;
+      writes++;
+      if (writes === 1) return undefined;
+      // The second write finds the API server gone: its connection is cut, the rest refused.
+      void proxy.stop();
+      return 'drop';
+    };
+    const broken = await deploy(ns, 'broken', { a: '2', b: '2', c: '2' });
+    expect(broken.conclusion).toBe('failure');
+    expect(broken.summary).toMatch(/cluster "flaky" is unreachable: (ECONNREFUSED|ECONNRESET)( \(after 4 attempts\))?/);
+    expect(broken.summary).toContain('failed: not applied');
+    await proxy.start();
+    // A partial apply: at most the one write that got through; `old` is still there.
+    const values = [await value(ns, 'a'), await value(ns, 'b'), await value(ns, 'c')];
+    expect(values.filter((v) => v === '2').length).toBeLessThanOrEqual(1);
+    expect(await value(ns, 'old')).toBe('1');
+    expect(proxy.requests.filter((q) => q.method === 'DELETE')).toEqual([]);
+
+    proxy.rule = null;
+    const fixed = await deploy(ns, 'fixed', { a: '2', b: '2', c: '2' });
+    expect(fixed.conclusion).toBe('success');
+    expect(fixed.summary).toContain('1 pruned');
+    expect([await value(ns, 'a'), await value(ns, 'b'), await value(ns, 'c'), await value(ns, 'old')]).toEqual(['2', '2', '2', null]);
+  });
+
+  it('503 that never ends on one object: it fails after 4 attempts with that reason, the others apply, prune is skipped and the check says so', async () => {
+    const ns = uniqueName('relk-c');
+    await namespace(cluster, ns);
+    expect((await deploy(ns, 'base', { a: '1', b: '1', old: '1' })).conclusion).toBe('success');
+    proxy.rule = (r) => (r.write && r.method === 'PATCH' && r.path.endsWith('/configmaps/b') ? { status: 503 } : undefined);
+    const r = await deploy(ns, 'stuck', { a: '2', b: '2' });
+    expect(r.conclusion).toBe('failure');
+    expect(r.summary).toContain('(HTTP 503, still after 4 attempts)');
+    expect(r.summary).toContain('prune skipped: some objects failed to apply, so nothing was pruned');
+    expect(proxy.requests.filter((q) => q.injected === 503 && q.path.endsWith(`/namespaces/${ns}/configmaps/b`))).toHaveLength(4);
+    expect([await value(ns, 'a'), await value(ns, 'b'), await value(ns, 'old')]).toEqual(['2', '1', '1']);
+  });
+});

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import type { DeployJob } from '../../../src/queue/jobs.js';
+import { INSTALLATION_ID, waitFor } from '../../support/github.js';
+import { REPO, sha, startHarness, type FaultReply, type Harness } from '../../support/harness.js';
+import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+
+/**
+ * A deploy job that fails for a reason of ours (GitHub 500 on creating the Deployment,
+ * with Octokit retries off) is retried by BullMQ. The retry finishes the check run the
+ * first attempt opened instead of opening a second, and a job that runs out of attempts
+ * completes its check as failed instead of leaving it in progress forever.
+ */
+describe('deploy retries keep one check run', () => {
+  let h: Harness;
+  let cluster: Cluster;
+  let ns: string;
+  let deploymentFaults = 0;
+
+  beforeAll(async () => {
+    cluster = await testCluster();
+    ns = uniqueName('relretry');
+    await namespace(cluster, ns);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relretry-*"]\n`, {}, {
+      fault: (method, path): FaultReply | undefined => {
+        if (method === 'POST' && path.endsWith('/deployments') && deploymentFaults > 0) {
+          deploymentFaults--;
+          return [500, { message: 'Server Error' }];
+        }
+        return undefined;
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    cluster?.client.close();
+  });
+
+  const job = (s: string): DeployJob => ({ installationId: INSTALLATION_ID, owner: REPO.owner, repo: REPO.name, repoId: REPO.id, sha: s, branch: 'main', defaultBranch: 'main', reason: 'push' });
+  const files = (value: string) => ({
+    '.github/mergeops.yml': `apps:\n  - name: rel-retry\n    path: deploy\n    namespace: ${ns}\n    wait: 0\n`,
+    'deploy/cm.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  value: "${value}"\n`,
+  });
+  const checkRuns = (s: string) => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s);
+  const completions = () => h.calls.filter((c) => c.method === 'PATCH' && !c.status && /\/check-runs\/\d+$/.test(c.path) && c.body.status === 'completed');
+
+  it('a retried deploy finishes the check run its first attempt opened', async () => {
+    const s = sha(`retry-${ns}`);
+    await h.push(s, files('1'));
+    deploymentFaults = 1;
+    await h.rt.queues.deploy.add('deploy', job(s), { jobId: `retry-${ns}`, attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+    const check = await h.waitForDeploy(s);
+    expect(check.body.conclusion).toBe('success');
+    expect(h.calls.filter((c) => c.status === 500)).toHaveLength(1);
+    expect(checkRuns(s)).toHaveLength(1);
+    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'settings'))?.['data'] as { value: string }).value).toBe('1');
+  });
+
+  it('a deploy that runs out of attempts completes its one check run as failed, saying why', async () => {
+    const s = sha(`exhausted-${ns}`);
+    await h.push(s, files('2'));
+    deploymentFaults = 2;
+    const before = completions().length;
+    await h.rt.queues.deploy.add('deploy', job(s), { jobId: `exhausted-${ns}`, attempts: 2, backoff: { type: 'fixed', delay: 100 } });
+    const done = await waitFor(() => completions().slice(before).find((c) => c.body.conclusion === 'failure'), 'failed deploy check');
+    expect(checkRuns(s)).toHaveLength(1);
+    expect(done.path).toMatch(new RegExp(`/check-runs/${1000 + h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs')).indexOf(checkRuns(s)[0] as (typeof h.calls)[number]) + 1}$`));
+    expect(done.body.output.title).toBe('mergeops / deploy failed after 2 attempts');
+    expect(done.body.output.summary).toContain('Server Error');
+  });
+});

@@ -1,0 +1,96 @@
+import http from 'node:http';
+import type net from 'node:net';
+
+export interface FakeCall {
+  method: string;
+  path: string;
+  body: any; // request bodies are JSON of many shapes; tests read the fields they assert
+}
+
+/**
+ * GitHub over real HTTP for app processes the test starts as children (nock lives in the
+ * test's own process and cannot reach them). Serves the calls a preview makes under
+ * `/api/v3` (GHE_HOST points the app here), records them, and lets the test hold a
+ * tarball download open to catch a worker mid-job.
+ */
+export interface FakeGitHub {
+  host: string;
+  calls: FakeCall[];
+  tarballs: Map<string, Buffer>;
+  /** While set, tarball downloads of this SHA wait for `release()`. */
+  hold: string | null;
+  release(): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeGitHub(): Promise<FakeGitHub> {
+  let nextCheck = 1000;
+  let nextComment = 9000;
+  const comments = new Map<number, { pr: number; body: string }>();
+  const waiting: (() => void)[] = [];
+  const fake: FakeGitHub = {
+    host: '',
+    calls: [],
+    tarballs: new Map(),
+    hold: null,
+    release: () => {
+      fake.hold = null;
+      for (const w of waiting.splice(0)) w();
+    },
+    close: () =>
+      new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+  const json = (res: http.ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = (req.url ?? '').replace(/^\/api\/v3/, '').split('?')[0] as string;
+      const method = req.method ?? 'GET';
+      const text = Buffer.concat(chunks).toString('utf8');
+      const body = text ? (JSON.parse(text) as unknown) : null;
+      fake.calls.push({ method, path, body });
+      let m: RegExpExecArray | null;
+      if (method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
+        return json(res, 201, { token: 'ghs_fakeinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString() });
+      }
+      if ((m = /\/tarball\/([0-9a-f]+)$/.exec(path))) {
+        const sha = m[1] as string;
+        const send = (): void => {
+          const t = fake.tarballs.get(sha);
+          if (!t) return json(res, 404, { message: 'Not Found' });
+          res.writeHead(200, { 'content-type': 'application/x-gzip' });
+          res.end(t);
+        };
+        if (fake.hold === sha) waiting.push(send);
+        else send();
+        return undefined;
+      }
+      if (method === 'POST' && path.endsWith('/check-runs')) return json(res, 201, { id: ++nextCheck });
+      if (method === 'PATCH' && (m = /\/check-runs\/(\d+)$/.exec(path))) return json(res, 200, { id: Number(m[1]) });
+      if ((m = /\/issues\/(\d+)\/comments$/.exec(path))) {
+        const pr = Number(m[1]);
+        if (method === 'GET') return json(res, 200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot' } })));
+        const id = ++nextComment;
+        comments.set(id, { pr, body: (body as { body: string }).body });
+        return json(res, 201, { id });
+      }
+      if (method === 'PATCH' && (m = /\/issues\/comments\/(\d+)$/.exec(path))) {
+        const c = comments.get(Number(m[1]));
+        if (!c) return json(res, 404, { message: 'Not Found' });
+        c.body = (body as { body: string }).body;
+        return json(res, 200, { id: Number(m[1]) });
+      }
+      return json(res, 404, { message: `fake GitHub has no ${method} ${path}` });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  fake.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return fake;
+}

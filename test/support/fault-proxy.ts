@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** What the proxy does with one request: answer it with an error, or cut the connection. */
+export type ProxyFault = { status: number; retryAfter?: number } | 'drop';
+
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  /** A real write: PATCH/POST/PUT/DELETE without dryRun. */
+  write: boolean;
+  injected?: number | 'drop';
+}
+
+/**
+ * A small fault-injecting HTTP proxy in front of the real API server: every request is
+ * forwarded unless `rule` returns a fault, and `stop()` makes the "API server" go away
+ * (open connections cut, new ones refused) until `start()`.
+ */
+export interface FaultProxy {
+  kubeconfig: string;
+  requests: ProxiedRequest[];
+  rule: ((r: ProxiedRequest) => ProxyFault | undefined) | null;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(upstreamKubeconfig: string): Promise<FaultProxy> {
+  const text = fs.readFileSync(upstreamKubeconfig, 'utf8');
+  const upstream = new URL(/server: (\S+)/.exec(text)?.[1] ?? '');
+  const token = /token: (\S+)/.exec(text)?.[1] ?? '';
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  const sockets = new Set<net.Socket>();
+  const proxy: FaultProxy = {
+    kubeconfig: '',
+    requests: [],
+    rule: null,
+    stop: async () => {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    start: async () => {
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    },
+    close: async () => {
+      if (server.listening) await proxy.stop();
+      agent.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, write: req.method !== 'GET' && !url.searchParams.has('dryRun') };
+    proxy.requests.push(r);
+    const fault = proxy.rule?.(r);
+    if (fault === 'drop') {
+      r.injected = 'drop';
+      req.socket.destroy();
+      return;
+    }
+    if (fault) {
+      r.injected = fault.status;
+      req.resume();
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}) });
+      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: `injected ${fault.status}`, code: fault.status }));
+      return;
+    }
+    const up = https.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-proxy-'));
+  proxy.kubeconfig = path.join(dir, 'kubeconfig.yaml');
+  fs.writeFileSync(
+    proxy.kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: flaky\n  cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}\nusers:\n- name: admin\n  user: {token: ${token}}\ncontexts:\n- name: flaky\n  context: {cluster: flaky, user: admin}\ncurrent-context: flaky\n`,
+  );
+  return proxy;
+}
