@@ -98,9 +98,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       registry: new OciDatasource(loadRegistryAccess(settings.registriesFile)),
       limits,
       log,
-      index,
+      // On the worker connection, like jobState: a Redis restart pauses a bump, not fails it.
+      index: new ImageIndex(connection, settings.redisPrefix),
       queues,
-      state,
+      state: jobState,
+      lockMs: settings.jobLockMs,
       pollIntervalMs: settings.imagePollIntervalMs,
       enqueuePreview: async (job) => {
         await enqueuePreviewAt(job, Date.now());

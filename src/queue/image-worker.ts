@@ -19,6 +19,8 @@ export interface ImageWorkerDeps extends Omit<BumpDeps, 'syncImages'> {
   queues: Queues;
   state: SharedState;
   pollIntervalMs: number;
+  /** Job lock and stall check, as for the other workers (MERGEOPS_JOB_LOCK_MS). */
+  lockMs: number;
 }
 
 /** Starts polling an image (or stops, when nobody watches it or polling is off). */
@@ -59,7 +61,7 @@ export async function startImageWorkers(connection: ConnectionOptions, prefix: s
   // Reconcile schedulers with the index: the interval may have changed since the last start.
   for (const image of await deps.index.images()) await schedulePoll(deps.queues, image, deps.pollIntervalMs);
   const bumpDeps: BumpDeps = { ...deps, syncImages: syncImages(deps) };
-  const image = new Worker<ImageJob>(IMAGE_QUEUE, (job, token) => processImageJob(job, token, deps, bumpDeps), { connection, prefix, concurrency: 2, stalledInterval: 30_000, maxStalledCount: 2 });
+  const image = new Worker<ImageJob>(IMAGE_QUEUE, (job, token) => processImageJob(job, token, deps, bumpDeps), { connection, prefix, concurrency: 2, lockDuration: deps.lockMs, stalledInterval: deps.lockMs, maxStalledCount: 2 });
   const poll = new Worker<PollJob>(IMAGE_POLL_QUEUE, (job) => poll1(job.data.repository, deps), { connection, prefix, concurrency: 4 });
   for (const w of [image, poll]) w.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'image worker error'));
   return [image, poll];
