@@ -12,6 +12,7 @@ import { githubRateLimitRemaining } from './http/metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
+import { RevisionCache } from './source/revision-cache.js';
 import { startPreviewWorker } from './queue/worker.js';
 
 export interface Runtime {
@@ -51,10 +52,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       return octokit;
     };
+    const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     const worker = startPreviewWorker(connection, settings.redisPrefix, settings.workerConcurrency, {
       github,
       clusters,
       limits,
+      revisions,
       log,
       isLatestHead: (job) => state.isLatestHead(job),
       commentIds: (job) => state.commentIds(job),
@@ -77,7 +80,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       enqueueHeal: (job) => enqueueHeal(queues, job),
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), async () => clusters.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
