@@ -69,6 +69,11 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    return (await this.requestWithStatus<T>(method, path, opts)).body;
+  }
+
+  /** The same, with the HTTP status: an apply answers 201 when it created the object. */
+  async requestWithStatus<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -89,7 +94,7 @@ export class KubeClient {
       req.on('error', (err: NodeJS.ErrnoException) => reject(new ClusterUnreachableError(this.cluster, err.code ?? err.message)));
       req.end(payload);
     });
-    if (status >= 200 && status < 300) return (text === '' ? undefined : JSON.parse(text)) as T;
+    if (status >= 200 && status < 300) return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
     let reason = 'Unknown';
     let message = `${method} ${url.pathname} failed with HTTP ${status}`;
     try {
