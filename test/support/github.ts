@@ -22,8 +22,14 @@ export function testProbot(): Probot {
     privateKey: PRIVATE_KEY,
     secret: WEBHOOK_SECRET,
     log: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
-    // Retries would hide the exact call sequence the tests assert.
-    Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }),
+    // Retries would hide the exact call sequence the tests assert, and the write throttle
+    // only slows them down. A function, not an object: Probot passes its own `throttle`
+    // options per instance, which would replace an object default's `enabled: false`.
+    Octokit: ProbotOctokit.defaults((options: Record<string, unknown>) => ({
+      ...options,
+      retry: { enabled: false },
+      throttle: { ...(options['throttle'] as object | undefined), enabled: false },
+    })),
   });
 }
 
