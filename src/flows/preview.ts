@@ -54,13 +54,15 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
   await timed('preview', 'report', async () => {
-    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+    // Comment first: Octokit spaces an installation's writes a second apart, and the
+    // comment is what people wait for; the check completes one write slot later.
     if (await deps.isLatestHead(job)) {
       const bodies = formatComment(report);
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
+    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
   }, timings);
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },

@@ -164,7 +164,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       // Check ids are handed out in order, so the matching PATCH is the one to our id.
       const checkId = 1000 + calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs')).indexOf(start) + 1;
       const check = await waitFor(() => calls.find((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `check completion for ${s}`);
-      const comment = await waitFor(() => calls.slice(calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET'), `comment for ${s}`);
+      const comment = await waitFor(() => calls.slice(calls.indexOf(start), calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET'), `comment for ${s}`);
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,

@@ -150,8 +150,8 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     expect(h.calls.slice(before).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/:id')}`)).toEqual([
       'POST /repos/acme/deploys/check-runs',
       `GET /repos/acme/deploys/tarball/${head2}`,
-      'PATCH /repos/acme/deploys/check-runs/:id',
       'PATCH /repos/acme/deploys/issues/comments/:id',
+      'PATCH /repos/acme/deploys/check-runs/:id',
     ]);
   });
 
