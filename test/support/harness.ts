@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import nock from 'nock';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { Probot } from 'probot';
 import { loadSettings } from '../../src/config/settings.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
 import { GITHUB, INSTALLATION_ID, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
@@ -18,6 +19,8 @@ export interface Recorded {
   method: string;
   path: string;
   body: any; // request bodies are JSON of many shapes; tests read the fields they assert
+  /** performance.now() when the stand-in saw it: the benchmarks time flows by it. */
+  at: number;
 }
 
 /**
@@ -27,6 +30,8 @@ export interface Recorded {
  */
 export interface Harness {
   rt: Runtime;
+  /** This harness's Redis key prefix. */
+  prefix: string;
   calls: Recorded[];
   tarballs: Map<string, Buffer>;
   push(sha: string, files: RepoFiles): Promise<void>;
@@ -72,14 +77,23 @@ export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-export async function startHarness(clustersYaml: string, env: Record<string, string> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Instead of the test Probot (retries and write throttling off), e.g. production's. */
+  probot?: Probot;
+  /** Instead of a silent logger (TEST_LOG_LEVEL), e.g. production's level into /dev/null. */
+  log?: Logger;
+}
+
+/** Jest-free, so `npm run bench` drives the same runtime. */
+export async function startHarness(clustersYaml: string, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
   fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
+  const prefix = env['MERGEOPS_REDIS_PREFIX'] ?? `mergeops-test-${crypto.randomUUID().slice(0, 8)}`;
   const settings = loadSettings({
     REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
-    MERGEOPS_REDIS_PREFIX: `mergeops-test-${crypto.randomUUID().slice(0, 8)}`,
+    MERGEOPS_REDIS_PREFIX: prefix,
     MERGEOPS_CLUSTERS: clustersFile,
     PORT: '0',
     HOST: '127.0.0.1',
@@ -87,7 +101,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     MERGEOPS_HEALTH_POLL_MS: '200',
     ...env,
   });
-  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, testProbot(), pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
   const tarballs = new Map<string, Buffer>();
   let nextCheckId = 1000;
@@ -101,55 +115,56 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     .get(new RegExp(`${repoPath}/tarball/[0-9a-f]+$`))
     .delay(Number(env['TEST_TARBALL_DELAY_MS'] ?? 0))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
+      calls.push({ method: 'GET', path: uri, body: null, at: performance.now() });
       const t = tarballs.get(uri.split('/').pop() as string);
       return t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, { message: 'Not Found' }];
     })
     .post(`${repoPath}/check-runs`)
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      calls.push({ method: 'POST', path: uri, body, at: performance.now() });
       return [201, { id: ++nextCheckId }, { 'x-ratelimit-remaining': '4990' }];
     })
     .patch(new RegExp(`${repoPath}/check-runs/\\d+$`))
     .reply((uri, body) => {
-      calls.push({ method: 'PATCH', path: uri, body });
+      calls.push({ method: 'PATCH', path: uri, body, at: performance.now() });
       return [200, { id: Number(uri.split('/').pop()) }];
     })
     .get(new RegExp(`${repoPath}/issues/\\d+/comments`))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
+      calls.push({ method: 'GET', path: uri, body: null, at: performance.now() });
       return [200, []];
     })
     .post(new RegExp(`${repoPath}/issues/\\d+/comments$`))
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      calls.push({ method: 'POST', path: uri, body, at: performance.now() });
       return [201, { id: ++nextCommentId, body: (body as { body: string }).body, user: { type: 'Bot', login: 'mergeops[bot]' } }];
     })
     .post(`${repoPath}/deployments`)
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      calls.push({ method: 'POST', path: uri, body, at: performance.now() });
       return [201, { id: ++nextDeploymentId }];
     })
     .post(new RegExp(`${repoPath}/deployments/\\d+/statuses$`))
     .reply((uri, body) => {
-      calls.push({ method: 'POST', path: uri, body });
+      calls.push({ method: 'POST', path: uri, body, at: performance.now() });
       return [201, { id: 1 }];
     })
     .get(new RegExp(`${repoPath}/commits/[0-9a-f]+/pulls`))
     .reply((uri) => {
-      calls.push({ method: 'GET', path: uri, body: null });
+      calls.push({ method: 'GET', path: uri, body: null, at: performance.now() });
       const s = /commits\/([0-9a-f]+)\/pulls/.exec(uri)?.[1] ?? '';
       const pr = merges.get(s);
       return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
     })
     .patch(new RegExp(`${repoPath}/issues/comments/\\d+$`))
     .reply((uri, body) => {
-      calls.push({ method: 'PATCH', path: uri, body });
+      calls.push({ method: 'PATCH', path: uri, body, at: performance.now() });
       return [200, { id: Number(uri.split('/').pop()) }];
     });
 
   return {
     rt,
+    prefix,
     calls,
     tarballs,
     push: async (s, files) => {
