@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { applyApp } from '../src/cluster/apply.js';
 import { deliver, waitFor } from '../test/support/github.js';
 import { REPO, prPayload, sha, startHarness, type Harness, type Recorded } from '../test/support/harness.js';
-import { CLUSTERS_YAML, appRepo, connect, createNamespace, dropKeys, harnessEnv, log, objects, percentile, productionLog, productionProbot, sleep, type BenchEnv, type Section } from './common.js';
+import { CLUSTERS_YAML, appRepo, connect, createNamespace, dropKeys, log, objects, percentile, sleep, type BenchEnv, type Section } from './common.js';
+import { harnessEnv, productionLog, productionProbot } from './harness.js';
 
 /** Octokit's throttle spaces writes of one installation 1 s apart, comment POSTs 3 s. */
 const WRITE_GAP_MS = 1100;

@@ -1,14 +1,10 @@
-import crypto from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
-import { Probot, ProbotOctokit } from 'probot';
 import { KubeClient } from '../src/cluster/client.js';
 import type { Cluster } from '../src/cluster/connect.js';
 import { Discovery } from '../src/cluster/discovery.js';
 import type { KubeObject } from '../src/render/types.js';
 import { dumpYaml } from '../src/render/yaml.js';
-import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET } from '../test/support/github.js';
 
 /** One benchmark's part of RESULTS.md: a markdown table and what it means. */
 export interface Section {
@@ -94,6 +90,9 @@ export interface TargetResult {
   missNote?: string;
 }
 
+// Nothing here may import the GitHub stand-in (nock): once loaded, it hooks every HTTP
+// request of the process, the API server's too. bench/harness.ts holds what needs it.
+
 /** A mergeops cluster handle on the bench API server; `close()` when done. */
 export async function connect(kubeconfig: string): Promise<Cluster> {
   const kc = new KubeConfig();
@@ -106,23 +105,6 @@ export async function createNamespace(cluster: Cluster, name: string): Promise<v
   await cluster.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
 }
 
-/**
- * The runtime's logger as in production (LOG_LEVEL info, JSON lines), written to
- * /dev/null: serialising the log lines is part of the cost being measured.
- */
-export function productionLog(): Logger {
-  return pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-}
-
-/** Probot as src/main.ts builds it: Octokit's retries and write throttling at their defaults. */
-export function productionProbot(): Probot {
-  return new Probot({ appId: APP_ID, privateKey: PRIVATE_KEY, secret: WEBHOOK_SECRET, log: productionLog().child({ name: 'probot' }), Octokit: ProbotOctokit });
-}
-
-/** Harness settings for a benchmark: its own Redis key prefix, production worker concurrency. */
-export function harnessEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { MERGEOPS_REDIS_PREFIX: `mergeops-bench-${crypto.randomUUID().slice(0, 8)}`, MERGEOPS_WORKER_CONCURRENCY: '4', ...extra };
-}
 
 /** Deletes a run's keys from the shared Redis. */
 export async function dropKeys(url: string, prefix: string): Promise<void> {

@@ -10,3 +10,12 @@ export interface MemoryResult {
   title: string;
   commentParts: number;
 }
+
+export interface MemoryJob {
+  n: number;
+  ns: string;
+  app: string;
+  repoId: number;
+  /** The operator's clusters file naming the bench API server as `default`. */
+  clustersFile: string;
+}

@@ -41,12 +41,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg()[0] ?? NaN;
   try {
-    // Imported one by one, kubectl's first: the GitHub stand-in (nock) hooks every HTTP
+    // Imported one by one, those without the GitHub stand-in first: nock hooks every HTTP
     // request of this process once loaded, the API server's too.
     if (selected('kubectl')) sections.push(await (await import('./kubectl.js')).benchKubectl(env, list('BENCH_SIZES', '100,1000').map(Number), num('BENCH_REPEAT', 3)));
+    if (selected('memory')) sections.push(await (await import('./memory.js')).benchMemory(env, num('BENCH_MEMORY_OBJECTS', 5000)));
     if (selected('comment')) sections.push(...(await (await import('./comment.js')).benchComment(env, list('BENCH_COMMENT_SIZES', '10,100,1000').map(Number), num('BENCH_COMMENT_RUNS', 10))));
     if (selected('intake')) sections.push(await (await import('./intake.js')).benchIntake(env, num('BENCH_INTAKE_RATE', 500), num('BENCH_INTAKE_SECONDS', 10)));
-    if (selected('memory')) sections.push(await (await import('./memory.js')).benchMemory(env, num('BENCH_MEMORY_OBJECTS', 5000)));
   } finally {
     await api.stop();
     await redis.stop();
