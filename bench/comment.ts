@@ -53,7 +53,9 @@ async function measure(h: Harness, env: BenchEnv, sizes: number[], runs: number,
     for (const n of sizes) {
       const tag = crypto.randomUUID().slice(0, 6);
       const ns = `bench-ttc-${n}-${tag}`;
-      const app = `app-${n}`;
+      // Apps are identified by repo + name across namespaces: a fresh name per round keeps
+      // the previous round's objects from showing up as this app's orphans.
+      const app = `app-${n}-${tag}`;
       await createNamespace(cluster, ns);
       // Steady state: the app is deployed at version 0 and each PR changes 20% of it.
       const deployed = objects(ns, n, 0).map((object) => ({ object, source: { file: 'deploy/app.yaml', line: 1 } }));

@@ -4,6 +4,8 @@
  * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory runs a subset (printed, not
  * written to RESULTS.md, which always holds a complete run).
  */
+// First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
+import './http-originals.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
