@@ -5,8 +5,8 @@
  * nock hooks node:http(s) and fetch once loaded. GitHub is reached through fetch
  * (Octokit), so this module hands node:http(s) back to Node as soon as nock is in: the
  * worker's API server requests then run as in production. Behind nock each of them
- * opened its own TLS connection (no keep-alive) and was held on to, which made a
- * 1,000-object preview ~10× slower and a worker's memory several times larger.
+ * opened its own TLS connection (no keep-alive) and was held on to: a 1,000-object
+ * preview took ~12 s instead of ~4 s here, and memory grew with every request.
  */
 import crypto from 'node:crypto';
 import { pino, type Logger } from 'pino';
