@@ -143,6 +143,7 @@ export async function benchComment(env: BenchEnv, sizes: number[], runs: number)
     notes: [
       `Signed \`pull_request\` webhook sent → the stand-in sees the comment write (POST for an opened PR, PATCH for a push), ${runs} runs per size (${Math.max(3, Math.ceil(runs / 2))} with the throttle off), each PR changing 20% of an already deployed plain-YAML app; worker concurrency 4.`,
       'Octokit (Probot\'s default, kept here) spaces one installation\'s writes ≥ 1 s apart and comment POSTs ≥ 3 s apart, as GitHub asks of integrations to stay clear of its secondary rate limits. A preview writes three times (check started, comment, check completed), so its comment cannot land earlier than 1 s after the check started even when the work takes 100 ms; the throttle-off column shows the work alone. Runs are spaced so that no run waits for the previous one\'s throttle. On github.com, GitHub\'s own API latency (typically 100–300 ms per call, 3–4 calls before the comment) comes on top.',
+      'A comment too long for GitHub (65,536 characters) is split into parts, each its own write 1 s after the previous one; the time here is to the first part. At 1,000 objects with 200 changes the work itself takes seconds: every object gets a dry-run apply, and the base revision is rendered and planned again for the drift section.',
     ],
     targets: [
       {

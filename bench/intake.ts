@@ -78,6 +78,7 @@ export async function benchIntake(env: BenchEnv, rate: number, seconds: number):
     ],
     notes: [
       `autocannon in a separate process, ${CONNECTIONS} connections, \`overallRate\` ${rate}; every delivery is a distinct signed \`pull_request\` event (own delivery id, PR number and HMAC, 21 KB), so each is verified, deduplicated in Redis and enqueued as its own preview job. In the first row the worker (concurrency 4) runs in the same process and works through those previews (10-object app against the API server) during the load; the second row has no worker in the process (how the chart deploys receivers). Latencies are corrected for coordinated omission (autocannon's default at a fixed rate). Logging as in production (info, JSON, to /dev/null).`,
+      'Each acknowledgement costs an HMAC over the body, a JSON parse, a Probot event with its Octokit, and at least four Redis round trips (delivery dedupe, PR head ordering, job lookup, job add). Why the first row misses: the receiver shares its event loop, and these 2 cores, with the worker it feeds — rendering, parsing API server answers, diffing — and with the API server, etcd and Redis that work drives; the second row is the receiver on the same machine without that. What would close it: run receivers as their own processes (`MERGEOPS_MODE=web`, as the Helm chart does) on cores the workers do not use, and fold the per-delivery Redis calls into one script.',
     ],
     targets: [
       {

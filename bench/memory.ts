@@ -54,7 +54,15 @@ export async function benchMemory(env: BenchEnv, n: number): Promise<Section> {
     ],
     notes: [
       `A worker process (the runtime's modules loaded) runs the preview flow (src/flows/preview.ts) for one PR: extract head and base tarballs, render both, list the app's objects and dry-run apply each against the API server, diff, drift check against the base, comment split into parts. The app (20% of it changed by the PR) was deployed beforehand. GitHub is an in-memory stub here, not nock, which would hook and hold on to every API server connection. VmHWM is read from /proc/self/status; getrusage's maxRSS agreed (${MiB(m.maxRssKiB)} MiB).`,
+      `Where it goes: ${MiB(m.idleKiB)} MiB is the loaded runtime before any job (@kubernetes/client-node with its generated API models, Probot and Octokit, BullMQ, fastify, Bull Board, prom-client); the ${n}-object preview adds ${MiB(m.peakKiB - m.idleKiB)} MiB (both revisions' rendered objects, the live and dry-run copy of every object, the diffs and the comment parts), much of it garbage not yet collected. What would bring it well under 250 MiB: read kubeconfigs without client-node (mergeops uses it only for that), load Bull Board only where it is served, and keep only each object's diff once computed instead of its live and dry-run copies.`,
     ],
-    targets: [{ target: `worker peak RSS ≤ 250 MiB at ${n} objects`, measured: `${peakMiB.toFixed(0)} MiB`, met: peakMiB <= 250, missNote: `${(peakMiB - 250).toFixed(0)} MiB over` }],
+    targets: [
+      {
+        target: `worker peak RSS ≤ 250 MiB at ${n} objects`,
+        measured: `${peakMiB.toFixed(0)} MiB`,
+        met: peakMiB <= 250,
+        missNote: `${(peakMiB - 250).toFixed(0)} MiB over; see section 5`,
+      },
+    ],
   };
 }
