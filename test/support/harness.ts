@@ -206,6 +206,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       await rt.stop();
       nock.cleanAll();
       nock.enableNetConnect();
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
