@@ -12,6 +12,7 @@ import { githubRateLimitRemaining } from './http/metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';
+import { RevisionCache } from './source/revision-cache.js';
 import { startPreviewWorker } from './queue/worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
@@ -68,10 +69,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       return octokit;
     };
+    const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       github,
       clusters,
       limits,
+      revisions,
       log,
       isLatestHead: (job) => jobState.isLatestHead(job),
       commentIds: (job) => jobState.commentIds(job),
@@ -109,7 +112,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

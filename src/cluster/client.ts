@@ -87,6 +87,11 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    return (await this.requestWithStatus<T>(method, path, opts)).body;
+  }
+
+  /** The same, with the HTTP status: an apply answers 201 when it created the object. */
+  async requestWithStatus<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -109,7 +114,7 @@ export class KubeClient {
         throw new ClusterUnreachableError(this.cluster, attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
       }
       const { status, text } = res;
-      if (status >= 200 && status < 300) return (text === '' ? undefined : JSON.parse(text)) as T;
+      if (status >= 200 && status < 300) return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
       if (RETRY_STATUS.has(status) && attempt < this.retry.attempts) {
         await this.pause(attempt, res.retryAfter);
         continue;

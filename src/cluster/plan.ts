@@ -51,9 +51,9 @@ export interface PlanOptions {
 }
 
 /**
- * Asks the live cluster what applying the render would change: a GET of each live object
- * and a server-side apply with dryRun=All, so defaults and admission show as the server
- * would produce them — never as diff noise.
+ * Asks the live cluster what applying the render would change: the live object and a
+ * server-side apply with dryRun=All, so defaults and admission show as the server would
+ * produce them — never as diff noise.
  */
 export async function planApp(
   cluster: Cluster,
@@ -112,7 +112,9 @@ export async function planApp(
   }
 
   // One LIST per type finds every object this app already owns, so steady-state plans
-  // need no GET per object (half the requests); the rest are fetched one by one.
+  // need no GET per object (half the requests). For the rest, the dry-run's status tells
+  // whether the object exists (201: it would be created), so only objects that exist
+  // without our marks are read one by one.
   const owned = new Map((await listOwned(cluster, key)).map((o) => [identity(o), o]));
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
@@ -120,12 +122,14 @@ export async function planApp(
     const listed = owned.get(identity(p.desired));
     try {
       // A list returns the preferred version; another version must be read as itself.
-      p.live = listed?.apiVersion === p.desired.apiVersion ? listed : await getOrNull(cluster, path);
-      p.merged = await cluster.client.request<KubeObject>('PATCH', path, {
+      if (listed?.apiVersion === p.desired.apiVersion) p.live = listed;
+      const dryRun = await cluster.client.requestWithStatus<KubeObject>('PATCH', path, {
         body: p.desired,
         contentType: 'application/apply-patch+yaml',
         query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: String(opts.force ?? true) },
       });
+      if (p.live === null && (listed || dryRun.status !== 201)) p.live = await getOrNull(cluster, path);
+      p.merged = dryRun.body;
     } catch (err) {
       // Only the server's verdict on this object is the user's problem; anything else is ours.
       if (!(err instanceof KubeApiError)) throw err;

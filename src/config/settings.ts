@@ -21,6 +21,8 @@ export interface Settings {
   jobLockMs: number;
   maxArchiveBytes: number;
   maxExtractedBytes: number;
+  /** Disk a worker may keep extracted PR base revisions on; 0 turns the cache off. */
+  revisionCacheBytes: number;
   githubBaseUrl?: string;
   /** How often the deploy health wait polls objects. */
   healthPollMs: number;
@@ -59,6 +61,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     jobLockMs: int(env, 'MERGEOPS_JOB_LOCK_MS', 30_000),
     maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
     maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
+    revisionCacheBytes: int(env, 'MERGEOPS_REVISION_CACHE_BYTES', 256 * 1024 * 1024),
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
     driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
     imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),

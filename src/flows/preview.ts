@@ -6,7 +6,7 @@ import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
 import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
 import { upsertComments, type CommentIdStore } from '../github/comments.js';
-import { fetchRevision } from '../github/tarball.js';
+import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
@@ -16,6 +16,7 @@ import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import type { ExtractLimits } from '../source/extract.js';
+import type { RevisionCache } from '../source/revision-cache.js';
 import { mapLimit } from '../util/pool.js';
 import { timed } from '../http/metrics.js';
 
@@ -23,6 +24,11 @@ export interface PreviewDeps {
   github(installationId: number): Promise<Octokit>;
   clusters: ClusterPool;
   limits: ExtractLimits;
+  /**
+   * Base revisions already extracted on this worker: every push to a PR previews against
+   * the same base commit, so only the first push downloads it.
+   */
+  revisions: RevisionCache;
   log: Logger;
   /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
   isLatestHead(job: PreviewJob): Promise<boolean>;
@@ -48,13 +54,15 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
   await timed('preview', 'report', async () => {
-    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+    // Comment first: Octokit spaces an installation's writes a second apart, and the
+    // comment is what people wait for; the check completes one write slot later.
     if (await deps.isLatestHead(job)) {
       const bodies = formatComment(report);
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
+    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
   }, timings);
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
@@ -67,7 +75,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   let checkout;
   // The base revision is the drift baseline; without it the preview still works.
-  const base = fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.baseSha, deps.limits).catch((err: unknown) => {
+  const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
     return null;
   });

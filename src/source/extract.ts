@@ -28,11 +28,12 @@ export class ArchiveTooLargeError extends Error {
 }
 
 /**
- * Extracts a gzipped tarball into `root` (which must exist and be empty). Refuses the
+ * Extracts a gzipped tarball into `root` (which must exist and be empty) and returns the
+ * bytes written. Refuses the
  * whole archive on the first unsafe entry rather than skipping it: a repo that contains
  * such an entry is either broken or hostile, and the user must hear about it.
  */
-export async function extractTarball(input: Readable, root: string, limits: ExtractLimits, stripComponents = 1): Promise<void> {
+export async function extractTarball(input: Readable, root: string, limits: ExtractLimits, stripComponents = 1): Promise<number> {
   const realRoot = await fs.realpath(root);
   let archiveBytes = 0;
   const counter = new Transform({
@@ -123,6 +124,7 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
       throw new UnsafePathError('symlink resolves outside the checkout', path.relative(realRoot, link));
     }
   }
+  return written;
 }
 
 /**

@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
 import { pino } from 'pino';
+
+export { makeTarball, type RepoFiles } from './tarball.js';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
 export const APP_ID = 12345;
@@ -31,23 +31,6 @@ export function testProbot(): Probot {
       throttle: { ...(options['throttle'] as object | undefined), enabled: false },
     })),
   });
-}
-
-/** A gzipped tarball shaped like GitHub's: every entry under `owner-repo-sha/`. */
-export type RepoFiles = Record<string, string | { symlink: string }>;
-
-export async function makeTarball(files: RepoFiles, prefix = 'acme-deploys-0000000'): Promise<Buffer> {
-  const pack = tar.pack();
-  pack.entry({ name: `${prefix}/`, type: 'directory' });
-  for (const [name, content] of Object.entries(files)) {
-    if (typeof content === 'string') pack.entry({ name: `${prefix}/${name}` }, content);
-    else pack.entry({ name: `${prefix}/${name}`, type: 'symlink', linkname: content.symlink });
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  const gz = pack.pipe(createGzip());
-  for await (const c of gz) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 export function sign(body: string, secret = WEBHOOK_SECRET): string {

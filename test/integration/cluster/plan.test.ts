@@ -52,6 +52,29 @@ describe('planApp against a real API server', () => {
     expect(fresh).toBe(404);
   });
 
+  it('reads only objects that exist without its marks: a new object costs one dry run and no GET', async () => {
+    await put(c, cm(ns, 'adopted', { a: '1' }).object);
+    const client = c.client;
+    const original = client.requestWithStatus.bind(client);
+    const seen: string[] = [];
+    client.requestWithStatus = (async (method: string, path: string, opts) => {
+      seen.push(`${method} ${path}`);
+      return original(method, path, opts);
+    }) as typeof client.requestWithStatus;
+    let plan;
+    try {
+      plan = await planApp(c, app(ns), [cm(ns, 'adopted', { a: '2' }), cm(ns, 'brand-new', { b: 'x' })], { ...key, app: 'other' });
+    } finally {
+      client.requestWithStatus = original;
+    }
+    expect(diffPlan(plan.objects, plan.orphans).map((d) => [d.ref, d.action])).toEqual([
+      [`v1 ConfigMap ${ns}/adopted`, 'update'],
+      [`v1 ConfigMap ${ns}/brand-new`, 'create'],
+    ]);
+    const base = `/api/v1/namespaces/${ns}/configmaps`;
+    expect(seen.filter((s) => s.includes(`${base}/`)).sort()).toEqual([`GET ${base}/adopted`, `PATCH ${base}/adopted`, `PATCH ${base}/brand-new`]);
+  });
+
   it('reports the server rejection on the object and its source', async () => {
     const bad: RenderedObject = {
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'Bad_Name', namespace: ns }, spec: { selector: {}, template: {} } },

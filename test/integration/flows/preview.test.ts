@@ -117,6 +117,8 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     const after = h.calls.slice(before);
     expect(after.filter((c) => c.method === 'POST' && c.path.includes('/comments'))).toHaveLength(0);
     // check start, head + base tarballs, check finish, comment edit; no comment listing.
+    // This PR's base is unknown to GitHub (404) and a failed download is not cached, so
+    // it is asked again; the next test has a base that exists.
     expect(after.map((c) => `${c.method} ${c.path.replace(/[0-9a-f]{40}|\d{3,}/g, ':id')}`).sort()).toEqual(
       [
         'POST /repos/acme/deploys/check-runs',
@@ -126,6 +128,31 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
         'PATCH /repos/acme/deploys/issues/comments/:id',
       ].sort(),
     );
+  });
+
+  it('a push to a PR whose base did not move costs 4 GitHub calls: the base comes from the worker cache', async () => {
+    const base = sha('cached-base');
+    const [head1, head2] = [sha('cached-head-1'), sha('cached-head-2')];
+    await h.push(base, repoFiles(ns, 2));
+    await h.push(head1, repoFiles(ns, 3));
+    await h.push(head2, repoFiles(ns, 4));
+    const tarballs = (from: number) => h.calls.slice(from).filter((c) => c.path.includes('/tarball/')).map((c) => c.path.split('/').pop());
+
+    const opened = h.calls.length;
+    expect(await h.open(12, head1, { baseSha: base })).toBe(202);
+    await h.waitForPreview(head1);
+    expect(tarballs(opened).sort()).toEqual([base, head1].sort());
+
+    const before = h.calls.length;
+    expect(await h.open(12, head2, { baseSha: base, action: 'synchronize' })).toBe(202);
+    const { comment } = await h.waitForPreview(head2);
+    expect(comment.body.body).toContain('+  replicas: 4');
+    expect(h.calls.slice(before).map((c) => `${c.method} ${c.path.replace(/\/\d+$/, '/:id')}`)).toEqual([
+      'POST /repos/acme/deploys/check-runs',
+      `GET /repos/acme/deploys/tarball/${head2}`,
+      'PATCH /repos/acme/deploys/issues/comments/:id',
+      'PATCH /repos/acme/deploys/check-runs/:id',
+    ]);
   });
 
   it('the same delivery again, or another event for the same head SHA, does no GitHub call', async () => {
