@@ -58,7 +58,9 @@ async function writeComment(octokit: Octokit, r: RepoRef, pr: number, body: stri
     if ((err as { status?: number }).status !== 422) throw err;
     const part = parseMarker(body) ?? 1;
     const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
-    return write(`${marker(part)}\n**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${PREVIEW_CHECK}\` check run of this commit.\n`);
+    // The heading names the commit, so the pointer still says which push it is about.
+    const heading = body.split('\n').find((l) => l.startsWith('### '));
+    return write(`${marker(part)}\n${heading ? `${heading}\n\n` : ''}**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${PREVIEW_CHECK}\` check run of this commit.\n`);
   }
 }
 

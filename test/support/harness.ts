@@ -242,8 +242,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       // Check ids are handed out in order, so the matching PATCH is the one to our id.
       const checkId = 1000 + calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs')).indexOf(start) + 1;
       const check = await waitFor(() => calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `check completion for ${s}`);
-      // The comment is written before the check completes (it is what the user waits for).
-      const comment = await waitFor(() => calls.slice(calls.indexOf(start), calls.indexOf(check)).find((c) => c.path.includes('/comments') && c.method !== 'GET' && !c.status), `comment for ${s}`);
+      // The comment names the commit; several PRs may be previewing at once.
+      const comment = await waitFor(() => calls.slice(calls.indexOf(start)).find((c) => c.path.includes('/comments') && c.method !== 'GET' && !c.status && String(c.body?.body).includes(s.slice(0, 7))), `comment for ${s}`);
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,

@@ -19,19 +19,20 @@ function repoFiles(host: string, ns: string, webTag: string): Record<string, str
     '.github/mergeops.yml': [
       'apps:',
       // wait: 0 — no controllers run here, so nothing would ever turn healthy.
-      `  - { name: web, path: apps/web, namespace: ${ns}, wait: 0 }`,
-      `  - { name: api, path: apps/api, namespace: ${ns}, wait: 0 }`,
+      // Apps are told apart by repo + name across test files: these names are this file's own.
+      `  - { name: bump-web, path: apps/web, namespace: ${ns}, wait: 0 }`,
+      `  - { name: bump-api, path: apps/api, namespace: ${ns}, wait: 0 }`,
       'images:',
       `  - repository: ${host}/acme/web`,
       '    policy: { semver: ">=1.0.0 <2" }',
-      '    apps: [web]',
+      '    apps: [bump-web]',
       '    pullRequest: { labels: [deps, images], automerge: true }',
       `  - repository: ${host}/acme/api`,
       '    policy: { regex: "^build-(?<n>\\\\d+)$", order: numeric }',
-      '    apps: [api]',
+      '    apps: [bump-api]',
       `  - repository: ${host}/acme/db`,
       '    policy: { semver: "^3" }',
-      '    apps: [api]',
+      '    apps: [bump-api]',
     ].join('\n'),
     'apps/web/kustomization.yaml': `# web, production overlay\nresources:\n  - deployment.yaml\nimages:\n  - name: ${host}/acme/web\n    newTag: "${webTag}"   # moved by mergeops\n`,
     'apps/web/deployment.yaml': `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ${host}/acme/web:0.1.0\n`,
@@ -176,7 +177,7 @@ describe('image bumps from registry webhooks', () => {
     reg = await startRegistry({ notify: { url: `${h.rt.url}/registry/webhook`, token: WEBHOOK_TOKEN } });
     await reg.pushImage('acme/web', '1.0.0');
     const files = repoFiles(reg.host, ns, '1.0.0');
-    files['.github/mergeops.yml'] += '\n  - repository: ghcr.io/acme/guestbook\n    policy: { semver: "^1" }\n    apps: [web]\n    pullRequest: { group: guestbook }\n';
+    files['.github/mergeops.yml'] += '\n  - repository: ghcr.io/acme/guestbook\n    policy: { semver: "^1" }\n    apps: [bump-web]\n    pullRequest: { group: guestbook }\n';
     files['apps/web/deployment.yaml'] += '        - name: guestbook\n          image: ghcr.io/acme/guestbook:1.0.0\n';
     await h.push(main1, files);
     h.git.refs.set('main', main1);

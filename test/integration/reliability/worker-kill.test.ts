@@ -124,7 +124,8 @@ describe('worker process killed (SIGKILL) mid-job', () => {
 
     // A clean run of the same commit on another PR, by B, for comparison.
     expect(await enqueuePreview(queues, job(72, s))).toBe(true);
-    await waitFor(() => gh.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/72/comments')), 'clean run', 30_000);
+    // The comment goes out before the check completes: the completion marks the run's end.
+    await waitFor(() => gh.calls.find((c) => c.method === 'PATCH' && c.path.endsWith('/check-runs/1002') && c.body.status === 'completed'), 'clean run', 30_000);
 
     const killed = writes(71, s);
     const completions = gh.calls.filter((c) => c.method === 'PATCH' && c.path.endsWith('/check-runs/1001') && c.body.status === 'completed');
