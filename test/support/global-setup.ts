@@ -160,8 +160,9 @@ async function waitReady(server: string, token: string, procs: ChildProcess[], l
   throw new Error(`kube-apiserver not ready after 90 s:\n${fs.readFileSync(log, 'utf8').slice(-3000)}`);
 }
 
-async function answers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+/** True when a Redis at `url` answers PING within the timeout (no retries). */
+export async function answers(url: string, connectTimeout = 1000): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout });
   try {
     await r.connect();
     return (await r.ping()) === 'PONG';

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { freePort } from './global-setup.js';
+import { answers, freePort } from './global-setup.js';
 
 /**
  * A redis-server the test owns (never the shared one): AOF on with fsync on every write,
@@ -22,23 +21,13 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-own-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let proc: ChildProcess | null = null;
-  const answers = async (): Promise<boolean> => {
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      r.disconnect();
-    }
-  };
+  const up = (): Promise<boolean> => answers(url, 500);
   const self: OwnRedis = {
     url,
     start: async () => {
       proc = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
-      for (let i = 0; i < 100 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 50));
-      if (!(await answers())) throw new Error(`own redis-server did not start on port ${port}`);
+      for (let i = 0; i < 100 && !(await up()); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!(await up())) throw new Error(`own redis-server did not start on port ${port}`);
     },
     kill: async (signal = 'SIGKILL') => {
       const p = proc;
