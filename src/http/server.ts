@@ -5,7 +5,6 @@ import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
-import { adminRoutes } from './admin.js';
 import { queueDepth, registry } from './metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
 import { registryWebhookRoutes } from './registry-webhook.js';
@@ -37,6 +36,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
   if (deps.admin) {
     const admin = deps.admin;
+    // Loaded only where served: Bull Board and its UI assets cost every worker ~10 MiB otherwise.
+    const { adminRoutes } = await import('./admin.js');
     await app.register(async (scope) => adminRoutes(scope, { queues: deps.queues, ...admin }));
   }
   if (deps.registry) await app.register(registryWebhookRoutes, deps.registry);
