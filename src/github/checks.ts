@@ -42,3 +42,13 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, output: { ...output, annotations: batch } });
   }
 }
+
+/**
+ * Completes a check run as failed after a job ran out of attempts, so it never spins
+ * forever. Best effort: the job is failing already, so an error here is only logged.
+ */
+export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string, onError: (err: unknown) => void): Promise<void> {
+  await octokit.rest.checks
+    .update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } })
+    .catch(onError);
+}

@@ -1,5 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { DEPLOY_CHECK, runDeploy, type DeployDeps } from '../flows/deploy.js';
+import { failCheck } from '../github/checks.js';
 import { redactSecrets } from '../util/redact.js';
 import { jobsTotal } from '../http/metrics.js';
 import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
@@ -69,18 +70,15 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'deploy failed');
     const checkRun = job.data.checkRun;
     if (last && checkRun) {
-      // Never leave a deploy check spinning forever: the last attempt says what went wrong.
       const octokit = await deps.github(d.installationId);
-      await octokit.rest.checks
-        .update({
-          owner: d.owner,
-          repo: d.repo,
-          check_run_id: checkRun.id,
-          status: 'completed',
-          conclusion: 'failure',
-          output: { title: `${DEPLOY_CHECK} failed after ${job.attemptsMade + 1} attempts`, summary: `mergeops could not finish this deploy: ${message}\n\nPush again to retry.` },
-        })
-        .catch((e: unknown) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the deploy check run failed'));
+      await failCheck(
+        octokit,
+        { owner: d.owner, repo: d.repo },
+        checkRun.id,
+        `${DEPLOY_CHECK} failed after ${job.attemptsMade + 1} attempts`,
+        `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`,
+        (e) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the deploy check run failed'),
+      );
     }
     throw err;
   } finally {

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { runPreview, type PreviewDeps } from '../flows/preview.js';
-import { PREVIEW_CHECK } from '../github/checks.js';
+import { PREVIEW_CHECK, failCheck } from '../github/checks.js';
 import { redactSecrets } from '../util/redact.js';
 import { jobsTotal } from '../http/metrics.js';
 import { PREVIEW_QUEUE, type PreviewJob } from './jobs.js';
@@ -47,21 +47,15 @@ async function processPreview(job: Job<PreviewJob>, deps: PreviewWorkerDeps): Pr
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'preview failed');
     if (last && job.data.checkRunId !== undefined) {
-      // Never leave a check spinning forever: the last attempt says what went wrong.
       const octokit = await deps.github(job.data.installationId);
-      await octokit.rest.checks
-        .update({
-          owner: job.data.owner,
-          repo: job.data.repo,
-          check_run_id: job.data.checkRunId,
-          status: 'completed',
-          conclusion: 'failure',
-          output: {
-            title: `${PREVIEW_CHECK} failed after ${job.attemptsMade + 1} attempts`,
-            summary: `mergeops could not finish this preview: ${message}\n\nPush again or re-run the check to retry.`,
-          },
-        })
-        .catch((e: unknown) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the check run failed'));
+      await failCheck(
+        octokit,
+        { owner: job.data.owner, repo: job.data.repo },
+        job.data.checkRunId,
+        `${PREVIEW_CHECK} failed after ${job.attemptsMade + 1} attempts`,
+        `mergeops could not finish this preview: ${message}\n\nPush again or re-run the check to retry.`,
+        (e) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the check run failed'),
+      );
     }
     throw err;
   }
