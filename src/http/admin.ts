@@ -1,17 +1,11 @@
-import crypto from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Queues } from '../queue/queues.js';
+import { sameSecret } from '../util/compare.js';
 
 export const ADMIN_PATH = '/admin/queues';
-
-function same(a: string, b: string): boolean {
-  const x = crypto.createHash('sha256').update(a).digest();
-  const y = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(x, y);
-}
 
 /**
  * Bull Board behind HTTP basic auth. Only registered when the operator set credentials:
@@ -24,7 +18,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { queues: Queues; 
   app.addHook('onRequest', async (req, reply) => {
     const header = req.headers.authorization ?? '';
     const [user, password] = Buffer.from(header.replace(/^Basic /i, ''), 'base64').toString('utf8').split(/:(.*)/s);
-    if (!header.startsWith('Basic ') || !same(user ?? '', opts.user) || !same(password ?? '', opts.password)) {
+    if (!header.startsWith('Basic ') || !sameSecret(user ?? '', opts.user) || !sameSecret(password ?? '', opts.password)) {
       return reply.code(401).header('www-authenticate', 'Basic realm="mergeops"').send({ error: 'authentication required' });
     }
   });

@@ -1,17 +1,12 @@
-import crypto from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { fromRegistryWebhook, type ImageEvent } from '../images/events.js';
+import { sameSecret } from '../util/compare.js';
 import { webhooksReceived } from './metrics.js';
+import { verifySignature } from './webhooks.js';
 
 export const REGISTRY_WEBHOOK_PATH = '/registry/webhook';
 /** Notification envelopes are small; Distribution batches at most a few events. */
 const MAX_BODY_BYTES = 1024 * 1024;
-
-function equal(a: string, b: string): boolean {
-  const x = crypto.createHash('sha256').update(a).digest();
-  const y = crypto.createHash('sha256').update(b).digest();
-  return crypto.timingSafeEqual(x, y);
-}
 
 /**
  * Accepts the shared secret the way registries can send it: `Authorization: Bearer <secret>`
@@ -19,9 +14,9 @@ function equal(a: string, b: string): boolean {
  * `Authorization` (Harbor), or an HMAC of the body in `X-Hub-Signature-256` (GitHub style).
  */
 export function registryRequestAuthorized(secret: string, body: Buffer, authorization: string | undefined, signature: string | undefined): boolean {
-  if (signature?.startsWith('sha256=')) return equal(signature, `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`);
+  if (signature?.startsWith('sha256=')) return verifySignature(secret, body, signature);
   if (!authorization) return false;
-  return equal(authorization.replace(/^Bearer\s+/i, ''), secret);
+  return sameSecret(authorization.replace(/^Bearer\s+/i, ''), secret);
 }
 
 /** `POST /registry/webhook`: verify, parse, fan out; answers before any registry or GitHub work. */
