@@ -46,16 +46,20 @@ export function syncImages(deps: Pick<ImageWorkerDeps, 'index' | 'queues' | 'pol
 export async function enqueueImageEvents(queues: Queues, index: ImageIndex, events: ImageEvent[]): Promise<number> {
   let n = 0;
   for (const e of events) {
+    const announced = { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}), source: e.source };
     for (const w of await index.watchers(e.repository)) {
-      const job: BumpJob = { ...target(w), kind: 'bump', repository: e.repository, events: [{ ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}), source: e.source }] };
-      await queues.image.add('bump', job, { jobId: `bump-${w.repoId}-${imageId(e.repository, e.tag ?? '', e.digest ?? '')}` });
+      await addBump(queues, w, e.repository, announced, [e.tag ?? '', e.digest ?? '']);
       n++;
     }
   }
   return n;
 }
 
-const target = (w: RepoTarget): RepoTarget => ({ installationId: w.installationId, owner: w.owner, repo: w.repo, repoId: w.repoId, defaultBranch: w.defaultBranch });
+/** One bump job for one watching repo; `idParts` name the trigger, so the same trigger twice is one job. */
+async function addBump(queues: Queues, w: RepoTarget, image: string, event: BumpJob['events'][number], idParts: string[]): Promise<void> {
+  const job: BumpJob = { installationId: w.installationId, owner: w.owner, repo: w.repo, repoId: w.repoId, defaultBranch: w.defaultBranch, kind: 'bump', repository: image, events: [event] };
+  await queues.image.add('bump', job, { jobId: `bump-${w.repoId}-${imageId(image, ...idParts)}` });
+}
 
 export async function startImageWorkers(connection: ConnectionOptions, prefix: string, deps: ImageWorkerDeps): Promise<Worker[]> {
   // Reconcile schedulers with the index: the interval may have changed since the last start.
@@ -122,10 +126,7 @@ export async function poll1(image: string, deps: Pick<ImageWorkerDeps, 'index' |
     return 'unchanged';
   }
   await deps.index.setPollState(image, { fingerprint, failures: 0, until: 0 });
-  for (const w of watchers) {
-    const job: BumpJob = { ...target(w), kind: 'bump', repository: image, events: [{ source: 'tag poll' }] };
-    await deps.queues.image.add('bump', job, { jobId: `bump-${w.repoId}-${imageId(image, fingerprint)}` });
-  }
+  for (const w of watchers) await addBump(deps.queues, w, image, { source: 'tag poll' }, [fingerprint]);
   log.info({ repos: watchers.length }, 'new tags; image bump enqueued');
   return 'changed';
 }
