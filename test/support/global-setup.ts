@@ -194,6 +194,11 @@ export async function ensureRedis(): Promise<{ url: string; stop(): Promise<void
 
 /** One API server and one Redis for the whole run; tests isolate by namespace and key prefix. */
 export default async function globalSetup(): Promise<void> {
+  // `npm run test:unit` needs neither: unit tests run before (and without) the binary builds.
+  if (process.env['MERGEOPS_UNIT_ONLY'] === '1') {
+    (globalThis as Record<string, unknown>)['__mergeopsStop'] = async () => undefined;
+    return;
+  }
   const [env, redis] = await Promise.all([startEnvTest(), ensureRedis()]);
   process.env['MERGEOPS_TEST_KUBECONFIG'] = env.kubeconfig;
   process.env['MERGEOPS_TEST_REDIS_URL'] = redis.url;
