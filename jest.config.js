@@ -10,6 +10,8 @@ export default {
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  // Every test fails when it made the app send GitHub a request GitHub would refuse.
+  setupFilesAfterEnv: ['<rootDir>/test/support/contract-guard.ts'],
   testTimeout: 60000,
   // nock's interceptor lives on the global scope between files; jest's soft cleanup only warns about it.
   testEnvironmentOptions: { globalsCleanup: 'off' },

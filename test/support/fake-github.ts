@@ -1,17 +1,24 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { GitHubContract, parseBody } from './github-contract.js';
+import { APP_ID, PRIVATE_KEY } from './github.js';
+import { standIn, type Route, type StandInReply } from './stand-in.js';
 
 export interface FakeCall {
   method: string;
   path: string;
   body: any; // request bodies are JSON of many shapes; tests read the fields they assert
+  /** Set when GitHub (the contract) refused the request. */
+  status?: number;
 }
 
 /**
- * GitHub over real HTTP for app processes the test starts as children (nock lives in the
- * test's own process and cannot reach them). Serves the calls a preview makes under
- * `/api/v3` (GHE_HOST points the app here), records them, and lets the test hold a
- * tarball download open to catch a worker mid-job.
+ * GitHub Enterprise over real HTTP for app processes the test starts as children (nock lives
+ * in the test's own process and cannot reach them). Serves the calls a preview makes under
+ * `/api/v3` (GHE_HOST points the app here), held to the same contract as the in-process
+ * stand-in (test/support/github-contract.ts), with archives redirected to `/_codeload/` as
+ * GHE does; records them, and lets the test hold a tarball download open to catch a worker
+ * mid-job.
  */
 export interface FakeGitHub {
   host: string;
@@ -46,58 +53,117 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         server.closeAllConnections();
       }),
   };
-  const json = (res: http.ServerResponse, status: number, body: unknown): void => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
+  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY });
+  const path = (uri: string): string => uri.split('?')[0] as string;
+  const record = (method: string, uri: string, body: unknown): void => void fake.calls.push({ method, path: path(uri), body: body ?? null });
+  const routes: Route[] = [
+    { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
+    {
+      method: 'POST',
+      path: /^\/app-manifests\/[^/]+\/conversions$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        // Unauthenticated, and each code converts once (GitHub: 404 for a used or unknown code).
+        const code = req.uri.split('/')[2] as string;
+        const app = fake.manifestCodes.get(code);
+        if (!app) return [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest' }];
+        fake.manifestCodes.delete(code);
+        return [201, { ...app, client_id: 'Iv1.fake', client_secret: 'fake-client-secret', html_url: `https://github.com/apps/${app.slug}`, owner: { login: 'acme' } }];
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/tarball\/[0-9a-f]+$/,
+      handle: (req) => {
+        record(req.method, req.uri, null);
+        const [, , owner, repo, , sha] = req.uri.split('/') as string[];
+        if (!fake.tarballs.has(sha as string)) return [404, { message: 'Not Found' }];
+        const download = `/_codeload/${owner}/${repo}/legacy.tar.gz/${sha}`;
+        return [302, '', { location: `http://${fake.host}${download}?token=${contract.issueDownload(download)}` }];
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/_codeload\//,
+      handle: (req) =>
+        new Promise<StandInReply>((resolve) => {
+          const sha = req.url.pathname.split('/').pop() as string;
+          const send = (): void => {
+            const t = fake.tarballs.get(sha);
+            resolve(t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, '404: Not Found']);
+          };
+          if (fake.hold === sha) waiting.push(send);
+          else send();
+        }),
+    },
+    {
+      method: 'POST',
+      path: /^\/repos\/[^/]+\/[^/]+\/check-runs$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        const id = ++nextCheck;
+        contract.checkRunCreated(id);
+        return [201, { id }];
+      },
+    },
+    {
+      method: 'PATCH',
+      path: /^\/repos\/[^/]+\/[^/]+\/check-runs\/\d+$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        return [200, { id: Number(req.uri.split('/').pop()) }];
+      },
+    },
+    {
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/comments(\?|$)/,
+      handle: (req) => {
+        record(req.method, req.uri, null);
+        const pr = Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]);
+        return [200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot' } }))];
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/comments$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        const id = ++nextComment;
+        comments.set(id, { pr: Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]), body: (req.body as { body: string }).body });
+        return [201, { id }];
+      },
+    },
+    {
+      method: 'PATCH',
+      path: /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/\d+$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        const c = comments.get(Number(req.uri.split('/').pop()));
+        if (!c) return [404, { message: 'Not Found' }];
+        c.body = (req.body as { body: string }).body;
+        return [200, { id: Number(req.uri.split('/').pop()) }];
+      },
+    },
+  ];
+  const github = standIn(contract, routes, {
+    apiBase: 'http://placeholder/api/v3',
+    onRefusal: (req, reply) => fake.calls.push({ method: req.method, path: path(req.uri), body: req.body ?? null, status: reply[0] }),
+  });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const path = (req.url ?? '').replace(/^\/api\/v3/, '').split('?')[0] as string;
-      const method = req.method ?? 'GET';
-      const text = Buffer.concat(chunks).toString('utf8');
-      const body = text ? (JSON.parse(text) as unknown) : null;
-      fake.calls.push({ method, path, body });
-      let m: RegExpExecArray | null;
-      if (method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
-        return json(res, 201, { token: 'ghs_fakeinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString() });
-      }
-      if (method === 'POST' && (m = /^\/app-manifests\/([^/]+)\/conversions$/.exec(path))) {
-        // Unauthenticated, and each code converts once (GitHub: 404 for a used or unknown code).
-        const app = fake.manifestCodes.get(m[1] as string);
-        if (!app) return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest' });
-        fake.manifestCodes.delete(m[1] as string);
-        return json(res, 201, { ...app, client_id: 'Iv1.fake', client_secret: 'fake-client-secret', html_url: `https://github.com/apps/${app.slug}`, owner: { login: 'acme' } });
-      }
-      if ((m = /\/tarball\/([0-9a-f]+)$/.exec(path))) {
-        const sha = m[1] as string;
-        const send = (): void => {
-          const t = fake.tarballs.get(sha);
-          if (!t) return json(res, 404, { message: 'Not Found' });
-          res.writeHead(200, { 'content-type': 'application/x-gzip' });
-          res.end(t);
-        };
-        if (fake.hold === sha) waiting.push(send);
-        else send();
-        return undefined;
-      }
-      if (method === 'POST' && path.endsWith('/check-runs')) return json(res, 201, { id: ++nextCheck });
-      if (method === 'PATCH' && (m = /\/check-runs\/(\d+)$/.exec(path))) return json(res, 200, { id: Number(m[1]) });
-      if ((m = /\/issues\/(\d+)\/comments$/.exec(path))) {
-        const pr = Number(m[1]);
-        if (method === 'GET') return json(res, 200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot' } })));
-        const id = ++nextComment;
-        comments.set(id, { pr, body: (body as { body: string }).body });
-        return json(res, 201, { id });
-      }
-      if (method === 'PATCH' && (m = /\/issues\/comments\/(\d+)$/.exec(path))) {
-        const c = comments.get(Number(m[1]));
-        if (!c) return json(res, 404, { message: 'Not Found' });
-        c.body = (body as { body: string }).body;
-        return json(res, 200, { id: Number(m[1]) });
-      }
-      return json(res, 404, { message: `fake GitHub has no ${method} ${path}` });
+      const url = `http://${fake.host}${req.url ?? '/'}`;
+      // GHE serves the API under /api/v3 and downloads under /_codeload on the same host.
+      const apiUrl = url.replace(`http://${fake.host}/api/v3/`, `http://${fake.host}/`);
+      void github
+        .dispatch({ method: req.method ?? 'GET', url: apiUrl, headers: req.headers, body: parseBody(Buffer.concat(chunks).toString('utf8')) })
+        .then(([status, body, headers]) => {
+          const isBuffer = Buffer.isBuffer(body);
+          const text = isBuffer || typeof body === 'string' ? body : JSON.stringify(body);
+          res.writeHead(status, { ...(isBuffer || typeof body === 'string' ? {} : { 'content-type': 'application/json; charset=utf-8' }), ...headers });
+          res.end(text);
+        });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -6,6 +6,8 @@ import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
 import { pino } from 'pino';
 
+import { assertWebhookPayload } from './webhook-schemas.js';
+
 export { makeTarball, type RepoFiles } from './tarball.js';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret';
@@ -43,6 +45,8 @@ export async function deliver(
   payload: unknown,
   opts: { id?: string; signature?: string | null } = {},
 ): Promise<{ status: number; body: unknown }> {
+  // Only payloads GitHub could send: a test of a payload GitHub never sends proves nothing.
+  assertWebhookPayload(event, payload);
   const body = JSON.stringify(payload);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -60,13 +64,6 @@ export async function deliver(
 export function githubOnlyThroughNock(): void {
   nock.disableNetConnect();
   nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
-}
-
-export function tokenInterceptor(): nock.Scope {
-  return nock(GITHUB)
-    .post(`/app/installations/${INSTALLATION_ID}/access_tokens`)
-    .reply(201, { token: 'ghs_testinstallationtoken000000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {}, repository_selection: 'all' })
-    .persist();
 }
 
 export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {

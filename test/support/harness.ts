@@ -2,16 +2,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import nock from 'nock';
 import { pino, type Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadSettings } from '../../src/config/settings.js';
 import { startRuntime, type Runtime } from '../../src/runtime.js';
-import { GITHUB, INSTALLATION_ID, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, tokenInterceptor, waitFor } from './github.js';
+import { webhookExample } from './webhook-schemas.js';
+import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
+import { GitHubContract } from './github-contract.js';
+import { DOWNLOAD_HOST, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
-const require = createRequire(import.meta.url);
-const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
 
 export const REPO = { owner: 'acme', name: 'deploys', id: 777 };
 
@@ -79,9 +79,8 @@ export interface FakeGit {
 
 /** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
 export function prPayload(action: 'opened' | 'synchronize', pr: number, headSha: string, baseSha: string): Record<string, unknown> {
-  const base = examples.find((e) => e.name === 'pull_request')?.examples.find((x) => x['action'] === 'opened');
-  const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
-  p['action'] = action;
+  // The example of this very action: a synchronize carries before/after, an opened does not.
+  const p = webhookExample('pull_request', action);
   p['number'] = pr;
   p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
   for (const repo of [p['repository'], p['pull_request']['head']['repo'], p['pull_request']['base']['repo']]) {
@@ -96,6 +95,10 @@ export function prPayload(action: 'opened' | 'synchronize', pr: number, headSha:
   p['pull_request']['base']['ref'] = 'main';
   p['pull_request']['base']['sha'] = baseSha;
   p['pull_request']['updated_at'] = new Date(nextEventTime() * 1000).toISOString();
+  if (action === 'synchronize') {
+    p['after'] = headSha;
+    p['before'] = sha(`before-${headSha}`);
+  }
   return p;
 }
 
@@ -143,85 +146,137 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
   const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [] };
-  gitDataApi(git, calls, tarballs);
-  tokenInterceptor();
-  nock(GITHUB)
-    .persist()
-    .get(new RegExp(`${repoPath}/tarball/[0-9a-f]+$`))
-    .delay(Number(env['TEST_TARBALL_DELAY_MS'] ?? 0))
-    .reply((uri) => {
-      const f = fault('GET', uri, null);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
-      const t = tarballs.get(uri.split('/').pop() as string);
-      return t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, { message: 'Not Found' }];
-    })
-    .post(`${repoPath}/check-runs`)
-    .reply((uri, body) => {
-      const f = fault('POST', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      return [201, { id: ++nextCheckId }, { 'x-ratelimit-remaining': '4990' }];
-    })
-    .patch(new RegExp(`${repoPath}/check-runs/\\d+$`))
-    .reply((uri, body) => {
-      const f = fault('PATCH', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'PATCH', path: uri, body });
-      return [200, { id: Number(uri.split('/').pop()) }];
-    })
-    .get(new RegExp(`${repoPath}/issues/\\d+/comments`))
-    .reply((uri) => {
-      const f = fault('GET', uri, null);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
-      const pr = Number(/issues\/(\d+)\/comments/.exec(uri)?.[1]);
-      return [200, [...comments.values()].filter((c) => c.pr === pr).map((c) => ({ id: c.id, body: c.body, user: { type: 'Bot', login: 'mergeops[bot]' } }))];
-    })
-    .post(new RegExp(`${repoPath}/issues/\\d+/comments$`))
-    .reply((uri, body) => {
-      const f = fault('POST', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      const id = ++nextCommentId;
-      const text = (body as { body: string }).body;
-      comments.set(id, { id, pr: Number(/issues\/(\d+)\/comments/.exec(uri)?.[1]), body: text });
-      return [201, { id, body: text, user: { type: 'Bot', login: 'mergeops[bot]' } }];
-    })
-    .post(`${repoPath}/deployments`)
-    .reply((uri, body) => {
-      const f = fault('POST', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      return [201, { id: ++nextDeploymentId }];
-    })
-    .post(new RegExp(`${repoPath}/deployments/\\d+/statuses$`))
-    .reply((uri, body) => {
-      const f = fault('POST', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      return [201, { id: 1 }];
-    })
-    .get(new RegExp(`${repoPath}/commits/[0-9a-f]+/pulls`))
-    .reply((uri) => {
-      const f = fault('GET', uri, null);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'GET', path: uri, body: null });
-      const s = /commits\/([0-9a-f]+)\/pulls/.exec(uri)?.[1] ?? '';
-      const pr = merges.get(s);
-      return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
-    })
-    .patch(new RegExp(`${repoPath}/issues/comments/\\d+$`))
-    .reply((uri, body) => {
-      const f = fault('PATCH', uri, body);
-      if (f) return f;
-      calls.push({ at: Date.now(), method: 'PATCH', path: uri, body });
-      const id = Number(uri.split('/').pop());
-      const c = comments.get(id);
-      if (!c) return [404, { message: 'Not Found' }];
-      c.body = (body as { body: string }).body;
-      return [200, { id }];
-    });
+  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY });
+  // What GitHub refused is recorded with its status, like a fault, so tests can count it.
+  const refused = (req: StandInRequest, reply: StandInReply): void => {
+    if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
+  };
+  const record = (req: StandInRequest): void => void calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: /^\/app\/installations\/\d+\/access_tokens$/,
+      handle: (req) => [201, { ...contract.issueToken(Number(req.uri.split('/')[3])), permissions: {}, repository_selection: 'all' }],
+    },
+    {
+      // GitHub answers archive requests with a redirect to its download host and a short-lived token.
+      method: 'GET',
+      path: new RegExp(`^${repoPath}/tarball/[0-9a-f]+$`),
+      handle: (req) => {
+        record(req);
+        const s = req.uri.split('/').pop() as string;
+        if (!tarballs.has(s)) return [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#download-a-repository-archive-tar', status: '404' }];
+        const download = `/${REPO.owner}/${REPO.name}/legacy.tar.gz/${s}`;
+        return [302, '', { location: `${DOWNLOAD_HOST}${download}?token=${contract.issueDownload(download)}` }];
+      },
+    },
+    {
+      method: 'GET',
+      path: new RegExp(`^/${REPO.owner}/${REPO.name}/legacy\\.tar\\.gz/[0-9a-f]+\\?token=`),
+      handle: async (req) => {
+        const delay = Number(env['TEST_TARBALL_DELAY_MS'] ?? 0);
+        if (delay) await new Promise((r) => setTimeout(r, delay));
+        const t = tarballs.get(req.url.pathname.split('/').pop() as string);
+        return t ? [200, t, { 'content-type': 'application/x-gzip' }] : [404, '404: Not Found'];
+      },
+    },
+    {
+      method: 'POST',
+      path: `${repoPath}/check-runs`,
+      handle: (req) => {
+        record(req);
+        const id = ++nextCheckId;
+        contract.checkRunCreated(id);
+        return [201, { id }, { 'x-ratelimit-remaining': '4990' }];
+      },
+    },
+    {
+      method: 'PATCH',
+      path: new RegExp(`^${repoPath}/check-runs/\\d+$`),
+      handle: (req) => {
+        record(req);
+        return [200, { id: Number(req.uri.split('/').pop()) }];
+      },
+    },
+    {
+      method: 'GET',
+      path: new RegExp(`^${repoPath}/issues/\\d+/comments(\\?|$)`),
+      handle: (req) => {
+        record(req);
+        const pr = Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]);
+        return [200, [...comments.values()].filter((c) => c.pr === pr).map((c) => ({ id: c.id, body: c.body, user: { type: 'Bot', login: 'mergeops[bot]' } }))];
+      },
+    },
+    {
+      method: 'POST',
+      path: new RegExp(`^${repoPath}/issues/\\d+/comments$`),
+      handle: (req) => {
+        record(req);
+        const id = ++nextCommentId;
+        const text = (req.body as { body: string }).body;
+        comments.set(id, { id, pr: Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]), body: text });
+        return [201, { id, body: text, user: { type: 'Bot', login: 'mergeops[bot]' } }];
+      },
+    },
+    {
+      method: 'PATCH',
+      path: new RegExp(`^${repoPath}/issues/comments/\\d+$`),
+      handle: (req) => {
+        record(req);
+        const id = Number(req.uri.split('/').pop());
+        const c = comments.get(id);
+        if (!c) return [404, { message: 'Not Found' }];
+        c.body = (req.body as { body: string }).body;
+        return [200, { id }];
+      },
+    },
+    {
+      method: 'DELETE',
+      path: new RegExp(`^${repoPath}/issues/comments/\\d+$`),
+      handle: (req) => {
+        record(req);
+        const id = Number(req.uri.split('/').pop());
+        if (!comments.delete(id)) return [404, { message: 'Not Found' }];
+        return [204, ''];
+      },
+    },
+    {
+      method: 'POST',
+      path: `${repoPath}/deployments`,
+      handle: (req) => {
+        record(req);
+        return [201, { id: ++nextDeploymentId }];
+      },
+    },
+    {
+      method: 'POST',
+      path: new RegExp(`^${repoPath}/deployments/\\d+/statuses$`),
+      handle: (req) => {
+        record(req);
+        return [201, { id: 1 }];
+      },
+    },
+    {
+      method: 'GET',
+      path: new RegExp(`^${repoPath}/commits/[0-9a-f]+/pulls`),
+      handle: (req) => {
+        record(req);
+        const s = /commits\/([0-9a-f]+)\/pulls/.exec(req.uri)?.[1] ?? '';
+        const pr = merges.get(s);
+        return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
+      },
+    },
+    ...gitDataRoutes(git, record, tarballs),
+  ];
+  const github = standIn(contract, routes, {
+    apiBase: GITHUB,
+    onRefusal: refused,
+    before: (req) => {
+      if (req.url.origin !== GITHUB || req.uri.startsWith('/app/')) return undefined;
+      return fault(req.method, req.uri, req.body ?? null);
+    },
+  });
+  interceptWithNock(github, [GITHUB, DOWNLOAD_HOST]);
 
   return {
     rt,
@@ -249,8 +304,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     lastCommentId: () => nextCommentId,
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
-      const base = examples.find((e) => e.name === 'push')?.examples[0];
-      const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+      const p = webhookExample('push');
       p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
       p['after'] = s;
       p['deleted'] = false;
@@ -280,11 +334,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
  * the image-bump flow to read branches, write trees/commits/refs and open or update PRs.
  * A commit created here gets a tarball too, so the bump PR's preview can fetch it.
  */
-function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffer>): void {
+function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarballs: Map<string, Buffer>): Route[] {
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const trees = new Map<string, { base: string; entries: { path: string; content: string }[] }>();
   const commits = new Map<string, { tree: string; parents: string[] }>();
-  const record = (method: string, uri: string, body: unknown): void => void calls.push({ at: Date.now(), method, path: uri, body });
   const treeOf = (commit: string): string => commits.get(commit)?.tree ?? `tree-of-${commit}`;
   const filesOfTree = (tree: string): RepoFiles => {
     const t = trees.get(tree);
@@ -293,107 +346,85 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
     for (const e of t.entries) out[e.path] = e.content;
     return out;
   };
-  nock(GITHUB)
-    .persist()
-    .get(repoPath)
-    .reply((uri) => {
-      record('GET', uri, null);
-      return [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner } }];
-    })
+  const route = (method: string, path: RegExp | string, handle: (req: StandInRequest) => StandInReply | Promise<StandInReply>): Route => ({
+    method,
+    path,
+    handle: (req) => {
+      record(req);
+      return handle(req);
+    },
+  });
+  const notFound: StandInReply = [404, { message: 'Not Found' }];
+  return [
+    route('GET', repoPath, () => [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner } }]),
     // Octokit sends the ref URL-encoded (`heads%2Fmain`), as GitHub accepts it.
-    .get(new RegExp(`${repoPath}/git/ref/.+`))
-    .reply((uri) => {
-      record('GET', uri, null);
-      const branch = decodeURIComponent(uri.split('/git/ref/')[1] ?? '').replace(/^heads\//, '');
+    route('GET', new RegExp(`^${repoPath}/git/ref/.+`), (req) => {
+      const branch = decodeURIComponent(req.uri.split('/git/ref/')[1] ?? '').replace(/^heads\//, '');
       const head = git.refs.get(branch);
-      return head ? [200, { ref: `refs/heads/${branch}`, object: { sha: head, type: 'commit' } }] : [404, { message: 'Not Found' }];
-    })
-    .get(new RegExp(`${repoPath}/git/commits/[0-9a-f]+$`))
-    .reply((uri) => {
-      record('GET', uri, null);
-      const s = uri.split('/').pop() as string;
+      return head ? [200, { ref: `refs/heads/${branch}`, object: { sha: head, type: 'commit' } }] : notFound;
+    }),
+    route('GET', new RegExp(`^${repoPath}/git/commits/[0-9a-f]+$`), (req) => {
+      const s = req.uri.split('/').pop() as string;
       return [200, { sha: s, tree: { sha: treeOf(s) }, parents: (commits.get(s)?.parents ?? []).map((p) => ({ sha: p })) }];
-    })
-    .post(`${repoPath}/git/trees`)
-    .reply((uri, body) => {
-      record('POST', uri, body);
-      const b = body as { base_tree: string; tree: { path: string; content: string }[] };
+    }),
+    route('POST', `${repoPath}/git/trees`, (req) => {
+      const b = req.body as { base_tree: string; tree: { path: string; content: string }[] };
       // Git names a tree by its content: the same files give the same sha.
       const tree = sha(JSON.stringify(filesOfTree(b.base_tree)) + JSON.stringify(b.tree));
       trees.set(tree, { base: b.base_tree, entries: b.tree });
       return [201, { sha: tree }];
-    })
-    .post(`${repoPath}/git/commits`)
-    .reply(async (uri, body) => {
-      record('POST', uri, body);
-      const b = body as { tree: string; parents: string[] };
+    }),
+    route('POST', `${repoPath}/git/commits`, async (req) => {
+      const b = req.body as { tree: string; parents: string[] };
       const commit = sha(`${b.tree}${Date.now()}${Math.random()}`);
       commits.set(commit, { tree: b.tree, parents: b.parents });
       const files = filesOfTree(b.tree);
       git.files.set(commit, files);
       tarballs.set(commit, await makeTarball(files, `${REPO.owner}-${REPO.name}-${commit.slice(0, 7)}`));
       return [201, { sha: commit }];
-    })
-    .post(`${repoPath}/git/refs`)
-    .reply((uri, body) => {
-      record('POST', uri, body);
-      const b = body as { ref: string; sha: string };
+    }),
+    route('POST', `${repoPath}/git/refs`, (req) => {
+      const b = req.body as { ref: string; sha: string };
       const branch = b.ref.replace('refs/heads/', '');
       if (git.refs.has(branch)) return [422, { message: 'Reference already exists' }];
       git.refs.set(branch, b.sha);
       return [201, { ref: b.ref, object: { sha: b.sha } }];
-    })
-    .patch(new RegExp(`${repoPath}/git/refs/.+`))
-    .reply((uri, body) => {
-      record('PATCH', uri, body);
-      const branch = decodeURIComponent(uri.split('/git/refs/')[1] ?? '').replace(/^heads\//, '');
+    }),
+    route('PATCH', new RegExp(`^${repoPath}/git/refs/.+`), (req) => {
+      const branch = decodeURIComponent(req.uri.split('/git/refs/')[1] ?? '').replace(/^heads\//, '');
       if (!git.refs.has(branch)) return [422, { message: 'Reference does not exist' }];
-      git.refs.set(branch, (body as { sha: string }).sha);
-      return [200, { ref: `refs/heads/${branch}`, object: { sha: (body as { sha: string }).sha } }];
-    })
-    .get(new RegExp(`${repoPath}/contents/.+`))
-    .reply((uri) => {
-      record('GET', uri, null);
-      const url = new URL(uri, GITHUB);
-      const file = decodeURIComponent(url.pathname.split('/contents/')[1] ?? '');
-      const ref = url.searchParams.get('ref') ?? 'main';
+      git.refs.set(branch, (req.body as { sha: string }).sha);
+      return [200, { ref: `refs/heads/${branch}`, object: { sha: (req.body as { sha: string }).sha } }];
+    }),
+    route('GET', new RegExp(`^${repoPath}/contents/.+`), (req) => {
+      const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
+      const ref = req.url.searchParams.get('ref') ?? 'main';
       const content = git.files.get(git.refs.get(ref) ?? ref)?.[file];
-      return typeof content === 'string' ? [200, content, { 'content-type': 'text/plain; charset=utf-8' }] : [404, { message: 'Not Found' }];
-    })
-    .get(new RegExp(`${repoPath}/pulls\\?`))
-    .reply((uri) => {
-      record('GET', uri, null);
-      const url = new URL(uri, GITHUB);
-      const head = (url.searchParams.get('head') ?? '').split(':')[1];
-      const open = git.pulls.filter((p) => p.state === url.searchParams.get('state') && (!head || p.head === head));
+      return typeof content === 'string' ? [200, content, { 'content-type': 'text/plain; charset=utf-8' }] : notFound;
+    }),
+    route('GET', new RegExp(`^${repoPath}/pulls(\\?|$)`), (req) => {
+      const head = (req.url.searchParams.get('head') ?? '').split(':')[1];
+      const state = req.url.searchParams.get('state') ?? 'open';
+      const open = git.pulls.filter((p) => (state === 'all' || p.state === state) && (!head || p.head === head));
       return [200, open.map((p) => ({ number: p.number, title: p.title, merged_at: null, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
-    })
-    .post(`${repoPath}/pulls`)
-    .reply((uri, body) => {
-      record('POST', uri, body);
-      const b = body as { title: string; head: string; base: string; body: string };
+    }),
+    route('POST', `${repoPath}/pulls`, (req) => {
+      const b = req.body as { title: string; head: string; base: string; body: string };
       const pr: FakePull = { number: 100 + git.pulls.length, head: b.head, base: b.base, title: b.title, body: b.body, state: 'open', labels: [] };
       git.pulls.push(pr);
       return [201, { number: pr.number, node_id: `PR_${pr.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${pr.number}` }];
-    })
-    .patch(new RegExp(`${repoPath}/pulls/\\d+$`))
-    .reply((uri, body) => {
-      record('PATCH', uri, body);
-      const pr = git.pulls.find((p) => p.number === Number(uri.split('/').pop()));
-      if (!pr) return [404, { message: 'Not Found' }];
-      Object.assign(pr, body);
+    }),
+    route('PATCH', new RegExp(`^${repoPath}/pulls/\\d+$`), (req) => {
+      const pr = git.pulls.find((p) => p.number === Number(req.uri.split('/').pop()));
+      if (!pr) return notFound;
+      Object.assign(pr, req.body);
       return [200, { number: pr.number }];
-    })
-    .post(new RegExp(`${repoPath}/issues/\\d+/labels$`))
-    .reply((uri, body) => {
-      record('POST', uri, body);
-      const pr = git.pulls.find((p) => p.number === Number(uri.split('/')[5]));
-      pr?.labels.push(...(body as { labels: string[] }).labels);
+    }),
+    route('POST', new RegExp(`^${repoPath}/issues/\\d+/labels$`), (req) => {
+      const pr = git.pulls.find((p) => p.number === Number(req.uri.split('/')[5]));
+      pr?.labels.push(...(req.body as { labels: string[] }).labels);
       return [200, []];
-    })
-    .post('/graphql')
-    .reply((uri, body) => {
-      record('POST', uri, body);
-      return [200, { data: { enablePullRequestAutoMerge: { clientMutationId: null } } }];
-    });
+    }),
+    route('POST', '/graphql', () => [200, { data: { enablePullRequestAutoMerge: { clientMutationId: null } } }]),
+  ];
 }
