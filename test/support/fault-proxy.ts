@@ -14,6 +14,8 @@ export interface ProxiedRequest {
   /** A real write: PATCH/POST/PUT/DELETE without dryRun. */
   write: boolean;
   injected?: number | 'drop';
+  /** When the proxy received it (ms since the epoch): resend gaps are measured on the wire. */
+  at: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, write: req.method !== 'GET' && !url.searchParams.has('dryRun') };
+    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, write: req.method !== 'GET' && !url.searchParams.has('dryRun'), at: Date.now() };
     proxy.requests.push(r);
     const fault = proxy.rule?.(r);
     if (fault === 'drop') {

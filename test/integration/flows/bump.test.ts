@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { INSTALLATION_ID, deliver, waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type Harness, type Recorded } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
+import { webhookExample } from '../../support/webhook-schemas.js';
 
-const require = createRequire(import.meta.url);
-const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
 
 const CLUSTERS = `clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["img-*"]\n`;
 const WEBHOOK_TOKEN = 'registry-notify-secret';
@@ -182,7 +180,7 @@ describe('image bumps from registry webhooks', () => {
     await h.push(main1, files);
     h.git.refs.set('main', main1);
     // Installing the app on the repo is enough for mergeops to learn its images.
-    const install = structuredClone(examples.find((e) => e.name === 'installation_repositories')?.examples[0]) as Record<string, any>; // fixture JSON is untyped
+    const install = webhookExample('installation_repositories', 'added');
     install['installation'].id = INSTALLATION_ID;
     install['repositories_added'] = [{ id: REPO.id, node_id: 'R_1', name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, private: true }];
     expect((await deliver(h.rt.url as string, 'installation_repositories', install)).status).toBe(202);
@@ -235,6 +233,9 @@ describe('image bumps from registry webhooks', () => {
 
   it('a registry_package webhook from GHCR bumps the group branch, using the announced tag', async () => {
     const digest = `sha256:${'b'.repeat(64)}`;
+    // GitHub's examples have no registry_package; users and the repository are borrowed from one that validates.
+    const base = webhookExample('pull_request', 'opened');
+    const user = (login: string, id: number, type: string): Record<string, unknown> => ({ ...base['sender'], login, id, type });
     const payload = {
       action: 'published',
       registry_package: {
@@ -247,7 +248,7 @@ describe('image bumps from registry webhooks', () => {
         html_url: 'https://github.com/orgs/acme/packages/container/package/guestbook',
         created_at: '2026-11-23T10:00:00Z',
         updated_at: '2026-11-23T10:00:00Z',
-        owner: { login: 'acme', id: 1, type: 'Organization' },
+        owner: user('acme', 1, 'Organization'),
         package_version: {
           id: 2,
           version: digest,
@@ -263,8 +264,8 @@ describe('image bumps from registry webhooks', () => {
         },
         registry: { about_url: 'https://docs.github.com/packages', name: 'GitHub CONTAINER registry', type: 'CONTAINER', url: 'https://ghcr.io/acme', vendor: 'GitHub Inc' },
       },
-      repository: { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, owner: { login: REPO.owner } },
-      sender: { login: 'acme-ci', id: 9 },
+      repository: { ...base['repository'], id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, owner: user(REPO.owner, 1, 'Organization') },
+      sender: user('acme-ci', 9, 'User'),
       installation: { id: INSTALLATION_ID, node_id: 'I_1' },
     };
     expect((await deliver(h.rt.url as string, 'registry_package', payload)).status).toBe(202);

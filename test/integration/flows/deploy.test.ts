@@ -32,6 +32,14 @@ async function rollOut(cluster: Cluster, ns: string, name: string, stop: { done:
 
 describe('deploy on merge against the real API server', () => {
   let h: Harness;
+  /** The deploy job of `s` once BullMQ has it completed. */
+  const finished = async (s: string) =>
+    waitFor(async () => {
+      const j = await h.rt.queues.deploy.getJob(`deploy-${REPO.id}-main-${s}`);
+      return j && (await j.getState()) === 'completed' ? j : undefined;
+    }, `deploy job of ${s} to complete`);
+  /** Deploy jobs waiting, delayed or running: 0 means nothing more will happen on its own. */
+  const pending = async (): Promise<number> => Object.values(await h.rt.queues.deploy.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused')).reduce((a, b) => a + b, 0);
   let cluster: Cluster;
 
   beforeAll(async () => {
@@ -72,9 +80,15 @@ describe('deploy on merge against the real API server', () => {
 
     // The same delivery again, and a new delivery of the same push: no second deploy.
     const before = h.calls.length;
+    // The check completes before the job does (the PR comment comes after it).
+    const job = await finished(s);
     expect(await h.pushEvent(s, { mergedPr: 31, id: delivery })).toBe(200);
     expect(await h.pushEvent(s, { mergedPr: 31 })).toBe(202);
-    await new Promise((r) => setTimeout(r, 1000));
+    // Proved from the queue, not by waiting: the webhook answers after enqueueing, and
+    // nothing was queued; the one job of this commit is the finished one from before.
+    expect(await pending()).toBe(0);
+    const again = await h.rt.queues.deploy.getJob(`deploy-${REPO.id}-main-${s}`);
+    expect([again?.timestamp, again?.finishedOn, again?.attemptsMade]).toEqual([job?.timestamp, job?.finishedOn, job?.attemptsMade]);
     expect(h.calls.slice(before)).toEqual([]);
 
     // A deliberate re-run of the same commit: every object unchanged, not one write.
@@ -156,8 +170,9 @@ describe('deploy on merge against the real API server', () => {
     const [tOld, tNew] = [nextEventTime(), nextEventTime()];
     await Promise.all([h.pushEvent(older, { pushedAt: tOld }), h.pushEvent(newer, { pushedAt: tNew })]);
     await h.waitForDeploy(newer);
-    // Give a possibly-running older deploy time to finish: it must not win.
-    await new Promise((r) => setTimeout(r, 1500));
+    // A possibly-running older deploy must not win: wait until the queue holds nothing
+    // waiting or running, then read the result.
+    await waitFor(async () => ((await pending()) === 0 ? true : undefined), 'the deploy queue to drain');
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
     expect((live['data'] as { value: string }).value).toBe('newer');
   });
@@ -171,8 +186,10 @@ describe('deploy on merge against the real API server', () => {
     await h.push(newer, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'newer') });
     expect(await h.pushEvent(newer, { pushedAt: tNew })).toBe(202);
     await h.waitForDeploy(newer);
+    await finished(newer);
     expect(await h.pushEvent(older, { pushedAt: tOld })).toBe(202);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Refused at intake: the webhook has answered, and no job of it is queued or running.
+    expect(await pending()).toBe(0);
     expect(h.calls.some((c) => c.body?.head_sha === older)).toBe(false);
     expect(await h.rt.queues.deploy.getJob(`deploy-${REPO.id}-main-${older}`)).toBeUndefined();
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;

@@ -9,6 +9,7 @@ import { render } from '../../../src/render/index.js';
 import { fixtureRepo, type RepoFiles } from '../../support/github.js';
 import { sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, put, testCluster } from '../../support/kube.js';
+import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
 
 const CLUSTERS = `clusters:
   default:
@@ -55,6 +56,9 @@ function section(body: string, ref: string): string {
 describe('kustomize and helm apps, operator grants and drift, end to end', () => {
   let h: Harness;
   let cluster: Cluster;
+  // The workers reach the API server through a recording proxy, so "nothing was sent" is
+  // proved from the request log rather than from what exists afterwards.
+  let proxy: FaultProxy;
   const before = fixtureRepo('platform');
   const baseSha = sha('platform-main');
 
@@ -62,12 +66,14 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     cluster = await testCluster();
     for (const ns of ['gb-staging', 'gb-prod', 'web']) await namespace(cluster, ns);
     await deploy(cluster, before);
-    h = await startHarness(CLUSTERS);
+    proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
+    h = await startHarness(CLUSTERS.replace('$KUBECONFIG', proxy.kubeconfig));
     await h.push(baseSha, before);
   });
 
   afterAll(async () => {
     await h?.stop();
+    await proxy?.close();
     cluster?.client.close();
   });
 
@@ -165,8 +171,11 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
       ]),
     );
     expect(comment.body.body).not.toContain('root:x:0:0');
-    // Nothing was sent to the server for the refused apps: the ConfigMap does not exist.
-    await expect(cluster.client.request('GET', '/api/v1/namespaces/kube-system/configmaps/sneaky')).rejects.toMatchObject({ status: 404 });
+    // Nothing was sent to the server for the refused objects, not even a read or a dry run:
+    // the proxy saw no request that names them.
+    expect(proxy.requests.filter((r) => /\/namespaces\/kube-system\/|\/clusterroles\/all-powerful/.test(r.path))).toEqual([]);
+    // …while the same preview did reach the server for what it may touch (the log is not empty).
+    expect(proxy.requests.some((r) => r.method === 'PATCH' && r.path.includes('/namespaces/web/'))).toBe(true);
   });
 
   it('a chart with a symlink out of the checkout is refused before anything renders', async () => {

@@ -4,7 +4,8 @@ import { withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/render/types.js';
 import { deliver } from '../../support/github.js';
-import { prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
+import { previewJobId } from '../../../src/queue/jobs.js';
+import { REPO, prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 
 const inv = (app: string) => ({ repoId: 777, repo: 'acme/deploys', app });
@@ -159,8 +160,15 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     const before = h.calls.length;
     const again = await deliver(h.rt.url as string, 'pull_request', prPayload('opened', 5, sha1, sha('no-base')), { id: delivery1 });
     expect(again).toEqual({ status: 200, body: { ok: true, duplicate: true } });
+    const job = await h.rt.queues.preview.getJob(previewJobId({ repoId: REPO.id, pr: 5, headSha: sha2 }));
+    expect(await job?.getState()).toBe('completed');
     expect(await h.open(5, sha2, { action: 'synchronize' })).toBe(202);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Proved from the queue, not by waiting: the webhook answers after enqueueing, nothing
+    // is waiting or running, and the one job of this head is the finished one from before.
+    const counts = await h.rt.queues.preview.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+    const same = await h.rt.queues.preview.getJob(previewJobId({ repoId: REPO.id, pr: 5, headSha: sha2 }));
+    expect([same?.timestamp, same?.finishedOn]).toEqual([job?.timestamp, job?.finishedOn]);
     expect(h.calls.slice(before)).toEqual([]);
   });
 

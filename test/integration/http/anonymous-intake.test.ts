@@ -6,6 +6,7 @@ import vm from 'node:vm';
 import { MAX_WEBHOOK_BYTES } from '../../../src/http/webhooks.js';
 import { deliver } from '../../support/github.js';
 import { startHarness, type Harness } from '../../support/harness.js';
+import { webhookExample } from '../../support/webhook-schemas.js';
 
 const REQUEST_TIMEOUT_MS = 1000;
 const INFLIGHT_BYTES = 30 * 1024 * 1024;
@@ -149,7 +150,7 @@ describe('anonymous intake: unsigned and forged webhook requests', () => {
     expect(answer.ms).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS);
     expect(answer.ms).toBeLessThan(REQUEST_TIMEOUT_MS * 3);
     // The trickler's reservation went back: a real delivery is served.
-    expect((await deliver(h.rt.url as string, 'ping', { zen: 'Keep it logically awesome.', hook_id: 1 })).status).toBe(202);
+    expect((await deliver(h.rt.url as string, 'ping', webhookExample('ping'))).status).toBe(202);
   });
 
   it('forged 25 MB bodies sent at once hold at most the in-flight budget: the rest get 503 before their bytes are read', async () => {

@@ -8,7 +8,8 @@ import tar from 'tar-stream';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { deliver, sign } from '../../support/github.js';
 import { REPO, prPayload, sha, startHarness, type FaultReply, type Harness } from '../../support/harness.js';
-import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
 
 const MiB = 1024 * 1024;
 /**
@@ -63,6 +64,9 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
   let cluster: Cluster;
   let ns: string;
   let tmp: string;
+  // The workers reach the API server through a recording proxy: "nothing sent" and "nothing
+  // written" are read from its request log.
+  let proxy: FaultProxy;
   const savedTmp = process.env['TMPDIR'];
   const streams = new Map<string, () => Readable>();
 
@@ -73,7 +77,8 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
     // The workers' checkouts land here, so the test can prove none is left behind.
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-relbad-'));
     process.env['TMPDIR'] = tmp;
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relbad-*"]\n`, LIMITS, {
+    proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: ${proxy.kubeconfig}\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relbad-*"]\n`, LIMITS, {
       fault: (method, uri): FaultReply | undefined => {
         const make = method === 'GET' ? streams.get(uri.split('/').pop() ?? '') : undefined;
         return make ? [200, make(), { 'content-type': 'application/x-gzip' }] : undefined;
@@ -82,6 +87,7 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
   });
   afterAll(async () => {
     await h?.stop();
+    await proxy?.close();
     cluster?.client.close();
     if (savedTmp === undefined) delete process.env['TMPDIR'];
     else process.env['TMPDIR'] = savedTmp;
@@ -169,6 +175,7 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
   });
 
   it('a 2 MB annotation, an unknown kind, a duplicate object and invalid names: each named in one failed check, nothing written', async () => {
+    const first = proxy.requests.length;
     const r = await preview('objects', {
       '.github/mergeops.yml': config(),
       'deploy/a-huge.yaml': cm('huge', `  annotations:\n    big: "${'x'.repeat(2 * MiB)}"\n`),
@@ -177,8 +184,11 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
       'deploy/d-names.yaml': `${cm('Web_App')}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ${'s'.repeat(64)}\nspec:\n  ports: [{port: 80}]\n`,
     });
     expect(r.conclusion).toBe('failure');
-    // A duplicate stops the render before anything is sent to the cluster.
+    // A duplicate stops the render before anything is sent to the cluster: no request of
+    // that preview named the app's namespace.
     expect(r.text).toContain(`v1 ConfigMap twice is defined twice (also at deploy/c-dup.yaml:1)`);
+    expect(proxy.requests.slice(first).filter((q) => q.path.includes(`/namespaces/${ns}/`))).toEqual([]);
+    const second = proxy.requests.length;
 
     const rest = await preview('objects-2', {
       '.github/mergeops.yml': config(),
@@ -193,7 +203,10 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
     expect(byFile('deploy/b-unknown.yaml')).toContain('the cluster has no kind Widget in example.com/v1');
     expect(byFile('deploy/d-names.yaml')).toMatch(/Web_App.*a lowercase RFC 1123 subdomain/s);
     expect(byFile('deploy/d-names.yaml')).toMatch(/must be no more than 63 characters/);
-    for (const name of ['huge', 'Web_App', 'fine']) expect(await get(cluster, 'v1', 'ConfigMap', ns, name).catch(() => null)).toBeNull();
+    // A preview only ever dry-runs: the server got the valid object as a dry run, and no write.
+    const sent = proxy.requests.slice(second);
+    expect(sent.some((q) => q.method === 'PATCH' && q.path.endsWith(`/namespaces/${ns}/configmaps/fine`) && !q.write)).toBe(true);
+    expect(sent.filter((q) => q.write)).toEqual([]);
   });
 
   it('after all of it the worker still serves: a good PR succeeds, no job failed or was retried, no checkout left in TMPDIR', async () => {

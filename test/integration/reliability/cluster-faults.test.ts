@@ -45,10 +45,12 @@ describe('API server faults during deploy (fault-injecting proxy)', () => {
     return { conclusion: check.body.conclusion, summary: check.body.output.summary };
   }
 
-  it('429 with Retry-After: 1 and 503 on writes and reads: retried with backoff, deploy succeeds, each object written once, a re-run writes nothing', async () => {
+  it('429 with Retry-After: 2 and 503 on writes and reads: retried (after Retry-After, else with backoff), deploy succeeds, each object written once, a re-run writes nothing', async () => {
     const ns = uniqueName('relk-a');
     await namespace(cluster, ns);
-    const plan = [{ status: 429, retryAfter: 1 }, { status: 503 }, { status: 429, retryAfter: 1 }, { status: 503 }];
+    // Retry-After 2 s is above anything the client's own backoff would wait (≤ 1 s for these
+    // attempts), so a client that ignored it would resend too soon and fail the gap check below.
+    const plan = [{ status: 429, retryAfter: 2 }, { status: 503 }, { status: 429, retryAfter: 2 }, { status: 503 }];
     let readFaults = 2;
     proxy.rule = (r) => {
       if (r.write && r.method === 'PATCH') return plan.shift();
@@ -67,8 +69,16 @@ describe('API server faults during deploy (fault-injecting proxy)', () => {
     expect(seen.filter((q) => q.injected !== undefined).map((q) => q.injected).sort()).toEqual([429, 429, 503, 503, 503, 503]);
     expect(r.conclusion).toBe('success');
     expect(r.summary).toContain('deployed: 3 created, 0 configured, 0 unchanged, 0 pruned');
-    // Two Retry-After: 1 answers were honoured (the writes run in parallel, so at least one second).
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    // Each 429's Retry-After was honoured, measured on the wire: the same object's next write
+    // came no sooner than 2 s after the refusal.
+    const limited = seen.filter((q) => q.injected === 429);
+    expect(limited).toHaveLength(2);
+    for (const q of limited) {
+      const resend = seen.slice(seen.indexOf(q) + 1).find((n) => n.method === q.method && n.path === q.path);
+      expect(resend).toBeDefined();
+      expect((resend?.at ?? 0) - q.at).toBeGreaterThanOrEqual(1990);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
     // Each object ends with exactly one successful write: 4 refused + 3 accepted PATCHes.
     expect(seen.filter((q) => q.write && q.method === 'PATCH' && q.injected === undefined)).toHaveLength(3);
     expect([await value(ns, 'a'), await value(ns, 'b'), await value(ns, 'c')]).toEqual(['1', '1', '1']);

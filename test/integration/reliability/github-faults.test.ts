@@ -3,6 +3,7 @@ import { Probot } from 'probot';
 import { pino } from 'pino';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { MergeopsOctokit } from '../../../src/github/octokit.js';
+import { previewJobId } from '../../../src/queue/jobs.js';
 import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET } from '../../support/github.js';
 import { REPO, sha, startHarness, type FaultReply, type Harness } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
@@ -109,6 +110,19 @@ describe('GitHub faults: 5xx, secondary rate limit, 422', () => {
     expect((comment.at as number) - (limitComment?.at as number)).toBeGreaterThanOrEqual(2000);
     expect(check.body.conclusion).toBe('success');
     expect(commentPosts(42)).toHaveLength(1);
+    // Resent in place, not by retrying the job: each refused request went out exactly once
+    // more, unchanged, and the preview job ran one attempt (a job retry would be a second
+    // attempt, which re-runs the whole flow).
+    const refusedComment = h.calls.filter((c) => c.status === 403 && c.method === 'POST' && c.path.endsWith('/issues/42/comments'));
+    expect(refusedComment).toHaveLength(1);
+    expect(commentPosts(42)[0]?.body).toEqual(refusedComment[0]?.body);
+    const checkId = /check-runs\/(\d+)$/.exec(check.path)?.[1];
+    const completions = h.calls.filter((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed');
+    expect(completions.map((c) => c.status ?? 200)).toEqual([403, 200]);
+    expect(completions[1]?.body).toEqual(completions[0]?.body);
+    const job = await h.rt.queues.preview.getJob(previewJobId({ repoId: REPO.id, pr: 42, headSha: s }));
+    expect(job?.attemptsMade).toBe(1);
+    expect(await job?.getState()).toBe('completed');
   });
 
   it('422 on the comment and on the check output: not resent as is, degraded to a pointer and a short output, posted once', async () => {

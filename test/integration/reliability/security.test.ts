@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Cluster } from '../../../src/cluster/connect.js';
+import { webhookExample } from '../../support/webhook-schemas.js';
 import { deliver, PRIVATE_KEY, WEBHOOK_SECRET, waitFor } from '../../support/github.js';
 import { REPO, prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
@@ -86,7 +87,7 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
 
     // The fork pushes the same commit to its own repository: not deployed.
     const push = structuredClone(p['repository']);
-    const forkPush = { ref: 'refs/heads/main', after: s, deleted: false, installation: p['installation'], repository: { ...push, full_name: 'mallory/deploys', fork: true, pushed_at: Math.floor(Date.now() / 1000) }, sender: p['sender'] };
+    const forkPush = { ...webhookExample('push'), ref: 'refs/heads/main', after: s, deleted: false, installation: p['installation'], repository: { ...push, full_name: 'mallory/deploys', fork: true, pushed_at: Math.floor(Date.now() / 1000) }, sender: p['sender'] };
     expect((await deliver(h.rt.url as string, 'push', forkPush)).status).toBe(202);
     expect(await h.rt.queues.deploy.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'paused'])).toEqual([]);
     expect(h.calls.filter((c) => c.path.endsWith('/deployments'))).toEqual([]);
