@@ -5,8 +5,9 @@
  * the release` splits into apps and a reason. Neither throws: every input gets an answer.
  */
 
-export const COMMAND_NAMES = ['help', 'preview', 'deploy', 'lock', 'unlock', 'rollback'] as const;
-export type CommandName = (typeof COMMAND_NAMES)[number];
+import { COMMAND_NAMES, type CommandName } from '../config/command-permissions.js';
+
+export { COMMAND_NAMES, type CommandName } from '../config/command-permissions.js';
 
 /** The word that addresses mergeops; a comment must start with it (quotes do not count). */
 export const COMMAND_PREFIX = '/mergeops';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { parseYamlDocuments } from '../render/yaml.js';
+import { COMMAND_NAMES, DEFAULT_REQUIRED, PERMISSION_LEVELS, atLeast, isCommandName, isPermission, type CommandPermissions } from './command-permissions.js';
 import { ConfigError, expectObj, optBool, optList, optString, optStringList } from './validate.js';
 
 /** How to reach one cluster the operator configured. Credentials never come from a repo. */
@@ -21,6 +22,8 @@ export interface Grant {
   repos: string[];
   namespaces: string[];
   clusterKinds: string[];
+  /** Raised permission levels for PR comment commands on apps this grant covers. */
+  commands?: CommandPermissions;
 }
 
 export type ClusterTargets = Map<string, ClusterTarget>;
@@ -50,11 +53,12 @@ export function loadClusterTargets(file: string | undefined): ClusterTargets {
     const o = expectObj(raw, path, ['kubeconfig', 'context', 'inCluster', 'grants']);
     const grants = (optList(o, 'grants', path) ?? []).map((g, i) => {
       const gp = `${path}.grants[${i}]`;
-      const go = expectObj(g, gp, ['repos', 'namespaces', 'clusterKinds']);
+      const go = expectObj(g, gp, ['repos', 'namespaces', 'clusterKinds', 'commands']);
       return {
         repos: optStringList(go, 'repos', gp) ?? [],
         namespaces: optStringList(go, 'namespaces', gp) ?? [],
         clusterKinds: optStringList(go, 'clusterKinds', gp) ?? ['Namespace'],
+        commands: parseCommandPermissions(go['commands'], `${gp}.commands`),
       };
     });
     // A cluster the operator listed without grants accepts no repo: access is opt-in.
@@ -68,4 +72,18 @@ export function loadClusterTargets(file: string | undefined): ClusterTargets {
   }
   if (targets.size === 0) throw new ConfigError('names no clusters', 'MERGEOPS_CLUSTERS.clusters');
   return targets;
+}
+
+/** `commands: { rollback: maintain }`: a grant may only raise what a command needs. */
+function parseCommandPermissions(raw: unknown, path: string): CommandPermissions {
+  if (raw === undefined || raw === null) return {};
+  const o = expectObj(raw, path, COMMAND_NAMES);
+  const out: CommandPermissions = {};
+  for (const [command, level] of Object.entries(o)) {
+    if (!isCommandName(command)) continue;
+    if (typeof level !== 'string' || !isPermission(level)) throw new ConfigError(`expected one of ${PERMISSION_LEVELS.join(', ')}`, `${path}.${command}`);
+    if (!atLeast(level, DEFAULT_REQUIRED[command])) throw new ConfigError(`"${level}" is below the default (${DEFAULT_REQUIRED[command]}); grants can only raise what a command needs`, `${path}.${command}`);
+    out[command] = level;
+  }
+  return out;
 }
