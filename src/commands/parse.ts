@@ -71,6 +71,17 @@ export function parseComment(body: string): Parsed<CommandLine> | null {
 }
 
 /**
+ * The part of a comment a command job carries: its first non-empty line when addressed to
+ * mergeops (cut one past the limit, so the worker still answers "too long"), else null.
+ * The webhook handler calls it so conversation never becomes a job.
+ */
+export function commandLineOf(body: string | null | undefined): string | null {
+  if (!body || parseComment(body.slice(0, 4 * MAX_COMMAND_LINE)) === null) return null;
+  const first = body.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
+  return first.slice(0, MAX_COMMAND_LINE + 1);
+}
+
+/**
  * Binds a command line to the repo's configured apps. `apps` are the app names of the
  * repo's config at its default branch; names outside it are refused with the list, so a
  * typo never locks or deploys nothing silently.

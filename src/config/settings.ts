@@ -36,6 +36,8 @@ export interface Settings {
   registryWebhookSecret?: string;
   /** How often each watched image's tags are listed; 0 turns polling off (webhooks only). */
   imagePollIntervalMs: number;
+  /** `/mergeops` commands of one name per pull request per window. */
+  commandRate: { max: number; windowS: number };
   /** A request must arrive whole (headers and body) within this, or it gets 408. */
   httpRequestTimeoutMs: number;
   /** Webhook body bytes being received at once, before their signatures are checked. */
@@ -69,6 +71,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
     driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
     imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),
+    commandRate: { max: int(env, 'MERGEOPS_COMMAND_RATE_MAX', 5), windowS: int(env, 'MERGEOPS_COMMAND_RATE_WINDOW_S', 600) },
     httpRequestTimeoutMs: int(env, 'MERGEOPS_HTTP_REQUEST_TIMEOUT_MS', 10_000),
     webhookInflightBytes: int(env, 'MERGEOPS_WEBHOOK_INFLIGHT_BYTES', 64 * 1024 * 1024),
   };

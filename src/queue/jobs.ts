@@ -20,6 +20,11 @@ export interface PreviewJob {
   fromFork: boolean;
   /** Only these apps (`/mergeops preview <app…>`); all of the PR's apps when absent. */
   apps?: string[];
+  /**
+   * Set for a merge queue group (`pr` is 0): its head commit is previewed and reported as
+   * the check on that commit only; there is no pull request to comment on.
+   */
+  mergeGroup?: { headRef: string };
   /** Set by the first attempt so retries finish the same check run. */
   checkRunId?: number;
 }

@@ -20,6 +20,8 @@ export interface CheckOutput {
   summary: string;
   text: string;
   annotations: CheckAnnotation[];
+  /** Buttons on the check run (at most 3); a click arrives as `check_run.requested_action`. */
+  actions?: { label: string; description: string; identifier: string }[];
 }
 
 export function formatCheck(r: PreviewReport): CheckOutput {
