@@ -11,6 +11,8 @@ export interface Settings {
   appId?: string;
   privateKey?: string;
   webhookSecret?: string;
+  /** A smee.io channel GitHub sends webhooks to, relayed to this process (laptops; Probot's convention). */
+  webhookProxyUrl?: string;
   redisUrl: string;
   /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
   redisPrefix: string;
@@ -80,6 +82,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (env['APP_ID']) s.appId = env['APP_ID'];
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
   if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];
+  if (env['WEBHOOK_PROXY_URL']) {
+    if (!/^https?:\/\/[^\s/]+/.test(env['WEBHOOK_PROXY_URL'])) throw new ConfigError(`expected a URL like https://smee.io/abc123, got "${env['WEBHOOK_PROXY_URL']}"`, 'WEBHOOK_PROXY_URL');
+    s.webhookProxyUrl = env['WEBHOOK_PROXY_URL'];
+  }
   if (env['MERGEOPS_CLUSTERS']) s.clustersFile = env['MERGEOPS_CLUSTERS'];
   if (env['MERGEOPS_ADMIN_USER'] && env['MERGEOPS_ADMIN_PASSWORD']) {
     s.adminUser = env['MERGEOPS_ADMIN_USER'];
