@@ -36,7 +36,7 @@ describe('deploy on merge against the real API server', () => {
 
   beforeAll(async () => {
     cluster = await testCluster();
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, CustomResourceDefinition]\n`);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, apiextensions.k8s.io/CustomResourceDefinition]\n`);
   });
   afterAll(async () => {
     await h?.stop();
