@@ -4,6 +4,7 @@ import { Probot, run } from 'probot';
 import { loadSettings } from './config/settings.js';
 import { MergeopsOctokit } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
+import { errorText } from './errors.js';
 
 /** Process entry: `web`, `worker` or `all` (MERGEOPS_MODE), wiring only. */
 async function main(): Promise<void> {
@@ -38,6 +39,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`mergeops failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`mergeops failed to start: ${errorText(err)}`);
   process.exit(1);
 });

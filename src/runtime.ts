@@ -8,7 +8,7 @@ import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
-import { githubRateLimitRemaining } from './http/metrics.js';
+import { githubRateLimitRemaining } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';

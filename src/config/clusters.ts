@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { parseYamlDocuments } from '../render/yaml.js';
+import { parseYamlDocuments } from '../yaml.js';
 import { ConfigError, expectObj, optBool, optList, optString, optStringList } from './validate.js';
 
 /** How to reach one cluster the operator configured. Credentials never come from a repo. */

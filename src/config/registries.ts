@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { parseYamlDocuments } from '../render/yaml.js';
+import { parseYamlDocuments } from '../yaml.js';
 import { ConfigError, expectObj, optBool, optString } from './validate.js';
 
 /** How mergeops reaches one registry host. Credentials stay with the operator, never a repo. */

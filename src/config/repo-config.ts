@@ -1,5 +1,5 @@
-import { parseYamlDocuments } from '../render/yaml.js';
-import { RenderError } from '../render/types.js';
+import { parseYamlDocuments } from '../yaml.js';
+import { RenderError } from '../errors.js';
 import {
   ConfigError,
   expectObj,
@@ -62,6 +62,14 @@ const APP_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const BRANCH = /^[^\s~^:?*[\\]+$/;
 
 export function parseRepoConfig(text: string, defaultBranch: string): RepoConfig {
+  try {
+    return parseRepoConfigText(text, defaultBranch);
+  } catch (err) {
+    throw err instanceof ConfigError ? err.inFile(REPO_CONFIG_PATH) : err;
+  }
+}
+
+function parseRepoConfigText(text: string, defaultBranch: string): RepoConfig {
   let docs;
   try {
     docs = parseYamlDocuments(text, REPO_CONFIG_PATH);

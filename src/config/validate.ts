@@ -3,13 +3,25 @@
  * key path (`apps[1].wait`) and what was expected, so a failed check run tells the user
  * exactly which line of their config to fix.
  */
-export class ConfigError extends Error {
+import { UserError, type Blame, type Problem } from '../errors.js';
+
+export class ConfigError extends UserError {
   constructor(
-    message: string,
+    readonly detail: string,
     readonly path: string,
+    blame: Blame = {},
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(path ? `${path}: ${detail}` : detail, blame);
     this.name = 'ConfigError';
+  }
+
+  /** The same error, pointing at the file it was found in. */
+  inFile(file: string, line = 1): ConfigError {
+    return new ConfigError(this.detail, this.path, { file, line });
+  }
+
+  override problem(): Problem {
+    return { ...super.problem(), message: `invalid config: ${this.message}` };
   }
 }
 

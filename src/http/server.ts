@@ -5,7 +5,7 @@ import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
-import { queueDepth, registry } from './metrics.js';
+import { queueDepth, registry } from '../metrics.js';
 import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
 import { registryWebhookRoutes } from './registry-webhook.js';
 import type { ImageEvent } from '../images/events.js';

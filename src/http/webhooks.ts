@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Probot } from 'probot';
 import type { SharedState } from '../queue/state.js';
-import { webhooksReceived } from './metrics.js';
+import { webhooksReceived } from '../metrics.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /** GitHub caps webhook payloads at 25 MB; anything larger is not from GitHub. */

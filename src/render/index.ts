@@ -4,7 +4,8 @@ import type { App } from '../config/repo-config.js';
 import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, renderKustomize } from './kustomize.js';
 import { renderPlain } from './plain.js';
-import { RenderError, identity, objectRef, type RenderedObject } from './types.js';
+import { RenderError } from '../errors.js';
+import { identity, objectRef, type RenderedObject } from '../objects.js';
 
 export type RenderKind = 'plain' | 'kustomize' | 'helm';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkGrants, globToRegExp } from '../../../src/policy/grants.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const cm = (ns: string): { object: KubeObject; namespaced: boolean } => ({ object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: ns } }, namespaced: true });
 const clusterObj = (kind: string, name = 'x'): { object: KubeObject; namespaced: boolean } => ({
