@@ -36,6 +36,10 @@ export interface Settings {
   registryWebhookSecret?: string;
   /** How often each watched image's tags are listed; 0 turns polling off (webhooks only). */
   imagePollIntervalMs: number;
+  /** A request must arrive whole (headers and body) within this, or it gets 408. */
+  httpRequestTimeoutMs: number;
+  /** Webhook body bytes being received at once, before their signatures are checked. */
+  webhookInflightBytes: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -65,6 +69,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
     driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
     imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),
+    httpRequestTimeoutMs: int(env, 'MERGEOPS_HTTP_REQUEST_TIMEOUT_MS', 10_000),
+    webhookInflightBytes: int(env, 'MERGEOPS_WEBHOOK_INFLIGHT_BYTES', 64 * 1024 * 1024),
   };
   if (env['MERGEOPS_REGISTRIES']) s.registriesFile = env['MERGEOPS_REGISTRIES'];
   if (env['MERGEOPS_REGISTRY_WEBHOOK_SECRET']) s.registryWebhookSecret = env['MERGEOPS_REGISTRY_WEBHOOK_SECRET'];
