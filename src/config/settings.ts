@@ -13,6 +13,8 @@ export interface Settings {
   appId?: string;
   privateKey?: string;
   webhookSecret?: string;
+  /** A smee.io channel GitHub sends webhooks to, relayed to this process (laptops; Probot's convention). */
+  webhookProxyUrl?: string;
   redisUrl: string;
   /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
   redisPrefix: string;
@@ -85,6 +87,9 @@ export const environmentSchema = z.looseObject({
   PRIVATE_KEY: text(),
   PRIVATE_KEY_PATH: text(),
   WEBHOOK_SECRET: text(),
+  WEBHOOK_PROXY_URL: text().refine((v) => v === undefined || /^https?:\/\/[^\s/]+/.test(v), {
+    error: (iss) => `expected a URL like https://smee.io/abc123, got "${String(iss.input)}"`,
+  }),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   MERGEOPS_REDIS_PREFIX: z.string().default('mergeops'),
   MERGEOPS_CLUSTERS: text(),
@@ -140,6 +145,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (e.APP_ID) s.appId = e.APP_ID;
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
   if (e.WEBHOOK_SECRET) s.webhookSecret = e.WEBHOOK_SECRET;
+  if (e.WEBHOOK_PROXY_URL) s.webhookProxyUrl = e.WEBHOOK_PROXY_URL;
   if (e.MERGEOPS_CLUSTERS) s.clustersFile = e.MERGEOPS_CLUSTERS;
   if (e.MERGEOPS_ADMIN_USER && e.MERGEOPS_ADMIN_PASSWORD) {
     s.adminUser = e.MERGEOPS_ADMIN_USER;
