@@ -1,5 +1,5 @@
 import { groupKind, kindNameProblem, type Grant } from '../config/clusters.js';
-import { objectRef, type KubeObject } from '../render/types.js';
+import { objectRef, type KubeObject } from '../objects.js';
 
 export interface Violation {
   ref: string;

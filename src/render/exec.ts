@@ -46,6 +46,16 @@ export function toolPath(tool: 'kustomize' | 'helm', env: NodeJS.ProcessEnv = pr
 }
 
 /**
+ * The reader of this message is often a PR author looking at a failed check, who cannot fix
+ * it: it names who can (whoever runs mergeops) and what they must do.
+ */
+export function missingTool(bin: string): string {
+  const tool = path.basename(bin);
+  const setting = `MERGEOPS_${tool.toUpperCase()}`;
+  return `${tool} is not installed where mergeops runs (looked for ${bin}): whoever runs mergeops (the operator, for the GitHub App) must install ${tool} (the mergeops container image ships it) or set ${setting} to its path`;
+}
+
+/**
  * Runs a renderer with a deadline and an output cap, in a scratch HOME that is always
  * removed, with a minimal environment so no operator credential leaks into a template.
  */
@@ -81,7 +91,7 @@ export async function runTool(bin: string, args: string[], cwd: string, limits: 
       });
       child.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(e.code === 'ENOENT' ? notInstalled(bin) : new ToolError(e.message, ''));
+        reject(new ToolError(e.code === 'ENOENT' ? missingTool(bin) : e.message, ''));
       });
       child.on('close', (code) => {
         clearTimeout(timer);
@@ -91,7 +101,7 @@ export async function runTool(bin: string, args: string[], cwd: string, limits: 
           reject(new ToolError(`${name} ran out of memory: a render may use at most ${Math.round(memory / 1024 / 1024)} MiB (the operator's MERGEOPS_RENDER_MEMORY_BYTES); render less at once, for example split the app`, err));
         } else if (code === 127 && memory > 0) {
           // sh could not exec the tool: what a direct spawn reports as ENOENT.
-          reject(notInstalled(bin));
+          reject(new ToolError(missingTool(bin), ''));
         } else if (code !== 0) reject(new ToolError(err.trim() || `${name} exited with code ${code}`, err));
         else resolve(Buffer.concat(out).toString('utf8'));
       });
@@ -99,8 +109,4 @@ export async function runTool(bin: string, args: string[], cwd: string, limits: 
   } finally {
     await fs.promises.rm(scratch, { recursive: true, force: true });
   }
-}
-
-function notInstalled(bin: string): ToolError {
-  return new ToolError(`${bin} is not installed; run \`npm run setup:test-env\` or set MERGEOPS_${path.basename(bin).toUpperCase()}`, '');
 }

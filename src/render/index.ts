@@ -6,7 +6,8 @@ import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, kustomizeInputs, renderKustomize } from './kustomize.js';
 import { isInside } from '../source/paths.js';
 import { renderPlain } from './plain.js';
-import { RenderError, identity, objectRef, type RenderedObject } from './types.js';
+import { RenderError } from '../errors.js';
+import { identity, objectRef, type RenderedObject } from '../objects.js';
 
 export type RenderKind = 'plain' | 'kustomize' | 'helm';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 import { waitFor } from '../../support/github.js';
 import { nextEventTime, sha, startHarness, type Harness, REPO } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';

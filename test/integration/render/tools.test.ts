@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { App } from '../../../src/config/repo-config.js';
 import { runTool } from '../../../src/render/exec.js';
 import { DEFAULT_RENDER_LIMITS, render } from '../../../src/render/index.js';
-import { RenderError } from '../../../src/render/types.js';
+import { RenderError } from '../../../src/errors.js';
 import { rejection } from '../../support/expect-error.js';
 
 const dirs: string[] = [];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
 import { checkGrants, checkNamespaceMetadata, globToRegExp } from '../../../src/policy/grants.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const grant = (g: Partial<Grant> & Pick<Grant, 'repos'>): Grant => ({ namespaces: [], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, ...g });
 const obj = (apiVersion: string, kind: string, namespace?: string, name = 'x'): { object: KubeObject; namespaced: boolean } => ({
