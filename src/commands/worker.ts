@@ -1,5 +1,5 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
-import { jobsTotal } from '../http/metrics.js';
+import { jobsTotal } from '../metrics.js';
 import { redactSecrets } from '../util/redact.js';
 import type { WorkerLimits } from '../queue/worker.js';
 import type { CommandHost } from './host.js';
