@@ -1,4 +1,5 @@
-import type { SourceRef } from '../render/types.js';
+import type { SourceRef } from '../objects.js';
+import type { FieldChange } from './fields.js';
 
 export type DiffAction = 'create' | 'update' | 'delete' | 'unchanged';
 
@@ -18,4 +19,11 @@ export interface ObjectDiff {
   secretKeys?: SecretKeyChanges;
   source?: SourceRef;
   note?: string;
+  /** The fields an update sets (Secret data: key paths only, never values). */
+  fields?: FieldChange[];
+  /**
+   * A generated name changed (kustomize's hash suffix): this object replaces the one named
+   * here, and the diff is against it. Applying creates this one and prune removes the old.
+   */
+  renamedFrom?: string;
 }

@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import type { ClusterPool } from '../cluster/connect.js';
-import { archiveProblem, readConfig, toProblem } from './common.js';
+import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
+import { readConfig } from './common.js';
+import { errorText, toProblem } from '../errors.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
-import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
+import { PREVIEW_CHECK, cancelCheck, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
 import { upsertComments, type CommentIdStore } from '../github/comments.js';
 import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { objectRef } from '../render/types.js';
+import { objectRef } from '../objects.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
@@ -18,7 +19,7 @@ import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import { mapLimit } from '../util/pool.js';
-import { timed } from '../http/metrics.js';
+import { timed } from '../metrics.js';
 
 export interface PreviewDeps {
   github(installationId: number): Promise<Octokit>;
@@ -35,6 +36,10 @@ export interface PreviewDeps {
   commentIds(job: PreviewJob): CommentIdStore;
   /** Check run ids survive retries of the same job, so a retry does not open a second one. */
   checkRunId: { get(): number | undefined; set(id: number): Promise<void> };
+  /** The deploy freeze on an app, shown in its preview ("🔒 locked by @user: reason"). */
+  lockOf?(job: PreviewJob, app: string): Promise<{ by: string; reason: string; at: string } | null>;
+  /** True once the work was called off (its merge group left the queue): stop, report cancelled. */
+  cancelled?(job: PreviewJob): Promise<boolean>;
 }
 
 const APP_CONCURRENCY = 4;
@@ -45,6 +50,10 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const repo = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
   const octokit = await deps.github(job.installationId);
+  if (deps.checkRunId.get() === undefined && (await deps.cancelled?.(job))) {
+    log.info('called off before it started (the merge group left the queue)');
+    return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  }
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
     checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
@@ -53,10 +62,20 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 
   const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
+  if (await deps.cancelled?.(job)) {
+    log.info('called off (the merge group left the queue); check cancelled');
+    await cancelCheck(octokit, repo, checkRunId, 'The merge group left the queue before its preview finished.');
+    return report;
+  }
+  report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
+  report.serverUrl = webUrl(octokit);
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
-    if (await deps.isLatestHead(job)) {
+    // A merge group has no pull request to comment on: its check is the whole report.
+    if (job.mergeGroup) {
+      log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
+    } else if (await deps.isLatestHead(job)) {
       const bodies = formatComment(report);
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
     } else {
@@ -72,19 +91,27 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 }
 
 async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
-  const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  const report: PreviewReport = {
+    repo: `${job.owner}/${job.repo}`,
+    sha: job.headSha,
+    apps: [],
+    problems: [],
+    baseSha: job.baseSha,
+    baseRef: job.baseRef,
+    at: new Date().toISOString(),
+    repoId: job.repoId,
+  };
   let checkout;
   // The base revision is the drift baseline; without it the preview still works.
   const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
-    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
+    log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
   try {
     checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
   } catch (err) {
     await (await base)?.remove();
-    const problem = archiveProblem(err);
-    if (!problem) throw err;
+    const problem = toProblem(err);
     report.problems.push(problem);
     return report;
   }
@@ -97,11 +124,13 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     }
     const baseConfig = baseCheckout ? await readConfig(baseCheckout.dir, job.defaultBranch) : null;
     const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
-    const apps = config.apps.filter((a) => a.branch === job.baseRef);
+    const apps = config.apps.filter((a) => a.branch === job.baseRef && (!job.apps || job.apps.includes(a.name)));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
       const r = await previewApp(job, app, checkout.dir, deps, log);
+      const lock = await deps.lockOf?.(job, app.name);
+      if (lock) r.lock = lock;
       const baseApp = baseApps.get(app.name);
       if (baseCheckout && baseApp && r.problems.length === 0) {
         r.drift = await driftOf(job, baseApp, baseCheckout.dir, deps, log);
@@ -123,16 +152,17 @@ async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps
   try {
     const rendered = await render(app, dir);
     const cluster = await deps.clusters.get(app.cluster);
-    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: 16, orphans: false });
+    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false });
     return detectDrift(plan.objects, objectRef);
   } catch (err) {
-    log.info({ app: app.name, err: err instanceof Error ? err.message : String(err) }, 'drift not checked: the base revision did not render');
+    log.info({ app: app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
     return [];
   }
 }
 
 async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
-  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [] };
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.force } };
+  if (app.namespace) out.namespace = app.namespace;
   try {
     const rendered = await timed('preview', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');

@@ -1,7 +1,19 @@
 import { ANNOTATIONS_PER_REQUEST, type CheckOutput } from '../report/check.js';
 import type { Octokit, RepoRef } from './types.js';
+import { errorText } from '../errors.js';
 
 export const PREVIEW_CHECK = 'mergeops / preview';
+
+/** The web address of the GitHub the client talks to: api.github.com → github.com, GHES /api/v3 → its host. */
+export function webUrl(octokit: Octokit): string {
+  const api = String(octokit.request.endpoint.DEFAULTS.baseUrl).replace(/\/+$/, '');
+  return api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3$/, '');
+}
+
+/** A check run's page; GitHub's html_url has this shape, and retries only keep the id. */
+export function checkRunUrl(octokit: Octokit, r: RepoRef, id: number): string {
+  return `${webUrl(octokit)}/${r.owner}/${r.repo}/runs/${id}`;
+}
 
 export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<{ id: number; url: string | undefined }> {
   const res = await octokit.rest.checks.create({
@@ -25,15 +37,16 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     batches.push(out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
   }
   const output = { title: out.title, summary: out.summary, text: out.text };
+  const actions = out.actions?.length ? { actions: out.actions } : {};
   const complete = (o: typeof output & { annotations: CheckOutput['annotations'] }) =>
-    octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o });
+    octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o, ...actions });
   try {
     await complete({ ...output, annotations: batches[0] ?? [] });
   } catch (err) {
     // 422: GitHub will not take this output (size, an annotation it rejects). The same
     // request would fail again; the conclusion must still land, so it goes with less.
     if ((err as { status?: number }).status !== 422) throw err;
-    const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
+    const reason = errorText(err).split('\n')[0]?.slice(0, 300) ?? '';
     const summary = `${out.summary.slice(0, 60_000)}\n\n_GitHub refused the full output (HTTP 422: ${reason}); the details and annotations are left out._`;
     await complete({ title: out.title, summary, text: '', annotations: [] });
     return;
@@ -51,4 +64,9 @@ export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number
   await octokit.rest.checks
     .update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } })
     .catch(onError);
+}
+
+/** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
+export async function cancelCheck(octokit: Octokit, r: RepoRef, checkRunId: number, summary: string): Promise<void> {
+  await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'cancelled', completed_at: new Date().toISOString(), output: { title: 'Cancelled', summary } });
 }

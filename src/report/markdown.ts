@@ -1,10 +1,52 @@
 import type { FieldDrift } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
-const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
+/**
+ * Two contexts, two escapes. GitHub renders with cmark-gfm: a line that starts with
+ * `<details>` opens an HTML block, where Markdown is NOT parsed (backticks stay literal,
+ * so code is `<code>`), and everything else is Markdown, where `*`, `_`, `|`, `<`, `#`…
+ * in a server's message or a Secret key would turn into formatting or raw HTML.
+ */
 
+/** Text inside an HTML block (`<summary>`): entities only; newlines would end the block. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\r?\n/g, ' ');
+}
+
+/** `<code>` for HTML blocks. */
+export function htmlCode(s: string): string {
+  return `<code>${escapeHtml(s)}</code>`;
+}
+
+/**
+ * Inline text in Markdown (never at the start of a line, where `-` or `1.` would start a
+ * list; every caller puts it after a marker or a label): every character cmark-gfm could read as syntax is backslash-escaped
+ * (valid for all ASCII punctuation), table pipes included, and `@name` is broken with a
+ * zero-width space so a server message never mentions (notifies) a GitHub user or team.
+ */
+export function escapeMd(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/[\\`*_[\]<>&|~#!{}]/g, '\\$&')
+    .replace(/@(?=\w)/g, '@&#8203;');
+}
+
+/**
+ * `<code>` for Markdown text and table cells. Inside a raw inline tag cmark-gfm still parses
+ * Markdown, so the content gets Markdown escapes; backtick spans would need a different
+ * escape for `|` in and outside tables.
+ */
+export function mdCode(s: string): string {
+  return `<code>${escapeMd(s)}</code>`;
+}
+
+/** A link in Markdown; the URL is percent-encoded where Markdown would end it. */
+export function mdLink(text: string, url: string): string {
+  return `[${escapeMd(text)}](${url.replace(/[()<> ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)})`;
+}
+
+export function htmlLink(text: string, url: string): string {
+  return `<a href="${escapeHtml(url)}">${escapeHtml(text)}</a>`;
 }
 
 /** A fence longer than any backtick run inside, so manifest text cannot close it. */
@@ -14,36 +56,28 @@ export function fence(body: string, lang: string): string {
   return `${f}${lang}\n${body}\n${f}`;
 }
 
-export function secretLine(d: ObjectDiff): string {
-  if (!d.secretKeys) return '';
-  const parts: string[] = [];
-  const fmt = (ks: string[]): string => ks.map((k) => `\`${k}\``).join(', ');
-  if (d.secretKeys.added.length) parts.push(`added ${fmt(d.secretKeys.added)}`);
-  if (d.secretKeys.changed.length) parts.push(`changed ${fmt(d.secretKeys.changed)}`);
-  if (d.secretKeys.removed.length) parts.push(`removed ${fmt(d.secretKeys.removed)}`);
-  return parts.length ? `Secret keys ${parts.join('; ')} (values are never shown)\n\n` : '';
+/** Cuts long values (a whole JSON blob in one annotation) so a summary stays one line. */
+export function clipValue(s: string, n = 60): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-/** One collapsible block per object; `body` overrides the diff (used when it is too big). */
-export function objectBlock(d: ObjectDiff, body?: string): string {
-  const summary = `<summary><code>${SYMBOL[d.action]} ${escapeHtml(d.ref)}</code>${d.source ? ` <sub>${escapeHtml(d.source.file)}:${d.source.line}</sub>` : ''}</summary>`;
-  const note = d.note ? `> ${d.note}\n\n` : '';
-  const content = body ?? fence(d.diff, 'diff');
-  return `<details>${summary}\n\n${note}${secretLine(d)}${content}\n</details>\n`;
-}
+const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
 
+/** Plain text of one object's change, for the check run's text field. */
 export function objectText(d: ObjectDiff): string {
-  const head = `${SYMBOL[d.action]} ${d.ref}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
-  const secret = secretLine(d).trim();
-  return [head, d.note ? `  note: ${d.note}` : '', secret ? `  ${secret}` : '', d.diff].filter((l) => l !== '').join('\n');
+  const head = `${SYMBOL[d.action]} ${d.ref}${d.renamedFrom ? ` (renamed from ${d.renamedFrom})` : ''}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
+  const k = d.secretKeys;
+  const keys = k ? [k.added.length ? `added ${k.added.join(', ')}` : '', k.changed.length ? `changed ${k.changed.join(', ')}` : '', k.removed.length ? `removed ${k.removed.join(', ')}` : ''].filter(Boolean) : [];
+  const secret = keys.length ? `  Secret keys ${keys.join('; ')} (values are never shown)` : '';
+  return [head, d.note ? `  note: ${d.note}` : '', secret, d.diff].filter((l) => l !== '').join('\n');
 }
 
-/** `path` (live `x`, <gitLabel> `y`), comma-separated: how drifted fields read everywhere. */
+/** `path` (live `x`, <gitLabel> `y`), comma-separated: how drifted fields read in Markdown. */
 export function driftFields(fields: FieldDrift[], gitLabel: string): string {
   return fields
     .map((f) => {
-      const values = f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, ${gitLabel} \`${f.git ?? '(unset)'}\`)` : '';
-      return `\`${escapeHtml(f.path)}\`${escapeHtml(values)}`;
+      const values = f.live !== undefined || f.git !== undefined ? ` (live ${mdCode(f.live ?? '(unset)')}, ${escapeMd(gitLabel)} ${mdCode(f.git ?? '(unset)')})` : '';
+      return `${mdCode(f.path)}${values}`;
     })
     .join(', ');
 }

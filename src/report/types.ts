@@ -1,31 +1,53 @@
 import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
-/** Something the user must fix; file/line become a check-run annotation. */
-export interface Problem {
-  message: string;
-  file?: string;
-  line?: number;
-  /** The object it concerns, when there is one. */
-  ref?: string;
+import type { Problem } from '../errors.js';
+
+export type { Problem };
+
+/** What merging does for an app, from its reviewed config: the footer says it out loud. */
+export interface MergeBehaviour {
+  prune: boolean;
+  /** Health wait after apply; 0 = none. */
+  waitMs: number;
+  /** Take over fields other field managers own (false: the deploy fails on a conflict). */
+  force: boolean;
 }
 
 export interface AppReport {
   app: string;
   cluster: string;
+  /** The app's default namespace, for the target column. */
+  namespace?: string;
   diffs: ObjectDiff[];
   problems: Problem[];
   /** Live objects that differ from the base branch: merging will revert them too. */
   drift: DriftEntry[];
   baseRef?: string;
+  /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
+  lock?: { by: string; reason: string; at: string };
+  merge?: MergeBehaviour;
 }
 
 export interface PreviewReport {
   repo: string;
+  /** The head commit previewed. */
   sha: string;
   apps: AppReport[];
   /** Failures before any app could be rendered (bad config, unsafe archive). */
   problems: Problem[];
+  /** The base commit and branch the PR merges into (drift and "into" in the title). */
+  baseSha?: string;
+  baseRef?: string;
+  /** When the dry-run ran, ISO 8601. */
+  at?: string;
+  /** The check run holding the full diff. */
+  checkRunUrl?: string;
+  /** `https://github.com` or a GitHub Enterprise host, for file links. */
+  serverUrl?: string;
+  /** GitHub's numeric repository id: the inventory key `mergeops diff` needs to find deletions. */
+  repoId?: number;
+  version?: string;
 }
 
 export interface Counts {
@@ -41,8 +63,10 @@ export function counts(diffs: ObjectDiff[]): Counts {
   return c;
 }
 
-export function countsLine(c: Counts): string {
-  return `+${c.create} created ~${c.update} changed -${c.delete} deleted`;
+/** `1 created · 3 changed`: only what happens, never "+0 created". */
+export function countsText(c: Counts): string {
+  const parts = [c.create && `${c.create} created`, c.update && `${c.update} changed`, c.delete && `${c.delete} deleted`].filter(Boolean);
+  return parts.length ? parts.join(' · ') : 'no changes';
 }
 
 export function allProblems(r: PreviewReport): Problem[] {

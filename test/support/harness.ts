@@ -56,6 +56,8 @@ export interface Harness {
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
+  /** More GitHub endpoints for this stand-in (held to the same contract, faults included). */
+  serve(routes: Route[]): void;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
   stop(): Promise<void>;
@@ -71,10 +73,23 @@ export interface FakePull {
   labels: string[];
 }
 
+export interface FakeDeployment {
+  id: number;
+  sha: string;
+  environment: string;
+  created_at: string;
+  /** Oldest first, as posted. */
+  statuses: { state: string; created_at: string }[];
+}
+
 export interface FakeGit {
   refs: Map<string, string>;
   files: Map<string, RepoFiles>;
   pulls: FakePull[];
+  /** GitHub Deployments the app created, with their statuses (what rollback reads back). */
+  deployments: FakeDeployment[];
+  /** Blobs created through the Git Data API, by sha. */
+  blobs: Map<string, string>;
 }
 
 /** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
@@ -145,7 +160,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
-  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [] };
+  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map() };
   const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY });
   // What GitHub refused is recorded with its status, like a fault, so tests can count it.
   const refused = (req: StandInRequest, reply: StandInReply): void => {
@@ -245,7 +260,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       path: `${repoPath}/deployments`,
       handle: (req) => {
         record(req);
-        return [201, { id: ++nextDeploymentId }];
+        const b = req.body as { ref: string; environment: string };
+        const d: FakeDeployment = { id: ++nextDeploymentId, sha: b.ref, environment: b.environment, created_at: new Date().toISOString(), statuses: [] };
+        git.deployments.push(d);
+        return [201, { id: d.id, sha: d.sha, environment: d.environment, created_at: d.created_at }];
       },
     },
     {
@@ -253,7 +271,11 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       path: new RegExp(`^${repoPath}/deployments/\\d+/statuses$`),
       handle: (req) => {
         record(req);
-        return [201, { id: 1 }];
+        const d = git.deployments.find((x) => x.id === Number(/deployments\/(\d+)\/statuses/.exec(req.uri)?.[1]));
+        if (!d) return [404, { message: 'Not Found' }];
+        const state = (req.body as { state: string }).state;
+        d.statuses.push({ state, created_at: new Date().toISOString() });
+        return [201, { id: d.statuses.length, state }];
       },
     },
     {
@@ -302,6 +324,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,
+    serve: (more) => void routes.push(...more),
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
       const p = webhookExample('push');
@@ -336,14 +359,19 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
  */
 function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarballs: Map<string, Buffer>): Route[] {
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
-  const trees = new Map<string, { base: string; entries: { path: string; content: string }[] }>();
+  // An entry carries its content inline, or a blob sha, or `sha: null` to delete the path (as GitHub's create-a-tree does).
+  const trees = new Map<string, { base: string; entries: { path: string; content?: string; sha?: string | null }[] }>();
   const commits = new Map<string, { tree: string; parents: string[] }>();
   const treeOf = (commit: string): string => commits.get(commit)?.tree ?? `tree-of-${commit}`;
   const filesOfTree = (tree: string): RepoFiles => {
     const t = trees.get(tree);
     if (!t) return git.files.get(tree.replace(/^tree-of-/, '')) ?? {};
     const out = { ...filesOfTree(t.base) };
-    for (const e of t.entries) out[e.path] = e.content;
+    for (const e of t.entries) {
+      if (e.content !== undefined) out[e.path] = e.content;
+      else if (e.sha === null) delete out[e.path];
+      else if (e.sha && git.blobs.has(e.sha)) out[e.path] = git.blobs.get(e.sha) as string;
+    }
     return out;
   };
   const route = (method: string, path: RegExp | string, handle: (req: StandInRequest) => StandInReply | Promise<StandInReply>): Route => ({
@@ -356,7 +384,7 @@ function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarb
   });
   const notFound: StandInReply = [404, { message: 'Not Found' }];
   return [
-    route('GET', repoPath, () => [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner } }]),
+    route('GET', repoPath, () => [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner }, allow_auto_merge: true }]),
     // Octokit sends the ref URL-encoded (`heads%2Fmain`), as GitHub accepts it.
     route('GET', new RegExp(`^${repoPath}/git/ref/.+`), (req) => {
       const branch = decodeURIComponent(req.uri.split('/git/ref/')[1] ?? '').replace(/^heads\//, '');
@@ -367,8 +395,15 @@ function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarb
       const s = req.uri.split('/').pop() as string;
       return [200, { sha: s, tree: { sha: treeOf(s) }, parents: (commits.get(s)?.parents ?? []).map((p) => ({ sha: p })) }];
     }),
+    route('POST', `${repoPath}/git/blobs`, (req) => {
+      const b = req.body as { content: string; encoding?: string };
+      const text = b.encoding === 'base64' ? Buffer.from(b.content, 'base64').toString('utf8') : b.content;
+      const blob = crypto.createHash('sha1').update(`blob ${Buffer.byteLength(text)}\0${text}`).digest('hex');
+      git.blobs.set(blob, text);
+      return [201, { sha: blob, url: `${GITHUB}${repoPath}/git/blobs/${blob}` }];
+    }),
     route('POST', `${repoPath}/git/trees`, (req) => {
-      const b = req.body as { base_tree: string; tree: { path: string; content: string }[] };
+      const b = req.body as { base_tree: string; tree: { path: string; content?: string; sha?: string | null }[] };
       // Git names a tree by its content: the same files give the same sha.
       const tree = sha(JSON.stringify(filesOfTree(b.base_tree)) + JSON.stringify(b.tree));
       trees.set(tree, { base: b.base_tree, entries: b.tree });

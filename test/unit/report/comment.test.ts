@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ObjectDiff } from '../../../src/diff/types.js';
 import { COMMENT_LIMIT, MARKER_PREFIX, formatComment, marker, parseMarker, splitLines } from '../../../src/report/comment.js';
-import { counts, countsLine, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
+import { counts, countsText, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 
@@ -31,15 +31,16 @@ function report(apps: AppReport[], problems: Problem[] = []): PreviewReport {
 
 /** How many comment parts mention the object's summary line. */
 function occurrences(parts: string[], ref: string): number {
-  return parts.reduce((n, p) => n + p.split(`<code>~ ${ref}</code>`).length - 1, 0);
+  return parts.reduce((n, p) => n + p.split(`<code>${ref}</code>`).length - 1, 0);
 }
 
-describe('countsLine', () => {
-  it('has the exact format', () => {
+describe('countsText', () => {
+  it('names only what happens, never "+0 created"', () => {
     const c = counts([small('a', 'create'), small('b'), small('c'), small('d', 'delete'), small('e', 'unchanged')]);
     expect(c).toEqual({ create: 1, update: 2, delete: 1, unchanged: 1 });
-    expect(countsLine(c)).toBe('+1 created ~2 changed -1 deleted');
-    expect(countsLine(counts([]))).toBe('+0 created ~0 changed -0 deleted');
+    expect(countsText(c)).toBe('1 created · 2 changed · 1 deleted');
+    expect(countsText(counts([small('b')]))).toBe('1 changed');
+    expect(countsText(counts([]))).toBe('no changes');
   });
 });
 
@@ -72,31 +73,32 @@ describe('formatComment: one part', () => {
     expect(parseMarker(parts[0])).toBe(1);
   });
 
-  it('has a header with the short sha and a table row with the counts line', () => {
+  it('has a header with the short sha, a table row with the counts and an app heading', () => {
     const [body] = formatComment(r);
-    expect(body).toContain('### mergeops preview for `0123456`');
-    expect(body).toContain('| `web` | `prod` | +1 created ~2 changed -1 deleted |');
-    expect(body).toContain('#### `web` → cluster `prod` · +1 created ~2 changed -1 deleted (1 unchanged)');
+    expect(body).toContain('### mergeops preview · <code>0123456</code> · 1 of 1 app changes');
+    expect(body).toContain('| ⚠️ | <code>web</code> | <code>prod</code> | 1 | 2 | **1** | 🗑️ ConfigMap <code>d</code> |');
+    expect(body).toContain('#### ⚠️ <code>web</code> → <code>prod</code> · 1 created · 2 changed · 1 deleted\n');
     expect(body).not.toMatch(/Part \d+ of/);
     expect(body).not.toContain('Continued in the next comment');
   });
 
   it('shows every changed object and hides unchanged ones', () => {
     const [body] = formatComment(r);
-    expect(body).toContain('<code>+ v1 ConfigMap prod/a</code>');
-    expect(body).toContain('<code>~ v1 ConfigMap prod/b</code>');
-    expect(body).toContain('<code>- v1 ConfigMap prod/d</code>');
+    expect(body).toContain('<b>create</b> <code>v1 ConfigMap prod/a</code>');
+    expect(body).toContain('<b>change</b> <code>v1 ConfigMap prod/b</code>');
+    expect(body).toContain('🗑️ **delete** <code>v1 ConfigMap prod/d</code>: no longer in Git');
     expect(body).not.toContain('prod/e</code>');
   });
 
-  it('says "No changes." for an app without changes', () => {
+  it('gives an app without changes one line, not a heading', () => {
     const [body] = formatComment(report([appReport('web', [small('x', 'unchanged')])]));
-    expect(body).toContain('No changes.');
+    expect(body).toContain('➖ **No changes:** <code>web</code> → <code>prod</code>');
+    expect(body).not.toContain('####');
   });
 
   it('says when no app deploys from the base branch', () => {
     const [body] = formatComment(report([]));
-    expect(body).toContain('No app in `.github/mergeops.yml`');
+    expect(body).toContain('No app in <code>.github/mergeops.yml</code>');
   });
 
   it('lists problems with file and line, HTML-escaped', () => {
@@ -105,9 +107,9 @@ describe('formatComment: one part', () => {
         { message: 'config is broken', file: '.github/mergeops.yml' },
       ]),
     );
-    expect(body).toContain('- :x: config is broken (`.github/mergeops.yml`)');
-    expect(body).toContain('- :x: `v1 X y`: object has no &lt;kind&gt; (`k8s/a.yaml:4`)');
-    expect(body).toContain('| `web` | `prod` | :x: 1 problem |');
+    expect(body).toContain(`- ❌ config is broken ([.github/mergeops.yml](https://github.com/acme/deploys/blob/${SHA}/.github/mergeops.yml))`);
+    expect(body).toContain(`- ❌ <code>v1 X y</code>: object has no \\<kind\\> ([k8s/a.yaml\\#L4](https://github.com/acme/deploys/blob/${SHA}/k8s/a.yaml#L4))`);
+    expect(body).toContain('| ❌ | <code>web</code> | <code>prod</code> | – | – | – | failed: object has no \\<kind\\> |');
   });
 
   it('includes drift', () => {
@@ -115,8 +117,8 @@ describe('formatComment: one part', () => {
     a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas', live: '5', git: '3' }] }];
     a.baseRef = 'main';
     const [body] = formatComment(report([a]));
-    expect(body).toContain('Drift: 1 object in the live cluster differs from `main`');
-    expect(body).toContain('`spec.replicas` (live `5`, `main` `3`)');
+    expect(body).toContain('**Drift:** 1 object in the live cluster differs from <code>main</code>');
+    expect(body).toContain('<code>spec.replicas</code> is <code>5</code> in the cluster, <code>3</code> on <code>main</code>');
   });
 
   it('keeps the fence intact when a diff contains backticks', () => {
@@ -154,7 +156,7 @@ describe('formatComment: splitting', () => {
   it('keeps the objects in order across parts', () => {
     const diffs = Array.from({ length: 40 }, (_, i) => bigDiff(`v1 ConfigMap prod/cm-${String(i).padStart(3, '0')}`, 4000));
     const all = formatComment(report([appReport('web', diffs)])).join('\n');
-    const positions = diffs.map((d) => all.indexOf(`<code>~ ${d.ref}</code>`));
+    const positions = diffs.map((d) => all.indexOf(`<code>${d.ref}</code>`));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   });
@@ -174,14 +176,14 @@ describe('formatComment: splitting', () => {
     });
     for (const d of apps.flatMap((a) => a.diffs)) expect(occurrences(parts, d.ref)).toBe(1);
     const all = parts.join('\n');
-    expect(all).toContain('#### `web` → cluster `prod`');
-    expect(all).toContain('#### `api` → cluster `staging`');
+    expect(all).toContain('#### ✅ <code>web</code> → <code>prod</code>');
+    expect(all).toContain('#### ✅ <code>api</code> → <code>staging</code>');
   });
 
   it('replaces a single object diff larger than the limit with a pointer to the check run', () => {
     const huge = bigDiff('v1 ConfigMap prod/huge', COMMENT_LIMIT * 2);
     const fine = bigDiff('v1 ConfigMap prod/fine', 2000);
-    const parts = formatComment(report([appReport('web', [fine, huge])]), { checkRunUrl: 'https://github.com/acme/deploys/runs/42' });
+    const parts = formatComment({ ...report([appReport('web', [fine, huge])]), checkRunUrl: 'https://github.com/acme/deploys/runs/42' });
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     const all = parts.join('\n');
     expect(occurrences(parts, huge.ref)).toBe(1);
@@ -197,7 +199,7 @@ describe('formatComment: splitting', () => {
     const parts = formatComment(report([appReport('web', [bigDiff('v1 ConfigMap prod/huge', 5000)])]), { limit: 2000 });
     const all = parts.join('\n');
     expect(all).toContain('too big for a comment');
-    expect(all).toContain('the `mergeops / preview` check run');
+    expect(all).toContain('the <code>mergeops / preview</code> check run');
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(2000);
   });
 
@@ -205,7 +207,7 @@ describe('formatComment: splitting', () => {
     const d: ObjectDiff = { ...bigDiff('v1 Secret prod/s', 10_000), kind: 'Secret', secretKeys: { added: ['tls.key'], changed: [], removed: [] } };
     const all = formatComment(report([appReport('web', [d])]), { limit: 4000 }).join('\n');
     expect(all).toContain('too big for a comment');
-    expect(all).toContain('Secret keys added `tls.key`');
+    expect(all).toContain('key added <code>tls.key</code> (values hidden)');
   });
 });
 
@@ -223,8 +225,8 @@ function expectEachProblemOnce(parts: string[], problems: Problem[]): void {
   let last = -1;
   for (const p of problems) {
     const id = p.message.slice(0, 5);
-    expect(all.split(`:x: ${id} `).length - 1).toBe(1);
-    const line = `- :x: ${p.message} (\`${p.file}:${p.line}\`)`;
+    expect(all.split(`❌ ${id} `).length - 1).toBe(1);
+    const line = `- ❌ ${p.message} ([${p.file}\\#L${p.line}](https://github.com/acme/deploys/blob/${SHA}/${p.file}#L${p.line}))`;
     expect(parts.filter((part) => part.includes(line))).toHaveLength(1);
     const pos = all.indexOf(line);
     expect(pos).toBeGreaterThan(last);
@@ -247,7 +249,8 @@ describe('formatComment: huge problem lists', () => {
       expect(p).toContain(`Part ${i + 1} of ${n}`);
     });
     expectEachProblemOnce(parts, problems);
-    expect(parts[0]).toContain('| `web` | `prod` | :x: 600 problems |');
+    expect(parts[0]).toContain('| ❌ | <code>web</code> | <code>prod</code> | – | – | – | failed: P0000');
+    expect(parts[0]).toContain('(+599 more) |');
   });
 
   it('splits 600 report-level problems (in the header) the same way', () => {
@@ -313,7 +316,7 @@ describe('splitLines', () => {
     expect(parts.length).toBeGreaterThan(1);
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     const all = parts.join('\n');
-    for (const d of a.drift) expect(all.split(`\`${d.ref}\``).length - 1).toBe(1);
+    for (const d of a.drift) expect(all.split(`<code>${d.ref}</code>`).length - 1).toBe(1);
   });
 });
 
