@@ -16,9 +16,14 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   perSecond: number;
+  /** Raw: each answer's own latency (autocannon with ignoreCoordinatedOmission). */
   p50: number;
   p99: number;
   max: number;
+  /** Corrected for coordinated omission with the real per-connection send interval. */
+  correctedP50: number;
+  correctedP99: number;
+  intervalMs: number;
 }
 
 export const PR_MARK = '987654321';

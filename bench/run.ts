@@ -54,6 +54,14 @@ async function main(): Promise<void> {
     await redis.stop();
   }
   const loadAfter = os.loadavg()[0] ?? NaN;
+  // The benchmarks drive the app against the same GitHub contract as the tests: a request
+  // GitHub would have refused makes the figures meaningless, so the run fails naming it.
+  const { takeViolations } = await import('../test/support/github-contract.js');
+  const refused = takeViolations();
+  if (refused.length) {
+    console.error(`[bench] GitHub would have refused ${refused.length} request(s):\n${refused.slice(0, 20).map((v) => `  ${v.status} ${v.request}: ${v.reason}`).join('\n')}`);
+    process.exitCode = 1;
+  }
   sections.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
 
   const targets = sections.flatMap((s) => s.targets);

@@ -326,6 +326,10 @@ export class GitHubContract {
     return { token, expires_at: new Date(expiresAt).toISOString() };
   }
 
+  issuedTokens(): string[] {
+    return [...this.tokens.keys(), ...this.downloads.keys()];
+  }
+
   /** A short-lived `?token=` for the download host GitHub redirects archive requests to. */
   issueDownload(path: string): string {
     const token = crypto.randomBytes(20).toString('hex').toUpperCase();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 
 import { assertWebhookPayload } from './webhook-schemas.js';
 
@@ -18,12 +18,13 @@ export const GITHUB = 'https://api.github.com';
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 export const PRIVATE_KEY = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
 
-export function testProbot(): Probot {
+/** `log` receives Probot's and Octokit's own lines too (the secret scan reads them). */
+export function testProbot(log?: Logger): Probot {
   return new Probot({
     appId: APP_ID,
     privateKey: PRIVATE_KEY,
     secret: WEBHOOK_SECRET,
-    log: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
+    log: log?.child({ name: 'probot' }) ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     // Retries would hide the exact call sequence the tests assert. Throttling is switched
     // off per instance: Probot replaces a class-level `throttle` with its own options, which
     // kept the one-write-per-second limiter on and cost every preview ~2 s of waiting.

@@ -25,6 +25,12 @@ export interface HarnessOptions {
   probot?: Probot;
   log?: Logger;
   fault?: Fault;
+  /**
+   * GitHub's secondary rate limits (80 content-creating requests a minute per installation).
+   * On by default; the intake benchmark turns them off, since its thousands of deliveries
+   * stand for the traffic of many installations, not one.
+   */
+  secondaryLimits?: boolean;
 }
 
 export interface Recorded {
@@ -56,6 +62,8 @@ export interface Harness {
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
+  /** The installation tokens the stand-in issued (what a secret scan must not find). */
+  tokens(): string[];
   /** More GitHub endpoints for this stand-in (held to the same contract, faults included). */
   serve(routes: Route[]): void;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
@@ -144,7 +152,9 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     MERGEOPS_HEALTH_POLL_MS: '200',
     ...env,
   });
-  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
+  // logs (the secret scan) reads all three.
+  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(opts.log), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
   // What GitHub holds, so listing a PR's comments returns what was posted, as GitHub does.
   const comments = new Map<number, { id: number; pr: number; body: string }>();
@@ -161,7 +171,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
   const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map() };
-  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY });
+  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY, secondaryLimits: opts.secondaryLimits ?? true });
   // What GitHub refused is recorded with its status, like a fault, so tests can count it.
   const refused = (req: StandInRequest, reply: StandInReply): void => {
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
@@ -325,6 +335,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     },
     lastCommentId: () => nextCommentId,
     serve: (more) => void routes.push(...more),
+    tokens: () => contract.issuedTokens(),
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
       const p = webhookExample('push');

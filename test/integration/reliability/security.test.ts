@@ -149,7 +149,8 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     const credentials = [
       kubeToken,
       deadToken,
-      'ghs_testinstallationtoken000000000000',
+      // Every installation token and download token GitHub (the stand-in) handed out.
+      ...h.tokens(),
       WEBHOOK_SECRET,
       // A line from the middle of the App's private key.
       PRIVATE_KEY.split('\n')[5] as string,
@@ -158,6 +159,11 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     expect(github.length).toBeGreaterThan(10);
     const logs = captured.lines.join('');
     expect(captured.lines.length).toBeGreaterThan(20);
+    // Probot's and Octokit's own lines are in the scan too, not only mergeops' (Octokit logs
+    // each request it sends, at debug).
+    expect(captured.lines.some((l) => /"name":"probot"/.test(l))).toBe(true);
+    expect(captured.lines.some((l) => /"msg":"(GET|POST|PATCH) \/repos\/acme\/deploys\//.test(l))).toBe(true);
+    expect(h.tokens().length).toBeGreaterThan(0);
     const redis = await redisDump(process.env['MERGEOPS_TEST_REDIS_URL'] as string, h.prefix);
     expect(redis.keys).toBeGreaterThan(5);
 
