@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import { applyApp, waitHealthy } from '../cluster/apply.js';
 import type { ClusterPool } from '../cluster/connect.js';
-import { finishCheck, startCheck } from '../github/checks.js';
+import { checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
 import { fetchRevision } from '../github/tarball.js';
 import type { Octokit, RepoRef } from '../github/types.js';
@@ -38,7 +38,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
   const octokit = await deps.github(job.installationId);
-  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
+  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: webUrl(octokit) };
   const timings: Record<string, number> = {};
 
   let checkout;
@@ -70,7 +70,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
     if (job.reason !== 'self-heal') {
       const pr = await mergedPullRequest(octokit, repo, job.sha);
-      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
+      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url ?? checkRunUrl(octokit, repo, check.id)) });
     }
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
@@ -90,7 +90,8 @@ async function deployApp(
   timings: Record<string, number>,
 ): Promise<AppDeployReport> {
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
-  const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
+  const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
+  if (app.namespace) out.namespace = app.namespace;
   const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
   await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
   try {
