@@ -1,14 +1,13 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import { diffObject } from '../diff/diff.js';
-import { objectRef, type KubeObject, type RenderedObject } from '../render/types.js';
+import { isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
-import { ClusterUnreachableError, KubeApiError } from './client.js';
-import type { Cluster } from './connect.js';
-import { resourcePath, type ResourceInfo } from './discovery.js';
+import { objectVerdict } from '../errors.js';
+import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
+import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
 import type { InventoryKey } from './inventory.js';
-import { FIELD_MANAGER, conflictHint, getOrNull, planApp, type ObjectError, type PlannedObject } from './plan.js';
+import { FIELD_MANAGER, conflictHint, getOrNull, planApp, type ObjectError } from './plan.js';
 
 export interface ApplyOptions {
   force: boolean;
@@ -49,7 +48,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   }
   const changed: PlannedObject[] = [];
   for (const p of plan.objects) {
-    if (!p.note && diffObject(p.live, p.merged).action === 'unchanged') result.unchanged.push(objectRef(p.desired));
+    if (isUnchanged(p)) result.unchanged.push(objectRef(p.desired));
     else changed.push(p);
   }
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length }, 'applying');
@@ -88,10 +87,9 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
       try {
         await cluster.client.request('DELETE', resourcePath(resource, o.metadata.namespace, o.metadata.name), { query: { propagationPolicy: 'Background' } });
         result.pruned.push(objectRef(o));
-      } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return;
-        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
-        else throw err;
+      } catch (caught) {
+        const err = objectVerdict(caught);
+        if (err.status !== 404) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
       }
     });
   }
@@ -114,8 +112,8 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], opts: ApplyO
         query: { fieldManager: FIELD_MANAGER, force: String(opts.force) },
       });
       (p.live ? result.configured : result.created).push(ref);
-    } catch (err) {
-      if (err instanceof ClusterUnreachableError || !(err instanceof KubeApiError)) throw err;
+    } catch (caught) {
+      const err = objectVerdict(caught);
       result.errors.push({ ref, message: `${err.message}${conflictHint(err)}`, source: p.source });
     }
   });
@@ -148,7 +146,7 @@ export async function waitHealthy(cluster: Cluster, objects: ApplyResult['object
   const deadline = Date.now() + timeoutMs;
   let lastLog = 0;
   for (;;) {
-    const states = await mapLimit(objects, 16, async (o) => {
+    const states = await mapLimit(objects, CLUSTER_CONCURRENCY, async (o) => {
       const live = await getOrNull(cluster, resourcePath(o.resource, o.namespace, o.name));
       return { ref: o.ref, health: live ? assessHealth(live) : { state: 'failed' as const, reason: 'object disappeared' } };
     });

@@ -1,29 +1,18 @@
 import type { App } from '../config/repo-config.js';
-import { identity, objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
+import { identity, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type SourceRef } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
 import { KubeApiError } from './client.js';
-import type { Cluster } from './connect.js';
-import { resourcePath, type ResourceInfo } from './discovery.js';
+import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
+import { resourcePath } from './discovery.js';
 import { inventorySelector, withInventory, type InventoryKey } from './inventory.js';
 import { checkGrants } from '../policy/grants.js';
+import { objectVerdict } from '../errors.js';
 
 export const FIELD_MANAGER = 'mergeops';
 
 /** What to do about a server-side apply conflict, appended to the server's message. */
-export function conflictHint(err: KubeApiError): string {
+export function conflictHint(err: { status: number }): string {
   return err.status === 409 ? ' (another field manager owns these fields; set force: true on the app to take them over)' : '';
-}
-
-/** One rendered object, placed in the cluster: what is live and what applying would make. */
-export interface PlannedObject {
-  desired: KubeObject;
-  source: SourceRef;
-  resource?: ResourceInfo;
-  live: KubeObject | null;
-  /** The server-side dry-run apply result; null when it could not be computed. */
-  merged: KubeObject | null;
-  /** Why `merged` is the desired object as written rather than a dry-run result. */
-  note?: string;
 }
 
 export interface ObjectError {
@@ -60,7 +49,7 @@ export async function planApp(
   app: App,
   rendered: RenderedObject[],
   key: InventoryKey,
-  opts: PlanOptions = { concurrency: 16, orphans: true },
+  opts: PlanOptions = { concurrency: CLUSTER_CONCURRENCY, orphans: true },
 ): Promise<ClusterPlan> {
   const errors: ObjectError[] = [];
   // Kinds defined by CRDs in this same render: unknown to the server until applied.
@@ -130,9 +119,9 @@ export async function planApp(
       });
       if (p.live === null && (listed || dryRun.status !== 201)) p.live = await getOrNull(cluster, path);
       p.merged = dryRun.body;
-    } catch (err) {
+    } catch (caught) {
       // Only the server's verdict on this object is the user's problem; anything else is ours.
-      if (!(err instanceof KubeApiError)) throw err;
+      const err = objectVerdict(caught);
       const ns = p.desired.metadata.namespace;
       if (err.status === 404 && ns && renderNamespaces.has(ns)) {
         p.merged = p.desired;
@@ -160,7 +149,7 @@ export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObj
 /** Every live object carrying this app's inventory labels, across all listable types. */
 async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObject[]> {
   const resources = await cluster.discovery.listable();
-  const found = await mapLimit(resources, 16, async (r) => {
+  const found = await mapLimit(resources, CLUSTER_CONCURRENCY, async (r) => {
     try {
       const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, undefined), {
         query: { labelSelector: inventorySelector(key) },

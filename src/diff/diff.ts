@@ -1,10 +1,10 @@
 import { structuredPatch } from 'diff';
-import type { PlannedObject } from '../cluster/plan.js';
-import { objectRef, type KubeObject } from '../render/types.js';
-import { dumpYaml } from '../render/yaml.js';
+import type { PlannedObject } from '../objects.js';
+import { objectRef, type KubeObject } from '../objects.js';
+import { dumpYaml } from '../yaml.js';
 import { changedFields } from './fields.js';
 import { isSecret, maskSecretPair } from './mask.js';
-import { normalize } from './normalize.js';
+import { normalize } from '../objects.js';
 import type { ObjectDiff } from './types.js';
 
 /** diff(live, desired) for every planned object and every orphan → ObjectDiff[]. */

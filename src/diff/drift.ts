@@ -1,7 +1,7 @@
-import type { PlannedObject } from '../cluster/plan.js';
-import type { KubeObject } from '../render/types.js';
+import type { PlannedObject } from '../objects.js';
+import type { KubeObject } from '../objects.js';
 import { isSecret } from './mask.js';
-import { normalize } from './normalize.js';
+import { normalize } from '../objects.js';
 
 export interface FieldDrift {
   path: string;

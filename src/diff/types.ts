@@ -1,4 +1,4 @@
-import type { SourceRef } from '../render/types.js';
+import type { SourceRef } from '../objects.js';
 import type { FieldChange } from './fields.js';
 
 export type DiffAction = 'create' | 'update' | 'delete' | 'unchanged';

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import type { ClusterPool } from '../cluster/connect.js';
-import { archiveProblem, readConfig, toProblem } from './common.js';
+import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
+import { readConfig } from './common.js';
+import { errorText, toProblem } from '../errors.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
 import { PREVIEW_CHECK, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
@@ -10,7 +11,7 @@ import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { objectRef } from '../render/types.js';
+import { objectRef } from '../objects.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
@@ -18,7 +19,7 @@ import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import { mapLimit } from '../util/pool.js';
-import { timed } from '../http/metrics.js';
+import { timed } from '../metrics.js';
 
 export interface PreviewDeps {
   github(installationId: number): Promise<Octokit>;
@@ -87,15 +88,14 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   let checkout;
   // The base revision is the drift baseline; without it the preview still works.
   const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
-    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
+    log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
   try {
     checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
   } catch (err) {
     await (await base)?.remove();
-    const problem = archiveProblem(err);
-    if (!problem) throw err;
+    const problem = toProblem(err);
     report.problems.push(problem);
     return report;
   }
@@ -134,10 +134,10 @@ async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps
   try {
     const rendered = await render(app, dir);
     const cluster = await deps.clusters.get(app.cluster);
-    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: 16, orphans: false });
+    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false });
     return detectDrift(plan.objects, objectRef);
   } catch (err) {
-    log.info({ app: app.name, err: err instanceof Error ? err.message : String(err) }, 'drift not checked: the base revision did not render');
+    log.info({ app: app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
     return [];
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { PlannedObject } from '../../../src/cluster/plan.js';
+import type { PlannedObject } from '../../../src/objects.js';
 import { detectDrift } from '../../../src/diff/drift.js';
-import { objectRef, type KubeObject } from '../../../src/render/types.js';
+import { objectRef, type KubeObject } from '../../../src/objects.js';
 
 function planned(live: KubeObject | null, merged: KubeObject): PlannedObject {
   return { desired: merged, source: { file: 'a.yaml', line: 1 }, live, merged };
