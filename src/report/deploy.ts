@@ -3,9 +3,24 @@ import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
 import type { Problem } from './types.js';
 
+/** A deploy freeze (`/mergeops lock`) that kept an app's commit from being applied. */
+export interface HeldBy {
+  by: string;
+  reason: string;
+  at: string;
+}
+
+/**
+ * The button a failed deploy check offers (check run `actions`); GitHub caps the label at
+ * 20 characters, the description at 40 and the identifier at 20.
+ */
+export const ROLLBACK_ACTION = { label: 'Roll back', description: 'Open a PR restoring the last good deploy', identifier: 'mergeops-rollback' } as const;
+
 export interface AppDeployReport {
   app: string;
   cluster: string;
+  /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
+  held?: HeldBy;
   namespace?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
@@ -34,6 +49,7 @@ export function deployFailed(r: DeployReport): boolean {
 }
 
 export function appLine(a: AppDeployReport): string {
+  if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
@@ -106,13 +122,17 @@ function target(a: AppDeployReport): string {
   return `${mdCode(a.cluster)}${a.namespace ? ` / ${mdCode(a.namespace)}` : ''}`;
 }
 
+function row(a: AppDeployReport): string {
+  return `| ${a.held ? '🔒' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`;
+}
+
 export function formatDeployCheck(r: DeployReport): CheckOutput {
   const failed = deployFailed(r);
   const lines = [
     ...r.problems.map((p) => problemItem(r, null, p)),
     '| | App | Target | Result |',
     '|:-:|---|---|---|',
-    ...r.apps.map((a) => `| ${appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`),
+    ...r.apps.map(row),
     '',
   ];
   for (const a of r.apps) {
@@ -121,9 +141,14 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
     lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
   }
   const ok = r.apps.filter(appSucceeded).length;
+  const held = r.apps.filter((a) => a.held).length;
   return {
-    conclusion: failed ? 'failure' : 'success',
-    title: failed ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps` : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
+    conclusion: failed ? 'failure' : held > 0 ? 'neutral' : 'success',
+    title: failed
+      ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
+      : held > 0
+        ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
+        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
     annotations: r.apps
@@ -146,23 +171,24 @@ function stateAfter(a: AppDeployReport): string {
 export function formatDeployComment(r: DeployReport, checkUrl: string | undefined): string {
   const failed = deployFailed(r);
   const onto = r.branch ? ` from ${mdCode(r.branch)}` : '';
-  const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : '✅ succeeded'}`;
+  const held = r.apps.some((a) => a.held);
+  const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : held ? '🔒 held (locked)' : '✅ succeeded'}`;
   const lines = [head, ''];
-  const failing = r.apps.filter((a) => !appSucceeded(a));
+  const failing = r.apps.filter((a) => !a.held && !appSucceeded(a));
   if (failed) {
     const n = failing.length + (r.problems.length ? 1 : 0);
     lines.push('> [!CAUTION]', `> **${r.problems.length && !r.apps.length ? 'The deploy failed before any app was applied' : `${n} of ${Math.max(r.apps.length, 1)} app${r.apps.length === 1 ? '' : 's'} failed`}.** The causes, in the API server's words, and the fix for each are below.`, '');
   }
   lines.push(...r.problems.map((p) => problemItem(r, null, p)));
   if (r.problems.length) lines.push('');
-  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map((a) => `| ${appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`), '');
+  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '');
   for (const a of failing) {
     lines.push(`#### ❌ ${mdCode(a.app)} → ${target(a)}`, '', ...appProblems(a).map((p) => problemItem(r, a, p)), '', `After the failure: ${stateAfter(a)}.`, '');
   }
   if (failed) {
     const rerun = checkUrl ? `press **Re-run** on ${mdLink('the mergeops / deploy check run', checkUrl)}` : 'press **Re-run** on the `mergeops / deploy` check run of this commit';
     lines.push(
-      `**Next:** fix it in a new pull request (its preview shows the fix against the live cluster), or revert this one (${mdCode(`git revert ${r.sha.slice(0, 7)}`)}); when the cause was outside Git (a node, a quota, an unreachable cluster), ${rerun} to deploy this commit again.`,
+      `**Next:** fix it in a new pull request (its preview shows the fix against the live cluster), or roll back (**${ROLLBACK_ACTION.label}** on the check run opens a PR restoring the last good deploy; or ${mdCode(`git revert ${r.sha.slice(0, 7)}`)}); when the cause was outside Git (a node, a quota, an unreachable cluster), ${rerun} to deploy this commit again.`,
     );
   } else if (checkUrl) {
     lines.push(`Details in ${mdLink('the mergeops / deploy check run', checkUrl)}.`);
