@@ -74,7 +74,7 @@ describe('lock → merge → nothing applied → unlock → applied, through the
     expect(h.git.deployments.filter((d) => d.sha === m2)).toEqual([]);
     expect((await waitForCheck(h, m2, 'mergeops / locks', since)).body.output.summary).toContain('| `web` | @writer |');
     const mergedNote = await waitForReply(h, 21, since, 'mergeops deploy of');
-    expect(mergedNote.body.body).toContain(':lock: held (locked)');
+    expect(mergedNote.body.body).toContain('🔒 held (locked)');
 
     // A reader cannot unlock either.
     since = h.calls.length;
