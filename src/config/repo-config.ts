@@ -31,10 +31,23 @@ export interface App {
   /** Allow a deploy whose render is empty to prune everything the app had. */
   pruneEmpty: boolean;
   waitMs: number;
-  force: boolean;
+  /**
+   * What a deploy does with fields Git declares that another field manager (kubectl edit,
+   * another controller) set: `overwrite` takes them over (Git wins), `fail` refuses.
+   */
+  conflicts: ConflictPolicy;
+  /** Create the app's `namespace` (first, labelled as the app's) when it does not exist. */
+  createNamespace: boolean;
+  /** `warnings`: the API server's warnings on the dry-run fail the preview and the deploy. */
+  failOn: FailOn[];
+  /** Live objects (`Kind/namespace/name`) this app may take over although it did not create them. */
+  adopt: string[];
   selfHeal: boolean;
   helm?: HelmSettings;
 }
+
+export type ConflictPolicy = 'overwrite' | 'fail';
+export type FailOn = 'warnings';
 
 export type ImagePolicy =
   | { kind: 'semver'; range: string; prerelease: boolean }
@@ -60,6 +73,7 @@ export interface RepoConfig {
 /** DNS-1123 label: app names end up in label values, job ids and Deployment environments. */
 const APP_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const BRANCH = /^[^\s~^:?*[\\]+$/;
+const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
 
 export function parseRepoConfig(text: string, defaultBranch: string): RepoConfig {
   let docs;
@@ -88,7 +102,7 @@ export function validateRepoConfig(raw: unknown, defaultBranch: string): RepoCon
 }
 
 function parseApp(raw: unknown, path: string, defaultBranch: string): App {
-  const o = expectObj(raw, path, ['name', 'path', 'cluster', 'namespace', 'branch', 'prune', 'pruneEmpty', 'wait', 'force', 'selfHeal', 'helm']);
+  const o = expectObj(raw, path, ['name', 'path', 'cluster', 'namespace', 'branch', 'prune', 'pruneEmpty', 'wait', 'conflicts', 'force', 'createNamespace', 'failOn', 'adopt', 'selfHeal', 'helm']);
   const app: App = {
     name: reqString(o, 'name', path, APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters'),
     path: safeRelativePath(reqString(o, 'path', path), `${path}.path`),
@@ -97,13 +111,37 @@ function parseApp(raw: unknown, path: string, defaultBranch: string): App {
     prune: optBool(o, 'prune', path) ?? true,
     pruneEmpty: optBool(o, 'pruneEmpty', path) ?? false,
     waitMs: o['wait'] === undefined ? 300_000 : parseDuration(o['wait'], `${path}.wait`),
-    force: optBool(o, 'force', path) ?? false,
+    conflicts: parseConflicts(o, path),
+    createNamespace: optBool(o, 'createNamespace', path) ?? false,
+    failOn: (optStringList(o, 'failOn', path) ?? []).map((v, i) => {
+      if (v !== 'warnings') throw new ConfigError(`unknown value "${v}"; allowed: warnings`, `${path}.failOn[${i}]`);
+      return v;
+    }),
+    adopt: (optStringList(o, 'adopt', path) ?? []).map((v, i) => {
+      if (!ADOPT_REF.test(v)) throw new ConfigError(`"${v}" is not Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config`, `${path}.adopt[${i}]`);
+      return v;
+    }),
     selfHeal: optBool(o, 'selfHeal', path) ?? false,
   };
   const ns = optString(o, 'namespace', path, APP_NAME, 'a Kubernetes namespace name');
   if (ns) app.namespace = ns;
+  if (app.createNamespace && !app.namespace) throw new ConfigError('createNamespace: true needs the app\'s namespace to be set', `${path}.createNamespace`);
   if (o['helm'] !== undefined) app.helm = parseHelm(o['helm'], `${path}.helm`);
   return app;
+}
+
+/**
+ * `conflicts:` (overwrite | fail), or the older `force:` it replaces: `force: true` is
+ * `overwrite` (now the default), `force: false` keeps its old meaning, `fail`.
+ */
+function parseConflicts(o: Obj, path: string): ConflictPolicy {
+  const conflicts = optString(o, 'conflicts', path, /^(overwrite|fail)$/, 'overwrite (Git wins, the default) or fail (keep fields other managers set)');
+  const force = optBool(o, 'force', path);
+  if (conflicts !== undefined && force !== undefined && (conflicts === 'overwrite') !== force) {
+    throw new ConfigError(`force: ${force} contradicts conflicts: ${conflicts}; drop force (conflicts replaces it)`, `${path}.force`);
+  }
+  if (conflicts !== undefined) return conflicts as ConflictPolicy;
+  return force === false ? 'fail' : 'overwrite';
 }
 
 function parseHelm(raw: unknown, path: string): HelmSettings {

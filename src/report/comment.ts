@@ -77,7 +77,8 @@ function appBlocks(a: AppReport, budget: number, checkRunUrl: string | undefined
   const out = [`#### \`${a.app}\` → cluster \`${a.cluster}\` · ${countsLine(c)}${unchanged}\n\n`];
   // One block per problem so a long list can split between comments.
   out.push(...problemLines(a.problems).map((l) => `${l}\n`));
-  if (a.problems.length) out.push('\n');
+  out.push(...problemLines(a.warnings ?? [], ':warning:').map((l) => `${l}\n`));
+  if (a.problems.length || a.warnings?.length) out.push('\n');
   for (const d of a.diffs) {
     if (d.action === 'unchanged') continue;
     let block = objectBlock(d);
@@ -94,11 +95,10 @@ function appBlocks(a: AppReport, budget: number, checkRunUrl: string | undefined
 }
 
 export function driftBlock(a: AppReport): string {
-  const base = a.baseRef ? `\`${a.baseRef}\`` : 'the base branch';
   const n = a.drift.length;
-  const lines = a.drift.map((d) => `- \`${escapeHtml(d.ref)}\`: ${driftFields(d.fields, base)}`);
+  const lines = a.drift.map((d) => `- \`${escapeHtml(d.ref)}\`: ${driftFields(d, 'the merge')}`);
   return [
-    `<details><summary>:warning: Drift: ${n} object${n > 1 ? 's' : ''} in the live cluster differ${n > 1 ? '' : 's'} from ${base}; merging re-applies Git and reverts ${n > 1 ? 'them' : 'it'}</summary>`,
+    `<details><summary>:warning: Drift: ${n} live object${n > 1 ? 's were' : ' was'} changed outside Git; Git wins on the fields it declares</summary>`,
     '',
     ...lines,
     '</details>',
@@ -127,10 +127,10 @@ export function splitLines(block: string, budget: number): string[] {
   return out;
 }
 
-function problemLines(ps: Problem[]): string[] {
+function problemLines(ps: Problem[], mark = ':x:'): string[] {
   return ps.map((p) => {
     const where = p.file ? ` (\`${escapeHtml(p.file)}${p.line ? `:${p.line}` : ''}\`)` : '';
     const what = p.ref ? `\`${escapeHtml(p.ref)}\`: ` : '';
-    return `- :x: ${what}${escapeHtml(p.message)}${where}`;
+    return `- ${mark} ${what}${escapeHtml(p.message)}${where}`;
   });
 }

@@ -1,7 +1,7 @@
-import type { FieldDrift } from '../diff/drift.js';
+import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
-const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
+const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', replace: '±', delete: '-', unchanged: '=' };
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -21,6 +21,7 @@ export function secretLine(d: ObjectDiff): string {
   if (d.secretKeys.added.length) parts.push(`added ${fmt(d.secretKeys.added)}`);
   if (d.secretKeys.changed.length) parts.push(`changed ${fmt(d.secretKeys.changed)}`);
   if (d.secretKeys.removed.length) parts.push(`removed ${fmt(d.secretKeys.removed)}`);
+  if (d.secretKeys.hidden?.length) parts.push(`set (value hidden) ${fmt(d.secretKeys.hidden)}`);
   return parts.length ? `Secret keys ${parts.join('; ')} (values are never shown)\n\n` : '';
 }
 
@@ -38,12 +39,20 @@ export function objectText(d: ObjectDiff): string {
   return [head, d.note ? `  note: ${d.note}` : '', secret ? `  ${secret}` : '', d.diff].filter((l) => l !== '').join('\n');
 }
 
-/** `path` (live `x`, <gitLabel> `y`), comma-separated: how drifted fields read everywhere. */
-export function driftFields(fields: FieldDrift[], gitLabel: string): string {
-  return fields
-    .map((f) => {
-      const values = f.live !== undefined || f.git !== undefined ? ` (live \`${f.live ?? '(unset)'}\`, ${gitLabel} \`${f.git ?? '(unset)'}\`)` : '';
-      return `\`${escapeHtml(f.path)}\`${escapeHtml(values)}`;
-    })
-    .join(', ');
+/**
+ * What applying Git does to fields others changed, as one sentence per object:
+ * "the merge reverts `.data.THEME`: live `blue` (set by `kubectl-edit`) → Git `dark`; keeps `.data.EXTRA` (set by `kubectl-edit`)".
+ */
+export function driftFields(d: DriftEntry, subject: string): string {
+  const code = (s: string): string => `\`${escapeHtml(s.replace(/`/g, "'"))}\``;
+  const by = (m: string | undefined): string => (m ? ` (set by ${code(m)})` : '');
+  const reverted = d.fields.map((f) => {
+    const values = f.live !== undefined || f.git !== undefined ? `: live ${code(f.live ?? '(unset)')}${by(f.by)} → Git ${code(f.git ?? '(unset)')}` : `${by(f.by)} (value not shown)`;
+    return `${code(f.path)}${values}`;
+  });
+  const kept = (d.kept ?? []).map((k) => `${code(k.path)}${by(k.by)}`);
+  const parts: string[] = [];
+  if (reverted.length) parts.push(`${subject} reverts ${reverted.join(', ')}`);
+  if (kept.length) parts.push(`${reverted.length ? 'keeps' : `${subject} keeps`} ${kept.join(', ')} (Git does not declare ${kept.length > 1 ? 'them' : 'it'})`);
+  return parts.join('; ');
 }

@@ -15,9 +15,10 @@ export interface AppReport {
   cluster: string;
   diffs: ObjectDiff[];
   problems: Problem[];
-  /** Live objects that differ from the base branch: merging will revert them too. */
+  /** Fields others changed in the live objects: what the merge reverts and what it keeps. */
   drift: DriftEntry[];
-  baseRef?: string;
+  /** The API server's warnings on the dry-run (deprecations, policy `Warn`) and prunes refused. */
+  warnings?: Problem[];
 }
 
 export interface PreviewReport {
@@ -31,18 +32,19 @@ export interface PreviewReport {
 export interface Counts {
   create: number;
   update: number;
+  replace: number;
   delete: number;
   unchanged: number;
 }
 
 export function counts(diffs: ObjectDiff[]): Counts {
-  const c: Counts = { create: 0, update: 0, delete: 0, unchanged: 0 };
+  const c: Counts = { create: 0, update: 0, replace: 0, delete: 0, unchanged: 0 };
   for (const d of diffs) c[d.action]++;
   return c;
 }
 
 export function countsLine(c: Counts): string {
-  return `+${c.create} created ~${c.update} changed -${c.delete} deleted`;
+  return `+${c.create} created ~${c.update} changed${c.replace ? ` ±${c.replace} replaced` : ''} -${c.delete} deleted`;
 }
 
 export function allProblems(r: PreviewReport): Problem[] {

@@ -37,8 +37,9 @@ function occurrences(parts: string[], ref: string): number {
 describe('countsLine', () => {
   it('has the exact format', () => {
     const c = counts([small('a', 'create'), small('b'), small('c'), small('d', 'delete'), small('e', 'unchanged')]);
-    expect(c).toEqual({ create: 1, update: 2, delete: 1, unchanged: 1 });
+    expect(c).toEqual({ create: 1, update: 2, replace: 0, delete: 1, unchanged: 1 });
     expect(countsLine(c)).toBe('+1 created ~2 changed -1 deleted');
+    expect(countsLine(counts([small('r', 'replace')]))).toBe('+0 created ~0 changed ±1 replaced -0 deleted');
     expect(countsLine(counts([]))).toBe('+0 created ~0 changed -0 deleted');
   });
 });
@@ -110,13 +111,23 @@ describe('formatComment: one part', () => {
     expect(body).toContain('| `web` | `prod` | :x: 1 problem |');
   });
 
-  it('includes drift', () => {
+  it('includes drift: what the merge reverts, by whom it was set, and what it keeps', () => {
     const a = appReport('web', [small('v1 ConfigMap prod/b')]);
-    a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas', live: '5', git: '3' }] }];
-    a.baseRef = 'main';
+    a.drift = [
+      { ref: 'v1 ConfigMap prod/web-config', fields: [{ path: '.data.THEME', live: 'blue', git: 'dark', by: 'kubectl-edit' }], kept: [{ path: '.data.EXTRA', by: 'kubectl-edit' }] },
+      { ref: 'v1 Secret prod/creds', fields: [{ path: '.data.password', by: 'kubectl-edit' }] },
+    ];
     const [body] = formatComment(report([a]));
-    expect(body).toContain('Drift: 1 object in the live cluster differs from `main`');
-    expect(body).toContain('`spec.replicas` (live `5`, `main` `3`)');
+    expect(body).toContain('Drift: 2 live objects were changed outside Git; Git wins on the fields it declares');
+    expect(body).toContain('- `v1 ConfigMap prod/web-config`: the merge reverts `.data.THEME`: live `blue` (set by `kubectl-edit`) → Git `dark`; keeps `.data.EXTRA` (set by `kubectl-edit`) (Git does not declare it)');
+    expect(body).toContain('- `v1 Secret prod/creds`: the merge reverts `.data.password` (set by `kubectl-edit`) (value not shown)');
+  });
+
+  it('lists the API server warnings with file and line, apart from problems', () => {
+    const a = appReport('web', [small('v1 ConfigMap prod/b')]);
+    a.warnings = [{ message: 'example.com/v1beta1 Widget is deprecated; use v1', ref: 'example.com/v1beta1 Widget prod/w', file: 'k8s/w.yaml', line: 3 }];
+    const [body] = formatComment(report([a]));
+    expect(body).toContain('- :warning: `example.com/v1beta1 Widget prod/w`: example.com/v1beta1 Widget is deprecated; use v1 (`k8s/w.yaml:3`)');
   });
 
   it('keeps the fence intact when a diff contains backticks', () => {
