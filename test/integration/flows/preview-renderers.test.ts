@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withInventory } from '../../../src/cluster/inventory.js';
+import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { parseRepoConfig } from '../../../src/config/repo-config.js';
 import { render } from '../../../src/render/index.js';
@@ -36,9 +36,10 @@ async function deploy(cluster: Cluster, files: Record<string, string>): Promise<
     const config = parseRepoConfig(files['.github/mergeops.yml'] as string, 'main');
     for (const app of config.apps) {
       for (const r of await render(app, dir)) {
-        const o = withInventory(r.object, { repoId: 777, repo: 'acme/deploys', app: app.name });
+        const key = { repoId: 777, repo: 'acme/deploys', app: app.name };
+        const o = withInventory(r.object, key);
         o.metadata.namespace ??= app.namespace;
-        await put(cluster, o);
+        await put(cluster, o, fieldManager(key));
       }
     }
   } finally {
@@ -110,8 +111,8 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     expect(stagingDeploy).toContain('-          image: ghcr.io/acme/guestbook:1.1.0');
     expect(stagingDeploy).toContain('+          image: ghcr.io/acme/guestbook:1.2.0');
     expect(stagingDeploy).toContain('-  replicas: 7');
-    expect(body).toContain(':warning: Drift: 1 object in the live cluster differs from `main`');
-    expect(body).toContain('- `apps/v1 Deployment gb-staging/staging-guestbook`: `spec.replicas` (live `7`, `main` `1`)');
+    expect(body).toContain(':warning: Drift: 1 live object was changed outside Git; Git wins on the fields it declares');
+    expect(body).toContain('- `apps/v1 Deployment gb-staging/staging-guestbook`: the merge reverts `.spec.replicas`: live `7` (set by `kubectl-scale`) → Git `1`');
 
     // helm: two values files and inline values applied, only replicas changes.
     expect(body).toContain('#### `web` → cluster `default` · +0 created ~1 changed -0 deleted');
