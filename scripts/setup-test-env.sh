@@ -22,12 +22,31 @@ log() { echo "[setup-test-env] $*" >&2; }
 
 have() { [ -x "$BIN/$1" ]; }
 
+# Only a build needs Go; a filled cache (or KUBEBUILDER_ASSETS + MERGEOPS_KUSTOMIZE/HELM) does
+# not. k8s.io/kubernetes 1.36 declares go 1.26; Debian's golang-go is older.
+GO_MIN=1.26
+need_go() {
+  local v
+  v="$(go env GOVERSION 2>/dev/null || true)"
+  if [ -z "$v" ]; then
+    log "building $1 needs Go >= $GO_MIN, and go is not on PATH."
+    log "install it (https://go.dev/dl), or set KUBEBUILDER_ASSETS, MERGEOPS_KUSTOMIZE and MERGEOPS_HELM to binaries you have; then npm test again"
+    exit 1
+  fi
+  v="${v#go}"
+  if [ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -1)" != "$GO_MIN" ]; then
+    log "building $1 needs Go >= $GO_MIN, found $v; install a newer Go (https://go.dev/dl) and run npm test again"
+    exit 1
+  fi
+}
+
 # Builds a command of k8s.io/kubernetes (kube-apiserver; kubectl for the benchmarks) in a
 # wrapper module. k8s.io/kubernetes' go.mod points its staging modules at ./staging; the
 # wrapper must replace each with its published v0.X.Y release instead.
 build_kube_cmd() {
   local cmd="$1" out="$1-v$KUBE_VERSION"
   if have "$out"; then return; fi
+  need_go "$cmd"
   log "building $cmd v$KUBE_VERSION (first time only; takes several minutes)"
   local dir="$CACHE/build/$cmd-$KUBE_VERSION"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
@@ -59,6 +78,7 @@ GO
 build_etcd() {
   local out="etcd-v$ETCD_VERSION"
   if have "$out"; then return; fi
+  need_go etcd
   log "building etcd v$ETCD_VERSION"
   local dir="$CACHE/build/etcd-$ETCD_VERSION"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
@@ -83,6 +103,7 @@ GO
 build_kustomize() {
   local out="kustomize-v$KUSTOMIZE_VERSION"
   if have "$out"; then return; fi
+  need_go kustomize
   log "building kustomize v$KUSTOMIZE_VERSION"
   GOBIN="$CACHE/build/gobin-kustomize" go install "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION"
   mv "$CACHE/build/gobin-kustomize/kustomize" "$BIN/$out"
@@ -91,6 +112,7 @@ build_kustomize() {
 build_helm() {
   local out="helm-v$HELM_VERSION"
   if have "$out"; then return; fi
+  need_go helm
   log "building helm v$HELM_VERSION"
   # Without these ldflags helm reports v0.0.0 and a default KubeVersion, which
   # breaks charts that check .Capabilities.

@@ -29,7 +29,7 @@ import { RenderError, type RenderedObject } from './render/types.js';
 import { dumpYaml } from './render/yaml.js';
 import { formatComment } from './report/comment.js';
 import { appLine, appProblems, appSucceeded, type AppDeployReport } from './report/deploy.js';
-import type { PreviewReport, Problem } from './report/types.js';
+import type { AppReport, PreviewReport, Problem } from './report/types.js';
 
 export interface CliIo {
   stdout(s: string): void;
@@ -341,7 +341,9 @@ async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key:
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else {
-    const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [{ app: app.name, cluster: app.cluster, diffs, problems, drift: [] }], problems: [] };
+    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
+    if (app.namespace) appReport.namespace = app.namespace;
+    const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [appReport], problems: [], at: new Date().toISOString() };
     const text = formatComment(report).join('\n');
     io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   }

@@ -1,21 +1,30 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
-import { Probot, run } from 'probot';
+import { Probot } from 'probot';
 import { loadSettings } from './config/settings.js';
 import { MergeopsOctokit } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
+import { setupServer } from './setup/app-registration.js';
+import { startWebhookProxy } from './setup/webhook-proxy.js';
 
-/** Process entry: `web`, `worker` or `all` (MERGEOPS_MODE), wiring only. */
+/** Process entry: `web`, `worker` or `all` (MERGEOPS_MODE), or setup mode; wiring only. */
 async function main(): Promise<void> {
-  if (fs.existsSync('.env')) process.loadEnvFile('.env');
+  const envFile = path.resolve('.env');
+  if (fs.existsSync(envFile)) process.loadEnvFile(envFile);
   const settings = loadSettings();
   const log = pino({ level: settings.logLevel, name: 'mergeops' });
 
   if (!settings.appId || !settings.privateKey) {
-    // First run on a laptop: Probot's manifest flow registers the GitHub App from
-    // app.yml and writes APP_ID, PRIVATE_KEY and WEBHOOK_SECRET into .env.
-    log.warn('APP_ID / PRIVATE_KEY not set: open the printed URL to register the GitHub App, then restart');
-    await run(() => undefined, { env: { ...process.env, PORT: String(settings.port) } });
+    // First run on a laptop: register the GitHub App from app.yml (GitHub's manifest flow)
+    // and write APP_ID, PRIVATE_KEY and WEBHOOK_SECRET into .env.
+    const server = setupServer({ manifest: fs.readFileSync('app.yml', 'utf8'), envFile, env: process.env, log });
+    await server.listen({ port: settings.port, host: settings.host });
+    const shown = settings.host === '0.0.0.0' || settings.host === '::' ? 'localhost' : settings.host;
+    log.warn(`APP_ID / PRIVATE_KEY not set: setup mode. Open http://${shown}:${settings.port}/ to register the GitHub App, then restart`);
+    const stop = (): void => void server.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
     return;
   }
   const probot = new Probot({
@@ -27,10 +36,14 @@ async function main(): Promise<void> {
     Octokit: MergeopsOctokit,
   });
   const runtime = await startRuntime(settings, probot, log);
+  const proxyUrl = settings.webhookProxyUrl;
+  const proxy = proxyUrl && settings.mode !== 'worker' && runtime.url ? await startWebhookProxy(proxyUrl, runtime.url, log) : undefined;
 
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down: no new jobs; finishing running ones');
+    await proxy?.stop();
     await runtime.stop();
+    log.info({ signal }, 'stopped');
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

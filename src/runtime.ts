@@ -6,6 +6,7 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
+import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining } from './http/metrics.js';
@@ -141,6 +142,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     state,
     queues,
     logger: log,
+    requestTimeoutMs: settings.httpRequestTimeoutMs,
+    intake: { maxBodyBytes: MAX_WEBHOOK_BYTES, maxInflightBytes: Math.max(settings.webhookInflightBytes, MAX_WEBHOOK_BYTES) },
     ...(web && settings.registryWebhookSecret ? { registry: { secret: settings.registryWebhookSecret, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
     ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
   });

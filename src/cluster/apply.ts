@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import { applyChangesNothing } from '../diff/diff.js';
-import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../diff/fields.js';
+import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../diff/managed-fields.js';
 import { objectRef, type KubeObject, type RenderedObject } from '../render/types.js';
 import { mapLimit } from '../util/pool.js';
 import { ClusterUnreachableError, KubeApiError } from './client.js';

@@ -11,6 +11,8 @@ export interface Settings {
   appId?: string;
   privateKey?: string;
   webhookSecret?: string;
+  /** A smee.io channel GitHub sends webhooks to, relayed to this process (laptops; Probot's convention). */
+  webhookProxyUrl?: string;
   redisUrl: string;
   /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
   redisPrefix: string;
@@ -36,6 +38,10 @@ export interface Settings {
   registryWebhookSecret?: string;
   /** How often each watched image's tags are listed; 0 turns polling off (webhooks only). */
   imagePollIntervalMs: number;
+  /** A request must arrive whole (headers and body) within this, or it gets 408. */
+  httpRequestTimeoutMs: number;
+  /** Webhook body bytes being received at once, before their signatures are checked. */
+  webhookInflightBytes: number;
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -65,12 +71,18 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
     driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
     imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),
+    httpRequestTimeoutMs: int(env, 'MERGEOPS_HTTP_REQUEST_TIMEOUT_MS', 10_000),
+    webhookInflightBytes: int(env, 'MERGEOPS_WEBHOOK_INFLIGHT_BYTES', 64 * 1024 * 1024),
   };
   if (env['MERGEOPS_REGISTRIES']) s.registriesFile = env['MERGEOPS_REGISTRIES'];
   if (env['MERGEOPS_REGISTRY_WEBHOOK_SECRET']) s.registryWebhookSecret = env['MERGEOPS_REGISTRY_WEBHOOK_SECRET'];
   if (env['APP_ID']) s.appId = env['APP_ID'];
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
   if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];
+  if (env['WEBHOOK_PROXY_URL']) {
+    if (!/^https?:\/\/[^\s/]+/.test(env['WEBHOOK_PROXY_URL'])) throw new ConfigError(`expected a URL like https://smee.io/abc123, got "${env['WEBHOOK_PROXY_URL']}"`, 'WEBHOOK_PROXY_URL');
+    s.webhookProxyUrl = env['WEBHOOK_PROXY_URL'];
+  }
   if (env['MERGEOPS_CLUSTERS']) s.clustersFile = env['MERGEOPS_CLUSTERS'];
   if (env['MERGEOPS_ADMIN_USER'] && env['MERGEOPS_ADMIN_PASSWORD']) {
     s.adminUser = env['MERGEOPS_ADMIN_USER'];

@@ -2,7 +2,8 @@ import { structuredPatch } from 'diff';
 import type { PlannedObject } from '../cluster/plan.js';
 import { objectRef, type KubeObject } from '../render/types.js';
 import { dumpYaml } from '../render/yaml.js';
-import { ownedBy, ownsPath, sameJson } from './fields.js';
+import { changedFields } from './fields.js';
+import { ownedBy, ownsPath, sameJson } from './managed-fields.js';
 import { isSecret, maskSecretPair } from './mask.js';
 import { normalize } from './normalize.js';
 import type { ObjectDiff } from './types.js';
@@ -14,15 +15,53 @@ import type { ObjectDiff } from './types.js';
  */
 export function diffPlan(objects: PlannedObject[], orphans: KubeObject[], ours: ReadonlySet<string>): ObjectDiff[] {
   const out: ObjectDiff[] = [];
+  const renames = generatedRenames(objects, orphans);
   for (const p of objects) {
-    const d = diffObject(p.live, p.merged, secretKeysWrittenBy(p.live, ours));
+    const old = renames.get(p);
+    const before = old ?? p.live;
+    const d = diffObject(before, p.merged, secretKeysWrittenBy(before, ours));
+    if (old) d.renamedFrom = objectRef(old);
     if (p.replace) d.action = 'replace';
     if (p.note) d.note = p.note;
     d.source = p.source;
     out.push(d);
   }
-  for (const o of orphans) out.push(diffObject(o, null));
+  const replaced = new Set(renames.values());
+  for (const o of orphans) if (!replaced.has(o)) out.push(diffObject(o, null));
   return out.sort(byRef);
+}
+
+/** kustomize's name hash: 10 characters of its own alphabet (hex with 0,1,3,a,e remapped). */
+const KUSTOMIZE_HASH = /^(.+)-[2456789bcdfghkmt]{10}$/;
+
+/**
+ * A generator whose content changed gets a new hashed name: the render has a new object and
+ * the cluster an orphan with the old name. Paired one to one (same kind, namespace and
+ * name before the hash), they read as one rename with a real diff, not a create plus a delete.
+ */
+function generatedRenames(objects: PlannedObject[], orphans: KubeObject[]): Map<PlannedObject, KubeObject> {
+  const stem = (o: KubeObject): string | undefined => {
+    const m = KUSTOMIZE_HASH.exec(o.metadata.name ?? '');
+    return m ? `${o.apiVersion}/${o.kind}/${o.metadata.namespace ?? ''}/${m[1]}` : undefined;
+  };
+  const group = <T>(items: T[], key: (t: T) => string | undefined): Map<string, T[]> => {
+    const m = new Map<string, T[]>();
+    for (const t of items) {
+      const k = key(t);
+      if (k) m.set(k, [...(m.get(k) ?? []), t]);
+    }
+    return m;
+  };
+  const created = group(objects.filter((p) => !p.live && p.merged), (p) => stem(p.merged as KubeObject));
+  const gone = group(orphans, stem);
+  const out = new Map<PlannedObject, KubeObject>();
+  for (const [k, news] of created) {
+    const olds = gone.get(k);
+    const [n] = news;
+    const [o] = olds ?? [];
+    if (n && o && news.length === 1 && olds?.length === 1) out.set(n, o);
+  }
+  return out;
 }
 
 export function diffObject(live: KubeObject | null, merged: KubeObject | null, comparable?: (key: string) => boolean): ObjectDiff {
@@ -41,6 +80,7 @@ export function diffObject(live: KubeObject | null, merged: KubeObject | null, c
   const action = !live ? 'create' : !merged ? 'delete' : a === b ? 'unchanged' : 'update';
   const d: ObjectDiff = { ref: objectRef(subject), kind: subject.kind, action, diff: action === 'unchanged' ? '' : unified(a, b) };
   if (secretKeys) d.secretKeys = secretKeys;
+  if (action === 'update') d.fields = changedFields(before, after, { secret: isSecret(subject) });
   return d;
 }
 

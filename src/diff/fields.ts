@@ -1,133 +1,69 @@
-import type { KubeObject } from '../render/types.js';
+/** One field whose value a change sets, as reviewers read it (`spec.replicas 2 → 5`). */
+export interface FieldChange {
+  /** Dotted path; list items with a `name` are addressed by it (`containers[web].image`). */
+  path: string;
+  /** Scalar values as text; omitted for Secret data, non-scalars and absent sides. */
+  before?: string;
+  after?: string;
+  /** The field exists only after (added) or only before (removed) the change. */
+  added?: true;
+  removed?: true;
+}
+
+/** Enough to name what changed in one line; the full diff has the rest. */
+export const MAX_FIELD_CHANGES = 20;
 
 /**
- * Server-side apply's record of who set what (`metadata.managedFields`), read as data: a
- * field set (`fieldsV1`) is a tree whose keys name a field (`f:name`), a list item by its
- * keys (`k:{"name":"web"}`), a set member (`v:"x"`) or an index (`i:0`); `.` marks the
- * node itself. Drift and Secret comparisons are decided from it, never from guessing.
+ * The fields that differ between two normalised objects, leaf by leaf. Lists of objects
+ * that all carry a `name` (containers, env, ports, volumes) are matched by name, so
+ * inserting a container does not read as every later container changing.
  */
-export interface FieldSet {
-  [segment: string]: FieldSet;
-}
-
-export interface ManagedFieldsEntry {
-  manager: string;
-  operation?: string;
-  apiVersion?: string;
-  time?: string;
-  fieldsType?: string;
-  fieldsV1?: FieldSet;
-  subresource?: string;
-}
-
-export function managedFields(o: KubeObject | null | undefined): ManagedFieldsEntry[] {
-  const mf = o?.metadata['managedFields'];
-  return Array.isArray(mf) ? (mf as ManagedFieldsEntry[]).filter((e) => typeof e?.manager === 'string') : [];
-}
-
-/** Every leaf of a field set, as its path of segments. */
-export function leafPaths(set: FieldSet | undefined, prefix: string[] = []): string[][] {
-  if (!set) return [];
-  const keys = Object.keys(set).filter((k) => k !== '.');
-  if (keys.length === 0) return prefix.length ? [prefix] : [];
-  return keys.flatMap((k) => leafPaths(set[k], [...prefix, k]));
-}
-
-/** True when the set has this path (a leaf, or a node with fields of its own below). */
-export function ownsPath(set: FieldSet | undefined, path: string[]): boolean {
-  let node = set;
-  for (const seg of path) {
-    node = node?.[seg];
-    if (!node) return false;
-  }
-  return node !== undefined;
-}
-
-/** The union of field sets (a deep merge of the trees). */
-export function unionFieldSets(...sets: (FieldSet | undefined)[]): FieldSet {
-  const out: FieldSet = {};
-  for (const s of sets) {
-    if (!s) continue;
-    for (const [k, v] of Object.entries(s)) out[k] = unionFieldSets(out[k], v);
-  }
+export function changedFields(before: unknown, after: unknown, opts: { secret?: boolean } = {}): FieldChange[] {
+  const out: FieldChange[] = [];
+  walk(before, after, '', opts.secret === true, out);
   return out;
 }
 
-/** What the fields of `managers` (main resource, not status) add up to on this object. */
-export function ownedBy(o: KubeObject | null | undefined, managers: ReadonlySet<string>): FieldSet {
-  return unionFieldSets(...managedFields(o).filter((e) => managers.has(e.manager) && isMainResource(e)).map((e) => e.fieldsV1));
-}
-
-/** Status writers (controllers) are not drift; `scale` (an HPA) sets spec.replicas, which is. */
-export function isMainResource(e: ManagedFieldsEntry): boolean {
-  return e.subresource === undefined || e.subresource === '' || e.subresource === 'scale';
-}
-
-const MISSING = Symbol('missing');
-
-/** The value at a field-set path, or `undefined` when the object has none there. */
-export function valueAt(o: unknown, path: string[]): unknown {
-  let cur: unknown = o;
-  for (const seg of path) {
-    const v = step(cur, seg);
-    if (v === MISSING) return undefined;
-    cur = v;
+function walk(before: unknown, after: unknown, path: string, secret: boolean, out: FieldChange[]): void {
+  if (out.length >= MAX_FIELD_CHANGES) return;
+  if (isPlainObject(before) && isPlainObject(after)) {
+    for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+      walk(before[k], after[k], path ? `${path}.${k}` : k, secret, out);
+    }
+    return;
   }
-  return cur;
+  if (Array.isArray(before) && Array.isArray(after)) {
+    if (namedItems(before) && namedItems(after)) {
+      const b = new Map(before.map((v) => [v.name, v]));
+      const a = new Map(after.map((v) => [v.name, v]));
+      for (const name of [...new Set([...b.keys(), ...a.keys()])]) walk(b.get(name), a.get(name), `${path}[${name}]`, secret, out);
+      return;
+    }
+    if (before.length === after.length) {
+      before.forEach((v, i) => walk(v, after[i], `${path}[${i}]`, secret, out));
+      return;
+    }
+  }
+  if (JSON.stringify(before) === JSON.stringify(after)) return;
+  const f: FieldChange = { path };
+  if (before === undefined) f.added = true;
+  if (after === undefined) f.removed = true;
+  const hidden = secret && /^(data|stringData)\./.test(path);
+  if (!hidden && isScalar(before) && isScalar(after)) {
+    if (before !== undefined) f.before = String(before);
+    if (after !== undefined) f.after = String(after);
+  }
+  out.push(f);
 }
 
-function step(cur: unknown, seg: string): unknown {
-  const kind = seg.slice(0, 2);
-  const rest = seg.slice(2);
-  if (kind === 'f:') {
-    if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) return MISSING;
-    return rest in cur ? (cur as Record<string, unknown>)[rest] : MISSING;
-  }
-  if (!Array.isArray(cur)) return MISSING;
-  if (kind === 'i:') return cur[Number(rest)] ?? MISSING;
-  let want: unknown;
-  try {
-    want = JSON.parse(rest);
-  } catch {
-    return MISSING;
-  }
-  if (kind === 'v:') return cur.find((x) => sameJson(x, want)) ?? MISSING;
-  if (kind === 'k:' && typeof want === 'object' && want !== null) {
-    const keys = Object.entries(want as Record<string, unknown>);
-    return cur.find((x) => typeof x === 'object' && x !== null && keys.every(([k, v]) => sameJson((x as Record<string, unknown>)[k], v))) ?? MISSING;
-  }
-  return MISSING;
+function namedItems(list: unknown[]): list is { name: string }[] {
+  return list.length > 0 && list.every((v) => isPlainObject(v) && typeof v['name'] === 'string') && new Set(list.map((v) => (v as { name: string }).name)).size === list.length;
 }
 
-/** `.spec.template.spec.containers[name=web].image`: a field-set path as people read it. */
-export function displayPath(path: string[]): string {
-  return path
-    .map((seg) => {
-      const kind = seg.slice(0, 2);
-      const rest = seg.slice(2);
-      if (kind === 'f:') return /^[A-Za-z_$][\w$]*$/.test(rest) ? `.${rest}` : `["${rest}"]`;
-      if (kind === 'i:') return `[${rest}]`;
-      try {
-        const v: unknown = JSON.parse(rest);
-        if (kind === 'k:' && typeof v === 'object' && v !== null) {
-          return `[${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`).join(',')}]`;
-        }
-        return `[=${typeof v === 'string' ? v : JSON.stringify(v)}]`;
-      } catch {
-        return `[${rest}]`;
-      }
-    })
-    .join('');
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (typeof v === 'object' && v !== null) {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
-  }
-  return v;
+function isScalar(v: unknown): boolean {
+  return v === undefined || v === null || ['string', 'number', 'boolean'].includes(typeof v);
 }

@@ -1,4 +1,5 @@
 import type { SourceRef } from '../render/types.js';
+import type { FieldChange } from './fields.js';
 
 /** `replace`: an immutable field changes, so the deploy deletes the object and creates it again. */
 export type DiffAction = 'create' | 'update' | 'replace' | 'delete' | 'unchanged';
@@ -21,4 +22,11 @@ export interface ObjectDiff {
   secretKeys?: SecretKeyChanges;
   source?: SourceRef;
   note?: string;
+  /** The fields an update sets (Secret data: key paths only, never values). */
+  fields?: FieldChange[];
+  /**
+   * A generated name changed (kustomize's hash suffix): this object replaces the one named
+   * here, and the diff is against it. Applying creates this one and prune removes the old.
+   */
+  renamedFrom?: string;
 }

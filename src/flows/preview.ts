@@ -4,7 +4,7 @@ import type { ClusterPool } from '../cluster/connect.js';
 import { archiveProblem, readConfig, toProblem } from './common.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
-import { PREVIEW_CHECK, finishCheck, startCheck } from '../github/checks.js';
+import { PREVIEW_CHECK, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
 import { upsertComments, type CommentIdStore } from '../github/comments.js';
 import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
@@ -52,6 +52,8 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 
   const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
+  report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
+  report.serverUrl = webUrl(octokit);
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
@@ -71,9 +73,18 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 }
 
 async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
-  const report: PreviewReport = { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  const report: PreviewReport = {
+    repo: `${job.owner}/${job.repo}`,
+    sha: job.headSha,
+    apps: [],
+    problems: [],
+    baseSha: job.baseSha,
+    baseRef: job.baseRef,
+    at: new Date().toISOString(),
+    repoId: job.repoId,
+  };
   let checkout;
-  // The base revision is the drift baseline; without it the preview still works.
+  // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
   const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
     return null;
@@ -115,7 +126,8 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
  * field records say what the merge reverts of others' changes (drift) and what it keeps.
  */
 async function previewApp(job: PreviewJob, app: App, dir: string, deployedBefore: boolean, deps: PreviewDeps, log: Logger): Promise<AppReport> {
-  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [] };
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
+  if (app.namespace) out.namespace = app.namespace;
   try {
     const rendered = await timed('preview', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');

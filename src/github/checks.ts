@@ -3,6 +3,17 @@ import type { Octokit, RepoRef } from './types.js';
 
 export const PREVIEW_CHECK = 'mergeops / preview';
 
+/** The web address of the GitHub the client talks to: api.github.com → github.com, GHES /api/v3 → its host. */
+export function webUrl(octokit: Octokit): string {
+  const api = String(octokit.request.endpoint.DEFAULTS.baseUrl).replace(/\/+$/, '');
+  return api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3$/, '');
+}
+
+/** A check run's page; GitHub's html_url has this shape, and retries only keep the id. */
+export function checkRunUrl(octokit: Octokit, r: RepoRef, id: number): string {
+  return `${webUrl(octokit)}/${r.owner}/${r.repo}/runs/${id}`;
+}
+
 export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<{ id: number; url: string | undefined }> {
   const res = await octokit.rest.checks.create({
     ...r,

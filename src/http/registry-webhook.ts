@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fromRegistryWebhook, type ImageEvent } from '../images/events.js';
 import { sameSecret } from '../util/compare.js';
 import { webhooksReceived } from './metrics.js';
@@ -25,7 +25,13 @@ export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret
   // (fastify's JSON parser would otherwise take application/json in this scope).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
-  app.post(REGISTRY_WEBHOOK_PATH, { bodyLimit: MAX_BODY_BYTES }, async (req, reply) => {
+  // Without any credential header the request cannot be authorized: refuse before reading the body.
+  const admit = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    if (req.headers.authorization || req.headers['x-hub-signature-256']) return undefined;
+    webhooksReceived.inc({ event: 'registry', outcome: 'bad_signature' });
+    return reply.code(401).header('connection', 'close').send({ error: 'missing secret: send Authorization or X-Hub-Signature-256' });
+  };
+  app.post(REGISTRY_WEBHOOK_PATH, { bodyLimit: MAX_BODY_BYTES, onRequest: admit }, async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const auth = req.headers.authorization;
     const sig = req.headers['x-hub-signature-256'];

@@ -6,7 +6,7 @@ import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
 import { queueDepth, registry } from './metrics.js';
-import { MAX_WEBHOOK_BYTES, webhookRoutes } from './webhooks.js';
+import { DEFAULT_INTAKE_LIMITS, webhookRoutes, type IntakeLimits } from './webhooks.js';
 import { registryWebhookRoutes } from './registry-webhook.js';
 import type { ImageEvent } from '../images/events.js';
 
@@ -21,10 +21,34 @@ export interface ServerDeps {
   redis: Redis;
   state: SharedState;
   logger: Logger;
+  /** Webhook intake budget; the defaults follow GitHub's payload cap. */
+  intake?: IntakeLimits;
+  /**
+   * A request (headers and body) must arrive whole within this, or the server answers 408
+   * and closes the connection: a caller trickling bytes cannot hold memory or a socket.
+   * GitHub gives up on a delivery after 10 s, so a slower upload is never GitHub's.
+   */
+  requestTimeoutMs?: number;
 }
 
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger as FastifyBaseLogger, bodyLimit: MAX_WEBHOOK_BYTES });
+  const intake = deps.intake ?? DEFAULT_INTAKE_LIMITS;
+  const requestTimeout = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: intake.maxBodyBytes,
+    requestTimeout,
+    // An idle socket (nothing sent either way) is closed after this.
+    connectionTimeout: 3 * requestTimeout,
+    http: {
+      headersTimeout: requestTimeout,
+      // Node checks the two timeouts above only this often (default 30 s, which would let
+      // a slow sender hold its connection three times longer than configured).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
+  });
   app.get('/healthz', { logLevel: 'silent' }, async () => ({ ok: true }));
   app.get('/readyz', { logLevel: 'silent' }, async (_req, reply) => {
     const ok = await redisAnswers(deps.redis);
@@ -41,7 +65,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     await app.register(async (scope) => adminRoutes(scope, { queues: deps.queues, ...admin }));
   }
   if (deps.registry) await app.register(registryWebhookRoutes, deps.registry);
-  if (deps.webhooks) await app.register(webhookRoutes, { probot: deps.webhooks.probot, secret: deps.webhooks.secret, state: deps.state });
+  if (deps.webhooks) await app.register(webhookRoutes, { probot: deps.webhooks.probot, secret: deps.webhooks.secret, state: deps.state, limits: intake });
   return app;
 }
 

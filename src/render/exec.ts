@@ -33,6 +33,16 @@ export function toolPath(tool: 'kustomize' | 'helm', env: NodeJS.ProcessEnv = pr
 }
 
 /**
+ * The reader of this message is often a PR author looking at a failed check, who cannot fix
+ * it: it names who can (whoever runs mergeops) and what they must do.
+ */
+export function missingTool(bin: string): string {
+  const tool = path.basename(bin);
+  const setting = `MERGEOPS_${tool.toUpperCase()}`;
+  return `${tool} is not installed where mergeops runs (looked for ${bin}): whoever runs mergeops (the operator, for the GitHub App) must install ${tool} (the mergeops container image ships it) or set ${setting} to its path`;
+}
+
+/**
  * Runs a renderer with a deadline and an output cap, in a scratch HOME that is always
  * removed, with a minimal environment so no operator credential leaks into a template.
  */
@@ -64,7 +74,7 @@ export async function runTool(bin: string, args: string[], cwd: string, limits: 
       });
       child.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new ToolError(e.code === 'ENOENT' ? `${bin} is not installed; run \`npm run setup:test-env\` or set MERGEOPS_${path.basename(bin).toUpperCase()}` : e.message, ''));
+        reject(new ToolError(e.code === 'ENOENT' ? missingTool(bin) : e.message, ''));
       });
       child.on('close', (code) => {
         clearTimeout(timer);

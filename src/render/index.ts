@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { App } from '../config/repo-config.js';
 import { renderHelm } from './helm.js';
-import { KUSTOMIZATION_FILES, renderKustomize } from './kustomize.js';
+import { KUSTOMIZATION_FILES, kustomizeInputs, renderKustomize } from './kustomize.js';
+import { isInside } from '../source/paths.js';
 import { renderPlain } from './plain.js';
 import { RenderError, identity, objectRef, type RenderedObject } from './types.js';
 
@@ -23,6 +24,25 @@ export async function render(app: App, checkout: string): Promise<RenderedObject
   const objects = kind === 'kustomize' ? await renderKustomize(app, checkout) : kind === 'helm' ? await renderHelm(app, checkout) : await renderPlain(app, checkout);
   rejectDuplicates(objects);
   return objects;
+}
+
+/**
+ * What an app's render reads inside the repository, as repo-relative files and folders:
+ * its path, plus kustomize bases and referenced files, plus Helm values files. Paths that
+ * would leave the checkout are not listed (the render refuses them anyway).
+ */
+export async function renderInputs(app: App, checkout: string): Promise<string[]> {
+  const kind = await detectKind(checkout, app);
+  if (kind === 'kustomize') return kustomizeInputs(app, checkout);
+  const inputs = [app.path];
+  if (kind === 'helm') {
+    const root = await fs.realpath(checkout);
+    for (const f of app.helm?.valuesFiles ?? []) {
+      const abs = path.resolve(root, app.path, f);
+      if (isInside(root, abs)) inputs.push(path.relative(root, abs));
+    }
+  }
+  return inputs;
 }
 
 function rejectDuplicates(objects: RenderedObject[]): void {

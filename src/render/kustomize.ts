@@ -39,8 +39,20 @@ async function findKustomization(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function checkKustomization(root: string, dir: string, seen: Set<string>): Promise<void> {
+/**
+ * The files and folders (repo-relative) a kustomize app reads: its own folder and every
+ * path its kustomizations reference, bases included. A rollback restores all of them.
+ */
+export async function kustomizeInputs(app: App, checkout: string): Promise<string[]> {
+  const root = await fs.realpath(checkout);
+  const inputs = new Set<string>();
+  await checkKustomization(root, path.join(root, app.path), new Set(), inputs);
+  return [...inputs];
+}
+
+async function checkKustomization(root: string, dir: string, seen: Set<string>, inputs?: Set<string>): Promise<void> {
   if (seen.has(dir)) return;
+  inputs?.add(path.relative(root, dir) || '.');
   seen.add(dir);
   const kfile = await findKustomization(dir);
   if (!kfile) return;
@@ -76,7 +88,8 @@ async function checkKustomization(root: string, dir: string, seen: Set<string>):
     if (!isInside(root, target) || (real !== null && !isInside(root, real))) {
       throw new RenderError(`"${ref}" points outside the repository; kustomizations may only use files in the checkout`, relFile, 1);
     }
-    if (real && (await fs.stat(real)).isDirectory()) await checkKustomization(root, real, seen);
+    if (real) inputs?.add(path.relative(root, real) || '.');
+    if (real && (await fs.stat(real)).isDirectory()) await checkKustomization(root, real, seen, inputs);
   }
 }
 

@@ -31,7 +31,7 @@ export interface YamlDocument {
  */
 export function parseYamlDocuments(text: string, file: string, limits: YamlLimits = DEFAULT_YAML_LIMITS): YamlDocument[] {
   if (Buffer.byteLength(text) > limits.maxBytes) {
-    throw new RenderError(`file is larger than ${limits.maxBytes} bytes; split it or raise MERGEOPS_MAX_FILE_BYTES`, file, 1);
+    throw new RenderError(`file is larger than ${limits.maxBytes} bytes, the most mergeops reads from one YAML file; split it into smaller files`, file, 1);
   }
   const docs: YamlDocument[] = [];
   const lines = text.split(/\r?\n/);

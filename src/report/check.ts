@@ -1,4 +1,4 @@
-import { allProblems, counts, countsLine, type PreviewReport } from './types.js';
+import { allProblems, counts, countsText, type PreviewReport } from './types.js';
 import { fence, objectText } from './markdown.js';
 
 /** GitHub's limits for check-run output fields. */
@@ -27,11 +27,11 @@ export function formatCheck(r: PreviewReport): CheckOutput {
   const c = counts(r.apps.flatMap((a) => a.diffs));
   const title = problems.length
     ? `${problems.length} problem${problems.length > 1 ? 's' : ''} found`
-    : `${countsLine(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
+    : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
   const summary = [
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
     ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
-    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsLine(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
+    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
   ].join('\n');
   return {
     conclusion: problems.length ? 'failure' : 'success',

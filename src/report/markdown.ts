@@ -1,10 +1,52 @@
 import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
-const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', replace: '±', delete: '-', unchanged: '=' };
+/**
+ * Two contexts, two escapes. GitHub renders with cmark-gfm: a line that starts with
+ * `<details>` opens an HTML block, where Markdown is NOT parsed (backticks stay literal,
+ * so code is `<code>`), and everything else is Markdown, where `*`, `_`, `|`, `<`, `#`…
+ * in a server's message or a Secret key would turn into formatting or raw HTML.
+ */
 
+/** Text inside an HTML block (`<summary>`): entities only; newlines would end the block. */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/\r?\n/g, ' ');
+}
+
+/** `<code>` for HTML blocks. */
+export function htmlCode(s: string): string {
+  return `<code>${escapeHtml(s)}</code>`;
+}
+
+/**
+ * Inline text in Markdown (never at the start of a line, where `-` or `1.` would start a
+ * list; every caller puts it after a marker or a label): every character cmark-gfm could read as syntax is backslash-escaped
+ * (valid for all ASCII punctuation), table pipes included, and `@name` is broken with a
+ * zero-width space so a server message never mentions (notifies) a GitHub user or team.
+ */
+export function escapeMd(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/[\\`*_[\]<>&|~#!{}]/g, '\\$&')
+    .replace(/@(?=\w)/g, '@&#8203;');
+}
+
+/**
+ * `<code>` for Markdown text and table cells. Inside a raw inline tag cmark-gfm still parses
+ * Markdown, so the content gets Markdown escapes; backtick spans would need a different
+ * escape for `|` in and outside tables.
+ */
+export function mdCode(s: string): string {
+  return `<code>${escapeMd(s)}</code>`;
+}
+
+/** A link in Markdown; the URL is percent-encoded where Markdown would end it. */
+export function mdLink(text: string, url: string): string {
+  return `[${escapeMd(text)}](${url.replace(/[()<> ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)})`;
+}
+
+export function htmlLink(text: string, url: string): string {
+  return `<a href="${escapeHtml(url)}">${escapeHtml(text)}</a>`;
 }
 
 /** A fence longer than any backtick run inside, so manifest text cannot close it. */
@@ -14,45 +56,35 @@ export function fence(body: string, lang: string): string {
   return `${f}${lang}\n${body}\n${f}`;
 }
 
-export function secretLine(d: ObjectDiff): string {
-  if (!d.secretKeys) return '';
-  const parts: string[] = [];
-  const fmt = (ks: string[]): string => ks.map((k) => `\`${k}\``).join(', ');
-  if (d.secretKeys.added.length) parts.push(`added ${fmt(d.secretKeys.added)}`);
-  if (d.secretKeys.changed.length) parts.push(`changed ${fmt(d.secretKeys.changed)}`);
-  if (d.secretKeys.removed.length) parts.push(`removed ${fmt(d.secretKeys.removed)}`);
-  if (d.secretKeys.hidden?.length) parts.push(`set (value hidden) ${fmt(d.secretKeys.hidden)}`);
-  return parts.length ? `Secret keys ${parts.join('; ')} (values are never shown)\n\n` : '';
+/** Cuts long values (a whole JSON blob in one annotation) so a summary stays one line. */
+export function clipValue(s: string, n = 60): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-/** One collapsible block per object; `body` overrides the diff (used when it is too big). */
-export function objectBlock(d: ObjectDiff, body?: string): string {
-  const summary = `<summary><code>${SYMBOL[d.action]} ${escapeHtml(d.ref)}</code>${d.source ? ` <sub>${escapeHtml(d.source.file)}:${d.source.line}</sub>` : ''}</summary>`;
-  const note = d.note ? `> ${d.note}\n\n` : '';
-  const content = body ?? fence(d.diff, 'diff');
-  return `<details>${summary}\n\n${note}${secretLine(d)}${content}\n</details>\n`;
-}
+const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', replace: '±', delete: '-', unchanged: '=' };
 
+/** Plain text of one object's change, for the check run's text field. */
 export function objectText(d: ObjectDiff): string {
-  const head = `${SYMBOL[d.action]} ${d.ref}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
-  const secret = secretLine(d).trim();
-  return [head, d.note ? `  note: ${d.note}` : '', secret ? `  ${secret}` : '', d.diff].filter((l) => l !== '').join('\n');
+  const head = `${SYMBOL[d.action]} ${d.ref}${d.renamedFrom ? ` (renamed from ${d.renamedFrom})` : ''}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
+  const k = d.secretKeys;
+  const keys = k ? [k.added.length ? `added ${k.added.join(', ')}` : '', k.changed.length ? `changed ${k.changed.join(', ')}` : '', k.removed.length ? `removed ${k.removed.join(', ')}` : '', k.hidden?.length ? `set (value hidden) ${k.hidden.join(', ')}` : ''].filter(Boolean) : [];
+  const secret = keys.length ? `  Secret keys ${keys.join('; ')} (values are never shown)` : '';
+  return [head, d.note ? `  note: ${d.note}` : '', secret, d.diff].filter((l) => l !== '').join('\n');
 }
 
 /**
- * What applying Git does to fields others changed, as one sentence per object:
+ * What applying Git does to fields others changed, in Markdown, one sentence per object:
  * "the merge reverts `.data.THEME`: live `blue` (set by `kubectl-edit`) → Git `dark`; keeps `.data.EXTRA` (set by `kubectl-edit`)".
  */
 export function driftFields(d: DriftEntry, subject: string): string {
-  const code = (s: string): string => `\`${escapeHtml(s.replace(/`/g, "'"))}\``;
-  const by = (m: string | undefined): string => (m ? ` (set by ${code(m)})` : '');
+  const by = (m: string | undefined): string => (m ? ` (set by ${mdCode(m)})` : '');
   const reverted = d.fields.map((f) => {
-    const values = f.live !== undefined || f.git !== undefined ? `: live ${code(f.live ?? '(unset)')}${by(f.by)} → Git ${code(f.git ?? '(unset)')}` : `${by(f.by)} (value not shown)`;
-    return `${code(f.path)}${values}`;
+    const values = f.live !== undefined || f.git !== undefined ? `: live ${mdCode(f.live ?? '(unset)')}${by(f.by)} → Git ${mdCode(f.git ?? '(unset)')}` : `${by(f.by)} (value not shown)`;
+    return `${mdCode(f.path)}${values}`;
   });
-  const kept = (d.kept ?? []).map((k) => `${code(k.path)}${by(k.by)}`);
+  const kept = (d.kept ?? []).map((k) => `${mdCode(k.path)}${by(k.by)}`);
   const parts: string[] = [];
-  if (reverted.length) parts.push(`${subject} reverts ${reverted.join(', ')}`);
-  if (kept.length) parts.push(`${reverted.length ? 'keeps' : `${subject} keeps`} ${kept.join(', ')} (Git does not declare ${kept.length > 1 ? 'them' : 'it'})`);
+  if (reverted.length) parts.push(`${escapeMd(subject)} reverts ${reverted.join(', ')}`);
+  if (kept.length) parts.push(`${reverted.length ? 'keeps' : `${escapeMd(subject)} keeps`} ${kept.join(', ')} (Git does not declare ${kept.length > 1 ? 'them' : 'it'})`);
   return parts.join('; ');
 }

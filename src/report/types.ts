@@ -10,23 +10,48 @@ export interface Problem {
   ref?: string;
 }
 
+/** What merging does for an app, from its reviewed config: the footer says it out loud. */
+export interface MergeBehaviour {
+  prune: boolean;
+  /** Health wait after apply; 0 = none. */
+  waitMs: number;
+  /** Git wins: take over fields other field managers set (false: `conflicts: fail`, the deploy refuses a conflict). */
+  force: boolean;
+}
+
 export interface AppReport {
   app: string;
   cluster: string;
+  /** The app's default namespace, for the target column. */
+  namespace?: string;
   diffs: ObjectDiff[];
   problems: Problem[];
   /** Fields others changed in the live objects: what the merge reverts and what it keeps. */
   drift: DriftEntry[];
   /** The API server's warnings on the dry-run (deprecations, policy `Warn`) and prunes refused. */
   warnings?: Problem[];
+  merge?: MergeBehaviour;
 }
 
 export interface PreviewReport {
   repo: string;
+  /** The head commit previewed. */
   sha: string;
   apps: AppReport[];
   /** Failures before any app could be rendered (bad config, unsafe archive). */
   problems: Problem[];
+  /** The base commit and branch the PR merges into (drift and "into" in the title). */
+  baseSha?: string;
+  baseRef?: string;
+  /** When the dry-run ran, ISO 8601. */
+  at?: string;
+  /** The check run holding the full diff. */
+  checkRunUrl?: string;
+  /** `https://github.com` or a GitHub Enterprise host, for file links. */
+  serverUrl?: string;
+  /** GitHub's numeric repository id: the inventory key `mergeops diff` needs to find deletions. */
+  repoId?: number;
+  version?: string;
 }
 
 export interface Counts {
@@ -43,8 +68,10 @@ export function counts(diffs: ObjectDiff[]): Counts {
   return c;
 }
 
-export function countsLine(c: Counts): string {
-  return `+${c.create} created ~${c.update} changed${c.replace ? ` ±${c.replace} replaced` : ''} -${c.delete} deleted`;
+/** `1 created · 3 changed`: only what happens, never "+0 created". */
+export function countsText(c: Counts): string {
+  const parts = [c.create && `${c.create} created`, c.update && `${c.update} changed`, c.replace && `${c.replace} replaced`, c.delete && `${c.delete} deleted`].filter(Boolean);
+  return parts.length ? parts.join(' · ') : 'no changes';
 }
 
 export function allProblems(r: PreviewReport): Problem[] {

@@ -17,6 +17,8 @@ export interface FakeGitHub {
   host: string;
   calls: FakeCall[];
   tarballs: Map<string, Buffer>;
+  /** Manifest codes GitHub would accept once (setup mode's POST /app-manifests/{code}/conversions). */
+  manifestCodes: Map<string, { id: number; slug: string; pem: string; webhook_secret: string }>;
   /** While set, tarball downloads of this SHA wait for `release()`. */
   hold: string | null;
   release(): void;
@@ -32,6 +34,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     host: '',
     calls: [],
     tarballs: new Map(),
+    manifestCodes: new Map(),
     hold: null,
     release: () => {
       fake.hold = null;
@@ -59,6 +62,13 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       let m: RegExpExecArray | null;
       if (method === 'POST' && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
         return json(res, 201, { token: 'ghs_fakeinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString() });
+      }
+      if (method === 'POST' && (m = /^\/app-manifests\/([^/]+)\/conversions$/.exec(path))) {
+        // Unauthenticated, and each code converts once (GitHub: 404 for a used or unknown code).
+        const app = fake.manifestCodes.get(m[1] as string);
+        if (!app) return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest' });
+        fake.manifestCodes.delete(m[1] as string);
+        return json(res, 201, { ...app, client_id: 'Iv1.fake', client_secret: 'fake-client-secret', html_url: `https://github.com/apps/${app.slug}`, owner: { login: 'acme' } });
       }
       if ((m = /\/tarball\/([0-9a-f]+)$/.exec(path))) {
         const sha = m[1] as string;

@@ -86,6 +86,28 @@ app.kubernetes.io/part-of: mergeops
 {{- end }}
 
 {{/*
+The Secret holding the bundled Redis' password, and its key.
+*/}}
+{{- define "mergeops.redisAuthSecret" -}}
+{{- default (include "mergeops.componentName" (dict "ctx" . "component" "redis-auth")) .Values.redis.bundled.auth.existingSecret }}
+{{- end }}
+
+{{- define "mergeops.redisAuthKey" -}}
+{{- if .Values.redis.bundled.auth.existingSecret }}{{ .Values.redis.bundled.auth.existingSecretKey }}{{ else }}password{{ end }}
+{{- end }}
+
+{{/*
+REDIS_PASSWORD from the bundled Redis' Secret; REDIS_URL (after it) refers to it.
+*/}}
+{{- define "mergeops.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "mergeops.redisAuthSecret" . }}
+      key: {{ include "mergeops.redisAuthKey" . }}
+{{- end }}
+
+{{/*
 Where the clusters file comes from: "secret", "configMap" or "" (none: no policy).
 */}}
 {{- define "mergeops.clustersSource" -}}
@@ -104,7 +126,7 @@ include "mergeops.env" (dict "ctx" $ "mode" "web" "extra" .Values.web.extraEnv)
 */}}
 {{- define "mergeops.env" -}}
 {{- $ctx := .ctx }}
-{{- $reserved := list "MERGEOPS_MODE" "PORT" "REDIS_URL" "MERGEOPS_CLUSTERS" "APP_ID" "PRIVATE_KEY" "PRIVATE_KEY_PATH" "WEBHOOK_SECRET" -}}
+{{- $reserved := list "MERGEOPS_MODE" "PORT" "REDIS_URL" "REDIS_PASSWORD" "MERGEOPS_CLUSTERS" "APP_ID" "PRIVATE_KEY" "PRIVATE_KEY_PATH" "WEBHOOK_SECRET" -}}
 - name: MERGEOPS_MODE
   value: {{ .mode }}
 - name: PORT
@@ -117,15 +139,19 @@ include "mergeops.env" (dict "ctx" $ "mode" "web" "extra" .Values.web.extraEnv)
       name: {{ $secret }}
       key: {{ $key }}
 {{- end }}
-- name: REDIS_URL
 {{- if $ctx.Values.redis.bundled.enabled }}
-  value: {{ printf "redis://%s:6379" (include "mergeops.redisName" $ctx) | quote }}
+{{ include "mergeops.redisPasswordEnv" $ctx }}
+- name: REDIS_URL
+  # The kubelet puts the password in: it never appears in the pod spec.
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:6379" (include "mergeops.redisName" $ctx) | quote }}
 {{- else if $ctx.Values.redis.existingSecret }}
+- name: REDIS_URL
   valueFrom:
     secretKeyRef:
       name: {{ $ctx.Values.redis.existingSecret }}
       key: {{ $ctx.Values.redis.existingSecretKey }}
 {{- else }}
+- name: REDIS_URL
   value: {{ required "set redis.url, redis.existingSecret or redis.bundled.enabled" $ctx.Values.redis.url | quote }}
 {{- end }}
 {{- $source := include "mergeops.clustersSource" $ctx }}

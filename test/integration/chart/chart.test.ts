@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import yaml from 'js-yaml';
 import { KubeApiError } from '../../../src/cluster/client.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
@@ -11,6 +14,9 @@ import { loadClusterTargets } from '../../../src/config/clusters.js';
 import { DEFAULT_TOOL_LIMITS, runTool, toolPath } from '../../../src/render/exec.js';
 import type { KubeObject } from '../../../src/render/types.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { freePort } from '../../support/global-setup.js';
+import { waitFor } from '../../support/github.js';
+import { createRedis } from '../../../src/queue/redis.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CHART = path.join(ROOT, 'charts/mergeops');
@@ -93,6 +99,32 @@ function argAfter(args: string[], flag: string): string | undefined {
 }
 function labelsMatch(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+interface PodPeer {
+  podSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+  namespaceSelector?: unknown;
+}
+/** Whether a NetworkPolicy peer (same namespace: no namespaceSelector) selects a pod with these labels. */
+function peerSelects(peer: PodPeer, labels: Record<string, string>): boolean {
+  if (!peer.podSelector || peer.namespaceSelector !== undefined) return false;
+  const { matchLabels = {}, matchExpressions = [] } = peer.podSelector;
+  return (
+    labelsMatch(matchLabels, labels) &&
+    matchExpressions.every((e) => {
+      if (e.operator === 'In') return (e.values ?? []).includes(labels[e.key] ?? '\0');
+      throw new Error(`operator ${e.operator} not handled by the test`);
+    })
+  );
+}
+/** Env values as the kubelet resolves them: secretKeyRefs from `secrets`, `$(NAME)` from earlier entries. */
+function resolveEnv(vars: EnvVar[], secrets: Map<string, Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of vars) {
+    const ref = v.valueFrom?.secretKeyRef;
+    const value = ref ? Buffer.from(secrets.get(ref.name)?.[ref.key] ?? '', 'base64').toString() : (v.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => out.get(name) ?? m);
+    out.set(v.name, value);
+  }
+  return out;
 }
 
 /** The clusters file as the pods see it, checked with mergeops' own loader. */
@@ -286,10 +318,43 @@ describe('charts/mergeops', () => {
     expect(redis.metadata.labels?.['app.kubernetes.io/version']).toBe('7.4-alpine');
     const redisSvc = one(objs, 'Service', 'redis') as KubeObject & { spec: { ports: { port: number }[]; selector: Record<string, string> } };
     expect(labelsMatch(redisSvc.spec.selector, redis.spec.template.metadata.labels)).toBe(true);
+    // Redis requires a password, generated into the release's Secret; both components
+    // get it from there and the kubelet puts it into REDIS_URL (never in the pod spec).
+    const auth = one(objs, 'Secret', 'redis') as KubeObject & { data: Record<string, string> };
+    expect(auth.metadata.name).toBe(`${fullname}-redis-auth`);
+    expect(Buffer.from(auth.data['password'] ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+    const authRef = { name: auth.metadata.name, key: 'password' };
+    expect(argAfter(redisC.args ?? [], '--requirepass')).toBe('$(REDIS_PASSWORD)');
+    const redisEnv = env(redisC);
+    expect(redisEnv.get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual(authRef);
+    expect(redisEnv.get('REDISCLI_AUTH')?.valueFrom?.secretKeyRef).toEqual(authRef);
     for (const w of [web, worker]) {
-      expect(env(container(w)).get('REDIS_URL')?.value).toBe(`redis://${redisSvc.metadata.name}:${redisSvc.spec.ports[0]?.port}`);
+      const e = env(container(w));
+      expect(e.get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual(authRef);
+      expect(e.get('REDIS_URL')?.value).toBe(`redis://:$(REDIS_PASSWORD)@${redisSvc.metadata.name}:${redisSvc.spec.ports[0]?.port}`);
+      // The kubelet expands only variables defined earlier in the list.
+      const names = (container(w).env ?? []).map((v) => v.name);
+      expect(names.indexOf('REDIS_PASSWORD')).toBeLessThan(names.indexOf('REDIS_URL'));
       expect(container(w).image).toBe('ghcr.io/mergeops/mergeops:1.2.3');
     }
+
+    // Only this release's web and worker pods may reach Redis.
+    const policy = one(objs, 'NetworkPolicy', 'redis') as KubeObject & {
+      spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: { from: PodPeer[]; ports: { port: string | number }[] }[] };
+    };
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(labelsMatch(policy.spec.podSelector.matchLabels, redis.spec.template.metadata.labels)).toBe(true);
+    expect(labelsMatch(policy.spec.podSelector.matchLabels, web.spec.template.metadata.labels)).toBe(false);
+    expect(policy.spec.ingress).toHaveLength(1);
+    const rule = policy.spec.ingress[0] as { from: PodPeer[]; ports: { port: string | number }[] };
+    expect(rule.ports).toEqual([{ port: 'redis', protocol: 'TCP' }]);
+    const admitted = (labels: Record<string, string>): boolean => rule.from.some((peer) => peerSelects(peer, labels));
+    expect(admitted(web.spec.template.metadata.labels)).toBe(true);
+    expect(admitted(worker.spec.template.metadata.labels)).toBe(true);
+    // Another pod of the namespace, another release's web pod, and Redis itself: not admitted.
+    expect(admitted({ app: 'shell' })).toBe(false);
+    expect(admitted({ ...web.spec.template.metadata.labels, 'app.kubernetes.io/instance': 'other' })).toBe(false);
+    expect(admitted(redis.spec.template.metadata.labels)).toBe(false);
 
     // Settings from values: numbers stay plain numbers, extra env lands where it was asked.
     const webEnv = env(container(web));
@@ -384,8 +449,75 @@ describe('charts/mergeops', () => {
     expect(all(fromUrl, 'StatefulSet')).toEqual([]);
   });
 
+  it('the bundled Redis, run with the rendered arguments, refuses a client without the password and lets mergeops in', async () => {
+    const objs = await template('rel', 'ops', ['--set', 'redis.bundled.enabled=true']);
+    const secrets = new Map(all(objs, 'Secret').map((o) => [o.metadata.name ?? '', (o as KubeObject & { data: Record<string, string> }).data]));
+    const redisC = container(one<Workload>(objs, 'StatefulSet', 'redis'));
+    const redisEnv = resolveEnv(redisC.env ?? [], secrets);
+    const port = String(await freePort());
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-chart-redis-'));
+    // The container's command line, as the kubelet expands it; only port and folder are local.
+    const args = (redisC.args ?? []).slice(1).map((a) => a.replace(/\$\(([A-Z_]+)\)/g, (_m, n: string) => redisEnv.get(n) ?? ''));
+    args[args.indexOf('--port') + 1] = port;
+    args[args.indexOf('--dir') + 1] = dir;
+    const proc = spawn('/usr/bin/redis-server', [...args, '--bind', '127.0.0.1'], { stdio: 'ignore' });
+    // No ready check: it would send INFO, which is refused without the password, too.
+    const anonymous = new Redis({ port: Number(port), host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const web = env(container(one<Workload>(objs, 'Deployment', 'web')));
+    const url = resolveEnv([...web.values()], secrets).get('REDIS_URL') ?? '';
+    const mergeops = createRedis(url.replace(/@[^/]+$/, `@127.0.0.1:${port}`));
+    try {
+      const listening = (): Promise<boolean> =>
+        new Promise((r) => {
+          const sock = net.connect(Number(port), '127.0.0.1', () => {
+            sock.destroy();
+            r(true);
+          });
+          sock.on('error', () => r(false));
+        });
+      await waitFor(async () => (await listening()) || undefined, 'redis-server to listen', 10_000);
+      await anonymous.connect();
+      await expect(anonymous.set('mergeops:bull:deploy:id', '1')).rejects.toThrow(/NOAUTH/);
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+      expect(await mergeops.ping()).toBe('PONG');
+      expect(url).not.toContain('$(');
+    } finally {
+      anonymous.disconnect();
+      mergeops.disconnect();
+      proc.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the generated Redis password across helm upgrade, and uses an operator Secret instead when named', async () => {
+    const ns = uniqueName('chart-auth');
+    const release = uniqueName('auth');
+    await namespace(c, ns);
+    const kube = ['--kubeconfig', process.env['MERGEOPS_TEST_KUBECONFIG'] as string, '--namespace', ns];
+    // No cluster-wide RBAC objects: many releases share the test API server.
+    const values = ['--set', 'redis.bundled.enabled=true', '--set', 'rbac.create=false'];
+    const password = async (): Promise<string | undefined> => (await get(c, 'v1', 'Secret', ns, `${release}-mergeops-redis-auth`))?.['data']?.['password' as never];
+    await helm(['install', release, CHART, ...kube, ...values]);
+    const first = await password();
+    expect(Buffer.from(first ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+    await helm(['upgrade', release, CHART, ...kube, ...values, '--set', 'env.LOG_LEVEL=debug']);
+    expect(await password()).toBe(first);
+    // helm template cannot look the live Secret up, so each render there is a new password:
+    // proof that the reuse above came from the cluster, not from a fixed value.
+    const [a, b] = await Promise.all([template(release, ns, values), template(release, ns, values)]);
+    expect((one(a, 'Secret', 'redis') as KubeObject & { data: Record<string, string> }).data['password']).not.toBe((one(b, 'Secret', 'redis') as KubeObject & { data: Record<string, string> }).data['password']);
+
+    const own = await template('rel', 'ops', [...values, '--set', 'redis.bundled.auth.existingSecret=redis-pass', '--set', 'redis.bundled.auth.existingSecretKey=pw']);
+    expect(all(own, 'Secret')).toEqual([]);
+    for (const w of [one<Workload>(own, 'StatefulSet', 'redis'), one<Workload>(own, 'Deployment', 'worker')]) {
+      expect(env(container(w)).get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'redis-pass', key: 'pw' });
+    }
+    expect(all(await template('rel', 'ops', [...values, '--set', 'redis.bundled.networkPolicy.enabled=false']), 'NetworkPolicy')).toEqual([]);
+  });
+
   it('refuses values that would break the install', async () => {
     expect(await templateError(['--set', 'env.REDIS_URL=redis://x'])).toMatch(/env.REDIS_URL is set by the chart/);
+    expect(await templateError(['--set', 'env.REDIS_PASSWORD=x'])).toMatch(/env.REDIS_PASSWORD is set by the chart/);
     expect(await templateError(['--set', 'rbac.scope=namespaced'])).toMatch(/needs rbac.namespaces/);
     expect(await templateError(['--set', 'rbac.scope=everywhere'])).toMatch(/rbac\/scope|rbac.scope/);
     expect(await templateError(['--set', 'redis.url=', '--set', 'redis.bundled.enabled=false'])).toMatch(/set redis.url, redis.existingSecret or redis.bundled.enabled/);

@@ -75,9 +75,9 @@ describe('mergeops CLI against the real API server', () => {
     expect(d1.stderr).toBe('');
     expect(d1.code).toBe(2);
     expect(d1.stdout).toContain('<!-- mergeops:preview:part=1 -->');
-    expect(d1.stdout).toContain('| `cli-app` | `default` | +1 created ~1 changed -0 deleted |');
-    expect(d1.stdout).toContain(`<summary><code>+ v1 ConfigMap ${ns}/extra</code> <sub>deploy/cli/extra.yaml:1</sub></summary>`);
-    expect(d1.stdout).toContain(`<summary><code>~ v1 ConfigMap ${ns}/settings</code>`);
+    expect(d1.stdout).toContain(`| ✅ | <code>cli-app</code> | <code>default</code> / <code>${ns}</code> | 1 | 1 | 0 |`);
+    expect(d1.stdout).toContain(`<summary>➕ <b>create</b> <code>v1 ConfigMap ${ns}/extra</code> · <code>deploy/cli/extra.yaml#L1</code></summary>`);
+    expect(d1.stdout).toContain(`<summary>✏️ <b>change</b> <code>v1 ConfigMap ${ns}/settings</code>: <code>data.value</code> <code>1</code> → <code>2</code>`);
     expect(d1.stdout).toContain("-  value: '1'");
     expect(d1.stdout).toContain("+  value: '2'");
     expect(d1.stdout).toContain('+    mergeops.dev/repo-id: \'990\'');
@@ -116,8 +116,8 @@ describe('mergeops CLI against the real API server', () => {
 
     const d2 = await cli(['diff', 'cli-app', ...common]);
     expect(d2).toMatchObject({ code: 0, stderr: '' });
-    expect(d2.stdout).toContain('| `cli-app` | `default` | +0 created ~0 changed -0 deleted |');
-    expect(d2.stdout).toContain('No changes.');
+    expect(d2.stdout).toContain(`| ➖ | <code>cli-app</code> | <code>default</code> / <code>${ns}</code> | 0 | 0 | 0 | no changes |`);
+    expect(d2.stdout).toContain(`➖ **No changes:** <code>cli-app</code> → <code>default</code> / <code>${ns}</code>`);
     const again = await cli(['apply', 'cli-app', '--yes', ...common]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('deployed: 0 created, 0 configured, 2 unchanged, 0 pruned');
@@ -149,7 +149,7 @@ describe('mergeops CLI against the real API server', () => {
     });
     const r = await cli(['diff', 'cli-bad', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '990', '--repo', 'acme/cli']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(':x: 1 problem');
+    expect(r.stdout).toContain('· failed (1 problem)');
     expect(r.stderr).toMatch(new RegExp(`^error: v1 ConfigMap ${ns}/Not_Valid: .*\\(k8s/cm\\.yaml:8\\)\\n`));
   });
 

@@ -72,7 +72,7 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     cluster?.client.close();
   });
 
-  it('previews each overlay and the chart; a configMapGenerator change is a create + delete pair; hand edits show as drift', async () => {
+  it('previews each overlay and the chart; a configMapGenerator change is a rename; hand edits show as drift first', async () => {
     // Someone ran `kubectl scale` on staging: the live object now differs from main.
     await cluster.client.request('PATCH', '/apis/apps/v1/namespaces/gb-staging/deployments/staging-guestbook', {
       body: { spec: { replicas: 7 } },
@@ -93,29 +93,39 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     expect(check.body.conclusion).toBe('success');
     const body: string = comment.body.body;
 
-    // prod: new generated ConfigMap, old one deleted, Deployment points at the new name.
-    expect(body).toContain('#### `guestbook-prod` → cluster `default` · +1 created ~1 changed -1 deleted');
-    const created = /<code>\+ v1 ConfigMap gb-prod\/(prod-guestbook-config-[a-z0-9]+)<\/code>/.exec(body);
-    const deleted = /<code>- v1 ConfigMap gb-prod\/(prod-guestbook-config-[a-z0-9]+)<\/code>/.exec(body);
-    expect(created?.[1]).toBeDefined();
-    expect(deleted?.[1]).toBeDefined();
-    expect(created?.[1]).not.toBe(deleted?.[1]);
-    expect(section(body, 'v1 ConfigMap gb-prod/' + created?.[1])).toContain('+  LOG_LEVEL: error');
+    // prod: the generated ConfigMap's new hashed name reads as one rename with its real
+    // diff (not a create plus a delete), and the Deployment follows the rename.
+    expect(body).toContain('#### ✅ <code>guestbook-prod</code> → <code>default</code> · 2 changed\n');
+    const renamed = /↪️ <b>rename<\/b> <code>v1 ConfigMap gb-prod\/(prod-guestbook-config-[a-z0-9]+)<\/code> → <code>…-([a-z0-9]+)<\/code>: <code>data.LOG_LEVEL<\/code> <code>warn<\/code> → <code>error<\/code> \(kustomize configMapGenerator hash; the old one is pruned\)/.exec(body);
+    const deleted = renamed?.[1];
+    const created = `prod-guestbook-config-${renamed?.[2]}`;
+    expect(deleted).toBeDefined();
+    expect(created).not.toBe(deleted);
+    expect(body).not.toContain('<b>create</b> <code>v1 ConfigMap gb-prod/');
+    expect(body).not.toContain('**delete** <code>v1 ConfigMap gb-prod/');
+    const rename = section(body, `v1 ConfigMap gb-prod/${deleted}`);
+    expect(rename).toContain('+  LOG_LEVEL: error');
+    expect(rename).toContain('-  LOG_LEVEL: warn');
     const prodDeploy = section(body, 'apps/v1 Deployment gb-prod/prod-guestbook');
-    expect(prodDeploy).toContain(`-                name: ${deleted?.[1]}`);
-    expect(prodDeploy).toContain(`+                name: ${created?.[1]}`);
+    expect(prodDeploy).toContain('<code>containers[guestbook].envFrom[0].configMapRef.name</code> follows the rename');
+    expect(prodDeploy).toContain(`-                name: ${deleted}`);
+    expect(prodDeploy).toContain(`+                name: ${created}`);
 
     // staging: the image tag change, plus the reverted hand edit, plus the drift section naming it.
-    expect(body).toContain('#### `guestbook-staging` → cluster `default` · +0 created ~1 changed -0 deleted');
+    expect(body).toContain('#### ⚠️ <code>guestbook-staging</code> → <code>default</code> · 1 changed · 1 drifted object reverted\n');
     const stagingDeploy = section(body, 'apps/v1 Deployment gb-staging/staging-guestbook');
     expect(stagingDeploy).toContain('-          image: ghcr.io/acme/guestbook:1.1.0');
     expect(stagingDeploy).toContain('+          image: ghcr.io/acme/guestbook:1.2.0');
     expect(stagingDeploy).toContain('-  replicas: 7');
-    expect(body).toContain(':warning: Drift: 1 live object was changed outside Git; Git wins on the fields it declares');
-    expect(body).toContain('- `apps/v1 Deployment gb-staging/staging-guestbook`: the merge reverts `.spec.replicas`: live `7` (set by `kubectl-scale`) → Git `1`');
+    expect(body).toContain('**Drift:** 1 object in the live cluster was changed outside Git; Git wins on the fields it declares:');
+    expect(body).toContain('> - <code>apps/v1 Deployment gb-staging/staging-guestbook</code>: the merge reverts <code>.spec.replicas</code>: live <code>7</code> (set by <code>kubectl-scale</code>) → Git <code>1</code>');
+    // Drift comes first in its app, before the objects; the risk line names it and the scaling.
+    const stagingStart = body.indexOf('<code>guestbook-staging</code> →');
+    expect(body.indexOf('**Drift:**', stagingStart)).toBeLessThan(body.indexOf('<details>', stagingStart));
+    expect(body).toContain('> **Review before merging:** 1 hand edit in the cluster the merge reverts: <code>Deployment gb-staging/staging-guestbook</code> · replicas of <code>Deployment gb-staging/staging-guestbook</code> 7 → 1 · replicas of <code>Deployment web/web</code> 2 → 4 · image (guestbook) <code>ghcr.io/acme/guestbook:1.1.0</code> → <code>1.2.0</code>');
 
     // helm: two values files and inline values applied, only replicas changes.
-    expect(body).toContain('#### `web` → cluster `default` · +0 created ~1 changed -0 deleted');
+    expect(body).toContain('#### ⚠️ <code>web</code> → <code>default</code> / <code>web</code> · 1 changed\n');
     const web = section(body, 'apps/v1 Deployment web/web');
     expect(web.split('\n').filter((l) => /^[-+] /.test(l))).toEqual(['-  replicas: 2', '+  replicas: 4']);
     expect(web).toContain('charts/web/templates/deployment.yaml');

@@ -79,20 +79,20 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     const { start, check, comment } = await h.waitForPreview(sha1);
     expect(start.body).toMatchObject({ name: 'mergeops / preview', head_sha: sha1, status: 'in_progress' });
     expect(check.body).toMatchObject({ status: 'completed', conclusion: 'success' });
-    expect(check.body.output.title).toBe('+1 created ~2 changed -1 deleted in 1 app');
+    expect(check.body.output.title).toBe('1 created · 2 changed · 1 deleted in 1 app');
 
     expect(comment.method).toBe('POST');
     expect(h.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/issues/5/comments'))).toHaveLength(1);
     const body: string = comment.body.body;
     expect(body.startsWith('<!-- mergeops:preview:part=1 -->')).toBe(true);
-    expect(body).toContain(`#### \`shop\` → cluster \`default\` · +1 created ~2 changed -1 deleted`);
+    expect(body).toContain(`#### ⚠️ <code>shop</code> → <code>default</code> / <code>${ns}</code> · 1 created · 2 changed · 1 deleted\n`);
     // The replicas change, and nothing else of the Deployment (no defaults, no bookkeeping).
     const deploy = section(body, `apps/v1 Deployment ${ns}/web`);
     expect(deploy.split('\n').filter((l) => /^[-+] /.test(l))).toEqual(['-  replicas: 2', '+  replicas: 3']);
-    expect(body).toContain(`<code>+ v1 ConfigMap ${ns}/settings</code>`);
+    expect(body).toContain(`➕ <b>create</b> <code>v1 ConfigMap ${ns}/settings</code>`);
     expect(section(body, `v1 ConfigMap ${ns}/settings`)).toContain('+  mode: fast');
-    expect(body).toContain(`<code>- v1 Service ${ns}/web</code>`);
-    expect(body).toContain('Secret keys changed `password`');
+    expect(body).toContain(`🗑️ **delete** <code>v1 Service ${ns}/web</code>: no longer in Git; prune: true, so the merge deletes it`);
+    expect(body).toContain('key changed <code>password</code> (values hidden)');
     for (const text of [body, JSON.stringify(check.body)]) {
       for (const value of ['N3w-S3cret-Value', 'Old-S3cret-Value', b64('N3w-S3cret-Value'), b64('Old-S3cret-Value'), b64('admin')]) {
         expect(text).not.toContain(value);
@@ -189,12 +189,12 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
       expect.objectContaining({ path: 'deploy/shop/broken.yaml', start_line: 5, annotation_level: 'failure', message: expect.stringMatching(/invalid YAML/) }),
     ]);
     expect(comment.body.body).toContain('invalid YAML');
-    expect(comment.body.body).toContain('deploy/shop/broken.yaml:5');
+    expect(comment.body.body).toContain(`([deploy/shop/broken.yaml\\#L5](https://github.com/acme/deploys/blob/${bad}/deploy/shop/broken.yaml#L5))`);
 
     expect(await h.open(8, good)).toBe(202);
     const next = await h.waitForPreview(good);
     expect(next.check.body.conclusion).toBe('success');
-    expect(next.check.body.output.title).toBe('+1 created ~1 changed -1 deleted in 1 app');
+    expect(next.check.body.output.title).toBe('1 created · 1 changed · 1 deleted in 1 app');
   });
 
   it('an object the API server rejects fails the check with the server message on that object', async () => {

@@ -33,9 +33,9 @@ describe('formatCheck: success', () => {
   it('succeeds with a counts title and no annotations', () => {
     const out = formatCheck(r);
     expect(out.conclusion).toBe('success');
-    expect(out.title).toBe('+1 created ~2 changed -1 deleted in 1 app');
+    expect(out.title).toBe('1 created · 2 changed · 1 deleted in 1 app');
     expect(out.annotations).toEqual([]);
-    expect(out.summary).toBe('- `web` → `prod`: +1 created ~2 changed -1 deleted');
+    expect(out.summary).toBe('- `web` → `prod`: 1 created · 2 changed · 1 deleted');
   });
 
   it('turns warnings into warning annotations at file:line; the check still succeeds', () => {
@@ -50,12 +50,12 @@ describe('formatCheck: success', () => {
   it('mentions drift in the app summary line', () => {
     const a = app('web', [d('v1 ConfigMap prod/b')]);
     a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas' }] }];
-    expect(formatCheck(report([a])).summary).toBe('- `web` → `prod`: +0 created ~1 changed -0 deleted; drift in `apps/v1 Deployment prod/web`');
+    expect(formatCheck(report([a])).summary).toBe('- `web` → `prod`: 1 changed; drift in `apps/v1 Deployment prod/web`');
   });
 
   it('pluralises apps', () => {
-    expect(formatCheck(report([app('a', []), app('b', [])])).title).toBe('+0 created ~0 changed -0 deleted in 2 apps');
-    expect(formatCheck(report([])).title).toBe('+0 created ~0 changed -0 deleted in 0 apps');
+    expect(formatCheck(report([app('a', []), app('b', [])])).title).toBe('no changes in 2 apps');
+    expect(formatCheck(report([])).title).toBe('no changes in 0 apps');
   });
 
   it('puts every changed object diff in the text, in one fenced block, and skips unchanged ones', () => {

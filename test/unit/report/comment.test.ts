@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ObjectDiff } from '../../../src/diff/types.js';
 import { COMMENT_LIMIT, MARKER_PREFIX, formatComment, marker, parseMarker, splitLines } from '../../../src/report/comment.js';
-import { counts, countsLine, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
+import { counts, countsText, type AppReport, type PreviewReport, type Problem } from '../../../src/report/types.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 
@@ -31,16 +31,17 @@ function report(apps: AppReport[], problems: Problem[] = []): PreviewReport {
 
 /** How many comment parts mention the object's summary line. */
 function occurrences(parts: string[], ref: string): number {
-  return parts.reduce((n, p) => n + p.split(`<code>~ ${ref}</code>`).length - 1, 0);
+  return parts.reduce((n, p) => n + p.split(`<code>${ref}</code>`).length - 1, 0);
 }
 
-describe('countsLine', () => {
-  it('has the exact format', () => {
+describe('countsText', () => {
+  it('names only what happens, never "+0 created"', () => {
     const c = counts([small('a', 'create'), small('b'), small('c'), small('d', 'delete'), small('e', 'unchanged')]);
     expect(c).toEqual({ create: 1, update: 2, replace: 0, delete: 1, unchanged: 1 });
-    expect(countsLine(c)).toBe('+1 created ~2 changed -1 deleted');
-    expect(countsLine(counts([small('r', 'replace')]))).toBe('+0 created ~0 changed ±1 replaced -0 deleted');
-    expect(countsLine(counts([]))).toBe('+0 created ~0 changed -0 deleted');
+    expect(countsText(counts([small('r', 'replace')]))).toBe('1 replaced');
+    expect(countsText(c)).toBe('1 created · 2 changed · 1 deleted');
+    expect(countsText(counts([small('b')]))).toBe('1 changed');
+    expect(countsText(counts([]))).toBe('no changes');
   });
 });
 
@@ -73,31 +74,32 @@ describe('formatComment: one part', () => {
     expect(parseMarker(parts[0])).toBe(1);
   });
 
-  it('has a header with the short sha and a table row with the counts line', () => {
+  it('has a header with the short sha, a table row with the counts and an app heading', () => {
     const [body] = formatComment(r);
-    expect(body).toContain('### mergeops preview for `0123456`');
-    expect(body).toContain('| `web` | `prod` | +1 created ~2 changed -1 deleted |');
-    expect(body).toContain('#### `web` → cluster `prod` · +1 created ~2 changed -1 deleted (1 unchanged)');
+    expect(body).toContain('### mergeops preview · <code>0123456</code> · 1 of 1 app changes');
+    expect(body).toContain('| ⚠️ | <code>web</code> | <code>prod</code> | 1 | 2 | **1** | 🗑️ ConfigMap <code>d</code> |');
+    expect(body).toContain('#### ⚠️ <code>web</code> → <code>prod</code> · 1 created · 2 changed · 1 deleted\n');
     expect(body).not.toMatch(/Part \d+ of/);
     expect(body).not.toContain('Continued in the next comment');
   });
 
   it('shows every changed object and hides unchanged ones', () => {
     const [body] = formatComment(r);
-    expect(body).toContain('<code>+ v1 ConfigMap prod/a</code>');
-    expect(body).toContain('<code>~ v1 ConfigMap prod/b</code>');
-    expect(body).toContain('<code>- v1 ConfigMap prod/d</code>');
+    expect(body).toContain('<b>create</b> <code>v1 ConfigMap prod/a</code>');
+    expect(body).toContain('<b>change</b> <code>v1 ConfigMap prod/b</code>');
+    expect(body).toContain('🗑️ **delete** <code>v1 ConfigMap prod/d</code>: no longer in Git');
     expect(body).not.toContain('prod/e</code>');
   });
 
-  it('says "No changes." for an app without changes', () => {
+  it('gives an app without changes one line, not a heading', () => {
     const [body] = formatComment(report([appReport('web', [small('x', 'unchanged')])]));
-    expect(body).toContain('No changes.');
+    expect(body).toContain('➖ **No changes:** <code>web</code> → <code>prod</code>');
+    expect(body).not.toContain('####');
   });
 
   it('says when no app deploys from the base branch', () => {
     const [body] = formatComment(report([]));
-    expect(body).toContain('No app in `.github/mergeops.yml`');
+    expect(body).toContain('No app in <code>.github/mergeops.yml</code>');
   });
 
   it('lists problems with file and line, HTML-escaped', () => {
@@ -106,28 +108,29 @@ describe('formatComment: one part', () => {
         { message: 'config is broken', file: '.github/mergeops.yml' },
       ]),
     );
-    expect(body).toContain('- :x: config is broken (`.github/mergeops.yml`)');
-    expect(body).toContain('- :x: `v1 X y`: object has no &lt;kind&gt; (`k8s/a.yaml:4`)');
-    expect(body).toContain('| `web` | `prod` | :x: 1 problem |');
+    expect(body).toContain(`- ❌ config is broken ([.github/mergeops.yml](https://github.com/acme/deploys/blob/${SHA}/.github/mergeops.yml))`);
+    expect(body).toContain(`- ❌ <code>v1 X y</code>: object has no \\<kind\\> ([k8s/a.yaml\\#L4](https://github.com/acme/deploys/blob/${SHA}/k8s/a.yaml#L4))`);
+    expect(body).toContain('| ❌ | <code>web</code> | <code>prod</code> | – | – | – | failed: object has no \\<kind\\> |');
   });
 
-  it('includes drift: what the merge reverts, by whom it was set, and what it keeps', () => {
+  it('includes drift: what the merge reverts, who set it, and what it keeps', () => {
     const a = appReport('web', [small('v1 ConfigMap prod/b')]);
     a.drift = [
       { ref: 'v1 ConfigMap prod/web-config', fields: [{ path: '.data.THEME', live: 'blue', git: 'dark', by: 'kubectl-edit' }], kept: [{ path: '.data.EXTRA', by: 'kubectl-edit' }] },
       { ref: 'v1 Secret prod/creds', fields: [{ path: '.data.password', by: 'kubectl-edit' }] },
     ];
     const [body] = formatComment(report([a]));
-    expect(body).toContain('Drift: 2 live objects were changed outside Git; Git wins on the fields it declares');
-    expect(body).toContain('- `v1 ConfigMap prod/web-config`: the merge reverts `.data.THEME`: live `blue` (set by `kubectl-edit`) → Git `dark`; keeps `.data.EXTRA` (set by `kubectl-edit`) (Git does not declare it)');
-    expect(body).toContain('- `v1 Secret prod/creds`: the merge reverts `.data.password` (set by `kubectl-edit`) (value not shown)');
+    expect(body).toContain('**Drift:** 2 objects in the live cluster were changed outside Git; Git wins on the fields it declares:');
+    expect(body).toContain('> - <code>v1 ConfigMap prod/web-config</code>: the merge reverts <code>.data.THEME</code>: live <code>blue</code> (set by <code>kubectl-edit</code>) → Git <code>dark</code>; keeps <code>.data.EXTRA</code> (set by <code>kubectl-edit</code>) (Git does not declare it)');
+    expect(body).toContain('> - <code>v1 Secret prod/creds</code>: the merge reverts <code>.data.password</code> (set by <code>kubectl-edit</code>) (value not shown)');
   });
 
   it('lists the API server warnings with file and line, apart from problems', () => {
     const a = appReport('web', [small('v1 ConfigMap prod/b')]);
     a.warnings = [{ message: 'example.com/v1beta1 Widget is deprecated; use v1', ref: 'example.com/v1beta1 Widget prod/w', file: 'k8s/w.yaml', line: 3 }];
     const [body] = formatComment(report([a]));
-    expect(body).toContain('- :warning: `example.com/v1beta1 Widget prod/w`: example.com/v1beta1 Widget is deprecated; use v1 (`k8s/w.yaml:3`)');
+    expect(body).toMatch(/- ⚠️ <code>example.com\/v1beta1 Widget prod\/w<\/code>: example.com/);
+    expect(body).toContain('k8s/w.yaml\\#L3');
   });
 
   it('keeps the fence intact when a diff contains backticks', () => {
@@ -165,7 +168,7 @@ describe('formatComment: splitting', () => {
   it('keeps the objects in order across parts', () => {
     const diffs = Array.from({ length: 40 }, (_, i) => bigDiff(`v1 ConfigMap prod/cm-${String(i).padStart(3, '0')}`, 4000));
     const all = formatComment(report([appReport('web', diffs)])).join('\n');
-    const positions = diffs.map((d) => all.indexOf(`<code>~ ${d.ref}</code>`));
+    const positions = diffs.map((d) => all.indexOf(`<code>${d.ref}</code>`));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   });
@@ -185,14 +188,14 @@ describe('formatComment: splitting', () => {
     });
     for (const d of apps.flatMap((a) => a.diffs)) expect(occurrences(parts, d.ref)).toBe(1);
     const all = parts.join('\n');
-    expect(all).toContain('#### `web` → cluster `prod`');
-    expect(all).toContain('#### `api` → cluster `staging`');
+    expect(all).toContain('#### ✅ <code>web</code> → <code>prod</code>');
+    expect(all).toContain('#### ✅ <code>api</code> → <code>staging</code>');
   });
 
   it('replaces a single object diff larger than the limit with a pointer to the check run', () => {
     const huge = bigDiff('v1 ConfigMap prod/huge', COMMENT_LIMIT * 2);
     const fine = bigDiff('v1 ConfigMap prod/fine', 2000);
-    const parts = formatComment(report([appReport('web', [fine, huge])]), { checkRunUrl: 'https://github.com/acme/deploys/runs/42' });
+    const parts = formatComment({ ...report([appReport('web', [fine, huge])]), checkRunUrl: 'https://github.com/acme/deploys/runs/42' });
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     const all = parts.join('\n');
     expect(occurrences(parts, huge.ref)).toBe(1);
@@ -208,7 +211,7 @@ describe('formatComment: splitting', () => {
     const parts = formatComment(report([appReport('web', [bigDiff('v1 ConfigMap prod/huge', 5000)])]), { limit: 2000 });
     const all = parts.join('\n');
     expect(all).toContain('too big for a comment');
-    expect(all).toContain('the `mergeops / preview` check run');
+    expect(all).toContain('the <code>mergeops / preview</code> check run');
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(2000);
   });
 
@@ -216,7 +219,7 @@ describe('formatComment: splitting', () => {
     const d: ObjectDiff = { ...bigDiff('v1 Secret prod/s', 10_000), kind: 'Secret', secretKeys: { added: ['tls.key'], changed: [], removed: [] } };
     const all = formatComment(report([appReport('web', [d])]), { limit: 4000 }).join('\n');
     expect(all).toContain('too big for a comment');
-    expect(all).toContain('Secret keys added `tls.key`');
+    expect(all).toContain('key added <code>tls.key</code> (values hidden)');
   });
 });
 
@@ -234,8 +237,8 @@ function expectEachProblemOnce(parts: string[], problems: Problem[]): void {
   let last = -1;
   for (const p of problems) {
     const id = p.message.slice(0, 5);
-    expect(all.split(`:x: ${id} `).length - 1).toBe(1);
-    const line = `- :x: ${p.message} (\`${p.file}:${p.line}\`)`;
+    expect(all.split(`❌ ${id} `).length - 1).toBe(1);
+    const line = `- ❌ ${p.message} ([${p.file}\\#L${p.line}](https://github.com/acme/deploys/blob/${SHA}/${p.file}#L${p.line}))`;
     expect(parts.filter((part) => part.includes(line))).toHaveLength(1);
     const pos = all.indexOf(line);
     expect(pos).toBeGreaterThan(last);
@@ -258,7 +261,8 @@ describe('formatComment: huge problem lists', () => {
       expect(p).toContain(`Part ${i + 1} of ${n}`);
     });
     expectEachProblemOnce(parts, problems);
-    expect(parts[0]).toContain('| `web` | `prod` | :x: 600 problems |');
+    expect(parts[0]).toContain('| ❌ | <code>web</code> | <code>prod</code> | – | – | – | failed: P0000');
+    expect(parts[0]).toContain('(+599 more) |');
   });
 
   it('splits 600 report-level problems (in the header) the same way', () => {
@@ -324,7 +328,7 @@ describe('splitLines', () => {
     expect(parts.length).toBeGreaterThan(1);
     for (const p of parts) expect(p.length).toBeLessThanOrEqual(COMMENT_LIMIT);
     const all = parts.join('\n');
-    for (const d of a.drift) expect(all.split(`\`${d.ref}\``).length - 1).toBe(1);
+    for (const d of a.drift) expect(all.split(`<code>${d.ref}</code>`).length - 1).toBe(1);
   });
 });
 

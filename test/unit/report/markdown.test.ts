@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ObjectDiff } from '../../../src/diff/types.js';
-import { escapeHtml, fence, objectBlock, objectText, secretLine } from '../../../src/report/markdown.js';
+import { escapeHtml, escapeMd, fence, htmlCode, mdCode, mdLink, objectText } from '../../../src/report/markdown.js';
+import { renderGfm, visibleText } from './cmark.js';
 
 function diff(overrides: Partial<ObjectDiff> = {}): ObjectDiff {
   return {
@@ -19,9 +20,49 @@ function fences(md: string): { open: string; body: string } {
   return { open: m[1] ?? '', body: m[2] ?? '' };
 }
 
-describe('escapeHtml', () => {
-  it('escapes &, < and >', () => {
-    expect(escapeHtml('<a href="x">&amp;</a>')).toBe('&lt;a href="x"&gt;&amp;amp;&lt;/a&gt;');
+describe('escapeHtml / htmlCode (HTML blocks: <summary>)', () => {
+  it('escapes &, <, > and quotes, and keeps the text on one line', () => {
+    expect(escapeHtml('<a href="x">&amp;</a>')).toBe('&lt;a href=&quot;x&quot;&gt;&amp;amp;&lt;/a&gt;');
+    expect(escapeHtml('a\nb')).toBe('a b');
+  });
+
+  it('renders literally inside a details summary', () => {
+    const html = renderGfm(`<details><summary>${htmlCode('a `b` <i>c</i> *d*')}</summary>\n\nbody\n\n</details>\n`);
+    expect(html).toContain('<code>a `b` &lt;i&gt;c&lt;/i&gt; *d*</code>');
+  });
+});
+
+describe('escapeMd / mdCode (Markdown text and table cells)', () => {
+  it.each([
+    ['emphasis', '*bold* _it_'],
+    ['a heading marker', '# title'],
+    ['raw HTML', '<img src=x onerror=alert(1)>'],
+    ['a link', '[x](javascript:alert(1))'],
+    ['backticks', '`code`'],
+    ['an entity', '&amp; &lt;'],
+    ['a strikethrough', '~~gone~~'],
+    ['backslashes', 'C:\\path\\*'],
+  ])('shows %s as typed', (_label, s) => {
+    const html = renderGfm(`- x ${escapeMd(s)}\n`);
+    expect(visibleText(html).trim()).toBe(`x ${s}`);
+    expect(html).not.toMatch(/<(em|strong|h1|img|a|del) /);
+    const code = renderGfm(`- ${mdCode(s)}\n`);
+    expect(visibleText(code).trim()).toBe(s);
+  });
+
+  it('keeps a pipe from splitting a table cell', () => {
+    const html = renderGfm(`| a | b |\n|---|---|\n| ${mdCode('x|y')} | ${escapeMd('p|q')} |\n`);
+    expect(html).toContain('<td><code>x|y</code></td>');
+    expect(html).toContain('<td>p|q</td>');
+  });
+
+  it('breaks @mentions so a server message cannot notify anyone', () => {
+    expect(escapeMd('ping @acme/admins')).not.toMatch(/@\w/);
+    expect(visibleText(renderGfm(`x ${escapeMd('ping @acme')}\n`)).trim()).toBe('x ping @acme');
+  });
+
+  it('percent-encodes what would end a Markdown link', () => {
+    expect(mdLink('a', 'https://x/a b(c)')).toBe('[a](https://x/a%20b%28c%29)');
   });
 });
 
@@ -45,74 +86,15 @@ describe('fence', () => {
   });
 });
 
-describe('secretLine', () => {
-  it('is empty for non-secrets and secrets without key changes', () => {
-    expect(secretLine(diff())).toBe('');
-    expect(secretLine(diff({ secretKeys: { added: [], changed: [], removed: [] } }))).toBe('');
-  });
-
-  it('lists the key changes, never values', () => {
-    expect(secretLine(diff({ secretKeys: { added: ['a', 'b'], changed: ['c'], removed: ['d'] } }))).toBe(
-      'Secret keys added `a`, `b`; changed `c`; removed `d` (values are never shown)\n\n',
-    );
-  });
-});
-
-describe('objectBlock', () => {
-  it('renders a collapsible block with the action symbol, ref, source and fenced diff', () => {
-    const out = objectBlock(diff({ source: { file: 'k8s/web.yaml', line: 12 } }));
-    expect(out.startsWith('<details><summary><code>~ apps/v1 Deployment prod/web</code> <sub>k8s/web.yaml:12</sub></summary>\n\n')).toBe(true);
-    expect(out.endsWith('\n</details>\n')).toBe(true);
-    expect(fences(out).body).toBe(diff().diff);
-  });
-
-  it.each([
-    ['create', '+'],
-    ['update', '~'],
-    ['delete', '-'],
-    ['unchanged', '='],
-  ] as const)('uses the right symbol for %s', (action, symbol) => {
-    expect(objectBlock(diff({ action }))).toContain(`<code>${symbol} apps/v1 Deployment prod/web</code>`);
-  });
-
-  it('escapes HTML in the ref and the source path', () => {
-    const out = objectBlock(diff({ ref: 'v1 ConfigMap <script>', source: { file: 'a<b>.yaml', line: 1 } }));
-    expect(out).toContain('v1 ConfigMap &lt;script&gt;');
-    expect(out).toContain('a&lt;b&gt;.yaml:1');
-    expect(out).not.toContain('<script>');
-  });
-
-  it('includes the note and the secret key line', () => {
-    const out = objectBlock(diff({ note: 'server-side dry run failed', secretKeys: { added: ['k'], changed: [], removed: [] } }));
-    expect(out).toContain('> server-side dry run failed\n\n');
-    expect(out).toContain('Secret keys added `k`');
-  });
-
-  it('replaces the diff with the given body', () => {
-    const out = objectBlock(diff(), 'too big');
-    expect(out).toContain('\n\ntoo big\n</details>');
-    expect(out).not.toContain('replicas');
-  });
-
-  it('keeps the fence intact when the diff contains backticks', () => {
-    const body = '@@ -1 +1 @@\n-  cmd: "```"\n+  cmd: "````"';
-    const out = objectBlock(diff({ diff: body }));
-    const f = fences(out);
-    expect(f.body).toBe(body);
-    expect(f.open.length).toBeGreaterThan(4);
-  });
-});
-
 describe('objectText', () => {
   it('renders plain text for the check run', () => {
     expect(objectText(diff({ source: { file: 'k8s/web.yaml', line: 3 }, note: 'n', secretKeys: { added: [], changed: ['p'], removed: [] } }))).toBe(
-      [
-        '~ apps/v1 Deployment prod/web  (k8s/web.yaml:3)',
-        '  note: n',
-        '  Secret keys changed `p` (values are never shown)',
-        diff().diff,
-      ].join('\n'),
+      ['~ apps/v1 Deployment prod/web  (k8s/web.yaml:3)', '  note: n', '  Secret keys changed p (values are never shown)', diff().diff].join('\n'),
     );
+  });
+
+  it('names a rename', () => {
+    expect(objectText(diff({ renamedFrom: 'v1 ConfigMap prod/a-9kd7ch2tgh', diff: '' }))).toBe('~ apps/v1 Deployment prod/web (renamed from v1 ConfigMap prod/a-9kd7ch2tgh)');
   });
 
   it('omits empty parts', () => {

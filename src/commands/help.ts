@@ -1,0 +1,44 @@
+import { COMMAND_NAMES, USAGE, type CommandName } from './parse.js';
+import { DEFAULT_REQUIRED, requiredPermission, type CommandPermissions, type Permission } from './permissions.js';
+
+const WHAT: Record<CommandName, string> = {
+  help: 'this list',
+  preview: 're-run the preview of this pull request now (all its apps, or the ones named)',
+  deploy: "on a merged pull request or the default branch: re-apply the app's last deployed commit",
+  lock: 'freeze deploys: merges are recorded, not applied, until `unlock`',
+  unlock: 'lift the freeze and apply the newest commit merged meanwhile',
+  rollback: 'open a pull request that restores the app to its previous successful deploy (or `<sha>`)',
+};
+
+/** Per app: the operator's raises that apply to it (from the grants of its cluster). */
+export type AppOverrides = ReadonlyMap<string, readonly CommandPermissions[]>;
+
+/** Who may run `command`: the default and, where grants raise it, which apps need more. */
+export function whoMay(command: CommandName, apps: AppOverrides): string {
+  const base = DEFAULT_REQUIRED[command];
+  const raised = new Map<Permission, string[]>();
+  for (const [app, overrides] of apps) {
+    const need = requiredPermission(command, overrides);
+    if (need !== base) raised.set(need, [...(raised.get(need) ?? []), app]);
+  }
+  const who = base === 'none' ? 'anyone' : `${base} access`;
+  const extra = [...raised].map(([p, names]) => `${p} for ${names.map((n) => `\`${n}\``).join(', ')}`);
+  return extra.length === 0 ? who : `${who} (${extra.join('; ')})`;
+}
+
+/** The reply to `help`, to an unknown command, and to a bare `/mergeops`. */
+export function helpText(apps: AppOverrides, opts: { unknown?: string; error?: string; usage?: CommandName } = {}): string {
+  const lines: string[] = [];
+  if (opts.unknown) lines.push(`mergeops has no command \`${escapeCode(opts.unknown)}\`. These are the ones it knows:`, '');
+  if (opts.error) lines.push(`:x: ${opts.error}`, '', ...(opts.usage ? [`Usage: \`${USAGE[opts.usage]}\``, ''] : []));
+  lines.push('| Command | What it does | Who may run it |', '|---|---|---|');
+  for (const c of COMMAND_NAMES) lines.push(`| \`${USAGE[c]}\` | ${WHAT[c]} | ${whoMay(c, apps)} |`);
+  lines.push('', 'Pull request authors working from a fork without write access can run only `help`.');
+  if (apps.size > 0) lines.push(`Apps in this repository: ${[...apps.keys()].map((a) => `\`${a}\``).join(', ')}.`);
+  return lines.join('\n');
+}
+
+/** Text a user typed, shown inside backticks: a backtick of theirs must not end the span. */
+export function escapeCode(s: string): string {
+  return s.replace(/`/g, "'");
+}

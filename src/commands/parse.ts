@@ -1,0 +1,149 @@
+/**
+ * `/mergeops <command>` in a PR or issue comment. Parsing is in two pure steps: the
+ * comment's syntax (`parseComment`, knows nothing about the repo), then binding the words
+ * to the apps the repo's config lists (`bindCommand`), which is where `lock web freeze for
+ * the release` splits into apps and a reason. Neither throws: every input gets an answer.
+ */
+
+export const COMMAND_NAMES = ['help', 'preview', 'deploy', 'lock', 'unlock', 'rollback'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+/** The word that addresses mergeops; a comment must start with it (quotes do not count). */
+export const COMMAND_PREFIX = '/mergeops';
+/** Longest command line read; GitHub comments may be 65,536 characters, a command is one line. */
+export const MAX_COMMAND_LINE = 1000;
+/** Longest lock reason kept: it is shown in every preview of the app and in the locks check. */
+export const MAX_REASON = 200;
+
+/** The same rule as app names in `.github/mergeops.yml` (DNS-1123 label). */
+const APP_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const SHA = /^[0-9a-f]{7,40}$/i;
+
+export type Command =
+  | { name: 'help'; unknown?: string }
+  | { name: 'preview'; apps: string[] }
+  | { name: 'deploy'; apps: string[] }
+  | { name: 'lock'; apps: string[] | 'all'; reason: string }
+  | { name: 'unlock'; apps: string[] | 'all' }
+  | { name: 'rollback'; app: string; to?: string };
+
+/** A comment addressed to us, as words; `name` is null when the first word is no command. */
+export interface CommandLine {
+  name: CommandName | null;
+  /** The first word as typed, for "unknown command" replies. */
+  word: string;
+  args: string[];
+  /** The rest of the line after the command word, spacing kept (the lock reason). */
+  rest: string;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; usage?: CommandName };
+
+export const USAGE: Record<CommandName, string> = {
+  help: '/mergeops help',
+  preview: '/mergeops preview [app…]',
+  deploy: '/mergeops deploy [app…]',
+  lock: '/mergeops lock <app…|all> [reason]',
+  unlock: '/mergeops unlock <app…|all>',
+  rollback: '/mergeops rollback <app> [to <sha>]',
+};
+
+/**
+ * Null when the comment is not addressed to mergeops (the common case: most comments are
+ * conversation). Only the first non-empty line counts, so a quoted command (`> /mergeops`)
+ * or one inside a longer message never runs by accident.
+ */
+export function parseComment(body: string): Parsed<CommandLine> | null {
+  const first = body.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
+  const head = first.slice(0, COMMAND_PREFIX.length + 1);
+  if (head !== COMMAND_PREFIX && head !== `${COMMAND_PREFIX} ` && head !== `${COMMAND_PREFIX}\t`) return null;
+  if (first.length > MAX_COMMAND_LINE) return { ok: false, error: `the command line is ${first.length} characters long; mergeops reads at most ${MAX_COMMAND_LINE}` };
+  // Control characters have no place in a command and would end up in replies and logs.
+  const line = first.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  const afterPrefix = line.slice(COMMAND_PREFIX.length).trim();
+  if (afterPrefix === '') return { ok: true, value: { name: 'help', word: '', args: [], rest: '' } };
+  const word = afterPrefix.split(/\s+/, 1)[0] ?? '';
+  const rest = afterPrefix.slice(word.length).trim();
+  const lower = word.toLowerCase();
+  const name = (COMMAND_NAMES as readonly string[]).includes(lower) ? (lower as CommandName) : null;
+  return { ok: true, value: { name, word, args: rest === '' ? [] : rest.split(/\s+/), rest } };
+}
+
+/**
+ * Binds a command line to the repo's configured apps. `apps` are the app names of the
+ * repo's config at its default branch; names outside it are refused with the list, so a
+ * typo never locks or deploys nothing silently.
+ */
+export function bindCommand(line: CommandLine, apps: readonly string[]): Parsed<Command> {
+  if (line.name === null) return { ok: true, value: { name: 'help', unknown: line.word.slice(0, 40) } };
+  const known = new Set(apps);
+  const unknownApp = (a: string): Parsed<Command> => ({
+    ok: false,
+    usage: line.name ?? 'help',
+    error: APP_NAME.test(a)
+      ? `no app named \`${a}\` in this repository's .github/mergeops.yml (apps: ${apps.map((x) => `\`${x}\``).join(', ') || 'none'})`
+      : `\`${a.slice(0, 70)}\` is not an app name (lowercase letters, digits and "-")`,
+  });
+  const dedupe = (xs: string[]): string[] => [...new Set(xs)];
+  switch (line.name) {
+    case 'help':
+      return { ok: true, value: { name: 'help' } };
+    case 'preview':
+    case 'deploy': {
+      const bad = line.args.find((a) => !known.has(a));
+      if (bad !== undefined) return unknownApp(bad);
+      return { ok: true, value: { name: line.name, apps: dedupe(line.args) } };
+    }
+    case 'unlock': {
+      if (line.args.length === 0) return { ok: false, usage: 'unlock', error: 'name the apps to unlock, or `all`' };
+      if (line.args.length === 1 && line.args[0] === 'all') return { ok: true, value: { name: 'unlock', apps: 'all' } };
+      const bad = line.args.find((a) => !known.has(a));
+      if (bad !== undefined) return unknownApp(bad);
+      return { ok: true, value: { name: 'unlock', apps: dedupe(line.args) } };
+    }
+    case 'lock': {
+      if (line.args.length === 0) return { ok: false, usage: 'lock', error: 'name the apps to lock, or `all`, then an optional reason' };
+      // Leading words that are app names (or `all`) are the targets; the rest is the reason.
+      let n = 0;
+      let all = false;
+      if (line.args[0] === 'all' && !known.has('all')) {
+        all = true;
+        n = 1;
+      } else {
+        while (n < line.args.length && known.has(line.args[n] as string)) n++;
+      }
+      if (n === 0) return unknownApp(line.args[0] as string);
+      const reason = reasonAfter(line.rest, n);
+      if (reason.length > MAX_REASON) return { ok: false, usage: 'lock', error: `the reason is ${reason.length} characters long; keep it under ${MAX_REASON}` };
+      return { ok: true, value: { name: 'lock', apps: all ? 'all' : dedupe(line.args.slice(0, n)), reason } };
+    }
+    case 'rollback': {
+      const [app, kw, to, ...extra] = line.args;
+      if (app === undefined) return { ok: false, usage: 'rollback', error: 'name the app to roll back' };
+      if (!known.has(app)) return unknownApp(app);
+      if (kw === undefined) return { ok: true, value: { name: 'rollback', app } };
+      if (kw !== 'to' || to === undefined || extra.length > 0) return { ok: false, usage: 'rollback', error: 'after the app name only `to <sha>` may follow' };
+      if (!SHA.test(to)) return { ok: false, usage: 'rollback', error: `\`${to.slice(0, 50)}\` is not a commit SHA (7 to 40 hex digits)` };
+      return { ok: true, value: { name: 'rollback', app, to: to.toLowerCase() } };
+    }
+  }
+}
+
+/** The text after the first `n` words of `rest`, original spacing kept. */
+function reasonAfter(rest: string, n: number): string {
+  let s = rest;
+  for (let i = 0; i < n; i++) s = s.replace(/^\S+\s*/, '');
+  return s.trim();
+}
+
+/** The apps a bound command names (empty: "every app the context implies"). */
+export function appsOf(c: Command): string[] | 'all' {
+  switch (c.name) {
+    case 'help':
+      return [];
+    case 'rollback':
+      return [c.app];
+    default:
+      return c.apps;
+  }
+}
