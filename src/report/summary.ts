@@ -61,7 +61,7 @@ export function secretKeysText(d: ObjectDiff, ctx: Ctx = HTML): string {
   if (!k) return '';
   const keys = (ks: string[]): string => ks.map((x) => ctx.code(x)).join(', ');
   const hidden = k.hidden ?? [];
-  const parts = [k.added.length && `added ${keys(k.added)}`, k.changed.length && `changed ${keys(k.changed)}`, k.removed.length && `removed ${keys(k.removed)}`, hidden.length && `set (value hidden, not written by this app, so not compared) ${keys(hidden)}`].filter(Boolean);
+  const parts = [k.added.length && `added ${keys(k.added)}`, k.changed.length && `changed ${keys(k.changed)}`, k.removed.length && `removed ${keys(k.removed)}`, hidden.length && `set ${keys(hidden)} (its live value was not written by this app, so it is not compared)`].filter(Boolean);
   if (parts.length === 0) return d.action === 'update' ? 'metadata only (values hidden)' : '';
   const n = k.added.length + k.changed.length + k.removed.length + hidden.length;
   return `key${n > 1 ? 's' : ''} ${parts.join('; ')} (values hidden)`;
