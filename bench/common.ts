@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import { KubeClient } from '../src/cluster/client.js';
 import type { Cluster } from '../src/cluster/connect.js';
 import { Discovery } from '../src/cluster/discovery.js';
-import type { KubeObject } from '../src/render/types.js';
-import { dumpYaml } from '../src/render/yaml.js';
+import type { KubeObject } from '../src/objects.js';
+import { dumpYaml } from '../src/yaml.js';
 
 /** One benchmark's part of RESULTS.md: a markdown table and what it means. */
 export interface Section {

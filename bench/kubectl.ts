@@ -12,7 +12,7 @@ import { applyApp } from '../src/cluster/apply.js';
 import { planApp } from '../src/cluster/plan.js';
 import type { App } from '../src/config/repo-config.js';
 import { diffPlan } from '../src/diff/diff.js';
-import type { RenderedObject } from '../src/render/types.js';
+import type { RenderedObject } from '../src/objects.js';
 import { binDir } from '../test/support/global-setup.js';
 import { connect, createNamespace, log, manifest, median, objects, time, type BenchEnv, type Section } from './common.js';
 

@@ -15,7 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { applyApp, waitHealthy } from './cluster/apply.js';
 import { ClusterUnreachableError, KubeApiError } from './cluster/client.js';
-import { ClusterPool, type Cluster } from './cluster/connect.js';
+import { CLUSTER_CONCURRENCY, ClusterPool, type Cluster } from './cluster/connect.js';
 import type { InventoryKey } from './cluster/inventory.js';
 import { planApp } from './cluster/plan.js';
 import type { ClusterTarget, ClusterTargets } from './config/clusters.js';
@@ -25,9 +25,11 @@ import type { ObjectDiff } from './diff/types.js';
 import { readConfig } from './flows/common.js';
 import { render } from './render/index.js';
 import { ToolError } from './render/exec.js';
-import { RenderError, type RenderedObject } from './render/types.js';
-import { dumpYaml } from './render/yaml.js';
+import { RenderError } from './errors.js';
+import { type RenderedObject } from './objects.js';
+import { dumpYaml } from './yaml.js';
 import { formatComment } from './report/comment.js';
+import { errorText } from './errors.js';
 import { appLine, appProblems, appSucceeded, type AppDeployReport } from './report/deploy.js';
 import type { AppReport, PreviewReport, Problem } from './report/types.js';
 
@@ -122,7 +124,7 @@ function parseCli(argv: string[]): Parsed | 'help' {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     // Node's messages run on with advice about `--`; the first sentence is the point.
-    const full = errorMessage(err);
+    const full = errorText(err);
     const msg = full.split(/\.\s/)[0] ?? full;
     throw new CliError(`${msg.replace(/\.$/, '')}; ${HELP}`);
   }
@@ -294,7 +296,7 @@ function clusterSource(app: App, values: Values, env: NodeJS.ProcessEnv): Cluste
     try {
       kc.loadFromDefault();
     } catch (err) {
-      throw new CliError(`cannot read ${label}: ${oneLine(errorMessage(err))}; fix it or pass --kubeconfig`);
+      throw new CliError(`cannot read ${label}: ${oneLine(errorText(err))}; fix it or pass --kubeconfig`);
     }
   } else {
     const home = env['HOME'] || os.homedir();
@@ -315,7 +317,7 @@ function clusterSource(app: App, values: Values, env: NodeJS.ProcessEnv): Cluste
     try {
       kc.loadFromFile(file);
     } catch (err) {
-      throw new CliError(`cannot read kubeconfig ${file}: ${oneLine(errorMessage(err))}; fix it or pass another --kubeconfig`);
+      throw new CliError(`cannot read kubeconfig ${file}: ${oneLine(errorText(err))}; fix it or pass another --kubeconfig`);
     }
     target.kubeconfig = file;
   }
@@ -331,7 +333,7 @@ function clusterSource(app: App, values: Values, env: NodeJS.ProcessEnv): Cluste
 }
 
 async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, io: CliIo): Promise<number> {
-  const plan = await planApp(cluster, app, rendered, key, { concurrency: 16, orphans: true });
+  const plan = await planApp(cluster, app, rendered, key, { concurrency: CLUSTER_CONCURRENCY, orphans: true });
   const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
   const problems: Problem[] = plan.errors.map((e) => {
     const p: Problem = { message: e.message, ref: e.ref };
@@ -356,7 +358,7 @@ async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key:
 }
 
 async function apply(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, log: Logger, io: CliIo): Promise<number> {
-  const result = await applyApp(cluster, app, rendered, key, { prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: 16, log });
+  const result = await applyApp(cluster, app, rendered, key, { prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log });
   const report: AppDeployReport = { app: app.name, cluster: app.cluster, result, problems: [] };
   if (result.errors.length === 0 && app.waitMs > 0) {
     io.stderr(`waiting up to ${Math.round(app.waitMs / 1000)} s for ${result.objects.length} object${result.objects.length === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`);
@@ -409,14 +411,9 @@ function describeError(err: unknown, state: State): string {
     return `the API server of ${where} answered HTTP ${err.status}: ${oneLine(err.message)}`;
   }
   if (err instanceof RenderError || err instanceof ToolError) return `${oneLine(err.message)}; fix it and run again`;
-  return `unexpected error: ${oneLine(errorMessage(err))} (set DEBUG=1 for a stack trace)`;
+  return `unexpected error: ${oneLine(errorText(err))} (set DEBUG=1 for a stack trace)`;
 }
 
-/** Errors from node: built-ins may come from another realm (jest's VM), so no instanceof. */
-function errorMessage(err: unknown): string {
-  const m = (err as { message?: unknown } | null)?.message;
-  return typeof m === 'string' ? m : String(err);
-}
 
 function isEntryPoint(): boolean {
   const entry = process.argv[1];

@@ -5,6 +5,7 @@ import { Probot } from 'probot';
 import { loadSettings } from './config/settings.js';
 import { MergeopsOctokit } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
+import { errorText } from './errors.js';
 import { setupServer } from './setup/app-registration.js';
 import { startWebhookProxy } from './setup/webhook-proxy.js';
 
@@ -51,6 +52,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`mergeops failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`mergeops failed to start: ${errorText(err)}`);
   process.exit(1);
 });

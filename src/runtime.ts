@@ -9,7 +9,7 @@ import { buildServer } from './http/server.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
-import { githubRateLimitRemaining } from './http/metrics.js';
+import { githubRateLimitRemaining } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { SharedState } from './queue/state.js';

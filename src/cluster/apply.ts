@@ -1,15 +1,14 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import { applyChangesNothing } from '../diff/diff.js';
-import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../diff/managed-fields.js';
-import { objectRef, type KubeObject, type RenderedObject } from '../render/types.js';
+import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../managed-fields.js';
+import { isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
 import { ClusterUnreachableError, KubeApiError } from './client.js';
-import type { Cluster } from './connect.js';
-import { resourcePath, type ResourceInfo } from './discovery.js';
+import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
+import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ObjectError, type ObjectWarning, type PlannedObject } from './plan.js';
+import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ObjectError, type ObjectWarning } from './plan.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -59,7 +58,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   }
   const changed: PlannedObject[] = [];
   for (const p of plan.objects) {
-    if (applyChangesNothing(p, plan.ours)) result.unchanged.push(objectRef(p.desired));
+    if (isUnchanged(p, plan.ours)) result.unchanged.push(objectRef(p.desired));
     else changed.push(p);
   }
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
@@ -213,7 +212,7 @@ export async function waitHealthy(cluster: Cluster, objects: ApplyResult['object
   const deadline = Date.now() + timeoutMs;
   let lastLog = 0;
   for (;;) {
-    const states = await mapLimit(objects, 16, async (o) => {
+    const states = await mapLimit(objects, CLUSTER_CONCURRENCY, async (o) => {
       const live = await getOrNull(cluster, resourcePath(o.resource, o.namespace, o.name));
       return { ref: o.ref, health: live ? assessHealth(live) : { state: 'failed' as const, reason: 'object disappeared' } };
     });

@@ -1,9 +1,10 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ServerVerdictError, UserError } from '../errors.js';
 
 /** The cluster could not be reached at all (DNS, refused, TLS, timeout). */
-export class ClusterUnreachableError extends Error {
+export class ClusterUnreachableError extends UserError {
   constructor(
     readonly cluster: string,
     cause: string,
@@ -29,14 +30,14 @@ export interface StatusDetails {
 }
 
 /** The API server answered with an error Status; `message` is the server's own words. */
-export class KubeApiError extends Error {
+export class KubeApiError extends ServerVerdictError {
   constructor(
-    readonly status: number,
+    status: number,
     readonly reason: string,
     message: string,
     readonly details: StatusDetails = {},
   ) {
-    super(message);
+    super(status, message);
     this.name = 'KubeApiError';
   }
 }

@@ -1,7 +1,15 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterTarget, ClusterTargets } from '../config/clusters.js';
+import { UserError } from '../errors.js';
 import { KubeClient } from './client.js';
 import { Discovery } from './discovery.js';
+
+/**
+ * Requests one app's plan, apply, prune or health wait keeps in flight against its cluster:
+ * enough to hide latency, few enough that the API server's priority and fairness does not
+ * start shedding a single deploy.
+ */
+export const CLUSTER_CONCURRENCY = 16;
 
 export interface Cluster {
   client: KubeClient;
@@ -10,7 +18,7 @@ export interface Cluster {
 }
 
 /** Unknown cluster names are the repo's mistake, so the message lists what exists. */
-export class UnknownClusterError extends Error {
+export class UnknownClusterError extends UserError {
   constructor(name: string, known: string[]) {
     super(`cluster "${name}" is not configured by the operator (configured: ${known.join(', ') || 'none'})`);
     this.name = 'UnknownClusterError';

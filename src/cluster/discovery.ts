@@ -1,13 +1,6 @@
+import type { ResourceInfo } from '../objects.js';
 import { KubeApiError, type KubeClient } from './client.js';
 
-export interface ResourceInfo {
-  group: string;
-  version: string;
-  kind: string;
-  plural: string;
-  namespaced: boolean;
-  verbs: string[];
-}
 
 interface APIResourceList {
   groupVersion: string;

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../render/types.js';
+import type { KubeObject } from '../objects.js';
 
 export type HealthState = 'healthy' | 'progressing' | 'failed';
 

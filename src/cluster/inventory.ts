@@ -1,4 +1,4 @@
-import type { KubeObject } from '../render/types.js';
+import type { KubeObject } from '../objects.js';
 
 /**
  * Inventory marks: what prune and the "deleted" preview use to know an object is ours.

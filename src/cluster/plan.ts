@@ -1,9 +1,9 @@
 import { REPO_CONFIG_PATH, type App } from '../config/repo-config.js';
-import { identity, objectRef, type KubeObject, type RenderedObject, type SourceRef } from '../render/types.js';
+import { identity, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo, type SourceRef } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
 import { KubeApiError } from './client.js';
-import type { Cluster } from './connect.js';
-import { resourcePath, type ResourceInfo } from './discovery.js';
+import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
+import { resourcePath } from './discovery.js';
 import {
   ADOPT_ANNOTATION,
   LEGACY_FIELD_MANAGER,
@@ -18,22 +18,6 @@ import {
   type InventoryKey,
 } from './inventory.js';
 import { checkGrants } from '../policy/grants.js';
-
-/** One rendered object, placed in the cluster: what is live and what applying would make. */
-export interface PlannedObject {
-  desired: KubeObject;
-  source: SourceRef;
-  resource?: ResourceInfo;
-  live: KubeObject | null;
-  /** The server-side dry-run apply result; null when it could not be computed. */
-  merged: KubeObject | null;
-  /** Why `merged` is the desired object as written rather than a dry-run result. */
-  note?: string;
-  /** An immutable field changes and Git asked for `mergeops.dev/recreate`: delete, then create. */
-  replace?: boolean;
-  /** The live object still has fields of the old shared `mergeops` manager: hand them over first. */
-  migrate?: boolean;
-}
 
 export interface ObjectError {
   ref: string;
@@ -108,7 +92,7 @@ export async function planApp(
   app: App,
   rendered: RenderedObject[],
   key: InventoryKey,
-  opts: PlanOptions = { concurrency: 16, orphans: true },
+  opts: PlanOptions = { concurrency: CLUSTER_CONCURRENCY, orphans: true },
 ): Promise<ClusterPlan> {
   const request = applyRequest(app, key, opts.force);
   const ours: ReadonlySet<string> = new Set([request.fieldManager, LEGACY_FIELD_MANAGER]);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Gauge } from 'prom-client';
-import { registry } from '../http/metrics.js';
+import { registry } from '../metrics.js';
 
 /** The field of a repo-wide lock (`/mergeops lock all`): it covers apps added later too. */
 export const ALL_APPS = '*';

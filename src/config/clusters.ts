@@ -1,6 +1,46 @@
 import fs from 'node:fs';
-import { parseYamlDocuments } from '../render/yaml.js';
-import { ConfigError, expectObj, optBool, optList, optString, optStringList } from './validate.js';
+import { z } from 'zod';
+import type { KubeObject } from '../objects.js';
+import { errorText } from '../errors.js';
+import { parseYamlDocuments } from '../yaml.js';
+import { ConfigError, anyMapping, bool, check, fail, list, mapping, str, unset } from './validate.js';
+
+/** A kind as grants name it: `group/Kind`, or a bare core kind; see kindNameProblem. */
+const kindName = () =>
+  str().superRefine((k, ctx) => {
+    const problem = kindNameProblem(k);
+    if (problem) fail(ctx, problem);
+  });
+
+const grantSchema = mapping({
+  repos: unset(list(str())).describe('owner/name patterns of the repositories this grant is for.'),
+  namespaces: unset(list(str())).describe('Namespaces their namespaced objects may be in.'),
+  clusterKinds: unset(list(kindName())).describe('Cluster-scoped kinds they may touch, as group/Kind (bare Kind for the core group; default: Namespace, only granted namespaces).'),
+  denyKinds: unset(list(kindName())).describe('Kinds this grant never allows, namespaced or cluster-scoped, as group/Kind (e.g. rbac.authorization.k8s.io/RoleBinding).'),
+  namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
+}).transform((g) => ({
+  repos: g.repos ?? [],
+  namespaces: g.namespaces ?? [],
+  clusterKinds: g.clusterKinds ?? ['Namespace'],
+  denyKinds: g.denyKinds ?? [],
+  namespaceMetadata: g.namespaceMetadata ?? false,
+}));
+
+const clusterSchema = mapping({
+  kubeconfig: unset(str()).describe('Path of the kubeconfig file for this cluster.'),
+  context: unset(str()).describe('Context in that kubeconfig (default: its current context).'),
+  inCluster: unset(bool()).describe("Use the pod's own service account instead of a kubeconfig."),
+  grants: unset(list(grantSchema)).describe('Which repos may deploy what here; none listed means no repo may.'),
+}).superRefine((c, ctx) => {
+  if (!c.inCluster && !c.kubeconfig) fail(ctx, 'set kubeconfig (a file path) or inCluster: true');
+});
+
+/** MERGEOPS_CLUSTERS: the clusters the operator lets repos target, and the policy of each. */
+export const clustersFileSchema = mapping({
+  clusters: anyMapping(clusterSchema).describe('Clusters by the name apps use in `cluster:`.'),
+}).superRefine((f, ctx) => {
+  if (Object.keys(f.clusters).length === 0) fail(ctx, 'names no clusters', ['clusters']);
+});
 
 /** How to reach one cluster the operator configured. Credentials never come from a repo. */
 export interface ClusterTarget {
@@ -17,13 +57,59 @@ export interface ClusterTarget {
  * may touch namespaced objects in `namespaces` and cluster-scoped objects of
  * `clusterKinds` (default: only Namespace, and only namespaces they are granted).
  */
-export interface Grant {
-  repos: string[];
-  namespaces: string[];
-  clusterKinds: string[];
-}
+export type Grant = z.output<typeof grantSchema>;
 
 export type ClusterTargets = Map<string, ClusterTarget>;
+
+/**
+ * How grants name a kind: `group/Kind`, or the bare `Kind` for the core group (`Namespace`,
+ * `ConfigMap`). The group is part of the name because any CRD may define a kind called
+ * `CustomResourceDefinition` or `ClusterRole` in its own group.
+ */
+export function groupKind(o: Pick<KubeObject, 'apiVersion' | 'kind'>): string {
+  const slash = o.apiVersion.indexOf('/');
+  return slash < 0 ? o.kind : `${o.apiVersion.slice(0, slash)}/${o.kind}`;
+}
+
+/**
+ * The API groups of the kinds people most often write without one, so a grant that says
+ * `ClusterRole` gets told what it must say instead of silently matching nothing.
+ */
+const WELL_KNOWN_GROUPS: Record<string, string> = {
+  CustomResourceDefinition: 'apiextensions.k8s.io',
+  ClusterRole: 'rbac.authorization.k8s.io',
+  ClusterRoleBinding: 'rbac.authorization.k8s.io',
+  Role: 'rbac.authorization.k8s.io',
+  RoleBinding: 'rbac.authorization.k8s.io',
+  StorageClass: 'storage.k8s.io',
+  PriorityClass: 'scheduling.k8s.io',
+  IngressClass: 'networking.k8s.io',
+  NetworkPolicy: 'networking.k8s.io',
+  MutatingWebhookConfiguration: 'admissionregistration.k8s.io',
+  ValidatingWebhookConfiguration: 'admissionregistration.k8s.io',
+  ValidatingAdmissionPolicy: 'admissionregistration.k8s.io',
+  ValidatingAdmissionPolicyBinding: 'admissionregistration.k8s.io',
+  APIService: 'apiregistration.k8s.io',
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  Job: 'batch',
+  CronJob: 'batch',
+  Ingress: 'networking.k8s.io',
+  PodDisruptionBudget: 'policy',
+  HorizontalPodAutoscaler: 'autoscaling',
+};
+
+/**
+ * A kind name in a grant that cannot mean what its writer meant: a bare name of a kind that
+ * lives in an API group. Returns what to write instead, or null when the name is fine.
+ */
+export function kindNameProblem(name: string): string | null {
+  if (name.includes('/')) return /^[a-z0-9.-]+\/[A-Z][A-Za-z0-9]*$/.test(name) ? null : `"${name}" is not group/Kind (for example apiextensions.k8s.io/CustomResourceDefinition)`;
+  const group = WELL_KNOWN_GROUPS[name];
+  return group ? `${name} is in the API group ${group}: write ${group}/${name} (a bare name means the core group)` : null;
+}
+
 
 /**
  * Reads the operator's clusters file (MERGEOPS_CLUSTERS). Without one, the process's own
@@ -40,32 +126,15 @@ export function loadClusterTargets(file: string | undefined): ClusterTargets {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the clusters file ${file}: ${(err as Error).message}`, 'MERGEOPS_CLUSTERS');
+    throw new ConfigError(`cannot read the clusters file ${file}: ${errorText(err)}`, 'MERGEOPS_CLUSTERS');
   }
-  const doc = parseYamlDocuments(text, file)[0]?.value;
-  const root = expectObj(doc, 'MERGEOPS_CLUSTERS', ['clusters']);
-  const clusters = expectObj(root['clusters'], 'MERGEOPS_CLUSTERS.clusters', Object.keys(root['clusters'] ?? {}));
-  for (const [name, raw] of Object.entries(clusters)) {
-    const path = `MERGEOPS_CLUSTERS.clusters.${name}`;
-    const o = expectObj(raw, path, ['kubeconfig', 'context', 'inCluster', 'grants']);
-    const grants = (optList(o, 'grants', path) ?? []).map((g, i) => {
-      const gp = `${path}.grants[${i}]`;
-      const go = expectObj(g, gp, ['repos', 'namespaces', 'clusterKinds']);
-      return {
-        repos: optStringList(go, 'repos', gp) ?? [],
-        namespaces: optStringList(go, 'namespaces', gp) ?? [],
-        clusterKinds: optStringList(go, 'clusterKinds', gp) ?? ['Namespace'],
-      };
-    });
+  const parsed = check(clustersFileSchema, parseYamlDocuments(text, file)[0]?.value, 'MERGEOPS_CLUSTERS');
+  for (const [name, c] of Object.entries(parsed.clusters)) {
     // A cluster the operator listed without grants accepts no repo: access is opt-in.
-    const t: ClusterTarget = { name, inCluster: optBool(o, 'inCluster', path) ?? false, grants };
-    const kubeconfig = optString(o, 'kubeconfig', path);
-    const context = optString(o, 'context', path);
-    if (kubeconfig) t.kubeconfig = kubeconfig;
-    if (context) t.context = context;
-    if (!t.inCluster && !t.kubeconfig) throw new ConfigError('set kubeconfig (a file path) or inCluster: true', path);
+    const t: ClusterTarget = { name, inCluster: c.inCluster ?? false, grants: c.grants ?? [] };
+    if (c.kubeconfig) t.kubeconfig = c.kubeconfig;
+    if (c.context) t.context = c.context;
     targets.set(name, t);
   }
-  if (targets.size === 0) throw new ConfigError('names no clusters', 'MERGEOPS_CLUSTERS.clusters');
   return targets;
 }

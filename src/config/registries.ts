@@ -1,6 +1,25 @@
 import fs from 'node:fs';
-import { parseYamlDocuments } from '../render/yaml.js';
-import { ConfigError, expectObj, optBool, optString } from './validate.js';
+import { errorText } from '../errors.js';
+import { parseYamlDocuments } from '../yaml.js';
+import { ConfigError, anyMapping, bool, check, fail, mapping, str, unset } from './validate.js';
+
+const REGISTRY_HOST = /^[a-z0-9.-]+(:\d+)?$/;
+
+const registrySchema = mapping({
+  username: unset(str()).describe('User name for the registry.'),
+  password: unset(str()).describe('Password or token (prefer passwordFile).'),
+  passwordFile: unset(str()).describe('File holding the password or token.'),
+  insecure: unset(bool()).describe('Plain HTTP (loopback hosts get it without asking).'),
+});
+
+/** MERGEOPS_REGISTRIES: credentials and TLS per registry host. */
+export const registriesFileSchema = mapping({
+  registries: anyMapping(registrySchema).describe('Registries by host[:port], e.g. ghcr.io or registry.local:5000.'),
+}).superRefine((f, ctx) => {
+  for (const host of Object.keys(f.registries)) {
+    if (!REGISTRY_HOST.test(host)) fail(ctx, 'expected a registry host such as ghcr.io or registry.local:5000', ['registries', host]);
+  }
+});
 
 /** How mergeops reaches one registry host. Credentials stay with the operator, never a repo. */
 export interface RegistryAccess {
@@ -23,27 +42,22 @@ export function loadRegistryAccess(file: string | undefined): RegistryAccessMap 
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the registries file ${file}: ${(err as Error).message}`, 'MERGEOPS_REGISTRIES');
+    throw new ConfigError(`cannot read the registries file ${file}: ${errorText(err)}`, 'MERGEOPS_REGISTRIES');
   }
-  const root = expectObj(parseYamlDocuments(text, file)[0]?.value, 'MERGEOPS_REGISTRIES', ['registries']);
-  const hosts = expectObj(root['registries'], 'MERGEOPS_REGISTRIES.registries', Object.keys(root['registries'] ?? {}));
-  for (const [host, raw] of Object.entries(hosts)) {
+  const parsed = check(registriesFileSchema, parseYamlDocuments(text, file)[0]?.value, 'MERGEOPS_REGISTRIES');
+  for (const [host, r] of Object.entries(parsed.registries)) {
     const path = `MERGEOPS_REGISTRIES.registries.${host}`;
-    if (!/^[a-z0-9.-]+(:\d+)?$/.test(host)) throw new ConfigError('expected a registry host such as ghcr.io or registry.local:5000', path);
-    const o = expectObj(raw, path, ['username', 'password', 'passwordFile', 'insecure']);
-    const access: RegistryAccess = { insecure: optBool(o, 'insecure', path) ?? false };
-    const username = optString(o, 'username', path);
-    const passwordFile = optString(o, 'passwordFile', path);
-    let password = optString(o, 'password', path);
-    if (passwordFile !== undefined) {
+    const access: RegistryAccess = { insecure: r.insecure ?? false };
+    let password = r.password;
+    if (r.passwordFile !== undefined) {
       try {
-        password = fs.readFileSync(passwordFile, 'utf8').trim();
+        password = fs.readFileSync(r.passwordFile, 'utf8').trim();
       } catch (err) {
-        throw new ConfigError(`cannot read ${passwordFile}: ${(err as Error).message}`, `${path}.passwordFile`);
+        throw new ConfigError(`cannot read ${r.passwordFile}: ${errorText(err)}`, `${path}.passwordFile`);
       }
     }
-    if ((username === undefined) !== (password === undefined)) throw new ConfigError('set both username and password (or passwordFile), or neither', path);
-    if (username !== undefined) access.username = username;
+    if ((r.username === undefined) !== (password === undefined)) throw new ConfigError('set both username and password (or passwordFile), or neither', path);
+    if (r.username !== undefined) access.username = r.username;
     if (password !== undefined) access.password = password;
     out.set(host, access);
   }

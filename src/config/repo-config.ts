@@ -1,81 +1,182 @@
-import { parseYamlDocuments } from '../render/yaml.js';
-import { RenderError } from '../render/types.js';
-import {
-  ConfigError,
-  expectObj,
-  optBool,
-  optList,
-  optString,
-  optStringList,
-  parseDuration,
-  reqString,
-  type Obj,
-} from './validate.js';
+import { z } from 'zod';
+import { parseYamlDocuments } from '../yaml.js';
+import { RenderError } from '../errors.js';
+import { ConfigError, anyMapping, bool, check, duration, fail, list, mapping, str, unset } from './validate.js';
 
 export const REPO_CONFIG_PATH = '.github/mergeops.yml';
-
-export interface HelmSettings {
-  releaseName?: string;
-  valuesFiles: string[];
-  values?: Obj;
-}
-
-export interface App {
-  name: string;
-  /** Relative to the repo root, normalised, never escaping it. */
-  path: string;
-  cluster: string;
-  namespace?: string;
-  branch: string;
-  prune: boolean;
-  /** Allow a deploy whose render is empty to prune everything the app had. */
-  pruneEmpty: boolean;
-  waitMs: number;
-  /**
-   * What a deploy does with fields Git declares that another field manager (kubectl edit,
-   * another controller) set: `overwrite` takes them over (Git wins), `fail` refuses.
-   */
-  conflicts: ConflictPolicy;
-  /** Create the app's `namespace` (first, labelled as the app's) when it does not exist. */
-  createNamespace: boolean;
-  /** `warnings`: the API server's warnings on the dry-run fail the preview and the deploy. */
-  failOn: FailOn[];
-  /** Live objects (`Kind/namespace/name`) this app may take over although it did not create them. */
-  adopt: string[];
-  selfHeal: boolean;
-  helm?: HelmSettings;
-}
-
-export type ConflictPolicy = 'overwrite' | 'fail';
-export type FailOn = 'warnings';
-
-export type ImagePolicy =
-  | { kind: 'semver'; range: string; prerelease: boolean }
-  | { kind: 'regex'; pattern: string; order: 'numeric' | 'alphabetical' }
-  | { kind: 'digest'; tag: string };
-
-export interface ImageRule {
-  repository: string;
-  policy: ImagePolicy;
-  /** Write `tag@sha256:…` so the cluster runs exactly the build the PR names. */
-  pinDigest: boolean;
-  apps: string[];
-  /** Where Helm values keep this image (default image.repository / image.tag). */
-  helmKeys?: { repository: string; tag: string };
-  pullRequest: { labels: string[]; group?: string; automerge: boolean };
-}
-
-export interface RepoConfig {
-  apps: App[];
-  images: ImageRule[];
-}
 
 /** DNS-1123 label: app names end up in label values, job ids and Deployment environments. */
 const APP_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const BRANCH = /^[^\s~^:?*[\\]+$/;
+const IMAGE_REPOSITORY = /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/;
+const DOTTED_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const DEFAULT_WAIT_MS = 300_000;
+/** `Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how `adopt:` names a live object. */
 const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
+const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
+
+/**
+ * `.github/mergeops.yml`, written once: the types below, the error messages and the
+ * published JSON Schema (schema/mergeops.schema.json) all come from these schemas. Keys
+ * are listed in the order they are checked, so the first error is the first in reading order.
+ */
+const helmSchema = mapping({
+  releaseName: unset(str(APP_NAME, 'a Helm release name')).describe('Helm release name (default: the app name).'),
+  valuesFiles: unset(list(str())).describe('Values files inside the chart folder, applied in order.'),
+  values: anyMapping(z.unknown()).optional().describe('Values set inline; they win over valuesFiles.'),
+}).transform((h) => ({
+  valuesFiles: h.valuesFiles ?? [],
+  ...(h.releaseName ? { releaseName: h.releaseName } : {}),
+  ...(h.values !== undefined ? { values: h.values } : {}),
+}));
+
+const appSchema = mapping({
+  name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
+  path: str().describe('Folder with plain manifests, a kustomization or a Helm chart, relative to the repository root.'),
+  cluster: unset(str(APP_NAME, 'a cluster name the operator configured')).describe('A cluster the operator configured (default: "default").'),
+  namespace: unset(str(APP_NAME, 'a Kubernetes namespace name')).describe('Namespace for namespaced objects that name none.'),
+  branch: unset(str(BRANCH, 'a branch name')).describe("The branch this app deploys from (default: the repository's default branch)."),
+  prune: unset(bool()).describe('Delete objects this app deployed that Git no longer has (default: true).'),
+  pruneEmpty: unset(bool()).describe('Allow a deploy whose render is empty to prune everything the app had (default: false).'),
+  wait: duration().optional().describe('How long a deploy waits for health: "300s", "5m", "1h30m", or 0 for no wait (default: 5m).'),
+  conflicts: unset(str(/^(overwrite|fail)$/, CONFLICTS_HINT)).describe(
+    'Fields Git declares that another field manager (kubectl edit, a controller) changed: overwrite takes them back on deploy (Git wins, the default); fail keeps them and the preview and deploy fail on the conflict.',
+  ),
+  force: unset(bool()).describe('Older spelling of conflicts, kept for compatibility: true is overwrite, false is fail.'),
+  createNamespace: unset(bool()).describe("Create the app's namespace first (labelled as this app's) when it does not exist; it must be granted (default: false)."),
+  failOn: unset(list(str(/^warnings$/, 'the only value is warnings'))).describe("[warnings]: the API server's warnings on the dry-run (deprecated APIs, Pod Security warn, policy Warn) fail the preview and the deploy."),
+  adopt: unset(list(str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config'))).describe(
+    'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
+  ),
+  selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
+  helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
+}).superRefine((a, ctx) => {
+  if (a.conflicts !== undefined && a.force !== undefined && (a.conflicts === 'overwrite') !== a.force) {
+    fail(ctx, `force: ${a.force} contradicts conflicts: ${a.conflicts}; drop force (conflicts replaces it)`, ['force']);
+  }
+  if (a.createNamespace && !a.namespace) fail(ctx, "createNamespace: true needs the app's namespace to be set", ['createNamespace']);
+});
+
+const policySchema = mapping({
+  semver: unset(str()).describe('Newest tag in this semver range, e.g. "^1.2.0".'),
+  prerelease: unset(bool()).describe('semver: allow prerelease tags (default: false).'),
+  regex: unset(str()).describe('Newest tag matching this regular expression.'),
+  order: unset(str(/^(numeric|alphabetical)$/, 'numeric or alphabetical')).describe('regex: how tags compare, by the first capture group (default: alphabetical).'),
+  digest: unset(str()).describe('Follow the digest of this fixed tag, e.g. "stable".'),
+  pinDigest: unset(bool()).describe('Write tag@sha256:… so the cluster runs exactly the build the PR names (default: false).'),
+})
+  .superRefine((p, ctx) => {
+    if ([p.semver, p.regex, p.digest].filter((v) => v !== undefined).length !== 1) return fail(ctx, 'set exactly one of semver, regex or digest');
+    if (p.regex !== undefined) {
+      try {
+        new RegExp(p.regex);
+      } catch (err) {
+        fail(ctx, `not a valid regular expression: ${(err as SyntaxError).message}`, ['regex']);
+      }
+    }
+  })
+  .transform((p) => ({
+    pinDigest: p.pinDigest ?? false,
+    policy:
+      p.semver !== undefined
+        ? { kind: 'semver' as const, range: p.semver, prerelease: p.prerelease ?? false }
+        : p.regex !== undefined
+          ? { kind: 'regex' as const, pattern: p.regex, order: (p.order ?? 'alphabetical') as 'numeric' | 'alphabetical' }
+          : { kind: 'digest' as const, tag: p.digest ?? 'latest' },
+  }));
+
+const imageRuleSchema = mapping({
+  repository: str(IMAGE_REPOSITORY, 'an image repository like ghcr.io/acme/app').describe('The image repository, e.g. ghcr.io/acme/app.'),
+  policy: policySchema.describe('Which tag to bump to: exactly one of semver, regex or digest.'),
+  apps: unset(list(str())).describe('Apps whose files reference the image (default: all apps).'),
+  helm: mapping({
+    repository: unset(str(DOTTED_KEY, 'a dotted key path such as image.repository')),
+    tag: unset(str(DOTTED_KEY, 'a dotted key path such as image.tag')),
+  })
+    .optional()
+    .describe('Where Helm values keep this image (default: image.repository and image.tag).'),
+  pullRequest: mapping({
+    labels: unset(list(str())).describe('Labels put on the bump pull request.'),
+    group: unset(str(APP_NAME, 'a short name')).describe('Rules with the same group share one pull request.'),
+    automerge: unset(bool()).describe('Turn on auto-merge (squash) for the pull request (default: false).'),
+  })
+    .optional()
+    .describe('How the bump pull request is opened.'),
+}).transform((r) => ({
+  repository: r.repository,
+  policy: r.policy.policy,
+  pinDigest: r.policy.pinDigest,
+  apps: r.apps,
+  pullRequest: {
+    labels: r.pullRequest?.labels ?? [],
+    automerge: r.pullRequest?.automerge ?? false,
+    ...(r.pullRequest?.group ? { group: r.pullRequest.group } : {}),
+  },
+  ...(r.helm ? { helmKeys: { repository: r.helm.repository ?? 'image.repository', tag: r.helm.tag ?? 'image.tag' } } : {}),
+}));
+
+/** The file's shape as written, before defaults: what editors validate against. */
+export const repoConfigFileSchema = mapping({
+  apps: unset(list(appSchema)).describe('The apps this repository deploys.'),
+  images: unset(list(imageRuleSchema)).describe('Images to keep current with bump pull requests.'),
+});
+
+/** The file's schema with this repository's defaults (an app's branch defaults to the default branch). */
+function repoConfigSchema(defaultBranch: string) {
+  return repoConfigFileSchema
+    .superRefine((c, ctx) => {
+      const apps = c.apps ?? [];
+      if (apps.length === 0) return fail(ctx, 'lists no apps; add at least one under "apps:"', ['apps']);
+      const seen = new Set<string>();
+      for (const [i, a] of apps.entries()) {
+        if (seen.has(a.name)) return fail(ctx, `duplicate app name "${a.name}"`, ['apps', i, 'name']);
+        seen.add(a.name);
+      }
+      for (const [i, r] of (c.images ?? []).entries()) {
+        for (const [j, name] of (r.apps ?? []).entries()) {
+          if (!seen.has(name)) return fail(ctx, `no app named "${name}" in apps`, ['images', i, 'apps', j]);
+        }
+      }
+    })
+    .transform((c) => {
+      const apps = (c.apps ?? []).map((a, i) => ({
+        name: a.name,
+        path: safeRelativePath(a.path, `apps[${i}].path`),
+        cluster: a.cluster ?? 'default',
+        branch: a.branch ?? defaultBranch,
+        prune: a.prune ?? true,
+        pruneEmpty: a.pruneEmpty ?? false,
+        waitMs: a.wait ?? DEFAULT_WAIT_MS,
+        // `force:` is the older spelling: true was "take over" (now the default), false "fail".
+        conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
+        createNamespace: a.createNamespace ?? false,
+        failOn: (a.failOn ?? []) as 'warnings'[],
+        adopt: a.adopt ?? [],
+        selfHeal: a.selfHeal ?? false,
+        ...(a.namespace ? { namespace: a.namespace } : {}),
+        ...(a.helm ? { helm: a.helm } : {}),
+      }));
+      const names = apps.map((a) => a.name);
+      const images = (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names }));
+      return { apps, images };
+    });
+}
+
+export type RepoConfig = z.output<ReturnType<typeof repoConfigSchema>>;
+export type App = RepoConfig['apps'][number];
+export type HelmSettings = NonNullable<App['helm']>;
+export type ImageRule = RepoConfig['images'][number];
+export type ImagePolicy = ImageRule['policy'];
 
 export function parseRepoConfig(text: string, defaultBranch: string): RepoConfig {
+  try {
+    return parseRepoConfigText(text, defaultBranch);
+  } catch (err) {
+    throw err instanceof ConfigError ? err.inFile(REPO_CONFIG_PATH) : err;
+  }
+}
+
+function parseRepoConfigText(text: string, defaultBranch: string): RepoConfig {
   let docs;
   try {
     docs = parseYamlDocuments(text, REPO_CONFIG_PATH);
@@ -88,120 +189,7 @@ export function parseRepoConfig(text: string, defaultBranch: string): RepoConfig
 }
 
 export function validateRepoConfig(raw: unknown, defaultBranch: string): RepoConfig {
-  const root = expectObj(raw, '', ['apps', 'images']);
-  const appsRaw = optList(root, 'apps', '') ?? [];
-  if (appsRaw.length === 0) throw new ConfigError('lists no apps; add at least one under "apps:"', 'apps');
-  const apps = appsRaw.map((a, i) => parseApp(a, `apps[${i}]`, defaultBranch));
-  const seen = new Set<string>();
-  apps.forEach((a, i) => {
-    if (seen.has(a.name)) throw new ConfigError(`duplicate app name "${a.name}"`, `apps[${i}].name`);
-    seen.add(a.name);
-  });
-  const images = (optList(root, 'images', '') ?? []).map((r, i) => parseImageRule(r, `images[${i}]`, seen));
-  return { apps, images };
-}
-
-function parseApp(raw: unknown, path: string, defaultBranch: string): App {
-  const o = expectObj(raw, path, ['name', 'path', 'cluster', 'namespace', 'branch', 'prune', 'pruneEmpty', 'wait', 'conflicts', 'force', 'createNamespace', 'failOn', 'adopt', 'selfHeal', 'helm']);
-  const app: App = {
-    name: reqString(o, 'name', path, APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters'),
-    path: safeRelativePath(reqString(o, 'path', path), `${path}.path`),
-    cluster: optString(o, 'cluster', path, APP_NAME, 'a cluster name the operator configured') ?? 'default',
-    branch: optString(o, 'branch', path, BRANCH, 'a branch name') ?? defaultBranch,
-    prune: optBool(o, 'prune', path) ?? true,
-    pruneEmpty: optBool(o, 'pruneEmpty', path) ?? false,
-    waitMs: o['wait'] === undefined ? 300_000 : parseDuration(o['wait'], `${path}.wait`),
-    conflicts: parseConflicts(o, path),
-    createNamespace: optBool(o, 'createNamespace', path) ?? false,
-    failOn: (optStringList(o, 'failOn', path) ?? []).map((v, i) => {
-      if (v !== 'warnings') throw new ConfigError(`unknown value "${v}"; allowed: warnings`, `${path}.failOn[${i}]`);
-      return v;
-    }),
-    adopt: (optStringList(o, 'adopt', path) ?? []).map((v, i) => {
-      if (!ADOPT_REF.test(v)) throw new ConfigError(`"${v}" is not Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config`, `${path}.adopt[${i}]`);
-      return v;
-    }),
-    selfHeal: optBool(o, 'selfHeal', path) ?? false,
-  };
-  const ns = optString(o, 'namespace', path, APP_NAME, 'a Kubernetes namespace name');
-  if (ns) app.namespace = ns;
-  if (app.createNamespace && !app.namespace) throw new ConfigError('createNamespace: true needs the app\'s namespace to be set', `${path}.createNamespace`);
-  if (o['helm'] !== undefined) app.helm = parseHelm(o['helm'], `${path}.helm`);
-  return app;
-}
-
-/**
- * `conflicts:` (overwrite | fail), or the older `force:` it replaces: `force: true` is
- * `overwrite` (now the default), `force: false` keeps its old meaning, `fail`.
- */
-function parseConflicts(o: Obj, path: string): ConflictPolicy {
-  const conflicts = optString(o, 'conflicts', path, /^(overwrite|fail)$/, 'overwrite (Git wins, the default) or fail (keep fields other managers set)');
-  const force = optBool(o, 'force', path);
-  if (conflicts !== undefined && force !== undefined && (conflicts === 'overwrite') !== force) {
-    throw new ConfigError(`force: ${force} contradicts conflicts: ${conflicts}; drop force (conflicts replaces it)`, `${path}.force`);
-  }
-  if (conflicts !== undefined) return conflicts as ConflictPolicy;
-  return force === false ? 'fail' : 'overwrite';
-}
-
-function parseHelm(raw: unknown, path: string): HelmSettings {
-  const o = expectObj(raw, path, ['releaseName', 'valuesFiles', 'values']);
-  const h: HelmSettings = { valuesFiles: optStringList(o, 'valuesFiles', path) ?? [] };
-  const rel = optString(o, 'releaseName', path, APP_NAME, 'a Helm release name');
-  if (rel) h.releaseName = rel;
-  if (o['values'] !== undefined) h.values = expectObj(o['values'], `${path}.values`, Object.keys(o['values'] ?? {}));
-  return h;
-}
-
-function parseImageRule(raw: unknown, path: string, appNames: Set<string>): ImageRule {
-  const o = expectObj(raw, path, ['repository', 'policy', 'apps', 'helm', 'pullRequest']);
-  const apps = optStringList(o, 'apps', path) ?? [...appNames];
-  apps.forEach((a, i) => {
-    if (!appNames.has(a)) throw new ConfigError(`no app named "${a}" in apps`, `${path}.apps[${i}]`);
-  });
-  const pr = o['pullRequest'] === undefined ? {} : expectObj(o['pullRequest'], `${path}.pullRequest`, ['labels', 'group', 'automerge']);
-  const pullRequest: ImageRule['pullRequest'] = {
-    labels: optStringList(pr, 'labels', `${path}.pullRequest`) ?? [],
-    automerge: optBool(pr, 'automerge', `${path}.pullRequest`) ?? false,
-  };
-  const group = optString(pr, 'group', `${path}.pullRequest`, APP_NAME, 'a short name');
-  if (group) pullRequest.group = group;
-  const policyObj = expectObj(o['policy'], `${path}.policy`, ['semver', 'prerelease', 'regex', 'order', 'digest', 'pinDigest']);
-  const rule: ImageRule = {
-    repository: reqString(o, 'repository', path, /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/, 'an image repository like ghcr.io/acme/app'),
-    policy: parsePolicy(policyObj, `${path}.policy`),
-    pinDigest: optBool(policyObj, 'pinDigest', `${path}.policy`) ?? false,
-    apps,
-    pullRequest,
-  };
-  if (o['helm'] !== undefined) {
-    const h = expectObj(o['helm'], `${path}.helm`, ['repository', 'tag']);
-    const key = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-    rule.helmKeys = {
-      repository: optString(h, 'repository', `${path}.helm`, key, 'a dotted key path such as image.repository') ?? 'image.repository',
-      tag: optString(h, 'tag', `${path}.helm`, key, 'a dotted key path such as image.tag') ?? 'image.tag',
-    };
-  }
-  return rule;
-}
-
-function parsePolicy(o: Obj, path: string): ImagePolicy {
-  const semver = optString(o, 'semver', path);
-  const regex = optString(o, 'regex', path);
-  const digest = optString(o, 'digest', path);
-  const set = [semver, regex, digest].filter((v) => v !== undefined).length;
-  if (set !== 1) throw new ConfigError('set exactly one of semver, regex or digest', path);
-  if (semver !== undefined) return { kind: 'semver', range: semver, prerelease: optBool(o, 'prerelease', path) ?? false };
-  if (regex !== undefined) {
-    try {
-      new RegExp(regex);
-    } catch (err) {
-      throw new ConfigError(`not a valid regular expression: ${(err as Error).message}`, `${path}.regex`);
-    }
-    const order = optString(o, 'order', path, /^(numeric|alphabetical)$/, 'numeric or alphabetical') ?? 'alphabetical';
-    return { kind: 'regex', pattern: regex, order: order as 'numeric' | 'alphabetical' };
-  }
-  return { kind: 'digest', tag: digest ?? 'latest' };
+  return check(repoConfigSchema(defaultBranch), raw);
 }
 
 /** Normalises a repo-relative path and refuses anything that could leave the checkout. */
@@ -216,4 +204,19 @@ export function safeRelativePath(p: string, keyPath: string): string {
     parts.push(seg);
   }
   return parts.length === 0 ? '.' : parts.join('/');
+}
+
+/** Where the published JSON Schema of `.github/mergeops.yml` lives in this repository. */
+export const REPO_CONFIG_SCHEMA_FILE = 'schema/mergeops.schema.json';
+
+/**
+ * The JSON Schema of the file as written (defaults and cross-checks such as duplicate app
+ * names are the app's, not the editor's), for `# yaml-language-server: $schema=…`.
+ */
+export function repoConfigJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(repoConfigFileSchema, { io: 'input', target: 'draft-2020-12' }),
+    title: 'mergeops repository config (.github/mergeops.yml)',
+    description: 'The apps a repository deploys with mergeops, and the images it keeps current.',
+  };
 }

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
-import { ConfigError } from './validate.js';
+import { z } from 'zod';
+import { errorText } from '../errors.js';
+import { ConfigError, check } from './validate.js';
 
-export type Mode = 'web' | 'worker' | 'all';
+export type Mode = z.output<typeof environmentSchema>['MERGEOPS_MODE'];
 
 /** Operator settings, all from the environment; `.env.example` documents each one. */
 export interface Settings {
@@ -44,58 +46,111 @@ export interface Settings {
   webhookInflightBytes: number;
 }
 
+/** A whole number of the environment; unset or empty is the default. */
+function whole(fallback: number) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (Number.isInteger(n) && n >= 0) return n;
+      ctx.addIssue({ code: 'custom', message: `expected a whole number, got "${v}"` });
+      return z.NEVER;
+    });
+}
+
+/** Set and not empty, else absent: an empty line in .env means "not set". */
+const text = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v ? v : undefined));
+
+/**
+ * The environment mergeops reads, one entry per variable (`.env.example` documents each);
+ * every other variable is left alone.
+ */
+export const environmentSchema = z.looseObject({
+  MERGEOPS_MODE: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const mode = v ?? 'all';
+      if (mode === 'web' || mode === 'worker' || mode === 'all') return mode;
+      ctx.addIssue({ code: 'custom', message: `must be web, worker or all, got "${mode}"` });
+      return z.NEVER;
+    }),
+  PORT: whole(3000),
+  HOST: z.string().default('0.0.0.0'),
+  APP_ID: text(),
+  PRIVATE_KEY: text(),
+  PRIVATE_KEY_PATH: text(),
+  WEBHOOK_SECRET: text(),
+  WEBHOOK_PROXY_URL: text().refine((v) => v === undefined || /^https?:\/\/[^\s/]+/.test(v), {
+    error: (iss) => `expected a URL like https://smee.io/abc123, got "${String(iss.input)}"`,
+  }),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  MERGEOPS_REDIS_PREFIX: z.string().default('mergeops'),
+  MERGEOPS_CLUSTERS: text(),
+  LOG_LEVEL: z.string().default('info'),
+  MERGEOPS_WORKER_CONCURRENCY: whole(4),
+  MERGEOPS_JOB_LOCK_MS: whole(30_000),
+  MERGEOPS_MAX_ARCHIVE_BYTES: whole(100 * 1024 * 1024),
+  MERGEOPS_MAX_EXTRACTED_BYTES: whole(512 * 1024 * 1024),
+  MERGEOPS_REVISION_CACHE_BYTES: whole(256 * 1024 * 1024),
+  MERGEOPS_HEALTH_POLL_MS: whole(2000),
+  MERGEOPS_DRIFT_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_HTTP_REQUEST_TIMEOUT_MS: whole(10_000),
+  MERGEOPS_WEBHOOK_INFLIGHT_BYTES: whole(64 * 1024 * 1024),
+  MERGEOPS_ADMIN_USER: text(),
+  MERGEOPS_ADMIN_PASSWORD: text(),
+  MERGEOPS_REGISTRIES: text(),
+  MERGEOPS_REGISTRY_WEBHOOK_SECRET: text(),
+  GHE_HOST: text(),
+  GHE_PROTOCOL: z.string().default('https'),
+});
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
-  const mode = (env['MERGEOPS_MODE'] ?? 'all') as Mode;
-  if (!['web', 'worker', 'all'].includes(mode)) throw new ConfigError(`must be web, worker or all, got "${mode}"`, 'MERGEOPS_MODE');
-  let privateKey = env['PRIVATE_KEY'];
-  const keyPath = env['PRIVATE_KEY_PATH'];
-  if (!privateKey && keyPath) {
+  const e = check(environmentSchema, env);
+  let privateKey = e.PRIVATE_KEY;
+  if (!privateKey && e.PRIVATE_KEY_PATH) {
     try {
-      privateKey = fs.readFileSync(keyPath, 'utf8');
+      privateKey = fs.readFileSync(e.PRIVATE_KEY_PATH, 'utf8');
     } catch (err) {
-      throw new ConfigError(`cannot read ${keyPath}: ${(err as Error).message}`, 'PRIVATE_KEY_PATH');
+      throw new ConfigError(`cannot read ${e.PRIVATE_KEY_PATH}: ${errorText(err)}`, 'PRIVATE_KEY_PATH');
     }
   }
   const s: Settings = {
-    mode,
-    port: int(env, 'PORT', 3000),
-    host: env['HOST'] ?? '0.0.0.0',
-    redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-    redisPrefix: env['MERGEOPS_REDIS_PREFIX'] ?? 'mergeops',
-    logLevel: env['LOG_LEVEL'] ?? 'info',
-    workerConcurrency: int(env, 'MERGEOPS_WORKER_CONCURRENCY', 4),
-    jobLockMs: int(env, 'MERGEOPS_JOB_LOCK_MS', 30_000),
-    maxArchiveBytes: int(env, 'MERGEOPS_MAX_ARCHIVE_BYTES', 100 * 1024 * 1024),
-    maxExtractedBytes: int(env, 'MERGEOPS_MAX_EXTRACTED_BYTES', 512 * 1024 * 1024),
-    revisionCacheBytes: int(env, 'MERGEOPS_REVISION_CACHE_BYTES', 256 * 1024 * 1024),
-    healthPollMs: int(env, 'MERGEOPS_HEALTH_POLL_MS', 2000),
-    driftIntervalMs: int(env, 'MERGEOPS_DRIFT_INTERVAL_MS', 5 * 60_000),
-    imagePollIntervalMs: int(env, 'MERGEOPS_IMAGE_POLL_INTERVAL_MS', 5 * 60_000),
-    httpRequestTimeoutMs: int(env, 'MERGEOPS_HTTP_REQUEST_TIMEOUT_MS', 10_000),
-    webhookInflightBytes: int(env, 'MERGEOPS_WEBHOOK_INFLIGHT_BYTES', 64 * 1024 * 1024),
+    mode: e.MERGEOPS_MODE,
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.MERGEOPS_REDIS_PREFIX,
+    logLevel: e.LOG_LEVEL,
+    workerConcurrency: e.MERGEOPS_WORKER_CONCURRENCY,
+    jobLockMs: e.MERGEOPS_JOB_LOCK_MS,
+    maxArchiveBytes: e.MERGEOPS_MAX_ARCHIVE_BYTES,
+    maxExtractedBytes: e.MERGEOPS_MAX_EXTRACTED_BYTES,
+    revisionCacheBytes: e.MERGEOPS_REVISION_CACHE_BYTES,
+    healthPollMs: e.MERGEOPS_HEALTH_POLL_MS,
+    driftIntervalMs: e.MERGEOPS_DRIFT_INTERVAL_MS,
+    imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
+    httpRequestTimeoutMs: e.MERGEOPS_HTTP_REQUEST_TIMEOUT_MS,
+    webhookInflightBytes: e.MERGEOPS_WEBHOOK_INFLIGHT_BYTES,
   };
-  if (env['MERGEOPS_REGISTRIES']) s.registriesFile = env['MERGEOPS_REGISTRIES'];
-  if (env['MERGEOPS_REGISTRY_WEBHOOK_SECRET']) s.registryWebhookSecret = env['MERGEOPS_REGISTRY_WEBHOOK_SECRET'];
-  if (env['APP_ID']) s.appId = env['APP_ID'];
+  if (e.MERGEOPS_REGISTRIES) s.registriesFile = e.MERGEOPS_REGISTRIES;
+  if (e.MERGEOPS_REGISTRY_WEBHOOK_SECRET) s.registryWebhookSecret = e.MERGEOPS_REGISTRY_WEBHOOK_SECRET;
+  if (e.APP_ID) s.appId = e.APP_ID;
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');
-  if (env['WEBHOOK_SECRET']) s.webhookSecret = env['WEBHOOK_SECRET'];
-  if (env['WEBHOOK_PROXY_URL']) {
-    if (!/^https?:\/\/[^\s/]+/.test(env['WEBHOOK_PROXY_URL'])) throw new ConfigError(`expected a URL like https://smee.io/abc123, got "${env['WEBHOOK_PROXY_URL']}"`, 'WEBHOOK_PROXY_URL');
-    s.webhookProxyUrl = env['WEBHOOK_PROXY_URL'];
+  if (e.WEBHOOK_SECRET) s.webhookSecret = e.WEBHOOK_SECRET;
+  if (e.WEBHOOK_PROXY_URL) s.webhookProxyUrl = e.WEBHOOK_PROXY_URL;
+  if (e.MERGEOPS_CLUSTERS) s.clustersFile = e.MERGEOPS_CLUSTERS;
+  if (e.MERGEOPS_ADMIN_USER && e.MERGEOPS_ADMIN_PASSWORD) {
+    s.adminUser = e.MERGEOPS_ADMIN_USER;
+    s.adminPassword = e.MERGEOPS_ADMIN_PASSWORD;
   }
-  if (env['MERGEOPS_CLUSTERS']) s.clustersFile = env['MERGEOPS_CLUSTERS'];
-  if (env['MERGEOPS_ADMIN_USER'] && env['MERGEOPS_ADMIN_PASSWORD']) {
-    s.adminUser = env['MERGEOPS_ADMIN_USER'];
-    s.adminPassword = env['MERGEOPS_ADMIN_PASSWORD'];
-  }
-  if (env['GHE_HOST']) s.githubBaseUrl = `${env['GHE_PROTOCOL'] ?? 'https'}://${env['GHE_HOST']}/api/v3`;
+  if (e.GHE_HOST) s.githubBaseUrl = `${e.GHE_PROTOCOL}://${e.GHE_HOST}/api/v3`;
   return s;
-}
-
-function int(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
-  const v = env[key];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`expected a whole number, got "${v}"`, key);
-  return n;
 }

@@ -1,15 +1,29 @@
+import { z } from 'zod';
+import { UserError, type Blame, type Problem } from '../errors.js';
+
 /**
- * A tiny schema checker whose only job is good error messages: every failure names the
- * key path (`apps[1].wait`) and what was expected, so a failed check run tells the user
- * exactly which line of their config to fix.
+ * Building blocks for the config schemas (zod), whose only extra job is good error
+ * messages: every failure names the key path (`apps[1].wait`) and what was expected, so a
+ * failed check run tells the user exactly which line of their config to fix. Each block
+ * carries its own message; `check` turns the first issue into a ConfigError.
  */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(
-    message: string,
+    readonly detail: string,
     readonly path: string,
+    blame: Blame = {},
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super(path ? `${path}: ${detail}` : detail, blame);
     this.name = 'ConfigError';
+  }
+
+  /** The same error, pointing at the file it was found in. */
+  inFile(file: string, line = 1): ConfigError {
+    return new ConfigError(this.detail, this.path, { file, line });
+  }
+
+  override problem(): Problem {
+    return { ...super.problem(), message: `invalid config: ${this.message}` };
   }
 }
 
@@ -30,61 +44,77 @@ export function at(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
 
-export function expectObj(v: unknown, path: string, allowed: readonly string[]): Obj {
-  if (!isObj(v)) throw new ConfigError(`expected a mapping, got ${describe(v)}`, path);
-  for (const key of Object.keys(v)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(`unknown key "${key}" (allowed: ${allowed.join(', ')})`, path);
-    }
-  }
-  return v;
+/** A zod issue path as users read it: `apps[1].helm.valuesFiles[0]`, below `base`. */
+export function keyPath(base: string, path: readonly PropertyKey[]): string {
+  let out = base;
+  for (const seg of path) out = typeof seg === 'number' ? `${out}[${seg}]` : at(out, String(seg));
+  return out;
 }
 
-export function optString(o: Obj, key: string, path: string, pattern?: RegExp, hint?: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new ConfigError(`expected a string, got ${describe(v)}`, at(path, key));
-  if (pattern && !pattern.test(v)) throw new ConfigError(`"${v}" is not valid${hint ? `: ${hint}` : ''}`, at(path, key));
-  return v;
+/**
+ * Validates `value` and returns the schema's output, or throws the ConfigError of the
+ * first problem in reading order. Zod reports an object's unknown keys after its fields;
+ * an unknown key is reported first, as the likelier cause (a typo of a key the field
+ * checks then miss).
+ */
+export function check<S extends z.ZodType>(schema: S, value: unknown, base = ''): z.output<S> {
+  const res = schema.safeParse(value);
+  if (res.success) return res.data;
+  const issues = res.error.issues;
+  const first = issues[0] as z.core.$ZodIssue;
+  const isPrefix = (p: readonly PropertyKey[]): boolean => p.length <= first.path.length && p.every((seg, i) => seg === first.path[i]);
+  const unknown = issues.filter((i) => i.code === 'unrecognized_keys' && isPrefix(i.path)).sort((a, b) => a.path.length - b.path.length)[0];
+  const chosen = unknown ?? first;
+  throw new ConfigError(chosen.message, keyPath(base, chosen.path));
 }
 
-export function reqString(o: Obj, key: string, path: string, pattern?: RegExp, hint?: string): string {
-  const v = optString(o, key, path, pattern, hint);
-  if (v === undefined) throw new ConfigError('is required', at(path, key));
-  return v;
+/** A user-defined check inside a schema: the message and where it points. */
+export function fail(ctx: z.RefinementCtx, message: string, path: PropertyKey[] = []): void {
+  ctx.addIssue({ code: 'custom', message, path });
 }
 
-export function optBool(o: Obj, key: string, path: string): boolean | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new ConfigError(`expected true or false, got ${describe(v)}`, at(path, key));
-  return v;
+/** A string, optionally matching `pattern` (the hint says what would). */
+export function str(pattern?: RegExp, hint?: string): z.ZodString {
+  const s = z.string({ error: (iss) => (iss.input === undefined || iss.input === null ? 'is required' : `expected a string, got ${describe(iss.input)}`) });
+  return pattern ? s.regex(pattern, { error: (iss) => `"${String(iss.input)}" is not valid${hint ? `: ${hint}` : ''}` }) : s;
 }
 
-export function optList(o: Obj, key: string, path: string): unknown[] | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw new ConfigError(`expected a list, got ${describe(v)}`, at(path, key));
-  return v;
+export function bool(): z.ZodBoolean {
+  return z.boolean({ error: (iss) => `expected true or false, got ${describe(iss.input)}` });
 }
 
-export function optStringList(o: Obj, key: string, path: string): string[] | undefined {
-  const list = optList(o, key, path);
-  if (!list) return undefined;
-  return list.map((item, i) => {
-    if (typeof item !== 'string') throw new ConfigError(`expected a string, got ${describe(item)}`, `${path}.${key}[${i}]`);
-    return item;
+export function list<T extends z.ZodType>(item: T): z.ZodArray<T> {
+  return z.array(item, { error: (iss) => `expected a list, got ${describe(iss.input)}` });
+}
+
+/** Optional, and `key:` or `key: ~` (null) count as unset, as YAML readers expect. */
+export function unset<T extends z.ZodType>(s: T) {
+  return s.nullish().transform((v) => v ?? undefined);
+}
+
+/** A mapping with exactly these keys allowed; an unknown key names the allowed ones. */
+export function mapping<S extends z.core.$ZodLooseShape>(shape: S) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key "${iss.keys[0] ?? ''}" (allowed: ${allowed})` : `expected a mapping, got ${describe(iss.input)}`),
   });
 }
 
+/** A mapping of any keys (Helm values, named clusters, registry hosts). */
+export function anyMapping<T extends z.ZodType>(value: T) {
+  return z.record(z.string(), value, { error: (iss) => `expected a mapping, got ${describe(iss.input)}` });
+}
+
+const DURATION = /^\s*(?=\S)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\s*$/;
+
 /** "300s", "5m", "1h30m", 0 or a plain number of seconds → milliseconds. */
-export function parseDuration(v: unknown, path: string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v * 1000;
-  if (typeof v === 'string') {
-    const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v.trim());
-    if (m && v.trim() !== '') {
+export function duration() {
+  const error = (iss: { input?: unknown }): string => `expected a duration like "300s", "5m" or 0, got ${describe(iss.input)}`;
+  return z
+    .union([z.number({ error }).min(0, { error }), z.string({ error }).regex(DURATION, { error })], { error })
+    .transform((v) => {
+      if (typeof v === 'number') return v * 1000;
+      const m = DURATION.exec(v) as RegExpExecArray;
       return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
-    }
-  }
-  throw new ConfigError(`expected a duration like "300s", "5m" or 0, got ${describe(v)}`, path);
+    });
 }

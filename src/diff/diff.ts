@@ -1,11 +1,9 @@
 import { structuredPatch } from 'diff';
-import type { PlannedObject } from '../cluster/plan.js';
-import { objectRef, type KubeObject } from '../render/types.js';
-import { dumpYaml } from '../render/yaml.js';
+import { normalize, objectRef, type KubeObject, type PlannedObject } from '../objects.js';
+import { dumpYaml } from '../yaml.js';
 import { changedFields } from './fields.js';
-import { ownedBy, ownsPath, sameJson } from './managed-fields.js';
+import { ownedBy, ownsPath } from '../managed-fields.js';
 import { isSecret, maskSecretPair } from './mask.js';
-import { normalize } from './normalize.js';
 import type { ObjectDiff } from './types.js';
 
 /**
@@ -88,16 +86,6 @@ export function diffObject(live: KubeObject | null, merged: KubeObject | null, c
 export function secretKeysWrittenBy(live: KubeObject | null, managers: ReadonlySet<string>): (key: string) => boolean {
   const owned = ownedBy(live, managers);
   return (key) => ownsPath(owned, ['f:data', `f:${key}`]) || ownsPath(owned, ['f:stringData', `f:${key}`]);
-}
-
-/**
- * The deploy's decision: applying this object would change nothing — not a value (compared
- * unmasked, Secrets included) and not who owns which field. An object someone else last
- * wrote, or one still held by the old shared manager, is applied so the app owns its fields.
- */
-export function applyChangesNothing(p: PlannedObject, ours: ReadonlySet<string>): boolean {
-  if (!p.live || !p.merged || p.note || p.replace || p.migrate) return false;
-  return sameJson(normalize(p.live), normalize(p.merged)) && sameJson(ownedBy(p.live, ours), ownedBy(p.merged, ours));
 }
 
 /** Hunks only: the file headers would just repeat the object's name. */

@@ -1,6 +1,5 @@
-import type { PlannedObject } from '../cluster/plan.js';
-import { objectRef, type KubeObject } from '../render/types.js';
-import { displayPath, isMainResource, leafPaths, managedFields, ownedBy, ownsPath, sameJson, valueAt } from './managed-fields.js';
+import { objectRef, type KubeObject, type PlannedObject } from '../objects.js';
+import { displayPath, isMainResource, leafPaths, managedFields, ownedBy, ownsPath, sameJson, valueAt } from '../managed-fields.js';
 import { isSecret } from './mask.js';
 
 /** A field someone other than this app set, that the apply hands back to Git's value. */

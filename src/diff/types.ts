@@ -1,4 +1,4 @@
-import type { SourceRef } from '../render/types.js';
+import type { SourceRef } from '../objects.js';
 import type { FieldChange } from './fields.js';
 
 /** `replace`: an immutable field changes, so the deploy deletes the object and creates it again. */

@@ -11,7 +11,8 @@ import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.j
 import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from '../queue/jobs.js';
 import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
 import type { ExtractLimits } from '../source/extract.js';
-import { archiveProblem, readConfig } from './common.js';
+import { readConfig } from './common.js';
+import { errorText, toProblem } from '../errors.js';
 
 export interface BumpDeps {
   github(installationId: number): Promise<Octokit>;
@@ -64,8 +65,7 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
     try {
       main = await checkoutOf(job.defaultBranch, head);
     } catch (err) {
-      const problem = archiveProblem(err);
-      if (!problem) throw err;
+      const problem = toProblem(err);
       // The preview's check run shows the same refusal on the PR that caused it.
       log.warn({ problem: problem.message }, 'repository archive refused; no image bump');
       return [];
@@ -186,7 +186,7 @@ class RegistryFacts {
     } catch (err) {
       // A signed webhook named the tag: enough to act on when the registry cannot be listed.
       if (announced.length === 0) throw err;
-      this.log.warn({ image: repository, err: (err as Error).message }, 'cannot list tags; using the tags the webhook announced');
+      this.log.warn({ image: repository, err: errorText(err) }, 'cannot list tags; using the tags the webhook announced');
       return announced;
     }
   }

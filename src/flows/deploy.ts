@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import { applyApp, waitHealthy } from '../cluster/apply.js';
-import type { ClusterPool } from '../cluster/connect.js';
+import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import { finishCheck, startCheck } from '../github/checks.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
 import { fetchRevision } from '../github/tarball.js';
@@ -10,8 +10,9 @@ import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
 import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
 import type { ExtractLimits } from '../source/extract.js';
-import { archiveProblem, readConfig, toProblem } from './common.js';
-import { applyResults, timed } from '../http/metrics.js';
+import { readConfig } from './common.js';
+import { toProblem } from '../errors.js';
+import { applyResults, timed } from '../metrics.js';
 
 export const DEPLOY_CHECK = 'mergeops / deploy';
 
@@ -45,8 +46,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   try {
     checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits), timings);
   } catch (err) {
-    const problem = archiveProblem(err);
-    if (!problem) throw err;
+    const problem = toProblem(err);
     report.problems.push(problem);
   }
   try {
@@ -103,7 +103,7 @@ async function deployApp(
       ...(job.reason === 'self-heal' ? { force: true } : {}),
       prune: app.prune,
       pruneEmpty: app.pruneEmpty,
-      concurrency: 16,
+      concurrency: CLUSTER_CONCURRENCY,
       log,
     }), timings);
     for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, out.result[result].length);

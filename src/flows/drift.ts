@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
-import type { ClusterPool } from '../cluster/connect.js';
+import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import { planApp } from '../cluster/plan.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import { finishCheck, startCheck } from '../github/checks.js';
 import { fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
-import { driftDetected } from '../http/metrics.js';
+import { driftDetected } from '../metrics.js';
 import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
 import type { ExtractLimits } from '../source/extract.js';
 import { readConfig } from './common.js';
+import { errorText } from '../errors.js';
 import { driftFields } from '../report/markdown.js';
 
 export const DRIFT_CHECK = 'mergeops / drift';
@@ -53,7 +54,7 @@ export async function runDriftScan(deps: DriftDeps): Promise<DriftFinding[]> {
       findings.push(...(await scanCommit(group, deps, log)));
     } catch (err) {
       // One repo's trouble (deleted repo, unreachable cluster) must not stop the others.
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'drift scan of this commit failed');
+      log.warn({ err: errorText(err) }, 'drift scan of this commit failed');
     }
   }
   return findings;
@@ -73,7 +74,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       if (!app) continue;
       const cluster = await deps.clusters.get(app.cluster);
       // Forced: drift is what Git winning would revert, whatever the app's conflicts setting.
-      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: 16, orphans: false, force: true });
+      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false, force: true });
       const drift = detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
       if (drift.length === 0) continue;
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import type { ClusterPool } from '../cluster/connect.js';
-import { archiveProblem, readConfig, toProblem } from './common.js';
+import { readConfig } from './common.js';
+import { errorText, toProblem } from '../errors.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
 import { PREVIEW_CHECK, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
@@ -17,7 +18,7 @@ import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import { mapLimit } from '../util/pool.js';
-import { timed } from '../http/metrics.js';
+import { timed } from '../metrics.js';
 
 export interface PreviewDeps {
   github(installationId: number): Promise<Octokit>;
@@ -86,15 +87,14 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   let checkout;
   // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
   const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
-    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'base revision unavailable; drift not checked');
+    log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
   try {
     checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
   } catch (err) {
     await (await base)?.remove();
-    const problem = archiveProblem(err);
-    if (!problem) throw err;
+    const problem = toProblem(err);
     report.problems.push(problem);
     return report;
   }

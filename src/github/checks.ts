@@ -1,5 +1,6 @@
 import { ANNOTATIONS_PER_REQUEST, type CheckOutput } from '../report/check.js';
 import type { Octokit, RepoRef } from './types.js';
+import { errorText } from '../errors.js';
 
 export const PREVIEW_CHECK = 'mergeops / preview';
 
@@ -44,7 +45,7 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     // 422: GitHub will not take this output (size, an annotation it rejects). The same
     // request would fail again; the conclusion must still land, so it goes with less.
     if ((err as { status?: number }).status !== 422) throw err;
-    const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
+    const reason = errorText(err).split('\n')[0]?.slice(0, 300) ?? '';
     const summary = `${out.summary.slice(0, 60_000)}\n\n_GitHub refused the full output (HTTP 422: ${reason}); the details and annotations are left out._`;
     await complete({ title: out.title, summary, text: '', annotations: [] });
     return;

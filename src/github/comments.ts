@@ -1,6 +1,7 @@
 import { marker, parseMarker } from '../report/comment.js';
 import { PREVIEW_CHECK } from './checks.js';
 import type { Octokit, RepoRef } from './types.js';
+import { errorText } from '../errors.js';
 
 export interface CommentIdStore {
   get(): Promise<number[] | null>;
@@ -57,7 +58,7 @@ async function writeComment(octokit: Octokit, r: RepoRef, pr: number, body: stri
   } catch (err) {
     if ((err as { status?: number }).status !== 422) throw err;
     const part = parseMarker(body) ?? 1;
-    const reason = (err as Error).message.split('\n')[0]?.slice(0, 300) ?? '';
+    const reason = errorText(err).split('\n')[0]?.slice(0, 300) ?? '';
     // The heading names the commit, so the pointer still says which push it is about.
     const heading = body.split('\n').find((l) => l.startsWith('### '));
     return write(`${marker(part)}\n${heading ? `${heading}\n\n` : ''}**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${PREVIEW_CHECK}\` check run of this commit.\n`);

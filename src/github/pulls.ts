@@ -1,4 +1,5 @@
 import type { Octokit, RepoRef } from './types.js';
+import { errorText } from '../errors.js';
 
 /** The commit a branch points at, or null when the branch does not exist. */
 export async function branchHead(octokit: Octokit, r: RepoRef, branch: string): Promise<string | null> {
@@ -68,6 +69,6 @@ export async function enableAutoMerge(octokit: Octokit, pr: PullRequestRef): Pro
     );
     return null;
   } catch (err) {
-    return (err as Error).message;
+    return errorText(err);
   }
 }

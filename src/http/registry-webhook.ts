@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fromRegistryWebhook, type ImageEvent } from '../images/events.js';
 import { sameSecret } from '../util/compare.js';
-import { webhooksReceived } from './metrics.js';
+import { webhooksReceived } from '../metrics.js';
 import { verifySignature } from './webhooks.js';
 
 export const REGISTRY_WEBHOOK_PATH = '/registry/webhook';

@@ -5,7 +5,7 @@ import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
 import type { SharedState } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
-import { queueDepth, registry } from './metrics.js';
+import { queueDepth, registry } from '../metrics.js';
 import { DEFAULT_INTAKE_LIMITS, webhookRoutes, type IntakeLimits } from './webhooks.js';
 import { registryWebhookRoutes } from './registry-webhook.js';
 import type { ImageEvent } from '../images/events.js';

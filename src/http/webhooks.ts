@@ -3,7 +3,7 @@ import { emitterEventNames } from '@octokit/webhooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Probot } from 'probot';
 import type { SharedState } from '../queue/state.js';
-import { webhooksReceived } from './metrics.js';
+import { webhooksReceived } from '../metrics.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 /**

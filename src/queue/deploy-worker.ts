@@ -1,8 +1,8 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { DEPLOY_CHECK, runDeploy, type DeployDeps } from '../flows/deploy.js';
 import { failCheck } from '../github/checks.js';
-import { redactSecrets } from '../util/redact.js';
-import { jobsTotal } from '../http/metrics.js';
+import { errorText } from '../errors.js';
+import { jobsTotal } from '../metrics.js';
 import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
 import type { SharedState } from './state.js';
 import type { WorkerLimits } from './worker.js';
@@ -27,7 +27,7 @@ export function startDeployWorker(connection: ConnectionOptions, prefix: string,
     stalledInterval: limits.lockMs,
     maxStalledCount: 2,
   });
-  worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'deploy worker error'));
+  worker.on('error', (err) => deps.log.error({ err: errorText(err) }, 'deploy worker error'));
   return worker;
 }
 
@@ -65,7 +65,7 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
     return 'deployed';
   } catch (err) {
     jobsTotal.inc({ queue: 'deploy', outcome: 'failed' });
-    const message = redactSecrets(err instanceof Error ? err.message : String(err));
+    const message = errorText(err);
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'deploy failed');
     const checkRun = job.data.checkRun;
@@ -77,7 +77,7 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
         checkRun.id,
         `${DEPLOY_CHECK} failed after ${job.attemptsMade + 1} attempts`,
         `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`,
-        (e) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the deploy check run failed'),
+        (e) => deps.log.error({ err: errorText(e) }, 'could not mark the deploy check run failed'),
       );
     }
     throw err;

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import { runDriftScan, type DriftDeps } from '../flows/drift.js';
-import { redactSecrets } from '../util/redact.js';
+import { errorText } from '../errors.js';
 import { DRIFT_QUEUE } from './jobs.js';
 import type { Queues } from './queues.js';
 
@@ -12,6 +12,6 @@ export async function startDriftWorker(connection: ConnectionOptions, prefix: st
   if (intervalMs > 0) await queues.drift.upsertJobScheduler('drift-scan', { every: intervalMs }, { name: 'drift-scan', data: {} });
   else await queues.drift.removeJobScheduler('drift-scan');
   const worker = new Worker(DRIFT_QUEUE, async () => (await runDriftScan(deps)).length, { connection, prefix, concurrency: 1 });
-  worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'drift worker error'));
+  worker.on('error', (err) => deps.log.error({ err: errorText(err) }, 'drift worker error'));
   return worker;
 }

@@ -1,10 +1,10 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { runBump, runSync, type BumpDeps } from '../flows/bump.js';
-import { jobsTotal } from '../http/metrics.js';
+import { jobsTotal } from '../metrics.js';
 import type { ImageEvent } from '../images/events.js';
 import { RegistryRateLimitError } from '../images/registry/datasource.js';
-import { redactSecrets } from '../util/redact.js';
+import { errorText } from '../errors.js';
 import { imageId, type ImageIndex } from './image-index.js';
 import { IMAGE_POLL_QUEUE, IMAGE_QUEUE, type BumpJob, type ImageJob, type PollJob, type RepoTarget } from './jobs.js';
 import type { Queues } from './queues.js';
@@ -67,7 +67,7 @@ export async function startImageWorkers(connection: ConnectionOptions, prefix: s
   const bumpDeps: BumpDeps = { ...deps, syncImages: syncImages(deps) };
   const image = new Worker<ImageJob>(IMAGE_QUEUE, (job, token) => processImageJob(job, token, deps, bumpDeps), { connection, prefix, concurrency: 2, lockDuration: deps.lockMs, stalledInterval: deps.lockMs, maxStalledCount: 2 });
   const poll = new Worker<PollJob>(IMAGE_POLL_QUEUE, (job) => poll1(job.data.repository, deps), { connection, prefix, concurrency: 4 });
-  for (const w of [image, poll]) w.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'image worker error'));
+  for (const w of [image, poll]) w.on('error', (err) => deps.log.error({ err: errorText(err) }, 'image worker error'));
   return [image, poll];
 }
 
@@ -86,7 +86,7 @@ async function processImageJob(job: Job<ImageJob>, token: string | undefined, de
     return outcomes;
   } catch (err) {
     jobsTotal.inc({ queue: 'image-bump', outcome: 'failed' });
-    deps.log.error({ job: job.id, image: d.repository, attempt: job.attemptsMade + 1, err: redactSecrets(err instanceof Error ? err.message : String(err)) }, 'image bump failed');
+    deps.log.error({ job: job.id, image: d.repository, attempt: job.attemptsMade + 1, err: errorText(err) }, 'image bump failed');
     throw err;
   } finally {
     await lease.release();

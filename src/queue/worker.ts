@@ -1,8 +1,8 @@
 import { Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { runPreview, type PreviewDeps } from '../flows/preview.js';
 import { PREVIEW_CHECK, failCheck } from '../github/checks.js';
-import { redactSecrets } from '../util/redact.js';
-import { jobsTotal } from '../http/metrics.js';
+import { errorText } from '../errors.js';
+import { jobsTotal } from '../metrics.js';
 import { PREVIEW_QUEUE, type PreviewJob } from './jobs.js';
 
 export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
@@ -25,7 +25,7 @@ export function startPreviewWorker(connection: ConnectionOptions, prefix: string
     stalledInterval: limits.lockMs,
     maxStalledCount: 2,
   });
-  worker.on('error', (err) => deps.log.error({ err: redactSecrets(String(err)) }, 'preview worker error'));
+  worker.on('error', (err) => deps.log.error({ err: errorText(err) }, 'preview worker error'));
   return worker;
 }
 
@@ -43,7 +43,7 @@ async function processPreview(job: Job<PreviewJob>, deps: PreviewWorkerDeps): Pr
     jobsTotal.inc({ queue: 'preview', outcome: 'completed' });
   } catch (err) {
     jobsTotal.inc({ queue: 'preview', outcome: 'failed' });
-    const message = redactSecrets(err instanceof Error ? err.message : String(err));
+    const message = errorText(err);
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'preview failed');
     if (last && job.data.checkRunId !== undefined) {
@@ -54,7 +54,7 @@ async function processPreview(job: Job<PreviewJob>, deps: PreviewWorkerDeps): Pr
         job.data.checkRunId,
         `${PREVIEW_CHECK} failed after ${job.attemptsMade + 1} attempts`,
         `mergeops could not finish this preview: ${message}\n\nPush again or re-run the check to retry.`,
-        (e) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not mark the check run failed'),
+        (e) => deps.log.error({ err: errorText(e) }, 'could not mark the check run failed'),
       );
     }
     throw err;

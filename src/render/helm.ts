@@ -6,7 +6,8 @@ import { isInside } from '../source/paths.js';
 import { DEFAULT_TOOL_LIMITS, ToolError, runTool, toolPath, type ToolLimits } from './exec.js';
 import { scrub } from './kustomize.js';
 import { renderOutput } from './output.js';
-import { RenderError, type RenderedObject, type SourceRef } from './types.js';
+import { RenderError } from '../errors.js';
+import { type RenderedObject, type SourceRef } from '../objects.js';
 
 /**
  * Renders a local chart with the real `helm template`. Offline by construction: no

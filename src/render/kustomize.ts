@@ -4,8 +4,9 @@ import type { App } from '../config/repo-config.js';
 import { isInside } from '../source/paths.js';
 import { DEFAULT_TOOL_LIMITS, ToolError, runTool, toolPath, type ToolLimits } from './exec.js';
 import { renderOutput } from './output.js';
-import { RenderError, type RenderedObject } from './types.js';
-import { parseYamlDocuments } from './yaml.js';
+import { RenderError } from '../errors.js';
+import { type RenderedObject } from '../objects.js';
+import { parseYamlDocuments } from '../yaml.js';
 
 export const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 

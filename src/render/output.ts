@@ -1,6 +1,6 @@
 import { toObjects } from './plain.js';
-import type { RenderedObject, SourceRef } from './types.js';
-import { parseYamlDocuments } from './yaml.js';
+import type { RenderedObject, SourceRef } from '../objects.js';
+import { parseYamlDocuments } from '../yaml.js';
 
 /** Parses a renderer's multi-document stdout into objects, attributing each to a source. */
 export function renderOutput(text: string, label: string, sourceOf: (line: number) => SourceRef): RenderedObject[] {

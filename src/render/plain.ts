@@ -2,8 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isInside } from '../source/paths.js';
 import type { App } from '../config/repo-config.js';
-import { parseYamlDocuments, type YamlLimits, DEFAULT_YAML_LIMITS } from './yaml.js';
-import { RenderError, type KubeObject, type RenderedObject } from './types.js';
+import { parseYamlDocuments, type YamlLimits, DEFAULT_YAML_LIMITS } from '../yaml.js';
+import { RenderError } from '../errors.js';
+import { type KubeObject, type RenderedObject } from '../objects.js';
 
 const MANIFEST = /\.ya?ml$/i;
 

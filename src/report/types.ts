@@ -1,14 +1,9 @@
 import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
-/** Something the user must fix; file/line become a check-run annotation. */
-export interface Problem {
-  message: string;
-  file?: string;
-  line?: number;
-  /** The object it concerns, when there is one. */
-  ref?: string;
-}
+import type { Problem } from '../errors.js';
+
+export type { Problem };
 
 /** What merging does for an app, from its reviewed config: the footer says it out loud. */
 export interface MergeBehaviour {

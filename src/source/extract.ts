@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import tar from 'tar-stream';
 import { UnsafePathError, checkSymlinkTarget, entryPath, isInside } from './paths.js';
+import { UserError } from '../errors.js';
 
 export interface ExtractLimits {
   /** Compressed bytes read from the network. */
@@ -20,7 +21,7 @@ export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
   maxEntries: 100_000,
 };
 
-export class ArchiveTooLargeError extends Error {
+export class ArchiveTooLargeError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ArchiveTooLargeError';

@@ -1,13 +1,18 @@
 import path from 'node:path';
+import { UserError, type Problem } from '../errors.js';
 
 /** Why an archive or a path inside a checkout was refused. */
-export class UnsafePathError extends Error {
+export class UnsafePathError extends UserError {
   constructor(
     message: string,
     readonly entry: string,
   ) {
     super(message);
     this.name = 'UnsafePathError';
+  }
+
+  override problem(): Problem {
+    return { message: `the repository archive was refused: ${this.message} (entry "${this.entry}")` };
   }
 }
 

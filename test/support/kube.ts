@@ -3,7 +3,7 @@ import { KubeClient } from '../../src/cluster/client.js';
 import { getOrNull } from '../../src/cluster/plan.js';
 import type { Cluster } from '../../src/cluster/connect.js';
 import { Discovery, resourcePath } from '../../src/cluster/discovery.js';
-import type { KubeObject } from '../../src/render/types.js';
+import type { KubeObject } from '../../src/objects.js';
 
 export async function testCluster(name = 'default'): Promise<Cluster> {
   const file = process.env['MERGEOPS_TEST_KUBECONFIG'];

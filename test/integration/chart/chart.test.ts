@@ -12,7 +12,7 @@ import type { Cluster } from '../../../src/cluster/connect.js';
 import { resourcePath } from '../../../src/cluster/discovery.js';
 import { loadClusterTargets } from '../../../src/config/clusters.js';
 import { DEFAULT_TOOL_LIMITS, runTool, toolPath } from '../../../src/render/exec.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 import { freePort } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
@@ -370,7 +370,7 @@ describe('charts/mergeops', () => {
 
     // Clusters from values, in the format mergeops reads.
     const targets = loadRenderedClusters(objs);
-    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'] }] });
+    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
     expect(targets.get('staging')).toMatchObject({ kubeconfig: '/etc/mergeops/kubeconfigs/staging', context: 'staging-admin', inCluster: false });
 
     // HPA owns the worker's replica count.

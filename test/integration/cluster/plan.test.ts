@@ -6,7 +6,7 @@ import { Discovery } from '../../../src/cluster/discovery.js';
 import { withInventory } from '../../../src/cluster/inventory.js';
 import { planApp } from '../../../src/cluster/plan.js';
 import { diffPlan } from '../../../src/diff/diff.js';
-import type { RenderedObject } from '../../../src/render/types.js';
+import type { RenderedObject } from '../../../src/objects.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ALL_APPS, LockStore, exposeLocks, type PendingDeploy } from '../../../src/commands/locks.js';
 import { CommandRateLimiter } from '../../../src/commands/rate-limit.js';
-import { registry } from '../../../src/http/metrics.js';
+import { registry } from '../../../src/metrics.js';
 
 /** Real Redis; `npm run test:unit` users can point MERGEOPS_TEST_REDIS_URL at one too. */
 const url = process.env['MERGEOPS_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';

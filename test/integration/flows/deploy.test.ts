@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 import { waitFor } from '../../support/github.js';
 import { nextEventTime, sha, startHarness, type Harness, REPO } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
@@ -36,7 +36,7 @@ describe('deploy on merge against the real API server', () => {
 
   beforeAll(async () => {
     cluster = await testCluster();
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, CustomResourceDefinition]\n`);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, apiextensions.k8s.io/CustomResourceDefinition]\n`);
   });
   afterAll(async () => {
     await h?.stop();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 import { deliver } from '../../support/github.js';
 import { prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';

@@ -4,7 +4,7 @@ import { parseWarnings } from '../../../src/cluster/client.js';
 import { fieldManager, ownershipOf, withInventory } from '../../../src/cluster/inventory.js';
 import { takeOverRefusal } from '../../../src/cluster/plan.js';
 import type { App } from '../../../src/config/repo-config.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const key = { repoId: 777, repo: 'acme/deploys', app: 'web' };
 const app = (extra: Partial<App> = {}): App => ({ name: 'web', path: 'k8s', cluster: 'default', namespace: 'shop', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false, ...extra });

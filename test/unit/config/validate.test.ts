@@ -1,20 +1,11 @@
 import { describe as group, expect, it } from '@jest/globals';
-import {
-  ConfigError,
-  at,
-  describe,
-  expectObj,
-  isObj,
-  optBool,
-  optList,
-  optString,
-  optStringList,
-  parseDuration,
-  reqString,
-} from '../../../src/config/validate.js';
+import { z } from 'zod';
+import { ConfigError, at, bool, check, describe, duration, isObj, keyPath, list, mapping, str, unset } from '../../../src/config/validate.js';
 import { thrown } from '../../support/expect-error.js';
 
 const configError = (fn: () => unknown): ConfigError => thrown(fn, ConfigError);
+/** Checks `{ [key]: value }` against a one-key mapping, as a config would be read below `path`. */
+const one = (key: string, schema: z.ZodType, value: unknown, path = 'p'): unknown => check(mapping({ [key]: schema }), value === undefined ? {} : { [key]: value }, path);
 
 
 group('ConfigError', () => {
@@ -49,63 +40,69 @@ group('isObj / describe', () => {
   });
 });
 
-group('expectObj', () => {
+group('mapping', () => {
   it('returns the mapping when every key is allowed', () => {
-    const o = { a: 1 };
-    expect(expectObj(o, 'p', ['a', 'b'])).toBe(o);
+    expect(check(mapping({ a: z.number(), b: unset(z.number()) }), { a: 1 }, 'p')).toEqual({ a: 1 });
   });
 
   it('names the unknown key and the allowed ones', () => {
-    const e = configError(() => expectObj({ a: 1, zz: 2 }, 'apps[0]', ['a', 'b']));
+    const e = configError(() => check(mapping({ a: unset(z.number()), b: unset(z.number()) }), { a: 1, zz: 2 }, 'apps[0]'));
     expect(e.path).toBe('apps[0]');
     expect(e.message).toBe('apps[0]: unknown key "zz" (allowed: a, b)');
   });
 
+  it('reports an unknown key before a wrong value beside it (the likelier typo)', () => {
+    const e = configError(() => check(mapping({ prune: unset(bool()) }), { prune: 'yes', prunee: true }, 'apps[0]'));
+    expect(e.message).toBe('apps[0]: unknown key "prunee" (allowed: prune)');
+  });
+
   it('rejects non-mappings', () => {
-    expect(configError(() => expectObj([], 'x', [])).message).toBe('x: expected a mapping, got a list');
-    expect(configError(() => expectObj(null, 'x', [])).message).toBe('x: expected a mapping, got null');
+    expect(configError(() => check(mapping({}), [], 'x')).message).toBe('x: expected a mapping, got a list');
+    expect(configError(() => check(mapping({}), null, 'x')).message).toBe('x: expected a mapping, got null');
   });
 });
 
-group('optString / reqString', () => {
-  it('returns undefined for missing or null', () => {
-    expect(optString({}, 'k', 'p')).toBeUndefined();
-    expect(optString({ k: null }, 'k', 'p')).toBeUndefined();
+group('str', () => {
+  it('returns undefined for missing or null when optional', () => {
+    expect(one('k', unset(str()), undefined)).toEqual({});
+    expect(check(mapping({ k: unset(str()) }), { k: null }, 'p')).toEqual({ k: undefined });
   });
 
   it('checks the type and the pattern', () => {
-    expect(optString({ k: 'abc' }, 'k', 'p', /^a/)).toBe('abc');
-    expect(configError(() => optString({ k: 1 }, 'k', 'p')).path).toBe('p.k');
-    const e = configError(() => optString({ k: 'xyz' }, 'k', 'p', /^a/, 'start with a'));
+    expect(one('k', str(/^a/), 'abc')).toEqual({ k: 'abc' });
+    expect(configError(() => one('k', str(), 1)).path).toBe('p.k');
+    const e = configError(() => one('k', str(/^a/, 'start with a'), 'xyz'));
     expect(e.message).toBe('p.k: "xyz" is not valid: start with a');
   });
 
-  it('reqString requires the key', () => {
-    expect(configError(() => reqString({}, 'name', 'apps[2]')).message).toBe('apps[2].name: is required');
-    expect(reqString({ name: 'n' }, 'name', 'apps[2]')).toBe('n');
+  it('a required string is required', () => {
+    expect(configError(() => check(mapping({ name: str() }), {}, 'apps[2]')).message).toBe('apps[2].name: is required');
+    expect(check(mapping({ name: str() }), { name: 'n' }, 'apps[2]')).toEqual({ name: 'n' });
   });
 });
 
-group('optBool / optList / optStringList', () => {
-  it('optBool', () => {
-    expect(optBool({ k: false }, 'k', 'p')).toBe(false);
-    expect(optBool({}, 'k', 'p')).toBeUndefined();
-    expect(configError(() => optBool({ k: 'true' }, 'k', 'p')).message).toBe('p.k: expected true or false, got string "true"');
+group('bool / list / string lists', () => {
+  it('bool', () => {
+    expect(one('k', unset(bool()), false)).toEqual({ k: false });
+    expect(one('k', unset(bool()), undefined)).toEqual({});
+    expect(configError(() => one('k', unset(bool()), 'true')).message).toBe('p.k: expected true or false, got string "true"');
   });
 
-  it('optList', () => {
-    expect(optList({ k: [1] }, 'k', 'p')).toEqual([1]);
-    expect(optList({ k: null }, 'k', 'p')).toBeUndefined();
-    expect(configError(() => optList({ k: 'a' }, 'k', 'p')).path).toBe('p.k');
+  it('list', () => {
+    expect(one('k', unset(list(z.number())), [1])).toEqual({ k: [1] });
+    expect(check(mapping({ k: unset(list(z.number())) }), { k: null }, 'p')).toEqual({ k: undefined });
+    expect(configError(() => one('k', unset(list(z.number())), 'a')).path).toBe('p.k');
   });
 
-  it('optStringList names the bad item', () => {
-    expect(optStringList({ k: ['a', 'b'] }, 'k', 'p')).toEqual(['a', 'b']);
-    expect(configError(() => optStringList({ k: ['a', {}] }, 'k', 'p')).path).toBe('p.k[1]');
+  it('a string list names the bad item', () => {
+    expect(one('k', unset(list(str())), ['a', 'b'])).toEqual({ k: ['a', 'b'] });
+    const e = configError(() => one('k', unset(list(str())), ['a', {}]));
+    expect(e.path).toBe('p.k[1]');
+    expect(e.message).toBe('p.k[1]: expected a string, got a mapping');
   });
 });
 
-group('parseDuration', () => {
+group('duration', () => {
   it.each([
     ['300s', 300_000],
     ['5m', 300_000],
@@ -117,16 +114,25 @@ group('parseDuration', () => {
     [0, 0],
     [1.5, 1500],
   ])('%p → %p', (v, ms) => {
-    expect(parseDuration(v, 'wait')).toBe(ms);
+    expect(check(duration(), v, 'wait')).toBe(ms);
   });
 
   it.each(['', ' ', '5', '5 m', '5ms', '1s1m', 'm', null, true, -1, Number.NaN, Number.POSITIVE_INFINITY, [1]])(
     'rejects %p',
     (v) => {
-      const e = configError(() => parseDuration(v, 'apps[0].wait'));
+      const e = configError(() => check(duration(), v, 'apps[0].wait'));
       expect(e.path).toBe('apps[0].wait');
+      expect(e.message).toContain('expected a duration like "300s", "5m" or 0');
     },
   );
+});
+
+group('keyPath', () => {
+  it('writes list indexes in brackets and keys with dots, with no leading dot at the root', () => {
+    expect(keyPath('', ['apps', 1, 'helm', 'valuesFiles', 0])).toBe('apps[1].helm.valuesFiles[0]');
+    expect(keyPath('MERGEOPS_CLUSTERS', ['clusters', 'prod'])).toBe('MERGEOPS_CLUSTERS.clusters.prod');
+    expect(keyPath('', [])).toBe('');
+  });
 });
 
 // Regression: root-level keys (path '') were reported as '.apps'.
@@ -138,15 +144,14 @@ group('at / root-level key paths', () => {
     expect(at('apps[0].helm', 'values')).toBe('apps[0].helm.values');
   });
 
-  it('names a root-level key without a leading dot in every helper', () => {
-    const list = configError(() => optList({ apps: { name: 'a' } }, 'apps', ''));
-    expect(list.path).toBe('apps');
-    expect(list.message).toBe('apps: expected a list, got a mapping');
-    expect(configError(() => optString({ k: 1 }, 'k', '')).path).toBe('k');
-    expect(configError(() => optString({ k: 'x' }, 'k', '', /^a/)).message).toBe('k: "x" is not valid');
-    expect(configError(() => reqString({}, 'name', '')).message).toBe('name: is required');
-    expect(configError(() => optBool({ k: 'no' }, 'k', '')).message).toBe('k: expected true or false, got string "no"');
-    for (const e of [list, configError(() => reqString({}, 'name', ''))]) expect(e.message.startsWith('.')).toBe(false);
+  it('names a root-level key without a leading dot in every block', () => {
+    const list1 = configError(() => one('apps', unset(list(z.number())), { name: 'a' }, ''));
+    expect(list1.path).toBe('apps');
+    expect(list1.message).toBe('apps: expected a list, got a mapping');
+    expect(configError(() => one('k', unset(str()), 1, '')).path).toBe('k');
+    expect(configError(() => one('k', unset(str(/^a/)), 'x', '')).message).toBe('k: "x" is not valid');
+    expect(configError(() => check(mapping({ name: str() }), {}, '')).message).toBe('name: is required');
+    expect(configError(() => one('k', unset(bool()), 'no', '')).message).toBe('k: expected true or false, got string "no"');
+    for (const e of [list1, configError(() => check(mapping({ name: str() }), {}, ''))]) expect(e.message.startsWith('.')).toBe(false);
   });
 });
-

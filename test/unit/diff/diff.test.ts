@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { applyChangesNothing, diffObject, diffPlan, secretKeysWrittenBy, unified } from '../../../src/diff/diff.js';
-import type { PlannedObject } from '../../../src/cluster/plan.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import { diffObject, diffPlan, secretKeysWrittenBy, unified } from '../../../src/diff/diff.js';
+import { isUnchanged, type KubeObject, type PlannedObject } from '../../../src/objects.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -222,29 +221,29 @@ describe('Secrets in a planned diff: compared only where this app wrote the valu
   });
 });
 
-describe('applyChangesNothing: the deploy\'s "unchanged"', () => {
+describe('isUnchanged: the deploy\'s "unchanged"', () => {
   const OURS = new Set(['mergeops/777/web']);
   const mf = (manager: string) => [{ manager, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:a': {} } } }];
   const p = (live: KubeObject | null, merged: KubeObject): PlannedObject => ({ desired: merged, source: { file: 'a.yaml', line: 1 }, live, merged });
 
   it('is true only when values and this app\'s fields stay as they are', () => {
-    expect(applyChangesNothing(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(true);
-    expect(applyChangesNothing(p(cm({ a: '1' }), cm({ a: '2' })), OURS)).toBe(false);
+    expect(isUnchanged(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(true);
+    expect(isUnchanged(p(cm({ a: '1' }), cm({ a: '2' })), OURS)).toBe(false);
     // Same values, but another manager wrote them: the apply makes them this app's.
-    expect(applyChangesNothing(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('kubectl-edit') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(false);
-    expect(applyChangesNothing(p(null, cm({ a: '1' })), OURS)).toBe(false);
+    expect(isUnchanged(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('kubectl-edit') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(false);
+    expect(isUnchanged(p(null, cm({ a: '1' })), OURS)).toBe(false);
   });
 
   it('compares Secret values unmasked, so a hidden change is still applied', () => {
     const s = (v: string): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: b64(v) } });
-    expect(applyChangesNothing(p(s('a'), s('b')), OURS)).toBe(false);
+    expect(isUnchanged(p(s('a'), s('b')), OURS)).toBe(false);
     expect(diffPlan([p(s('a'), s('b'))], [], OURS)[0]?.action).toBe('unchanged');
   });
 
   it('a replace or a field-manager migration is never "unchanged"', () => {
     const same = p(cm({ a: '1' }), cm({ a: '1' }));
-    expect(applyChangesNothing({ ...same, replace: true }, OURS)).toBe(false);
-    expect(applyChangesNothing({ ...same, migrate: true }, OURS)).toBe(false);
+    expect(isUnchanged({ ...same, replace: true }, OURS)).toBe(false);
+    expect(isUnchanged({ ...same, migrate: true }, OURS)).toBe(false);
     expect(diffPlan([{ ...same, replace: true, note: 'replaced' }], [], OURS)[0]?.action).toBe('replace');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { PlannedObject } from '../../../src/cluster/plan.js';
+import type { PlannedObject } from '../../../src/objects.js';
 import { detectDrift } from '../../../src/diff/drift.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const OURS = new Set(['mergeops/777/web', 'mergeops']);
 const fv = (o: object) => o as Record<string, never>;

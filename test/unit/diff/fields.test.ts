@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { diffObject, diffPlan } from '../../../src/diff/diff.js';
 import { MAX_FIELD_CHANGES, changedFields } from '../../../src/diff/fields.js';
-import type { PlannedObject } from '../../../src/cluster/plan.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { PlannedObject } from '../../../src/objects.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 

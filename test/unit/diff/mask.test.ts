@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { MASK, isSecret, maskSecretPair } from '../../../src/diff/mask.js';
-import type { KubeObject } from '../../../src/render/types.js';
+import type { KubeObject } from '../../../src/objects.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 

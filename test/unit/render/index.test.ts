@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { App } from '../../../src/config/repo-config.js';
 import { detectKind, render } from '../../../src/render/index.js';
-import { RenderError, objectRef } from '../../../src/render/types.js';
+import { RenderError } from '../../../src/errors.js';
+import { objectRef } from '../../../src/objects.js';
 import { rejection, writeFile } from '../../support/expect-error.js';
 
 const write = (rel: string, text: string): void => writeFile(checkout, rel, text);

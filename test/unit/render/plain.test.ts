@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { App } from '../../../src/config/repo-config.js';
 import { renderPlain, toObjects } from '../../../src/render/plain.js';
-import { RenderError, type RenderedObject } from '../../../src/render/types.js';
-import { DEFAULT_YAML_LIMITS } from '../../../src/render/yaml.js';
+import { RenderError } from '../../../src/errors.js';
+import { type RenderedObject } from '../../../src/objects.js';
+import { DEFAULT_YAML_LIMITS } from '../../../src/yaml.js';
 import { rejection, writeFile } from '../../support/expect-error.js';
 
 const write = (rel: string, text: string): void => writeFile(checkout, rel, text);

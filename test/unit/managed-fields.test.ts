@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { displayPath, leafPaths, ownsPath, unionFieldSets, valueAt, type FieldSet } from '../../../src/diff/managed-fields.js';
+import { displayPath, leafPaths, ownsPath, unionFieldSets, valueAt, type FieldSet } from '../../src/managed-fields.js';
 
 const set = (o: object) => o as FieldSet;
 

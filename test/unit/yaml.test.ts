@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_YAML_LIMITS, checkShape, dumpYaml, parseYamlDocuments } from '../../../src/render/yaml.js';
-import { RenderError } from '../../../src/render/types.js';
-import { thrown } from '../../support/expect-error.js';
+import { DEFAULT_YAML_LIMITS, checkShape, dumpYaml, parseYamlDocuments } from '../../src/yaml.js';
+import { RenderError } from '../../src/errors.js';
+import { thrown } from '../support/expect-error.js';
 
 const renderError = (fn: () => unknown): RenderError => thrown(fn, RenderError);
 

@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { RenderError } from './types.js';
+import { RenderError } from './errors.js';
 
 export interface YamlLimits {
   /** Nodes after alias expansion; a billion-laughs document blows far past it. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { RenderError } from '../../../src/render/types.js';
-import { dumpYaml, parseYamlDocuments, type YamlLimits } from '../../../src/render/yaml.js';
+import { RenderError } from '../../src/errors.js';
+import { dumpYaml, parseYamlDocuments, type YamlLimits } from '../../src/yaml.js';
 
 /**
  * Property tests of the YAML limits: whatever the text, parsing returns documents or

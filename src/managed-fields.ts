@@ -1,4 +1,4 @@
-import type { KubeObject } from '../render/types.js';
+import type { KubeObject } from './objects.js';
 
 /**
  * Server-side apply's record of who set what (`metadata.managedFields`), read as data: a

@@ -1,0 +1,103 @@
+import { redactSecrets } from './util/redact.js';
+
+/**
+ * Something the user must fix (or at least must be told about); file/line become a
+ * check-run annotation, ref names the object it concerns.
+ */
+export interface Problem {
+  message: string;
+  file?: string;
+  line?: number;
+  /** The object it concerns, when there is one. */
+  ref?: string;
+}
+
+/** Where in the repository a user-facing error points. */
+export interface Blame {
+  file?: string;
+  line?: number;
+  ref?: string;
+}
+
+/**
+ * The one line between "the user's" and "ours". A UserError is reported where the user
+ * looks (a failed check run, a CLI message) and never retried: the same input fails the
+ * same way. Every other error is ours: logged (redacted) and retried by the queue.
+ * Config, render and archive errors are UserErrors; so are a cluster the operator did not
+ * configure or cannot reach, since the check run is where the repo's owner learns of it.
+ */
+export class UserError extends Error {
+  readonly file?: string;
+  readonly line?: number;
+  readonly ref?: string;
+
+  constructor(message: string, blame: Blame = {}) {
+    super(message);
+    this.name = 'UserError';
+    if (blame.file !== undefined) this.file = blame.file;
+    if (blame.line !== undefined) this.line = blame.line;
+    if (blame.ref !== undefined) this.ref = blame.ref;
+  }
+
+  /** The problem as the user reads it; subclasses may word it for the report. */
+  problem(): Problem {
+    const p: Problem = { message: this.message };
+    if (this.file) p.file = this.file;
+    if (this.line) p.line = this.line;
+    if (this.ref) p.ref = this.ref;
+    return p;
+  }
+}
+
+/** A failure the user must fix in the repo's manifests, charts or kustomizations. */
+export class RenderError extends UserError {
+  constructor(message: string, file?: string, line?: number) {
+    super(message, { ...(file !== undefined ? { file } : {}), ...(line !== undefined ? { line } : {}) });
+    this.name = 'RenderError';
+  }
+}
+
+/**
+ * The API server refused one request with an error Status (validation, admission, a
+ * field-manager conflict, RBAC). About one object of a plan or an apply, that is the
+ * object's verdict and the user's to fix; raised anywhere else (discovery, listing) it is
+ * ours, like any other error.
+ */
+export class ServerVerdictError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServerVerdictError';
+  }
+}
+
+export function isUserError(err: unknown): err is UserError {
+  return err instanceof UserError;
+}
+
+/** The user's problem for a user-facing error; anything else is ours and is rethrown. */
+export function toProblem(err: unknown): Problem {
+  if (err instanceof UserError) return err.problem();
+  throw err;
+}
+
+/**
+ * The verdict text of a request about one object, or a rethrow when the error is not the
+ * server's verdict (the cluster went away, a bug): that is ours and retried.
+ */
+export function objectVerdict(err: unknown): ServerVerdictError {
+  if (err instanceof ServerVerdictError) return err;
+  throw err;
+}
+
+/**
+ * The message of any thrown value, redacted: every error text that reaches a log, a check
+ * run or a comment goes through here. Errors of node built-ins may come from another
+ * realm (jest's VM), so this reads `message` rather than trusting instanceof Error.
+ */
+export function errorText(err: unknown): string {
+  const m = (err as { message?: unknown } | null)?.message;
+  return redactSecrets(typeof m === 'string' ? m : String(err));
+}

@@ -1,0 +1,23 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { REPO_CONFIG_SCHEMA_FILE, repoConfigJsonSchema } from '../../../src/config/repo-config.js';
+
+const file = path.resolve(REPO_CONFIG_SCHEMA_FILE);
+const generated = `${JSON.stringify(repoConfigJsonSchema(), null, 2)}\n`;
+
+describe('the published JSON Schema of .github/mergeops.yml', () => {
+  it('is the one generated from the config schema (npm run schema rewrites it)', () => {
+    if (process.env['MERGEOPS_UPDATE_SCHEMA'] === '1') fs.writeFileSync(file, generated);
+    expect(fs.readFileSync(file, 'utf8')).toBe(generated);
+  });
+
+  it('describes every key the app accepts, and no others', () => {
+    const s = repoConfigJsonSchema() as { additionalProperties: boolean; properties: { apps: { anyOf: { items?: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } }[] } } };
+    expect(s.additionalProperties).toBe(false);
+    const app = s.properties.apps.anyOf.find((a) => a.items)?.items;
+    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'prune', 'pruneEmpty', 'selfHeal', 'wait'].sort());
+    expect(app?.required.sort()).toEqual(['name', 'path']);
+    expect(app?.additionalProperties).toBe(false);
+  });
+});

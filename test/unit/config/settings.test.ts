@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { loadClusterTargets } from '../../../src/config/clusters.js';
+import { loadSettings } from '../../../src/config/settings.js';
+import { ConfigError } from '../../../src/config/validate.js';
+import { thrown } from '../../support/expect-error.js';
+
+describe('loadSettings (the environment schema)', () => {
+  it('fills in every default from an empty environment', () => {
+    const s = loadSettings({});
+    expect(s).toMatchObject({ mode: 'all', port: 3000, host: '0.0.0.0', redisPrefix: 'mergeops', workerConcurrency: 4, jobLockMs: 30_000, driftIntervalMs: 300_000 });
+    expect(s).not.toHaveProperty('clustersFile');
+    expect(s).not.toHaveProperty('adminUser');
+  });
+
+  it('reads numbers, files and the GHE URL; empty means unset', () => {
+    const s = loadSettings({ PORT: '8080', MERGEOPS_WORKER_CONCURRENCY: '', MERGEOPS_CLUSTERS: '/etc/c.yaml', WEBHOOK_SECRET: '', GHE_HOST: 'ghe.example', PRIVATE_KEY: 'a\\nb' });
+    expect(s.port).toBe(8080);
+    expect(s.workerConcurrency).toBe(4);
+    expect(s.clustersFile).toBe('/etc/c.yaml');
+    expect(s).not.toHaveProperty('webhookSecret');
+    expect(s.githubBaseUrl).toBe('https://ghe.example/api/v3');
+    expect(s.privateKey).toBe('a\nb');
+  });
+
+  it('names the variable that is wrong', () => {
+    expect(thrown(() => loadSettings({ PORT: '80a' }), ConfigError).message).toBe('PORT: expected a whole number, got "80a"');
+    expect(thrown(() => loadSettings({ MERGEOPS_JOB_LOCK_MS: '-1' }), ConfigError).path).toBe('MERGEOPS_JOB_LOCK_MS');
+    expect(thrown(() => loadSettings({ MERGEOPS_MODE: 'both' }), ConfigError).message).toBe('MERGEOPS_MODE: must be web, worker or all, got "both"');
+    expect(thrown(() => loadSettings({ PRIVATE_KEY_PATH: '/nonexistent/key.pem' }), ConfigError).path).toBe('PRIVATE_KEY_PATH');
+  });
+});
+
+describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-clusters-'));
+  const file = (text: string): string => {
+    const f = path.join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+    fs.writeFileSync(f, text);
+    return f;
+  };
+
+  it('is the local kubeconfig as "default", with no policy, without a file', () => {
+    expect([...loadClusterTargets(undefined).values()]).toEqual([{ name: 'default', inCluster: false, grants: null }]);
+  });
+
+  it('reads clusters and grants with their defaults; no grants means no repo', () => {
+    const t = loadClusterTargets(file('clusters:\n  prod:\n    kubeconfig: /k\n    context: admin\n    grants:\n      - repos: [acme/*]\n        namespaces: [shop]\n  lab: { inCluster: true }\n'));
+    expect(t.get('prod')).toEqual({ name: 'prod', kubeconfig: '/k', context: 'admin', inCluster: false, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
+    expect(t.get('lab')).toEqual({ name: 'lab', inCluster: true, grants: [] });
+  });
+
+  it.each([
+    ['clusters:\n  prod: { kubeconfig: /k, token: x }\n', 'MERGEOPS_CLUSTERS.clusters.prod: unknown key "token" (allowed: kubeconfig, context, inCluster, grants)'],
+    ['clusters:\n  prod: { context: admin }\n', 'MERGEOPS_CLUSTERS.clusters.prod: set kubeconfig (a file path) or inCluster: true'],
+    ['clusters: {}\n', 'MERGEOPS_CLUSTERS.clusters: names no clusters'],
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: acme/shop }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].repos: expected a list, got string "acme/shop"'],
+    ['- prod\n', 'MERGEOPS_CLUSTERS: expected a mapping, got a list'],
+    [
+      'clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], clusterKinds: [Namespace, CustomResourceDefinition] }] }\n',
+      'MERGEOPS_CLUSTERS.clusters.prod.grants[0].clusterKinds[1]: CustomResourceDefinition is in the API group apiextensions.k8s.io: write apiextensions.k8s.io/CustomResourceDefinition (a bare name means the core group)',
+    ],
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], denyKinds: [rbac/v1/RoleBinding] }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].denyKinds[0]: "rbac/v1/RoleBinding" is not group/Kind (for example apiextensions.k8s.io/CustomResourceDefinition)'],
+  ])('names the key that is wrong (%#)', (text, message) => {
+    expect(thrown(() => loadClusterTargets(file(text)), ConfigError).message).toBe(message);
+  });
+});
