@@ -25,6 +25,8 @@ export interface AppReport {
   drift: DriftEntry[];
   /** The API server's warnings on the dry-run (deprecations, policy `Warn`) and prunes refused. */
   warnings?: Problem[];
+  /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
+  lock?: { by: string; reason: string; at: string };
   merge?: MergeBehaviour;
 }
 
