@@ -167,7 +167,7 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     expect(summary).toContain('"../../../etc/passwd" points outside the repository');
     expect(summary).toContain('helm values file "../../../secret.yaml" is outside the repository');
     expect(summary).toContain('`v1 ConfigMap kube-system/sneaky`: not allowed: namespace "kube-system" is not granted to acme/deploys on cluster "default" (granted: gb-*, web)');
-    expect(summary).toContain('`rbac.authorization.k8s.io/v1 ClusterRole all-powerful`: not allowed: cluster-scoped kind ClusterRole is not granted');
+    expect(summary).toContain('`rbac.authorization.k8s.io/v1 ClusterRole all-powerful`: not allowed: cluster-scoped kind rbac.authorization.k8s.io/ClusterRole is not granted');
     expect(check.body.output.annotations).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ path: 'evil/kz/kustomization.yaml' }),

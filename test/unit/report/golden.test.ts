@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatComment } from '../../../src/report/comment.js';
 import type { PreviewReport } from '../../../src/report/types.js';
-import { deletions, failedAndQuiet, hostile, noOp, threeApps } from './cases.js';
+import { formatDeployComment } from '../../../src/report/deploy.js';
+import { deletions, failedAndQuiet, failedDeploy, hostile, noOp, threeApps } from './cases.js';
 import { renderGfm, visibleText } from './cmark.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -131,5 +132,46 @@ describe('preview comment through cmark-gfm', () => {
     expect(text).toContain('2 objects deleted: PersistentVolumeClaim shop/db-data, Namespace shop-old');
     expect(text).toContain('keep → default / shop (1 object no longer in Git left in the cluster: prune: false)');
     expect(text).toContain('image (web) ghcr.io/acme/web:1.4.0 → 1.5.0');
+  });
+});
+
+describe('deploy comment through cmark-gfm', () => {
+  it('a failed deploy names each failing object with the server\'s words, the fix, the check run and the next step', () => {
+    const md = formatDeployComment(failedDeploy(), 'https://github.com/acme/deploys/runs/77');
+    const file = join(GOLDEN, 'deploy-failed.md');
+    if (process.env['MERGEOPS_UPDATE_GOLDEN'] === '1') writeFileSync(file, md);
+    expect(md).toBe(readFileSync(file, 'utf8'));
+    const html = renderGfm(md);
+    expectNoLiteralMarkdown(html);
+    const text = visibleText(html);
+    expect(text).toContain('mergeops deploy of ccccccc from main: ❌ failed');
+    expect(html).toContain('<blockquote>\n<p>[!CAUTION]');
+    expect(text).toContain('2 of 3 apps failed.');
+    // web: the object, the reason, the fix with the commands to look.
+    expect(text).toContain('❌ apps/v1 Deployment shop/web: not healthy after 300 s: 1 of 5 replicas available');
+    expect(text).toContain("Fix: it did not become healthy within the app's wait (300 s): look at its pods and events (kubectl -n shop describe deployment web, and kubectl -n shop get events)");
+    // api: the conflict in the server's words, the file link and the fix.
+    expect(text).toContain('❌ v1 ConfigMap shop/api-settings: Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL');
+    expect(html).toContain('<a href="https://github.com/acme/deploys/blob/cccccccccccccccccccccccccccccccccccccccc/apps/api/settings.yaml#L1">apps/api/settings.yaml#L1</a>');
+    expect(text).toContain('Fix: another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set force: true on the app');
+    expect(text).toContain('After the failure: nothing was applied for it, so the cluster still runs the previous deploy.');
+    expect(text).toContain('After the failure: 1 object was applied, nothing pruned');
+    // The next step and the check-run link.
+    expect(text).toContain('Next: fix it in a new pull request');
+    expect(text).toContain('git revert ccccccc');
+    expect(html).toContain('<a href="https://github.com/acme/deploys/runs/77">the mergeops / deploy check run</a>');
+    // The app that succeeded is a row, not a section.
+    expect(html.match(/<h4>/g)).toHaveLength(2);
+  });
+
+  it('a successful deploy is short', () => {
+    const r = failedDeploy();
+    r.apps = r.apps.slice(2);
+    const md = formatDeployComment(r, 'https://github.com/acme/deploys/runs/78');
+    const html = renderGfm(md);
+    expect(visibleText(html)).toContain('mergeops deploy of ccccccc from main: ✅ succeeded');
+    expect(html).not.toContain('<blockquote>');
+    expect(html).not.toContain('<h4>');
+    expect(visibleText(html)).not.toContain('Next:');
   });
 });
