@@ -22,6 +22,12 @@ import type { PreviewJob } from './queue/jobs.js';
 import { loadRegistryAccess } from './config/registries.js';
 import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
+import { LockStore, exposeLocks } from './commands/locks.js';
+import { CommandRateLimiter } from './commands/rate-limit.js';
+import { createCommandQueue, enqueueCommand, startCommandWorker } from './commands/worker.js';
+import { octokitCommandHost } from './commands/github.js';
+import { LOCKS_CHECK, locksCheck } from './commands/run.js';
+import { previewJobId } from './queue/jobs.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -39,6 +45,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const state = new SharedState(redis, settings.redisPrefix);
   const queues = createQueues(connection, settings.redisPrefix);
   const index = new ImageIndex(redis, settings.redisPrefix);
+  // Commands have their own queue; it joins the others for /metrics and the admin UI.
+  const commandQueue = createCommandQueue(connection, settings.redisPrefix);
+  queues.all.push(commandQueue);
+  const locks = new LockStore(redis, settings.redisPrefix);
+  const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
     await state.setHead(job, at);
     return enqueuePreview(queues, job);
@@ -55,6 +66,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     stop: async () => {
       for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'close failed'));
       await queues.close();
+      await commandQueue.close();
+      unexposeLocks();
       redis.disconnect();
       connection.disconnect();
     },
@@ -67,7 +80,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // job sat "active" until stall recovery re-ran it a minute later.
     const jobState = new SharedState(connection, settings.redisPrefix);
     const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
-    const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
+    const targets = loadClusterTargets(settings.clustersFile);
+    const clusters = new ClusterPool(targets);
+    // Mid-job lock reads and writes use the worker connection, like jobState.
+    const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const github = async (id: number) => {
       const octokit = await probot.auth(id);
@@ -86,6 +102,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       log,
       isLatestHead: (job) => jobState.isLatestHead(job),
       commentIds: (job) => jobState.commentIds(job),
+      lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
+      cancelled: async (job) => job.mergeGroup !== undefined && (await jobState.mergeGroupCancelled(job)),
     });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, jobState, {
       github,
@@ -94,6 +112,29 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       log,
       recordDeployed: (job, app) => jobState.recordDeployed(job, app),
       healthPollMs: settings.healthPollMs,
+      holdIfLocked: (job, app, pushedAtMs) =>
+        jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
+      reportLocks: async (job) => {
+        const octokit = await github(job.installationId);
+        const host = octokitCommandHost(octokit, { owner: job.owner, repo: job.repo }, limits);
+        await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
+      },
+    });
+    const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
+      host: async (job) => octokitCommandHost(await github(job.installationId), { owner: job.owner, repo: job.repo }, limits),
+      locks: jobLocks,
+      rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
+      clusters: targets,
+      log,
+      enqueuePreview: async (job, jobId) => {
+        // The comment is the command's answer too: this run must be allowed to edit it.
+        await jobState.setHead(job, Date.now());
+        await queues.preview.add('preview', job, { jobId });
+      },
+      enqueueDeploy: async (job, jobId) => {
+        await queues.deploy.add('deploy', job, { jobId });
+      },
+      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
       github,
@@ -120,7 +161,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
@@ -139,6 +180,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           await queues.image.add('sync', job, { jobId: `sync-${job.repoId}-${job.sha ?? Date.now()}` });
         },
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
+        enqueueCommand: (job) => enqueueCommand(commandQueue, job),
+        enqueueMergeGroup: async (job) => {
+          const jobId = `${previewJobId(job)}-merge-group`;
+          if (await queues.preview.getJob(jobId)) return false;
+          await queues.preview.add('preview', job, { jobId });
+          return true;
+        },
+        cancelMergeGroup: async (job) => {
+          await state.cancelMergeGroup(job);
+          // A waiting preview is removed outright; a running one sees the flag and stops.
+          const waiting = await queues.preview.getJob(`${previewJobId({ ...job, pr: 0 })}-merge-group`);
+          await waiting?.remove().catch(() => undefined);
+        },
       }),
     );
   }

@@ -4,6 +4,27 @@ import type { KubeObject } from '../objects.js';
 import { errorText } from '../errors.js';
 import { parseYamlDocuments } from '../yaml.js';
 import { ConfigError, anyMapping, bool, check, fail, list, mapping, str, unset } from './validate.js';
+import { COMMAND_NAMES, DEFAULT_REQUIRED, PERMISSION_LEVELS, atLeast, isPermission, type CommandName, type CommandPermissions, type Permission } from './command-permissions.js';
+
+/** A role a grant may require for a command: never below the command's default. */
+const raisedLevel = (command: CommandName) =>
+  str().superRefine((v, ctx) => {
+    if (!isPermission(v)) fail(ctx, `expected one of ${PERMISSION_LEVELS.join(', ')}`);
+    else if (!atLeast(v, DEFAULT_REQUIRED[command])) fail(ctx, `"${v}" is below the default (${DEFAULT_REQUIRED[command]}); grants can only raise what a command needs`);
+  });
+
+const commandsSchema = mapping({
+  help: unset(raisedLevel('help')),
+  preview: unset(raisedLevel('preview')),
+  deploy: unset(raisedLevel('deploy')),
+  lock: unset(raisedLevel('lock')),
+  unlock: unset(raisedLevel('unlock')),
+  rollback: unset(raisedLevel('rollback')),
+}).transform((o): CommandPermissions => {
+  const out: CommandPermissions = {};
+  for (const c of COMMAND_NAMES) if (o[c] && isPermission(o[c])) out[c] = o[c] as Permission;
+  return out;
+});
 
 /** A kind as grants name it: `group/Kind`, or a bare core kind; see kindNameProblem. */
 const kindName = () =>
@@ -18,7 +39,9 @@ const grantSchema = mapping({
   clusterKinds: unset(list(kindName())).describe('Cluster-scoped kinds they may touch, as group/Kind (bare Kind for the core group; default: Namespace, only granted namespaces).'),
   denyKinds: unset(list(kindName())).describe('Kinds this grant never allows, namespaced or cluster-scoped, as group/Kind (e.g. rbac.authorization.k8s.io/RoleBinding).'),
   namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
+  commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
 }).transform((g) => ({
+  ...(g.commands ? { commands: g.commands } : {}),
   repos: g.repos ?? [],
   namespaces: g.namespaces ?? [],
   clusterKinds: g.clusterKinds ?? ['Namespace'],

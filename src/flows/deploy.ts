@@ -8,7 +8,7 @@ import { fetchRevision } from '../github/tarball.js';
 import type { Octokit, RepoRef } from '../github/types.js';
 import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
+import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { ExtractLimits } from '../source/extract.js';
 import { readConfig } from './common.js';
 import { toProblem } from '../errors.js';
@@ -26,6 +26,13 @@ export interface DeployDeps {
   healthPollMs?: number;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
+  /**
+   * Deploy freezes: when `app` is locked, records this commit for its unlock (the newest
+   * push wins; `pushedAtMs` 0 never replaces one) and answers who holds it.
+   */
+  holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
+  /** After a held deploy on the default branch: the `mergeops / locks` check on that commit. */
+  reportLocks?(job: DeployJob): Promise<void>;
 }
 
 /**
@@ -54,7 +61,8 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     if (checkout) {
       const config = await readConfig(checkout.dir, job.defaultBranch);
       if ('problem' in config) report.problems.push(config.problem);
-      else apps = config.apps.filter((a) => a.branch === job.branch);
+      // A command's deploy (`/mergeops deploy web`, an unlock) names its apps.
+      else apps = config.apps.filter((a) => a.branch === job.branch && (!job.apps || job.apps.includes(a.name)));
       if (!('problem' in config) && apps.length === 0) {
         log.info('no app deploys from this branch');
         return null;
@@ -67,7 +75,10 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       await deps.checkRun.set(check);
     }
     for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log, timings));
-    await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
+    // A failed app offers the "Roll back" button; its click opens the revert PR.
+    const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
+    await finishCheck(octokit, repo, check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
+    if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
     if (job.reason !== 'self-heal') {
       const pr = await mergedPullRequest(octokit, repo, job.sha);
       if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
@@ -91,6 +102,13 @@ async function deployApp(
 ): Promise<AppDeployReport> {
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
   const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
+  // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
+  const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
+  if (held) {
+    log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');
+    out.held = held;
+    return out;
+  }
   const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
   await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
   try {

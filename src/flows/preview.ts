@@ -5,7 +5,7 @@ import { readConfig } from './common.js';
 import { errorText, toProblem } from '../errors.js';
 import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
-import { PREVIEW_CHECK, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
+import { PREVIEW_CHECK, cancelCheck, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
 import { upsertComments, type CommentIdStore } from '../github/comments.js';
 import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
@@ -36,6 +36,10 @@ export interface PreviewDeps {
   commentIds(job: PreviewJob): CommentIdStore;
   /** Check run ids survive retries of the same job, so a retry does not open a second one. */
   checkRunId: { get(): number | undefined; set(id: number): Promise<void> };
+  /** The deploy freeze on an app, shown in its preview ("🔒 locked by @user: reason"). */
+  lockOf?(job: PreviewJob, app: string): Promise<{ by: string; reason: string; at: string } | null>;
+  /** True once the work was called off (its merge group left the queue): stop, report cancelled. */
+  cancelled?(job: PreviewJob): Promise<boolean>;
 }
 
 const APP_CONCURRENCY = 4;
@@ -46,6 +50,10 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const repo = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
   const octokit = await deps.github(job.installationId);
+  if (deps.checkRunId.get() === undefined && (await deps.cancelled?.(job))) {
+    log.info('called off before it started (the merge group left the queue)');
+    return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  }
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
     checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
@@ -54,12 +62,20 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
 
   const timings: Record<string, number> = {};
   const report = await buildReport(job, octokit, deps, log, timings);
+  if (await deps.cancelled?.(job)) {
+    log.info('called off (the merge group left the queue); check cancelled');
+    await cancelCheck(octokit, repo, checkRunId, 'The merge group left the queue before its preview finished.');
+    return report;
+  }
   report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
   report.serverUrl = webUrl(octokit);
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
-    if (await deps.isLatestHead(job)) {
+    // A merge group has no pull request to comment on: its check is the whole report.
+    if (job.mergeGroup) {
+      log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
+    } else if (await deps.isLatestHead(job)) {
       const bodies = formatComment(report);
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
     } else {
@@ -108,11 +124,13 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     }
     const baseConfig = baseCheckout ? await readConfig(baseCheckout.dir, job.defaultBranch) : null;
     const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
-    const apps = config.apps.filter((a) => a.branch === job.baseRef);
+    const apps = config.apps.filter((a) => a.branch === job.baseRef && (!job.apps || job.apps.includes(a.name)));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
       const r = await previewApp(job, app, checkout.dir, deps, log);
+      const lock = await deps.lockOf?.(job, app.name);
+      if (lock) r.lock = lock;
       const baseApp = baseApps.get(app.name);
       if (baseCheckout && baseApp && r.problems.length === 0) {
         r.drift = await driftOf(job, baseApp, baseCheckout.dir, deps, log);

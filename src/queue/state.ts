@@ -117,6 +117,15 @@ return 1`;
     return all.map((v) => JSON.parse(v) as DeployJob & { app: string });
   }
 
+  /** A merge queue group left the queue: its preview, waiting or running, is called off. */
+  async cancelMergeGroup(j: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<void> {
+    await this.redis.set(`${this.prefix}:merge-group-cancelled:${j.repoId}:${j.headSha}`, '1', 'EX', 24 * 3600);
+  }
+
+  async mergeGroupCancelled(j: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}:merge-group-cancelled:${j.repoId}:${j.headSha}`)) === 1;
+  }
+
   private branchKey(kind: string, j: Pick<DeployJob, 'repoId' | 'branch'>): string {
     return `${this.prefix}:deploy-${kind}:${j.repoId}:${j.branch}`;
   }

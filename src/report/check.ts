@@ -20,6 +20,8 @@ export interface CheckOutput {
   summary: string;
   text: string;
   annotations: CheckAnnotation[];
+  /** Buttons on the check run (at most 3); a click arrives as `check_run.requested_action`. */
+  actions?: { label: string; description: string; identifier: string }[];
 }
 
 export function formatCheck(r: PreviewReport): CheckOutput {
@@ -30,7 +32,7 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
   const summary = [
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
-    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
+    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}${a.lock ? `; 🔒 locked by @${a.lock.by}${a.lock.reason ? `: ${a.lock.reason}` : ''}` : ''}`),
   ].join('\n');
   return {
     conclusion: problems.length ? 'failure' : 'success',

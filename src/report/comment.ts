@@ -217,6 +217,7 @@ function objectOrder(a: AppReport, d: ObjectDiff): number {
 
 function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
   const out = [appHeading(a)];
+  if (a.lock) out.push(lockBlock(a.app, a.lock));
   if (a.drift.length) out.push(driftBlock(a));
   // One block per problem so a long list can split between comments.
   if (a.problems.length) out.push(...problemLines(r, a.problems).map((l) => `${l}\n`), `\n${nextStep(r, a)}\n\n`);
@@ -237,6 +238,12 @@ function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
 
 function nextStep(r: PreviewReport, a: AppReport): string {
   return `**Next:** fix the ${a.problems.length === 1 ? 'problem' : 'problems'} above and push; the preview runs again on every push${r.checkRunUrl ? ` (details and annotations in ${mdLink('the check run', r.checkRunUrl)})` : ''}.`;
+}
+
+/** A deploy freeze first of all: the merge will not change the cluster until the unlock. */
+export function lockBlock(app: string, lock: NonNullable<AppReport['lock']>): string {
+  const reason = lock.reason ? `: ${escapeMd(lock.reason)}` : '';
+  return `> [!CAUTION]\n> 🔒 locked by @${escapeMd(lock.by)}${reason}. A merge is recorded, not applied; ${mdCode(`/mergeops unlock ${app}`)} applies it.\n\n`;
 }
 
 /** Drift at the top of its app: the merge also reverts these, and nothing else says so. */

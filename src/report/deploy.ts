@@ -3,9 +3,24 @@ import { escapeHtml } from './markdown.js';
 import type { CheckOutput } from './check.js';
 import type { Problem } from './types.js';
 
+/** A deploy freeze (`/mergeops lock`) that kept an app's commit from being applied. */
+export interface HeldBy {
+  by: string;
+  reason: string;
+  at: string;
+}
+
+/**
+ * The button a failed deploy check offers (check run `actions`); GitHub caps the label at
+ * 20 characters, the description at 40 and the identifier at 20.
+ */
+export const ROLLBACK_ACTION = { label: 'Roll back', description: 'Open a PR restoring the last good deploy', identifier: 'mergeops-rollback' } as const;
+
 export interface AppDeployReport {
   app: string;
   cluster: string;
+  /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
+  held?: HeldBy;
   result?: ApplyResult;
   health?: HealthReport;
   problems: Problem[];
@@ -23,6 +38,7 @@ export function appSucceeded(a: AppDeployReport): boolean {
 }
 
 export function appLine(a: AppDeployReport): string {
+  if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
@@ -56,9 +72,14 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
     lines.push(`#### \`${a.app}\``, ...ps.map((p) => `- ${p.ref ? `\`${escapeHtml(p.ref)}\`: ` : ''}${escapeHtml(p.message)}`), '');
   }
   const ok = r.apps.filter(appSucceeded).length;
+  const held = r.apps.filter((a) => a.held).length;
   return {
-    conclusion: failed ? 'failure' : 'success',
-    title: failed ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps` : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
+    conclusion: failed ? 'failure' : held > 0 ? 'neutral' : 'success',
+    title: failed
+      ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
+      : held > 0
+        ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
+        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
     annotations: r.apps
@@ -70,7 +91,8 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
 
 export function formatDeployComment(r: DeployReport, checkUrl: string | undefined): string {
   const failed = r.problems.length > 0 || r.apps.some((a) => !appSucceeded(a));
-  const head = `### mergeops deploy of \`${r.sha.slice(0, 7)}\`: ${failed ? ':x: failed' : ':white_check_mark: succeeded'}`;
+  const held = r.apps.some((a) => a.held);
+  const head = `### mergeops deploy of \`${r.sha.slice(0, 7)}\`: ${failed ? ':x: failed' : held ? ':lock: held (locked)' : ':white_check_mark: succeeded'}`;
   const rows = r.apps.map((a) => `| \`${a.app}\` | \`${a.cluster}\` | ${appLine(a)} |`);
   const link = checkUrl ? `\nDetails in [the \`mergeops / deploy\` check run](${checkUrl}).` : '';
   return [head, '', ...r.problems.map((p) => `- :x: ${escapeHtml(p.message)}`), '| App | Cluster | Result |', '|---|---|---|', ...rows, link].join('\n');

@@ -24,6 +24,8 @@ export interface AppReport {
   /** Live objects that differ from the base branch: merging will revert them too. */
   drift: DriftEntry[];
   baseRef?: string;
+  /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
+  lock?: { by: string; reason: string; at: string };
   merge?: MergeBehaviour;
 }
 
