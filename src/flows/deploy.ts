@@ -123,9 +123,9 @@ async function deployApp(
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
     out.result = await timed('deploy', 'apply', () => applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
-      // Healing drift means taking back fields a hand edit took over, which is a conflict
-      // unless forced; a normal deploy forces only when the app asks for it.
-      force: app.force || job.reason === 'self-heal',
+      // Healing drift takes back what a hand edit took over even under conflicts: fail;
+      // a normal deploy sends what its preview sent (the app's conflicts setting).
+      ...(job.reason === 'self-heal' ? { force: true } : {}),
       prune: app.prune,
       pruneEmpty: app.pruneEmpty,
       concurrency: CLUSTER_CONCURRENCY,

@@ -184,26 +184,4 @@ describe('deploy on merge against the real API server', () => {
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
     expect((live['data'] as { value: string }).value).toBe('newer');
   });
-
-  it('a field another manager owns is a reported conflict unless the app sets force: true', async () => {
-    const ns = uniqueName('dep-f');
-    await namespace(cluster, ns);
-    const [s1, s2, s3] = [sha(`c1-${ns}`), sha(`c2-${ns}`), sha(`c3-${ns}`)];
-    await h.push(s1, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'one') });
-    await h.pushEvent(s1);
-    expect((await h.waitForDeploy(s1)).body.conclusion).toBe('success');
-    // Someone takes the field over with their own server-side apply.
-    await put(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: ns }, data: { value: 'theirs' } });
-    await h.push(s2, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'two') });
-    await h.pushEvent(s2);
-    const conflict = await h.waitForDeploy(s2);
-    expect(conflict.body.conclusion).toBe('failure');
-    expect(conflict.body.output.summary).toMatch(/conflict.*test-human.*set force: true on the app to take them over/s);
-    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject)['data']).toEqual({ value: 'theirs' });
-
-    await h.push(s3, { '.github/mergeops.yml': config(ns, '    force: true\n'), 'deploy/shop/a.yaml': cm('a', 'two') });
-    await h.pushEvent(s3);
-    expect((await h.waitForDeploy(s3)).body.conclusion).toBe('success');
-    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject)['data']).toEqual({ value: 'two' });
-  });
 });

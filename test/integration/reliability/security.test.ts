@@ -34,7 +34,8 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     ns = uniqueName('relsec');
     await namespace(cluster, ns);
     await cluster.client.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
-      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, stringData: { password: liveSecret } },
+      // The operator's own Secret, which they hand to the app (it would be refused otherwise).
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', annotations: { 'mergeops.dev/adopt': `${REPO.owner}/${REPO.name}/rel-sec` } }, stringData: { password: liveSecret } },
     });
     const kubeconfig = process.env['MERGEOPS_TEST_KUBECONFIG'] as string;
     kubeToken = /token: (\S+)/.exec(fs.readFileSync(kubeconfig, 'utf8'))?.[1] ?? '';

@@ -55,7 +55,7 @@ describe('preview comment through cmark-gfm', () => {
     // Drift comes first in its app, before any object.
     expect(web.indexOf('Drift:')).toBeGreaterThan(-1);
     expect(web.indexOf('Drift:')).toBeLessThan(web.indexOf('<details>'));
-    expect(visibleText(web)).toContain('data.THEME is blue in the cluster, light on main');
+    expect(visibleText(web)).toContain('the merge reverts .data.THEME: live blue (set by kubectl-edit) → Git light; keeps .data.EXTRA (set by kubectl-edit)');
     // One line per object naming the changed fields, links to blob/<sha>/<path>#L<n>.
     expect(web).toContain('<summary>✏️ <b>change</b> <code>apps/v1 Deployment shop/web</code>: <code>spec.replicas</code> <code>2</code> → <code>5</code> · <a href="https://github.com/acme/deploys/blob/cccccccccccccccccccccccccccccccccccccccc/apps/web/deploy.yaml#L2">apps/web/deploy.yaml#L2</a></summary>');
     expect(web).toContain('<code>data.THEME</code> <code>light</code> → <code>dark</code>');
@@ -73,7 +73,7 @@ describe('preview comment through cmark-gfm', () => {
     expect(visibleText(html)).not.toMatch(/\b0 (created|changed|deleted)/);
     // Footer: base and head, time, what merging does, check-run link, reproduce command.
     const foot = visibleText(html.slice(html.lastIndexOf('<hr />')));
-    expect(foot).toContain('Merging into main will, for web, api-prod, worker: apply, prune what Git dropped, take over fields other field managers set (force: true), wait up to 5m for health.');
+    expect(foot).toContain('Merging into main will, for web, api-prod, worker: apply, prune what Git dropped, take over fields Git declares that others changed (Git wins), wait up to 5m for health.');
     expect(foot).toContain('npx mergeops diff web --repo acme/deploys --repo-id 1296269');
     expect(foot).toContain('git checkout ccccccc');
     expect(foot).toContain('at 2026-12-01 21:12 UTC');
