@@ -6,6 +6,7 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
+import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
@@ -58,6 +59,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     await state.setHead(job, at);
     return enqueuePreview(queues, job);
   };
+  // Read once by both halves: workers use the credentials, the web side the webhook secrets.
+  const registryAccess = loadRegistryAccess(settings.registriesFile);
+  const registrySecrets: RegistryWebhookSecrets = {
+    perHost: new Map([...registryAccess].flatMap(([host, a]) => (a.webhookSecret !== undefined ? [[host, a.webhookSecret] as const] : []))),
+  };
+  if (settings.registryWebhookSecret) registrySecrets.shared = settings.registryWebhookSecret;
   const closers: (() => Promise<unknown>)[] = [];
   const runtime: Runtime = {
     queues,
@@ -153,7 +160,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
       github,
-      registry: new OciDatasource(loadRegistryAccess(settings.registriesFile)),
+      registry: new OciDatasource(registryAccess),
       limits,
       log,
       // On the worker connection, like jobState: a Redis restart pauses a bump, not fails it.
@@ -211,7 +218,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     logger: log,
     requestTimeoutMs: settings.httpRequestTimeoutMs,
     intake: { maxBodyBytes: MAX_WEBHOOK_BYTES, maxInflightBytes: Math.max(settings.webhookInflightBytes, MAX_WEBHOOK_BYTES) },
-    ...(web && settings.registryWebhookSecret ? { registry: { secret: settings.registryWebhookSecret, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
+    ...(web && (registrySecrets.shared !== undefined || registrySecrets.perHost.size > 0) ? { registry: { secrets: registrySecrets, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
     ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
   });
   await server.listen({ port: settings.port, host: settings.host });
