@@ -51,8 +51,8 @@ Commands:
   render   Render the app (plain manifests, kustomize or helm) and print the objects.
   diff     Dry-run the render against the cluster (server-side apply, dryRun=All) and print
            what applying would change, as the pull request comment shows it.
-  apply    --dry-run: print the diff like \`diff\`, but with the app's own force setting, so
-           field-manager conflicts show as they would on a deploy.
+  apply    --dry-run: print the diff like \`diff\` (both send the deploy's requests as a dry
+           run, so conflicts under the app's conflicts: fail show as a deploy meets them).
            --yes: apply (changed objects only, CRDs and Namespaces first), prune what Git
            dropped (when the app has prune: true), then wait for health (the app's wait).
 
@@ -187,10 +187,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     log.debug({ app: app.name, objects: rendered.length, cluster: state.source.where, repo: key.repo, repoId: key.repoId }, 'rendered');
 
     if (args.command === 'diff' || args.values['dry-run']) {
-      // `diff` shows the intended result like a preview (forced); `apply --dry-run`
-      // predicts the deploy, so conflicts surface unless the app forces.
-      const force = args.command === 'diff' ? true : app.force;
-      return await diff(cluster, app, rendered, key, force, args.output, io);
+      // Both send the deploy's own requests as a dry run (like the preview), so conflicts
+      // surface exactly when the app's `conflicts: fail` would make the deploy refuse.
+      return await diff(cluster, app, rendered, key, args.output, io);
     }
     return await apply(cluster, app, rendered, key, args.output, log, io);
   } catch (err) {
@@ -333,9 +332,9 @@ function clusterSource(app: App, values: Values, env: NodeJS.ProcessEnv): Cluste
   return { target, where: `context "${context}" of ${label}` };
 }
 
-async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, force: boolean, output: string, io: CliIo): Promise<number> {
-  const plan = await planApp(cluster, app, rendered, key, { concurrency: CLUSTER_CONCURRENCY, orphans: true, force });
-  const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans);
+async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, io: CliIo): Promise<number> {
+  const plan = await planApp(cluster, app, rendered, key, { concurrency: CLUSTER_CONCURRENCY, orphans: true });
+  const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
   const problems: Problem[] = plan.errors.map((e) => {
     const p: Problem = { message: e.message, ref: e.ref };
     if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
@@ -344,7 +343,7 @@ async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key:
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else {
-    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force } };
+    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
     if (app.namespace) appReport.namespace = app.namespace;
     const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [appReport], problems: [], at: new Date().toISOString() };
     const text = formatComment(report).join('\n');
@@ -359,7 +358,7 @@ async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key:
 }
 
 async function apply(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, log: Logger, io: CliIo): Promise<number> {
-  const result = await applyApp(cluster, app, rendered, key, { force: app.force, prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log });
+  const result = await applyApp(cluster, app, rendered, key, { prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log });
   const report: AppDeployReport = { app: app.name, cluster: app.cluster, result, problems: [] };
   if (result.errors.length === 0 && app.waitMs > 0) {
     io.stderr(`waiting up to ${Math.round(app.waitMs / 1000)} s for ${result.objects.length} object${result.objects.length === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
 import { applyApp, waitHealthy } from '../cluster/apply.js';
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
-import { finishCheck, startCheck } from '../github/checks.js';
+import { checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
 import { fetchRevision } from '../github/tarball.js';
 import type { Octokit, RepoRef } from '../github/types.js';
@@ -10,6 +10,7 @@ import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { ExtractLimits } from '../source/extract.js';
+import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { readConfig } from './common.js';
 import { toProblem } from '../errors.js';
 import { applyResults, timed } from '../metrics.js';
@@ -24,6 +25,8 @@ export interface DeployDeps {
   recordDeployed(job: DeployJob, app: string): Promise<void>;
   /** Health polling interval; tests shorten it. */
   healthPollMs?: number;
+  /** Operator notifications (deploy failed/succeeded, drift healed); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
   /**
@@ -46,7 +49,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
   const octokit = await deps.github(job.installationId);
-  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
+  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: webUrl(octokit) };
   const timings: Record<string, number> = {};
 
   let checkout;
@@ -79,10 +82,13 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
     await finishCheck(octokit, repo, check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
     if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
+    const url = check.url ?? checkRunUrl(octokit, repo, check.id);
+    let pr: number | null = null;
     if (job.reason !== 'self-heal') {
-      const pr = await mergedPullRequest(octokit, repo, job.sha);
-      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
+      pr = await mergedPullRequest(octokit, repo, job.sha);
+      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, url) });
     }
+    await deps.notify?.(deployEvents(report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
   } finally {
@@ -101,7 +107,8 @@ async function deployApp(
   timings: Record<string, number>,
 ): Promise<AppDeployReport> {
   const repo: RepoRef = { owner: job.owner, repo: job.repo };
-  const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
+  const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
+  if (app.namespace) out.namespace = app.namespace;
   // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
   const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
   if (held) {
@@ -116,9 +123,9 @@ async function deployApp(
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
     out.result = await timed('deploy', 'apply', () => applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
-      // Healing drift means taking back fields a hand edit took over, which is a conflict
-      // unless forced; a normal deploy forces only when the app asks for it.
-      force: app.force || job.reason === 'self-heal',
+      // Healing drift takes back what a hand edit took over even under conflicts: fail;
+      // a normal deploy sends what its preview sent (the app's conflicts setting).
+      ...(job.reason === 'self-heal' ? { force: true } : {}),
       prune: app.prune,
       pruneEmpty: app.pruneEmpty,
       concurrency: CLUSTER_CONCURRENCY,

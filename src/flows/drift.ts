@@ -8,11 +8,12 @@ import type { Octokit } from '../github/types.js';
 import { driftDetected } from '../metrics.js';
 import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { objectRef } from '../objects.js';
 import type { ExtractLimits } from '../source/extract.js';
 import { readConfig } from './common.js';
 import { errorText } from '../errors.js';
 import { driftFields } from '../report/markdown.js';
+import { driftEvent, type NotifyEvent } from '../notify/events.js';
+import { checkRunUrl } from '../github/checks.js';
 
 export const DRIFT_CHECK = 'mergeops / drift';
 
@@ -33,6 +34,8 @@ export interface DriftDeps {
   deployedApps(): Promise<DeployedApp[]>;
   isLatestDeploy(job: DeployJob): Promise<boolean>;
   enqueueHeal(job: DeployJob): Promise<void>;
+  /** Operator notifications (drift detected); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
 }
 
 /**
@@ -74,8 +77,9 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const app = config.apps.find((a) => a.name === d.app);
       if (!app) continue;
       const cluster = await deps.clusters.get(app.cluster);
-      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false });
-      const drift = detectDrift(plan.objects, objectRef);
+      // Forced: drift is what Git winning would revert, whatever the app's conflicts setting.
+      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false, force: true });
+      const drift = detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
       if (drift.length === 0) continue;
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
       driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) }, drift.length);
@@ -84,10 +88,11 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       await finishCheck(octokit, repo, check.id, {
         conclusion: 'neutral',
         title: `Drift in ${app.name}: ${drift.length} object${drift.length > 1 ? 's differ' : ' differs'} from this commit${heal ? '; re-applying (selfHeal)' : ''}`,
-        summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e.fields, 'Git')}`).join('\n'),
+        summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e, 're-applying')}`).join('\n'),
         text: '',
         annotations: [],
       });
+      await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: checkRunUrl(octokit, repo, check.id) })]);
       if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
+import type { ClusterPool } from '../cluster/connect.js';
 import { readConfig } from './common.js';
 import { errorText, toProblem } from '../errors.js';
 import { planApp } from '../cluster/plan.js';
@@ -11,8 +11,7 @@ import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
 import type { Octokit } from '../github/types.js';
 import type { PreviewJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
-import { objectRef } from '../objects.js';
-import { detectDrift, type DriftEntry } from '../diff/drift.js';
+import { detectDrift } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import type { AppReport, PreviewReport, Problem } from '../report/types.js';
@@ -102,7 +101,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     repoId: job.repoId,
   };
   let checkout;
-  // The base revision is the drift baseline; without it the preview still works.
+  // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
   const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
@@ -127,15 +126,11 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     const apps = config.apps.filter((a) => a.branch === job.baseRef && (!job.apps || job.apps.includes(a.name)));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
+    // Only an app the base branch has can have been deployed, so only it can have drifted.
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
-      const r = await previewApp(job, app, checkout.dir, deps, log);
+      const r = await previewApp(job, app, checkout.dir, baseApps.has(app.name), deps, log);
       const lock = await deps.lockOf?.(job, app.name);
       if (lock) r.lock = lock;
-      const baseApp = baseApps.get(app.name);
-      if (baseCheckout && baseApp && r.problems.length === 0) {
-        r.drift = await driftOf(job, baseApp, baseCheckout.dir, deps, log);
-        r.baseRef = job.baseRef;
-      }
       return r;
     });
     // Apps render and diff in parallel, so per-stage sums would overstate the wall time.
@@ -147,34 +142,28 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
   }
 }
 
-/** Best effort: a base that no longer renders just means no drift section. */
-async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<DriftEntry[]> {
-  try {
-    const rendered = await render(app, dir);
-    const cluster = await deps.clusters.get(app.cluster);
-    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false });
-    return detectDrift(plan.objects, objectRef);
-  } catch (err) {
-    log.info({ app: app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
-    return [];
-  }
-}
-
-async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
-  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.force } };
+/**
+ * Plans the app exactly as its deploy will (same requests, as a dry run). The plan's own
+ * field records say what the merge reverts of others' changes (drift) and what it keeps.
+ */
+async function previewApp(job: PreviewJob, app: App, dir: string, deployedBefore: boolean, deps: PreviewDeps, log: Logger): Promise<AppReport> {
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
   try {
     const rendered = await timed('preview', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');
     const cluster = await deps.clusters.get(app.cluster);
     const plan = await timed('preview', 'diff', () => planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }));
-    out.diffs = diffPlan(plan.objects, plan.orphans);
-    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: plan.errors.length }, 'diffed');
-    for (const e of plan.errors) {
+    out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
+    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: plan.errors.length, warnings: plan.warnings.length }, 'diffed');
+    const problem = (e: { ref: string; message: string; source?: { file: string; line: number } }): Problem => {
       const p: Problem = { message: e.message, ref: e.ref };
       if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
-      out.problems.push(p);
-    }
+      return p;
+    };
+    out.problems.push(...plan.errors.map(problem));
+    out.warnings = plan.warnings.map(problem);
+    if (deployedBefore && plan.errors.length === 0) out.drift = detectDrift(plan.objects, plan.ours);
   } catch (err) {
     out.problems.push(toProblem(err));
   }

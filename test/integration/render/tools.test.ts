@@ -18,7 +18,7 @@ function checkout(files: Record<string, string>): string {
   }
   return dir;
 }
-const app = (p: string, extra: Partial<App> = {}): App => ({ name: 'a', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false, ...extra });
+const app = (p: string, extra: Partial<App> = {}): App => ({ name: 'a', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false, ...extra });
 
 afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
