@@ -92,12 +92,50 @@ export function unset<T extends z.ZodType>(s: T) {
   return s.nullish().transform((v) => v ?? undefined);
 }
 
-/** A mapping with exactly these keys allowed; an unknown key names the allowed ones. */
+/** A mapping with exactly these keys allowed; an unknown key names the nearest allowed one, and all of them. */
 export function mapping<S extends z.core.$ZodLooseShape>(shape: S) {
-  const allowed = Object.keys(shape).join(', ');
+  const keys = Object.keys(shape);
+  const allowed = keys.join(', ');
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown key "${iss.keys[0] ?? ''}" (allowed: ${allowed})` : `expected a mapping, got ${describe(iss.input)}`),
+    error: (iss) => {
+      if (iss.code !== 'unrecognized_keys') return `expected a mapping, got ${describe(iss.input)}`;
+      const key = iss.keys[0] ?? '';
+      const near = nearest(key, keys);
+      return `unknown key "${key}"${near ? `; did you mean "${near}"?` : ''} (allowed: ${allowed})`;
+    },
   });
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) turning `a` into `b`. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const prev = d[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number;
+}
+
+/**
+ * The allowed key a typo most likely meant: same letters in another case, or within a
+ * third of its length in edits (at least one); none when nothing is that close.
+ */
+export function nearest(key: string, allowed: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const sameCase = allowed.find((k) => k.toLowerCase() === lower);
+  if (sameCase) return sameCase;
+  let best: { key: string; d: number } | undefined;
+  for (const k of allowed) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= Math.max(1, Math.floor(k.length / 3)) && (!best || d < best.d)) best = { key: k, d };
+  }
+  return best?.key;
 }
 
 /** A mapping of any keys (Helm values, named clusters, registry hosts). */

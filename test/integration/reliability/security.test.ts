@@ -160,10 +160,10 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     expect(github.length).toBeGreaterThan(10);
     const logs = captured.lines.join('');
     expect(captured.lines.length).toBeGreaterThan(20);
-    // Probot's and Octokit's own lines are in the scan too, not only mergeops' (Octokit logs
-    // each request it sends, at debug).
+    // Probot's and Octokit's own lines are in the scan too, not only mergeops' (Probot's
+    // Octokit logs each request it sends with its body, at debug).
     expect(captured.lines.some((l) => /"name":"probot"/.test(l))).toBe(true);
-    expect(captured.lines.some((l) => /"msg":"(GET|POST|PATCH) \/repos\/acme\/deploys\//.test(l))).toBe(true);
+    expect(captured.lines.some((l) => /"msg":"GitHub request: (GET|POST|PATCH) https:\/\/api\.github\.com\/repos\/acme\/deploys\//.test(l))).toBe(true);
     expect(h.tokens().length).toBeGreaterThan(0);
     const redis = await redisDump(process.env['MERGEOPS_TEST_REDIS_URL'] as string, h.prefix);
     expect(redis.keys).toBeGreaterThan(5);

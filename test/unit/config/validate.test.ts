@@ -1,6 +1,6 @@
 import { describe as group, expect, it } from '@jest/globals';
 import { z } from 'zod';
-import { ConfigError, at, bool, check, describe, duration, isObj, keyPath, list, mapping, str, unset } from '../../../src/config/validate.js';
+import { ConfigError, at, bool, check, describe, duration, isObj, keyPath, list, mapping, nearest, str, unset } from '../../../src/config/validate.js';
 import { thrown } from '../../support/expect-error.js';
 
 const configError = (fn: () => unknown): ConfigError => thrown(fn, ConfigError);
@@ -53,7 +53,19 @@ group('mapping', () => {
 
   it('reports an unknown key before a wrong value beside it (the likelier typo)', () => {
     const e = configError(() => check(mapping({ prune: unset(bool()) }), { prune: 'yes', prunee: true }, 'apps[0]'));
-    expect(e.message).toBe('apps[0]: unknown key "prunee" (allowed: prune)');
+    expect(e.message).toBe('apps[0]: unknown key "prunee"; did you mean "prune"? (allowed: prune)');
+  });
+
+  it('suggests the nearest allowed key for a typo, a swap or another case, and nothing for a stranger', () => {
+    const keys = ['name', 'path', 'namespace', 'prune', 'pruneEmpty', 'selfHeal', 'wait'];
+    expect(nearest('nmae', keys)).toBe('name');
+    expect(nearest('namespce', keys)).toBe('namespace');
+    expect(nearest('selfheal', keys)).toBe('selfHeal');
+    expect(nearest('prune_empty', keys)).toBe('pruneEmpty');
+    expect(nearest('replicas', keys)).toBeUndefined();
+    expect(nearest('x', keys)).toBeUndefined();
+    const e = configError(() => check(mapping({ namespace: unset(str()), name: unset(str()) }), { namespce: 'a' }, 'apps[0]'));
+    expect(e.message).toBe('apps[0]: unknown key "namespce"; did you mean "namespace"? (allowed: namespace, name)');
   });
 
   it('rejects non-mappings', () => {
