@@ -3,7 +3,7 @@ import { DEFAULT_CAPS } from '../../../src/config/caps.js';
 import type { App } from '../../../src/config/repo-config.js';
 import { checkRepoCaps } from '../../../src/policy/caps.js';
 
-const app = (name: string, waitMs = 0): App => ({ name, path: name, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs, force: false, selfHeal: false }) as App;
+const app = (name: string, waitMs = 0): App => ({ name, path: name, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false });
 
 describe('checkRepoCaps', () => {
   it('passes a config inside every cap', () => {
