@@ -28,6 +28,8 @@ import { createCommandQueue, enqueueCommand, startCommandWorker } from './comman
 import { octokitCommandHost } from './commands/github.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { previewJobId } from './queue/jobs.js';
+import { loadNotifications } from './notify/config.js';
+import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -48,6 +50,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   // Commands have their own queue; it joins the others for /metrics and the admin UI.
   const commandQueue = createCommandQueue(connection, settings.redisPrefix);
   queues.all.push(commandQueue);
+  // Notifications have their own queue too; workers deliver, flows only enqueue.
+  const notifyQueue = createNotifyQueue(connection, settings.redisPrefix);
+  queues.all.push(notifyQueue);
   const locks = new LockStore(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
@@ -67,6 +72,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'close failed'));
       await queues.close();
       await commandQueue.close();
+      await notifyQueue.close();
       unexposeLocks();
       redis.disconnect();
       connection.disconnect();
@@ -94,6 +100,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       return octokit;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
+    const receivers = loadNotifications(settings.notificationsFile);
+    const notifier = new Notifier(receivers.length ? notifyQueue : null, receivers, log);
+    const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
+    const notifyWorker = receivers.length ? startNotifyWorker(connection, { receivers, redis: connection, prefix: settings.redisPrefix, log }) : null;
+    if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       github,
       clusters,
@@ -112,6 +123,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       log,
       recordDeployed: (job, app) => jobState.recordDeployed(job, app),
       healthPollMs: settings.healthPollMs,
+      notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
@@ -144,6 +156,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       deployedApps: () => jobState.deployedApps(),
       isLatestDeploy: (job) => jobState.isLatestDeploy(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
+      notify,
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
       github,
@@ -161,7 +174,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

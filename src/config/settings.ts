@@ -35,6 +35,8 @@ export interface Settings {
   driftIntervalMs: number;
   adminUser?: string;
   adminPassword?: string;
+  /** Notification receivers and their routing (MERGEOPS_NOTIFICATIONS file). */
+  notificationsFile?: string;
   /** Credentials and TLS per registry host (MERGEOPS_REGISTRIES file). */
   registriesFile?: string;
   /** Shared secret of `POST /registry/webhook`; the endpoint is off without one. */
@@ -119,6 +121,7 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_ADMIN_PASSWORD: text(),
   MERGEOPS_REGISTRIES: text(),
   MERGEOPS_REGISTRY_WEBHOOK_SECRET: text(),
+  MERGEOPS_NOTIFICATIONS: text(),
   GHE_HOST: text(),
   GHE_PROTOCOL: z.string().default('https'),
 });
@@ -159,6 +162,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
   };
   if (e.MERGEOPS_REGISTRIES) s.registriesFile = e.MERGEOPS_REGISTRIES;
+  if (e.MERGEOPS_NOTIFICATIONS) s.notificationsFile = e.MERGEOPS_NOTIFICATIONS;
   if (e.MERGEOPS_REGISTRY_WEBHOOK_SECRET) s.registryWebhookSecret = e.MERGEOPS_REGISTRY_WEBHOOK_SECRET;
   if (e.APP_ID) s.appId = e.APP_ID;
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');

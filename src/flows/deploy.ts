@@ -10,6 +10,7 @@ import type { DeployJob } from '../queue/jobs.js';
 import { render } from '../render/index.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { ExtractLimits } from '../source/extract.js';
+import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { readConfig } from './common.js';
 import { toProblem } from '../errors.js';
 import { applyResults, timed } from '../metrics.js';
@@ -24,6 +25,8 @@ export interface DeployDeps {
   recordDeployed(job: DeployJob, app: string): Promise<void>;
   /** Health polling interval; tests shorten it. */
   healthPollMs?: number;
+  /** Operator notifications (deploy failed/succeeded, drift healed); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
   /**
@@ -79,10 +82,13 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
     await finishCheck(octokit, repo, check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
     if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
+    const url = check.url ?? checkRunUrl(octokit, repo, check.id);
+    let pr: number | null = null;
     if (job.reason !== 'self-heal') {
-      const pr = await mergedPullRequest(octokit, repo, job.sha);
-      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url ?? checkRunUrl(octokit, repo, check.id)) });
+      pr = await mergedPullRequest(octokit, repo, job.sha);
+      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, url) });
     }
+    await deps.notify?.(deployEvents(report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
   } finally {

@@ -12,6 +12,8 @@ import type { ExtractLimits } from '../source/extract.js';
 import { readConfig } from './common.js';
 import { errorText } from '../errors.js';
 import { driftFields } from '../report/markdown.js';
+import { driftEvent, type NotifyEvent } from '../notify/events.js';
+import { checkRunUrl } from '../github/checks.js';
 
 export const DRIFT_CHECK = 'mergeops / drift';
 
@@ -32,6 +34,8 @@ export interface DriftDeps {
   deployedApps(): Promise<DeployedApp[]>;
   isLatestDeploy(job: DeployJob): Promise<boolean>;
   enqueueHeal(job: DeployJob): Promise<void>;
+  /** Operator notifications (drift detected); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
 }
 
 /**
@@ -88,6 +92,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
         text: '',
         annotations: [],
       });
+      await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: checkRunUrl(octokit, repo, check.id) })]);
       if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }
