@@ -5,6 +5,7 @@ import { loadClusterTargets } from './config/clusters.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
+import { WRITES_PER_HOUR, WritePacer, isContentCreating } from './github/write-pacer.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
@@ -91,8 +92,14 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // Mid-job lock reads and writes use the worker connection, like jobState.
     const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
+    // On the worker connection, like jobState: a Redis restart pauses a write, not fails it.
+    const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR }) : null;
     const github = async (id: number) => {
       const octokit = await probot.auth(id);
+      // Every worker shares one budget per installation: GitHub's secondary rate limits.
+      octokit.hook.before('request', async (options) => {
+        if (pacer && isContentCreating(options.method, options.url)) await pacer.acquire(id);
+      });
       octokit.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
         if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: String(id) }, remaining);

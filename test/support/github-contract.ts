@@ -65,10 +65,23 @@ export interface ContractViolation {
 // Where violations go: one list per jest test file (module registry), drained by the guard.
 
 const recorded: ContractViolation[] = [];
+const contracts = new Set<WeakRef<GitHubContract>>();
 
 /** Returns and clears the violations recorded so far. */
 export function takeViolations(): ContractViolation[] {
   return recorded.splice(0);
+}
+
+/**
+ * A new test starts a new minute of GitHub's secondary-limit windows: a test stands for
+ * one scenario's traffic, and within it the limits hold (the guard calls this between tests).
+ */
+export function newRateWindow(): void {
+  for (const ref of contracts) {
+    const c = ref.deref();
+    if (c) c.resetRateWindows();
+    else contracts.delete(ref);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -316,6 +329,11 @@ export class GitHubContract {
     this.publicKey = crypto.createPublicKey(opts.privateKey);
     this.now = opts.now ?? Date.now;
     this.secondaryLimits = opts.secondaryLimits ?? true;
+    contracts.add(new WeakRef(this));
+  }
+
+  resetRateWindows(): void {
+    this.writes.clear();
   }
 
   /** POST /app/installations/{id}/access_tokens: a fresh token, valid for an hour, as GitHub gives. */

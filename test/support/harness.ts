@@ -150,6 +150,9 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
     MERGEOPS_HEALTH_POLL_MS: '200',
+    // Pacing would make a test wait out GitHub's minute; the contract still refuses more
+    // than 80 writes a minute within one test (see contract-guard.ts).
+    MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
