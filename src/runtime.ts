@@ -7,17 +7,19 @@ import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
-import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
-import { SharedState } from './queue/state.js';
+import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
-import { startPreviewWorker } from './queue/worker.js';
+import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
-import type { PreviewJob } from './queue/jobs.js';
+import type { PreviewJob } from './flows/jobs.js';
+import { octokitHosts } from './github/host.js';
+import { Engine } from './engine/engine.js';
 import { loadRegistryAccess } from './config/registries.js';
 import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
@@ -35,11 +37,13 @@ export interface Runtime {
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
   const redis = createRedis(settings.redisUrl);
   const connection = createRedis(settings.redisUrl, true);
-  const state = new SharedState(redis, settings.redisPrefix);
+  const deliveries = new Deliveries(redis, settings.redisPrefix);
+  const previews = new PreviewState(redis, settings.redisPrefix);
+  const deploys = new DeployState(redis, settings.redisPrefix);
   const queues = createQueues(connection, settings.redisPrefix);
   const index = new ImageIndex(redis, settings.redisPrefix);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
-    await state.setHead(job, at);
+    await previews.setHead(job, at);
     return enqueuePreview(queues, job);
   };
   const closers: (() => Promise<unknown>)[] = [];
@@ -58,11 +62,13 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // for a reconnect instead of failing after 3 tries) a Redis restart pauses the job; on
     // the other, the job failed while Redis was away, BullMQ could not record that, and the
     // job sat "active" until stall recovery re-ran it a minute later.
-    const jobState = new SharedState(connection, settings.redisPrefix);
+    const jobPreviews = new PreviewState(connection, settings.redisPrefix);
+    const jobDeploys = new DeployState(connection, settings.redisPrefix);
+    const leases = new Leases(connection, settings.redisPrefix);
     const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
     const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
-    const github = async (id: number) => {
+    const octokit = async (id: number) => {
       const octokit = await probot.auth(id);
       octokit.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
@@ -71,41 +77,36 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       return octokit;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
+    const hosts = octokitHosts({ octokit, limits, revisions });
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
-      github,
-      clusters,
-      limits,
-      revisions,
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'preview' }),
       log,
-      isLatestHead: (job) => jobState.isLatestHead(job),
-      commentIds: (job) => jobState.commentIds(job),
+      isLatestHead: (job) => jobPreviews.isLatestHead(job),
+      commentIds: (job) => jobPreviews.commentIds(job),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, jobState, {
-      github,
-      clusters,
-      limits,
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
       log,
-      recordDeployed: (job, app) => jobState.recordDeployed(job, app),
-      healthPollMs: settings.healthPollMs,
+      recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
     });
-    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
-      github,
-      clusters,
-      limits,
+    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'drift' }),
       log,
-      deployedApps: () => jobState.deployedApps(),
-      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
+      deployedApps: () => jobDeploys.deployedApps(),
+      isLatestDeploy: (job) => jobDeploys.isLatest(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
-      github,
+      hosts,
       registry: new OciDatasource(loadRegistryAccess(settings.registriesFile)),
-      limits,
       log,
-      // On the worker connection, like jobState: a Redis restart pauses a bump, not fails it.
+      // On the worker connection, like the job state: a Redis restart pauses a bump, not fails it.
       index: new ImageIndex(connection, settings.redisPrefix),
       queues,
-      state: jobState,
+      leases,
       lockMs: settings.jobLockMs,
       pollIntervalMs: settings.imagePollIntervalMs,
       enqueuePreview: async (job) => {
@@ -125,12 +126,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         enqueuePreview: enqueuePreviewAt,
         enqueueDeploy: async (job, at) => {
           // A stale push (an older commit redelivered late) is not enqueued at all.
-          if (!(await state.setLatestDeploy(job, at))) return false;
+          if (!(await deploys.setLatest(job, at))) return false;
           return enqueueDeploy(queues, job);
         },
-        enqueueSync: async (job) => {
-          await queues.image.add('sync', job, { jobId: `sync-${job.repoId}-${job.sha ?? Date.now()}` });
-        },
+        enqueueSync: (job) => enqueueSync(queues, job),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
       }),
     );
@@ -139,7 +138,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const server = await buildServer({
     ...(web && secret ? { webhooks: { probot, secret } } : {}),
     redis,
-    state,
+    state: deliveries,
     queues,
     logger: log,
     requestTimeoutMs: settings.httpRequestTimeoutMs,

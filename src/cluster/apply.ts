@@ -23,6 +23,8 @@ export interface ApplyResult {
   configured: string[];
   unchanged: string[];
   pruned: string[];
+  /** Live objects of this app the render no longer has: what prune deletes (or would have). */
+  orphans: string[];
   errors: ObjectError[];
   /** Why prune did not run, when it was wanted. */
   pruneSkipped?: string;
@@ -40,8 +42,9 @@ const CRD_ESTABLISH_TIMEOUT_MS = 60_000;
  * what Git no longer has only after every write succeeded.
  */
 export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], errors: [], objects: [] };
+  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], orphans: [], errors: [], objects: [] };
   const plan = await planApp(cluster, app, rendered, key, { concurrency: opts.concurrency, orphans: true, force: opts.force });
+  result.orphans = plan.orphans.map(objectRef);
   if (plan.errors.length) {
     result.errors = plan.errors;
     return result;

@@ -1,29 +1,19 @@
 import type { Logger } from 'pino';
+import { CHECK_NAMES } from '../check-names.js';
 import type { App } from '../config/repo-config.js';
-import { applyApp, waitHealthy } from '../cluster/apply.js';
-import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
-import { finishCheck, startCheck } from '../github/checks.js';
-import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
-import { fetchRevision } from '../github/tarball.js';
-import type { Octokit, RepoRef } from '../github/types.js';
-import type { DeployJob } from '../queue/jobs.js';
-import { render } from '../render/index.js';
-import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
-import type { ExtractLimits } from '../source/extract.js';
-import { readConfig } from './common.js';
+import type { AppEngine, AppTarget } from '../engine/engine.js';
+import { appsOn, openRevision } from '../engine/revision.js';
 import { toProblem } from '../errors.js';
 import { applyResults, timed } from '../metrics.js';
-
-export const DEPLOY_CHECK = 'mergeops / deploy';
+import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
+import type { RepoHost, RepoHosts } from './host.js';
+import type { DeployJob } from './jobs.js';
 
 export interface DeployDeps {
-  github(installationId: number): Promise<Octokit>;
-  clusters: ClusterPool;
-  limits: ExtractLimits;
+  hosts: RepoHosts;
+  engine: AppEngine;
   log: Logger;
   recordDeployed(job: DeployJob, app: string): Promise<void>;
-  /** Health polling interval; tests shorten it. */
-  healthPollMs?: number;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
 }
@@ -36,93 +26,79 @@ export interface DeployDeps {
  */
 export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<DeployReport | null> {
   const started = Date.now();
-  const repo: RepoRef = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
-  const octokit = await deps.github(job.installationId);
+  const host = await deps.hosts(job);
   const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
   const timings: Record<string, number> = {};
 
-  let checkout;
-  try {
-    checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits), timings);
-  } catch (err) {
-    const problem = toProblem(err);
-    report.problems.push(problem);
-  }
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch), timings);
   try {
     let apps: App[] = [];
-    if (checkout) {
-      const config = await readConfig(checkout.dir, job.defaultBranch);
-      if ('problem' in config) report.problems.push(config.problem);
-      else apps = config.apps.filter((a) => a.branch === job.branch);
-      if (!('problem' in config) && apps.length === 0) {
+    if (revision.ok) {
+      apps = appsOn(revision.config, job.branch);
+      if (apps.length === 0) {
         log.info('no app deploys from this branch');
         return null;
       }
+    } else {
+      report.problems.push(revision.problem);
     }
     let check = deps.checkRun.get();
     if (!check) {
-      const started = await startCheck(octokit, repo, DEPLOY_CHECK, job.sha);
-      check = started.url ? { id: started.id, url: started.url } : { id: started.id };
+      check = await host.startCheck(CHECK_NAMES.deploy, job.sha);
       await deps.checkRun.set(check);
     }
-    for (const app of apps) report.apps.push(await deployApp(job, app, checkout?.dir as string, octokit, check.url, deps, log, timings));
-    await finishCheck(octokit, repo, check.id, formatDeployCheck(report));
+    for (const app of apps) {
+      const t: AppTarget = { app, dir: revision.ok ? revision.dir : '', key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } };
+      report.apps.push(await deployApp(job, t, host, check.url, deps, log, timings));
+    }
+    await host.finishCheck(check.id, formatDeployCheck(report));
     if (job.reason !== 'self-heal') {
-      const pr = await mergedPullRequest(octokit, repo, job.sha);
-      if (pr !== null) await octokit.rest.issues.createComment({ ...repo, issue_number: pr, body: formatDeployComment(report, check.url) });
+      const pr = await host.mergedPullRequest(job.sha);
+      if (pr !== null) await host.comment(pr, formatDeployComment(report, check.url));
     }
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
   } finally {
-    await checkout?.remove();
+    await revision.close();
   }
 }
 
 async function deployApp(
   job: DeployJob,
-  app: App,
-  dir: string,
-  octokit: Octokit,
+  t: AppTarget,
+  host: RepoHost,
   checkUrl: string | undefined,
   deps: DeployDeps,
   log: Logger,
   timings: Record<string, number>,
 ): Promise<AppDeployReport> {
-  const repo: RepoRef = { owner: job.owner, repo: job.repo };
+  const { app } = t;
   const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
-  const deploymentId = await createDeployment(octokit, repo, job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
-  await setDeploymentState(octokit, repo, deploymentId, 'in_progress', 'applying', checkUrl);
+  const deploymentId = await host.createDeployment(job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
+  await host.setDeploymentState(deploymentId, 'in_progress', 'applying', checkUrl);
   try {
-    const rendered = await timed('deploy', 'render', () => render(app, dir), timings);
-    log.info({ app: app.name, objects: rendered.length }, 'rendered');
-    const cluster = await deps.clusters.get(app.cluster);
-    out.result = await timed('deploy', 'apply', () => applyApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, {
+    const applied = await deps.engine.apply(t, {
       // Healing drift means taking back fields a hand edit took over, which is a conflict
       // unless forced; a normal deploy forces only when the app asks for it.
       force: app.force || job.reason === 'self-heal',
-      prune: app.prune,
-      pruneEmpty: app.pruneEmpty,
-      concurrency: CLUSTER_CONCURRENCY,
       log,
-    }), timings);
-    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, out.result[result].length);
-    log.info({ app: app.name, created: out.result.created.length, configured: out.result.configured.length, unchanged: out.result.unchanged.length, pruned: out.result.pruned.length, errors: out.result.errors.length }, 'applied');
-    if (out.result.errors.length === 0 && app.waitMs > 0) {
-      const objects = out.result.objects;
-      out.health = await timed('deploy', 'health', () => waitHealthy(cluster, objects, app.waitMs, log, deps.healthPollMs), timings);
-    }
+      timings,
+    });
+    out.result = applied.result;
+    if (applied.health) out.health = applied.health;
+    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, applied.result[result].length);
   } catch (err) {
     try {
       out.problems.push(toProblem(err));
     } catch {
       // Ours, not the user's: the job is retried, but the Deployment must not spin forever.
-      await setDeploymentState(octokit, repo, deploymentId, 'error', 'mergeops hit an internal error; retrying', checkUrl).catch(() => undefined);
+      await host.setDeploymentState(deploymentId, 'error', 'mergeops hit an internal error; retrying', checkUrl).catch(() => undefined);
       throw err;
     }
   }
   const ok = appSucceeded(out);
   if (ok) await deps.recordDeployed(job, app.name);
-  await setDeploymentState(octokit, repo, deploymentId, ok ? 'success' : 'failure', appLine(out), checkUrl);
+  await host.setDeploymentState(deploymentId, ok ? 'success' : 'failure', appLine(out), checkUrl);
   return out;
 }

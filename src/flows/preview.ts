@@ -1,35 +1,22 @@
 import type { Logger } from 'pino';
+import { CHECK_NAMES } from '../check-names.js';
 import type { App } from '../config/repo-config.js';
-import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
-import { readConfig } from './common.js';
-import { errorText, toProblem } from '../errors.js';
-import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
-import { PREVIEW_CHECK, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
-import { upsertComments, type CommentIdStore } from '../github/comments.js';
-import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
-import type { Octokit } from '../github/types.js';
-import type { PreviewJob } from '../queue/jobs.js';
-import { render } from '../render/index.js';
-import { objectRef } from '../objects.js';
-import { detectDrift, type DriftEntry } from '../diff/drift.js';
+import type { DriftEntry } from '../diff/drift.js';
+import type { AppEngine, AppTarget } from '../engine/engine.js';
+import { appsOn, openRevision } from '../engine/revision.js';
+import { errorText, toProblem } from '../errors.js';
+import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
-import type { AppReport, PreviewReport, Problem } from '../report/types.js';
-import type { ExtractLimits } from '../source/extract.js';
-import type { RevisionCache } from '../source/revision-cache.js';
+import type { AppReport, PreviewReport } from '../report/types.js';
 import { mapLimit } from '../util/pool.js';
-import { timed } from '../metrics.js';
+import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
+import type { PreviewJob } from './jobs.js';
 
 export interface PreviewDeps {
-  github(installationId: number): Promise<Octokit>;
-  clusters: ClusterPool;
-  limits: ExtractLimits;
-  /**
-   * Base revisions already extracted on this worker: every push to a PR previews against
-   * the same base commit, so only the first push downloads it.
-   */
-  revisions: RevisionCache;
+  hosts: RepoHosts;
+  engine: AppEngine;
   log: Logger;
   /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
   isLatestHead(job: PreviewJob): Promise<boolean>;
@@ -43,29 +30,27 @@ const APP_CONCURRENCY = 4;
 /** The preview flow: fetch → config → render → plan (dry-run) → diff → report. */
 export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<PreviewReport> {
   const started = Date.now();
-  const repo = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
-  const octokit = await deps.github(job.installationId);
+  const host = await deps.hosts(job);
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
-    checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
+    checkRunId = (await host.startCheck(CHECK_NAMES.preview, job.headSha)).id;
     await deps.checkRunId.set(checkRunId);
   }
 
   const timings: Record<string, number> = {};
-  const report = await buildReport(job, octokit, deps, log, timings);
-  report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
-  report.serverUrl = webUrl(octokit);
+  const report = await buildReport(job, host, deps.engine, log, timings);
+  report.checkRunUrl = host.checkRunUrl(checkRunId);
+  report.serverUrl = host.webUrl();
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
     if (await deps.isLatestHead(job)) {
-      const bodies = formatComment(report);
-      await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
+      await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
-    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+    await host.finishCheck(checkRunId, formatCheck(report));
   }, timings);
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
@@ -74,7 +59,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   return report;
 }
 
-async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
+async function buildReport(job: PreviewJob, host: RepoHost, engine: AppEngine, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
   const report: PreviewReport = {
     repo: `${job.owner}/${job.repo}`,
     sha: job.headSha,
@@ -85,37 +70,34 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     at: new Date().toISOString(),
     repoId: job.repoId,
   };
-  let checkout;
   // The base revision is the drift baseline; without it the preview still works.
-  const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
+  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
+  let head;
   try {
-    checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch), timings);
   } catch (err) {
-    await (await base)?.remove();
-    const problem = toProblem(err);
-    report.problems.push(problem);
-    return report;
+    await (await base)?.close();
+    throw err;
   }
-  const baseCheckout = await base;
+  const baseRev = await base;
   try {
-    const config = await readConfig(checkout.dir, job.defaultBranch);
-    if ('problem' in config) {
-      report.problems.push(config.problem);
+    if (!head.ok) {
+      report.problems.push(head.problem);
       return report;
     }
-    const baseConfig = baseCheckout ? await readConfig(baseCheckout.dir, job.defaultBranch) : null;
-    const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
-    const apps = config.apps.filter((a) => a.branch === job.baseRef);
+    const baseApps = baseRev?.ok ? new Map(baseRev.config.apps.map((a) => [a.name, a])) : new Map<string, App>();
+    const apps = appsOn(head.config, job.baseRef);
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
+    const key = (app: App) => ({ repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name });
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
-      const r = await previewApp(job, app, checkout.dir, deps, log);
+      const r = await previewApp({ app, dir: head.dir, key: key(app) }, engine, log);
       const baseApp = baseApps.get(app.name);
-      if (baseCheckout && baseApp && r.problems.length === 0) {
-        r.drift = await driftOf(job, baseApp, baseCheckout.dir, deps, log);
+      if (baseRev?.ok && baseApp && r.problems.length === 0) {
+        r.drift = await driftOf({ app: baseApp, dir: baseRev.dir, key: key(baseApp) }, engine, log);
         r.baseRef = job.baseRef;
       }
       return r;
@@ -124,39 +106,30 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     timings['apps'] = Date.now() - started;
     return report;
   } finally {
-    await checkout.remove();
-    await baseCheckout?.remove();
+    await head.close();
+    await baseRev?.close();
   }
 }
 
 /** Best effort: a base that no longer renders just means no drift section. */
-async function driftOf(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<DriftEntry[]> {
+async function driftOf(t: AppTarget, engine: AppEngine, log: Logger): Promise<DriftEntry[]> {
   try {
-    const rendered = await render(app, dir);
-    const cluster = await deps.clusters.get(app.cluster);
-    const plan = await planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false });
-    return detectDrift(plan.objects, objectRef);
+    return await engine.drift(t, { log });
   } catch (err) {
-    log.info({ app: app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
+    log.info({ app: t.app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
     return [];
   }
 }
 
-async function previewApp(job: PreviewJob, app: App, dir: string, deps: PreviewDeps, log: Logger): Promise<AppReport> {
+async function previewApp(t: AppTarget, engine: AppEngine, log: Logger): Promise<AppReport> {
+  const { app } = t;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.force } };
   if (app.namespace) out.namespace = app.namespace;
   try {
-    const rendered = await timed('preview', 'render', () => render(app, dir));
-    log.info({ app: app.name, objects: rendered.length }, 'rendered');
-    const cluster = await deps.clusters.get(app.cluster);
-    const plan = await timed('preview', 'diff', () => planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }));
+    const { plan, problems } = await engine.plan(t, { log });
     out.diffs = diffPlan(plan.objects, plan.orphans);
-    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: plan.errors.length }, 'diffed');
-    for (const e of plan.errors) {
-      const p: Problem = { message: e.message, ref: e.ref };
-      if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
-      out.problems.push(p);
-    }
+    out.problems.push(...problems);
+    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length }, 'diffed');
   } catch (err) {
     out.problems.push(toProblem(err));
   }

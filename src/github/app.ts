@@ -1,6 +1,6 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
-import type { DeployJob, PreviewJob, SyncJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob, SyncJob } from '../flows/jobs.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
