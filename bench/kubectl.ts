@@ -40,7 +40,7 @@ export async function benchKubectl(env: BenchEnv, sizes: number[], repeat: numbe
       const nsM = `bench-m-${n}-${suffix}`;
       const nsK = `bench-k-${n}-${suffix}`;
       for (const ns of [nsM, nsK]) await createNamespace(cluster, ns);
-      const app: App = { name: `bench-${n}`, path: '.', cluster: 'bench', namespace: nsM, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, force: true, selfHeal: false };
+      const app: App = { name: `bench-${n}`, path: '.', cluster: 'bench', namespace: nsM, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false };
       const key = { repoId: 1, repo: 'bench/bench', app: app.name };
       const rendered = (v: number): RenderedObject[] => objects(nsM, n, v).map((object) => ({ object, source: { file: 'bench.yaml', line: 1 } }));
       const file = (v: number): string => {
@@ -73,7 +73,7 @@ export async function benchKubectl(env: BenchEnv, sizes: number[], repeat: numbe
         diffMs.push(
           await time(async () => {
             const plan = await planApp(cluster, app, rendered(1), key, { concurrency: 16, orphans: true });
-            changed = diffPlan(plan.objects, plan.orphans).filter((d) => d.action !== 'unchanged').length;
+            changed = diffPlan(plan.objects, plan.orphans, plan.ours).filter((d) => d.action !== 'unchanged').length;
           }),
         );
         diffKs.push(await time(() => kubectl(env.kubeconfig, ['diff', '--server-side', '--field-manager', 'bench', '-f', file(1)])));

@@ -45,8 +45,8 @@ Commands:
   render   Render the app (plain manifests, kustomize or helm) and print the objects.
   diff     Dry-run the render against the cluster (server-side apply, dryRun=All) and print
            what applying would change, as the pull request comment shows it.
-  apply    --dry-run: print the diff like \`diff\`, but with the app's own force setting, so
-           field-manager conflicts show as they would on a deploy.
+  apply    --dry-run: print the diff like \`diff\` (both send the deploy's requests as a dry
+           run, so conflicts under the app's conflicts: fail show as a deploy meets them).
            --yes: apply (changed objects only, CRDs and Namespaces first), prune what Git
            dropped (when the app has prune: true), then wait for health (the app's wait).
 
@@ -175,10 +175,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     log.debug({ app: app.name, objects: rendered.length, cluster: state.source.where, repo: t.key.repo, repoId: t.key.repoId }, 'rendered');
 
     if (args.command === 'diff' || args.values['dry-run']) {
-      // `diff` shows the intended result like a preview (forced); `apply --dry-run`
-      // predicts the deploy, so conflicts surface unless the app forces.
-      const force = args.command === 'diff' ? true : app.force;
-      return await diff(engine, t, rendered, force, args.output, io);
+      // Both send the deploy's own requests as a dry run (like the preview), so conflicts
+      // surface exactly when the app's `conflicts: fail` would make the deploy refuse.
+      return await diff(engine, t, rendered, args.output, io);
     }
     return await apply(engine, t, rendered, args.output, io);
   } catch (err) {
@@ -261,14 +260,14 @@ export function repoFromRemote(url: string): string | null {
   return parts.length >= 3 && REPO_NAME.test(name) ? name : null;
 }
 
-async function diff(engine: Engine, t: AppTarget, rendered: RenderedObject[], force: boolean, output: string, io: CliIo): Promise<number> {
+async function diff(engine: Engine, t: AppTarget, rendered: RenderedObject[], output: string, io: CliIo): Promise<number> {
   const { app, key } = t;
-  const { plan, problems } = await engine.plan(t, { rendered, force });
-  const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans);
+  const { plan, problems } = await engine.plan(t, { rendered });
+  const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else {
-    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force } };
+    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
     if (app.namespace) appReport.namespace = app.namespace;
     const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [appReport], problems: [], at: new Date().toISOString() };
     const text = formatComment(report).join('\n');
@@ -286,13 +285,13 @@ async function apply(engine: Engine, t: AppTarget, rendered: RenderedObject[], o
   const { app } = t;
   const applied = await engine.apply(t, {
     rendered,
-    force: app.force,
     onHealthWait: (objects, waitMs) => io.stderr(`waiting up to ${Math.round(waitMs / 1000)} s for ${objects} object${objects === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`),
   });
   const { result } = applied;
   const report: AppDeployReport = { app: app.name, cluster: app.cluster, result, problems: [] };
   if (applied.health) report.health = applied.health;
   if (output === 'json') {
+    // The change set is the human output's; the JSON keeps the fields scripts already read.
     const { objects: _objects, orphans: _orphans, ...counts } = result;
     io.stdout(`${JSON.stringify({ app: app.name, cluster: app.cluster, succeeded: appSucceeded(report), ...counts, health: report.health ?? null }, null, 2)}\n`);
   } else {

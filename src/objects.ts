@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { ownedBy } from './managed-fields.js';
 
 /** A Kubernetes object as JSON; only the fields every object has are typed. */
 export interface KubeObject {
@@ -71,6 +72,10 @@ export interface PlannedObject {
   merged: KubeObject | null;
   /** Why `merged` is the desired object as written rather than a dry-run result. */
   note?: string;
+  /** An immutable field changes and Git asked for `mergeops.dev/recreate`: delete, then create. */
+  replace?: boolean;
+  /** The live object still has fields of the old shared `mergeops` manager: hand them over first. */
+  migrate?: boolean;
 }
 
 /** How the API server serves one kind (from discovery). */
@@ -84,14 +89,16 @@ export interface ResourceInfo {
 }
 
 /**
- * True when applying would change nothing a human wrote: the live object and the dry-run
- * result are equal once the server's bookkeeping is dropped. Decided on the objects, not
- * on diff text, so the apply path needs no diff. Secret values compare as decoded bytes,
- * so `stringData` and `data` holding the same value count as unchanged.
+ * True when applying would change nothing: the live object and the dry-run result are
+ * equal once the server's bookkeeping is dropped, and so are the fields `ours` (the app's
+ * field managers) own — an object someone else last wrote is applied so the app owns its
+ * fields. Decided on the objects, not on diff text (Secret values unmasked, compared as
+ * decoded bytes, so `stringData` and `data` holding the same value count as unchanged).
+ * A replace or a field-manager migration always writes.
  */
-export function isUnchanged(p: Pick<PlannedObject, 'live' | 'merged' | 'note'>): boolean {
-  if (p.note || !p.live || !p.merged) return false;
-  return isDeepStrictEqual(comparable(p.live), comparable(p.merged));
+export function isUnchanged(p: Pick<PlannedObject, 'live' | 'merged' | 'note' | 'replace' | 'migrate'>, ours: ReadonlySet<string>): boolean {
+  if (p.note || p.replace || p.migrate || !p.live || !p.merged) return false;
+  return isDeepStrictEqual(comparable(p.live), comparable(p.merged)) && isDeepStrictEqual(ownedBy(p.live, ours), ownedBy(p.merged, ours));
 }
 
 function comparable(o: KubeObject): KubeObject {

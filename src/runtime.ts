@@ -23,6 +23,12 @@ import { Engine } from './engine/engine.js';
 import { loadRegistryAccess } from './config/registries.js';
 import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
+import { LockStore, exposeLocks } from './commands/locks.js';
+import { CommandRateLimiter } from './commands/rate-limit.js';
+import { createCommandQueue, enqueueCommand, startCommandWorker } from './commands/worker.js';
+import { octokitCommandHost } from './commands/github.js';
+import { LOCKS_CHECK, locksCheck } from './commands/run.js';
+import { mergeGroupPreviewJobId } from './queue/jobs.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -42,6 +48,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const deploys = new DeployState(redis, settings.redisPrefix);
   const queues = createQueues(connection, settings.redisPrefix);
   const index = new ImageIndex(redis, settings.redisPrefix);
+  // Commands have their own queue; it joins the others for /metrics and the admin UI.
+  const commandQueue = createCommandQueue(connection, settings.redisPrefix);
+  queues.all.push(commandQueue);
+  const locks = new LockStore(redis, settings.redisPrefix);
+  const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
     await previews.setHead(job, at);
     return enqueuePreview(queues, job);
@@ -52,6 +63,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     stop: async () => {
       for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'close failed'));
       await queues.close();
+      await commandQueue.close();
+      unexposeLocks();
       redis.disconnect();
       connection.disconnect();
     },
@@ -66,7 +79,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const jobDeploys = new DeployState(connection, settings.redisPrefix);
     const leases = new Leases(connection, settings.redisPrefix);
     const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
-    const clusters = new ClusterPool(loadClusterTargets(settings.clustersFile));
+    const targets = loadClusterTargets(settings.clustersFile);
+    const clusters = new ClusterPool(targets);
+    // Mid-job lock reads and writes use the worker connection, like jobState.
+    const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const octokit = async (id: number) => {
       const octokit = await probot.auth(id);
@@ -84,12 +100,36 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       log,
       isLatestHead: (job) => jobPreviews.isLatestHead(job),
       commentIds: (job) => jobPreviews.commentIds(job),
+      lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
+      cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
       hosts,
       engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
       log,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
+      holdIfLocked: (job, app, pushedAtMs) =>
+        jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
+      reportLocks: async (job) => {
+        const host = octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits);
+        await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
+      },
+    });
+    const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
+      host: async (job) => octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits),
+      locks: jobLocks,
+      rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
+      clusters: targets,
+      log,
+      enqueuePreview: async (job, jobId) => {
+        // The comment is the command's answer too: this run must be allowed to edit it.
+        await jobPreviews.setHead(job, Date.now());
+        await queues.preview.add('preview', job, { jobId });
+      },
+      enqueueDeploy: async (job, jobId) => {
+        await queues.deploy.add('deploy', job, { jobId });
+      },
+      isLatestDeploy: (job) => jobDeploys.isLatest(job),
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
       hosts,
@@ -114,7 +154,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(() => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
@@ -131,6 +171,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         },
         enqueueSync: (job) => enqueueSync(queues, job),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
+        enqueueCommand: (job) => enqueueCommand(commandQueue, job),
+        enqueueMergeGroup: async (job) => {
+          const jobId = mergeGroupPreviewJobId(job);
+          if (await queues.preview.getJob(jobId)) return false;
+          await queues.preview.add('preview', job, { jobId });
+          return true;
+        },
+        cancelMergeGroup: async (job) => {
+          await previews.cancelMergeGroup(job);
+          // A waiting preview is removed outright; a running one sees the flag and stops.
+          const waiting = await queues.preview.getJob(mergeGroupPreviewJobId(job));
+          await waiting?.remove().catch(() => undefined);
+        },
       }),
     );
   }

@@ -1,16 +1,18 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
+import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../managed-fields.js';
 import { isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
-import { objectVerdict } from '../errors.js';
+import { ClusterUnreachableError, KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
-import type { InventoryKey } from './inventory.js';
-import { FIELD_MANAGER, conflictHint, getOrNull, planApp, type ObjectError } from './plan.js';
+import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
+import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ObjectError, type ObjectWarning } from './plan.js';
 
 export interface ApplyOptions {
-  force: boolean;
+  /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
+  force?: boolean;
   prune: boolean;
   /** Allow pruning everything when the render is empty (a deliberate teardown). */
   pruneEmpty: boolean;
@@ -23,9 +25,13 @@ export interface ApplyResult {
   configured: string[];
   unchanged: string[];
   pruned: string[];
+  /** Deleted and created again for an immutable-field change (also counted as configured). */
+  replaced: string[];
   /** Live objects of this app the render no longer has: what prune deletes (or would have). */
-  orphans: string[];
+  orphans?: string[];
   errors: ObjectError[];
+  /** The dry-run's warnings and the prunes refused: the same the preview showed. */
+  warnings: ObjectWarning[];
   /** Why prune did not run, when it was wanted. */
   pruneSkipped?: string;
   /** Every object the render has, as applied: what the health wait watches. */
@@ -34,16 +40,20 @@ export interface ApplyResult {
 
 const FIRST = new Set(['CustomResourceDefinition', 'Namespace']);
 const CRD_ESTABLISH_TIMEOUT_MS = 60_000;
+const DELETE_TIMEOUT_MS = 120_000;
 
 /**
- * Flux-style server-side apply: dry-run everything first (so nothing is written when
- * any object is invalid or outside the grant), then write only objects that would
- * change — CRDs and Namespaces first, waiting for CRDs to be established — and prune
- * what Git no longer has only after every write succeeded.
+ * Flux-style server-side apply: dry-run everything first — the very requests the preview
+ * sent — so nothing is written when any object is invalid, outside the grant or not this
+ * app's; then write only objects that would change — CRDs and Namespaces first, waiting
+ * for CRDs to be established — and prune what Git no longer has only after every write
+ * succeeded.
  */
 export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], orphans: [], errors: [], objects: [] };
-  const plan = await planApp(cluster, app, rendered, key, { concurrency: opts.concurrency, orphans: true, force: opts.force });
+  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
+  const planOpts = opts.force === undefined ? { concurrency: opts.concurrency, orphans: true } : { concurrency: opts.concurrency, orphans: true, force: opts.force };
+  const plan = await planApp(cluster, app, rendered, key, planOpts);
+  result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
   if (plan.errors.length) {
     result.errors = plan.errors;
@@ -51,17 +61,17 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   }
   const changed: PlannedObject[] = [];
   for (const p of plan.objects) {
-    if (isUnchanged(p)) result.unchanged.push(objectRef(p.desired));
+    if (isUnchanged(p, plan.ours)) result.unchanged.push(objectRef(p.desired));
     else changed.push(p);
   }
-  opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length }, 'applying');
+  opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
-  await applyAll(cluster, first, opts, result);
+  await applyAll(cluster, first, plan.request, opts, result);
   const crds = first.filter((p) => p.desired.kind === 'CustomResourceDefinition');
   if (crds.length && result.errors.length === 0) await waitEstablished(cluster, crds, result);
-  if (result.errors.length === 0) await applyAll(cluster, rest, opts, result);
+  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result);
 
   for (const p of plan.objects) {
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
@@ -90,16 +100,17 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
       try {
         await cluster.client.request('DELETE', resourcePath(resource, o.metadata.namespace, o.metadata.name), { query: { propagationPolicy: 'Background' } });
         result.pruned.push(objectRef(o));
-      } catch (caught) {
-        const err = objectVerdict(caught);
-        if (err.status !== 404) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 404) return;
+        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
+        else throw err;
       }
     });
   }
   return result;
 }
 
-async function applyAll(cluster: Cluster, objects: PlannedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult): Promise<void> {
   await mapLimit(objects, opts.concurrency, async (p) => {
     const ref = objectRef(p.desired);
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
@@ -107,19 +118,74 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], opts: ApplyO
       result.errors.push({ ref, message: `the cluster has no kind ${p.desired.kind} in ${p.desired.apiVersion} even after its CRD was applied`, source: p.source });
       return;
     }
+    p.resource = resource;
     if (resource.namespaced) p.desired.metadata.namespace ??= 'default';
+    const path = resourcePath(resource, p.desired.metadata.namespace, p.desired.metadata.name);
     try {
-      await cluster.client.request('PATCH', resourcePath(resource, p.desired.metadata.namespace, p.desired.metadata.name), {
-        body: p.desired,
-        contentType: 'application/apply-patch+yaml',
-        query: { fieldManager: FIELD_MANAGER, force: String(opts.force) },
-      });
+      if (p.migrate) await migrateFieldManager(cluster, path, request.fieldManager);
+      if (p.replace) {
+        await cluster.client.request('DELETE', path, { query: { propagationPolicy: 'Background' } });
+        await waitDeleted(cluster, path, ref);
+        opts.log.info({ ref }, 'deleted for recreation (immutable field changed)');
+      }
+      await sendApply(cluster, p, request, false);
+      if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
-    } catch (caught) {
-      const err = objectVerdict(caught);
-      result.errors.push({ ref, message: `${err.message}${conflictHint(err)}`, source: p.source });
+    } catch (err) {
+      if (err instanceof ClusterUnreachableError || !(err instanceof KubeApiError)) throw err;
+      result.errors.push({ ref, message: `${err.message}${conflictHint(err, request)}`, source: p.source });
     }
   });
+}
+
+/** A delete returns before finalizers ran; the create must wait until the name is free. */
+async function waitDeleted(cluster: Cluster, path: string, ref: string): Promise<void> {
+  const deadline = Date.now() + DELETE_TIMEOUT_MS;
+  while ((await getOrNull(cluster, path)) !== null) {
+    if (Date.now() > deadline) throw new KubeApiError(504, 'Timeout', `${ref} was deleted for recreation but is still there after ${DELETE_TIMEOUT_MS / 1000} s (a finalizer may be holding it); it was not created again`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Hands the fields of the old shared `mergeops` manager to the app's own manager, as
+ * Flux's ssa field-manager migration does: one managedFields entry for the app, holding
+ * the union of both. Without it the old manager would keep co-owning every field, and a
+ * field later dropped from Git would never be removed. Guarded by resourceVersion, so a
+ * concurrent writer makes it re-read, not overwrite.
+ */
+export async function migrateFieldManager(cluster: Cluster, path: string, manager: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const live = await getOrNull(cluster, path);
+    if (!live) return;
+    const entries = managedFields(live);
+    const patched = migratedEntries(entries, manager);
+    if (!patched) return;
+    try {
+      await cluster.client.request('PATCH', path, {
+        body: [
+          { op: 'test', path: '/metadata/resourceVersion', value: live.metadata['resourceVersion'] },
+          { op: 'replace', path: '/metadata/managedFields', value: patched },
+        ],
+        contentType: 'application/json-patch+json',
+      });
+      return;
+    } catch (err) {
+      // A failed test op (someone wrote meanwhile) answers 422 or 409: read again.
+      if (!(err instanceof KubeApiError) || ![409, 422].includes(err.status) || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** The entries with every legacy Apply entry folded into the app's own; null when there is none. */
+export function migratedEntries(entries: ManagedFieldsEntry[], manager: string): ManagedFieldsEntry[] | null {
+  const isLegacy = (e: ManagedFieldsEntry): boolean => e.manager === LEGACY_FIELD_MANAGER && e.operation === 'Apply' && !e.subresource;
+  const legacy = entries.filter(isLegacy);
+  if (legacy.length === 0) return null;
+  const own = entries.find((e) => e.manager === manager && e.operation === 'Apply' && !e.subresource);
+  const base = own ?? legacy[0] as ManagedFieldsEntry;
+  const merged: ManagedFieldsEntry = { ...base, manager, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: unionFieldSets(own?.fieldsV1, ...legacy.map((e) => e.fieldsV1)) };
+  return [...entries.filter((e) => !isLegacy(e) && e !== own), merged];
 }
 
 async function waitEstablished(cluster: Cluster, crds: PlannedObject[], result: ApplyResult): Promise<void> {

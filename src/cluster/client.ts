@@ -14,16 +14,53 @@ export class ClusterUnreachableError extends UserError {
   }
 }
 
+/** One cause of a failed Status: which field and why (conflicts name the other manager here). */
+export interface StatusCause {
+  reason?: string;
+  message?: string;
+  field?: string;
+}
+
+/** What the Status says the error is about: `namespaces "shop" not found` has kind namespaces, name shop. */
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: StatusCause[];
+}
+
 /** The API server answered with an error Status; `message` is the server's own words. */
 export class KubeApiError extends ServerVerdictError {
   constructor(
     status: number,
     readonly reason: string,
     message: string,
+    readonly details: StatusDetails = {},
   ) {
     super(status, message);
     this.name = 'KubeApiError';
   }
+}
+
+/** A response that succeeded, with the API server's `Warning` headers (deprecations, policy warnings). */
+export interface KubeResponse<T> {
+  status: number;
+  body: T;
+  warnings: string[];
+}
+
+/**
+ * The text of RFC 7234 `Warning` header values as the API server sends them:
+ * `299 - "the message"`, with `\"` and `\\` escaped inside the quotes. Several warnings
+ * arrive as several headers or comma-separated in one.
+ */
+export function parseWarnings(values: string[]): string[] {
+  const out: string[] = [];
+  const re = /\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"/g;
+  for (const v of values) {
+    for (const m of v.matchAll(re)) out.push((m[1] ?? '').replace(/\\(.)/g, '$1'));
+  }
+  return out;
 }
 
 /**
@@ -42,6 +79,13 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDe
 
 const RETRY_STATUS = new Set([429, 502, 503, 504]);
 const RETRY_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH']);
+
+interface RawResponse {
+  status: number;
+  text: string;
+  retryAfter: string | undefined;
+  warnings: string[];
+}
 
 export interface RequestOptions {
   body?: unknown;
@@ -91,8 +135,11 @@ export class KubeClient {
     return (await this.requestWithStatus<T>(method, path, opts)).body;
   }
 
-  /** The same, with the HTTP status: an apply answers 201 when it created the object. */
-  async requestWithStatus<T>(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: T }> {
+  /**
+   * The same, with the HTTP status (an apply answers 201 when it created the object) and the
+   * server's warnings, which a dry-run is the only place to see before they matter.
+   */
+  async requestWithStatus<T>(method: string, path: string, opts: RequestOptions = {}): Promise<KubeResponse<T>> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -102,7 +149,7 @@ export class KubeClient {
       headers['content-length'] = String(payload.length);
     }
     for (let attempt = 1; ; attempt++) {
-      let res: { status: number; text: string; retryAfter: string | undefined };
+      let res: RawResponse;
       try {
         res = await this.send(url, method, headers, payload);
       } catch (err) {
@@ -115,26 +162,28 @@ export class KubeClient {
         throw new ClusterUnreachableError(this.cluster, attempt > 1 ? `${why} (after ${attempt} attempts)` : why);
       }
       const { status, text } = res;
-      if (status >= 200 && status < 300) return { status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+      if (status >= 200 && status < 300) return { status, body: (text === '' ? undefined : JSON.parse(text)) as T, warnings: parseWarnings(res.warnings) };
       if (RETRY_STATUS.has(status) && attempt < this.retry.attempts) {
         await this.pause(attempt, res.retryAfter);
         continue;
       }
       let reason = 'Unknown';
       let message = `${method} ${url.pathname} failed with HTTP ${status}`;
+      let details: StatusDetails = {};
       try {
-        const s = JSON.parse(text) as { reason?: string; message?: string };
+        const s = JSON.parse(text) as { reason?: string; message?: string; details?: StatusDetails };
         reason = s.reason ?? reason;
         message = s.message ?? message;
+        details = s.details ?? {};
       } catch {
         // not a Status object (a proxy's HTML page, say); keep the generic message
       }
       if (RETRY_STATUS.has(status)) message += ` (HTTP ${status}, still after ${attempt} attempts)`;
-      throw new KubeApiError(status, reason, message);
+      throw new KubeApiError(status, reason, message, details);
     }
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
+  private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<RawResponse> {
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
@@ -142,7 +191,10 @@ export class KubeClient {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const ra = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: Array.isArray(ra) ? ra[0] : ra });
+          // rawHeaders keeps repeated Warning headers apart; node would join them with ", ".
+          const warnings: string[] = [];
+          for (let i = 0; i < res.rawHeaders.length; i += 2) if (res.rawHeaders[i]?.toLowerCase() === 'warning') warnings.push(res.rawHeaders[i + 1] ?? '');
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: Array.isArray(ra) ? ra[0] : ra, warnings });
         });
         res.on('error', reject);
       });

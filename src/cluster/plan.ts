@@ -1,19 +1,23 @@
-import type { App } from '../config/repo-config.js';
-import { identity, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type SourceRef } from '../objects.js';
+import { REPO_CONFIG_PATH, type App } from '../config/repo-config.js';
+import { identity, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo, type SourceRef } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
 import { KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
-import { inventorySelector, withInventory, type InventoryKey } from './inventory.js';
+import {
+  ADOPT_ANNOTATION,
+  LEGACY_FIELD_MANAGER,
+  PRUNE_ANNOTATION,
+  RECREATE_ANNOTATION,
+  adoptRef,
+  adoptValue,
+  fieldManager,
+  inventorySelector,
+  ownershipOf,
+  withInventory,
+  type InventoryKey,
+} from './inventory.js';
 import { checkGrants } from '../policy/grants.js';
-import { objectVerdict } from '../errors.js';
-
-export const FIELD_MANAGER = 'mergeops';
-
-/** What to do about a server-side apply conflict, appended to the server's message. */
-export function conflictHint(err: { status: number }): string {
-  return err.status === 409 ? ' (another field manager owns these fields; set force: true on the app to take them over)' : '';
-}
 
 export interface ObjectError {
   ref: string;
@@ -21,28 +25,67 @@ export interface ObjectError {
   source?: SourceRef;
 }
 
+/** Something to read but not (unless the app says `failOn: [warnings]`) to fail on. */
+export interface ObjectWarning {
+  ref: string;
+  message: string;
+  source?: SourceRef;
+  /** `server`: a `Warning` header of the dry-run; `mergeops`: a prune this plan refuses. */
+  from: 'server' | 'mergeops';
+}
+
 export interface ClusterPlan {
   objects: PlannedObject[];
-  /** Live objects carrying this app's inventory marks that the render no longer has. */
+  /** Live objects carrying this app's inventory marks that the render no longer has, and that may be pruned. */
   orphans: KubeObject[];
   errors: ObjectError[];
+  warnings: ObjectWarning[];
+  /** The request every object's apply sends; the dry-run sent exactly this. */
+  request: ApplyRequest;
+  /** This app's field managers (its own and the legacy shared one): who "we" are in managedFields. */
+  ours: ReadonlySet<string>;
+}
+
+/** What a server-side apply of this app sends besides the object: the same for dry-run and deploy. */
+export interface ApplyRequest {
+  fieldManager: string;
+  force: boolean;
 }
 
 export interface PlanOptions {
   concurrency: number;
-  /** Off for the base-branch plan of the drift check, which only needs the objects. */
+  /** Off for the drift scan, which only needs the objects. */
   orphans: boolean;
   /**
-   * Take fields other managers own. Previews force (they show the intended result); a
-   * deploy forces only when the app says so, otherwise a conflict is reported.
+   * Overrides the app's `conflicts:` (the drift scan asks what Git winning would revert).
+   * Previews and deploys leave it unset, so both send the same request.
    */
   force?: boolean;
 }
 
+/** The request for an app: its own field manager; Git wins unless the app says `conflicts: fail`. */
+export function applyRequest(app: App, key: InventoryKey, force?: boolean): ApplyRequest {
+  return { fieldManager: fieldManager(key), force: force ?? app.conflicts === 'overwrite' };
+}
+
+/** The server-side apply of one object, as the deploy sends it; the plan adds only `dryRun=All`. */
+export function sendApply(cluster: Cluster, p: PlannedObject, request: ApplyRequest, dryRun: boolean, force = request.force) {
+  const resource = p.resource as ResourceInfo;
+  return cluster.client.requestWithStatus<KubeObject>('PATCH', resourcePath(resource, p.desired.metadata.namespace, p.desired.metadata.name), {
+    body: p.desired,
+    contentType: 'application/apply-patch+yaml',
+    query: { ...(dryRun ? { dryRun: 'All' } : {}), fieldManager: request.fieldManager, force: String(force) },
+  });
+}
+
+const MIGRATE_NOTE = 'fields set by the old shared `mergeops` field manager are handed to this app\'s own manager first';
+
 /**
  * Asks the live cluster what applying the render would change: the live object and a
- * server-side apply with dryRun=All, so defaults and admission show as the server would
- * produce them — never as diff noise.
+ * server-side apply with dryRun=All — the very request the deploy sends, same field
+ * manager and force — so defaults, admission, quotas, conflicts and immutable fields show
+ * as the server would produce them. Objects that exist but are not this app's are never
+ * shown: the plan refuses them unless adopted.
  */
 export async function planApp(
   cluster: Cluster,
@@ -51,14 +94,24 @@ export async function planApp(
   key: InventoryKey,
   opts: PlanOptions = { concurrency: CLUSTER_CONCURRENCY, orphans: true },
 ): Promise<ClusterPlan> {
+  const request = applyRequest(app, key, opts.force);
+  const ours: ReadonlySet<string> = new Set([request.fieldManager, LEGACY_FIELD_MANAGER]);
   const errors: ObjectError[] = [];
+  const warnings: ObjectWarning[] = [];
+  const result = (objects: PlannedObject[], orphans: KubeObject[]): ClusterPlan => ({ objects, orphans, errors, warnings, request, ours });
   // Kinds defined by CRDs in this same render: unknown to the server until applied.
   const crdKinds = new Map(rendered.filter((r) => r.object.kind === 'CustomResourceDefinition').flatMap((r) => crdGvks(r.object)));
   const renderNamespaces = new Set(rendered.filter((r) => r.object.kind === 'Namespace' && r.object.apiVersion === 'v1').map((r) => r.object.metadata.name));
+  const all = [...rendered];
+  const created = await namespaceToCreate(cluster, app, key, renderNamespaces);
+  if (created) {
+    all.unshift(created);
+    renderNamespaces.add(created.object.metadata.name);
+  }
 
   const placed: PlannedObject[] = [];
   const seen = new Map<string, SourceRef>();
-  for (const r of rendered) {
+  for (const r of all) {
     const desired = withInventory(r.object, key);
     const resource = await cluster.discovery.resolve(desired.apiVersion, desired.kind);
     const namespaced = resource ? resource.namespaced : crdKinds.get(`${desired.apiVersion}/${desired.kind}`);
@@ -97,7 +150,7 @@ export async function planApp(
       if (source) e.source = source;
       errors.push(e);
     }
-    return { objects: [], orphans: [], errors };
+    return result([], []);
   }
 
   // One LIST per type finds every object this app already owns, so steady-state plans
@@ -105,36 +158,178 @@ export async function planApp(
   // whether the object exists (201: it would be created), so only objects that exist
   // without our marks are read one by one.
   const owned = new Map((await listOwned(cluster, key)).map((o) => [identity(o), o]));
+  const refused = new Set<PlannedObject>();
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
+    const ref = objectRef(p.desired);
     const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
     const listed = owned.get(identity(p.desired));
+    // A list returns the preferred version; another version must be read as itself.
+    if (listed?.apiVersion === p.desired.apiVersion) p.live = listed;
+    let failure: KubeApiError | undefined;
+    let answer;
     try {
-      // A list returns the preferred version; another version must be read as itself.
-      if (listed?.apiVersion === p.desired.apiVersion) p.live = listed;
-      const dryRun = await cluster.client.requestWithStatus<KubeObject>('PATCH', path, {
-        body: p.desired,
-        contentType: 'application/apply-patch+yaml',
-        query: { dryRun: 'All', fieldManager: FIELD_MANAGER, force: String(opts.force ?? true) },
-      });
-      if (p.live === null && (listed || dryRun.status !== 201)) p.live = await getOrNull(cluster, path);
-      p.merged = dryRun.body;
-    } catch (caught) {
+      answer = await sendApply(cluster, p, request, true);
+    } catch (err) {
       // Only the server's verdict on this object is the user's problem; anything else is ours.
-      const err = objectVerdict(caught);
-      const ns = p.desired.metadata.namespace;
-      if (err.status === 404 && ns && renderNamespaces.has(ns)) {
-        p.merged = p.desired;
-        p.note = `namespace ${ns} is created by this change, so the server could not validate this object yet`;
+      if (!(err instanceof KubeApiError)) throw err;
+      failure = err;
+    }
+    const ns = p.desired.metadata.namespace;
+    const missingNamespace = failure !== undefined && isMissingNamespace(failure, ns);
+    const mayExist = failure ? !missingNamespace : answer?.status !== 201;
+    if (p.live === null && (listed || mayExist)) p.live = await getOrNull(cluster, path);
+
+    // Ownership before anything the server said: an object that is not this app's is
+    // refused without a word of its live content (errors can quote it, too).
+    if (p.live) {
+      const takeover = takeOverRefusal(p.live, p.desired, app, key);
+      if (takeover) {
+        refused.add(p);
+        errors.push({ ref, message: takeover, source: p.source });
         return;
       }
-      errors.push({ ref: objectRef(p.desired), message: `${err.message}${conflictHint(err)}`, source: p.source });
+      if (managedByLegacy(p.live)) {
+        p.migrate = true;
+        p.note = MIGRATE_NOTE;
+      }
     }
+
+    if (failure && failure.status === 409 && !request.force && conflictManagers(failure).every((m) => m === LEGACY_FIELD_MANAGER)) {
+      // The deploy hands the old manager's fields to this app's manager before applying,
+      // so these conflicts are with ourselves; what the apply then does is a forced one.
+      try {
+        answer = await sendApply(cluster, p, request, true, true);
+        failure = undefined;
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        failure = err;
+      }
+    }
+    if (!failure) {
+      p.merged = answer?.body ?? null;
+      if (p.migrate) delete p.note;
+      for (const w of answer?.warnings ?? []) warnings.push({ ref, message: w, source: p.source, from: 'server' });
+      return;
+    }
+    if (missingNamespace && ns && renderNamespaces.has(ns)) {
+      p.merged = p.desired;
+      p.note = `namespace ${ns} is created by this change, so the server could not validate this object yet`;
+      return;
+    }
+    if (missingNamespace && ns) {
+      errors.push({ ref, message: missingNamespaceMessage(ns, app, failure), source: p.source });
+      return;
+    }
+    if (isImmutable(failure) && p.live) {
+      if (p.desired.metadata.annotations?.[RECREATE_ANNOTATION] !== 'true') {
+        errors.push({ ref, message: `${failure.message} — this field cannot be changed in place. To replace the object, annotate it in Git with ${RECREATE_ANNOTATION}: "true": the deploy then deletes it, waits until it is gone and creates it again (a Deployment's Pods restart, a Job runs again)`, source: p.source });
+        return;
+      }
+      // The delete is what the server can check now; the new object is checked when created.
+      try {
+        await cluster.client.request('DELETE', path, { query: { dryRun: 'All', propagationPolicy: 'Background' } });
+      } catch (err) {
+        if (!(err instanceof KubeApiError)) throw err;
+        errors.push({ ref, message: `cannot be replaced: the delete is refused: ${err.message}`, source: p.source });
+        return;
+      }
+      p.replace = true;
+      p.merged = p.desired;
+      p.note = `replaced: an immutable field changes, so the deploy deletes this object, waits until it is gone and creates it again (${RECREATE_ANNOTATION}: "true")`;
+      return;
+    }
+    errors.push({ ref, message: `${failure.message}${conflictHint(failure, request)}`, source: p.source });
   });
 
+  if (app.failOn.includes('warnings')) {
+    for (const w of warnings.splice(0)) {
+      const e: ObjectError = { ref: w.ref, message: `the API server warns: ${w.message} (failOn: [warnings] makes warnings failures)` };
+      if (w.source) e.source = w.source;
+      errors.push(e);
+    }
+  }
+
   const desiredIds = new Set(placed.map((p) => identity(p.desired)));
-  const orphans = opts.orphans ? [...owned.values()].filter((o) => !desiredIds.has(identity(o))) : [];
-  return { objects: placed.filter((p) => p.merged !== null), orphans, errors };
+  const orphans = opts.orphans ? pruneCandidates([...owned.values()].filter((o) => !desiredIds.has(identity(o))), cluster, key, warnings) : [];
+  return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans);
+}
+
+/** What to do about a server-side apply conflict, appended to the server's message. */
+export function conflictHint(err: KubeApiError, request: ApplyRequest): string {
+  if (err.status !== 409 || request.force) return '';
+  return ' (the app sets conflicts: fail, so fields another field manager set are not taken over and this apply is refused; remove the field from Git, or drop conflicts: fail so Git wins)';
+}
+
+function conflictManagers(err: KubeApiError): string[] {
+  const found = (err.details.causes ?? []).map((c) => /conflict with "([^"]+)"/.exec(c.message ?? '')?.[1]);
+  return found.length && found.every((m) => m !== undefined) ? (found as string[]) : [''];
+}
+
+function isMissingNamespace(err: KubeApiError, ns: string | undefined): boolean {
+  return err.status === 404 && ns !== undefined && err.details.kind === 'namespaces' && err.details.name === ns;
+}
+
+function missingNamespaceMessage(ns: string, app: App, err: KubeApiError): string {
+  return `namespace "${ns}" does not exist (the API server says: ${err.message}). Add a Namespace manifest for "${ns}" to the app's files, or set createNamespace: true on app "${app.name}" in ${REPO_CONFIG_PATH}; either way the namespace must be granted to this repository`;
+}
+
+/** Deployment selectors, Job templates, Service clusterIPs…: the server says "field is immutable". */
+function isImmutable(err: KubeApiError): boolean {
+  if (err.status !== 422) return false;
+  return /immutable/i.test(err.message) || (err.details.causes ?? []).some((c) => /immutable/i.test(c.message ?? ''));
+}
+
+function managedByLegacy(live: KubeObject): boolean {
+  const mf = live.metadata['managedFields'];
+  return Array.isArray(mf) && mf.some((e: { manager?: string; operation?: string }) => e.manager === LEGACY_FIELD_MANAGER && e.operation === 'Apply');
+}
+
+/** Null when the app may write this live object: it is the app's, or explicitly adopted. */
+export function takeOverRefusal(live: KubeObject, desired: KubeObject, app: App, key: InventoryKey): string | null {
+  const owner = ownershipOf(live, key);
+  if (owner.owner === 'this-app') return null;
+  const name = adoptRef(desired);
+  if (app.adopt.includes(name) || live.metadata.annotations?.[ADOPT_ANNOTATION] === adoptValue(key)) return null;
+  const whose = owner.owner === 'other' ? ` (it belongs to app "${owner.app}" of ${owner.repo})` : '';
+  return (
+    `would take over \`${objectRef(desired)}\`, which this app does not manage${whose}; its live content is not shown. ` +
+    `To take it over on purpose, add "${name}" to adopt: of app "${app.name}" in ${REPO_CONFIG_PATH} on the base branch, ` +
+    `or have the object's owner annotate the live object with ${ADOPT_ANNOTATION}: "${adoptValue(key)}"; otherwise give the object in Git another name`
+  );
+}
+
+/**
+ * `createNamespace: true`: the app's namespace, labelled as the app's, when it does not exist
+ * yet (or was created this way before, so it is not an orphan). A namespace someone else
+ * made is left alone.
+ */
+async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, inRender: Set<string | undefined>): Promise<RenderedObject | null> {
+  if (!app.createNamespace || !app.namespace || inRender.has(app.namespace)) return null;
+  const live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  if (live && ownershipOf(live, key).owner !== 'this-app') return null;
+  return {
+    object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace, annotations: { [PRUNE_ANNOTATION]: 'disabled' } } },
+    source: { file: REPO_CONFIG_PATH, line: 1 },
+  };
+}
+
+/**
+ * Every prune candidate is re-checked: still inside the app's grant (an operator may have
+ * narrowed it), and not marked to be kept. The rest are named, not deleted.
+ */
+function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
+  const outside = new Map(
+    checkGrants(orphans.map((o) => ({ object: o, namespaced: o.metadata.namespace !== undefined })), key.repo, cluster.target.name, cluster.target.grants).map((v) => [v.ref, v.rule]),
+  );
+  return orphans.filter((o) => {
+    const ref = objectRef(o);
+    const rule = outside.get(ref);
+    if (rule) warnings.push({ ref, message: `not pruned although Git no longer has it: ${rule}`, from: 'mergeops' });
+    else if (o.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled') warnings.push({ ref, message: `not pruned although Git no longer has it: it carries ${PRUNE_ANNOTATION}: disabled`, from: 'mergeops' });
+    else return true;
+    return false;
+  });
 }
 
 export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObject | null> {
@@ -149,7 +344,7 @@ export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObj
 /** Every live object carrying this app's inventory labels, across all listable types. */
 async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObject[]> {
   const resources = await cluster.discovery.listable();
-  const found = await mapLimit(resources, CLUSTER_CONCURRENCY, async (r) => {
+  const found = await mapLimit(resources, 16, async (r) => {
     try {
       const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, undefined), {
         query: { labelSelector: inventorySelector(key) },

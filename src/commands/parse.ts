@@ -5,8 +5,9 @@
  * the release` splits into apps and a reason. Neither throws: every input gets an answer.
  */
 
-export const COMMAND_NAMES = ['help', 'preview', 'deploy', 'lock', 'unlock', 'rollback'] as const;
-export type CommandName = (typeof COMMAND_NAMES)[number];
+import { COMMAND_NAMES, type CommandName } from '../config/command-permissions.js';
+
+export { COMMAND_NAMES, type CommandName } from '../config/command-permissions.js';
 
 /** The word that addresses mergeops; a comment must start with it (quotes do not count). */
 export const COMMAND_PREFIX = '/mergeops';
@@ -67,6 +68,17 @@ export function parseComment(body: string): Parsed<CommandLine> | null {
   const lower = word.toLowerCase();
   const name = (COMMAND_NAMES as readonly string[]).includes(lower) ? (lower as CommandName) : null;
   return { ok: true, value: { name, word, args: rest === '' ? [] : rest.split(/\s+/), rest } };
+}
+
+/**
+ * The part of a comment a command job carries: its first non-empty line when addressed to
+ * mergeops (cut one past the limit, so the worker still answers "too long"), else null.
+ * The webhook handler calls it so conversation never becomes a job.
+ */
+export function commandLineOf(body: string | null | undefined): string | null {
+  if (!body || parseComment(body.slice(0, 4 * MAX_COMMAND_LINE)) === null) return null;
+  const first = body.split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
+  return first.slice(0, MAX_COMMAND_LINE + 1);
 }
 
 /**

@@ -16,7 +16,7 @@ export type RateDecision = { allowed: true } | { allowed: false; notify: boolean
 
 /**
  * A fixed window per PR and command in Redis (shared by every web replica, gone after the
- * window), so a loop of bots or a impatient human cannot turn comments into cluster work.
+ * window), so a loop of bots or an impatient human cannot turn comments into cluster work.
  */
 export class CommandRateLimiter {
   constructor(
@@ -30,7 +30,7 @@ export class CommandRateLimiter {
     const script = `local n = redis.call('incr', KEYS[1])
 if n == 1 then redis.call('expire', KEYS[1], ARGV[1]) end
 return {n, redis.call('ttl', KEYS[1])}`;
-    const [n, ttl] = (await this.redis.eval(script, 1, key, String(this.limit.windowS))) as [number, number];
+    const [n, ttl] = (await this.redis.eval(script, 1, key, String(Math.max(1, this.limit.windowS)))) as [number, number];
     if (n <= this.limit.max) return { allowed: true };
     return { allowed: false, notify: n === this.limit.max + 1, retryInS: Math.max(ttl, 1) };
   }

@@ -3,15 +3,54 @@ import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
+import type { KubeObject } from '../objects.js';
 import { UserError, errorText } from '../errors.js';
 import { parseYamlDocuments } from '../yaml.js';
 import { ConfigError, anyMapping, bool, check, fail, list, mapping, str, unset } from './validate.js';
+import { COMMAND_NAMES, DEFAULT_REQUIRED, PERMISSION_LEVELS, atLeast, isPermission, type CommandName, type CommandPermissions, type Permission } from './command-permissions.js';
+
+/** A role a grant may require for a command: never below the command's default. */
+const raisedLevel = (command: CommandName) =>
+  str().superRefine((v, ctx) => {
+    if (!isPermission(v)) fail(ctx, `expected one of ${PERMISSION_LEVELS.join(', ')}`);
+    else if (!atLeast(v, DEFAULT_REQUIRED[command])) fail(ctx, `"${v}" is below the default (${DEFAULT_REQUIRED[command]}); grants can only raise what a command needs`);
+  });
+
+const commandsSchema = mapping({
+  help: unset(raisedLevel('help')),
+  preview: unset(raisedLevel('preview')),
+  deploy: unset(raisedLevel('deploy')),
+  lock: unset(raisedLevel('lock')),
+  unlock: unset(raisedLevel('unlock')),
+  rollback: unset(raisedLevel('rollback')),
+}).transform((o): CommandPermissions => {
+  const out: CommandPermissions = {};
+  for (const c of COMMAND_NAMES) if (o[c] && isPermission(o[c])) out[c] = o[c] as Permission;
+  return out;
+});
+
+/** A kind as grants name it: `group/Kind`, or a bare core kind; see kindNameProblem. */
+const kindName = () =>
+  str().superRefine((k, ctx) => {
+    const problem = kindNameProblem(k);
+    if (problem) fail(ctx, problem);
+  });
 
 const grantSchema = mapping({
   repos: unset(list(str())).describe('owner/name patterns of the repositories this grant is for.'),
   namespaces: unset(list(str())).describe('Namespaces their namespaced objects may be in.'),
-  clusterKinds: unset(list(str())).describe('Cluster-scoped kinds they may touch (default: Namespace, only granted namespaces).'),
-}).transform((g) => ({ repos: g.repos ?? [], namespaces: g.namespaces ?? [], clusterKinds: g.clusterKinds ?? ['Namespace'] }));
+  clusterKinds: unset(list(kindName())).describe('Cluster-scoped kinds they may touch, as group/Kind (bare Kind for the core group; default: Namespace, only granted namespaces).'),
+  denyKinds: unset(list(kindName())).describe('Kinds this grant never allows, namespaced or cluster-scoped, as group/Kind (e.g. rbac.authorization.k8s.io/RoleBinding).'),
+  namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
+  commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
+}).transform((g) => ({
+  ...(g.commands ? { commands: g.commands } : {}),
+  repos: g.repos ?? [],
+  namespaces: g.namespaces ?? [],
+  clusterKinds: g.clusterKinds ?? ['Namespace'],
+  denyKinds: g.denyKinds ?? [],
+  namespaceMetadata: g.namespaceMetadata ?? false,
+}));
 
 const clusterSchema = mapping({
   kubeconfig: unset(str()).describe('Path of the kubeconfig file for this cluster.'),
@@ -47,6 +86,56 @@ export interface ClusterTarget {
 export type Grant = z.output<typeof grantSchema>;
 
 export type ClusterTargets = Map<string, ClusterTarget>;
+
+/**
+ * How grants name a kind: `group/Kind`, or the bare `Kind` for the core group (`Namespace`,
+ * `ConfigMap`). The group is part of the name because any CRD may define a kind called
+ * `CustomResourceDefinition` or `ClusterRole` in its own group.
+ */
+export function groupKind(o: Pick<KubeObject, 'apiVersion' | 'kind'>): string {
+  const slash = o.apiVersion.indexOf('/');
+  return slash < 0 ? o.kind : `${o.apiVersion.slice(0, slash)}/${o.kind}`;
+}
+
+/**
+ * The API groups of the kinds people most often write without one, so a grant that says
+ * `ClusterRole` gets told what it must say instead of silently matching nothing.
+ */
+const WELL_KNOWN_GROUPS: Record<string, string> = {
+  CustomResourceDefinition: 'apiextensions.k8s.io',
+  ClusterRole: 'rbac.authorization.k8s.io',
+  ClusterRoleBinding: 'rbac.authorization.k8s.io',
+  Role: 'rbac.authorization.k8s.io',
+  RoleBinding: 'rbac.authorization.k8s.io',
+  StorageClass: 'storage.k8s.io',
+  PriorityClass: 'scheduling.k8s.io',
+  IngressClass: 'networking.k8s.io',
+  NetworkPolicy: 'networking.k8s.io',
+  MutatingWebhookConfiguration: 'admissionregistration.k8s.io',
+  ValidatingWebhookConfiguration: 'admissionregistration.k8s.io',
+  ValidatingAdmissionPolicy: 'admissionregistration.k8s.io',
+  ValidatingAdmissionPolicyBinding: 'admissionregistration.k8s.io',
+  APIService: 'apiregistration.k8s.io',
+  Deployment: 'apps',
+  StatefulSet: 'apps',
+  DaemonSet: 'apps',
+  Job: 'batch',
+  CronJob: 'batch',
+  Ingress: 'networking.k8s.io',
+  PodDisruptionBudget: 'policy',
+  HorizontalPodAutoscaler: 'autoscaling',
+};
+
+/**
+ * A kind name in a grant that cannot mean what its writer meant: a bare name of a kind that
+ * lives in an API group. Returns what to write instead, or null when the name is fine.
+ */
+export function kindNameProblem(name: string): string | null {
+  if (name.includes('/')) return /^[a-z0-9.-]+\/[A-Z][A-Za-z0-9]*$/.test(name) ? null : `"${name}" is not group/Kind (for example apiextensions.k8s.io/CustomResourceDefinition)`;
+  const group = WELL_KNOWN_GROUPS[name];
+  return group ? `${name} is in the API group ${group}: write ${group}/${name} (a bare name means the core group)` : null;
+}
+
 
 /**
  * Reads the operator's clusters file (MERGEOPS_CLUSTERS). Without one, the process's own

@@ -11,6 +11,9 @@ const BRANCH = /^[^\s~^:?*[\\]+$/;
 const IMAGE_REPOSITORY = /^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)+$/;
 const DOTTED_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const DEFAULT_WAIT_MS = 300_000;
+/** `Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how `adopt:` names a live object. */
+const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
+const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
 
 /**
  * `.github/mergeops.yml`, written once: the types below, the error messages and the
@@ -36,9 +39,22 @@ const appSchema = mapping({
   prune: unset(bool()).describe('Delete objects this app deployed that Git no longer has (default: true).'),
   pruneEmpty: unset(bool()).describe('Allow a deploy whose render is empty to prune everything the app had (default: false).'),
   wait: duration().optional().describe('How long a deploy waits for health: "300s", "5m", "1h30m", or 0 for no wait (default: 5m).'),
-  force: unset(bool()).describe('Take over fields another field manager owns (default: false).'),
+  conflicts: unset(str(/^(overwrite|fail)$/, CONFLICTS_HINT)).describe(
+    'Fields Git declares that another field manager (kubectl edit, a controller) changed: overwrite takes them back on deploy (Git wins, the default); fail keeps them and the preview and deploy fail on the conflict.',
+  ),
+  force: unset(bool()).describe('Older spelling of conflicts, kept for compatibility: true is overwrite, false is fail.'),
+  createNamespace: unset(bool()).describe("Create the app's namespace first (labelled as this app's) when it does not exist; it must be granted (default: false)."),
+  failOn: unset(list(str(/^warnings$/, 'the only value is warnings'))).describe("[warnings]: the API server's warnings on the dry-run (deprecated APIs, Pod Security warn, policy Warn) fail the preview and the deploy."),
+  adopt: unset(list(str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config'))).describe(
+    'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
+  ),
   selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
+}).superRefine((a, ctx) => {
+  if (a.conflicts !== undefined && a.force !== undefined && (a.conflicts === 'overwrite') !== a.force) {
+    fail(ctx, `force: ${a.force} contradicts conflicts: ${a.conflicts}; drop force (conflicts replaces it)`, ['force']);
+  }
+  if (a.createNamespace && !a.namespace) fail(ctx, "createNamespace: true needs the app's namespace to be set", ['createNamespace']);
 });
 
 const policySchema = mapping({
@@ -131,7 +147,11 @@ function repoConfigSchema(defaultBranch: string) {
         prune: a.prune ?? true,
         pruneEmpty: a.pruneEmpty ?? false,
         waitMs: a.wait ?? DEFAULT_WAIT_MS,
-        force: a.force ?? false,
+        // `force:` is the older spelling: true was "take over" (now the default), false "fail".
+        conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
+        createNamespace: a.createNamespace ?? false,
+        failOn: (a.failOn ?? []) as 'warnings'[],
+        adopt: a.adopt ?? [],
         selfHeal: a.selfHeal ?? false,
         ...(a.namespace ? { namespace: a.namespace } : {}),
         ...(a.helm ? { helm: a.helm } : {}),

@@ -40,6 +40,8 @@ export interface Settings {
   registryWebhookSecret?: string;
   /** How often each watched image's tags are listed; 0 turns polling off (webhooks only). */
   imagePollIntervalMs: number;
+  /** `/mergeops` commands of one name per pull request per window. */
+  commandRate: { max: number; windowS: number };
   /** A request must arrive whole (headers and body) within this, or it gets 408. */
   httpRequestTimeoutMs: number;
   /** Webhook body bytes being received at once, before their signatures are checked. */
@@ -102,6 +104,8 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_HEALTH_POLL_MS: whole(2000),
   MERGEOPS_DRIFT_INTERVAL_MS: whole(5 * 60_000),
   MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_COMMAND_RATE_MAX: whole(5),
+  MERGEOPS_COMMAND_RATE_WINDOW_S: whole(600),
   MERGEOPS_HTTP_REQUEST_TIMEOUT_MS: whole(10_000),
   MERGEOPS_WEBHOOK_INFLIGHT_BYTES: whole(64 * 1024 * 1024),
   MERGEOPS_ADMIN_USER: text(),
@@ -137,6 +141,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     healthPollMs: e.MERGEOPS_HEALTH_POLL_MS,
     driftIntervalMs: e.MERGEOPS_DRIFT_INTERVAL_MS,
     imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
+    commandRate: { max: e.MERGEOPS_COMMAND_RATE_MAX, windowS: e.MERGEOPS_COMMAND_RATE_WINDOW_S },
     httpRequestTimeoutMs: e.MERGEOPS_HTTP_REQUEST_TIMEOUT_MS,
     webhookInflightBytes: e.MERGEOPS_WEBHOOK_INFLIGHT_BYTES,
   };

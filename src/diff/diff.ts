@@ -1,20 +1,25 @@
 import { structuredPatch } from 'diff';
-import type { PlannedObject } from '../objects.js';
-import { objectRef, type KubeObject } from '../objects.js';
+import { normalize, objectRef, type KubeObject, type PlannedObject } from '../objects.js';
 import { dumpYaml } from '../yaml.js';
 import { changedFields } from './fields.js';
+import { ownedBy, ownsPath } from '../managed-fields.js';
 import { isSecret, maskSecretPair } from './mask.js';
-import { normalize } from '../objects.js';
 import type { ObjectDiff } from './types.js';
 
-/** diff(live, desired) for every planned object and every orphan → ObjectDiff[]. */
-export function diffPlan(objects: PlannedObject[], orphans: KubeObject[]): ObjectDiff[] {
+/**
+ * diff(live, desired) for every planned object and every orphan → ObjectDiff[]. `ours`
+ * are this app's field managers: a Secret key's live value is compared only when one of
+ * them wrote it.
+ */
+export function diffPlan(objects: PlannedObject[], orphans: KubeObject[], ours: ReadonlySet<string>): ObjectDiff[] {
   const out: ObjectDiff[] = [];
   const renames = generatedRenames(objects, orphans);
   for (const p of objects) {
     const old = renames.get(p);
-    const d = old ? diffObject(old, p.merged) : diffObject(p.live, p.merged);
+    const before = old ?? p.live;
+    const d = diffObject(before, p.merged, secretKeysWrittenBy(before, ours));
     if (old) d.renamedFrom = objectRef(old);
+    if (p.replace) d.action = 'replace';
     if (p.note) d.note = p.note;
     d.source = p.source;
     out.push(d);
@@ -57,13 +62,13 @@ function generatedRenames(objects: PlannedObject[], orphans: KubeObject[]): Map<
   return out;
 }
 
-export function diffObject(live: KubeObject | null, merged: KubeObject | null): ObjectDiff {
+export function diffObject(live: KubeObject | null, merged: KubeObject | null, comparable?: (key: string) => boolean): ObjectDiff {
   const subject = (merged ?? live) as KubeObject;
   let before = live && normalize(live);
   let after = merged && normalize(merged);
   let secretKeys;
   if (isSecret(subject)) {
-    const m = maskSecretPair(before, after);
+    const m = maskSecretPair(before, after, comparable);
     before = m.before;
     after = m.after;
     secretKeys = m.keys;
@@ -75,6 +80,12 @@ export function diffObject(live: KubeObject | null, merged: KubeObject | null): 
   if (secretKeys) d.secretKeys = secretKeys;
   if (action === 'update') d.fields = changedFields(before, after, { secret: isSecret(subject) });
   return d;
+}
+
+/** Keys of a live Secret whose value one of `managers` set (through `data` or `stringData`). */
+export function secretKeysWrittenBy(live: KubeObject | null, managers: ReadonlySet<string>): (key: string) => boolean {
+  const owned = ownedBy(live, managers);
+  return (key) => ownsPath(owned, ['f:data', `f:${key}`]) || ownsPath(owned, ['f:stringData', `f:${key}`]);
 }
 
 /** Hunks only: the file headers would just repeat the object's name. */

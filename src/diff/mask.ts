@@ -4,6 +4,7 @@ import type { SecretKeyChanges } from './types.js';
 export const MASK = '***';
 const MASK_BEFORE = '*** (old value)';
 const MASK_AFTER = '*** (new value)';
+const MASK_HIDDEN = '*** (set, value hidden)';
 
 export function isSecret(o: KubeObject | null | undefined): boolean {
   return !!o && o.kind === 'Secret' && (o.apiVersion === 'v1' || o.apiVersion === '');
@@ -13,21 +14,28 @@ export function isSecret(o: KubeObject | null | undefined): boolean {
  * Replaces every Secret value with a placeholder, comparing first so the diff still shows
  * WHICH keys were added, changed or removed. Values are compared as decoded bytes, so
  * `stringData` and `data` holding the same value count as unchanged.
+ *
+ * A live value is compared only when `comparable` says this app wrote it (its field
+ * manager owns the key): otherwise "changed" or "unchanged" would answer whether a guess
+ * at somebody else's secret was right. Such keys are reported as set, value hidden.
  */
 export function maskSecretPair(
   before: KubeObject | null,
   after: KubeObject | null,
+  comparable: (key: string) => boolean = () => true,
 ): { before: KubeObject | null; after: KubeObject | null; keys: SecretKeyChanges } {
   const b = values(before);
   const a = values(after);
-  const keys: SecretKeyChanges = { added: [], changed: [], removed: [] };
+  const hidden: string[] = [];
+  const keys: SecretKeyChanges = { added: [], changed: [], removed: [], hidden };
   for (const k of a.keys()) {
     if (!b.has(k)) keys.added.push(k);
+    else if (!comparable(k)) hidden.push(k);
     else if (b.get(k) !== a.get(k)) keys.changed.push(k);
   }
   for (const k of b.keys()) if (!a.has(k)) keys.removed.push(k);
-  const changed = new Set(keys.changed);
-  return { before: masked(before, b, changed, MASK_BEFORE), after: masked(after, a, changed, MASK_AFTER), keys };
+  const marks = new Map<string, [string, string]>([...keys.changed.map((k): [string, [string, string]] => [k, [MASK_BEFORE, MASK_AFTER]]), ...hidden.map((k): [string, [string, string]] => [k, [MASK_HIDDEN, MASK_HIDDEN]])]);
+  return { before: masked(before, b, marks, 0), after: masked(after, a, marks, 1), keys };
 }
 
 function values(o: KubeObject | null): Map<string, string> {
@@ -42,12 +50,12 @@ function values(o: KubeObject | null): Map<string, string> {
   return out;
 }
 
-function masked(o: KubeObject | null, vals: Map<string, string>, changed: Set<string>, changedMask: string): KubeObject | null {
+function masked(o: KubeObject | null, vals: Map<string, string>, marks: Map<string, [string, string]>, side: 0 | 1): KubeObject | null {
   if (!o) return null;
   const copy: KubeObject = { ...o };
   delete copy['stringData'];
   if (vals.size > 0) {
-    copy['data'] = Object.fromEntries([...vals.keys()].sort().map((k) => [k, changed.has(k) ? changedMask : MASK]));
+    copy['data'] = Object.fromEntries([...vals.keys()].sort().map((k) => [k, marks.get(k)?.[side] ?? MASK]));
   }
   return copy;
 }

@@ -1,12 +1,15 @@
 import type { SourceRef } from '../objects.js';
 import type { FieldChange } from './fields.js';
 
-export type DiffAction = 'create' | 'update' | 'delete' | 'unchanged';
+/** `replace`: an immutable field changes, so the deploy deletes the object and creates it again. */
+export type DiffAction = 'create' | 'update' | 'replace' | 'delete' | 'unchanged';
 
 export interface SecretKeyChanges {
   added: string[];
   changed: string[];
   removed: string[];
+  /** Keys whose live value this app did not write: set by the apply, never compared. */
+  hidden?: string[];
 }
 
 export interface ObjectDiff {

@@ -25,7 +25,7 @@ export const CHANGE_ACTIONS: readonly ChangeAction[] = ['created', 'configured',
 export function planChanges(plan: ClusterPlan, prune: boolean): ChangeSet {
   const out: ChangeSet = [];
   for (const p of plan.objects) {
-    const action: ChangeAction = isUnchanged(p) ? 'unchanged' : p.live ? 'configured' : 'created';
+    const action: ChangeAction = isUnchanged(p, plan.ours) ? 'unchanged' : p.live ? 'configured' : 'created';
     out.push({ ref: objectRef(p.desired), action, source: p.source });
   }
   for (const o of plan.orphans) out.push(prune ? { ref: objectRef(o), action: 'deleted' } : { ref: objectRef(o), action: 'skipped', reason: 'prune is off for this app' });
@@ -54,7 +54,7 @@ export function applyChanges(result: ApplyResult, prune: boolean): ChangeSet {
   // Nothing is written after the first failure, and prune runs only after every write succeeded.
   for (const o of result.objects) add({ ref: o.ref, action: 'skipped', reason: 'not applied: another object of this app failed' });
   const notPruned = result.pruneSkipped ?? (prune ? 'not pruned: another object of this app failed' : 'prune is off for this app');
-  for (const ref of result.orphans) add({ ref, action: 'skipped', reason: notPruned });
+  for (const ref of result.orphans ?? []) add({ ref, action: 'skipped', reason: notPruned });
   return out.sort(byRef);
 }
 

@@ -7,7 +7,7 @@ import type { App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
-import { objectRef, type RenderedObject } from '../objects.js';
+import type { RenderedObject } from '../objects.js';
 import { render } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
 
@@ -32,6 +32,8 @@ export interface AppPlan {
   plan: ClusterPlan;
   /** The objects the server (or the operator's grant) refused, as the user reads them. */
   problems: Problem[];
+  /** What the dry-run warned about (deprecations, fields it dropped, prunes it refuses). */
+  warnings: Problem[];
   /** What applying would do to each object. */
   changes: ChangeSet;
 }
@@ -67,8 +69,9 @@ export class Engine {
   }
 
   /**
-   * What applying the render would change. Forced by default: a preview shows the intended
-   * result; `force: false` predicts a deploy, so field-manager conflicts show up.
+   * What applying the render would change: the very requests the deploy will send, as a
+   * dry run, so conflicts under the app's `conflicts: fail` show as a deploy meets them.
+   * `force` overrides the app's setting (the drift scan asks what Git winning reverts).
    */
   async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
@@ -78,27 +81,28 @@ export class Engine {
     const plan = await timed(
       this.deps.flow,
       'diff',
-      () => planApp(cluster, t.app, rendered, t.key, { concurrency: CLUSTER_CONCURRENCY, orphans: opts.orphans ?? true, force: opts.force ?? true }),
+      () => planApp(cluster, t.app, rendered, t.key, { concurrency: CLUSTER_CONCURRENCY, orphans: opts.orphans ?? true, ...(opts.force !== undefined ? { force: opts.force } : {}) }),
       opts.timings,
     );
-    return { plan, problems: plan.errors.map(objectProblem), changes: planChanges(plan, t.app.prune) };
+    return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
   }
 
   /**
    * Live objects that differ from what this revision renders (after a dry-run, so defaults
-   * don't count): hand edits a deploy of the revision would revert.
+   * don't count): hand edits a deploy of the revision would revert. Forced: drift is what
+   * Git winning would revert, whatever the app's conflicts setting.
    */
   async drift(t: AppTarget, opts: Pick<StageOptions, 'log'> = {}): Promise<DriftEntry[]> {
-    const { plan } = await this.plan(t, { ...opts, orphans: false });
-    return detectDrift(plan.objects, objectRef);
+    const { plan } = await this.plan(t, { ...opts, orphans: false, force: true });
+    return detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
   }
 
   /**
    * Applies the render (dry-run first, changed objects only, CRDs and Namespaces first),
    * prunes what Git dropped when the app prunes, then waits for health within the app's
-   * `wait`. `force` takes fields other managers own.
+   * `wait`. `force` overrides the app's `conflicts:` (self-heal takes back hand edits).
    */
-  async apply(t: AppTarget, opts: StageOptions & { force: boolean; onHealthWait?(objects: number, waitMs: number): void }): Promise<AppApply> {
+  async apply(t: AppTarget, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void } = {}): Promise<AppApply> {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
@@ -107,7 +111,7 @@ export class Engine {
     const result = await timed(
       this.deps.flow,
       'apply',
-      () => applyApp(cluster, app, rendered, t.key, { force: opts.force, prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log }),
+      () => applyApp(cluster, app, rendered, t.key, { ...(opts.force !== undefined ? { force: opts.force } : {}), prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log }),
       opts.timings,
     );
     log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');

@@ -95,9 +95,18 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
           continue;
         }
         const builds = new Map<string, BuildInfo>();
-        for (const change of plan.changes) builds.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), change.to.split('@')[0] ?? change.to));
+        // The running build too, for the compare link; a tag gone from the registry just means no link.
+        const previous = new Map<string, BuildInfo>();
+        for (const change of plan.changes) {
+          builds.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), change.to.split('@')[0] ?? change.to));
+          const fromTag = change.from.length === 1 ? change.from[0]?.split('@')[0] : undefined;
+          if (fromTag) previous.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), fromTag).catch((err: unknown): BuildInfo => {
+            log.info({ image: change.repository, tag: fromTag, err: err instanceof Error ? err.message : String(err) }, 'running build not described by the registry; no compare link');
+            return {};
+          }));
+        }
         const title = bumpTitle(plan, key);
-        const body = bumpBody(plan, builds, job.events.map((e) => e.source));
+        const body = bumpBody(plan, builds, job.events.map((e) => e.source), previous);
         const branch = bumpBranch(key, base, job.defaultBranch);
         const outcome = await upsertPullRequest(host, { branch, base, baseSha: c.sha, title, body, files: plan.files, labels: rules.flatMap((x) => x.pullRequest.labels), automerge: rules.some((x) => x.pullRequest.automerge) }, log);
         outcomes.push({ key, base, result: outcome.result, pr: outcome.pr });

@@ -5,7 +5,7 @@ import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { toProblem } from '../errors.js';
 import { applyResults, timed } from '../metrics.js';
-import { appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport } from '../report/deploy.js';
+import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { RepoHost, RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
 
@@ -16,6 +16,13 @@ export interface DeployDeps {
   recordDeployed(job: DeployJob, app: string): Promise<void>;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
+  /**
+   * Deploy freezes: when `app` is locked, records this commit for its unlock (the newest
+   * push wins; `pushedAtMs` 0 never replaces one) and answers who holds it.
+   */
+  holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
+  /** After a held deploy on the default branch: the `mergeops / locks` check on that commit. */
+  reportLocks?(job: DeployJob): Promise<void>;
 }
 
 /**
@@ -28,14 +35,15 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const started = Date.now();
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy' });
   const host = await deps.hosts(job);
-  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, apps: [], problems: [] };
+  const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: host.webUrl() };
   const timings: Record<string, number> = {};
 
   const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch), timings);
   try {
     let apps: App[] = [];
     if (revision.ok) {
-      apps = appsOn(revision.config, job.branch);
+      // A command's deploy (`/mergeops deploy web`, an unlock) names its apps.
+      apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
       if (apps.length === 0) {
         log.info('no app deploys from this branch');
         return null;
@@ -52,10 +60,13 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       const t: AppTarget = { app, dir: revision.ok ? revision.dir : '', key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } };
       report.apps.push(await deployApp(job, t, host, check.url, deps, log, timings));
     }
-    await host.finishCheck(check.id, formatDeployCheck(report));
+    // A failed app offers the "Roll back" button; its click opens the revert PR.
+    const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
+    await host.finishCheck(check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
+    if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
     if (job.reason !== 'self-heal') {
       const pr = await host.mergedPullRequest(job.sha);
-      if (pr !== null) await host.comment(pr, formatDeployComment(report, check.url));
+      if (pr !== null) await host.comment(pr, formatDeployComment(report, check.url ?? host.checkRunUrl(check.id)));
     }
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
@@ -64,24 +75,24 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   }
 }
 
-async function deployApp(
-  job: DeployJob,
-  t: AppTarget,
-  host: RepoHost,
-  checkUrl: string | undefined,
-  deps: DeployDeps,
-  log: Logger,
-  timings: Record<string, number>,
-): Promise<AppDeployReport> {
+async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl: string | undefined, deps: DeployDeps, log: Logger, timings: Record<string, number>): Promise<AppDeployReport> {
   const { app } = t;
-  const out: AppDeployReport = { app: app.name, cluster: app.cluster, problems: [] };
+  const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
+  if (app.namespace) out.namespace = app.namespace;
+  // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
+  const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
+  if (held) {
+    log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');
+    out.held = held;
+    return out;
+  }
   const deploymentId = await host.createDeployment(job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
   await host.setDeploymentState(deploymentId, 'in_progress', 'applying', checkUrl);
   try {
     const applied = await deps.engine.apply(t, {
-      // Healing drift means taking back fields a hand edit took over, which is a conflict
-      // unless forced; a normal deploy forces only when the app asks for it.
-      force: app.force || job.reason === 'self-heal',
+      // Healing drift takes back what a hand edit took over even under conflicts: fail;
+      // a normal deploy sends what its preview sent (the app's conflicts setting).
+      ...(job.reason === 'self-heal' ? { force: true } : {}),
       log,
       timings,
     });

@@ -43,8 +43,10 @@ export interface RepoHost {
   startCheck(name: CheckName, headSha: string): Promise<{ id: number; url?: string }>;
   /** Completes a check run with its conclusion, annotations in GitHub's batches of 50. */
   finishCheck(id: number, output: CheckOutput): Promise<void>;
-  /** Best effort (the job is failing already): completes a check run as failed. */
+  /** Completes a check run as failed after a job's last attempt. */
   failCheck(id: number, title: string, summary: string): Promise<void>;
+  /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
+  cancelCheck(id: number, summary: string): Promise<void>;
   /** The check run's page, for links from comments and Deployments. */
   checkRunUrl(id: number): string;
   /** The web address of this GitHub (github.com, or a GHES host). */

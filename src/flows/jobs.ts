@@ -17,6 +17,13 @@ export interface PreviewJob {
   defaultBranch: string;
   /** True when the PR comes from a fork: preview only, never write access. */
   fromFork: boolean;
+  /** Only these apps (`/mergeops preview <app…>`); all of the PR's apps when absent. */
+  apps?: string[];
+  /**
+   * Set for a merge queue group (`pr` is 0): its head commit is previewed and reported as
+   * the check on that commit only; there is no pull request to comment on.
+   */
+  mergeGroup?: { headRef: string };
   /** Set by the first attempt so retries finish the same check run. */
   checkRunId?: number;
 }
@@ -30,8 +37,13 @@ export interface DeployJob {
   sha: string;
   branch: string;
   defaultBranch: string;
-  /** Set when drift self-heal re-applies an already deployed commit. */
-  reason?: 'push' | 'self-heal';
+  /**
+   * Why this commit deploys: a push, drift self-heal re-applying it, `/mergeops deploy`
+   * re-applying it, or `/mergeops unlock` applying what was merged while locked.
+   */
+  reason?: 'push' | 'self-heal' | 'command' | 'unlock';
+  /** Only these apps of the branch (commands); every app on the branch when absent. */
+  apps?: string[];
   /** Set by the first attempt so retries finish the same check run. */
   checkRun?: { id: number; url?: string };
 }

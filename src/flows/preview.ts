@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
-import type { DriftEntry } from '../diff/drift.js';
+import { detectDrift } from '../diff/drift.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { errorText, toProblem } from '../errors.js';
@@ -23,6 +23,10 @@ export interface PreviewDeps {
   commentIds(job: PreviewJob): CommentIdStore;
   /** Check run ids survive retries of the same job, so a retry does not open a second one. */
   checkRunId: { get(): number | undefined; set(id: number): Promise<void> };
+  /** The deploy freeze on an app, shown in its preview ("🔒 locked by @user: reason"). */
+  lockOf?(job: PreviewJob, app: string): Promise<{ by: string; reason: string; at: string } | null>;
+  /** True once the work was called off (its merge group left the queue): stop, report cancelled. */
+  cancelled?(job: PreviewJob): Promise<boolean>;
 }
 
 const APP_CONCURRENCY = 4;
@@ -32,6 +36,10 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   const started = Date.now();
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
   const host = await deps.hosts(job);
+  if (deps.checkRunId.get() === undefined && (await deps.cancelled?.(job))) {
+    log.info('called off before it started (the merge group left the queue)');
+    return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  }
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
     checkRunId = (await host.startCheck(CHECK_NAMES.preview, job.headSha)).id;
@@ -39,13 +47,21 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   }
 
   const timings: Record<string, number> = {};
-  const report = await buildReport(job, host, deps.engine, log, timings);
+  const report = await buildReport(job, host, deps, log, timings);
+  if (await deps.cancelled?.(job)) {
+    log.info('called off (the merge group left the queue); check cancelled');
+    await host.cancelCheck(checkRunId, 'The merge group left the queue before its preview finished.');
+    return report;
+  }
   report.checkRunUrl = host.checkRunUrl(checkRunId);
   report.serverUrl = host.webUrl();
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
-    if (await deps.isLatestHead(job)) {
+    // A merge group has no pull request to comment on: its check is the whole report.
+    if (job.mergeGroup) {
+      log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
+    } else if (await deps.isLatestHead(job)) {
       await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
@@ -59,7 +75,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   return report;
 }
 
-async function buildReport(job: PreviewJob, host: RepoHost, engine: AppEngine, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
+async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
   const report: PreviewReport = {
     repo: `${job.owner}/${job.repo}`,
     sha: job.headSha,
@@ -70,7 +86,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, engine: AppEngine, l
     at: new Date().toISOString(),
     repoId: job.repoId,
   };
-  // The base revision is the drift baseline; without it the preview still works.
+  // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
   const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
@@ -88,18 +104,16 @@ async function buildReport(job: PreviewJob, host: RepoHost, engine: AppEngine, l
       report.problems.push(head.problem);
       return report;
     }
-    const baseApps = baseRev?.ok ? new Map(baseRev.config.apps.map((a) => [a.name, a])) : new Map<string, App>();
-    const apps = appsOn(head.config, job.baseRef);
+    const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
+    const apps = appsOn(head.config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
-    const key = (app: App) => ({ repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name });
+    const dir = head.dir;
+    // Only an app the base branch has can have been deployed, so only it can have drifted.
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
-      const r = await previewApp({ app, dir: head.dir, key: key(app) }, engine, log);
-      const baseApp = baseApps.get(app.name);
-      if (baseRev?.ok && baseApp && r.problems.length === 0) {
-        r.drift = await driftOf({ app: baseApp, dir: baseRev.dir, key: key(baseApp) }, engine, log);
-        r.baseRef = job.baseRef;
-      }
+      const r = await previewApp({ app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } }, baseApps.has(app.name), deps.engine, log);
+      const lock = await deps.lockOf?.(job, app.name);
+      if (lock) r.lock = lock;
       return r;
     });
     // Apps render and diff in parallel, so per-stage sums would overstate the wall time.
@@ -111,25 +125,21 @@ async function buildReport(job: PreviewJob, host: RepoHost, engine: AppEngine, l
   }
 }
 
-/** Best effort: a base that no longer renders just means no drift section. */
-async function driftOf(t: AppTarget, engine: AppEngine, log: Logger): Promise<DriftEntry[]> {
-  try {
-    return await engine.drift(t, { log });
-  } catch (err) {
-    log.info({ app: t.app.name, err: errorText(err) }, 'drift not checked: the base revision did not render');
-    return [];
-  }
-}
-
-async function previewApp(t: AppTarget, engine: AppEngine, log: Logger): Promise<AppReport> {
-  const { app } = t;
-  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.force } };
+/**
+ * Plans the app exactly as its deploy will (same requests, as a dry run). The plan's own
+ * field records say what the merge reverts of others' changes (drift) and what it keeps.
+ */
+async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger): Promise<AppReport> {
+  const app: App = t.app;
+  const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
   try {
-    const { plan, problems } = await engine.plan(t, { log });
-    out.diffs = diffPlan(plan.objects, plan.orphans);
+    const { plan, problems, warnings } = await engine.plan(t, { log });
+    out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
+    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length, warnings: warnings.length }, 'diffed');
     out.problems.push(...problems);
-    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length }, 'diffed');
+    out.warnings = warnings;
+    if (deployedBefore && problems.length === 0) out.drift = detectDrift(plan.objects, plan.ours);
   } catch (err) {
     out.problems.push(toProblem(err));
   }

@@ -1,6 +1,10 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
 import type { DeployJob, PreviewJob, SyncJob } from '../flows/jobs.js';
+import { commandLineOf } from '../commands/parse.js';
+import type { CommandJob } from '../commands/jobs.js';
+import { ROLLBACK_ACTION } from '../report/deploy.js';
+import { CHECK_NAMES } from '../check-names.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -10,6 +14,12 @@ export interface AppDeps {
   enqueueSync(job: SyncJob): Promise<void>;
   /** A registry has a new build: bump every repo watching the image. */
   imageEvents(events: ImageEvent[]): Promise<number>;
+  /** A `/mergeops` comment or a clicked check-run button. */
+  enqueueCommand(job: CommandJob): Promise<boolean>;
+  /** A merge queue group to preview on its head commit. */
+  enqueueMergeGroup(job: PreviewJob): Promise<boolean>;
+  /** The group left the queue: drop its waiting preview and stop one in flight. */
+  cancelMergeGroup(job: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<void>;
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -65,6 +75,75 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       const pushedAt = Number(p.repository.pushed_at) * 1000 || Date.now();
       const added = await deps.enqueueDeploy(job, pushedAt);
       context.log.info({ branch: job.branch, sha: job.sha.slice(0, 7), added }, added ? 'deploy enqueued' : 'deploy already queued for this commit');
+    });
+
+    // `/mergeops …` in a PR or issue comment. Edited comments are not subscribed to: an
+    // edit must not run a command a second time. Bots (our own replies) are never answered.
+    app.on('issue_comment.created', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      const line = commandLineOf(p.comment.body);
+      if (installationId === undefined || line === null || p.comment.user?.type === 'Bot') return;
+      const job: CommandJob = {
+        installationId,
+        owner: p.repository.owner.login,
+        repo: p.repository.name,
+        repoId: p.repository.id,
+        defaultBranch: p.repository.default_branch,
+        actor: p.comment.user?.login ?? '',
+        source: { kind: 'comment', issue: p.issue.number, isPullRequest: Boolean(p.issue.pull_request), commentId: p.comment.id, line },
+      };
+      const added = await deps.enqueueCommand(job);
+      context.log.info({ issue: p.issue.number, actor: job.actor, added }, added ? 'command enqueued' : 'command already queued for this comment');
+    });
+
+    // The "Roll back" button of a failed deploy check (GitHub sends it only to the app that made the check).
+    app.on('check_run.requested_action', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
+      const job: CommandJob = {
+        installationId,
+        owner: p.repository.owner.login,
+        repo: p.repository.name,
+        repoId: p.repository.id,
+        defaultBranch: p.repository.default_branch,
+        actor: p.sender.login,
+        source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier: ROLLBACK_ACTION.identifier },
+      };
+      await deps.enqueueCommand(job);
+      context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor }, 'rollback button enqueued');
+    });
+
+    // GitHub's merge queue: preview the group's head (every queued PR combined) and report
+    // `mergeops / preview` on that commit, so the check can be required with the queue on.
+    app.on('merge_group.checks_requested', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || !p.repository) return;
+      const g = p.merge_group;
+      const job: PreviewJob = {
+        installationId,
+        owner: p.repository.owner.login,
+        repo: p.repository.name,
+        repoId: p.repository.id,
+        pr: 0,
+        headSha: g.head_sha,
+        baseRef: g.base_ref.replace(/^refs\/heads\//, ''),
+        baseSha: g.base_sha,
+        defaultBranch: p.repository.default_branch,
+        fromFork: false,
+        mergeGroup: { headRef: g.head_ref },
+      };
+      const added = await deps.enqueueMergeGroup(job);
+      context.log.info({ ref: g.head_ref, sha: g.head_sha.slice(0, 7), added }, 'merge group preview enqueued');
+    });
+
+    app.on('merge_group.destroyed', async (context) => {
+      const p = context.payload;
+      if (!p.repository) return;
+      await deps.cancelMergeGroup({ repoId: p.repository.id, headSha: p.merge_group.head_sha });
+      context.log.info({ ref: p.merge_group.head_ref, reason: p.reason }, 'merge group destroyed; its preview is called off');
     });
 
     // A new container version on GHCR: the image may be watched by repos of any installation.

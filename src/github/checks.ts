@@ -36,8 +36,9 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     batches.push(out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
   }
   const output = { title: out.title, summary: out.summary, text: out.text };
+  const actions = out.actions?.length ? { actions: out.actions } : {};
   const complete = (o: typeof output & { annotations: CheckOutput['annotations'] }) =>
-    octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o });
+    octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o, ...actions });
   try {
     await complete({ ...output, annotations: batches[0] ?? [] });
   } catch (err) {
@@ -57,4 +58,9 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
 /** Completes a check run as failed after a job ran out of attempts, so it never spins forever. */
 export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string): Promise<void> {
   await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } });
+}
+
+/** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
+export async function cancelCheck(octokit: Octokit, r: RepoRef, checkRunId: number, summary: string): Promise<void> {
+  await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'cancelled', completed_at: new Date().toISOString(), output: { title: 'Cancelled', summary } });
 }

@@ -4,7 +4,7 @@ import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
-import { checkRunUrl, failCheck, finishCheck, startCheck, webUrl } from './checks.js';
+import { cancelCheck, checkRunUrl, failCheck, finishCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
@@ -41,6 +41,10 @@ export class OctokitRepoHost implements RepoHost {
 
   failCheck(id: number, title: string, summary: string): Promise<void> {
     return failCheck(this.octokit, this.r, id, title, summary);
+  }
+
+  cancelCheck(id: number, summary: string): Promise<void> {
+    return cancelCheck(this.octokit, this.r, id, summary);
   }
 
   checkRunUrl(id: number): string {

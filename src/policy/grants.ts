@@ -1,4 +1,4 @@
-import type { Grant } from '../config/clusters.js';
+import { groupKind, kindNameProblem, type Grant } from '../config/clusters.js';
 import { objectRef, type KubeObject } from '../objects.js';
 
 export interface Violation {
@@ -15,14 +15,17 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function matches(globs: string[], value: string): boolean {
+export function matchesAny(globs: string[], value: string): boolean {
   return globs.some((g) => globToRegExp(g).test(value));
 }
 
 /**
  * Checks objects (namespaces already filled in) against the cluster's grants for `repo`.
- * Grants of one repo add up: an object is allowed when any grant for the repo allows it.
- * `grants === null` means the operator configured no policy (single-cluster local use).
+ * An object is allowed when some grant for the repo allows it: a namespaced object in one of
+ * that grant's namespaces, a cluster-scoped one of that grant's `clusterKinds` (a Namespace
+ * only when it is one of the grant's namespaces), and in either case not of a kind the same
+ * grant lists in `denyKinds`. `grants === null` means the operator configured no policy
+ * (single-cluster local use).
  */
 export function checkGrants(
   objects: { object: KubeObject; namespaced: boolean }[],
@@ -31,23 +34,73 @@ export function checkGrants(
   grants: Grant[] | null,
 ): Violation[] {
   if (grants === null) return [];
-  const mine = grants.filter((g) => matches(g.repos, repo));
+  const mine = grants.filter((g) => matchesAny(g.repos, repo));
   if (mine.length === 0) {
     return [{ ref: `cluster ${cluster}`, rule: `repository ${repo} is not granted cluster "${cluster}"; ask the operator to add it to MERGEOPS_CLUSTERS grants` }];
   }
-  const namespaces = mine.flatMap((g) => g.namespaces);
-  const kinds = [...new Set(mine.flatMap((g) => g.clusterKinds))];
   const out: Violation[] = [];
   for (const { object, namespaced } of objects) {
-    const ref = objectRef(object);
-    if (namespaced) {
-      const ns = object.metadata.namespace ?? '';
-      if (!matches(namespaces, ns)) out.push({ ref, rule: `namespace "${ns}" is not granted to ${repo} on cluster "${cluster}" (granted: ${namespaces.join(', ') || 'none'})` });
-    } else if (!kinds.includes(object.kind)) {
-      out.push({ ref, rule: `cluster-scoped kind ${object.kind} is not granted to ${repo} on cluster "${cluster}" (granted: ${kinds.join(', ') || 'none'})` });
-    } else if (object.kind === 'Namespace' && !matches(namespaces, object.metadata.name ?? '')) {
-      out.push({ ref, rule: `namespace "${object.metadata.name}" is not granted to ${repo} on cluster "${cluster}" (granted: ${namespaces.join(', ') || 'none'})` });
-    }
+    const rule = refusal(object, namespaced, mine, repo, cluster);
+    if (rule) out.push({ ref: objectRef(object), rule });
   }
   return out;
+}
+
+/** Why no grant allows `object`, naming the closest rule; null when one does. */
+function refusal(object: KubeObject, namespaced: boolean, mine: Grant[], repo: string, cluster: string): string | null {
+  const gk = groupKind(object);
+  const where = `to ${repo} on cluster "${cluster}"`;
+  const namespaces = mine.flatMap((g) => g.namespaces);
+  const inNamespaces = (g: Grant, ns: string): boolean => matchesAny(g.namespaces, ns);
+  // The grants whose scope covers the object, before their deny lists.
+  const covering = namespaced
+    ? mine.filter((g) => inNamespaces(g, object.metadata.namespace ?? ''))
+    : mine.filter((g) => g.clusterKinds.includes(gk) && (gk !== 'Namespace' || inNamespaces(g, object.metadata.name ?? '')));
+  if (covering.some((g) => !g.denyKinds.includes(gk))) return null;
+  if (covering.length > 0) return `kind ${gk} is denied ${where} (denyKinds of every grant that covers it)`;
+  if (namespaced) {
+    const ns = object.metadata.namespace ?? '';
+    return `namespace "${ns}" is not granted ${where} (granted: ${namespaces.join(', ') || 'none'})`;
+  }
+  const kinds = [...new Set(mine.flatMap((g) => g.clusterKinds))];
+  if (kinds.includes(gk)) return `namespace "${object.metadata.name}" is not granted ${where} (granted: ${namespaces.join(', ') || 'none'})`;
+  const hint = kinds.map(kindNameProblem).find((p) => p !== null);
+  return `cluster-scoped kind ${gk} is not granted ${where} (granted: ${kinds.join(', ') || 'none'})${hint ? `; ${hint}` : ''}`;
+}
+
+/** Labels and annotations mergeops itself writes on every object it applies. */
+const INVENTORY_KEYS = /^(mergeops\.dev\/|app\.kubernetes\.io\/managed-by$)/;
+
+/**
+ * A Namespace's labels and annotations are how it is kept in check (Pod Security admission
+ * reads `pod-security.kubernetes.io/*`, network and quota tooling read others), so a repo
+ * may change them only on Namespaces its app created — unless a grant says
+ * `namespaceMetadata: true`. Returns the refusal for a Namespace that exists live and is
+ * not this app's (`ownedByApp` false) when applying `desired` would change, add or remove
+ * such a key; null otherwise.
+ */
+export function checkNamespaceMetadata(
+  desired: KubeObject,
+  live: KubeObject | null,
+  ownedByApp: boolean,
+  repo: string,
+  cluster: string,
+  grants: Grant[] | null,
+): Violation | null {
+  if (grants === null || live === null || ownedByApp || desired.kind !== 'Namespace' || desired.apiVersion !== 'v1') return null;
+  const name = desired.metadata.name ?? '';
+  if (grants.some((g) => g.namespaceMetadata && matchesAny(g.repos, repo) && matchesAny(g.namespaces, name))) return null;
+  const changed: string[] = [];
+  for (const field of ['labels', 'annotations'] as const) {
+    const want = desired.metadata[field] ?? {};
+    const have = live.metadata[field] ?? {};
+    for (const [k, v] of Object.entries(want)) {
+      if (!INVENTORY_KEYS.test(k) && have[k] !== v) changed.push(`${field === 'labels' ? 'label' : 'annotation'} ${k}: ${have[k] === undefined ? '(unset)' : JSON.stringify(have[k])} → ${JSON.stringify(v)}`);
+    }
+  }
+  if (changed.length === 0) return null;
+  return {
+    ref: objectRef(desired),
+    rule: `would change ${changed.join(', ')} of Namespace ${name}, which this app did not create; remove them from Git, or ask the operator to set namespaceMetadata: true on the grant (cluster "${cluster}") if ${repo} should manage them`,
+  };
 }

@@ -24,6 +24,11 @@ export function previewJobId(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>): 
   return `preview-${j.repoId}-${j.pr}-${j.headSha}`;
 }
 
+/** A merge queue group's head is previewed once, apart from any PR preview of the same commit. */
+export function mergeGroupPreviewJobId(j: Pick<PreviewJob, 'repoId' | 'headSha'>): string {
+  return `${previewJobId({ ...j, pr: 0 })}-merge-group`;
+}
+
 export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {
   return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
 }

@@ -77,6 +77,15 @@ export class PreviewState {
     };
   }
 
+  /** A merge queue group left the queue: its preview, waiting or running, is called off. */
+  async cancelMergeGroup(j: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<void> {
+    await this.redis.set(`${this.prefix}:merge-group-cancelled:${j.repoId}:${j.headSha}`, '1', 'EX', 24 * 3600);
+  }
+
+  async mergeGroupCancelled(j: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<boolean> {
+    return (await this.redis.exists(`${this.prefix}:merge-group-cancelled:${j.repoId}:${j.headSha}`)) === 1;
+  }
+
   private headKey(j: Pick<PreviewJob, 'repoId' | 'pr'>): string {
     return `${this.prefix}:head:${j.repoId}:${j.pr}`;
   }

@@ -6,9 +6,22 @@ import path from 'node:path';
 export interface ToolLimits {
   timeoutMs: number;
   maxOutputBytes: number;
+  /**
+   * The child's data segment limit (RLIMIT_DATA, set with `ulimit -d` just before exec), 0
+   * for none. A template can build a gigabyte string without printing a byte, so the
+   * output cap alone does not bound memory. RLIMIT_AS would not do: Go reserves far more
+   * address space than it uses, so helm fails at any useful RLIMIT_AS.
+   */
+  maxMemoryBytes?: number;
 }
 
-export const DEFAULT_TOOL_LIMITS: ToolLimits = { timeoutMs: 90_000, maxOutputBytes: 64 * 1024 * 1024 };
+/** A chart or kustomization that needs more than this to render is refused: 1 GiB. */
+export const DEFAULT_RENDER_MEMORY_BYTES = 1024 * 1024 * 1024;
+
+export const DEFAULT_TOOL_LIMITS: ToolLimits = { timeoutMs: 90_000, maxOutputBytes: 64 * 1024 * 1024, maxMemoryBytes: DEFAULT_RENDER_MEMORY_BYTES };
+
+/** `sh` sets the limit on itself and then becomes the tool, so only the tool is limited. */
+const WITH_DATA_LIMIT = 'ulimit -d "$MERGEOPS_DATA_LIMIT_KB" && exec "$0" "$@"';
 
 export class ToolError extends Error {
   constructor(
@@ -49,12 +62,16 @@ export function missingTool(bin: string): string {
 export async function runTool(bin: string, args: string[], cwd: string, limits: ToolLimits, extraEnv: Record<string, string> = {}): Promise<string> {
   const scratch = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'mergeops-tool-'));
   try {
+    const memory = limits.maxMemoryBytes ?? 0;
+    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: scratch, ...extraEnv };
+    if (memory > 0) {
+      env['MERGEOPS_DATA_LIMIT_KB'] = String(Math.floor(memory / 1024));
+      // Go tools collect harder as they near this, instead of dying at the hard limit.
+      env['GOMEMLIMIT'] = String(Math.floor(memory * 0.8));
+    }
+    const name = path.basename(bin);
     return await new Promise<string>((resolve, reject) => {
-      const child = spawn(bin, args, {
-        cwd,
-        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: scratch, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = memory > 0 ? spawn('/bin/sh', ['-c', WITH_DATA_LIMIT, bin, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(bin, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       let outBytes = 0;
       let err = '';
@@ -79,7 +96,13 @@ export async function runTool(bin: string, args: string[], cwd: string, limits: 
       child.on('close', (code) => {
         clearTimeout(timer);
         if (failure) reject(failure);
-        else if (code !== 0) reject(new ToolError(err.trim() || `${path.basename(bin)} exited with code ${code}`, err));
+        // Go: "fatal error: runtime: out of memory" / "out of memory allocating heap arena map".
+        else if (code !== 0 && memory > 0 && /fatal error: (runtime: )?out of memory/.test(err)) {
+          reject(new ToolError(`${name} ran out of memory: a render may use at most ${Math.round(memory / 1024 / 1024)} MiB (the operator's MERGEOPS_RENDER_MEMORY_BYTES); render less at once, for example split the app`, err));
+        } else if (code === 127 && memory > 0) {
+          // sh could not exec the tool: what a direct spawn reports as ENOENT.
+          reject(new ToolError(missingTool(bin), ''));
+        } else if (code !== 0) reject(new ToolError(err.trim() || `${name} exited with code ${code}`, err));
         else resolve(Buffer.concat(out).toString('utf8'));
       });
     });

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { App } from '../config/repo-config.js';
+import { DEFAULT_TOOL_LIMITS, type ToolLimits } from './exec.js';
 import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, kustomizeInputs, renderKustomize } from './kustomize.js';
 import { isInside } from '../source/paths.js';
@@ -19,10 +20,26 @@ export async function detectKind(checkout: string, app: App): Promise<RenderKind
   return 'plain';
 }
 
+/** What one app's render may cost: the tools' limits, and how many objects it may yield. */
+export interface RenderLimits extends ToolLimits {
+  maxObjects: number;
+}
+
+export const DEFAULT_MAX_OBJECTS_PER_APP = 5000;
+export const DEFAULT_RENDER_LIMITS: RenderLimits = { ...DEFAULT_TOOL_LIMITS, maxObjects: DEFAULT_MAX_OBJECTS_PER_APP };
+
 /** render(app, dir) → RenderedObject[]; the one entry point every flow uses. */
-export async function render(app: App, checkout: string): Promise<RenderedObject[]> {
+export async function render(app: App, checkout: string, limits: RenderLimits = DEFAULT_RENDER_LIMITS): Promise<RenderedObject[]> {
   const kind = await detectKind(checkout, app);
-  const objects = kind === 'kustomize' ? await renderKustomize(app, checkout) : kind === 'helm' ? await renderHelm(app, checkout) : await renderPlain(app, checkout);
+  const objects = kind === 'kustomize' ? await renderKustomize(app, checkout, limits) : kind === 'helm' ? await renderHelm(app, checkout, limits) : await renderPlain(app, checkout);
+  // Every object costs a dry-run request to the API server and a line in the report.
+  if (objects.length > limits.maxObjects) {
+    throw new RenderError(
+      `app ${app.name} renders ${objects.length} objects; the operator allows at most ${limits.maxObjects} per app (MERGEOPS_MAX_OBJECTS_PER_APP): split it into several apps`,
+      objects[limits.maxObjects]?.source.file ?? app.path,
+      objects[limits.maxObjects]?.source.line ?? 1,
+    );
+  }
   rejectDuplicates(objects);
   return objects;
 }

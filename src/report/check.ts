@@ -20,6 +20,8 @@ export interface CheckOutput {
   summary: string;
   text: string;
   annotations: CheckAnnotation[];
+  /** Buttons on the check run (at most 3); a click arrives as `check_run.requested_action`. */
+  actions?: { label: string; description: string; identifier: string }[];
 }
 
 export function formatCheck(r: PreviewReport): CheckOutput {
@@ -30,20 +32,24 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
   const summary = [
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
-    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}`),
+    ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
+    ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}${a.lock ? `; 🔒 locked by @${a.lock.by}${a.lock.reason ? `: ${a.lock.reason}` : ''}` : ''}`),
   ].join('\n');
   return {
     conclusion: problems.length ? 'failure' : 'success',
     title,
     summary: clip(summary || 'Nothing to preview.', CHECK_TEXT_LIMIT),
     text: fullText(r),
-    annotations: problems
-      .filter((p) => p.file)
-      .map((p) => ({
+    annotations: [
+      ...problems.map((p) => ({ p, level: 'failure' as const })),
+      ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => ({ p, level: 'warning' as const }))),
+    ]
+      .filter(({ p }) => p.file)
+      .map(({ p, level }) => ({
         path: p.file as string,
         start_line: p.line ?? 1,
         end_line: p.line ?? 1,
-        annotation_level: 'failure',
+        annotation_level: level,
         title: p.ref ?? 'mergeops',
         message: p.message,
       })),

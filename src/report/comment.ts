@@ -1,6 +1,5 @@
 import type { ObjectDiff } from '../diff/types.js';
-import type { DriftEntry } from '../diff/drift.js';
-import { escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
+import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
 import { appChanges, appRisks, deletes, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
 import { allProblems, type AppReport, type PreviewReport, type Problem } from './types.js';
@@ -151,7 +150,7 @@ function appCounts(a: AppReport): AppCounts {
   const c: AppCounts = { created: 0, changed: 0, deleted: 0, kept: 0 };
   for (const d of a.diffs) {
     if (d.action === 'create' && !d.renamedFrom) c.created++;
-    else if (d.action === 'update') c.changed++;
+    else if (d.action === 'update' || d.action === 'replace') c.changed++;
     else if (d.action === 'delete') c[deletes(a, d) ? 'deleted' : 'kept']++;
   }
   return c;
@@ -218,9 +217,11 @@ function objectOrder(a: AppReport, d: ObjectDiff): number {
 
 function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
   const out = [appHeading(a)];
+  if (a.lock) out.push(lockBlock(a.app, a.lock));
   if (a.drift.length) out.push(driftBlock(a));
   // One block per problem so a long list can split between comments.
   if (a.problems.length) out.push(...problemLines(r, a.problems).map((l) => `${l}\n`), `\n${nextStep(r, a)}\n\n`);
+  if (a.warnings?.length) out.push(...problemLines(r, a.warnings, '⚠️').map((l) => `${l}\n`), '\n');
   // `metadata.name` values of renamed objects: fields that point at them "follow the rename".
   const renames = new Map(a.diffs.filter((d) => d.renamedFrom).map((d) => [refName(d.renamedFrom as string), refName(d.ref)]));
   const changed = a.diffs.filter((d) => d.action !== 'unchanged').sort((x, y) => objectOrder(a, x) - objectOrder(a, y));
@@ -240,28 +241,23 @@ function nextStep(r: PreviewReport, a: AppReport): string {
   return `**Next:** fix the ${a.problems.length === 1 ? 'problem' : 'problems'} above and push; the preview runs again on every push${r.checkRunUrl ? ` (details and annotations in ${mdLink('the check run', r.checkRunUrl)})` : ''}.`;
 }
 
-/** Drift at the top of its app: the merge also reverts these, and nothing else says so. */
+/** A deploy freeze first of all: the merge will not change the cluster until the unlock. */
+export function lockBlock(app: string, lock: NonNullable<AppReport['lock']>): string {
+  const reason = lock.reason ? `: ${escapeMd(lock.reason)}` : '';
+  return `> [!CAUTION]\n> 🔒 locked by @${escapeMd(lock.by)}${reason}. A merge is recorded, not applied; ${mdCode(`/mergeops unlock ${app}`)} applies it.\n\n`;
+}
+
+/** Drift at the top of its app: what the merge reverts of others' changes (and keeps), field by field. */
 export function driftBlock(a: AppReport): string {
-  const base = a.baseRef ? mdCode(a.baseRef) : 'the base branch';
   const n = a.drift.length;
-  const lines = a.drift.map((d) => `> - ${mdCode(d.ref)}: ${driftText(d, a.baseRef ?? 'Git')}`);
+  const lines = a.drift.map((d) => `> - ${mdCode(d.ref)}: ${driftFields(d, 'the merge')}`);
   return [
     '> [!WARNING]',
-    `> **Drift:** ${plural(n, 'object')} in the live cluster ${n > 1 ? 'differ' : 'differs'} from ${base}; the merge re-applies Git and reverts ${n > 1 ? 'them' : 'it'}:`,
+    `> **Drift:** ${plural(n, 'object')} in the live cluster ${n > 1 ? 'were' : 'was'} changed outside Git; Git wins on the fields it declares:`,
     ...lines,
     '',
     '',
   ].join('\n');
-}
-
-function driftText(d: DriftEntry, gitLabel: string): string {
-  return d.fields
-    .map((f) => {
-      const path = mdCode(shortPath(f.path));
-      if (f.live === undefined && f.git === undefined) return path;
-      return `${path} is ${f.live === undefined ? 'unset' : mdCode(f.live)} in the cluster, ${f.git === undefined ? 'unset' : mdCode(f.git)} on ${mdCode(gitLabel)}`;
-    })
-    .join('; ');
 }
 
 /** `blob/<sha>/<path>#L<n>` on the head commit, as an HTML link (summaries are HTML). */
@@ -288,6 +284,8 @@ function objectBlock(r: PreviewReport, a: AppReport, d: ObjectDiff, renames: Map
     const generator = d.kind === 'Secret' ? 'secretGenerator' : 'configMapGenerator';
     const old = a.merge?.prune === false ? 'the old one stays (prune: false)' : 'the old one is pruned';
     what = `↪️ <b>rename</b> ${htmlCode(d.renamedFrom)} → ${htmlCode(renamedTail(refName(d.renamedFrom), refName(d.ref)))}${fields ? `: ${fields}` : ''} (kustomize ${generator} hash; ${old})`;
+  } else if (d.action === 'replace') {
+    what = `♻️ <b>replace</b> ${ref}: deleted and created again (an immutable field changes; ${htmlCode('mergeops.dev/recreate: "true"')})`;
   } else if (d.action === 'create') {
     const keys = d.kind === 'Secret' ? secretKeysText(d, HTML) : '';
     what = `➕ <b>create</b> ${ref}${keys ? `: ${keys}` : ''}`;
@@ -314,7 +312,7 @@ function quietLine(apps: AppReport[]): string {
 function mergeText(m: AppReport['merge']): string {
   if (!m) return 'apply';
   const prune = m.prune ? 'prune what Git dropped' : 'keep what Git dropped (prune: false)';
-  const force = m.force ? 'take over fields other field managers set (force: true)' : 'fail on fields another field manager owns (force: false)';
+  const force = m.force ? 'take over fields Git declares that others changed (Git wins)' : 'fail on fields another field manager set (conflicts: fail)';
   return `apply, ${prune}, ${force}, ${m.waitMs > 0 ? `wait up to ${duration(m.waitMs)} for health` : 'not wait for health'}`;
 }
 
@@ -380,7 +378,7 @@ export function splitLines(block: string, budget: number): string[] {
   return out;
 }
 
-function problemLines(r: PreviewReport, ps: Problem[]): string[] {
+function problemLines(r: PreviewReport, ps: Problem[], mark = '❌'): string[] {
   return ps.map((p) => {
     let where = '';
     if (p.file) {
@@ -389,7 +387,7 @@ function problemLines(r: PreviewReport, ps: Problem[]): string[] {
       where = r.sha === 'local' ? ` (${mdCode(label)})` : ` (${mdLink(label, `${r.serverUrl ?? 'https://github.com'}/${r.repo}/blob/${r.sha}/${path}${p.line ? `#L${p.line}` : ''}`)})`;
     }
     const what = p.ref ? `${mdCode(p.ref)}: ` : '';
-    return `- ❌ ${what}${escapeMd(p.message)}${where}`;
+    return `- ${mark} ${what}${escapeMd(p.message)}${where}`;
   });
 }
 

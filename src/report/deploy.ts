@@ -1,11 +1,29 @@
 import type { ApplyResult, HealthReport } from '../cluster/apply.js';
-import { escapeHtml } from './markdown.js';
+import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
 import type { Problem } from './types.js';
+
+/** A deploy freeze (`/mergeops lock`) that kept an app's commit from being applied. */
+export interface HeldBy {
+  by: string;
+  reason: string;
+  at: string;
+}
+
+/**
+ * The button a failed deploy check offers (check run `actions`); GitHub caps the label at
+ * 20 characters, the description at 40 and the identifier at 20.
+ */
+export const ROLLBACK_ACTION = { label: 'Roll back', description: 'Open a PR restoring the last good deploy', identifier: 'mergeops-rollback' } as const;
 
 export interface AppDeployReport {
   app: string;
   cluster: string;
+  /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
+  held?: HeldBy;
+  namespace?: string;
+  /** The app's health wait, for the fix of a timeout. */
+  waitMs?: number;
   result?: ApplyResult;
   health?: HealthReport;
   problems: Problem[];
@@ -14,15 +32,24 @@ export interface AppDeployReport {
 export interface DeployReport {
   repo: string;
   sha: string;
+  /** The branch deployed from. */
+  branch?: string;
   apps: AppDeployReport[];
   problems: Problem[];
+  /** `https://github.com` or a GitHub Enterprise host, for file links. */
+  serverUrl?: string;
 }
 
 export function appSucceeded(a: AppDeployReport): boolean {
   return a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
 }
 
+export function deployFailed(r: DeployReport): boolean {
+  return r.problems.length > 0 || r.apps.some((a) => !appSucceeded(a));
+}
+
 export function appLine(a: AppDeployReport): string {
+  if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
@@ -41,24 +68,87 @@ export function appProblems(a: AppDeployReport): Problem[] {
   return out;
 }
 
+/** `apps/v1 Deployment shop/web` → `kubectl -n shop describe deployment web`. */
+export function describeCommand(ref: string): string | null {
+  const m = /^(\S+) (\S+) (?:([^/\s]+)\/)?(\S+)$/.exec(ref);
+  if (!m) return null;
+  const [, apiVersion = '', kind = '', ns, name = ''] = m;
+  const group = apiVersion.includes('/') ? `.${apiVersion.split('/')[0]}` : '';
+  return `kubectl${ns ? ` -n ${ns}` : ''} describe ${kind.toLowerCase()}${group === '.apps' || group === '.batch' ? '' : group} ${name}`;
+}
+
+/**
+ * What to do about one failure, from the server's words. Kubernetes has no error codes a
+ * client can rely on past the HTTP status, so the texts the API server and mergeops write
+ * are matched; an unknown failure still gets the generic next step.
+ */
+export function fixFor(p: Problem, a: AppDeployReport): string {
+  const m = p.message;
+  const describe = p.ref ? describeCommand(p.ref) : null;
+  const look = describe ? ` (${mdCode(describe)}, and ${mdCode(`kubectl${p.ref?.includes('/') ? ` -n ${p.ref.split(' ')[2]?.split('/')[0]}` : ''} get events`)})` : '';
+  if (/not healthy after/.test(m)) {
+    const wait = a.waitMs ? ` (${Math.round(a.waitMs / 1000)} s)` : '';
+    return `it did not become healthy within the app's ${mdCode('wait')}${wait}: look at its pods and events${look}; if it only needs longer, raise ${mdCode('wait:')} in ${mdCode('.github/mergeops.yml')}.`;
+  }
+  if (/ProgressDeadlineExceeded|progress deadline/i.test(m)) return `the rollout stopped making progress (often an image that cannot be pulled, a crash loop or a failing readiness probe)${look}.`;
+  if (/job failed|BackoffLimitExceeded/i.test(m)) return `the Job's pods failed${look}; its logs say why.`;
+  if (/conflict|another field manager|force: true/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set ${mdCode('force: true')} on the app to let Git take them over.`;
+  if (/^not allowed:/.test(m)) return `the operator did not grant this repository that; move the object into a granted namespace or kind, or ask the operator to extend the grant in MERGEOPS\\_CLUSTERS.`;
+  if (/forbidden/i.test(m)) return `mergeops's credentials for cluster ${mdCode(a.cluster)} may not do this; ask the operator to extend its RBAC.`;
+  if (/has no kind|no matches for kind|CustomResourceDefinition installed/i.test(m)) return 'install the CustomResourceDefinition first, or add it to this app so it is applied before its objects.';
+  if (/is invalid|Invalid value|Unsupported value|Required value|unknown field/i.test(m)) return `the API server rejected the object as written: fix the field it names${p.file ? ` in ${mdCode(p.file)}` : ''} and merge the fix.`;
+  if (/^prune skipped/.test(m)) return 'nothing was pruned, so objects Git dropped are still running; fix the cause above and the next deploy prunes.';
+  if (/unreachable|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|socket hang up/i.test(m)) return `mergeops could not reach cluster ${mdCode(a.cluster)}; once it answers again, re-run the deploy.`;
+  if (/invalid config/.test(m)) return `fix ${mdCode('.github/mergeops.yml')} (the key is named above) and merge the fix.`;
+  if (/invalid YAML|kustomize|helm/i.test(m)) return `the app did not render: fix${p.file ? ` ${mdCode(p.file)}` : ' the manifests'} and merge the fix (${mdCode(`npx mergeops render ${a.app}`)} shows it locally).`;
+  return 'fix the cause and merge the fix, or re-run the deploy if the cause was outside Git.';
+}
+
+function fileLink(r: DeployReport, p: Problem): string {
+  if (!p.file) return '';
+  const label = `${p.file}${p.line ? `#L${p.line}` : ''}`;
+  const path = p.file.split('/').map(encodeURIComponent).join('/');
+  return ` (${mdLink(label, `${r.serverUrl ?? 'https://github.com'}/${r.repo}/blob/${r.sha}/${path}${p.line ? `#L${p.line}` : ''}`)})`;
+}
+
+/** One failure: the object, the server's words, where in Git, and the fix. */
+function problemItem(r: DeployReport, a: AppDeployReport | null, p: Problem): string {
+  const what = p.ref ? `${mdCode(p.ref)}: ` : '';
+  const fix = a ? `\n  **Fix:** ${fixFor(p, a)}` : '';
+  return `- ❌ ${what}${escapeMd(p.message)}${fileLink(r, p)}${fix}`;
+}
+
+function target(a: AppDeployReport): string {
+  return `${mdCode(a.cluster)}${a.namespace ? ` / ${mdCode(a.namespace)}` : ''}`;
+}
+
+function row(a: AppDeployReport): string {
+  return `| ${a.held ? '🔒' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`;
+}
+
 export function formatDeployCheck(r: DeployReport): CheckOutput {
-  const failed = r.problems.length > 0 || r.apps.some((a) => !appSucceeded(a));
+  const failed = deployFailed(r);
   const lines = [
-    ...r.problems.map((p) => `- :x: ${p.message}`),
-    '| App | Cluster | Result |',
-    '|---|---|---|',
-    ...r.apps.map((a) => `| \`${a.app}\` | \`${a.cluster}\` | ${appLine(a)} |`),
+    ...r.problems.map((p) => problemItem(r, null, p)),
+    '| | App | Target | Result |',
+    '|:-:|---|---|---|',
+    ...r.apps.map(row),
     '',
   ];
   for (const a of r.apps) {
     const ps = appProblems(a);
     if (!ps.length) continue;
-    lines.push(`#### \`${a.app}\``, ...ps.map((p) => `- ${p.ref ? `\`${escapeHtml(p.ref)}\`: ` : ''}${escapeHtml(p.message)}`), '');
+    lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
   }
   const ok = r.apps.filter(appSucceeded).length;
+  const held = r.apps.filter((a) => a.held).length;
   return {
-    conclusion: failed ? 'failure' : 'success',
-    title: failed ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps` : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
+    conclusion: failed ? 'failure' : held > 0 ? 'neutral' : 'success',
+    title: failed
+      ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
+      : held > 0
+        ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
+        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
     annotations: r.apps
@@ -68,10 +158,40 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
   };
 }
 
+/** What the cluster holds after a failed app: applied objects stay, prune did not run. */
+function stateAfter(a: AppDeployReport): string {
+  const res = a.result;
+  if (!res || (res.errors.length > 0 && res.created.length + res.configured.length === 0)) return 'nothing was applied for it, so the cluster still runs the previous deploy';
+  const written = res.created.length + res.configured.length;
+  const pruned = res.pruned.length ? `, ${res.pruned.length} pruned` : ', nothing pruned';
+  return `${written} object${written === 1 ? ' was' : 's were'} applied${pruned}; the cluster runs the new objects that did apply`;
+}
+
+/** The comment on the merged PR: on failure, why, the fix and the next step, per app. */
 export function formatDeployComment(r: DeployReport, checkUrl: string | undefined): string {
-  const failed = r.problems.length > 0 || r.apps.some((a) => !appSucceeded(a));
-  const head = `### mergeops deploy of \`${r.sha.slice(0, 7)}\`: ${failed ? ':x: failed' : ':white_check_mark: succeeded'}`;
-  const rows = r.apps.map((a) => `| \`${a.app}\` | \`${a.cluster}\` | ${appLine(a)} |`);
-  const link = checkUrl ? `\nDetails in [the \`mergeops / deploy\` check run](${checkUrl}).` : '';
-  return [head, '', ...r.problems.map((p) => `- :x: ${escapeHtml(p.message)}`), '| App | Cluster | Result |', '|---|---|---|', ...rows, link].join('\n');
+  const failed = deployFailed(r);
+  const onto = r.branch ? ` from ${mdCode(r.branch)}` : '';
+  const held = r.apps.some((a) => a.held);
+  const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : held ? '🔒 held (locked)' : '✅ succeeded'}`;
+  const lines = [head, ''];
+  const failing = r.apps.filter((a) => !a.held && !appSucceeded(a));
+  if (failed) {
+    const n = failing.length + (r.problems.length ? 1 : 0);
+    lines.push('> [!CAUTION]', `> **${r.problems.length && !r.apps.length ? 'The deploy failed before any app was applied' : `${n} of ${Math.max(r.apps.length, 1)} app${r.apps.length === 1 ? '' : 's'} failed`}.** The causes, in the API server's words, and the fix for each are below.`, '');
+  }
+  lines.push(...r.problems.map((p) => problemItem(r, null, p)));
+  if (r.problems.length) lines.push('');
+  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '');
+  for (const a of failing) {
+    lines.push(`#### ❌ ${mdCode(a.app)} → ${target(a)}`, '', ...appProblems(a).map((p) => problemItem(r, a, p)), '', `After the failure: ${stateAfter(a)}.`, '');
+  }
+  if (failed) {
+    const rerun = checkUrl ? `press **Re-run** on ${mdLink('the mergeops / deploy check run', checkUrl)}` : 'press **Re-run** on the `mergeops / deploy` check run of this commit';
+    lines.push(
+      `**Next:** fix it in a new pull request (its preview shows the fix against the live cluster), or roll back (**${ROLLBACK_ACTION.label}** on the check run opens a PR restoring the last good deploy; or ${mdCode(`git revert ${r.sha.slice(0, 7)}`)}); when the cause was outside Git (a node, a quota, an unreachable cluster), ${rerun} to deploy this commit again.`,
+    );
+  } else if (checkUrl) {
+    lines.push(`Details in ${mdLink('the mergeops / deploy check run', checkUrl)}.`);
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
 }

@@ -7,7 +7,7 @@ export function formatDriftCheck(app: string, drift: DriftEntry[], healing: bool
   return {
     conclusion: 'neutral',
     title: `Drift in ${app}: ${drift.length} object${drift.length > 1 ? 's differ' : ' differs'} from this commit${healing ? '; re-applying (selfHeal)' : ''}`,
-    summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e.fields, 'Git')}`).join('\n'),
+    summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e, 're-applying')}`).join('\n'),
     text: '',
     annotations: [],
   };

@@ -1,4 +1,4 @@
-import type { FieldDrift } from '../diff/drift.js';
+import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 
 /**
@@ -61,23 +61,30 @@ export function clipValue(s: string, n = 60): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
+const SYMBOL: Record<ObjectDiff['action'], string> = { create: '+', update: '~', replace: '±', delete: '-', unchanged: '=' };
 
 /** Plain text of one object's change, for the check run's text field. */
 export function objectText(d: ObjectDiff): string {
   const head = `${SYMBOL[d.action]} ${d.ref}${d.renamedFrom ? ` (renamed from ${d.renamedFrom})` : ''}${d.source ? `  (${d.source.file}:${d.source.line})` : ''}`;
   const k = d.secretKeys;
-  const keys = k ? [k.added.length ? `added ${k.added.join(', ')}` : '', k.changed.length ? `changed ${k.changed.join(', ')}` : '', k.removed.length ? `removed ${k.removed.join(', ')}` : ''].filter(Boolean) : [];
+  const keys = k ? [k.added.length ? `added ${k.added.join(', ')}` : '', k.changed.length ? `changed ${k.changed.join(', ')}` : '', k.removed.length ? `removed ${k.removed.join(', ')}` : '', k.hidden?.length ? `set (value hidden) ${k.hidden.join(', ')}` : ''].filter(Boolean) : [];
   const secret = keys.length ? `  Secret keys ${keys.join('; ')} (values are never shown)` : '';
   return [head, d.note ? `  note: ${d.note}` : '', secret, d.diff].filter((l) => l !== '').join('\n');
 }
 
-/** `path` (live `x`, <gitLabel> `y`), comma-separated: how drifted fields read in Markdown. */
-export function driftFields(fields: FieldDrift[], gitLabel: string): string {
-  return fields
-    .map((f) => {
-      const values = f.live !== undefined || f.git !== undefined ? ` (live ${mdCode(f.live ?? '(unset)')}, ${escapeMd(gitLabel)} ${mdCode(f.git ?? '(unset)')})` : '';
-      return `${mdCode(f.path)}${values}`;
-    })
-    .join(', ');
+/**
+ * What applying Git does to fields others changed, in Markdown, one sentence per object:
+ * "the merge reverts `.data.THEME`: live `blue` (set by `kubectl-edit`) → Git `dark`; keeps `.data.EXTRA` (set by `kubectl-edit`)".
+ */
+export function driftFields(d: DriftEntry, subject: string): string {
+  const by = (m: string | undefined): string => (m ? ` (set by ${mdCode(m)})` : '');
+  const reverted = d.fields.map((f) => {
+    const values = f.live !== undefined || f.git !== undefined ? `: live ${mdCode(f.live ?? '(unset)')}${by(f.by)} → Git ${mdCode(f.git ?? '(unset)')}` : `${by(f.by)} (value not shown)`;
+    return `${mdCode(f.path)}${values}`;
+  });
+  const kept = (d.kept ?? []).map((k) => `${mdCode(k.path)}${by(k.by)}`);
+  const parts: string[] = [];
+  if (reverted.length) parts.push(`${escapeMd(subject)} reverts ${reverted.join(', ')}`);
+  if (kept.length) parts.push(`${reverted.length ? 'keeps' : `${escapeMd(subject)} keeps`} ${kept.join(', ')} (Git does not declare ${kept.length > 1 ? 'them' : 'it'})`);
+  return parts.join('; ');
 }

@@ -60,9 +60,10 @@ export function secretKeysText(d: ObjectDiff, ctx: Ctx = HTML): string {
   const k = d.secretKeys;
   if (!k) return '';
   const keys = (ks: string[]): string => ks.map((x) => ctx.code(x)).join(', ');
-  const parts = [k.added.length && `added ${keys(k.added)}`, k.changed.length && `changed ${keys(k.changed)}`, k.removed.length && `removed ${keys(k.removed)}`].filter(Boolean);
+  const hidden = k.hidden ?? [];
+  const parts = [k.added.length && `added ${keys(k.added)}`, k.changed.length && `changed ${keys(k.changed)}`, k.removed.length && `removed ${keys(k.removed)}`, hidden.length && `set ${keys(hidden)} (its live value was not written by this app, so it is not compared)`].filter(Boolean);
   if (parts.length === 0) return d.action === 'update' ? 'metadata only (values hidden)' : '';
-  const n = k.added.length + k.changed.length + k.removed.length;
+  const n = k.added.length + k.changed.length + k.removed.length + hidden.length;
   return `key${n > 1 ? 's' : ''} ${parts.join('; ')} (values hidden)`;
 }
 

@@ -10,7 +10,7 @@ export interface MergeBehaviour {
   prune: boolean;
   /** Health wait after apply; 0 = none. */
   waitMs: number;
-  /** Take over fields other field managers own (false: the deploy fails on a conflict). */
+  /** Git wins: take over fields other field managers set (false: `conflicts: fail`, the deploy refuses a conflict). */
   force: boolean;
 }
 
@@ -21,9 +21,12 @@ export interface AppReport {
   namespace?: string;
   diffs: ObjectDiff[];
   problems: Problem[];
-  /** Live objects that differ from the base branch: merging will revert them too. */
+  /** Fields others changed in the live objects: what the merge reverts and what it keeps. */
   drift: DriftEntry[];
-  baseRef?: string;
+  /** The API server's warnings on the dry-run (deprecations, policy `Warn`) and prunes refused. */
+  warnings?: Problem[];
+  /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
+  lock?: { by: string; reason: string; at: string };
   merge?: MergeBehaviour;
 }
 
@@ -51,19 +54,20 @@ export interface PreviewReport {
 export interface Counts {
   create: number;
   update: number;
+  replace: number;
   delete: number;
   unchanged: number;
 }
 
 export function counts(diffs: ObjectDiff[]): Counts {
-  const c: Counts = { create: 0, update: 0, delete: 0, unchanged: 0 };
+  const c: Counts = { create: 0, update: 0, replace: 0, delete: 0, unchanged: 0 };
   for (const d of diffs) c[d.action]++;
   return c;
 }
 
 /** `1 created · 3 changed`: only what happens, never "+0 created". */
 export function countsText(c: Counts): string {
-  const parts = [c.create && `${c.create} created`, c.update && `${c.update} changed`, c.delete && `${c.delete} deleted`].filter(Boolean);
+  const parts = [c.create && `${c.create} created`, c.update && `${c.update} changed`, c.replace && `${c.replace} replaced`, c.delete && `${c.delete} deleted`].filter(Boolean);
   return parts.length ? parts.join(' · ') : 'no changes';
 }
 

@@ -71,10 +71,23 @@ export interface FakePull {
   labels: string[];
 }
 
+export interface FakeDeployment {
+  id: number;
+  sha: string;
+  environment: string;
+  created_at: string;
+  /** Oldest first, as posted. */
+  statuses: { state: string; created_at: string }[];
+}
+
 export interface FakeGit {
   refs: Map<string, string>;
   files: Map<string, RepoFiles>;
   pulls: FakePull[];
+  /** GitHub Deployments the app created, with their statuses (what rollback reads back). */
+  deployments: FakeDeployment[];
+  /** Blobs created through the Git Data API, by sha. */
+  blobs: Map<string, string>;
 }
 
 /** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
@@ -142,7 +155,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
-  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [] };
+  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map() };
   gitDataApi(git, calls, tarballs);
   tokenInterceptor();
   nock(GITHUB)
@@ -193,14 +206,20 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       const f = fault('POST', uri, body);
       if (f) return f;
       calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      return [201, { id: ++nextDeploymentId }];
+      const b = body as { ref: string; environment: string };
+      const d: FakeDeployment = { id: ++nextDeploymentId, sha: b.ref, environment: b.environment, created_at: new Date().toISOString(), statuses: [] };
+      git.deployments.push(d);
+      return [201, { id: d.id, sha: d.sha, environment: d.environment, created_at: d.created_at }];
     })
     .post(new RegExp(`${repoPath}/deployments/\\d+/statuses$`))
     .reply((uri, body) => {
       const f = fault('POST', uri, body);
       if (f) return f;
       calls.push({ at: Date.now(), method: 'POST', path: uri, body });
-      return [201, { id: 1 }];
+      const d = git.deployments.find((x) => x.id === Number(/deployments\/(\d+)\/statuses/.exec(uri)?.[1]));
+      if (!d) return [404, { message: 'Not Found' }];
+      d.statuses.push({ state: (body as { state: string }).state, created_at: new Date().toISOString() });
+      return [201, { id: d.statuses.length, state: (body as { state: string }).state }];
     })
     .get(new RegExp(`${repoPath}/commits/[0-9a-f]+/pulls`))
     .reply((uri) => {
@@ -282,7 +301,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
  */
 function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffer>): void {
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
-  const trees = new Map<string, { base: string; entries: { path: string; content: string }[] }>();
+  // An entry carries its content inline, or a blob sha, or `sha: null` to delete the path (as GitHub's create-a-tree does).
+  const trees = new Map<string, { base: string; entries: { path: string; content?: string; sha?: string | null }[] }>();
   const commits = new Map<string, { tree: string; parents: string[] }>();
   const record = (method: string, uri: string, body: unknown): void => void calls.push({ at: Date.now(), method, path: uri, body });
   const treeOf = (commit: string): string => commits.get(commit)?.tree ?? `tree-of-${commit}`;
@@ -290,7 +310,11 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
     const t = trees.get(tree);
     if (!t) return git.files.get(tree.replace(/^tree-of-/, '')) ?? {};
     const out = { ...filesOfTree(t.base) };
-    for (const e of t.entries) out[e.path] = e.content;
+    for (const e of t.entries) {
+      if (e.content !== undefined) out[e.path] = e.content;
+      else if (e.sha === null) delete out[e.path];
+      else if (e.sha && git.blobs.has(e.sha)) out[e.path] = git.blobs.get(e.sha) as string;
+    }
     return out;
   };
   nock(GITHUB)
@@ -298,7 +322,7 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
     .get(repoPath)
     .reply((uri) => {
       record('GET', uri, null);
-      return [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner } }];
+      return [200, { id: REPO.id, name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, default_branch: 'main', owner: { login: REPO.owner }, allow_auto_merge: true }];
     })
     // Octokit sends the ref URL-encoded (`heads%2Fmain`), as GitHub accepts it.
     .get(new RegExp(`${repoPath}/git/ref/.+`))
@@ -314,10 +338,19 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
       const s = uri.split('/').pop() as string;
       return [200, { sha: s, tree: { sha: treeOf(s) }, parents: (commits.get(s)?.parents ?? []).map((p) => ({ sha: p })) }];
     })
+    .post(`${repoPath}/git/blobs`)
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const b = body as { content: string; encoding?: string };
+      const text = b.encoding === 'base64' ? Buffer.from(b.content, 'base64').toString('utf8') : b.content;
+      const blob = crypto.createHash('sha1').update(`blob ${Buffer.byteLength(text)}\0${text}`).digest('hex');
+      git.blobs.set(blob, text);
+      return [201, { sha: blob, url: `${GITHUB}${repoPath}/git/blobs/${blob}` }];
+    })
     .post(`${repoPath}/git/trees`)
     .reply((uri, body) => {
       record('POST', uri, body);
-      const b = body as { base_tree: string; tree: { path: string; content: string }[] };
+      const b = body as { base_tree: string; tree: { path: string; content?: string; sha?: string | null }[] };
       // Git names a tree by its content: the same files give the same sha.
       const tree = sha(JSON.stringify(filesOfTree(b.base_tree)) + JSON.stringify(b.tree));
       trees.set(tree, { base: b.base_tree, entries: b.tree });

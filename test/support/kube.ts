@@ -14,15 +14,28 @@ export async function testCluster(name = 'default'): Promise<Cluster> {
   return { client, discovery: new Discovery(client), target: { name, inCluster: false, grants: null } };
 }
 
-/** Creates or replaces an object the way a human with kubectl would (no dry-run). */
-export async function put(c: Cluster, obj: KubeObject): Promise<KubeObject> {
+/**
+ * Creates or replaces an object the way a human with kubectl would (no dry-run); with
+ * `fieldManager` of an app (`mergeops/<repo-id>/<app>`), the way that app's deploy did.
+ */
+export async function put(c: Cluster, obj: KubeObject, fieldManager = 'test-human'): Promise<KubeObject> {
   const r = await c.discovery.resolve(obj.apiVersion, obj.kind);
   if (!r) throw new Error(`unknown kind ${obj.kind}`);
   return c.client.request<KubeObject>('PATCH', resourcePath(r, obj.metadata.namespace, obj.metadata.name), {
     body: obj,
     contentType: 'application/apply-patch+yaml',
-    query: { fieldManager: 'test-human', force: 'true' },
+    query: { fieldManager, force: 'true' },
   });
+}
+
+/** `kubectl edit`: read, change, PUT back (an update, manager `kubectl-edit`, never a conflict). */
+export async function edit(c: Cluster, apiVersion: string, kind: string, namespace: string | undefined, name: string, change: (o: KubeObject) => void): Promise<KubeObject> {
+  const r = await c.discovery.resolve(apiVersion, kind);
+  if (!r) throw new Error(`unknown kind ${kind}`);
+  const path = resourcePath(r, namespace, name);
+  const live = await c.client.request<KubeObject>('GET', path);
+  change(live);
+  return c.client.request<KubeObject>('PUT', path, { body: live, query: { fieldManager: 'kubectl-edit' } });
 }
 
 export async function get(c: Cluster, apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<KubeObject | null> {

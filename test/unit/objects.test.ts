@@ -95,29 +95,30 @@ describe('normalize', () => {
 });
 
 describe('isUnchanged', () => {
+  const NONE = new Set<string>();
   const cm = (data: Record<string, string>, extra: Record<string, unknown> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'n', ...extra }, data });
 
   it('ignores what the server owns and the order of keys', () => {
     const live = cm({ a: '1', b: '2' }, { resourceVersion: '9', uid: 'u', managedFields: [] });
     const merged = { ...cm({ b: '2', a: '1' }), status: { x: 1 } };
-    expect(isUnchanged({ live, merged })).toBe(true);
+    expect(isUnchanged({ live, merged }, NONE)).toBe(true);
   });
 
   it('sees a changed value, a new object and an object the server could not validate', () => {
-    expect(isUnchanged({ live: cm({ a: '1' }), merged: cm({ a: '2' }) })).toBe(false);
-    expect(isUnchanged({ live: null, merged: cm({ a: '1' }) })).toBe(false);
-    expect(isUnchanged({ live: cm({ a: '1' }), merged: cm({ a: '1' }), note: 'its namespace is created by this change' })).toBe(false);
+    expect(isUnchanged({ live: cm({ a: '1' }), merged: cm({ a: '2' }) }, NONE)).toBe(false);
+    expect(isUnchanged({ live: null, merged: cm({ a: '1' }) }, NONE)).toBe(false);
+    expect(isUnchanged({ live: cm({ a: '1' }), merged: cm({ a: '1' }), note: 'its namespace is created by this change' }, NONE)).toBe(false);
   });
 
   it('compares Secret values as bytes, so stringData equal to data is unchanged', () => {
     const secret = (body: Record<string, unknown>): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, ...body });
-    expect(isUnchanged({ live: secret({ data: { k: Buffer.from('v').toString('base64') } }), merged: secret({ stringData: { k: 'v' } }) })).toBe(true);
-    expect(isUnchanged({ live: secret({ data: { k: Buffer.from('v').toString('base64') } }), merged: secret({ stringData: { k: 'w' } }) })).toBe(false);
+    expect(isUnchanged({ live: secret({ data: { k: Buffer.from('v').toString('base64') } }), merged: secret({ stringData: { k: 'v' } }) }, NONE)).toBe(true);
+    expect(isUnchanged({ live: secret({ data: { k: Buffer.from('v').toString('base64') } }), merged: secret({ stringData: { k: 'w' } }) }, NONE)).toBe(false);
   });
 
   it('agrees with the diff on unchanged objects', () => {
     const live = cm({ a: '1' }, { resourceVersion: '1' });
     expect(diffObject(live, cm({ a: '1' })).action).toBe('unchanged');
-    expect(isUnchanged({ live, merged: cm({ a: '1' }) })).toBe(true);
+    expect(isUnchanged({ live, merged: cm({ a: '1' }) }, NONE)).toBe(true);
   });
 });

@@ -370,7 +370,7 @@ describe('charts/mergeops', () => {
 
     // Clusters from values, in the format mergeops reads.
     const targets = loadRenderedClusters(objs);
-    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'] }] });
+    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
     expect(targets.get('staging')).toMatchObject({ kubeconfig: '/etc/mergeops/kubeconfigs/staging', context: 'staging-admin', inCluster: false });
 
     // HPA owns the worker's replica count.

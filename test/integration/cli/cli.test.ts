@@ -47,8 +47,9 @@ describe('mergeops CLI against the real API server', () => {
   it('render → diff → apply --yes → diff (no changes) → prune, with kubectl-diff exit codes', async () => {
     const ns = uniqueName('cli');
     await namespace(cluster, ns);
-    // Someone made `settings` by hand: the diff shows mergeops taking it over.
+    // Someone made `settings` by hand: mergeops takes it over only when the app adopts it.
     await put(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns }, data: { value: '1' } });
+    const adopt = `    adopt: [ConfigMap/${ns}/settings]\n`;
     const dir = checkout({
       '.github/mergeops.yml': config(ns),
       'deploy/cli/settings.yaml': cm('settings', '2'),
@@ -64,6 +65,12 @@ describe('mergeops CLI against the real API server', () => {
     expect(asJson.code).toBe(0);
     expect((JSON.parse(asJson.stdout) as { metadata: { name: string } }[]).map((o) => o.metadata.name)).toEqual(['extra', 'settings']);
 
+    const refused = await cli(['diff', 'cli-app', ...common]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`error: v1 ConfigMap ${ns}/settings: would take over \`v1 ConfigMap ${ns}/settings\`, which this app does not manage; its live content is not shown.`);
+    expect(refused.stdout).not.toContain("value: '1'");
+
+    write(dir, { '.github/mergeops.yml': config(ns, adopt) });
     const d1 = await cli(['diff', 'cli-app', ...common]);
     expect(d1.stderr).toBe('');
     expect(d1.code).toBe(2);
@@ -82,14 +89,16 @@ describe('mergeops CLI against the real API server', () => {
     expect(noFlag.stdout).toBe('');
     expect(noFlag.stderr).toMatch(/^mergeops: apply needs --dry-run .* or --yes .*: mergeops apply cli-app --yes\n$/);
 
-    // apply --dry-run predicts the deploy: the hand-made field is a conflict unless the app forces.
+    // apply --dry-run predicts the deploy: with conflicts: fail the hand-made field is a conflict.
+    write(dir, { '.github/mergeops.yml': config(ns, `${adopt}    conflicts: fail\n`) });
     const conflict = await cli(['apply', 'cli-app', '--dry-run', ...common]);
     expect(conflict.code).toBe(1);
     expect(conflict.stderr).toContain(`error: v1 ConfigMap ${ns}/settings: `);
-    expect(conflict.stderr).toContain('set force: true on the app to take them over');
+    expect(conflict.stderr).toContain('conflict with "test-human"');
+    expect(conflict.stderr).toContain('the app sets conflicts: fail');
     expect(conflict.stderr.trim().split('\n').at(-1)).toMatch(/^mergeops: 1 object of app "cli-app" failed the dry-run \(listed above\); fix it and run again$/);
 
-    write(dir, { '.github/mergeops.yml': config(ns, '    force: true\n') });
+    write(dir, { '.github/mergeops.yml': config(ns, adopt) });
     const dry = await cli(['apply', 'cli-app', '--dry-run', ...common]);
     expect(dry).toEqual({ code: 2, stdout: d1.stdout, stderr: '' });
 
@@ -122,6 +131,7 @@ describe('mergeops CLI against the real API server', () => {
       [`v1 ConfigMap ${ns}/extra`, 'delete'],
       [`v1 ConfigMap ${ns}/settings`, 'unchanged'],
     ]);
+    // Another repo id may take `settings` only because the app's adopt: names it.
     const otherRepo = await cli(['diff', 'cli-app', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '991', '--repo', 'acme/cli', '-o', 'json']);
     expect((JSON.parse(otherRepo.stdout) as ObjectDiff[]).map((d) => d.action)).toEqual(['update']);
     const pruned = await cli(['apply', 'cli-app', '--yes', ...common]);

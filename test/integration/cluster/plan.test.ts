@@ -13,7 +13,7 @@ import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 const key = { repoId: 4242, repo: 'acme/plan', app: 'web' };
 
 function app(ns: string): App {
-  return { name: 'web', path: 'k8s', cluster: 'default', namespace: ns, branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false };
+  return { name: 'web', path: 'k8s', cluster: 'default', namespace: ns, branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false };
 }
 
 function cm(ns: string | undefined, name: string, data: Record<string, string>): RenderedObject {
@@ -38,7 +38,7 @@ describe('planApp against a real API server', () => {
 
     const plan = await planApp(c, app(ns), [cm(undefined, 'same', { a: '1' }), cm(ns, 'changed', { a: '2' }), cm(ns, 'fresh', { b: 'x' })], key);
     expect(plan.errors).toEqual([]);
-    const diffs = diffPlan(plan.objects, plan.orphans);
+    const diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
     expect(diffs.map((d) => [d.ref, d.action])).toEqual([
       [`v1 ConfigMap ${ns}/changed`, 'update'],
       [`v1 ConfigMap ${ns}/fresh`, 'create'],
@@ -63,11 +63,11 @@ describe('planApp against a real API server', () => {
     }) as typeof client.requestWithStatus;
     let plan;
     try {
-      plan = await planApp(c, app(ns), [cm(ns, 'adopted', { a: '2' }), cm(ns, 'brand-new', { b: 'x' })], { ...key, app: 'other' });
+      plan = await planApp(c, { ...app(ns), adopt: [`ConfigMap/${ns}/adopted`] }, [cm(ns, 'adopted', { a: '2' }), cm(ns, 'brand-new', { b: 'x' })], { ...key, app: 'other' });
     } finally {
       client.requestWithStatus = original;
     }
-    expect(diffPlan(plan.objects, plan.orphans).map((d) => [d.ref, d.action])).toEqual([
+    expect(diffPlan(plan.objects, plan.orphans, plan.ours).map((d) => [d.ref, d.action])).toEqual([
       [`v1 ConfigMap ${ns}/adopted`, 'update'],
       [`v1 ConfigMap ${ns}/brand-new`, 'create'],
     ]);

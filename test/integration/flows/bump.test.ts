@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { INSTALLATION_ID, deliver, waitFor } from '../../support/github.js';
@@ -77,6 +77,9 @@ function changedLines(a: string, b: string): [string, string][] {
   return x.flatMap((l, i) => (l === y[i] ? [] : [[l, y[i] as string] as [string, string]]));
 }
 
+/** The commit an image build names (org.opencontainers.image.revision), per tag. */
+const rev = (tag: string): string => createHash('sha1').update(tag).digest('hex');
+
 describe('image bumps by polling a real registry', () => {
   let h: Harness;
   let reg: TestRegistry;
@@ -90,7 +93,9 @@ describe('image bumps by polling a real registry', () => {
     ns = uniqueName('img');
     await namespace(cluster, ns);
     reg = await startRegistry();
-    for (const t of ['0.9.0', '1.0.0', '1.1.0', '1.2.0-rc.1', '2.0.0']) await reg.pushImage('acme/web', t, { 'org.opencontainers.image.revision': `rev-${t}` });
+    for (const t of ['0.9.0', '1.0.0', '1.1.0', '1.2.0-rc.1', '2.0.0']) {
+      await reg.pushImage('acme/web', t, { 'org.opencontainers.image.revision': rev(t), 'org.opencontainers.image.source': 'https://github.com/acme/web' });
+    }
     for (const t of ['build-9', 'build-10', 'build-8']) await reg.pushImage('acme/api', t);
     for (const t of ['3.1.0', '3.2.0']) await reg.pushImage('acme/db', t);
     h = await startHarness(CLUSTERS, { MERGEOPS_IMAGE_POLL_INTERVAL_MS: '700' });
@@ -114,7 +119,10 @@ describe('image bumps by polling a real registry', () => {
     // Newest in range: not 2.0.0 (outside), not 1.2.0-rc.1 (pre-release).
     expect(web).toMatchObject({ base: 'main', title: `Bump ${reg.host}/acme/web from 1.0.0 to 1.1.0`, labels: ['deps', 'images'], state: 'open' });
     expect(web?.body).toContain('- `apps/web/kustomization.yaml` (1 field)');
-    expect(web?.body).toContain('revision `rev-1.1.0`');
+    expect(web?.body).toContain(`revision \`${rev('1.1.0')}\``);
+    // The running build (1.0.0) and the new one name their commits: the exact compare link.
+    expect(web?.body).toContain(`(https://github.com/acme/web/compare/${rev('1.0.0')}...${rev('1.1.0')}) (the commits between the two builds)`);
+    expect(web?.body).toContain('**Closing this pull request without merging declines `1.1.0`:**');
     // The kustomization sets the tag, so the base manifest is not touched.
     const tree = treeOf(h, 'apps/web/');
     expect(tree?.body.tree.map((e: { path: string }) => e.path)).toEqual(['apps/web/kustomization.yaml']);

@@ -36,7 +36,7 @@ describe('deploy on merge against the real API server', () => {
 
   beforeAll(async () => {
     cluster = await testCluster();
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, CustomResourceDefinition]\n`);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dep-*"]\n        clusterKinds: [Namespace, apiextensions.k8s.io/CustomResourceDefinition]\n`);
   });
   afterAll(async () => {
     await h?.stop();
@@ -58,14 +58,14 @@ describe('deploy on merge against the real API server', () => {
     await controller;
 
     expect(check.body.conclusion).toBe('success');
-    expect(check.body.output.summary).toContain('| `store` | `default` | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |');
+    expect(check.body.output.summary).toContain(`| ✅ | <code>store</code> | <code>default</code> / <code>${ns}</code> | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |`);
     const statusCalls = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/));
     expect(statusCalls.slice(-2).map((c) => c.body.state)).toEqual(['in_progress', 'success']);
     const created = h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/deployments') && c.body.ref === s);
     expect(created?.body).toMatchObject({ environment: 'store', auto_merge: false, required_contexts: [] });
     const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/31/comments')), 'PR comment');
     expect(comment.body.body).toContain('mergeops deploy of');
-    expect(comment.body.body).toContain(':white_check_mark: succeeded');
+    expect(comment.body.body).toContain('✅ succeeded');
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
     expect(live.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'store', 'mergeops.dev/repo-id': String(REPO.id) });
     expect(live.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/deploys' });
@@ -139,11 +139,17 @@ describe('deploy on merge against the real API server', () => {
     await h.pushEvent(s, { mergedPr: 32 });
     const check = await h.waitForDeploy(s);
     expect(check.body.conclusion).toBe('failure');
-    expect(check.body.output.summary).toContain(`\`apps/v1 Deployment ${ns}/web\`: not healthy after 3 s: controller has not observed generation 1 yet`);
+    expect(check.body.output.summary).toContain(`<code>apps/v1 Deployment ${ns}/web</code>: not healthy after 3 s: controller has not observed generation 1 yet`);
     const states = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/)).map((c) => c.body.state);
     expect(states.at(-1)).toBe('failure');
     const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/32/comments')), 'PR comment');
-    expect(comment.body.body).toContain(':x: failed');
+    // The merged PR's comment names the cause in the server's words, the fix, the check run and the next step.
+    const body: string = comment.body.body;
+    expect(body).toContain('❌ failed');
+    expect(body).toContain(`- ❌ <code>apps/v1 Deployment ${ns}/web</code>: not healthy after 3 s: controller has not observed generation 1 yet`);
+    expect(body).toContain(`**Fix:** it did not become healthy within the app's <code>wait</code> (3 s): look at its pods and events (<code>kubectl -n ${ns} describe deployment web</code>`);
+    expect(body).toContain(`[the mergeops / deploy check run](https://github.com/acme/deploys/runs/${check.path.split('/').pop()})`);
+    expect(body).toContain('**Next:** fix it in a new pull request');
   });
 
   it('two quick pushes: the newer commit is what the cluster ends with', async () => {
@@ -177,27 +183,5 @@ describe('deploy on merge against the real API server', () => {
     expect(await h.rt.queues.deploy.getJob(`deploy-${REPO.id}-main-${older}`)).toBeUndefined();
     const live = (await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject;
     expect((live['data'] as { value: string }).value).toBe('newer');
-  });
-
-  it('a field another manager owns is a reported conflict unless the app sets force: true', async () => {
-    const ns = uniqueName('dep-f');
-    await namespace(cluster, ns);
-    const [s1, s2, s3] = [sha(`c1-${ns}`), sha(`c2-${ns}`), sha(`c3-${ns}`)];
-    await h.push(s1, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'one') });
-    await h.pushEvent(s1);
-    expect((await h.waitForDeploy(s1)).body.conclusion).toBe('success');
-    // Someone takes the field over with their own server-side apply.
-    await put(cluster, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: ns }, data: { value: 'theirs' } });
-    await h.push(s2, { '.github/mergeops.yml': config(ns), 'deploy/shop/a.yaml': cm('a', 'two') });
-    await h.pushEvent(s2);
-    const conflict = await h.waitForDeploy(s2);
-    expect(conflict.body.conclusion).toBe('failure');
-    expect(conflict.body.output.summary).toMatch(/conflict.*test-human.*set force: true on the app to take them over/s);
-    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject)['data']).toEqual({ value: 'theirs' });
-
-    await h.push(s3, { '.github/mergeops.yml': config(ns, '    force: true\n'), 'deploy/shop/a.yaml': cm('a', 'two') });
-    await h.pushEvent(s3);
-    expect((await h.waitForDeploy(s3)).body.conclusion).toBe('success');
-    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'a')) as KubeObject)['data']).toEqual({ value: 'two' });
   });
 });

@@ -44,7 +44,7 @@ describe('drift watch', () => {
     const byTitle = Object.fromEntries(driftChecks.map((c) => [c.body.output.title as string, c.body]));
     expect(Object.keys(byTitle).sort()).toEqual(['Drift in healed: 1 object differs from this commit; re-applying (selfHeal)', 'Drift in watched: 1 object differs from this commit']);
     for (const b of Object.values(byTitle)) expect((b as { conclusion: string }).conclusion).toBe('neutral');
-    expect(byTitle['Drift in watched: 1 object differs from this commit'].output.summary).toBe(`- \`v1 ConfigMap ${ns}/watched\`: \`data.value\` (live \`hand-edited\`, Git \`git\`)`);
+    expect(byTitle['Drift in watched: 1 object differs from this commit'].output.summary).toBe(`- \`v1 ConfigMap ${ns}/watched\`: re-applying reverts <code>.data.value</code>: live <code>hand-edited</code> (set by <code>kubectl-edit</code>) → Git <code>git</code>`);
     const starts = h.calls.filter((c) => c.method === 'POST' && c.body.name === 'mergeops / drift');
     expect(starts.map((c) => c.body.head_sha)).toEqual([s, s]);
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { withInventory } from '../../../src/cluster/inventory.js';
+import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { parseRepoConfig } from '../../../src/config/repo-config.js';
 import { render } from '../../../src/render/index.js';
@@ -36,9 +36,10 @@ async function deploy(cluster: Cluster, files: Record<string, string>): Promise<
     const config = parseRepoConfig(files['.github/mergeops.yml'] as string, 'main');
     for (const app of config.apps) {
       for (const r of await render(app, dir)) {
-        const o = withInventory(r.object, { repoId: 777, repo: 'acme/deploys', app: app.name });
+        const key = { repoId: 777, repo: 'acme/deploys', app: app.name };
+        const o = withInventory(r.object, key);
         o.metadata.namespace ??= app.namespace;
-        await put(cluster, o);
+        await put(cluster, o, fieldManager(key));
       }
     }
   } finally {
@@ -116,8 +117,8 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     expect(stagingDeploy).toContain('-          image: ghcr.io/acme/guestbook:1.1.0');
     expect(stagingDeploy).toContain('+          image: ghcr.io/acme/guestbook:1.2.0');
     expect(stagingDeploy).toContain('-  replicas: 7');
-    expect(body).toContain('**Drift:** 1 object in the live cluster differs from <code>main</code>; the merge re-applies Git and reverts it:');
-    expect(body).toContain('> - <code>apps/v1 Deployment gb-staging/staging-guestbook</code>: <code>spec.replicas</code> is <code>7</code> in the cluster, <code>1</code> on <code>main</code>');
+    expect(body).toContain('**Drift:** 1 object in the live cluster was changed outside Git; Git wins on the fields it declares:');
+    expect(body).toContain('> - <code>apps/v1 Deployment gb-staging/staging-guestbook</code>: the merge reverts <code>.spec.replicas</code>: live <code>7</code> (set by <code>kubectl-scale</code>) → Git <code>1</code>');
     // Drift comes first in its app, before the objects; the risk line names it and the scaling.
     const stagingStart = body.indexOf('<code>guestbook-staging</code> →');
     expect(body.indexOf('**Drift:**', stagingStart)).toBeLessThan(body.indexOf('<details>', stagingStart));
@@ -166,7 +167,7 @@ describe('kustomize and helm apps, operator grants and drift, end to end', () =>
     expect(summary).toContain('"../../../etc/passwd" points outside the repository');
     expect(summary).toContain('helm values file "../../../secret.yaml" is outside the repository');
     expect(summary).toContain('`v1 ConfigMap kube-system/sneaky`: not allowed: namespace "kube-system" is not granted to acme/deploys on cluster "default" (granted: gb-*, web)');
-    expect(summary).toContain('`rbac.authorization.k8s.io/v1 ClusterRole all-powerful`: not allowed: cluster-scoped kind ClusterRole is not granted');
+    expect(summary).toContain('`rbac.authorization.k8s.io/v1 ClusterRole all-powerful`: not allowed: cluster-scoped kind rbac.authorization.k8s.io/ClusterRole is not granted');
     expect(check.body.output.annotations).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ path: 'evil/kz/kustomization.yaml' }),

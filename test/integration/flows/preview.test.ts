@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
-import { withInventory } from '../../../src/cluster/inventory.js';
+import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { deliver } from '../../support/github.js';
@@ -56,9 +56,9 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     ns = uniqueName('shop');
     await namespace(cluster, ns);
     // What the app deployed before: mergeops' inventory marks on each object.
-    await put(cluster, withInventory(deployment(ns, 2), inv('shop')));
-    await put(cluster, withInventory(service(ns), inv('shop')));
-    await put(cluster, withInventory(secret(ns, 'Old-S3cret-Value'), inv('shop')));
+    await put(cluster, withInventory(deployment(ns, 2), inv('shop')), fieldManager(inv('shop')));
+    await put(cluster, withInventory(service(ns), inv('shop')), fieldManager(inv('shop')));
+    await put(cluster, withInventory(secret(ns, 'Old-S3cret-Value'), inv('shop')), fieldManager(inv('shop')));
     h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["shop-*"]\n`);
   });
 

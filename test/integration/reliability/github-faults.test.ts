@@ -86,7 +86,7 @@ describe('GitHub faults: 5xx, secondary rate limit, 422', () => {
       ['check-complete', 503],
     ]);
     expect(check.body.conclusion).toBe('success');
-    expect(comment.body.body).toContain('+1 created');
+    expect(comment.body.body).toContain('· 1 created\n');
     expect(checkCreates(s)).toHaveLength(1);
     expect(commentPosts(41)).toHaveLength(1);
   });

@@ -34,7 +34,8 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     ns = uniqueName('relsec');
     await namespace(cluster, ns);
     await cluster.client.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
-      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, stringData: { password: liveSecret } },
+      // The operator's own Secret, which they hand to the app (it would be refused otherwise).
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', annotations: { 'mergeops.dev/adopt': `${REPO.owner}/${REPO.name}/rel-sec` } }, stringData: { password: liveSecret } },
     });
     const kubeconfig = process.env['MERGEOPS_TEST_KUBECONFIG'] as string;
     kubeToken = /token: (\S+)/.exec(fs.readFileSync(kubeconfig, 'utf8'))?.[1] ?? '';
@@ -81,7 +82,7 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     expect((await deliver(h.rt.url as string, 'pull_request', p)).status).toBe(202);
     const { check, comment } = await h.waitForPreview(s);
     expect(check.body.conclusion).toBe('success');
-    expect(comment.body.body).toContain('Secret keys');
+    expect(comment.body.body).toMatch(/🔒 <b>change<\/b> <code>v1 Secret [^<]+\/creds<\/code>: keys? [^<]*<code>/);
     expect(leaks(JSON.stringify([comment.body, check.body]), [gitSecret, liveSecret, dataSecret, b64(gitSecret), b64(liveSecret), b64(dataSecret)])).toEqual([]);
 
     // The fork pushes the same commit to its own repository: not deployed.
@@ -111,12 +112,12 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     const check = await h.waitForDeploy(s);
     expect(check.body.conclusion).toBe('failure');
     const summary: string = check.body.output.summary;
-    expect(summary).toContain('| `to-other` | `other` | failed: 0 created, 0 configured, 0 unchanged, 0 pruned |');
+    expect(summary).toContain(`| ❌ | <code>to-other</code> | <code>other</code> / <code>${ns}</code> | failed: 0 created, 0 configured, 0 unchanged, 0 pruned |`);
     expect(summary).toContain(`repository ${REPO.owner}/${REPO.name} is not granted cluster "other"`);
-    expect(summary).toContain('| `to-unknown` | `prod` | failed: not applied |');
+    expect(summary).toContain(`| ❌ | <code>to-unknown</code> | <code>prod</code> / <code>${ns}</code> | failed: not applied |`);
     expect(summary).toContain('cluster "prod" is not configured by the operator');
-    expect(summary).toContain('| `to-kube-system` | `default` | failed: 0 created, 0 configured, 0 unchanged, 0 pruned |');
-    expect(summary).toContain('`v1 Secret kube-system/creds`: not allowed: namespace "kube-system" is not granted to acme/deploys on cluster "default"');
+    expect(summary).toContain('| ❌ | <code>to-kube-system</code> | <code>default</code> / <code>kube-system</code> | failed: 0 created, 0 configured, 0 unchanged, 0 pruned |');
+    expect(summary).toContain('<code>v1 Secret kube-system/creds</code>: not allowed: namespace "kube-system" is not granted to acme/deploys on cluster "default"');
     for (const [n, name] of [[ns, 'settings'], ['kube-system', 'settings']] as const) expect(await get(cluster, 'v1', 'ConfigMap', n, name)).toBeNull();
     const live = await get(cluster, 'v1', 'Secret', ns, 'creds');
     expect(Buffer.from((live?.['data'] as Record<string, string>)['password'] ?? '', 'base64').toString()).toBe(liveSecret);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { App } from '../../../src/config/repo-config.js';
 import { runTool } from '../../../src/render/exec.js';
-import { render } from '../../../src/render/index.js';
+import { DEFAULT_RENDER_LIMITS, render } from '../../../src/render/index.js';
 import { RenderError } from '../../../src/errors.js';
 import { rejection } from '../../support/expect-error.js';
 
@@ -18,7 +18,7 @@ function checkout(files: Record<string, string>): string {
   }
   return dir;
 }
-const app = (p: string, extra: Partial<App> = {}): App => ({ name: 'a', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false, ...extra });
+const app = (p: string, extra: Partial<App> = {}): App => ({ name: 'a', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false, ...extra });
 
 afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
@@ -66,6 +66,41 @@ describe('real helm', () => {
     });
     const err = await renderError(app('c'), dir);
     expect(err.message).toMatch(/missing in charts\/ directory/);
+  });
+});
+
+describe('render caps', () => {
+  it('a chart that builds a 256 MiB string without printing it fails with the memory limit, not a worker out of memory', async () => {
+    const dir = checkout({
+      'c/Chart.yaml': 'apiVersion: v2\nname: c\nversion: 0.1.0\n',
+      // 16 bytes doubled 24 times: a 256 MiB string that is never written out (about 1 GiB of RSS unlimited).
+      'c/templates/cm.yaml': '{{- $s := "xxxxxxxxxxxxxxxx" }}\n{{- range until 24 }}{{ $s = printf "%s%s" $s $s }}{{ end }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n  n: {{ len $s | quote }}\n',
+    });
+    const started = Date.now();
+    const err = await rejection(render(app('c'), dir, { ...DEFAULT_RENDER_LIMITS, maxMemoryBytes: 128 * 1024 * 1024 }), RenderError);
+    expect(err.message).toMatch(/^helm template failed: helm ran out of memory: a render may use at most 128 MiB \(the operator's MERGEOPS_RENDER_MEMORY_BYTES\)/);
+    expect(err.file).toBe('c/Chart.yaml');
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('the default memory limit leaves ordinary charts and kustomizations alone', async () => {
+    const dir = checkout({
+      'c/Chart.yaml': 'apiVersion: v2\nname: c\nversion: 0.1.0\n',
+      'c/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n',
+      'k/kustomization.yaml': 'resources: [cm.yaml]\n',
+      'k/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n',
+    });
+    expect((await render(app('c'), dir)).map((r) => r.object.metadata.name)).toEqual(['ok']);
+    expect((await render(app('k'), dir)).map((r) => r.object.metadata.name)).toEqual(['ok']);
+  });
+
+  it('an app rendering more objects than the cap fails naming the count, the cap and the setting', async () => {
+    const docs = Array.from({ length: 30 }, (_, i) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c${i}\n`).join('---\n');
+    const dir = checkout({ 'p/all.yaml': docs });
+    const err = await rejection(render(app('p'), dir, { ...DEFAULT_RENDER_LIMITS, maxObjects: 25 }), RenderError);
+    expect(err.message).toBe('app a renders 30 objects; the operator allows at most 25 per app (MERGEOPS_MAX_OBJECTS_PER_APP): split it into several apps');
+    expect(err.file).toBe('p/all.yaml');
+    expect((await render(app('p'), dir, { ...DEFAULT_RENDER_LIMITS, maxObjects: 30 })).length).toBe(30);
   });
 });
 

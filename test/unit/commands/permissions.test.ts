@@ -69,3 +69,30 @@ describe('help text', () => {
     expect(helpText(new Map(), { error: 'name the app to roll back', usage: 'rollback' })).toContain(':x: name the app to roll back\n\nUsage: `/mergeops rollback <app> [to <sha>]`');
   });
 });
+
+describe('command permissions in MERGEOPS_CLUSTERS grants', () => {
+  const load = async (commands: string) => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { loadClusterTargets } = await import('../../../src/config/clusters.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clusters-'));
+    const file = path.join(dir, 'clusters.yaml');
+    fs.writeFileSync(file, `clusters:\n  prod:\n    inCluster: true\n    grants:\n      - repos: [acme/*]\n        namespaces: [web]\n        commands: ${commands}\n`);
+    try {
+      return loadClusterTargets(file).get('prod')?.grants?.[0]?.commands;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('reads raised levels per command', async () => {
+    expect(await load('{rollback: maintain, deploy: admin}')).toEqual({ rollback: 'maintain', deploy: 'admin' });
+  });
+
+  it('refuses a level below the default, an unknown level and an unknown command, naming the key', async () => {
+    await expect(load('{rollback: read}')).rejects.toThrow('MERGEOPS_CLUSTERS.clusters.prod.grants[0].commands.rollback: "read" is below the default (write)');
+    await expect(load('{rollback: owner}')).rejects.toThrow('commands.rollback: expected one of none, read, triage, write, maintain, admin');
+    await expect(load('{destroy: admin}')).rejects.toThrow('unknown key "destroy"');
+  });
+});

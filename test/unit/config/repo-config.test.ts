@@ -33,7 +33,10 @@ describe('parseRepoConfig: valid configs', () => {
           prune: true,
           pruneEmpty: false,
           waitMs: 300_000,
-          force: false,
+          conflicts: 'overwrite',
+          createNamespace: false,
+          failOn: [],
+          adopt: [],
           selfHeal: false,
         },
       ],
@@ -55,7 +58,10 @@ describe('parseRepoConfig: valid configs', () => {
         '    prune: false',
         '    pruneEmpty: true',
         '    wait: 5m',
-        '    force: true',
+        '    conflicts: fail',
+        '    createNamespace: true',
+        '    failOn: [warnings]',
+        '    adopt: [ConfigMap/backend/legacy-config, Namespace/backend]',
         '    selfHeal: true',
         '    helm:',
         '      releaseName: api',
@@ -72,7 +78,10 @@ describe('parseRepoConfig: valid configs', () => {
       prune: false,
       pruneEmpty: true,
       waitMs: 300_000,
-      force: true,
+      conflicts: 'fail',
+      createNamespace: true,
+      failOn: ['warnings'],
+      adopt: ['ConfigMap/backend/legacy-config', 'Namespace/backend'],
       selfHeal: true,
       helm: { releaseName: 'api', valuesFiles: ['values.yaml', 'prod.yaml'], values: { replicas: 3 } },
     });
@@ -201,6 +210,28 @@ describe('parseRepoConfig: errors name the key path', () => {
   it('rejects YAML 1.1 style booleans (core schema keeps them strings)', () => {
     const e = configError(() => parse('apps:\n  - name: a\n    path: a\n    force: yes\n'));
     expect(e.path).toBe('apps[0].force');
+  });
+
+  it('keeps force: accepted for compatibility: true is Git wins (the default), false is conflicts: fail; a contradiction is an error', () => {
+    const conflicts = (extra: string) => parse(`apps:\n  - name: a\n    path: a\n${extra}`).apps[0]?.conflicts;
+    expect(conflicts('')).toBe('overwrite');
+    expect(conflicts('    force: true\n')).toBe('overwrite');
+    expect(conflicts('    force: false\n')).toBe('fail');
+    expect(conflicts('    conflicts: fail\n    force: false\n')).toBe('fail');
+    const e = configError(() => parse('apps:\n  - name: a\n    path: a\n    conflicts: overwrite\n    force: false\n'));
+    expect(e.path).toBe('apps[0].force');
+    expect(e.message).toContain('contradicts conflicts: overwrite');
+    expect(configError(() => parse('apps:\n  - name: a\n    path: a\n    conflicts: keep\n')).message).toContain('overwrite (Git wins, the default) or fail');
+  });
+
+  it('checks createNamespace, failOn and adopt', () => {
+    expect(configError(() => parse('apps:\n  - name: a\n    path: a\n    createNamespace: true\n')).path).toBe('apps[0].createNamespace');
+    const f = configError(() => parse('apps:\n  - name: a\n    path: a\n    failOn: [errors]\n'));
+    expect(f.path).toBe('apps[0].failOn[0]');
+    expect(f.message).toContain('the only value is warnings');
+    const a = configError(() => parse('apps:\n  - name: a\n    path: a\n    adopt: [payments-config]\n'));
+    expect(a.path).toBe('apps[0].adopt[0]');
+    expect(a.message).toContain('Kind/namespace/name');
   });
 
   it('rejects a non-boolean pruneEmpty', () => {

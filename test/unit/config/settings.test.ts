@@ -47,7 +47,7 @@ describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
 
   it('reads clusters and grants with their defaults; no grants means no repo', () => {
     const t = loadClusterTargets(file('clusters:\n  prod:\n    kubeconfig: /k\n    context: admin\n    grants:\n      - repos: [acme/*]\n        namespaces: [shop]\n  lab: { inCluster: true }\n'));
-    expect(t.get('prod')).toEqual({ name: 'prod', kubeconfig: '/k', context: 'admin', inCluster: false, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'] }] });
+    expect(t.get('prod')).toEqual({ name: 'prod', kubeconfig: '/k', context: 'admin', inCluster: false, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
     expect(t.get('lab')).toEqual({ name: 'lab', inCluster: true, grants: [] });
   });
 
@@ -57,6 +57,11 @@ describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
     ['clusters: {}\n', 'MERGEOPS_CLUSTERS.clusters: names no clusters'],
     ['clusters:\n  prod: { inCluster: true, grants: [{ repos: acme/shop }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].repos: expected a list, got string "acme/shop"'],
     ['- prod\n', 'MERGEOPS_CLUSTERS: expected a mapping, got a list'],
+    [
+      'clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], clusterKinds: [Namespace, CustomResourceDefinition] }] }\n',
+      'MERGEOPS_CLUSTERS.clusters.prod.grants[0].clusterKinds[1]: CustomResourceDefinition is in the API group apiextensions.k8s.io: write apiextensions.k8s.io/CustomResourceDefinition (a bare name means the core group)',
+    ],
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], denyKinds: [rbac/v1/RoleBinding] }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].denyKinds[0]: "rbac/v1/RoleBinding" is not group/Kind (for example apiextensions.k8s.io/CustomResourceDefinition)'],
   ])('names the key that is wrong (%#)', (text, message) => {
     expect(thrown(() => loadClusterTargets(file(text)), ConfigError).message).toBe(message);
   });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { diffObject, diffPlan, unified } from '../../../src/diff/diff.js';
-import type { PlannedObject } from '../../../src/objects.js';
-import type { KubeObject } from '../../../src/objects.js';
+import { diffObject, diffPlan, secretKeysWrittenBy, unified } from '../../../src/diff/diff.js';
+import { isUnchanged, type KubeObject, type PlannedObject } from '../../../src/objects.js';
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -111,7 +110,7 @@ describe('diffObject on Secrets', () => {
     const merged = sec({ password: b64(NEW), token: b64(SAME), cert: b64(ADDED) });
     const d = diffObject(live, merged);
     expect(d.action).toBe('update');
-    expect(d.secretKeys).toEqual({ added: ['cert'], changed: ['password'], removed: ['awsKey'] });
+    expect(d.secretKeys).toEqual({ added: ['cert'], changed: ['password'], removed: ['awsKey'], hidden: [] });
     expect(d.diff).toContain("-  password: '*** (old value)'");
     expect(d.diff).toContain("+  password: '*** (new value)'");
     expect(d.diff).toContain("+  cert: '***'");
@@ -128,12 +127,12 @@ describe('diffObject on Secrets', () => {
   it('create and delete never show values', () => {
     const c = diffObject(null, sec(undefined, { password: NEW, token: SAME }));
     expect(c.action).toBe('create');
-    expect(c.secretKeys).toEqual({ added: ['password', 'token'], changed: [], removed: [] });
+    expect(c.secretKeys).toEqual({ added: ['password', 'token'], changed: [], removed: [], hidden: [] });
     expect(c.diff).toContain("+  password: '***'");
     expectNoValues(c);
     const del = diffObject(withServerFields(sec({ password: b64(OLD), awsKey: b64(GONE) })), null);
     expect(del.action).toBe('delete');
-    expect(del.secretKeys).toEqual({ added: [], changed: [], removed: ['password', 'awsKey'] });
+    expect(del.secretKeys).toEqual({ added: [], changed: [], removed: ['password', 'awsKey'], hidden: [] });
     expectNoValues(del);
   });
 
@@ -141,7 +140,7 @@ describe('diffObject on Secrets', () => {
     const d = diffObject(sec({ password: b64(SAME) }), sec(undefined, { password: SAME }));
     expect(d.action).toBe('unchanged');
     expect(d.diff).toBe('');
-    expect(d.secretKeys).toEqual({ added: [], changed: [], removed: [] });
+    expect(d.secretKeys).toEqual({ added: [], changed: [], removed: [], hidden: [] });
     expectNoValues(d);
   });
 
@@ -175,7 +174,7 @@ describe('diffPlan', () => {
       },
     ];
     const orphan: KubeObject = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'gone', namespace: 'prod' } };
-    const out = diffPlan(planned, [orphan]);
+    const out = diffPlan(planned, [orphan], new Set(['mergeops/1/web']));
     expect(out.map((d) => [d.ref, d.action])).toEqual([
       ['apps/v1 Deployment web', 'create'],
       ['v1 ConfigMap prod/cfg', 'create'],
@@ -203,5 +202,48 @@ describe('unified', () => {
     const out = unified(a, b, 1);
     expect(out.split('\n').filter((l) => l.startsWith('@@'))).toEqual(['@@ -2,3 +2,3 @@', '@@ -27,3 +27,3 @@']);
     expect(out).not.toContain('line10');
+  });
+});
+
+describe('Secrets in a planned diff: compared only where this app wrote the value', () => {
+  const OURS = new Set(['mergeops/777/web']);
+  const secret = (data: Record<string, string>, managedFields: object[]): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: 'shop', managedFields }, data });
+  const by = (manager: string, keys: string[], via = 'f:data') => ({ manager, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { [via]: Object.fromEntries(keys.map((k) => [`f:${k}`, {}])) } });
+
+  it('keys the app wrote (through data or stringData) are compared; others are hidden', () => {
+    const live = secret({ user: b64('admin'), password: b64('old'), token: b64('theirs') }, [by('mergeops/777/web', ['user']), by('mergeops/777/web', ['password'], 'f:stringData'), by('kubectl-edit', ['token'])]);
+    const merged = secret({ user: b64('admin'), password: b64('new'), token: b64('guess') }, []);
+    const written = secretKeysWrittenBy(live, OURS);
+    expect(['user', 'password', 'token'].map(written)).toEqual([true, true, false]);
+    const [d] = diffPlan([{ desired: merged, source: { file: 's.yaml', line: 1 }, live, merged }], [], OURS);
+    expect(d?.secretKeys).toEqual({ added: [], changed: ['password'], removed: [], hidden: ['token'] });
+    for (const v of ['old', 'new', 'theirs', 'guess']) expect(JSON.stringify(d)).not.toContain(b64(v));
+  });
+});
+
+describe('isUnchanged: the deploy\'s "unchanged"', () => {
+  const OURS = new Set(['mergeops/777/web']);
+  const mf = (manager: string) => [{ manager, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:a': {} } } }];
+  const p = (live: KubeObject | null, merged: KubeObject): PlannedObject => ({ desired: merged, source: { file: 'a.yaml', line: 1 }, live, merged });
+
+  it('is true only when values and this app\'s fields stay as they are', () => {
+    expect(isUnchanged(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(true);
+    expect(isUnchanged(p(cm({ a: '1' }), cm({ a: '2' })), OURS)).toBe(false);
+    // Same values, but another manager wrote them: the apply makes them this app's.
+    expect(isUnchanged(p(cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('kubectl-edit') } }), cm({ a: '1' }, { metadata: { name: 'cfg', managedFields: mf('mergeops/777/web') } })), OURS)).toBe(false);
+    expect(isUnchanged(p(null, cm({ a: '1' })), OURS)).toBe(false);
+  });
+
+  it('compares Secret values unmasked, so a hidden change is still applied', () => {
+    const s = (v: string): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: b64(v) } });
+    expect(isUnchanged(p(s('a'), s('b')), OURS)).toBe(false);
+    expect(diffPlan([p(s('a'), s('b'))], [], OURS)[0]?.action).toBe('unchanged');
+  });
+
+  it('a replace or a field-manager migration is never "unchanged"', () => {
+    const same = p(cm({ a: '1' }), cm({ a: '1' }));
+    expect(isUnchanged({ ...same, replace: true }, OURS)).toBe(false);
+    expect(isUnchanged({ ...same, migrate: true }, OURS)).toBe(false);
+    expect(diffPlan([{ ...same, replace: true, note: 'replaced' }], [], OURS)[0]?.action).toBe('replace');
   });
 });

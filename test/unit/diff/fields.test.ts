@@ -66,7 +66,7 @@ describe('diffPlan: kustomize generated-name renames', () => {
   it('pairs the new hashed name with the orphaned old one as one rename with a real diff', () => {
     const old = cm('settings-9kd7ch2tgh', { POOL: '10' });
     const fresh = cm('settings-84h459494f', { POOL: '20' });
-    const diffs = diffPlan([planned(null, fresh)], [old]);
+    const diffs = diffPlan([planned(null, fresh)], [old], new Set());
     expect(diffs).toHaveLength(1);
     expect(diffs[0]).toMatchObject({ ref: 'v1 ConfigMap shop/settings-84h459494f', action: 'update', renamedFrom: 'v1 ConfigMap shop/settings-9kd7ch2tgh' });
     expect(diffs[0]?.fields).toContainEqual({ path: 'data.POOL', before: '10', after: '20' });
@@ -74,11 +74,11 @@ describe('diffPlan: kustomize generated-name renames', () => {
   });
 
   it('leaves a create and a delete alone when the names are not a kustomize hash or not one to one', () => {
-    expect(diffPlan([planned(null, cm('settings-v2', {}))], [cm('settings-v1', {})]).map((d) => d.action).sort()).toEqual(['create', 'delete']);
-    const two = diffPlan([planned(null, cm('s-84h459494f', {})), planned(null, cm('s-bbbbbbbbbb', {}))], [cm('s-9kd7ch2tgh', {})]);
+    expect(diffPlan([planned(null, cm('settings-v2', {}))], [cm('settings-v1', {})], new Set()).map((d) => d.action).sort()).toEqual(['create', 'delete']);
+    const two = diffPlan([planned(null, cm('s-84h459494f', {})), planned(null, cm('s-bbbbbbbbbb', {}))], [cm('s-9kd7ch2tgh', {})], new Set());
     expect(two.map((d) => d.action).sort()).toEqual(['create', 'create', 'delete']);
     // A different namespace is a different object.
     const other = { ...cm('s-9kd7ch2tgh', {}), metadata: { name: 's-9kd7ch2tgh', namespace: 'other' } };
-    expect(diffPlan([planned(null, cm('s-84h459494f', {}))], [other]).map((d) => d.action).sort()).toEqual(['create', 'delete']);
+    expect(diffPlan([planned(null, cm('s-84h459494f', {}))], [other], new Set()).map((d) => d.action).sort()).toEqual(['create', 'delete']);
   });
 });

@@ -30,7 +30,7 @@ describe('maskSecretPair', () => {
   const after = secret({ data: { password: b64(NEW), token: b64(KEEP) }, stringData: { cert: ADDED } });
 
   it('reports added, changed and removed keys', () => {
-    expect(maskSecretPair(before, after).keys).toEqual({ added: ['cert'], changed: ['password'], removed: ['apiKey'] });
+    expect(maskSecretPair(before, after).keys).toEqual({ added: ['cert'], changed: ['password'], removed: ['apiKey'], hidden: [] });
   });
 
   it('replaces every value with a placeholder and drops stringData', () => {
@@ -56,7 +56,7 @@ describe('maskSecretPair', () => {
 
   it('treats stringData and data holding the same value as unchanged', () => {
     const m = maskSecretPair(secret({ data: { k: b64('same-value') } }), secret({ stringData: { k: 'same-value' } }));
-    expect(m.keys).toEqual({ added: [], changed: [], removed: [] });
+    expect(m.keys).toEqual({ added: [], changed: [], removed: [], hidden: [] });
     expect(m.before?.['data']).toEqual(m.after?.['data']);
   });
 
@@ -74,15 +74,24 @@ describe('maskSecretPair', () => {
   it('handles create and delete (one side null)', () => {
     const c = maskSecretPair(null, secret({ stringData: { a: 'x' } }));
     expect(c.before).toBeNull();
-    expect(c.keys).toEqual({ added: ['a'], changed: [], removed: [] });
+    expect(c.keys).toEqual({ added: ['a'], changed: [], removed: [], hidden: [] });
     const d = maskSecretPair(secret({ data: { a: b64('x') } }), null);
     expect(d.after).toBeNull();
-    expect(d.keys).toEqual({ added: [], changed: [], removed: ['a'] });
+    expect(d.keys).toEqual({ added: [], changed: [], removed: ['a'], hidden: [] });
   });
 
   it('leaves a Secret without values alone', () => {
     const m = maskSecretPair(secret({}), secret({}));
     expect(m.before).not.toHaveProperty('data');
-    expect(m.keys).toEqual({ added: [], changed: [], removed: [] });
+    expect(m.keys).toEqual({ added: [], changed: [], removed: [], hidden: [] });
+  });
+
+  it('compares a key only when this app wrote its live value: otherwise it is "set (value hidden)", identical on both sides', () => {
+    const guessed = maskSecretPair(secret({ data: { DB_URL: b64('postgres://pay:s3cret@db') } }), secret({ data: { DB_URL: b64('postgres://pay:guess@db') } }), () => false);
+    expect(guessed.keys).toEqual({ added: [], changed: [], removed: [], hidden: ['DB_URL'] });
+    const right = maskSecretPair(secret({ data: { DB_URL: b64('same') } }), secret({ data: { DB_URL: b64('same') } }), () => false);
+    // A right guess and a wrong one look exactly the same.
+    expect(right).toEqual(guessed);
+    expect(guessed.before?.['data']).toEqual(guessed.after?.['data']);
   });
 });

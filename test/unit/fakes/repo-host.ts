@@ -91,6 +91,10 @@ export class FakeRepoHost implements RepoHost {
     Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'failure', output: { title, summary } });
   }
 
+  async cancelCheck(id: number, summary: string): Promise<void> {
+    Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'cancelled', output: { title: 'Cancelled', summary } });
+  }
+
   checkRunUrl(id: number): string {
     return `https://github.com/${this.target.owner}/${this.target.repo}/runs/${id}`;
   }

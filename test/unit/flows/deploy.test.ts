@@ -42,7 +42,7 @@ describe('deploy flow (through the fake host)', () => {
     expect(check).toMatchObject({ headSha: job.sha, conclusion: 'success' });
     expect(check?.output?.title).toBe('Deployed 2 apps');
     expect(host.comments.map((c) => c.issue)).toEqual([41]);
-    expect(host.comments[0]?.body).toContain(':white_check_mark: succeeded');
+    expect(host.comments[0]?.body).toContain('✅ succeeded');
     expect(recorded).toEqual(['web', 'api']);
     expect(cluster.get('v1', 'ConfigMap', 'shop', 'web')?.data).toEqual({ value: 'a' });
     expect(cluster.get('v1', 'ConfigMap', 'default', 'docs')).toBeUndefined();

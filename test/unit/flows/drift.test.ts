@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
+import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
 import { CHECK_NAMES } from '../../../src/check-names.js';
 import { runDriftScan, type DeployedApp, type DriftDeps } from '../../../src/flows/drift.js';
 import type { DeployJob } from '../../../src/flows/jobs.js';
@@ -28,13 +29,10 @@ async function setup() {
   // Deploy both apps into the fake cluster the way the deploy flow would.
   const c = await host.revision(sha);
   for (const app of ['healed', 'watched']) {
-    await cluster.apply({ app: { name: app, path: app, namespace: 'ns', cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: app === 'healed' }, dir: c.dir, key: { repoId: 777, repo: 'acme/deploys', app } }, { force: false });
+    await cluster.apply({ app: appOf(CONFIG, app), dir: c.dir, key: { repoId: 777, repo: 'acme/deploys', app } }, { force: false });
   }
   await c.remove();
-  const handEdit = (name: string) => {
-    const live = cluster.get('v1', 'ConfigMap', 'ns', name);
-    cluster.put({ ...(live as NonNullable<typeof live>), data: { value: 'hand-edited' } });
-  };
+  const handEdit = (name: string) => cluster.handEdit({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'ns', name }, ['data', 'value'], 'hand-edited');
   return { host, cluster, deps, heals, sha, handEdit, stale: () => void (latest = false) };
 }
 
@@ -84,3 +82,9 @@ describe('drift scan (through the fake host)', () => {
     expect(findings.map((f) => [f.app, f.sha])).toEqual([['watched', sha]]);
   });
 });
+
+function appOf(config: string, name: string): App {
+  const app = parseRepoConfig(config, 'main').apps.find((a) => a.name === name);
+  if (!app) throw new Error(`no app ${name}`);
+  return app;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
+import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
 import { CHECK_NAMES } from '../../../src/check-names.js';
 import { runPreview, type PreviewDeps } from '../../../src/flows/preview.js';
 import type { PreviewJob } from '../../../src/flows/jobs.js';
@@ -56,7 +57,7 @@ describe('preview flow (through the fake host)', () => {
 
   it('shows an unchanged app as no changes', async () => {
     const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
-    await cluster.apply({ app: { name: 'web', path: 'deploy/web', namespace: 'shop', cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false }, dir: await checkoutDir(host, job.headSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
+    await cluster.apply({ app: appOf(CONFIG, 'web'), dir: await checkoutDir(host, job.headSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
     await runPreview(job, deps);
     expect(host.check(CHECK_NAMES.preview)?.output?.title).toBe('no changes in 1 app');
   });
@@ -95,9 +96,8 @@ describe('preview flow (through the fake host)', () => {
   it('reports hand edits on the base branch as drift that merging reverts', async () => {
     const files = { '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'git') };
     const { host, cluster, job, deps } = setup({ ...files, 'deploy/web/extra.yaml': cm('extra', 'x') }, files);
-    await cluster.apply({ app: { name: 'web', path: 'deploy/web', namespace: 'shop', cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false }, dir: await checkoutDir(host, job.baseSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
-    const live = cluster.get('v1', 'ConfigMap', 'shop', 'settings');
-    cluster.put({ ...(live as NonNullable<typeof live>), data: { value: 'hand-edited' } });
+    await cluster.apply({ app: appOf(CONFIG, 'web'), dir: await checkoutDir(host, job.baseSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
+    cluster.handEdit({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'settings' }, ['data', 'value'], 'hand-edited');
     await runPreview(job, deps);
     expect(host.check(CHECK_NAMES.preview)?.output?.summary).toContain('drift in `v1 ConfigMap shop/settings`');
     expect(host.comments[0]?.body).toContain('hand-edited');
@@ -134,4 +134,10 @@ async function checkoutDir(host: FakeRepoHost, sha: string): Promise<string> {
   const c = await host.revision(sha);
   host.openCheckouts--;
   return c.dir;
+}
+
+function appOf(config: string, name: string): App {
+  const app = parseRepoConfig(config, 'main').apps.find((a) => a.name === name);
+  if (!app) throw new Error(`no app ${name}`);
+  return app;
 }

@@ -13,7 +13,7 @@ function checkout(files: Record<string, string>): string {
   }
   return dir;
 }
-const app = (name: string, p: string, extra: Partial<App> = {}): App => ({ name, path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, force: false, selfHeal: false, ...extra });
+const app = (name: string, p: string, extra: Partial<App> = {}): App => ({ name, path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false, ...extra });
 const rule: ImageRule = { repository: 'ghcr.io/acme/web', policy: { kind: 'semver', range: '*', prerelease: false }, pinDigest: false, apps: [], pullRequest: { labels: [], automerge: false } };
 
 describe('collectImageFiles', () => {

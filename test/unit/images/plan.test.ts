@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ImageRule } from '../../../src/config/repo-config.js';
 import { planBump, type ImageFile } from '../../../src/images/plan.js';
-import { bumpBody, bumpBranch, bumpTitle } from '../../../src/report/bump.js';
+import { bumpBody, bumpBranch, bumpTitle, compareLink, githubRepoOf } from '../../../src/report/bump.js';
 
 const rule = (over: Partial<ImageRule> = {}): ImageRule => ({
   repository: 'ghcr.io/acme/web',
@@ -97,5 +97,39 @@ describe('bump PR text', () => {
     expect(body).toContain('revision `abc123`');
     expect(body).toContain('- `apps/web/kustomization.yaml` (1 field)');
     expect(body.match(/registry notification/g)).toHaveLength(1);
+  });
+});
+
+describe('bump PR body: compare link and declining', () => {
+  const plan = { changes: [{ repository: 'ghcr.io/acme/web', from: ['1.2.0'], to: '1.3.0', policy: 'semver >=1 <2' }], files: [{ path: 'apps/web/kustomization.yaml', text: '', fields: 1 }] };
+  const OLD = '1111111111111111111111111111111111111111';
+  const NEW = '2222222222222222222222222222222222222222';
+
+  it.each([
+    ['https://github.com/acme/web', 'acme/web'],
+    ['https://github.com/acme/web.git', 'acme/web'],
+    ['git@github.com:acme/web.git', 'acme/web'],
+    ['https://github.com/acme/web/tree/main/app', 'acme/web'],
+    ['https://gitlab.com/acme/web', null],
+    ['https://github.com.evil.example/acme/web', null],
+    [undefined, null],
+  ])('reads %s as a GitHub repository: %s', (source, repo) => {
+    expect(githubRepoOf(source)).toBe(repo);
+  });
+
+  it('links the exact commit range when both builds name their revision', () => {
+    const body = bumpBody(plan, new Map([['ghcr.io/acme/web', { source: 'https://github.com/acme/web', revision: NEW }]]), [], new Map([['ghcr.io/acme/web', { revision: OLD }]]));
+    expect(body).toContain(`  - Changes: [acme/web@1111111...2222222](https://github.com/acme/web/compare/${OLD}...${NEW}) (the commits between the two builds)`);
+  });
+
+  it('falls back to the new commit, then to the tags, and has no link for other hosts', () => {
+    expect(compareLink('https://github.com/acme/web', {}, { revision: NEW }, '1.2.0', '1.3.0')).toContain(`https://github.com/acme/web/commit/${NEW}`);
+    expect(compareLink('https://github.com/acme/web', {}, {}, '1.2.0', '1.3.0')).toBe('[acme/web: 1.2.0...1.3.0](https://github.com/acme/web/compare/1.2.0...1.3.0) (by tag: neither build names its revision)');
+    expect(compareLink('https://gitlab.com/acme/web', { revision: OLD }, { revision: NEW }, '1.2.0', '1.3.0')).toBeNull();
+    expect(bumpBody(plan, new Map([['ghcr.io/acme/web', { source: 'https://gitlab.com/acme/web' }]]), [])).not.toContain('Changes:');
+  });
+
+  it('says that closing the pull request declines this version', () => {
+    expect(bumpBody(plan, new Map(), [])).toContain('**Closing this pull request without merging declines `1.3.0`:** mergeops will not open it again; a newer build the policy allows opens a new one.');
   });
 });

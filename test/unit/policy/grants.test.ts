@@ -1,7 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkGrants, globToRegExp } from '../../../src/policy/grants.js';
+import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
+import { checkGrants, checkNamespaceMetadata, globToRegExp } from '../../../src/policy/grants.js';
 import type { KubeObject } from '../../../src/objects.js';
 
+const grant = (g: Partial<Grant> & Pick<Grant, 'repos'>): Grant => ({ namespaces: [], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, ...g });
+const obj = (apiVersion: string, kind: string, namespace?: string, name = 'x'): { object: KubeObject; namespaced: boolean } => ({
+  object: { apiVersion, kind, metadata: namespace ? { name, namespace } : { name } },
+  namespaced: namespace !== undefined,
+});
 const cm = (ns: string): { object: KubeObject; namespaced: boolean } => ({ object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: ns } }, namespaced: true });
 const clusterObj = (kind: string, name = 'x'): { object: KubeObject; namespaced: boolean } => ({
   object: { apiVersion: kind === 'Namespace' ? 'v1' : 'rbac.authorization.k8s.io/v1', kind, metadata: { name } },
@@ -20,9 +26,9 @@ describe('globToRegExp', () => {
 });
 
 describe('checkGrants', () => {
-  const grants = [
-    { repos: ['acme/*'], namespaces: ['shop-*'], clusterKinds: ['Namespace'] },
-    { repos: ['acme/platform'], namespaces: ['infra'], clusterKinds: ['ClusterRole'] },
+  const grants: Grant[] = [
+    grant({ repos: ['acme/*'], namespaces: ['shop-*'], clusterKinds: ['Namespace'] }),
+    grant({ repos: ['acme/platform'], namespaces: ['infra'], clusterKinds: ['rbac.authorization.k8s.io/ClusterRole'] }),
   ];
 
   it('allows everything when the operator configured no policy', () => {
@@ -39,12 +45,100 @@ describe('checkGrants', () => {
     const v = checkGrants([cm('shop-a'), cm('kube-system'), clusterObj('ClusterRole', 'admin'), clusterObj('Namespace', 'shop-new'), clusterObj('Namespace', 'default')], 'acme/shop', 'prod', grants);
     expect(v).toEqual([
       { ref: 'v1 ConfigMap kube-system/c', rule: 'namespace "kube-system" is not granted to acme/shop on cluster "prod" (granted: shop-*)' },
-      { ref: 'rbac.authorization.k8s.io/v1 ClusterRole admin', rule: 'cluster-scoped kind ClusterRole is not granted to acme/shop on cluster "prod" (granted: Namespace)' },
+      { ref: 'rbac.authorization.k8s.io/v1 ClusterRole admin', rule: 'cluster-scoped kind rbac.authorization.k8s.io/ClusterRole is not granted to acme/shop on cluster "prod" (granted: Namespace)' },
       { ref: 'v1 Namespace default', rule: 'namespace "default" is not granted to acme/shop on cluster "prod" (granted: shop-*)' },
     ]);
   });
 
   it('adds up every grant that matches the repo', () => {
     expect(checkGrants([cm('infra'), cm('shop-b'), clusterObj('ClusterRole')], 'acme/platform', 'prod', grants)).toEqual([]);
+  });
+});
+
+describe('grants name kinds by group/Kind', () => {
+  it('groupKind: the core group is the bare kind, every other group is spelled out', () => {
+    expect(groupKind({ apiVersion: 'v1', kind: 'Namespace' })).toBe('Namespace');
+    expect(groupKind({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' })).toBe('apiextensions.k8s.io/CustomResourceDefinition');
+    expect(groupKind({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' })).toBe('rbac.authorization.k8s.io/RoleBinding');
+  });
+
+  it('a CRD of its own group named CustomResourceDefinition is not the granted CustomResourceDefinition', () => {
+    const g = [grant({ repos: ['acme/*'], clusterKinds: ['apiextensions.k8s.io/CustomResourceDefinition'] })];
+    expect(checkGrants([obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition')], 'acme/shop', 'prod', g)).toEqual([]);
+    expect(checkGrants([obj('evil.example.com/v1', 'CustomResourceDefinition')], 'acme/shop', 'prod', g)).toEqual([
+      { ref: 'evil.example.com/v1 CustomResourceDefinition x', rule: expect.stringContaining('cluster-scoped kind evil.example.com/CustomResourceDefinition is not granted') },
+    ]);
+  });
+
+  it('a bare ClusterRole in a grant is the core group (nothing), and the refusal says what to write', () => {
+    const g = [grant({ repos: ['acme/*'], clusterKinds: ['ClusterRole'] })];
+    const [v] = checkGrants([obj('rbac.authorization.k8s.io/v1', 'ClusterRole')], 'acme/shop', 'prod', g);
+    expect(v?.rule).toContain('write rbac.authorization.k8s.io/ClusterRole');
+  });
+
+  it('kindNameProblem: refuses bare names of grouped kinds and malformed names, accepts the rest', () => {
+    expect(kindNameProblem('Namespace')).toBeNull();
+    expect(kindNameProblem('PersistentVolume')).toBeNull();
+    expect(kindNameProblem('apiextensions.k8s.io/CustomResourceDefinition')).toBeNull();
+    expect(kindNameProblem('CustomResourceDefinition')).toBe('CustomResourceDefinition is in the API group apiextensions.k8s.io: write apiextensions.k8s.io/CustomResourceDefinition (a bare name means the core group)');
+    expect(kindNameProblem('rbac/v1/Role')).toMatch(/is not group\/Kind/);
+    expect(kindNameProblem('rbac.authorization.k8s.io/roleBinding')).toMatch(/is not group\/Kind/);
+  });
+});
+
+describe('denyKinds', () => {
+  const rb = (ns: string) => obj('rbac.authorization.k8s.io/v1', 'RoleBinding', ns);
+  it('denies a namespaced kind inside the granted namespaces', () => {
+    const g = [grant({ repos: ['acme/*'], namespaces: ['shop-*'], denyKinds: ['rbac.authorization.k8s.io/RoleBinding'] })];
+    expect(checkGrants([cm('shop-a'), rb('shop-a')], 'acme/shop', 'prod', g)).toEqual([
+      { ref: 'rbac.authorization.k8s.io/v1 RoleBinding shop-a/x', rule: 'kind rbac.authorization.k8s.io/RoleBinding is denied to acme/shop on cluster "prod" (denyKinds of every grant that covers it)' },
+    ]);
+  });
+
+  it('a deny is per grant: another grant covering the namespace without the deny allows it', () => {
+    const g = [
+      grant({ repos: ['acme/*'], namespaces: ['shop-*', 'infra'], denyKinds: ['rbac.authorization.k8s.io/RoleBinding'] }),
+      grant({ repos: ['acme/platform'], namespaces: ['infra'] }),
+    ];
+    expect(checkGrants([rb('infra')], 'acme/platform', 'prod', g)).toEqual([]);
+    expect(checkGrants([rb('shop-a')], 'acme/platform', 'prod', g)).toHaveLength(1);
+    expect(checkGrants([rb('infra')], 'acme/shop', 'prod', g)).toHaveLength(1);
+  });
+
+  it('denies a cluster-scoped kind the same grant lists in clusterKinds', () => {
+    const g = [grant({ repos: ['acme/*'], namespaces: ['shop-*'], clusterKinds: ['Namespace'], denyKinds: ['Namespace'] })];
+    expect(checkGrants([obj('v1', 'Namespace', undefined, 'shop-a')], 'acme/shop', 'prod', g)).toEqual([
+      { ref: 'v1 Namespace shop-a', rule: expect.stringContaining('kind Namespace is denied') },
+    ]);
+  });
+});
+
+describe('checkNamespaceMetadata: a Namespace the app did not create keeps its labels and annotations', () => {
+  const g = [grant({ repos: ['acme/*'], namespaces: ['shop-*'] })];
+  const ns = (labels: Record<string, string>, annotations: Record<string, string> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop-a', labels, annotations } });
+  const restricted = ns({ 'pod-security.kubernetes.io/enforce': 'restricted', 'kubernetes.io/metadata.name': 'shop-a' });
+  const inventory = { 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'web', 'mergeops.dev/repo-id': '7' };
+
+  it('refuses relaxing Pod Security on an operator-made Namespace, naming the label and both values', () => {
+    const v = checkNamespaceMetadata(ns({ ...inventory, 'pod-security.kubernetes.io/enforce': 'privileged' }), restricted, false, 'acme/shop', 'prod', g);
+    expect(v).toEqual({
+      ref: 'v1 Namespace shop-a',
+      rule: 'would change label pod-security.kubernetes.io/enforce: "restricted" → "privileged" of Namespace shop-a, which this app did not create; remove them from Git, or ask the operator to set namespaceMetadata: true on the grant (cluster "prod") if acme/shop should manage them',
+    });
+  });
+
+  it('refuses adding an annotation, too', () => {
+    expect(checkNamespaceMetadata(ns({}, { 'scheduler.alpha.kubernetes.io/node-selector': 'gpu=true' }), restricted, false, 'acme/shop', 'prod', g)?.rule).toContain('annotation scheduler.alpha.kubernetes.io/node-selector: (unset) → "gpu=true"');
+  });
+
+  it('allows what changes nothing (same values, only inventory marks), Namespaces the app owns, new Namespaces, and grants that opt in', () => {
+    expect(checkNamespaceMetadata(ns({ ...inventory, 'pod-security.kubernetes.io/enforce': 'restricted' }, { 'mergeops.dev/repo': 'acme/shop' }), restricted, false, 'acme/shop', 'prod', g)).toBeNull();
+    const relax = ns({ 'pod-security.kubernetes.io/enforce': 'privileged' });
+    expect(checkNamespaceMetadata(relax, restricted, true, 'acme/shop', 'prod', g)).toBeNull();
+    expect(checkNamespaceMetadata(relax, null, false, 'acme/shop', 'prod', g)).toBeNull();
+    expect(checkNamespaceMetadata(relax, restricted, false, 'acme/shop', 'prod', [grant({ repos: ['acme/shop'], namespaces: ['shop-*'], namespaceMetadata: true })])).toBeNull();
+    // The opt-in is for the grant's own namespaces and repos only.
+    expect(checkNamespaceMetadata(relax, restricted, false, 'acme/shop', 'prod', [...g, grant({ repos: ['acme/other'], namespaces: ['shop-*'], namespaceMetadata: true })])).not.toBeNull();
+    expect(checkNamespaceMetadata(relax, restricted, false, 'acme/shop', 'prod', null)).toBeNull();
   });
 });

@@ -13,7 +13,7 @@ const write = (rel: string, text: string): void => writeFile(checkout, rel, text
 const renderError = (p: Promise<unknown>): Promise<RenderError> => rejection(p, RenderError);
 
 function app(p: string, overrides: Partial<App> = {}): App {
-  return { name: 'web', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 300_000, force: false, selfHeal: false, ...overrides };
+  return { name: 'web', path: p, cluster: 'default', branch: 'main', prune: true, pruneEmpty: false, waitMs: 300_000, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false, ...overrides };
 }
 
 let parent: string;

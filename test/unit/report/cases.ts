@@ -1,4 +1,5 @@
 import type { ObjectDiff } from '../../../src/diff/types.js';
+import type { DeployReport } from '../../../src/report/deploy.js';
 import type { AppReport, PreviewReport } from '../../../src/report/types.js';
 
 /**
@@ -27,7 +28,7 @@ function report(apps: AppReport[], extra: Partial<PreviewReport> = {}): PreviewR
 }
 
 function app(name: string, diffs: ObjectDiff[], extra: Partial<AppReport> = {}): AppReport {
-  return { app: name, cluster: 'default', namespace: 'shop', diffs, problems: [], drift: [], baseRef: 'main', merge, ...extra };
+  return { app: name, cluster: 'default', namespace: 'shop', diffs, problems: [], drift: [], merge, ...extra };
 }
 
 const webDeployment: ObjectDiff = {
@@ -111,7 +112,7 @@ const unchanged = (ref: string, kind = 'ConfigMap'): ObjectDiff => ({ ref, kind,
 export function threeApps(): PreviewReport {
   return report([
     app('web', [webDeployment, webConfig, webFlags, webSecret, webLegacy, unchanged('v1 Service shop/web')], {
-      drift: [{ ref: 'v1 ConfigMap shop/web-config', fields: [{ path: 'data.THEME', live: 'blue', git: 'light' }] }],
+      drift: [{ ref: 'v1 ConfigMap shop/web-config', fields: [{ path: '.data.THEME', live: 'blue', git: 'light', by: 'kubectl-edit' }], kept: [{ path: '.data.EXTRA', by: 'kubectl-edit' }] }],
     }),
     app('api-prod', [apiDeployment, apiSettings, unchanged('v1 Service shop-prod/prod-api')], { namespace: 'shop-prod' }),
     app('worker', [workerDeployment]),
@@ -194,4 +195,43 @@ export function big(n: number, size: number): PreviewReport {
     return { ref, kind: 'ConfigMap', action: 'update', diff: lines.join('\n'), fields: [{ path: 'data.key-0', added: true, after: 'x' }] };
   });
   return report([app('web', diffs)]);
+}
+
+/** A merged PR whose deploy failed: one app timed out on health, one hit a field-manager conflict (conflicts: fail). */
+export function failedDeploy(): DeployReport {
+  const none = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], errors: [], warnings: [], objects: [] };
+  return {
+    repo: 'acme/deploys',
+    sha: HEAD,
+    branch: 'main',
+    problems: [],
+    apps: [
+      {
+        app: 'web',
+        cluster: 'default',
+        namespace: 'shop',
+        waitMs: 300_000,
+        result: { ...none, configured: ['apps/v1 Deployment shop/web'], unchanged: ['v1 Service shop/web'] },
+        health: { healthy: false, unhealthy: [{ ref: 'apps/v1 Deployment shop/web', reason: 'not healthy after 300 s: 1 of 5 replicas available' }] },
+        problems: [],
+      },
+      {
+        app: 'api',
+        cluster: 'default',
+        namespace: 'shop',
+        result: {
+          ...none,
+          errors: [
+            {
+              ref: 'v1 ConfigMap shop/api-settings',
+              message: 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL (the app sets conflicts: fail, so fields another field manager set are not taken over and this apply is refused; remove the field from Git, or drop conflicts: fail so Git wins)',
+              source: { file: 'apps/api/settings.yaml', line: 1 },
+            },
+          ],
+        },
+        problems: [],
+      },
+      { app: 'worker', cluster: 'default', namespace: 'shop', result: { ...none, unchanged: ['apps/v1 Deployment shop/worker'] }, problems: [] },
+    ],
+  };
 }

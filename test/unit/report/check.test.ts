@@ -38,6 +38,15 @@ describe('formatCheck: success', () => {
     expect(out.summary).toBe('- `web` → `prod`: 1 created · 2 changed · 1 deleted');
   });
 
+  it('turns warnings into warning annotations at file:line; the check still succeeds', () => {
+    const a = app('web', [d('v1 ConfigMap prod/a')]);
+    a.warnings = [{ message: 'deprecated', ref: 'example.com/v1beta1 Widget prod/w', file: 'k8s/w.yaml', line: 3 }];
+    const out = formatCheck(report([a]));
+    expect(out.conclusion).toBe('success');
+    expect(out.annotations).toEqual([{ path: 'k8s/w.yaml', start_line: 3, end_line: 3, annotation_level: 'warning', title: 'example.com/v1beta1 Widget prod/w', message: 'deprecated' }]);
+    expect(out.summary).toContain('- warning: `example.com/v1beta1 Widget prod/w`: deprecated (k8s/w.yaml:3)');
+  });
+
   it('mentions drift in the app summary line', () => {
     const a = app('web', [d('v1 ConfigMap prod/b')]);
     a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas' }] }];

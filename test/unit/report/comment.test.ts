@@ -37,7 +37,8 @@ function occurrences(parts: string[], ref: string): number {
 describe('countsText', () => {
   it('names only what happens, never "+0 created"', () => {
     const c = counts([small('a', 'create'), small('b'), small('c'), small('d', 'delete'), small('e', 'unchanged')]);
-    expect(c).toEqual({ create: 1, update: 2, delete: 1, unchanged: 1 });
+    expect(c).toEqual({ create: 1, update: 2, replace: 0, delete: 1, unchanged: 1 });
+    expect(countsText(counts([small('r', 'replace')]))).toBe('1 replaced');
     expect(countsText(c)).toBe('1 created · 2 changed · 1 deleted');
     expect(countsText(counts([small('b')]))).toBe('1 changed');
     expect(countsText(counts([]))).toBe('no changes');
@@ -112,13 +113,24 @@ describe('formatComment: one part', () => {
     expect(body).toContain('| ❌ | <code>web</code> | <code>prod</code> | – | – | – | failed: object has no \\<kind\\> |');
   });
 
-  it('includes drift', () => {
+  it('includes drift: what the merge reverts, who set it, and what it keeps', () => {
     const a = appReport('web', [small('v1 ConfigMap prod/b')]);
-    a.drift = [{ ref: 'apps/v1 Deployment prod/web', fields: [{ path: 'spec.replicas', live: '5', git: '3' }] }];
-    a.baseRef = 'main';
+    a.drift = [
+      { ref: 'v1 ConfigMap prod/web-config', fields: [{ path: '.data.THEME', live: 'blue', git: 'dark', by: 'kubectl-edit' }], kept: [{ path: '.data.EXTRA', by: 'kubectl-edit' }] },
+      { ref: 'v1 Secret prod/creds', fields: [{ path: '.data.password', by: 'kubectl-edit' }] },
+    ];
     const [body] = formatComment(report([a]));
-    expect(body).toContain('**Drift:** 1 object in the live cluster differs from <code>main</code>');
-    expect(body).toContain('<code>spec.replicas</code> is <code>5</code> in the cluster, <code>3</code> on <code>main</code>');
+    expect(body).toContain('**Drift:** 2 objects in the live cluster were changed outside Git; Git wins on the fields it declares:');
+    expect(body).toContain('> - <code>v1 ConfigMap prod/web-config</code>: the merge reverts <code>.data.THEME</code>: live <code>blue</code> (set by <code>kubectl-edit</code>) → Git <code>dark</code>; keeps <code>.data.EXTRA</code> (set by <code>kubectl-edit</code>) (Git does not declare it)');
+    expect(body).toContain('> - <code>v1 Secret prod/creds</code>: the merge reverts <code>.data.password</code> (set by <code>kubectl-edit</code>) (value not shown)');
+  });
+
+  it('lists the API server warnings with file and line, apart from problems', () => {
+    const a = appReport('web', [small('v1 ConfigMap prod/b')]);
+    a.warnings = [{ message: 'example.com/v1beta1 Widget is deprecated; use v1', ref: 'example.com/v1beta1 Widget prod/w', file: 'k8s/w.yaml', line: 3 }];
+    const [body] = formatComment(report([a]));
+    expect(body).toMatch(/- ⚠️ <code>example.com\/v1beta1 Widget prod\/w<\/code>: example.com/);
+    expect(body).toContain('k8s/w.yaml\\#L3');
   });
 
   it('keeps the fence intact when a diff contains backticks', () => {

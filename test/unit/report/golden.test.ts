@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatComment } from '../../../src/report/comment.js';
 import type { PreviewReport } from '../../../src/report/types.js';
-import { deletions, failedAndQuiet, hostile, noOp, threeApps } from './cases.js';
+import { formatDeployComment } from '../../../src/report/deploy.js';
+import { deletions, failedAndQuiet, failedDeploy, hostile, noOp, threeApps } from './cases.js';
 import { renderGfm, visibleText } from './cmark.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -54,7 +55,7 @@ describe('preview comment through cmark-gfm', () => {
     // Drift comes first in its app, before any object.
     expect(web.indexOf('Drift:')).toBeGreaterThan(-1);
     expect(web.indexOf('Drift:')).toBeLessThan(web.indexOf('<details>'));
-    expect(visibleText(web)).toContain('data.THEME is blue in the cluster, light on main');
+    expect(visibleText(web)).toContain('the merge reverts .data.THEME: live blue (set by kubectl-edit) → Git light; keeps .data.EXTRA (set by kubectl-edit)');
     // One line per object naming the changed fields, links to blob/<sha>/<path>#L<n>.
     expect(web).toContain('<summary>✏️ <b>change</b> <code>apps/v1 Deployment shop/web</code>: <code>spec.replicas</code> <code>2</code> → <code>5</code> · <a href="https://github.com/acme/deploys/blob/cccccccccccccccccccccccccccccccccccccccc/apps/web/deploy.yaml#L2">apps/web/deploy.yaml#L2</a></summary>');
     expect(web).toContain('<code>data.THEME</code> <code>light</code> → <code>dark</code>');
@@ -72,7 +73,7 @@ describe('preview comment through cmark-gfm', () => {
     expect(visibleText(html)).not.toMatch(/\b0 (created|changed|deleted)/);
     // Footer: base and head, time, what merging does, check-run link, reproduce command.
     const foot = visibleText(html.slice(html.lastIndexOf('<hr />')));
-    expect(foot).toContain('Merging into main will, for web, api-prod, worker: apply, prune what Git dropped, take over fields other field managers set (force: true), wait up to 5m for health.');
+    expect(foot).toContain('Merging into main will, for web, api-prod, worker: apply, prune what Git dropped, take over fields Git declares that others changed (Git wins), wait up to 5m for health.');
     expect(foot).toContain('npx mergeops diff web --repo acme/deploys --repo-id 1296269');
     expect(foot).toContain('git checkout ccccccc');
     expect(foot).toContain('at 2026-12-01 21:12 UTC');
@@ -131,5 +132,46 @@ describe('preview comment through cmark-gfm', () => {
     expect(text).toContain('2 objects deleted: PersistentVolumeClaim shop/db-data, Namespace shop-old');
     expect(text).toContain('keep → default / shop (1 object no longer in Git left in the cluster: prune: false)');
     expect(text).toContain('image (web) ghcr.io/acme/web:1.4.0 → 1.5.0');
+  });
+});
+
+describe('deploy comment through cmark-gfm', () => {
+  it('a failed deploy names each failing object with the server\'s words, the fix, the check run and the next step', () => {
+    const md = formatDeployComment(failedDeploy(), 'https://github.com/acme/deploys/runs/77');
+    const file = join(GOLDEN, 'deploy-failed.md');
+    if (process.env['MERGEOPS_UPDATE_GOLDEN'] === '1') writeFileSync(file, md);
+    expect(md).toBe(readFileSync(file, 'utf8'));
+    const html = renderGfm(md);
+    expectNoLiteralMarkdown(html);
+    const text = visibleText(html);
+    expect(text).toContain('mergeops deploy of ccccccc from main: ❌ failed');
+    expect(html).toContain('<blockquote>\n<p>[!CAUTION]');
+    expect(text).toContain('2 of 3 apps failed.');
+    // web: the object, the reason, the fix with the commands to look.
+    expect(text).toContain('❌ apps/v1 Deployment shop/web: not healthy after 300 s: 1 of 5 replicas available');
+    expect(text).toContain("Fix: it did not become healthy within the app's wait (300 s): look at its pods and events (kubectl -n shop describe deployment web, and kubectl -n shop get events)");
+    // api: the conflict in the server's words, the file link and the fix.
+    expect(text).toContain('❌ v1 ConfigMap shop/api-settings: Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL');
+    expect(html).toContain('<a href="https://github.com/acme/deploys/blob/cccccccccccccccccccccccccccccccccccccccc/apps/api/settings.yaml#L1">apps/api/settings.yaml#L1</a>');
+    expect(text).toContain('Fix: another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set force: true on the app');
+    expect(text).toContain('After the failure: nothing was applied for it, so the cluster still runs the previous deploy.');
+    expect(text).toContain('After the failure: 1 object was applied, nothing pruned');
+    // The next step and the check-run link.
+    expect(text).toContain('Next: fix it in a new pull request');
+    expect(text).toContain('git revert ccccccc');
+    expect(html).toContain('<a href="https://github.com/acme/deploys/runs/77">the mergeops / deploy check run</a>');
+    // The app that succeeded is a row, not a section.
+    expect(html.match(/<h4>/g)).toHaveLength(2);
+  });
+
+  it('a successful deploy is short', () => {
+    const r = failedDeploy();
+    r.apps = r.apps.slice(2);
+    const md = formatDeployComment(r, 'https://github.com/acme/deploys/runs/78');
+    const html = renderGfm(md);
+    expect(visibleText(html)).toContain('mergeops deploy of ccccccc from main: ✅ succeeded');
+    expect(html).not.toContain('<blockquote>');
+    expect(html).not.toContain('<h4>');
+    expect(visibleText(html)).not.toContain('Next:');
   });
 });

@@ -1,0 +1,130 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
+import type { Checkout } from '../source/checkout.js';
+import { renderInputs } from '../render/index.js';
+import type { CommandHost } from './host.js';
+import { describeChanges, planRollback, readScope } from './rollback-plan.js';
+
+export const ROLLBACK_LABELS = ['mergeops', 'rollback'];
+/** Older successful deploys tried when the newest one has the same files as now. */
+const MAX_CANDIDATES = 5;
+
+export interface RollbackDeps {
+  host: CommandHost;
+  log: Logger;
+  /** How many Deployments of the app to read. */
+  history: number;
+  /** The revert PR gets its preview at once, without waiting for GitHub's webhook. */
+  enqueuePreview(pr: number, headSha: string, baseRef: string, baseSha: string): Promise<void>;
+}
+
+export interface RollbackRequest {
+  /** An explicit target commit (`rollback <app> to <sha>`). */
+  to?: string | undefined;
+  /** The commit being rolled back (the button's failed deploy); default: the app's newest deploy. */
+  from?: string;
+  actor: string;
+  /** Where the request came from, for the PR body. */
+  via: string;
+}
+
+export type RollbackResult = { ok: true; message: string; pr: number } | { ok: false; message: string };
+
+/**
+ * Git is the truth, so a rollback is a pull request: the app's files — its path and
+ * whatever its render read (kustomize bases, Helm values files) — as they were at the
+ * previous successful deploy, written on top of the branch head through the Git Data API.
+ * "Previous successful deploy" comes from GitHub Deployments (environment = app name),
+ * which the deploy flow writes: the newest `success` at another commit than the one being
+ * rolled back, skipping ones whose files equal today's.
+ */
+export async function rollbackApp(app: App, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
+  const host = deps.host;
+  const head = await host.branchHead(app.branch);
+  if (!head) return { ok: false, message: `the branch \`${app.branch}\` that \`${app.name}\` deploys from does not exist` };
+  let candidates: string[];
+  if (req.to) candidates = [req.to];
+  else {
+    const history = await host.deployments(app.name, deps.history);
+    const from = req.from ?? history[0]?.sha;
+    candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
+    if (candidates.length === 0) {
+      return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+    }
+  }
+  const now = await host.fetchRevision(head);
+  try {
+    const nowInputs = await inputsOr(app, now, deps.log);
+    for (const target of candidates) {
+      let checkout: Checkout;
+      try {
+        checkout = await host.fetchRevision(target);
+      } catch (err) {
+        if ((err as { status?: number }).status === 404 || (err as { status?: number }).status === 422) return { ok: false, message: `there is no commit ${target.slice(0, 7)} in this repository` };
+        throw err;
+      }
+      try {
+        const targetApp = await appAt(checkout, app);
+        if (!targetApp) {
+          if (req.to) return { ok: false, message: `\`${app.name}\` is not in ${REPO_CONFIG_PATH} at ${target.slice(0, 7)}; pick a commit where it was configured` };
+          continue;
+        }
+        const scopes = [...new Set([...nowInputs, ...(await inputsOr(targetApp, checkout, deps.log))])];
+        const changes = planRollback(scopes, await readScope(checkout.dir, scopes), await readScope(now.dir, scopes));
+        if (changes.length === 0) {
+          if (req.to) return { ok: false, message: `\`${app.name}\`'s files at ${target.slice(0, 7)} are the same as on \`${app.branch}\` now; nothing to roll back` };
+          deps.log.info({ app: app.name, target: target.slice(0, 7) }, 'files equal at this deploy; trying an older one');
+          continue;
+        }
+        return await openRevert(app, head, target, changes, req, deps);
+      } finally {
+        await checkout.remove();
+      }
+    }
+    return { ok: false, message: `\`${app.name}\`'s files at its earlier successful deploys (${candidates.map((c) => c.slice(0, 7)).join(', ')}) equal today's; name a commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+  } finally {
+    await now.remove();
+  }
+}
+
+async function openRevert(app: App, head: string, target: string, changes: ReturnType<typeof planRollback>, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
+  const short = target.slice(0, 7);
+  const branch = `mergeops/rollback-${app.name}-${short}`;
+  const open = await deps.host.openPullFrom(branch);
+  if (open) return { ok: true, pr: open.number, message: `a pull request rolling \`${app.name}\` back to ${short} is open already: #${open.number}` };
+  const title = `Roll back ${app.name} to ${short}`;
+  const body = [
+    `Restores the files of \`${app.name}\` (its path \`${app.path}\` and everything its render reads) to commit ${target}${req.to ? '' : ', its previous successful deploy'}.`,
+    '',
+    ...describeChanges(changes),
+    '',
+    `Requested by @${req.actor} through ${req.via}. Merging deploys it like any other change; the preview below shows what it will change in the cluster.`,
+  ].join('\n');
+  const pr = await deps.host.openRevert({ branch, base: app.branch, baseSha: head, title, body, changes, labels: ROLLBACK_LABELS });
+  await deps.enqueuePreview(pr.number, pr.headSha, app.branch, head);
+  deps.log.info({ app: app.name, target: short, pr: pr.number, files: changes.length }, 'rollback pull request opened');
+  const auto = pr.automerge === null ? 'Auto-merge is on: it merges once the required checks pass.' : `Auto-merge is off: ${pr.automerge}.`;
+  return { ok: true, pr: pr.number, message: `Opened #${pr.number} rolling \`${app.name}\` back to ${short} (${changes.length} file${changes.length === 1 ? '' : 's'}). ${auto}` };
+}
+
+async function appAt(checkout: Checkout, app: App): Promise<App | undefined> {
+  const text = await fs.readFile(path.join(checkout.dir, REPO_CONFIG_PATH), 'utf8').catch(() => null);
+  if (text === null) return undefined;
+  try {
+    return parseRepoConfig(text, app.branch).apps.find((a) => a.name === app.name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A revision whose kustomization no longer parses still has its app folder to restore. */
+async function inputsOr(app: App, checkout: Checkout, log: Logger): Promise<string[]> {
+  try {
+    return await renderInputs(app, checkout.dir);
+  } catch (err) {
+    log.info({ app: app.name, err: err instanceof Error ? err.message : String(err) }, 'render inputs unknown at this revision; restoring the app folder only');
+    return [app.path];
+  }
+}

@@ -1,0 +1,375 @@
+import type { Logger } from 'pino';
+import type { ClusterTargets } from '../config/clusters.js';
+import type { App, RepoConfig } from '../config/repo-config.js';
+import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
+import { globToRegExp } from '../policy/grants.js';
+import type { DeployJob, PreviewJob } from '../flows/jobs.js';
+import { escapeCode, helpText, type AppOverrides } from './help.js';
+import type { CommandHost, PullInfo, Reaction } from './host.js';
+import type { CommandJob } from './jobs.js';
+import { ALL_APPS, type Lock, type LockStore, type PendingDeploy } from './locks.js';
+import { appsOf, bindCommand, parseComment, type Command } from './parse.js';
+import { authorize, requiredPermission } from './permissions.js';
+import type { CommandRateLimiter } from './rate-limit.js';
+import { rollbackApp, type RollbackDeps } from './rollback.js';
+
+export const LOCKS_CHECK = 'mergeops / locks';
+/** How many GitHub Deployments of an app are read to find its last good deploy. */
+const DEPLOYMENT_HISTORY = 20;
+
+export interface CommandDeps {
+  host: CommandHost;
+  locks: LockStore;
+  rate: CommandRateLimiter;
+  clusters: ClusterTargets;
+  /** Each command run is a new decision: the caller adds it under the id given, never deduped against a push. */
+  enqueuePreview(job: PreviewJob, jobId: string): Promise<void>;
+  enqueueDeploy(job: DeployJob, jobId: string): Promise<void>;
+  /** False when a newer commit was pushed to the branch (the cluster never goes back). */
+  isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
+  log: Logger;
+  now?: () => number;
+}
+
+export interface CommandOutcome {
+  command: CommandName | 'invalid' | 'none';
+  ok: boolean;
+  /** What was said back (null: nothing, e.g. a repo without config or a throttled flood). */
+  reply: string | null;
+}
+
+interface Context {
+  job: CommandJob;
+  config: RepoConfig;
+  deps: CommandDeps;
+  /** Set for comments on pull requests. */
+  pull: PullInfo | null;
+  issue: number;
+}
+
+class Refusal extends Error {}
+
+/**
+ * One comment command, start to end: config from the default branch (a repo without one
+ * gets nothing from us), 👀, rate limit, bind to the configured apps, grant and permission
+ * checks (asked from GitHub now, not cached), run, reply with ✅/❌ and a reaction. Every
+ * command leaves an audit log line with who ran it and what came of it. User mistakes are
+ * replies, never throws; a throw is ours and the job is retried.
+ */
+export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<CommandOutcome> {
+  if (job.source.kind === 'button') return runRollbackButton(job, job.source, deps);
+  const src = job.source;
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, issue: src.issue, actor: job.actor, flow: 'command' });
+  const parsed = parseComment(src.line);
+  if (parsed === null) return { command: 'none', ok: true, reply: null };
+  const config = await deps.host.readConfig(job.defaultBranch, job.defaultBranch);
+  if (config === null) {
+    log.info('command in a repository without .github/mergeops.yml; ignored');
+    return { command: 'none', ok: true, reply: null };
+  }
+  await deps.host.react(src.commentId, 'eyes');
+  const name: CommandName | 'invalid' = parsed.ok ? (parsed.value.name ?? 'help') : 'invalid';
+  const rate = await deps.rate.take(job.repoId, src.issue, name);
+  if (!rate.allowed) {
+    audit(log, job, name, 'rate-limited');
+    if (!rate.notify) return { command: name, ok: false, reply: null };
+    return finish(deps, src.commentId, src.issue, src.line, false, `Too many \`${name}\` commands on this pull request; try again in ${rate.retryInS} s.`, name);
+  }
+  if ('problem' in config) {
+    audit(log, job, name, 'invalid-config');
+    return finish(deps, src.commentId, src.issue, src.line, false, `${config.problem}\n\nFix it on \`${job.defaultBranch}\` first; commands read the apps from there.`, name);
+  }
+  const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
+  if (!parsed.ok) {
+    audit(log, job, 'invalid', 'refused', { error: parsed.error });
+    return finish(deps, src.commentId, src.issue, src.line, false, helpText(overrides, { error: parsed.error }), 'invalid');
+  }
+  const bound = bindCommand(parsed.value, config.apps.map((a) => a.name));
+  if (!bound.ok) {
+    audit(log, job, name, 'refused', { error: bound.error });
+    return finish(deps, src.commentId, src.issue, src.line, false, helpText(overrides, bound.usage ? { error: bound.error, usage: bound.usage } : { error: bound.error }), name);
+  }
+  const command = bound.value;
+  if (command.name === 'help') {
+    audit(log, job, 'help', 'done');
+    const text = command.unknown ? helpText(overrides, { unknown: command.unknown }) : helpText(overrides);
+    return finish(deps, src.commentId, src.issue, src.line, command.unknown === undefined, text, 'help');
+  }
+  const pull = src.isPullRequest ? await deps.host.pull(src.issue) : null;
+  const ctx: Context = { job, config, deps, pull, issue: src.issue };
+  try {
+    const targets = targetApps(ctx, command);
+    const refusedApps = targets.flatMap((a) => {
+      const g = grantOf(a, `${job.owner}/${job.repo}`, deps.clusters);
+      return g.ok ? [] : [g.reason];
+    });
+    if (refusedApps.length > 0) throw new Refusal(refusedApps.join('\n'));
+    const need = requiredPermission(command.name, (command.name === 'lock' || command.name === 'unlock') && appsOf(command) === 'all' ? [...overrides.values()].flat() : targets.flatMap((a) => overrides.get(a.name) ?? []));
+    const permission = await deps.host.permission(job.actor);
+    const decision = authorize(command.name, need, { login: job.actor, permission, forkAuthor: pull !== null && pull.fromFork && pull.author === job.actor });
+    if (!decision.allowed) throw new Refusal(decision.reason);
+    const text = await execute(ctx, command, targets, log);
+    audit(log, job, command.name, 'done', { apps: targets.map((a) => a.name), permission });
+    return finish(deps, src.commentId, src.issue, src.line, true, text, command.name);
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    audit(log, job, command.name, 'refused', { reason: err.message });
+    return finish(deps, src.commentId, src.issue, src.line, false, err.message, command.name);
+  }
+}
+
+function audit(log: Logger, job: CommandJob, command: string, outcome: string, extra: Record<string, unknown> = {}): void {
+  // The audit trail: one line per command, who ran it, where, and what came of it.
+  log.info({ audit: 'command', actor: job.actor, repo: `${job.owner}/${job.repo}`, command, outcome, ...extra }, `command ${command} by @${job.actor}: ${outcome}`);
+}
+
+async function finish(deps: CommandDeps, commentId: number, issue: number, line: string, ok: boolean, text: string, command: CommandOutcome['command']): Promise<CommandOutcome> {
+  const reply = `> ${line.slice(0, 200).replace(/\r?\n/g, ' ')}\n\n${ok ? ':white_check_mark:' : ':x:'} ${text}`;
+  await deps.host.reply(issue, reply);
+  const reaction: Reaction = ok ? 'rocket' : 'confused';
+  await deps.host.react(commentId, reaction);
+  return { command, ok, reply };
+}
+
+/** The apps a command acts on: the ones named, else the ones its context implies. */
+function targetApps(ctx: Context, c: Command): App[] {
+  const byName = new Map(ctx.config.apps.map((a) => [a.name, a]));
+  const named = appsOf(c);
+  if (named === 'all') return ctx.config.apps;
+  if (named.length > 0) return named.map((n) => byName.get(n) as App);
+  if (c.name === 'preview') {
+    if (!ctx.pull) throw new Refusal('`preview` runs on pull requests; comment on the pull request to preview');
+    const apps = ctx.config.apps.filter((a) => a.branch === ctx.pull?.baseRef);
+    if (apps.length === 0) throw new Refusal(`no app deploys from \`${ctx.pull.baseRef}\`, this pull request's base branch, so there is nothing to preview`);
+    return apps;
+  }
+  if (c.name === 'deploy') {
+    const branch = ctx.pull ? ctx.pull.baseRef : ctx.job.defaultBranch;
+    const apps = ctx.config.apps.filter((a) => a.branch === branch);
+    if (apps.length === 0) throw new Refusal(`no app deploys from \`${branch}\``);
+    return apps;
+  }
+  return [];
+}
+
+/** Per app: the command raises of every grant for this repo on the app's cluster. */
+export function appOverrides(config: RepoConfig, repo: string, clusters: ClusterTargets): AppOverrides {
+  const out = new Map<string, CommandPermissions[]>();
+  for (const app of config.apps) {
+    const g = grantOf(app, repo, clusters);
+    out.set(app.name, g.ok ? g.overrides : []);
+  }
+  return out;
+}
+
+/**
+ * Whether the operator lets this repo deploy `app` where its config points: its cluster is
+ * configured, a grant there names the repo, and the app's namespace is one it grants.
+ */
+export function grantOf(app: App, repo: string, clusters: ClusterTargets): { ok: true; overrides: CommandPermissions[] } | { ok: false; reason: string } {
+  const target = clusters.get(app.cluster);
+  if (!target) return { ok: false, reason: `\`${app.name}\` targets cluster \`${app.cluster}\`, which the operator has not configured; ask them to add it to MERGEOPS_CLUSTERS` };
+  if (target.grants === null) return { ok: true, overrides: [] };
+  const mine = target.grants.filter((g) => g.repos.some((glob) => globToRegExp(glob).test(repo)));
+  if (mine.length === 0) return { ok: false, reason: `\`${app.name}\` targets cluster \`${app.cluster}\`, where ${repo} has no grant; ask the operator to add it to the cluster's grants in MERGEOPS_CLUSTERS` };
+  if (app.namespace && !mine.some((g) => g.namespaces.some((glob) => globToRegExp(glob).test(app.namespace as string)))) {
+    return { ok: false, reason: `\`${app.name}\` deploys to namespace \`${app.namespace}\` on cluster \`${app.cluster}\`, which is not granted to ${repo} (granted: ${mine.flatMap((g) => g.namespaces).join(', ') || 'none'})` };
+  }
+  return { ok: true, overrides: mine.map((g) => g.commands ?? {}) };
+}
+
+async function execute(ctx: Context, c: Exclude<Command, { name: 'help' }>, targets: App[], log: Logger): Promise<string> {
+  switch (c.name) {
+    case 'preview':
+      return preview(ctx, c.apps.length > 0 ? targets : null);
+    case 'deploy':
+      return deploy(ctx, targets);
+    case 'lock':
+      return lock(ctx, c.apps === 'all' ? 'all' : targets.map((a) => a.name), c.reason);
+    case 'unlock':
+      return unlock(ctx, c.apps === 'all' ? 'all' : targets.map((a) => a.name));
+    case 'rollback': {
+      const r = await rollbackApp(targets[0] as App, { to: c.to, actor: ctx.job.actor, via: `a comment on #${ctx.issue}` }, rollbackDeps(ctx.job, ctx.deps, log));
+      if (!r.ok) throw new Refusal(r.message);
+      return r.message;
+    }
+  }
+}
+
+async function preview(ctx: Context, apps: App[] | null): Promise<string> {
+  const pull = ctx.pull;
+  if (!pull) throw new Refusal('`preview` runs on pull requests; comment on the pull request to preview');
+  if (pull.state !== 'open') throw new Refusal(`#${pull.number} is ${pull.merged ? 'merged' : 'closed'}; \`preview\` runs on open pull requests (use \`deploy\` on a merged one)`);
+  const j = ctx.job;
+  const job: PreviewJob = {
+    installationId: j.installationId,
+    owner: j.owner,
+    repo: j.repo,
+    repoId: j.repoId,
+    pr: pull.number,
+    headSha: pull.headSha,
+    baseRef: pull.baseRef,
+    baseSha: pull.baseSha,
+    defaultBranch: j.defaultBranch,
+    fromFork: pull.fromFork,
+    ...(apps ? { apps: apps.map((a) => a.name) } : {}),
+  };
+  // A new id per command: the commit's first preview ran already, this one must run again.
+  const id = `preview-${j.repoId}-${pull.number}-${pull.headSha}-command-${ctx.job.source.kind === 'comment' ? ctx.job.source.commentId : 0}`;
+  await ctx.deps.enqueuePreview(job, id);
+  const which = apps ? apps.map((a) => `\`${a.name}\``).join(', ') : 'every app of this pull request';
+  return `Re-running the preview of ${pull.headSha.slice(0, 7)} for ${which} against the live cluster; the preview comment and the \`mergeops / preview\` check update when it is done.`;
+}
+
+async function deploy(ctx: Context, apps: App[]): Promise<string> {
+  const pull = ctx.pull;
+  if (pull && !pull.merged) throw new Refusal(`#${pull.number} is not merged; \`deploy\` re-applies what a merge deployed. Merge it, or use \`/mergeops preview\` to re-run its preview`);
+  const j = ctx.job;
+  const lines: string[] = [];
+  const plans = new Map<string, { branch: string; sha: string; apps: string[] }>();
+  for (const app of apps) {
+    const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
+    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
+    const history = await ctx.deps.host.deployments(app.name, DEPLOYMENT_HISTORY);
+    const last = history.find((d) => d.state === 'success');
+    if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy in GitHub Deployments yet; merge a change to deploy it`);
+    if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
+      throw new Refusal(`\`${app.name}\` was last deployed at ${last.sha.slice(0, 7)}, but a newer commit on \`${app.branch}\` has not deployed successfully; fix it with a new commit or \`/mergeops rollback ${app.name}\``);
+    }
+    const key = `${app.branch}@${last.sha}`;
+    const plan = plans.get(key) ?? { branch: app.branch, sha: last.sha, apps: [] };
+    plan.apps.push(app.name);
+    plans.set(key, plan);
+  }
+  for (const plan of plans.values()) {
+    const job: DeployJob = { installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, sha: plan.sha, branch: plan.branch, defaultBranch: j.defaultBranch, reason: 'command', apps: plan.apps };
+    await ctx.deps.enqueueDeploy(job, `deploy-command-${j.repoId}-${plan.sha}-${(ctx.deps.now ?? Date.now)()}`);
+    lines.push(`Re-applying ${plan.sha.slice(0, 7)} (the last deployed commit) for ${plan.apps.map((a) => `\`${a}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
+  }
+  return lines.join('\n');
+}
+
+export function lockLine(l: Lock): string {
+  const reason = l.reason ? `: ${l.reason}` : '';
+  return `:lock: locked by @${l.by}${reason} (since ${l.at.replace('T', ' ').slice(0, 16)} UTC${l.app === ALL_APPS ? ', all apps' : ''})`;
+}
+
+async function lock(ctx: Context, apps: string[] | 'all', reason: string): Promise<string> {
+  const j = ctx.job;
+  const r = await ctx.deps.locks.lock({ repoId: j.repoId, repo: `${j.owner}/${j.repo}` }, apps, ctx.job.actor, neutralise(reason));
+  await postLocksCheck(ctx);
+  const lines: string[] = [];
+  const label = (app: string) => (app === ALL_APPS ? 'every app of this repository' : `\`${app}\``);
+  if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => l.app).join(' ')}\`.`);
+  for (const l of r.already) lines.push(`${label(l.app)} was already ${lockLine(l)}; that lock stays.`);
+  return lines.join('\n');
+}
+
+async function unlock(ctx: Context, apps: string[] | 'all'): Promise<string> {
+  const j = ctx.job;
+  const r = await ctx.deps.locks.unlock(j.repoId, apps);
+  if (r.heldByAll) throw new Refusal(`every app is ${lockLine(r.heldByAll)}; lift it with \`/mergeops unlock all\``);
+  if (r.unlocked.length === 0) throw new Refusal(`${apps === 'all' ? 'no app' : r.notLocked.map((a) => `\`${a}\``).join(', ')} ${apps === 'all' || r.notLocked.length === 1 ? 'is' : 'are'} not locked`);
+  await postLocksCheck(ctx);
+  const lines = [`Unlocked ${r.unlocked.map((l) => (l.app === ALL_APPS ? 'every app' : `\`${l.app}\``)).join(', ')}.`];
+  // The newest commit held per app; apps held at the same commit deploy in one job.
+  const byCommit = new Map<string, PendingDeploy[]>();
+  for (const p of r.pending) byCommit.set(`${p.branch}@${p.sha}`, [...(byCommit.get(`${p.branch}@${p.sha}`) ?? []), p]);
+  for (const group of byCommit.values()) {
+    const p = group[0] as PendingDeploy;
+    const job: DeployJob = { installationId: p.installationId, owner: p.owner, repo: p.repo, repoId: p.repoId, sha: p.sha, branch: p.branch, defaultBranch: p.defaultBranch, reason: 'unlock', apps: group.map((g) => g.app) };
+    await ctx.deps.enqueueDeploy(job, `deploy-unlock-${p.repoId}-${p.sha}-${(ctx.deps.now ?? Date.now)()}`);
+    lines.push(`Applying ${p.sha.slice(0, 7)}, merged while locked, to ${group.map((g) => `\`${g.app}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
+  }
+  if (r.pending.length === 0) lines.push('Nothing was merged meanwhile; nothing to apply.');
+  if (r.notLocked.length > 0) lines.push(`${r.notLocked.map((a) => `\`${a}\``).join(', ')} ${r.notLocked.length === 1 ? 'was' : 'were'} not locked.`);
+  return lines.join('\n');
+}
+
+/** A lock reason is shown in previews and checks: no mentions that ping, no markup that breaks tables. */
+export function neutralise(reason: string): string {
+  return escapeCode(reason).replace(/@(?=\w)/g, '@\u200b').replace(/[|<>]/g, ' ').trim();
+}
+
+/** `mergeops / locks` on the default branch's head: what is frozen right now. */
+async function postLocksCheck(ctx: Context): Promise<void> {
+  const j = ctx.job;
+  const head = await ctx.deps.host.branchHead(j.defaultBranch);
+  if (!head) return;
+  const locks = await ctx.deps.locks.list(j.repoId);
+  await ctx.deps.host.postCheck(LOCKS_CHECK, head, locksCheck(locks));
+}
+
+export function locksCheck(locks: Lock[]): { title: string; summary: string; conclusion: 'success' | 'neutral' } {
+  if (locks.length === 0) return { title: 'No deploy locks', summary: 'Every app deploys on merge.', conclusion: 'success' };
+  const rows = locks.map((l) => `| ${l.app === ALL_APPS ? 'all apps' : `\`${l.app}\``} | @${l.by} | ${l.at.replace('T', ' ').slice(0, 16)} UTC | ${l.reason || '—'} |`);
+  return {
+    title: `${locks.length} deploy lock${locks.length === 1 ? '' : 's'}`,
+    summary: ['Merges of these apps are recorded, not applied, until `/mergeops unlock <app>`.', '', '| App | Locked by | Since | Reason |', '|---|---|---|---|', ...rows].join('\n'),
+    conclusion: 'neutral',
+  };
+}
+
+function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): RollbackDeps {
+  return {
+    host: deps.host,
+    log,
+    history: DEPLOYMENT_HISTORY,
+    enqueuePreview: async (pr, headSha, baseRef, baseSha) => {
+      const p: PreviewJob = { installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, pr, headSha, baseRef, baseSha, defaultBranch: job.defaultBranch, fromFork: false };
+      await deps.enqueuePreview(p, `preview-${job.repoId}-${pr}-${headSha}`);
+    },
+  };
+}
+
+/**
+ * The "Roll back" button of a failed `mergeops / deploy` check run: every app whose
+ * Deployment at that commit failed gets a revert PR, under the same grant and permission
+ * rules as `/mergeops rollback`. The answer goes to the merged PR of that commit.
+ */
+async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['source'], { kind: 'button' }>, deps: CommandDeps): Promise<CommandOutcome> {
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, sha: src.sha.slice(0, 7), actor: job.actor, flow: 'command' });
+  const config = await deps.host.readConfig(job.defaultBranch, job.defaultBranch);
+  if (config === null || 'problem' in config) {
+    audit(log, job, 'rollback', 'refused', { reason: 'no valid config on the default branch' });
+    return { command: 'rollback', ok: false, reply: null };
+  }
+  const pr = await deps.host.mergedPullRequest(src.sha);
+  const say = async (ok: boolean, text: string): Promise<CommandOutcome> => {
+    const reply = `${ok ? ':white_check_mark:' : ':x:'} @${job.actor} clicked **Roll back** on the failed deploy of ${src.sha.slice(0, 7)}.\n\n${text}`;
+    if (pr !== null) await deps.host.reply(pr, reply);
+    return { command: 'rollback', ok, reply };
+  };
+  // The newest Deployment per environment at this commit tells which apps failed.
+  const seen = new Set<string>();
+  const failed: App[] = [];
+  for (const d of await deps.host.deploymentsOf(src.sha)) {
+    if (seen.has(d.environment)) continue;
+    seen.add(d.environment);
+    const app = config.apps.find((a) => a.name === d.environment);
+    if (app && (d.state === 'failure' || d.state === 'error')) failed.push(app);
+  }
+  if (failed.length === 0) {
+    audit(log, job, 'rollback', 'refused', { reason: 'no failed app at this commit' });
+    return say(false, `No app's deploy of ${src.sha.slice(0, 7)} failed; nothing to roll back.`);
+  }
+  const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
+  const permission = await deps.host.permission(job.actor);
+  const lines: string[] = [];
+  let ok = true;
+  for (const app of failed) {
+    const g = grantOf(app, `${job.owner}/${job.repo}`, deps.clusters);
+    const decision = g.ok ? authorize('rollback', requiredPermission('rollback', overrides.get(app.name) ?? []), { login: job.actor, permission, forkAuthor: false }) : { allowed: false as const, reason: g.reason };
+    if (!decision.allowed) {
+      ok = false;
+      audit(log, job, 'rollback', 'refused', { app: app.name, reason: decision.reason });
+      lines.push(`\`${app.name}\`: ${decision.reason}`);
+      continue;
+    }
+    const r = await rollbackApp(app, { from: src.sha, actor: job.actor, via: `the Roll back button on the failed deploy of ${src.sha.slice(0, 7)}` }, rollbackDeps(job, deps, log));
+    audit(log, job, 'rollback', r.ok ? 'done' : 'refused', { app: app.name, permission, via: 'button' });
+    ok &&= r.ok;
+    lines.push(`\`${app.name}\`: ${r.message}`);
+  }
+  return say(ok, lines.join('\n'));
+}

@@ -1,0 +1,161 @@
+import { createRequire } from 'node:module';
+import nock from 'nock';
+import { GITHUB, INSTALLATION_ID, deliver, waitFor } from './github.js';
+import { REPO, nextEventTime, type Harness, type Recorded } from './harness.js';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, any>[] }[]; // fixture JSON is untyped
+
+/** GitHub's repository roles and what its permission endpoint answers for each. */
+const ROLES: Record<string, { permission: string; flags: Record<string, boolean> }> = {
+  read: { permission: 'read', flags: { admin: false, maintain: false, push: false, triage: false, pull: true } },
+  triage: { permission: 'read', flags: { admin: false, maintain: false, push: false, triage: true, pull: true } },
+  write: { permission: 'write', flags: { admin: false, maintain: false, push: true, triage: true, pull: true } },
+  maintain: { permission: 'write', flags: { admin: false, maintain: true, push: true, triage: true, pull: true } },
+  admin: { permission: 'admin', flags: { admin: true, maintain: true, push: true, triage: true, pull: true } },
+};
+/** The reactions GitHub accepts; anything else is a 422. */
+const REACTIONS = ['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes'];
+
+export interface PullSpec {
+  head: string;
+  base?: string;
+  baseSha?: string;
+  merged?: boolean;
+  author?: string;
+  fork?: boolean;
+}
+
+export interface CommandStandIn {
+  /** Collaborators by login → role; anyone else gets GitHub's 404. */
+  roles: Map<string, string>;
+  pulls: Map<number, PullSpec>;
+  reactions: { commentId: number; content: string }[];
+}
+
+/**
+ * The GitHub endpoints commands use, on top of the harness: reactions, the collaborator
+ * permission API, a PR by number, and Deployments read back (the harness records the ones
+ * the deploy flow creates).
+ */
+export function commandsApi(h: Harness): CommandStandIn {
+  const out: CommandStandIn = { roles: new Map(), pulls: new Map(), reactions: [] };
+  const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
+  const record = (method: string, uri: string, body: unknown): void => void h.calls.push({ at: Date.now(), method, path: uri, body });
+  nock(GITHUB)
+    .persist()
+    .post(new RegExp(`${repoPath}/issues/comments/\\d+/reactions$`))
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const content = (body as { content: string }).content;
+      if (!REACTIONS.includes(content)) return [422, { message: 'Validation Failed', errors: [{ resource: 'Reaction', code: 'invalid', field: 'content' }] }];
+      out.reactions.push({ commentId: Number(uri.split('/')[6]), content });
+      return [201, { id: out.reactions.length, content, user: { login: 'mergeops[bot]', type: 'Bot' } }];
+    })
+    .get(new RegExp(`${repoPath}/collaborators/[^/]+/permission$`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const login = decodeURIComponent(uri.split('/')[5] ?? '');
+      const role = ROLES[out.roles.get(login) ?? ''];
+      if (!role) return [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user' }];
+      return [200, { permission: role.permission, role_name: out.roles.get(login), user: { login, type: 'User', permissions: role.flags } }];
+    })
+    .get(new RegExp(`${repoPath}/pulls/\\d+$`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const n = Number(uri.split('/').pop());
+      const spec = out.pulls.get(n);
+      const created = h.git.pulls.find((p) => p.number === n);
+      if (!spec && !created) return [404, { message: 'Not Found' }];
+      const s: PullSpec = spec ?? { head: h.git.refs.get(created?.head ?? '') ?? '', base: created?.base ?? 'main' };
+      const full = `${REPO.owner}/${REPO.name}`;
+      return [
+        200,
+        {
+          number: n,
+          state: s.merged ? 'closed' : 'open',
+          merged: Boolean(s.merged),
+          merged_at: s.merged ? new Date().toISOString() : null,
+          node_id: `PR_${n}`,
+          html_url: `https://github.com/${full}/pull/${n}`,
+          user: { login: s.author ?? 'octocat' },
+          head: { sha: s.head, ref: 'feature', repo: { full_name: s.fork ? `${s.author ?? 'octocat'}/${REPO.name}` : full } },
+          base: { sha: s.baseSha ?? '0'.repeat(40), ref: s.base ?? 'main', repo: { full_name: full } },
+        },
+      ];
+    })
+    .get(new RegExp(`${repoPath}/deployments\\?`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const q = new URL(uri, GITHUB).searchParams;
+      const list = h.git.deployments
+        .filter((d) => (!q.get('environment') || d.environment === q.get('environment')) && (!q.get('sha') || d.sha === q.get('sha')))
+        .sort((a, b) => b.id - a.id)
+        .slice(0, Number(q.get('per_page') ?? 30));
+      return [200, list.map((d) => ({ id: d.id, sha: d.sha, ref: d.sha, environment: d.environment, created_at: d.created_at }))];
+    })
+    .get(new RegExp(`${repoPath}/deployments/\\d+/statuses`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const d = h.git.deployments.find((x) => x.id === Number(uri.split('/')[5]));
+      if (!d) return [404, { message: 'Not Found' }];
+      const per = Number(new URL(uri, GITHUB).searchParams.get('per_page') ?? 30);
+      return [200, [...d.statuses].reverse().slice(0, per).map((s, i) => ({ id: d.statuses.length - i, state: s.state, created_at: s.created_at }))];
+    });
+  return out;
+}
+
+function repository(p: Record<string, any>): void {
+  Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
+  p['repository'].owner.login = REPO.owner;
+  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+}
+
+let nextComment = 700_000;
+
+/** A signed `issue_comment.created` from GitHub's examples, on a PR (default) or an issue. */
+export async function comment(h: Harness, body: string, opts: { issue: number; login?: string; isPullRequest?: boolean; action?: 'created' | 'edited'; userType?: string }): Promise<{ status: number; commentId: number }> {
+  const base = examples.find((e) => e.name === 'issue_comment')?.examples.find((x) => x['action'] === (opts.action ?? 'created'));
+  const p = structuredClone(base) as Record<string, any>;
+  repository(p);
+  const commentId = ++nextComment;
+  p['issue'].number = opts.issue;
+  if (opts.isPullRequest ?? true) {
+    p['issue'].pull_request = { url: `${GITHUB}/repos/${REPO.owner}/${REPO.name}/pulls/${opts.issue}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${opts.issue}`, merged_at: null };
+  } else delete p['issue'].pull_request;
+  Object.assign(p['comment'], { id: commentId, body, created_at: new Date(nextEventTime() * 1000).toISOString() });
+  p['comment'].user = { ...p['comment'].user, login: opts.login ?? 'octocat', type: opts.userType ?? 'User' };
+  p['sender'] = { ...p['sender'], login: opts.login ?? 'octocat' };
+  const res = await deliver(h.rt.url as string, 'issue_comment', p);
+  return { status: res.status, commentId };
+}
+
+/** A signed `check_run.requested_action`: someone clicked a button on our check run. */
+export async function clickAction(h: Harness, opts: { sha: string; checkRunId: number; login: string; identifier: string; name?: string }): Promise<number> {
+  const base = examples.find((e) => e.name === 'check_run')?.examples.find((x) => x['action'] === 'requested_action');
+  const p = structuredClone(base) as Record<string, any>;
+  repository(p);
+  p['requested_action'] = { identifier: opts.identifier };
+  Object.assign(p['check_run'], { id: opts.checkRunId, head_sha: opts.sha, name: opts.name ?? 'mergeops / deploy', status: 'completed', conclusion: 'failure' });
+  p['sender'] = { ...p['sender'], login: opts.login };
+  return (await deliver(h.rt.url as string, 'check_run', p)).status;
+}
+
+/** A signed `merge_group` event (`checks_requested` from the examples; `destroyed` shaped like it). */
+export async function mergeGroup(h: Harness, action: 'checks_requested' | 'destroyed', g: { headSha: string; baseSha: string; pr: number }): Promise<number> {
+  const base = examples.find((e) => e.name === 'merge_group')?.examples[0];
+  const p = structuredClone(base) as Record<string, any>;
+  repository(p);
+  p['action'] = action;
+  if (action === 'destroyed') p['reason'] = 'dequeued';
+  Object.assign(p['merge_group'], { head_sha: g.headSha, base_sha: g.baseSha, base_ref: 'refs/heads/main', head_ref: `refs/heads/gh-readonly-queue/main/pr-${g.pr}-${g.baseSha}` });
+  return (await deliver(h.rt.url as string, 'merge_group', p)).status;
+}
+
+/** The reply mergeops posted to `issue` after `since` (an index into the call log). */
+export function waitForReply(h: Harness, issue: number, since: number, text?: string): Promise<Recorded> {
+  return waitFor(
+    () => h.calls.slice(since).find((c) => c.method === 'POST' && !c.status && c.path.endsWith(`/issues/${issue}/comments`) && (!text || String(c.body.body).includes(text))),
+    `reply on #${issue}${text ? ` containing "${text}"` : ''}`,
+  );
+}
