@@ -68,3 +68,10 @@ export async function timed<T>(flow: string, stage: string, fn: () => Promise<T>
     if (into) into[stage] = Math.round((into[stage] ?? 0) + ms);
   }
 }
+
+export const notificationsSent = new Counter({
+  name: 'mergeops_notifications_total',
+  help: 'Notification deliveries by receiver (operator-configured names), event and outcome (sent, retried, dropped).',
+  labelNames: ['receiver', 'event', 'outcome'] as const,
+  registers: [registry],
+});

@@ -6,6 +6,7 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
+import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
@@ -29,6 +30,8 @@ import { createCommandQueue, enqueueCommand, startCommandWorker } from './comman
 import { octokitCommandHost } from './commands/github.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';
+import { loadNotifications } from './notify/config.js';
+import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -51,12 +54,21 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   // Commands have their own queue; it joins the others for /metrics and the admin UI.
   const commandQueue = createCommandQueue(connection, settings.redisPrefix);
   queues.all.push(commandQueue);
+  // Notifications have their own queue too; workers deliver, flows only enqueue.
+  const notifyQueue = createNotifyQueue(connection, settings.redisPrefix);
+  queues.all.push(notifyQueue);
   const locks = new LockStore(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
     await previews.setHead(job, at);
     return enqueuePreview(queues, job);
   };
+  // Read once by both halves: workers use the credentials, the web side the webhook secrets.
+  const registryAccess = loadRegistryAccess(settings.registriesFile);
+  const registrySecrets: RegistryWebhookSecrets = {
+    perHost: new Map([...registryAccess].flatMap(([host, a]) => (a.webhookSecret !== undefined ? [[host, a.webhookSecret] as const] : []))),
+  };
+  if (settings.registryWebhookSecret) registrySecrets.shared = settings.registryWebhookSecret;
   const closers: (() => Promise<unknown>)[] = [];
   const runtime: Runtime = {
     queues,
@@ -64,6 +76,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       for (const close of closers) await close().catch((err: unknown) => log.error({ err }, 'close failed'));
       await queues.close();
       await commandQueue.close();
+      await notifyQueue.close();
       unexposeLocks();
       redis.disconnect();
       connection.disconnect();
@@ -81,7 +94,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
     const targets = loadClusterTargets(settings.clustersFile);
     const clusters = new ClusterPool(targets);
-    // Mid-job lock reads and writes use the worker connection, like jobState.
+    // Mid-job lock reads and writes use the worker connection, like the job state.
     const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     const octokit = async (id: number) => {
@@ -94,6 +107,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     const hosts = octokitHosts({ octokit, limits, revisions });
+    const receivers = loadNotifications(settings.notificationsFile);
+    const notifier = new Notifier(receivers.length ? notifyQueue : null, receivers, log);
+    const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
+    const notifyWorker = receivers.length ? startNotifyWorker(connection, { receivers, redis: connection, prefix: settings.redisPrefix, log }) : null;
+    if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       hosts,
       engine: new Engine({ clusters, log, flow: 'preview' }),
@@ -108,6 +126,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
       log,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
+      notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
@@ -138,10 +157,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       deployedApps: () => jobDeploys.deployedApps(),
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
+      notify,
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
       hosts,
-      registry: new OciDatasource(loadRegistryAccess(settings.registriesFile)),
+      registry: new OciDatasource(registryAccess),
       log,
       // On the worker connection, like the job state: a Redis restart pauses a bump, not fails it.
       index: new ImageIndex(connection, settings.redisPrefix),
@@ -154,7 +174,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(() => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
@@ -196,7 +216,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     logger: log,
     requestTimeoutMs: settings.httpRequestTimeoutMs,
     intake: { maxBodyBytes: MAX_WEBHOOK_BYTES, maxInflightBytes: Math.max(settings.webhookInflightBytes, MAX_WEBHOOK_BYTES) },
-    ...(web && settings.registryWebhookSecret ? { registry: { secret: settings.registryWebhookSecret, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
+    ...(web && (registrySecrets.shared !== undefined || registrySecrets.perHost.size > 0) ? { registry: { secrets: registrySecrets, onEvents: (events: ImageEvent[]) => enqueueImageEvents(queues, index, events) } } : {}),
     ...(settings.adminUser && settings.adminPassword ? { admin: { user: settings.adminUser, password: settings.adminPassword } } : {}),
   });
   await server.listen({ port: settings.port, host: settings.host });

@@ -10,6 +10,8 @@ const registrySchema = mapping({
   password: unset(str()).describe('Password or token (prefer passwordFile).'),
   passwordFile: unset(str()).describe('File holding the password or token.'),
   insecure: unset(bool()).describe('Plain HTTP (loopback hosts get it without asking).'),
+  webhookSecret: unset(str()).describe("Secret of this registry's notifications to POST /registry/webhook (prefer webhookSecretFile)."),
+  webhookSecretFile: unset(str()).describe("File holding this registry's notification secret."),
 });
 
 /** MERGEOPS_REGISTRIES: credentials and TLS per registry host. */
@@ -27,12 +29,18 @@ export interface RegistryAccess {
   password?: string;
   /** Plain HTTP. Loopback hosts (localhost, 127.0.0.1, [::1]) get it without asking, as Docker does. */
   insecure: boolean;
+  /**
+   * The secret this registry's notifications carry. A notification authorized by it may
+   * announce images of this host only; MERGEOPS_REGISTRY_WEBHOOK_SECRET then serves only
+   * hosts without a secret of their own.
+   */
+  webhookSecret?: string;
 }
 
 export type RegistryAccessMap = Map<string, RegistryAccess>;
 
 /**
- * Reads MERGEOPS_REGISTRIES: `registries: { <host[:port]>: { username, passwordFile | password, insecure } }`.
+ * Reads MERGEOPS_REGISTRIES: `registries: { <host[:port]>: { username, passwordFile | password, insecure, webhookSecretFile | webhookSecret } }`.
  * Public images need no entry: anonymous bearer tokens work on Docker Hub, GHCR, Quay.
  */
 export function loadRegistryAccess(file: string | undefined): RegistryAccessMap {
@@ -57,6 +65,16 @@ export function loadRegistryAccess(file: string | undefined): RegistryAccessMap 
       }
     }
     if ((r.username === undefined) !== (password === undefined)) throw new ConfigError('set both username and password (or passwordFile), or neither', path);
+    let webhookSecret = r.webhookSecret;
+    if (r.webhookSecretFile !== undefined) {
+      try {
+        webhookSecret = fs.readFileSync(r.webhookSecretFile, 'utf8').trim();
+      } catch (err) {
+        throw new ConfigError(`cannot read ${r.webhookSecretFile}: ${errorText(err)}`, `${path}.webhookSecretFile`);
+      }
+    }
+    if (webhookSecret !== undefined && webhookSecret.length < 16) throw new ConfigError('a webhook secret needs at least 16 characters', `${path}.webhookSecret`);
+    if (webhookSecret !== undefined) access.webhookSecret = webhookSecret;
     if (r.username !== undefined) access.username = r.username;
     if (password !== undefined) access.password = password;
     out.set(host, access);

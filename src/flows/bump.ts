@@ -3,11 +3,11 @@ import { REPO_CONFIG_PATH, parseRepoConfig, type ImageRule, type RepoConfig } fr
 import { ConfigError } from '../config/validate.js';
 import { openRevision, type Revision } from '../engine/revision.js';
 import { collectImageFiles } from '../images/files.js';
-import { chooseTag, needsDigest, planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
+import { RegistryFacts } from '../images/facts.js';
+import { planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
 import { normaliseRepository, sameRepository } from '../images/reference.js';
 import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.js';
 import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
-import { errorText } from '../errors.js';
 import type { FileChange, RepoHost, RepoHosts } from './host.js';
 import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from './jobs.js';
 
@@ -139,59 +139,6 @@ function byBaseBranch(config: RepoConfig, rules: ImageRule[]): Map<string, { rul
     for (const [base, apps] of perBase) out.set(base, [...(out.get(base) ?? []), { rule, apps }]);
   }
   return out;
-}
-
-/** Tags and digests per image, asked once per job, with the trigger's own tags as a fallback. */
-class RegistryFacts {
-  private readonly tags = new Map<string, Promise<string[]>>();
-
-  constructor(
-    private readonly registry: ImageDatasource,
-    private readonly job: BumpJob,
-    private readonly log: Logger,
-  ) {}
-
-  async target(rule: ImageRule): Promise<BumpTarget | null> {
-    const tags = await this.tagsOf(rule.repository);
-    const tag = chooseTag(rule.policy, tags);
-    if (!tag) {
-      this.log.info({ image: rule.repository, tags: tags.length }, 'no tag satisfies the image policy');
-      return null;
-    }
-    if (!needsDigest(rule)) return { tag };
-    const announced = this.announced(rule.repository).find((e) => e.tag === tag && e.digest)?.digest;
-    const digest = announced ?? (await this.registry.digest(normaliseRepository(rule.repository), tag));
-    if (!digest) {
-      this.log.warn({ image: rule.repository, tag }, 'the registry has no digest for this tag; not pinning to a guess');
-      return null;
-    }
-    return { tag, digest };
-  }
-
-  private announced(repository: string): BumpJob['events'] {
-    return sameRepository(repository, this.job.repository) ? this.job.events : [];
-  }
-
-  private tagsOf(repository: string): Promise<string[]> {
-    let p = this.tags.get(repository);
-    if (!p) {
-      p = this.list(repository);
-      this.tags.set(repository, p);
-    }
-    return p;
-  }
-
-  private async list(repository: string): Promise<string[]> {
-    const announced = this.announced(repository).flatMap((e) => (e.tag ? [e.tag] : []));
-    try {
-      return [...new Set([...(await this.registry.listTags(normaliseRepository(repository))), ...announced])];
-    } catch (err) {
-      // A signed webhook named the tag: enough to act on when the registry cannot be listed.
-      if (announced.length === 0) throw err;
-      this.log.warn({ image: repository, err: errorText(err) }, 'cannot list tags; using the tags the webhook announced');
-      return announced;
-    }
-  }
 }
 
 interface PullRequestDraft {

@@ -3,6 +3,7 @@ import { CHECK_NAMES } from '../check-names.js';
 import type { App } from '../config/repo-config.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
+import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { toProblem } from '../errors.js';
 import { applyResults, timed } from '../metrics.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
@@ -14,6 +15,8 @@ export interface DeployDeps {
   engine: AppEngine;
   log: Logger;
   recordDeployed(job: DeployJob, app: string): Promise<void>;
+  /** Operator notifications (deploy failed/succeeded, drift healed); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
   /** The check run survives retries of the same job, so a retry does not open a second one. */
   checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
   /**
@@ -64,10 +67,13 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
     await host.finishCheck(check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
     if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
+    const url = check.url ?? host.checkRunUrl(check.id);
+    let pr: number | null = null;
     if (job.reason !== 'self-heal') {
-      const pr = await host.mergedPullRequest(job.sha);
-      if (pr !== null) await host.comment(pr, formatDeployComment(report, check.url ?? host.checkRunUrl(check.id)));
+      pr = await host.mergedPullRequest(job.sha);
+      if (pr !== null) await host.comment(pr, formatDeployComment(report, url));
     }
+    await deps.notify?.(deployEvents(report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
     log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
     return report;
   } finally {

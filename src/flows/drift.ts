@@ -8,6 +8,7 @@ import { driftDetected } from '../metrics.js';
 import { formatDriftCheck } from '../report/drift.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
+import { driftEvent, type NotifyEvent } from '../notify/events.js';
 
 export type DeployedApp = DeployJob & { app: string };
 
@@ -25,6 +26,8 @@ export interface DriftDeps {
   deployedApps(): Promise<DeployedApp[]>;
   isLatestDeploy(job: DeployJob): Promise<boolean>;
   enqueueHeal(job: DeployJob): Promise<void>;
+  /** Operator notifications (drift detected); queued, never throws. */
+  notify?(events: NotifyEvent[]): Promise<void>;
 }
 
 /**
@@ -73,6 +76,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
       const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
       await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));
+      await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: host.checkRunUrl(check.id) })]);
       if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }

@@ -19,8 +19,35 @@ export function registryRequestAuthorized(secret: string, body: Buffer, authoriz
   return sameSecret(authorization.replace(/^Bearer\s+/i, ''), secret);
 }
 
+/**
+ * Who may announce what: each host's own secret (MERGEOPS_REGISTRIES `webhookSecret`)
+ * speaks for that host only; the shared MERGEOPS_REGISTRY_WEBHOOK_SECRET, when set, for
+ * every host without a secret of its own.
+ */
+export interface RegistryWebhookSecrets {
+  shared?: string;
+  perHost: Map<string, string>;
+}
+
+/** The hosts a request may announce images of: the one whose secret it carries, or every unclaimed one. */
+type Speaker = { host: string } | { shared: true };
+
+function speakerOf(secrets: RegistryWebhookSecrets, body: Buffer, authorization: string | undefined, signature: string | undefined): Speaker | null {
+  // Every secret is tried (no early exit), so timing does not tell which host's secret is close.
+  let found: Speaker | null = null;
+  for (const [host, secret] of secrets.perHost) {
+    if (registryRequestAuthorized(secret, body, authorization, signature) && !found) found = { host };
+  }
+  if (secrets.shared !== undefined && registryRequestAuthorized(secrets.shared, body, authorization, signature) && !found) found = { shared: true };
+  return found;
+}
+
+function hostOf(repository: string): string {
+  return repository.split('/')[0] ?? '';
+}
+
 /** `POST /registry/webhook`: verify, parse, fan out; answers before any registry or GitHub work. */
-export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret: string; onEvents(events: ImageEvent[]): Promise<number> }): Promise<void> {
+export async function registryWebhookRoutes(app: FastifyInstance, opts: { secrets: RegistryWebhookSecrets; onEvents(events: ImageEvent[]): Promise<number> }): Promise<void> {
   // Distribution sends its own media type; everything is read as raw bytes for the HMAC
   // (fastify's JSON parser would otherwise take application/json in this scope).
   app.removeAllContentTypeParsers();
@@ -35,9 +62,10 @@ export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const auth = req.headers.authorization;
     const sig = req.headers['x-hub-signature-256'];
-    if (!registryRequestAuthorized(opts.secret, body, auth, Array.isArray(sig) ? sig[0] : sig)) {
+    const speaker = speakerOf(opts.secrets, body, auth, Array.isArray(sig) ? sig[0] : sig);
+    if (!speaker) {
       webhooksReceived.inc({ event: 'registry', outcome: 'bad_signature' });
-      req.log.warn('registry webhook without a valid secret; check MERGEOPS_REGISTRY_WEBHOOK_SECRET matches the registry notification config');
+      req.log.warn('registry webhook without a valid secret; check the registry notification config sends its webhookSecret (MERGEOPS_REGISTRIES) or MERGEOPS_REGISTRY_WEBHOOK_SECRET');
       return reply.code(401).send({ error: 'missing or wrong secret' });
     }
     let parsed: unknown;
@@ -46,14 +74,20 @@ export async function registryWebhookRoutes(app: FastifyInstance, opts: { secret
     } catch {
       return reply.code(400).send({ error: 'body is not valid JSON' });
     }
-    const events = fromRegistryWebhook(parsed);
-    if (events === null) {
+    const all = fromRegistryWebhook(parsed);
+    if (all === null) {
       webhooksReceived.inc({ event: 'registry', outcome: 'bad_request' });
       return reply.code(400).send({ error: 'not a Distribution, Harbor or Docker Hub notification' });
     }
+    // A registry speaks for its own images only: registry A's secret cannot announce B's.
+    const events = all.filter((e) => ('host' in speaker ? hostOf(e.repository) === speaker.host : !opts.secrets.perHost.has(hostOf(e.repository))));
+    const refused = all.length - events.length;
+    if (refused > 0) {
+      req.log.warn({ refused, hosts: [...new Set(all.filter((e) => !events.includes(e)).map((e) => hostOf(e.repository)))], by: 'host' in speaker ? speaker.host : 'the shared secret' }, 'registry notification names images of hosts its secret does not speak for; those events are dropped');
+    }
     const enqueued = await opts.onEvents(events);
     webhooksReceived.inc({ event: 'registry', outcome: 'accepted' });
-    req.log.info({ events: events.length, enqueued }, 'registry notification');
-    return reply.code(202).send({ ok: true, events: events.length, enqueued });
+    req.log.info({ events: events.length, refused, enqueued }, 'registry notification');
+    return reply.code(202).send({ ok: true, events: events.length, refused, enqueued });
   });
 }

@@ -7,7 +7,7 @@ import type { Deliveries } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
 import { queueDepth, registry } from '../metrics.js';
 import { DEFAULT_INTAKE_LIMITS, webhookRoutes, type IntakeLimits } from './webhooks.js';
-import { registryWebhookRoutes } from './registry-webhook.js';
+import { registryWebhookRoutes, type RegistryWebhookSecrets } from './registry-webhook.js';
 import type { ImageEvent } from '../images/events.js';
 
 export interface ServerDeps {
@@ -16,8 +16,8 @@ export interface ServerDeps {
   queues: Queues;
   /** Bull Board is served only when both are set. */
   admin?: { user: string; password: string };
-  /** `POST /registry/webhook`, only when the operator set its shared secret. */
-  registry?: { secret: string; onEvents(events: ImageEvent[]): Promise<number> };
+  /** `POST /registry/webhook`, only when the operator set a shared or per-host secret. */
+  registry?: { secrets: RegistryWebhookSecrets; onEvents(events: ImageEvent[]): Promise<number> };
   redis: Redis;
   state: Deliveries;
   logger: Logger;

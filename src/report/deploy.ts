@@ -92,7 +92,7 @@ export function fixFor(p: Problem, a: AppDeployReport): string {
   }
   if (/ProgressDeadlineExceeded|progress deadline/i.test(m)) return `the rollout stopped making progress (often an image that cannot be pulled, a crash loop or a failing readiness probe)${look}.`;
   if (/job failed|BackoffLimitExceeded/i.test(m)) return `the Job's pods failed${look}; its logs say why.`;
-  if (/conflict|another field manager|force: true/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set ${mdCode('force: true')} on the app to let Git take them over.`;
+  if (/conflict|another field manager|conflicts: fail/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields and the app sets ${mdCode('conflicts: fail')}: undo that change in the cluster, or drop ${mdCode('conflicts: fail')} to let Git take them over.`;
   if (/^not allowed:/.test(m)) return `the operator did not grant this repository that; move the object into a granted namespace or kind, or ask the operator to extend the grant in MERGEOPS\\_CLUSTERS.`;
   if (/forbidden/i.test(m)) return `mergeops's credentials for cluster ${mdCode(a.cluster)} may not do this; ask the operator to extend its RBAC.`;
   if (/has no kind|no matches for kind|CustomResourceDefinition installed/i.test(m)) return 'install the CustomResourceDefinition first, or add it to this app so it is applied before its objects.';

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { INSTALLATION_ID, deliver, waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type Harness, type Recorded } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { ghcrStandIn, type GhcrStandIn } from '../../support/ghcr.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 
 const require = createRequire(import.meta.url);
@@ -175,6 +179,8 @@ describe('image bumps by polling a real registry', () => {
 describe('image bumps from registry webhooks', () => {
   let h: Harness;
   let reg: TestRegistry;
+  let ghcr: GhcrStandIn;
+  let ghcrPayload: unknown;
   let ns: string;
   const main1 = sha('bump-hook-main-1');
 
@@ -183,6 +189,7 @@ describe('image bumps from registry webhooks', () => {
     // Polling off: only the webhooks can trigger a bump here.
     h = await startHarness(CLUSTERS, { MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0', MERGEOPS_REGISTRY_WEBHOOK_SECRET: WEBHOOK_TOKEN });
     reg = await startRegistry({ notify: { url: `${h.rt.url}/registry/webhook`, token: WEBHOOK_TOKEN } });
+    ghcr = ghcrStandIn({ 'acme/guestbook': { '1.0.0': `sha256:${'0'.repeat(64)}`, '1.2.0': `sha256:${'b'.repeat(64)}` } });
     await reg.pushImage('acme/web', '1.0.0');
     const files = repoFiles(reg.host, ns, '1.0.0');
     files['.github/mergeops.yml'] += '\n  - repository: ghcr.io/acme/guestbook\n    policy: { semver: "^1" }\n    apps: [bump-web]\n    pullRequest: { group: guestbook }\n';
@@ -231,17 +238,31 @@ describe('image bumps from registry webhooks', () => {
     expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body })).status).toBe(401);
     const ok = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/vnd.docker.distribution.events.v1+json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body });
     expect(ok.status).toBe(202);
-    expect(await ok.json()).toEqual({ ok: true, events: 0, enqueued: 0 });
+    expect(await ok.json()).toEqual({ ok: true, events: 0, refused: 0, enqueued: 0 });
     const bad = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body: '{"hello":1}' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: 'not a Distribution, Harbor or Docker Hub notification' });
     // An HMAC of the body works too, for registries that sign instead of sending a token.
     const hub = JSON.stringify({ push_data: { tag: '9.9.9' }, repository: { repo_name: 'nobody/watches-this' } });
     const signed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_TOKEN).update(hub).digest('hex')}` }, body: hub });
-    expect(await signed.json()).toEqual({ ok: true, events: 1, enqueued: 0 });
+    expect(await signed.json()).toEqual({ ok: true, events: 1, refused: 0, enqueued: 0 });
   });
 
-  it('a registry_package webhook from GHCR bumps the group branch, using the announced tag', async () => {
+  it('a notification announcing a tag the registry does not have puts nothing into a pull request', async () => {
+    const before = h.calls.length;
+    // Signed with the right secret (a leaked one, or a registry that lies): the claim is checked.
+    const envelope = { events: [{ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'acme/web', tag: '1.9.9', digest: `sha256:${'e'.repeat(64)}`, url: `http://${reg.host}/v2/acme/web/manifests/1.9.9` }, request: { host: reg.host } }] };
+    const res = await fetch(`${h.rt.url}/registry/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}` }, body: JSON.stringify(envelope) });
+    expect(await res.json()).toMatchObject({ events: 1, enqueued: 1 });
+    const job = await waitFor(async () => (await h.rt.queues.image.getCompleted()).find((j) => j.data.kind === 'bump' && j.data.events[0]?.tag === '1.9.9'), 'bump job of the forged tag', 20_000);
+    // The registry's newest real tag (1.5.0, whose PR was declined above) is all it considered.
+    expect(job.returnvalue).toEqual([{ key: `${reg.host}/acme/web`, base: 'main', result: 'declined', pr: expect.any(Number) }]);
+    const written = JSON.stringify(h.calls.slice(before).filter((c) => c.method !== 'GET').map((c) => c.body));
+    expect(written).not.toContain('1.9.9');
+    expect(h.git.pulls.filter((p) => p.title.includes('1.9.9'))).toEqual([]);
+  });
+
+  it('a registry_package webhook from GHCR bumps the group branch once GHCR confirms the announced tag', async () => {
     const digest = `sha256:${'b'.repeat(64)}`;
     const payload = {
       action: 'published',
@@ -275,11 +296,63 @@ describe('image bumps from registry webhooks', () => {
       sender: { login: 'acme-ci', id: 9 },
       installation: { id: INSTALLATION_ID, node_id: 'I_1' },
     };
+    ghcrPayload = payload;
     expect((await deliver(h.rt.url as string, 'registry_package', payload)).status).toBe(202);
     const pr = await waitFor(() => h.git.pulls.find((p) => p.head === 'mergeops/bump/guestbook'), 'guestbook PR', 30_000);
     expect(pr.title).toBe('Bump ghcr.io/acme/guestbook from 1.0.0 to 1.2.0');
     expect(pr.body).toContain('Noticed through: GHCR registry_package');
     const head = h.git.refs.get('mergeops/bump/guestbook') as string;
     expect(h.git.files.get(head)?.['apps/web/deployment.yaml']).toContain('image: ghcr.io/acme/guestbook:1.2.0\n');
+    // Asked GHCR itself, with the anonymous token its challenge pointed to.
+    expect(ghcr.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual(expect.arrayContaining(['GET /token', 'GET /v2/acme/guestbook/tags/list']));
+  });
+
+  it('a registry_package webhook for a version GHCR does not have opens nothing', async () => {
+    const before = h.calls.length;
+    const payload = structuredClone(ghcrPayload) as Record<string, any>; // fixture JSON is untyped
+    payload['registry_package'].package_version.container_metadata.tag = { name: '1.7.0', digest: `sha256:${'d'.repeat(64)}` };
+    payload['registry_package'].package_version.version = `sha256:${'d'.repeat(64)}`;
+    expect((await deliver(h.rt.url as string, 'registry_package', payload)).status).toBe(202);
+    const job = await waitFor(async () => (await h.rt.queues.image.getCompleted()).find((j) => j.data.kind === 'bump' && j.data.events[0]?.tag === '1.7.0'), 'bump job of 1.7.0', 20_000);
+    expect(job.returnvalue).toEqual([{ key: 'guestbook', base: 'main', result: 'unchanged', pr: expect.any(Number) }]);
+    expect(ghcr.requests.some((r) => r.method === 'HEAD' && r.path === '/v2/acme/guestbook/manifests/1.7.0')).toBe(true);
+    expect(JSON.stringify(h.calls.slice(before).filter((c) => c.method !== 'GET').map((c) => c.body))).not.toContain('1.7.0');
+  });
+});
+
+describe('registry webhook secrets per registry host (MERGEOPS_REGISTRIES webhookSecret)', () => {
+  let h: Harness;
+  let dir: string;
+  const A = 'registry-a.example:5000';
+  const SECRET_A = 'secret-of-registry-a-0123456789';
+  const SHARED = 'the-shared-fallback-secret-0123';
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-reg-secrets-'));
+    const file = path.join(dir, 'registries.yaml');
+    fs.writeFileSync(path.join(dir, 'a.secret'), `${SECRET_A}\n`);
+    fs.writeFileSync(file, `registries:\n  ${A}: { webhookSecretFile: ${path.join(dir, 'a.secret')} }\n`);
+    h = await startHarness(CLUSTERS, { MERGEOPS_MODE: 'web', MERGEOPS_REGISTRIES: file, MERGEOPS_REGISTRY_WEBHOOK_SECRET: SHARED });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const notify = async (secret: string, hosts: string[]): Promise<{ status: number; body: unknown }> => {
+    const events = hosts.map((host) => ({ action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'acme/web', tag: '1.0.0', url: `https://${host}/v2/acme/web/manifests/1.0.0` }, request: { host } }));
+    const res = await fetch(`${h.rt.url}/registry/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` }, body: JSON.stringify({ events }) });
+    return { status: res.status, body: await res.json() };
+  };
+
+  it("a host's own secret announces that host's images only", async () => {
+    expect(await notify(SECRET_A, [A])).toEqual({ status: 202, body: { ok: true, events: 1, refused: 0, enqueued: 0 } });
+    expect(await notify(SECRET_A, ['registry-b.example', A])).toEqual({ status: 202, body: { ok: true, events: 1, refused: 1, enqueued: 0 } });
+  });
+
+  it('the shared secret is the fallback for hosts without their own, and cannot speak for one that has it', async () => {
+    expect(await notify(SHARED, ['registry-b.example'])).toEqual({ status: 202, body: { ok: true, events: 1, refused: 0, enqueued: 0 } });
+    expect(await notify(SHARED, [A])).toEqual({ status: 202, body: { ok: true, events: 0, refused: 1, enqueued: 0 } });
+    expect((await notify('not-a-secret-anyone-configured', [A])).status).toBe(401);
   });
 });

@@ -10,14 +10,18 @@ import { startHarness, type Harness } from '../../support/harness.js';
 const REQUEST_TIMEOUT_MS = 1000;
 const INFLIGHT_BYTES = 30 * 1024 * 1024;
 const ATTACK_REQUESTS = 600;
+const ROUNDS = 3;
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-/** Heap and Buffer memory after a full collection: what the process actually keeps. */
-function retained(): number {
-  gc();
-  gc();
+/** Heap and Buffer memory after full collections: what the process actually keeps. */
+async function retained(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    // Let closed sockets and finished requests release what they hold first.
+    await new Promise((r) => setImmediate(r));
+    gc();
+  }
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
@@ -112,12 +116,13 @@ describe('anonymous intake: unsigned and forged webhook requests', () => {
     // grow pools (10-15 MiB, once), so memory is judged on the rounds after it.
     expect(new Set(await attack(0, ATTACK_REQUESTS))).toEqual(new Set([401]));
     const before = await metrics();
-    const heapBefore = retained();
-    expect(new Set(await attack(10_000, ATTACK_REQUESTS))).toEqual(new Set([401]));
-    const heapMiddle = retained();
-    expect(new Set(await attack(20_000, ATTACK_REQUESTS))).toEqual(new Set([401]));
+    const rounds: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const start = await retained();
+      expect(new Set(await attack(round * 10_000, ATTACK_REQUESTS))).toEqual(new Set([401]));
+      rounds.push((await retained()) - start);
+    }
     const after = await metrics();
-    const heapAfter = retained();
 
     // Counter values grew (digits), series did not: the webhook series are the same set.
     expect(series(after).map((l) => l.replace(/ [\d.e+]+$/, ''))).toEqual(series(before).map((l) => l.replace(/ [\d.e+]+$/, '')));
@@ -125,12 +130,12 @@ describe('anonymous intake: unsigned and forged webhook requests', () => {
     // Byte size: the counters' digits and the runtime's own gauges move a little; a series per name would add ~100 bytes a request.
     expect(after.length - before.length).toBeLessThan(2048);
     const counted = (text: string): number => Number(/mergeops_webhooks_received_total\{event="other",outcome="bad_signature"\} (\d+)/.exec(text)?.[1]);
-    expect(counted(after) - counted(before)).toBe(2 * ATTACK_REQUESTS);
-    // Bounded means flat: each further round of 600 keeps (nearly) nothing.
-    const rounds = [heapMiddle - heapBefore, heapAfter - heapMiddle];
-    for (const grown of rounds) expect(grown).toBeLessThan(2 * 1024 * 1024);
+    expect(counted(after) - counted(before)).toBe(ROUNDS * ATTACK_REQUESTS);
+    // Bounded means flat: a cost per request shows in every round, so the cheapest round
+    // is the measure (a round may also catch a one-off, like another file's cleanup).
     const mib = (n: number): string => (n / 1024 / 1024).toFixed(2);
-    process.stdout.write(`anonymous intake: /metrics ${before.length} -> ${after.length} bytes over ${2 * ATTACK_REQUESTS} requests; retained per round of ${ATTACK_REQUESTS}: ${rounds.map(mib).join(', ')} MiB\n`);
+    process.stdout.write(`anonymous intake: /metrics ${before.length} -> ${after.length} bytes over ${ROUNDS * ATTACK_REQUESTS} requests; retained per round of ${ATTACK_REQUESTS}: ${rounds.map(mib).join(', ')} MiB\n`);
+    expect(Math.min(...rounds)).toBeLessThan(1024 * 1024);
   });
 
   it("a declared body over GitHub's 25 MB cap is refused before any of it is sent", async () => {
@@ -154,7 +159,7 @@ describe('anonymous intake: unsigned and forged webhook requests', () => {
 
   it('forged 25 MB bodies sent at once hold at most the in-flight budget: the rest get 503 before their bytes are read', async () => {
     const body = Buffer.alloc(MAX_WEBHOOK_BYTES, 0x20);
-    const baseline = retained();
+    const baseline = await retained();
     let peak = 0;
     const sampler = setInterval(() => {
       const m = process.memoryUsage();

@@ -27,6 +27,15 @@ describe('loadRegistryAccess', () => {
     expect(access.get('reg.local:5000')).toEqual({ insecure: true });
   });
 
+  it('reads a per-host webhook secret, inline or from a file, and refuses short ones', () => {
+    const secretFile = path.join(dir, 'hook');
+    fs.writeFileSync(secretFile, 'registry-a-webhook-secret\n');
+    const access = loadRegistryAccess(file(`registries:\n  a.example: { webhookSecretFile: ${secretFile} }\n  b.example: { webhookSecret: b-webhook-secret-0123 }\n`));
+    expect(access.get('a.example')).toEqual({ insecure: false, webhookSecret: 'registry-a-webhook-secret' });
+    expect(access.get('b.example')?.webhookSecret).toBe('b-webhook-secret-0123');
+    expect(() => loadRegistryAccess(file('registries:\n  a.example: { webhookSecret: short }\n'))).toThrow('MERGEOPS_REGISTRIES.registries.a.example.webhookSecret: a webhook secret needs at least 16 characters');
+  });
+
   it('names the key that is wrong', () => {
     const err = (() => {
       try {

@@ -175,3 +175,34 @@ describe('redactSecrets: regressions', () => {
     }
   });
 });
+
+describe('redactSecrets: JWTs (Kubernetes service-account tokens)', () => {
+  const b64url = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  // The shape the kubelet projects into /var/run/secrets/kubernetes.io/serviceaccount/token.
+  const SA_TOKEN = [
+    b64url({ alg: 'RS256', kid: 'Jb3TQ2Zx9sbT0sG7k1xQ2Pq3hWb8n0sYh7f8C1f4m2s' }),
+    b64url({ aud: ['https://kubernetes.default.svc'], exp: 1893456000, iss: 'https://kubernetes.default.svc', 'kubernetes.io': { namespace: 'mergeops', serviceaccount: { name: 'mergeops' } }, sub: 'system:serviceaccount:mergeops:mergeops' }),
+    Buffer.from('x'.repeat(256)).toString('base64url').replace(/x/g, 'Q'),
+  ].join('.');
+
+  it('scrubs a service-account token wherever it appears: kubeconfig YAML, an error, JSON', () => {
+    for (const text of [`users:\n- name: sa\n  user:\n    token: ${SA_TOKEN}\n`, `Unauthorized (token ${SA_TOKEN} expired)`, JSON.stringify({ token: SA_TOKEN })]) {
+      const out = redactSecrets(text);
+      expect(out).not.toContain(SA_TOKEN.split('.')[1]);
+      expect(out).not.toContain(SA_TOKEN.split('.')[2]);
+      expect(out).toContain('[jwt redacted]');
+    }
+    expect(JSON.parse(redactSecrets(JSON.stringify({ token: SA_TOKEN })))).toEqual({ token: '[jwt redacted]' });
+  });
+
+  it('scrubs it as a bearer header too, and is idempotent', () => {
+    const once = redactSecrets(`Authorization: Bearer ${SA_TOKEN}`);
+    expect(once).toBe('Authorization: Bearer ***');
+    expect(redactSecrets(redactSecrets(`token ${SA_TOKEN}`))).toBe(redactSecrets(`token ${SA_TOKEN}`));
+  });
+
+  it('leaves dotted words and short base64 alone', () => {
+    const text = 'eyJhbGciOi is a prefix, a.b.c is a path, eyJ.x.y too';
+    expect(redactSecrets(text)).toBe(text);
+  });
+});
