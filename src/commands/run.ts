@@ -19,8 +19,8 @@ const DEPLOYMENT_HISTORY = 20;
 
 export interface CommandDeps {
   host: CommandHost;
-  locks: LockStore;
-  rate: CommandRateLimiter;
+  locks: Pick<LockStore, 'lock' | 'unlock' | 'lockOf' | 'list'>;
+  rate: Pick<CommandRateLimiter, 'take'>;
   clusters: ClusterTargets;
   /** Each command run is a new decision: the caller adds it under the id given, never deduped against a push. */
   enqueuePreview(job: PreviewJob, jobId: string): Promise<void>;
