@@ -58,7 +58,7 @@ export interface Harness {
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
   /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
-  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number }): Promise<number>;
+  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number; replay?: boolean }): Promise<number>;
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
@@ -341,6 +341,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     tokens: () => contract.issuedTokens(),
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
+      // A push moves the branch, as on GitHub; a replayed delivery of an old push does not.
+      if (!opts.replay) git.refs.set(opts.branch ?? 'main', s);
       const p = webhookExample('push');
       p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
       p['after'] = s;
