@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,7 +72,7 @@ describe('mergeops CLI against the real API server', () => {
     expect(refused.stdout).not.toContain("value: '1'");
 
     write(dir, { '.github/mergeops.yml': config(ns, adopt) });
-    const d1 = await cli(['diff', 'cli-app', ...common]);
+    const d1 = await cli(['diff', 'cli-app', ...common, '-o', 'markdown']);
     expect(d1.stderr).toBe('');
     expect(d1.code).toBe(2);
     expect(d1.stdout).toContain('<!-- mergeops:preview:part=1 -->');
@@ -81,6 +82,13 @@ describe('mergeops CLI against the real API server', () => {
     expect(d1.stdout).toContain("-  value: '1'");
     expect(d1.stdout).toContain("+  value: '2'");
     expect(d1.stdout).toContain('+    mergeops.dev/repo-id: \'990\'');
+    // The terminal form: unified diffs like kubectl diff, no markdown (plain: not a TTY).
+    const text = await cli(['diff', 'cli-app', ...common]);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toContain(`diff -u -N live/v1.ConfigMap.${ns}.settings merged/v1.ConfigMap.${ns}.settings\n`);
+    expect(text.stdout).toContain(`diff -u -N /dev/null merged/v1.ConfigMap.${ns}.extra\n`);
+    expect(text.stdout).toContain("\n-  value: '1'\n+  value: '2'\n");
+    expect(text.stdout).not.toMatch(/<details>|<code>|\u001b\[/);
     // A dry run: nothing written.
     expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).toBeNull();
 
@@ -99,7 +107,7 @@ describe('mergeops CLI against the real API server', () => {
     expect(conflict.stderr.trim().split('\n').at(-1)).toMatch(/^mergeops: 1 object of app "cli-app" failed the dry-run \(listed above\); fix it and run again$/);
 
     write(dir, { '.github/mergeops.yml': config(ns, adopt) });
-    const dry = await cli(['apply', 'cli-app', '--dry-run', ...common]);
+    const dry = await cli(['apply', 'cli-app', '--dry-run', ...common, '-o', 'markdown']);
     expect(dry).toEqual({ code: 2, stdout: d1.stdout, stderr: '' });
 
     const applied = await cli(['apply', 'cli-app', '--yes', ...common]);
@@ -114,7 +122,7 @@ describe('mergeops CLI against the real API server', () => {
     expect(settings?.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/cli' });
     expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).not.toBeNull();
 
-    const d2 = await cli(['diff', 'cli-app', ...common]);
+    const d2 = await cli(['diff', 'cli-app', ...common, '-o', 'markdown']);
     expect(d2).toMatchObject({ code: 0, stderr: '' });
     expect(d2.stdout).toContain(`| ➖ | <code>cli-app</code> | <code>default</code> / <code>${ns}</code> | 0 | 0 | 0 | no changes |`);
     expect(d2.stdout).toContain(`➖ **No changes:** <code>cli-app</code> → <code>default</code> / <code>${ns}</code>`);
@@ -134,7 +142,13 @@ describe('mergeops CLI against the real API server', () => {
     // Another repo id may take `settings` only because the app's adopt: names it.
     const otherRepo = await cli(['diff', 'cli-app', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '991', '--repo', 'acme/cli', '-o', 'json']);
     expect((JSON.parse(otherRepo.stdout) as ObjectDiff[]).map((d) => d.action)).toEqual(['update']);
-    const pruned = await cli(['apply', 'cli-app', '--yes', ...common]);
+    // A local apply deletes only when asked.
+    const kept = await cli(['apply', 'cli-app', '--yes', ...common]);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain('deployed: 0 created, 0 configured, 1 unchanged, 0 pruned');
+    expect(kept.stderr).toContain(`mergeops: not pruned: v1 ConfigMap ${ns}/extra (Git no longer has it; pass --prune to delete`);
+    expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).not.toBeNull();
+    const pruned = await cli(['apply', 'cli-app', '--yes', '--prune', ...common]);
     expect(pruned.code).toBe(2);
     expect(pruned.stdout).toContain(`deployed: 0 created, 0 configured, 1 unchanged, 1 pruned\n  pruned     v1 ConfigMap ${ns}/extra\n`);
     expect(await get(cluster, 'v1', 'ConfigMap', ns, 'extra')).toBeNull();
@@ -147,7 +161,7 @@ describe('mergeops CLI against the real API server', () => {
       '.github/mergeops.yml': `apps:\n  - name: cli-bad\n    path: k8s\n    namespace: ${ns}\n`,
       'k8s/cm.yaml': `${cm('fine', '1')}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n`,
     });
-    const r = await cli(['diff', 'cli-bad', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '990', '--repo', 'acme/cli']);
+    const r = await cli(['diff', 'cli-bad', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '990', '--repo', 'acme/cli', '-o', 'markdown']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('· failed (1 problem)');
     expect(r.stderr).toMatch(new RegExp(`^error: v1 ConfigMap ${ns}/Not_Valid: .*\\(k8s/cm\\.yaml:8\\)\\n`));
@@ -160,18 +174,18 @@ describe('mergeops CLI against the real API server', () => {
       dead,
       'apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {server: "https://127.0.0.1:1"}\nusers:\n- name: u\n  user: {token: x}\ncontexts:\n- name: dead\n  context: {cluster: dead, user: u}\ncurrent-context: dead\n',
     );
-    const r = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', dead, '--repo', 'acme/cli'], { DEBUG: '' });
+    const r = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', dead, '--repo', 'acme/cli', '--repo-id', '0'], { DEBUG: '' });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
       `mergeops: cannot reach the API server of context "dead" of ${dead}: ECONNREFUSED (after 4 attempts); check that it is up and that --kubeconfig/--context (or KUBECONFIG) point at the right cluster\n`,
     );
 
-    const ctx = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', kubeconfig(), '--context', 'nope', '--repo', 'acme/cli']);
+    const ctx = await cli(['diff', 'cli-x', '--dir', dir, '--kubeconfig', kubeconfig(), '--context', 'nope', '--repo', 'acme/cli', '--repo-id', '0']);
     expect(ctx.code).toBe(1);
     expect(ctx.stderr).toBe(`mergeops: context "nope" is not in ${kubeconfig()} (contexts: envtest); pass one of them with --context\n`);
 
-    const noConfig = await cli(['diff', 'cli-x', '--dir', dir, '--repo', 'acme/cli'], { KUBECONFIG: '', HOME: dir, KUBERNETES_SERVICE_HOST: '' });
+    const noConfig = await cli(['diff', 'cli-x', '--dir', dir, '--repo', 'acme/cli', '--repo-id', '0'], { KUBECONFIG: '', HOME: dir, KUBERNETES_SERVICE_HOST: '' });
     expect(noConfig.code).toBe(1);
     expect(noConfig.stderr).toMatch(/^mergeops: no kubeconfig found .*; pass --kubeconfig <path> or set KUBECONFIG\n$/);
   });
@@ -209,10 +223,11 @@ describe('mergeops CLI without a cluster', () => {
     expect((await cli(['render', 'x', '--dir', empty])).stderr).toBe(`mergeops: no .github/mergeops.yml in ${empty}; run mergeops from your checkout's root or pass --dir\n`);
 
     expect(await cli(['render', 'x', '--bogus'])).toEqual({ code: 1, stdout: '', stderr: "mergeops: Unknown option '--bogus'; run `mergeops --help` for usage\n" });
-    expect((await cli([])).stderr).toBe('mergeops: missing a command (render, diff or apply); run `mergeops --help` for usage\n');
-    expect((await cli(['deploy', 'x'])).stderr).toBe('mergeops: unknown command "deploy" (commands: render, diff, apply); run `mergeops --help` for usage\n');
+    expect((await cli([])).stderr).toBe('mergeops: missing a command (render, diff, apply, validate, apps); run `mergeops --help` for usage\n');
+    expect((await cli(['deploy', 'x'])).stderr).toBe('mergeops: unknown command "deploy" (commands: render, diff, apply, validate, apps); run `mergeops --help` for usage\n');
     expect((await cli(['render', 'x', '--yes'])).stderr).toBe('mergeops: --yes does not apply to `mergeops render`; run `mergeops --help` for usage\n');
-    expect((await cli(['diff', 'x', '-o', 'yaml'])).stderr).toBe('mergeops: --output must be markdown or json for diff, not "yaml"\n');
+    expect((await cli(['diff', 'x', '-o', 'yaml'])).stderr).toBe('mergeops: --output must be text or markdown or json for diff, not "yaml"\n');
+    expect((await cli(['apply', 'x', '--dry-run', '--prune'])).stderr).toBe('mergeops: --prune goes with --yes: apply --dry-run already shows what pruning would delete\n');
     expect((await cli(['apply', 'x', '--yes', '--dry-run'])).stderr).toBe('mergeops: pass either --dry-run or --yes to apply, not both\n');
     expect((await cli(['diff', 'x', '--repo-id', '-1'])).stderr).toMatch(/^mergeops: Option '--repo-id[^']*' argument is ambiguous; run `mergeops --help` for usage\n$/);
     expect((await cli(['diff', 'x', '--repo-id', 'abc'])).stderr).toBe('mergeops: --repo-id must be a GitHub repository id (a whole number), not "abc"\n');
@@ -220,7 +235,9 @@ describe('mergeops CLI without a cluster', () => {
 
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^Usage:\n {2}mergeops render <app>/);
+    expect(help.stdout).toMatch(/^Usage:\n {2}mergeops render +<app>/);
+    const v = await cli(['--version']);
+    expect(v).toEqual({ code: 0, stdout: `mergeops ${(JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version}\n`, stderr: '' });
     expect((await cli(['apply', '--help'])).code).toBe(0);
   });
 
@@ -232,5 +249,85 @@ describe('mergeops CLI without a cluster', () => {
     expect(repoFromRemote('/srv/git/deploys')).toBeNull();
     expect(repoFromRemote('file:///srv/git/acme/deploys.git')).toBeNull();
     expect(repoFromRemote('deploys')).toBeNull();
+  });
+});
+
+describe('mergeops validate, apps, --repo-id, empty apps (offline)', () => {
+  const clustersFile = (dir: string): string => {
+    const f = path.join(dir, 'clusters.yaml');
+    fs.writeFileSync(f, 'clusters:\n  default:\n    inCluster: true\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["shop"]\n');
+    return f;
+  };
+
+  it('validate: 0 for a valid checkout, 1 naming each problem (render, grants), with no cluster and no GitHub', async () => {
+    const dir = checkout({
+      '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy/shop\n    namespace: shop\n  - name: ops\n    path: deploy/ops\n    namespace: kube-system\n',
+      'deploy/shop/a.yaml': cm('a', '1'),
+      'deploy/ops/b.yaml': cm('b', '1'),
+    });
+    const onlyShop = await cli(['validate', 'shop', '--dir', dir, '--clusters', clustersFile(dir), '--repo', 'acme/shop'], { KUBECONFIG: '/nonexistent' });
+    expect(onlyShop).toEqual({ code: 0, stdout: '✓ shop: 1 object renders, within acme/shop\'s grants on "default"\n', stderr: '' });
+    const all = await cli(['validate', '--dir', dir, '--clusters', clustersFile(dir), '--repo', 'acme/shop']);
+    expect(all.code).toBe(1);
+    expect(all.stdout).toContain('✓ shop: 1 object renders');
+    expect(all.stdout).toContain('✗ ops: 1 problem\n    v1 ConfigMap kube-system/b: not allowed: namespace "kube-system" is not granted to acme/shop on cluster "default"');
+    expect(all.stdout).toContain('(deploy/ops/b.yaml:1)');
+    expect(all.stderr).toBe('mergeops: 1 of 2 apps invalid (listed above)\n');
+    // Without the clusters file it says grants were not checked.
+    const noGrants = await cli(['validate', 'shop', '--dir', dir], { MERGEOPS_CLUSTERS: '' });
+    expect(noGrants.code).toBe(0);
+    expect(noGrants.stderr).toContain('grants not checked: pass --clusters');
+  });
+
+  it('validate: an unknown config key suggests the nearest one; a render error names file:line', async () => {
+    const typo = checkout({ '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy\n    namespce: shop\n' });
+    const r = await cli(['validate', '--dir', typo]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('unknown key "namespce"; did you mean "namespace"?');
+    const broken = checkout({ '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy\n', 'deploy/a.yaml': 'a: [\n' });
+    const b = await cli(['validate', '--dir', broken, '--clusters', clustersFile(broken)]);
+    expect(b.code).toBe(1);
+    expect(b.stdout).toMatch(/^✗ shop: 1 problem\n {4}rendering app "shop" failed at deploy\/a\.yaml:\d+: /);
+  });
+
+  it('apps lists name, path, renderer, cluster, namespace and branch', async () => {
+    const dir = checkout({
+      '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy/shop\n    namespace: shop\n  - name: web\n    path: charts/web\n    branch: release\n',
+      'deploy/shop/a.yaml': cm('a', '1'),
+      'charts/web/Chart.yaml': 'apiVersion: v2\nname: web\nversion: 0.1.0\n',
+    });
+    const r = await cli(['apps', '--dir', dir]);
+    expect(r).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: ['NAME   PATH          RENDERER   CLUSTER   NAMESPACE   BRANCH', 'shop   deploy/shop   plain      default   shop        main', 'web    charts/web    helm       default               release', ''].join('\n'),
+    });
+    const json = JSON.parse((await cli(['apps', '--dir', dir, '-o', 'json'])).stdout) as { name: string; renderer: string }[];
+    expect(json.map((a) => [a.name, a.renderer])).toEqual([['shop', 'plain'], ['web', 'helm']]);
+  });
+
+  it('diff without --repo-id stops and says how to get it, from the Git remote; once given it is remembered', async () => {
+    const dir = checkout({ '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy\n', 'deploy/a.yaml': cm('a', '1') });
+    const git = (...a: string[]) => execFileSync('git', ['-C', dir, ...a], { stdio: 'ignore' });
+    git('init', '-q');
+    git('remote', 'add', 'origin', 'git@github.com:acme/shop.git');
+    const r = await cli(['diff', 'shop', '--dir', dir, '--kubeconfig', '/nonexistent']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "mergeops: which GitHub repository id do acme/shop's objects carry? mergeops finds what the GitHub App deployed (and would delete) by the label mergeops.dev/repo-id; pass --repo-id $(gh api repos/acme/shop --jq .id) once (remembered in .git/mergeops-repo-id), or --repo-id 0 for objects only this CLI applied\n",
+    );
+    // Given once (the run stops later, at the kubeconfig), then remembered for this repository.
+    await cli(['diff', 'shop', '--dir', dir, '--kubeconfig', '/nonexistent', '--repo-id', '4242']);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, '.git/mergeops-repo-id'), 'utf8'))).toEqual({ 'acme/shop': 4242 });
+    const again = await cli(['diff', 'shop', '--dir', dir, '--kubeconfig', '/nonexistent']);
+    expect(again.stderr).toMatch(/^mergeops: kubeconfig \/nonexistent does not exist/);
+  });
+
+  it('an app folder with no YAML says so instead of rendering nothing in silence', async () => {
+    const dir = checkout({ '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: deploy\n', 'deploy/README.md': 'manifests go here\n' });
+    const r = await cli(['render', 'shop', '--dir', dir]);
+    expect(r).toEqual({ code: 0, stdout: '', stderr: 'mergeops: warning: app "shop" renders no objects: deploy has no .yaml or .yml files (plain apps render every one under it)\n' });
+    const missing = checkout({ '.github/mergeops.yml': 'apps:\n  - name: shop\n    path: k8s\n' });
+    expect((await cli(['render', 'shop', '--dir', missing])).stderr).toBe('mergeops: rendering app "shop" failed at k8s: app path "k8s" is not a folder in this revision; fix it and run again\n');
   });
 });
