@@ -3,6 +3,8 @@ import type { App } from '../config/repo-config.js';
 import { applyApp, waitHealthy } from '../cluster/apply.js';
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import { checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
+import { hasFile } from '../github/labels.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from '../github/deployments.js';
 import { fetchRevision } from '../github/tarball.js';
 import type { Octokit, RepoRef } from '../github/types.js';
@@ -52,6 +54,11 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: webUrl(octokit) };
   const timings: Record<string, number> = {};
 
+  // A repository without a config is not ours to deploy or report on: no check, no comment.
+  if (!deps.checkRun.get() && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.sha))) {
+    log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
+    return null;
+  }
   let checkout;
   try {
     checkout = await timed('deploy', 'fetch', () => fetchRevision(octokit, repo, job.sha, deps.limits), timings);

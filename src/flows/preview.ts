@@ -14,6 +14,9 @@ import { render } from '../render/index.js';
 import { detectDrift } from '../diff/drift.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
+import { previewLabels } from '../report/labels.js';
+import { hasFile, syncLabels } from '../github/labels.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import type { AppReport, PreviewReport, Problem } from '../report/types.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
@@ -54,6 +57,12 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   }
   let checkRunId = deps.checkRunId.get();
+  // Installed on "All repositories": a repository that never had a config gets nothing from
+  // us, no check and no comment (two contents reads instead of an archive download).
+  if (checkRunId === undefined && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.headSha)) && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.baseSha))) {
+    log.info(`no ${REPO_CONFIG_PATH} at the head or the base; not a mergeops repository, staying quiet`);
+    return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  }
   if (checkRunId === undefined) {
     checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
     await deps.checkRunId.set(checkRunId);
@@ -77,6 +86,11 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     } else if (await deps.isLatestHead(job)) {
       const bodies = formatComment(report);
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
+      const labels = previewLabels(report);
+      if (labels) {
+        const changed = await syncLabels(octokit, repo, job.pr, labels);
+        if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
+      }
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }

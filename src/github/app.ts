@@ -5,6 +5,7 @@ import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
 import { DEPLOY_CHECK } from '../flows/deploy.js';
+import { PREVIEW_CHECK } from './checks.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -20,6 +21,11 @@ export interface AppDeps {
   enqueueMergeGroup(job: PreviewJob): Promise<boolean>;
   /** The group left the queue: drop its waiting preview and stop one in flight. */
   cancelMergeGroup(job: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<void>;
+  /**
+   * GitHub's "Re-run" on one of our checks: run that preview or deploy again, as a new job
+   * (`jobId` is per delivery, so a redelivered event re-runs once).
+   */
+  rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -113,6 +119,54 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       };
       await deps.enqueueCommand(job);
       context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor }, 'rollback button enqueued');
+    });
+
+    // "Re-run" on a mergeops check. GitHub sends it only to the app that made the check; the
+    // old run stays as it was and the re-run reports on a new check run, as GitHub expects.
+    app.on('check_run.rerequested', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      const run = p.check_run;
+      if (installationId === undefined) return;
+      const repo = p.repository;
+      const jobId = `rerun-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`;
+      if (run.name === PREVIEW_CHECK) {
+        // Fork PRs are not listed on check runs; there is no PR number to comment on.
+        const pr = run.pull_requests.find((x) => x.head.sha === run.head_sha) ?? run.pull_requests[0];
+        if (!pr) {
+          context.log.info({ sha: run.head_sha.slice(0, 7) }, 're-run of a preview whose pull request GitHub does not list (a fork); push again to re-run it');
+          return;
+        }
+        const job: PreviewJob = {
+          installationId,
+          owner: repo.owner.login,
+          repo: repo.name,
+          repoId: repo.id,
+          pr: pr.number,
+          headSha: run.head_sha,
+          baseRef: pr.base.ref,
+          baseSha: pr.base.sha,
+          defaultBranch: repo.default_branch,
+          fromFork: pr.head.repo.id !== repo.id,
+        };
+        const added = await deps.rerun({ kind: 'preview', job }, jobId);
+        context.log.info({ pr: pr.number, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, 'preview re-run requested');
+      } else if (run.name === DEPLOY_CHECK) {
+        const branch = run.check_suite.head_branch;
+        if (!branch) return;
+        const job: DeployJob = {
+          installationId,
+          owner: repo.owner.login,
+          repo: repo.name,
+          repoId: repo.id,
+          sha: run.head_sha,
+          branch,
+          defaultBranch: repo.default_branch,
+          reason: 'command',
+        };
+        const added = await deps.rerun({ kind: 'deploy', job }, jobId);
+        context.log.info({ branch, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, added ? 'deploy re-run requested' : 'deploy re-run refused: a newer commit was deployed since');
+      }
     });
 
     // GitHub's merge queue: preview the group's head (every queued PR combined) and report
