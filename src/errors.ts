@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { redactSecrets } from './util/redact.js';
 
 /**
@@ -100,4 +101,17 @@ export function objectVerdict(err: unknown): ServerVerdictError {
 export function errorText(err: unknown): string {
   const m = (err as { message?: unknown } | null)?.message;
   return redactSecrets(typeof m === 'string' ? m : String(err));
+}
+
+/**
+ * What a public check run or comment may say about a failure that ended a job. A user
+ * error's text is for the user. Ours (a Redis host:port, a stack fragment, an API path)
+ * is not: the reader gets only that it happened and an id, and `log` receives the id with
+ * the detail, so an operator can find it (`grep <id>`) and nobody else learns the insides.
+ */
+export function publicFailure(err: unknown, log: (id: string, detail: string) => void): string {
+  if (err instanceof UserError) return errorText(err);
+  const id = crypto.randomBytes(6).toString('hex');
+  log(id, errorText(err));
+  return `mergeops hit an internal error; the operator can find the details in its logs under id ${id}`;
 }

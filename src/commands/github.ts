@@ -77,6 +77,18 @@ export function octokitCommandHost(octokit: Octokit, r: RepoRef, limits: Extract
       return out;
     },
     fetchRevision: (sha) => fetchRevision(octokit, r, sha, limits),
+    resolveCommit: async (ref) => {
+      try {
+        // `application/vnd.github.sha` answers with the bare full SHA, nothing else.
+        const res = await octokit.request('GET /repos/{owner}/{repo}/commits/{ref}', { ...r, ref, headers: { accept: 'application/vnd.github.sha' } });
+        const text = String(res.data as unknown).trim();
+        return /^[0-9a-f]{40}$/.test(text) ? text : null;
+      } catch (err) {
+        // GitHub answers 422 for a SHA that names no commit, 404 for a ref that does not exist.
+        if (status(err) === 422 || status(err) === 404) return null;
+        throw err;
+      }
+    },
     openPullFrom: async (branch) => {
       const pr = await findOpenPullRequest(octokit, r, branch);
       return pr ? { number: pr.number, url: pr.url } : null;

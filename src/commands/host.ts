@@ -68,6 +68,8 @@ export interface CommandHost {
   /** Deployments of `sha`, any environment, with their newest status. */
   deploymentsOf(sha: string): Promise<(DeploymentRecord & { environment: string })[]>;
   fetchRevision(sha: string): Promise<Checkout>;
+  /** A commit named by a full or abbreviated SHA, as its full SHA; null when there is none. */
+  resolveCommit(ref: string): Promise<string | null>;
   /** The open PR from `branch`, if one is open already. */
   openPullFrom(branch: string): Promise<{ number: number; url: string } | null>;
   openRevert(pr: RevertPullRequest): Promise<OpenedPullRequest>;

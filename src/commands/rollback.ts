@@ -45,8 +45,11 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
   const head = await host.branchHead(app.branch);
   if (!head) return { ok: false, message: `the branch \`${app.branch}\` that \`${app.name}\` deploys from does not exist` };
   let candidates: string[];
-  if (req.to) candidates = [req.to];
-  else {
+  if (req.to) {
+    const full = await host.resolveCommit(req.to);
+    if (!full) return { ok: false, message: `there is no commit ${req.to.slice(0, 7)} in this repository` };
+    candidates = [full];
+  } else {
     const history = await host.deployments(app.name, deps.history);
     const from = req.from ?? history[0]?.sha;
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);

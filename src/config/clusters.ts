@@ -39,6 +39,7 @@ const grantSchema = mapping({
   clusterKinds: unset(list(kindName())).describe('Cluster-scoped kinds they may touch, as group/Kind (bare Kind for the core group; default: Namespace, only granted namespaces).'),
   denyKinds: unset(list(kindName())).describe('Kinds this grant never allows, namespaced or cluster-scoped, as group/Kind (e.g. rbac.authorization.k8s.io/RoleBinding).'),
   namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
+  branches: unset(list(str())).describe("Branches (globs) whose commits may deploy here (default: the repository's default branch only)."),
   commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
 }).transform((g) => ({
   ...(g.commands ? { commands: g.commands } : {}),
@@ -47,6 +48,7 @@ const grantSchema = mapping({
   clusterKinds: g.clusterKinds ?? ['Namespace'],
   denyKinds: g.denyKinds ?? [],
   namespaceMetadata: g.namespaceMetadata ?? false,
+  ...(g.branches ? { branches: g.branches } : {}),
 }));
 
 const clusterSchema = mapping({

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import { errorText } from '../errors.js';
 import { ConfigError, check } from './validate.js';
+import { DEFAULT_CAPS, type RepoCaps } from './caps.js';
 
 export type Mode = z.output<typeof environmentSchema>['MERGEOPS_MODE'];
 
@@ -48,6 +49,8 @@ export interface Settings {
   httpRequestTimeoutMs: number;
   /** Webhook body bytes being received at once, before their signatures are checked. */
   webhookInflightBytes: number;
+  /** What one repository's config may ask of the workers and the API server. */
+  caps: RepoCaps;
 }
 
 /** A whole number of the environment; unset or empty is the default. */
@@ -110,6 +113,10 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_COMMAND_RATE_WINDOW_S: whole(600),
   MERGEOPS_HTTP_REQUEST_TIMEOUT_MS: whole(10_000),
   MERGEOPS_WEBHOOK_INFLIGHT_BYTES: whole(64 * 1024 * 1024),
+  MERGEOPS_MAX_APPS_PER_REPO: whole(DEFAULT_CAPS.maxApps),
+  MERGEOPS_MAX_OBJECTS_PER_APP: whole(DEFAULT_CAPS.maxObjectsPerApp),
+  MERGEOPS_RENDER_MEMORY_BYTES: whole(DEFAULT_CAPS.renderMemoryBytes),
+  MERGEOPS_MAX_WAIT_MS: whole(DEFAULT_CAPS.maxWaitMs),
   MERGEOPS_ADMIN_USER: text(),
   MERGEOPS_ADMIN_PASSWORD: text(),
   MERGEOPS_REGISTRIES: text(),
@@ -147,6 +154,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     commandRate: { max: e.MERGEOPS_COMMAND_RATE_MAX, windowS: e.MERGEOPS_COMMAND_RATE_WINDOW_S },
     httpRequestTimeoutMs: e.MERGEOPS_HTTP_REQUEST_TIMEOUT_MS,
     webhookInflightBytes: e.MERGEOPS_WEBHOOK_INFLIGHT_BYTES,
+    caps: {
+      maxApps: e.MERGEOPS_MAX_APPS_PER_REPO,
+      maxObjectsPerApp: e.MERGEOPS_MAX_OBJECTS_PER_APP,
+      renderMemoryBytes: e.MERGEOPS_RENDER_MEMORY_BYTES,
+      maxWaitMs: e.MERGEOPS_MAX_WAIT_MS,
+    },
   };
   if (e.MERGEOPS_REGISTRIES) s.registriesFile = e.MERGEOPS_REGISTRIES;
   if (e.MERGEOPS_NOTIFICATIONS) s.notificationsFile = e.MERGEOPS_NOTIFICATIONS;

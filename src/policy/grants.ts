@@ -104,3 +104,23 @@ export function checkNamespaceMetadata(
     rule: `would change ${changed.join(', ')} of Namespace ${name}, which this app did not create; remove them from Git, or ask the operator to set namespaceMetadata: true on the grant (cluster "${cluster}") if ${repo} should manage them`,
   };
 }
+
+/**
+ * Whether a commit of `branch` may deploy to `cluster` at all. Where and how something
+ * deploys is read from the deployed commit's config, so a branch the operator did not
+ * allow (a grant's `branches:` globs; default: the repository's default branch only, which
+ * is the one branch protection and review guard) must not deploy, whatever its config says.
+ * Grants add up. Without a policy (`grants === null`, local use) only the default branch
+ * deploys as well.
+ */
+export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null): Violation | null {
+  const mine = grants === null ? null : grants.filter((g) => matchesAny(g.repos, repo));
+  // No grant for the repo: checkGrants names that refusal.
+  if (mine !== null && mine.length === 0) return null;
+  const allowed = [...new Set((mine ?? [{ branches: undefined }]).flatMap((g) => g.branches ?? [defaultBranch]))];
+  if (matchesAny(allowed, branch)) return null;
+  return {
+    ref: `branch ${branch}`,
+    rule: `branch "${branch}" may not deploy ${repo} to cluster "${cluster}" (allowed: ${allowed.join(', ')}); merge into an allowed branch, or ask the operator to add it to the grant's branches in MERGEOPS_CLUSTERS`,
+  };
+}

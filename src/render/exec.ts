@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DEFAULT_CAPS } from '../config/caps.js';
 
 export interface ToolLimits {
   timeoutMs: number;
@@ -15,10 +16,7 @@ export interface ToolLimits {
   maxMemoryBytes?: number;
 }
 
-/** A chart or kustomization that needs more than this to render is refused: 1 GiB. */
-export const DEFAULT_RENDER_MEMORY_BYTES = 1024 * 1024 * 1024;
-
-export const DEFAULT_TOOL_LIMITS: ToolLimits = { timeoutMs: 90_000, maxOutputBytes: 64 * 1024 * 1024, maxMemoryBytes: DEFAULT_RENDER_MEMORY_BYTES };
+export const DEFAULT_TOOL_LIMITS: ToolLimits = { timeoutMs: 90_000, maxOutputBytes: 64 * 1024 * 1024, maxMemoryBytes: DEFAULT_CAPS.renderMemoryBytes };
 
 /** `sh` sets the limit on itself and then becomes the tool, so only the tool is limited. */
 const WITH_DATA_LIMIT = 'ulimit -d "$MERGEOPS_DATA_LIMIT_KB" && exec "$0" "$@"';

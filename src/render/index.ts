@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { App } from '../config/repo-config.js';
+import { DEFAULT_CAPS, type RepoCaps } from '../config/caps.js';
 import { DEFAULT_TOOL_LIMITS, type ToolLimits } from './exec.js';
 import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, kustomizeInputs, renderKustomize } from './kustomize.js';
@@ -25,8 +26,12 @@ export interface RenderLimits extends ToolLimits {
   maxObjects: number;
 }
 
-export const DEFAULT_MAX_OBJECTS_PER_APP = 5000;
-export const DEFAULT_RENDER_LIMITS: RenderLimits = { ...DEFAULT_TOOL_LIMITS, maxObjects: DEFAULT_MAX_OBJECTS_PER_APP };
+export const DEFAULT_RENDER_LIMITS: RenderLimits = { ...DEFAULT_TOOL_LIMITS, maxObjects: DEFAULT_CAPS.maxObjectsPerApp };
+
+/** The render limits an operator's caps make. */
+export function renderLimits(caps: Pick<RepoCaps, 'maxObjectsPerApp' | 'renderMemoryBytes'>): RenderLimits {
+  return { ...DEFAULT_TOOL_LIMITS, maxMemoryBytes: caps.renderMemoryBytes, maxObjects: caps.maxObjectsPerApp };
+}
 
 /** render(app, dir) → RenderedObject[]; the one entry point every flow uses. */
 export async function render(app: App, checkout: string, limits: RenderLimits = DEFAULT_RENDER_LIMITS): Promise<RenderedObject[]> {

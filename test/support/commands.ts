@@ -84,6 +84,16 @@ export function commandsApi(h: Harness): CommandStandIn {
         },
       ];
     })
+    // A commit by full or abbreviated SHA; `application/vnd.github.sha` gets the bare SHA.
+    .get(new RegExp(`${repoPath}/commits/[0-9a-f]{7,40}$`))
+    .reply(function (uri) {
+      record('GET', uri, null);
+      const prefix = uri.split('/').pop() as string;
+      const found = [...h.git.files.keys()].filter((s) => s.startsWith(prefix));
+      if (found.length !== 1) return [422, { message: `No commit found for SHA: ${prefix}` }];
+      const wantsSha = String(this.req.headers['accept']).includes('application/vnd.github.sha');
+      return wantsSha ? [200, found[0], { 'content-type': 'application/vnd.github.sha; charset=utf-8' }] : [200, { sha: found[0] }];
+    })
     .get(new RegExp(`${repoPath}/deployments\\?`))
     .reply((uri) => {
       record('GET', uri, null);
@@ -158,4 +168,17 @@ export function waitForReply(h: Harness, issue: number, since: number, text?: st
     () => h.calls.slice(since).find((c) => c.method === 'POST' && !c.status && c.path.endsWith(`/issues/${issue}/comments`) && (!text || String(c.body.body).includes(text))),
     `reply on #${issue}${text ? ` containing "${text}"` : ''}`,
   );
+}
+
+/**
+ * The check run `name` on `sha` started after `since`, once complete: its completing PATCH,
+ * or the POST itself when it was created completed (as `mergeops / locks` is).
+ */
+export async function waitForCheck(h: Harness, sha: string, name: string, since: number, timeoutMs = 60_000): Promise<Recorded> {
+  const posts = () => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs'));
+  const start = await waitFor(() => h.calls.slice(since).find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === sha && c.body.name === name), `${name} on ${sha.slice(0, 7)}`, timeoutMs);
+  if (start.body.status === 'completed') return start;
+  // The stand-in numbers check runs in creation order from 1001.
+  const id = 1000 + posts().indexOf(start) + 1;
+  return waitFor(() => h.calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${id}`) && c.body.status === 'completed'), `${name} completion on ${sha.slice(0, 7)}`, timeoutMs);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ClusterUnreachableError, KubeApiError } from '../../src/cluster/client.js';
 import { UnknownClusterError } from '../../src/cluster/connect.js';
 import { ConfigError } from '../../src/config/validate.js';
-import { RenderError, UserError, errorText, isUserError, objectVerdict, toProblem } from '../../src/errors.js';
+import { RenderError, UserError, errorText, isUserError, objectVerdict, publicFailure, toProblem } from '../../src/errors.js';
 import { ToolError } from '../../src/render/exec.js';
 import { ArchiveTooLargeError } from '../../src/source/extract.js';
 import { UnsafePathError } from '../../src/source/paths.js';
@@ -63,5 +63,32 @@ describe('errorText', () => {
     expect(errorText({ message: 'from a VM' })).toBe('from a VM');
     expect(errorText(42)).toBe('42');
     expect(errorText(null)).toBe('null');
+  });
+});
+
+describe('publicFailure: what a public check run may say', () => {
+  it("ours: neither the Redis address nor a stack fragment, only an id the log line carries with the detail", () => {
+    const logged: [string, string][] = [];
+    const err = new Error('connect ECONNREFUSED 10.0.3.7:6379\n    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1606:16)');
+    const text = publicFailure(err, (id, detail) => logged.push([id, detail]));
+    expect(text).toMatch(/^mergeops hit an internal error; the operator can find the details in its logs under id [0-9a-f]{12}$/);
+    expect(text).not.toMatch(/6379|10\.0\.3\.7|TCPConnectWrap|node:net/);
+    expect(logged).toHaveLength(1);
+    expect(text.endsWith(logged[0]?.[0] ?? '-')).toBe(true);
+    expect(logged[0]?.[1]).toContain('ECONNREFUSED 10.0.3.7:6379');
+  });
+
+  it('the detail it logs is redacted, and ids differ per failure', () => {
+    const ids: string[] = [];
+    const logged: string[] = [];
+    for (let i = 0; i < 2; i++) publicFailure(new Error('redis://:hunter2hunter2@redis:6379 refused'), (id, d) => (ids.push(id), logged.push(d)));
+    expect(logged[0]).not.toContain('hunter2');
+    expect(new Set(ids).size).toBe(2);
+  });
+
+  it("a user's error is theirs to read, unchanged, and logs nothing", () => {
+    const logged: string[] = [];
+    expect(publicFailure(new RenderError('kustomize build failed: no kustomization.yaml', 'apps/web'), (id) => logged.push(id))).toBe('kustomize build failed: no kustomization.yaml');
+    expect(logged).toEqual([]);
   });
 });

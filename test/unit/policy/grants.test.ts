@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
-import { checkGrants, checkNamespaceMetadata, globToRegExp } from '../../../src/policy/grants.js';
+import { checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp } from '../../../src/policy/grants.js';
 import type { KubeObject } from '../../../src/objects.js';
 
 const grant = (g: Partial<Grant> & Pick<Grant, 'repos'>): Grant => ({ namespaces: [], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, ...g });
@@ -140,5 +140,32 @@ describe('checkNamespaceMetadata: a Namespace the app did not create keeps its l
     // The opt-in is for the grant's own namespaces and repos only.
     expect(checkNamespaceMetadata(relax, restricted, false, 'acme/shop', 'prod', [...g, grant({ repos: ['acme/other'], namespaces: ['shop-*'], namespaceMetadata: true })])).not.toBeNull();
     expect(checkNamespaceMetadata(relax, restricted, false, 'acme/shop', 'prod', null)).toBeNull();
+  });
+});
+
+describe('checkDeployBranch: only branches the operator allows deploy', () => {
+  it("allows the repository's default branch by default, and nothing else", () => {
+    const g = [grant({ repos: ['acme/*'], namespaces: ['shop-*'] })];
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'prod', g)).toBeNull();
+    expect(checkDeployBranch('acme/shop', 'trunk', 'trunk', 'prod', g)).toBeNull();
+    expect(checkDeployBranch('acme/shop', 'evil', 'main', 'prod', g)).toEqual({
+      ref: 'branch evil',
+      rule: 'branch "evil" may not deploy acme/shop to cluster "prod" (allowed: main); merge into an allowed branch, or ask the operator to add it to the grant\'s branches in MERGEOPS_CLUSTERS',
+    });
+  });
+
+  it('takes globs from the grants of the repo, adding up, and nothing from grants of other repos', () => {
+    const g = [grant({ repos: ['acme/*'], branches: ['main'] }), grant({ repos: ['acme/shop'], branches: ['release/*'] }), grant({ repos: ['other/*'], branches: ['**'] })];
+    expect(checkDeployBranch('acme/shop', 'release/1.2', 'main', 'prod', g)).toBeNull();
+    expect(checkDeployBranch('acme/shop', 'release/1.2/hotfix', 'main', 'prod', g)).not.toBeNull();
+    expect(checkDeployBranch('acme/web', 'release/1.2', 'main', 'prod', g)?.rule).toContain('(allowed: main)');
+    // A grant listing branches replaces the default: the default branch is not implied.
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'prod', [grant({ repos: ['acme/shop'], branches: ['release/*'] })])).not.toBeNull();
+  });
+
+  it('without a policy only the default branch deploys; without a grant for the repo the grant check speaks', () => {
+    expect(checkDeployBranch('x/y', 'main', 'main', 'default', null)).toBeNull();
+    expect(checkDeployBranch('x/y', 'feature', 'main', 'default', null)).not.toBeNull();
+    expect(checkDeployBranch('x/y', 'feature', 'main', 'prod', [grant({ repos: ['acme/*'] })])).toBeNull();
   });
 });
