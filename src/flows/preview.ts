@@ -76,6 +76,12 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     return report;
   }
   report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
+  if (job.riskAcceptedBy) {
+    // The gate asks for a second look by someone who could merge: read and triage do not count.
+    const level = await octokit.rest.repos.getCollaboratorPermissionLevel({ ...repo, username: job.riskAcceptedBy }).then((r) => r.data.permission, () => 'none');
+    if (level === 'admin' || level === 'write') report.riskAcceptedBy = job.riskAcceptedBy;
+    else log.info({ actor: job.riskAcceptedBy, level }, '"Accept risk" pressed without write access; the gate stays');
+  }
   report.serverUrl = webUrl(octokit);
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
@@ -163,6 +169,7 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
 async function previewApp(job: PreviewJob, app: App, dir: string, deployedBefore: boolean, deps: PreviewDeps, log: Logger): Promise<AppReport> {
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
+  if (app.review) out.review = app.review;
   try {
     const rendered = await timed('preview', 'render', () => render(app, dir));
     log.info({ app: app.name, objects: rendered.length }, 'rendered');

@@ -6,6 +6,7 @@ import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
 import { DEPLOY_CHECK } from '../flows/deploy.js';
 import { PREVIEW_CHECK } from './checks.js';
+import { ACCEPT_RISK_ACTION } from '../report/check.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -26,6 +27,30 @@ export interface AppDeps {
    * (`jobId` is per delivery, so a redelivered event re-runs once).
    */
   rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
+}
+
+interface CheckRunEvent {
+  check_run: { head_sha: string; pull_requests: { number: number; head: { sha: string; repo: { id: number } }; base: { ref: string; sha: string } }[] };
+  repository: { id: number; name: string; default_branch: string; owner: { login: string } };
+}
+
+/** The preview a check run belongs to; null for a fork's PR, which GitHub does not list on check runs. */
+function previewJobOf(installationId: number, p: CheckRunEvent): PreviewJob | null {
+  const run = p.check_run;
+  const pr = run.pull_requests.find((x) => x.head.sha === run.head_sha) ?? run.pull_requests[0];
+  if (!pr) return null;
+  return {
+    installationId,
+    owner: p.repository.owner.login,
+    repo: p.repository.name,
+    repoId: p.repository.id,
+    pr: pr.number,
+    headSha: run.head_sha,
+    baseRef: pr.base.ref,
+    baseSha: pr.base.sha,
+    defaultBranch: p.repository.default_branch,
+    fromFork: pr.head.repo.id !== p.repository.id,
+  };
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -131,26 +156,13 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       const repo = p.repository;
       const jobId = `rerun-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`;
       if (run.name === PREVIEW_CHECK) {
-        // Fork PRs are not listed on check runs; there is no PR number to comment on.
-        const pr = run.pull_requests.find((x) => x.head.sha === run.head_sha) ?? run.pull_requests[0];
-        if (!pr) {
+        const job = previewJobOf(installationId, p);
+        if (!job) {
           context.log.info({ sha: run.head_sha.slice(0, 7) }, 're-run of a preview whose pull request GitHub does not list (a fork); push again to re-run it');
           return;
         }
-        const job: PreviewJob = {
-          installationId,
-          owner: repo.owner.login,
-          repo: repo.name,
-          repoId: repo.id,
-          pr: pr.number,
-          headSha: run.head_sha,
-          baseRef: pr.base.ref,
-          baseSha: pr.base.sha,
-          defaultBranch: repo.default_branch,
-          fromFork: pr.head.repo.id !== repo.id,
-        };
         const added = await deps.rerun({ kind: 'preview', job }, jobId);
-        context.log.info({ pr: pr.number, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, 'preview re-run requested');
+        context.log.info({ pr: job.pr, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, 'preview re-run requested');
       } else if (run.name === DEPLOY_CHECK) {
         const branch = run.check_suite.head_branch;
         if (!branch) return;
@@ -167,6 +179,19 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         const added = await deps.rerun({ kind: 'deploy', job }, jobId);
         context.log.info({ branch, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, added ? 'deploy re-run requested' : 'deploy re-run refused: a newer commit was deployed since');
       }
+    });
+
+    // "Accept risk" on a gated preview: preview that commit again, noting who accepted; the
+    // worker checks they have write access before the check ends as success.
+    app.on('check_run.requested_action', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || p.check_run.name !== PREVIEW_CHECK) return;
+      const job = previewJobOf(installationId, p);
+      if (!job) return;
+      job.riskAcceptedBy = p.sender.login;
+      const added = await deps.rerun({ kind: 'preview', job }, `accept-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`);
+      context.log.info({ pr: job.pr, sha: job.headSha.slice(0, 7), actor: p.sender.login, added }, 'risk acceptance enqueued');
     });
 
     // GitHub's merge queue: preview the group's head (every queued PR combined) and report

@@ -27,6 +27,8 @@ export interface PreviewJob {
   mergeGroup?: { headRef: string };
   /** Set by the first attempt so retries finish the same check run. */
   checkRunId?: number;
+  /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */
+  riskAcceptedBy?: string;
 }
 
 /**

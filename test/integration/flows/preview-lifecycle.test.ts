@@ -6,8 +6,9 @@ import { deployJobId, previewJobId } from '../../../src/queue/jobs.js';
 import { LABELS } from '../../../src/report/labels.js';
 import { deliver, waitFor } from '../../support/github.js';
 import { INSTALLATION_ID } from '../../support/github.js';
-import { sha, startHarness, type Harness, REPO } from '../../support/harness.js';
+import { sha, startHarness, type Harness, type Recorded, REPO } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { commandsApi, type CommandStandIn } from '../../support/commands.js';
 
 const require = createRequire(import.meta.url);
 const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
@@ -36,6 +37,7 @@ describe('the PR lifecycle around the preview: labels, quiet repositories, Re-ru
   let h: Harness;
   let cluster: Cluster;
   let ns: string;
+  let gh: CommandStandIn;
   const main1 = sha('lifecycle-main');
   const config = (n: string): string => `apps:\n  - name: life\n    path: deploy\n    namespace: ${n}\n    wait: 0\n`;
   const checkStarts = (s: string, name: string) => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s && c.body.name === name);
@@ -46,6 +48,7 @@ describe('the PR lifecycle around the preview: labels, quiet repositories, Re-ru
     ns = uniqueName('life');
     await namespace(cluster, ns);
     h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["life-*"]\n`);
+    gh = commandsApi(h);
     await h.push(main1, { '.github/mergeops.yml': config(ns), 'deploy/a.yaml': cm('a', '1'), 'deploy/b.yaml': cm('b', '1'), 'deploy/s.yaml': secret('old') });
     h.git.refs.set('main', main1);
     await h.pushEvent(main1);
@@ -149,5 +152,40 @@ describe('the PR lifecycle around the preview: labels, quiet repositories, Re-ru
     // Refused at enqueue (the webhook answers after its handler): no job with that id, no third deploy check.
     expect(await h.rt.queues.deploy.getJob(`rerun-${delivery}`)).toBeUndefined();
     expect(checkStarts(main1, 'mergeops / deploy')).toHaveLength(2);
+  });
+
+  it('the risk gate: a gated app that deletes ends action_required; "Accept risk" by someone with write access turns it green, by a reader it does not', async () => {
+    const head = sha('lifecycle-gate');
+    await h.push(head, { '.github/mergeops.yml': `${config(ns)}    review: { onRisk: action_required }\n`, 'deploy/a.yaml': cm('a', '1'), 'deploy/s.yaml': secret('old') });
+    await h.open(81, head, { baseSha: main1 });
+    const first = await h.waitForPreview(head);
+    expect(first.check.body.conclusion).toBe('action_required');
+    expect(first.check.body.actions).toEqual([{ label: 'Accept risk', description: 'Reviewed: let this change merge', identifier: 'mergeops-accept' }]);
+    expect(first.comment.body.body).toContain('ends as **action required**');
+    const firstId = Number(first.check.path.split('/').pop());
+    const press = async (login: string): Promise<void> => {
+      const base = examples.find((e) => e.name === 'check_run')?.examples.find((x) => x['action'] === 'requested_action');
+      const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+      p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+      Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
+      p['repository'].owner.login = REPO.owner;
+      const repoRef = { id: REPO.id, url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}`, name: REPO.name };
+      Object.assign(p['check_run'], { id: firstId, name: 'mergeops / preview', head_sha: head, status: 'completed', conclusion: 'action_required' });
+      p['check_run'].pull_requests = [{ url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}/pulls/81`, id: 81, number: 81, head: { ref: 'gate', sha: head, repo: repoRef }, base: { ref: 'main', sha: main1, repo: repoRef } }];
+      p['requested_action'] = { identifier: 'mergeops-accept' };
+      p['sender'] = { ...p['sender'], login };
+      expect((await deliver(h.rt.url as string, 'check_run', p)).status).toBe(202);
+    };
+    const completions = (): Recorded[] =>
+      h.calls.filter((c) => c.method === 'PATCH' && c.body?.status === 'completed' && checkStarts(head, 'mergeops / preview').some((s) => c.path.endsWith(`/check-runs/${1000 + h.calls.filter((x) => x.method === 'POST' && !x.status && x.path.endsWith('/check-runs')).indexOf(s) + 1}`)));
+    gh.roles.set('reader', 'read');
+    gh.roles.set('maintainer', 'maintain');
+    await press('reader');
+    await waitFor(() => (completions().length === 2 ? true : undefined), 'the reader\'s re-run completes');
+    expect(completions()[1]?.body.conclusion).toBe('action_required');
+    await press('maintainer');
+    await waitFor(() => (completions().length === 3 ? true : undefined), 'the maintainer\'s re-run completes');
+    expect(completions()[2]?.body.conclusion).toBe('success');
+    expect(completions()[2]?.body.output.summary).toContain('Risky changes accepted by @maintainer');
   });
 });
