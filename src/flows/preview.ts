@@ -59,7 +59,9 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   let checkRunId = deps.checkRunId.get();
   // Installed on "All repositories": a repository that never had a config gets nothing from
   // us, no check and no comment (two contents reads instead of an archive download).
-  if (checkRunId === undefined && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.headSha)) && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.baseSha))) {
+  // A PR that has our comment already is known to be ours: no probe on later pushes.
+  const known = checkRunId !== undefined || (!job.mergeGroup && (await deps.commentIds(job).get()) !== null);
+  if (!known && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.headSha)) && !(await hasFile(octokit, repo, REPO_CONFIG_PATH, job.baseSha))) {
     log.info(`no ${REPO_CONFIG_PATH} at the head or the base; not a mergeops repository, staying quiet`);
     return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   }
@@ -94,7 +96,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
       await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
       const labels = previewLabels(report);
       if (labels) {
-        const changed = await syncLabels(octokit, repo, job.pr, labels);
+        const changed = await syncLabels(octokit, repo, job.pr, labels, job.labels);
         if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
       }
     } else {

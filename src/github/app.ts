@@ -75,6 +75,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         baseSha: pr.base.sha,
         defaultBranch: repo.default_branch,
         fromFork: pr.head.repo?.full_name !== repo.full_name,
+        labels: pr.labels.map((l) => l.name),
       };
       const added = await deps.enqueuePreview(job, Date.parse(pr.updated_at) || Date.now());
       context.log.info({ pr: pr.number, sha: pr.head.sha.slice(0, 7), added }, added ? 'preview enqueued' : 'preview already queued for this commit');

@@ -4,12 +4,13 @@ import type { Octokit, RepoRef } from './types.js';
 const STYLE = new Map<string, { color: string; description: string }>(Object.values(LABELS).map((l) => [l.name, { color: l.color, description: l.description }]));
 
 /**
- * Makes mergeops's labels on an issue or PR equal `desired`: one read, then only the
- * changes (a push that changes nothing in the labels writes nothing). A label new to the
+ * Makes mergeops's labels on an issue or PR equal `desired`: one read (none when the
+ * webhook said which labels it has), then only the changes (a push that changes nothing in the labels writes nothing). A label new to the
  * repository is created first with its colour and description.
  */
-export async function syncLabels(octokit: Octokit, r: RepoRef, issue: number, desired: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
-  const current = (await octokit.paginate(octokit.rest.issues.listLabelsOnIssue, { ...r, issue_number: issue, per_page: 100 })).map((l) => l.name);
+export async function syncLabels(octokit: Octokit, r: RepoRef, issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
+  // The event's labels when the job has them (a stale one only costs an idempotent add or a 404 on remove).
+  const current = known ?? (await octokit.paginate(octokit.rest.issues.listLabelsOnIssue, { ...r, issue_number: issue, per_page: 100 })).map((l) => l.name);
   const changes = labelChanges(current, desired);
   for (const name of changes.add) {
     const style = STYLE.get(name);

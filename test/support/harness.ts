@@ -257,7 +257,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     },
     git,
     open: async (pr, headSha, opts = {}) => {
-      const res = await deliver(rt.url as string, 'pull_request', prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')));
+      const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
+      // As GitHub does, the event lists the labels the PR has now.
+      p['pull_request'].labels = (git.issueLabels.get(pr) ?? []).map((name, i) => ({ id: i + 1, node_id: `LA_${i + 1}`, url: `${GITHUB}/repos/${REPO.owner}/${REPO.name}/labels/${encodeURIComponent(name)}`, name, color: git.repoLabels.get(name)?.color ?? 'ededed', default: false, description: git.repoLabels.get(name)?.description ?? null }));
+      const res = await deliver(rt.url as string, 'pull_request', p);
       return res.status;
     },
     waitForPreview: async (s) => {
