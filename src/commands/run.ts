@@ -3,7 +3,7 @@ import type { ClusterTargets } from '../config/clusters.js';
 import type { App, RepoConfig } from '../config/repo-config.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
-import type { DeployJob, PreviewJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob } from '../flows/jobs.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
 import type { CommandJob } from './jobs.js';
@@ -19,8 +19,8 @@ const DEPLOYMENT_HISTORY = 20;
 
 export interface CommandDeps {
   host: CommandHost;
-  locks: LockStore;
-  rate: CommandRateLimiter;
+  locks: Pick<LockStore, 'lock' | 'unlock' | 'lockOf' | 'list'>;
+  rate: Pick<CommandRateLimiter, 'take'>;
   clusters: ClusterTargets;
   /** Each command run is a new decision: the caller adds it under the id given, never deduped against a push. */
   enqueuePreview(job: PreviewJob, jobId: string): Promise<void>;

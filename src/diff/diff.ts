@@ -2,7 +2,7 @@ import { structuredPatch } from 'diff';
 import { normalize, objectRef, type KubeObject, type PlannedObject } from '../objects.js';
 import { dumpYaml } from '../yaml.js';
 import { changedFields } from './fields.js';
-import { ownedBy, ownsPath } from '../managed-fields.js';
+import { managedFields, ownedBy, ownsPath } from '../managed-fields.js';
 import { isSecret, maskSecretPair } from './mask.js';
 import type { ObjectDiff } from './types.js';
 
@@ -75,17 +75,26 @@ export function diffObject(live: KubeObject | null, merged: KubeObject | null, c
   }
   const a = before ? dumpYaml(before) : '';
   const b = after ? dumpYaml(after) : '';
-  const action = !live ? 'create' : !merged ? 'delete' : a === b ? 'unchanged' : 'update';
+  // A key whose live value is not ours is set by the apply, whether or not it differs: the
+  // Secret always reads as changed, so "unchanged" never confirms a guessed value.
+  const hidden = (secretKeys?.hidden?.length ?? 0) > 0;
+  const action = !live ? 'create' : !merged ? 'delete' : a === b && !hidden ? 'unchanged' : 'update';
   const d: ObjectDiff = { ref: objectRef(subject), kind: subject.kind, action, diff: action === 'unchanged' ? '' : unified(a, b) };
   if (secretKeys) d.secretKeys = secretKeys;
   if (action === 'update') d.fields = changedFields(before, after, { secret: isSecret(subject) });
   return d;
 }
 
-/** Keys of a live Secret whose value one of `managers` set (through `data` or `stringData`). */
+/**
+ * Keys of a live Secret whose value one of `managers` set (through `data` or `stringData`)
+ * and nobody changed since: a `kubectl edit` of `data.K` makes the editor its owner, while
+ * the app keeps owning `stringData.K`, so the other manager's claim on `data.K` wins.
+ */
 export function secretKeysWrittenBy(live: KubeObject | null, managers: ReadonlySet<string>): (key: string) => boolean {
   const owned = ownedBy(live, managers);
-  return (key) => ownsPath(owned, ['f:data', `f:${key}`]) || ownsPath(owned, ['f:stringData', `f:${key}`]);
+  const others = new Set(managedFields(live).map((e) => e.manager).filter((m) => !managers.has(m)));
+  const theirs = ownedBy(live, others);
+  return (key) => (ownsPath(owned, ['f:data', `f:${key}`]) || ownsPath(owned, ['f:stringData', `f:${key}`])) && !ownsPath(theirs, ['f:data', `f:${key}`]);
 }
 
 /** Hunks only: the file headers would just repeat the object's name. */

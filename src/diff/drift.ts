@@ -68,7 +68,9 @@ export function driftOf(live: KubeObject, merged: KubeObject, ours: ReadonlySet<
       seen.add(shown);
       const liveValue = valueAt(live, path);
       const gitValue = valueAt(merged, path);
-      if (ownsPath(mine, path)) {
+      // A Secret's `stringData.K` is written into `data.K`: declaring one takes the other.
+      const declared = ownsPath(mine, path) || (secret && path[0] === 'f:data' && ownsPath(mine, ['f:stringData', ...path.slice(1)]));
+      if (declared) {
         if (sameJson(liveValue, gitValue)) continue;
         const f: FieldDrift = { path: shown, by: entry.manager };
         const hide = secret && (path[0] === 'f:data' || path[0] === 'f:stringData');

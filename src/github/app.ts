@@ -1,11 +1,10 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
-import type { DeployJob, PreviewJob, SyncJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob, SyncJob } from '../flows/jobs.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
-import { DEPLOY_CHECK } from '../flows/deploy.js';
-import { PREVIEW_CHECK } from './checks.js';
+import { CHECK_NAMES } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
 
 export interface AppDeps {
@@ -133,7 +132,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== DEPLOY_CHECK) return;
+      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
       const job: CommandJob = {
         installationId,
         owner: p.repository.owner.login,
@@ -156,7 +155,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       if (installationId === undefined) return;
       const repo = p.repository;
       const jobId = `rerun-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`;
-      if (run.name === PREVIEW_CHECK) {
+      if (run.name === CHECK_NAMES.preview) {
         const job = previewJobOf(installationId, p);
         if (!job) {
           context.log.info({ sha: run.head_sha.slice(0, 7) }, 're-run of a preview whose pull request GitHub does not list (a fork); push again to re-run it');
@@ -164,7 +163,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         }
         const added = await deps.rerun({ kind: 'preview', job }, jobId);
         context.log.info({ pr: job.pr, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, 'preview re-run requested');
-      } else if (run.name === DEPLOY_CHECK) {
+      } else if (run.name === CHECK_NAMES.deploy) {
         const branch = run.check_suite.head_branch;
         if (!branch) return;
         const job: DeployJob = {
@@ -187,7 +186,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || p.check_run.name !== PREVIEW_CHECK) return;
+      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.preview) return;
       const job = previewJobOf(installationId, p);
       if (!job) return;
       job.riskAcceptedBy = p.sender.login;

@@ -33,14 +33,3 @@ export async function syncLabels(octokit: Octokit, r: RepoRef, issue: number, de
   }
   return changes;
 }
-
-/** Whether `.github/mergeops.yml` exists at `ref`: one contents read, no archive download. */
-export async function hasFile(octokit: Octokit, r: RepoRef, path: string, ref: string): Promise<boolean> {
-  try {
-    await octokit.rest.repos.getContent({ ...r, path, ref, mediaType: { format: 'raw' } });
-    return true;
-  } catch (err) {
-    if ((err as { status?: number }).status === 404) return false;
-    throw err;
-  }
-}

@@ -92,7 +92,7 @@ export function fixFor(p: Problem, a: AppDeployReport): string {
   }
   if (/ProgressDeadlineExceeded|progress deadline/i.test(m)) return `the rollout stopped making progress (often an image that cannot be pulled, a crash loop or a failing readiness probe)${look}.`;
   if (/job failed|BackoffLimitExceeded/i.test(m)) return `the Job's pods failed${look}; its logs say why.`;
-  if (/conflict|another field manager|force: true/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set ${mdCode('force: true')} on the app to let Git take them over.`;
+  if (/conflict|another field manager|conflicts: fail/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields and the app sets ${mdCode('conflicts: fail')}: undo that change in the cluster, or drop ${mdCode('conflicts: fail')} to let Git take them over.`;
   if (/^not allowed:/.test(m)) return `the operator did not grant this repository that; move the object into a granted namespace or kind, or ask the operator to extend the grant in MERGEOPS\\_CLUSTERS.`;
   if (/forbidden/i.test(m)) return `mergeops's credentials for cluster ${mdCode(a.cluster)} may not do this; ask the operator to extend its RBAC.`;
   if (/has no kind|no matches for kind|CustomResourceDefinition installed/i.test(m)) return 'install the CustomResourceDefinition first, or add it to this app so it is applied before its objects.';
@@ -137,9 +137,14 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
   ];
   for (const a of r.apps) {
     const ps = appProblems(a);
-    if (!ps.length) continue;
-    lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
+    if (ps.length) lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
+    // The dry-run's warnings and the prunes refused: the same the preview showed.
+    const ws = a.result?.warnings ?? [];
+    if (ws.length) lines.push(`#### ⚠️ ${mdCode(a.app)}: warnings`, '', ...ws.map((w) => `- ⚠️ ${mdCode(w.ref)}: ${escapeMd(w.message)}`), '');
   }
+  const warnings = r.apps.flatMap((a) => a.result?.warnings ?? []).flatMap((w) =>
+    w.source ? [{ path: w.source.file, start_line: w.source.line, end_line: w.source.line, annotation_level: 'warning' as const, title: w.ref, message: w.message }] : [],
+  );
   const ok = r.apps.filter(appSucceeded).length;
   const held = r.apps.filter((a) => a.held).length;
   return {
@@ -151,10 +156,13 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
         : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
-    annotations: r.apps
-      .flatMap((a) => appProblems(a))
-      .filter((p) => p.file)
-      .map((p) => ({ path: p.file as string, start_line: p.line ?? 1, end_line: p.line ?? 1, annotation_level: 'failure' as const, title: p.ref ?? 'mergeops', message: p.message })),
+    annotations: [
+      ...r.apps
+        .flatMap((a) => appProblems(a))
+        .filter((p) => p.file)
+        .map((p) => ({ path: p.file as string, start_line: p.line ?? 1, end_line: p.line ?? 1, annotation_level: 'failure' as const, title: p.ref ?? 'mergeops', message: p.message })),
+      ...warnings,
+    ],
   };
 }
 

@@ -215,8 +215,14 @@ describe('Secrets in a planned diff: compared only where this app wrote the valu
     const merged = secret({ user: b64('admin'), password: b64('new'), token: b64('guess') }, []);
     const written = secretKeysWrittenBy(live, OURS);
     expect(['user', 'password', 'token'].map(written)).toEqual([true, true, false]);
+    // The app wrote password through stringData, then kubectl edit changed data.password: not ours any more.
+    const edited = secret({ password: b64('theirs') }, [by('mergeops/777/web', ['password'], 'f:stringData'), by('kubectl-edit', ['password'])]);
+    expect(secretKeysWrittenBy(edited, OURS)('password')).toBe(false);
     const [d] = diffPlan([{ desired: merged, source: { file: 's.yaml', line: 1 }, live, merged }], [], OURS);
     expect(d?.secretKeys).toEqual({ added: [], changed: ['password'], removed: [], hidden: ['token'] });
+    // Same value or not, a hidden key makes the Secret an update: "unchanged" would confirm a guess.
+    const guess = secret({ token: b64('theirs') }, [by('kubectl-edit', ['token'])]);
+    for (const value of ['theirs', 'other']) expect(diffPlan([{ desired: guess, source: { file: 's.yaml', line: 1 }, live: guess, merged: secret({ token: b64(value) }, []) }], [], OURS)[0]?.action).toBe('update');
     for (const v of ['old', 'new', 'theirs', 'guess']) expect(JSON.stringify(d)).not.toContain(b64(v));
   });
 });
@@ -237,7 +243,7 @@ describe('isUnchanged: the deploy\'s "unchanged"', () => {
   it('compares Secret values unmasked, so a hidden change is still applied', () => {
     const s = (v: string): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: b64(v) } });
     expect(isUnchanged(p(s('a'), s('b')), OURS)).toBe(false);
-    expect(diffPlan([p(s('a'), s('b'))], [], OURS)[0]?.action).toBe('unchanged');
+    expect(diffPlan([p(s('a'), s('b'))], [], OURS)[0]?.secretKeys?.hidden).toEqual(['k']);
   });
 
   it('a replace or a field-manager migration is never "unchanged"', () => {

@@ -66,6 +66,13 @@ describe('detectDrift (from managedFields: who set each field, who owns it after
     expect(JSON.stringify(d)).not.toContain(Buffer.from('git-value').toString('base64'));
   });
 
+  it('a Secret key Git declares through stringData reverts a hand edit of data', () => {
+    const s = (v: string, mf: object[]): KubeObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'n', managedFields: mf }, data: { password: Buffer.from(v).toString('base64') } });
+    const ours = entry('mergeops/777/web', { 'f:stringData': { 'f:password': {} } });
+    const edit = entry('kubectl-edit', { 'f:data': { 'f:password': {} } }, { operation: 'Update' });
+    expect(detectDrift([planned(s('hand', [ours, edit]), s('git', [ours, edit]))], OURS)).toEqual([{ ref: 'v1 Secret n/s', fields: [{ path: '.data.password', by: 'kubectl-edit' }], kept: [] }]);
+  });
+
   it('ignores objects that are not live yet, and notes (not validated by the server)', () => {
     const merged = cm({ THEME: 'dark' }, []);
     const p = planned(cm({ THEME: 'blue' }, [entry('x', { 'f:data': { 'f:THEME': {} } })]), merged);

@@ -153,7 +153,7 @@ describe('deploy comment through cmark-gfm', () => {
     // api: the conflict in the server's words, the file link and the fix.
     expect(text).toContain('❌ v1 ConfigMap shop/api-settings: Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL');
     expect(html).toContain('<a href="https://github.com/acme/deploys/blob/cccccccccccccccccccccccccccccccccccccccc/apps/api/settings.yaml#L1">apps/api/settings.yaml#L1</a>');
-    expect(text).toContain('Fix: another field manager (a hand edit, another controller) owns these fields: undo that change in the cluster, or set force: true on the app');
+    expect(text).toContain('Fix: another field manager (a hand edit, another controller) owns these fields and the app sets conflicts: fail: undo that change in the cluster, or drop conflicts: fail to let Git take them over.');
     expect(text).toContain('After the failure: nothing was applied for it, so the cluster still runs the previous deploy.');
     expect(text).toContain('After the failure: 1 object was applied, nothing pruned');
     // The next step and the check-run link.

@@ -1,0 +1,218 @@
+import { describe, expect, it } from '@jest/globals';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { ClusterTargets } from '../../../src/config/clusters.js';
+import { parseRepoConfig } from '../../../src/config/repo-config.js';
+import type { Permission } from '../../../src/config/command-permissions.js';
+import type { CommandHost, DeploymentRecord, PullInfo } from '../../../src/commands/host.js';
+import type { CommandJob } from '../../../src/commands/jobs.js';
+import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
+import type { RateDecision } from '../../../src/commands/rate-limit.js';
+import { neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
+import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
+
+const CONFIG = parseRepoConfig('apps:\n  - name: web\n    path: deploy/web\n    namespace: shop\n  - name: api\n    path: deploy/api\n    namespace: shop\n', 'main');
+const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
+
+/** In-memory GitHub side, recording what a command said and did. */
+class FakeHost implements CommandHost {
+  replies: { issue: number; body: string }[] = [];
+  reactions: string[] = [];
+  roles = new Map<string, Permission>();
+  pulls = new Map<number, PullInfo>();
+  history: DeploymentRecord[] = [];
+  checks: { name: string; sha: string; conclusion: string }[] = [];
+  config: ReturnType<typeof parseRepoConfig> | null | { problem: string } = CONFIG;
+  permissionAsked = 0;
+  react = async (_id: number, r: string) => void this.reactions.push(r);
+  reply = async (issue: number, body: string) => void this.replies.push({ issue, body });
+  permission = async (login: string) => {
+    this.permissionAsked++;
+    return this.roles.get(login) ?? 'none';
+  };
+  readConfig = async () => this.config;
+  pull = async (n: number) => this.pulls.get(n) ?? null;
+  branchHead = async () => 'h'.repeat(40);
+  deployments = async () => this.history;
+  deploymentsOf = async () => [];
+  fetchRevision = async (): Promise<never> => {
+    throw new Error('not in unit tests');
+  };
+  resolveCommit = async () => null;
+  openPullFrom = async () => null;
+  openRevert = async (): Promise<never> => {
+    throw new Error('not in unit tests');
+  };
+  mergedPullRequest = async () => null;
+  postCheck = async (name: string, sha: string, out: { conclusion: string }) => void this.checks.push({ name, sha, conclusion: out.conclusion });
+}
+
+/** In-memory lock book with the same rules as the Redis one. */
+class FakeLocks {
+  locks = new Map<string, Lock>();
+  pending: PendingDeploy[] = [];
+  lock = async (r: { repo: string }, apps: string[] | 'all', by: string, reason: string) => {
+    const out = { locked: [] as Lock[], already: [] as Lock[] };
+    for (const app of apps === 'all' ? [ALL_APPS] : apps) {
+      const held = this.locks.get(app);
+      if (held) out.already.push(held);
+      else {
+        const l = { app, repo: r.repo, by, at: '2026-01-01T00:00:00.000Z', reason };
+        this.locks.set(app, l);
+        out.locked.push(l);
+      }
+    }
+    return out;
+  };
+  unlock = async (_repoId: number, apps: string[] | 'all') => {
+    if (apps === 'all') {
+      const unlocked = [...this.locks.values()];
+      this.locks.clear();
+      return { unlocked, notLocked: [], pending: this.pending.splice(0) };
+    }
+    const all = this.locks.get(ALL_APPS);
+    const unlocked = apps.flatMap((a) => {
+      const l = this.locks.get(a);
+      this.locks.delete(a);
+      return l ? [l] : [];
+    });
+    return { unlocked, notLocked: apps.filter((a) => !unlocked.some((l) => l.app === a)), pending: all ? [] : this.pending.filter((p) => apps.includes(p.app)), ...(all ? { heldByAll: all } : {}) };
+  };
+  lockOf = async (_repoId: number, app: string) => this.locks.get(app) ?? this.locks.get(ALL_APPS) ?? null;
+  list = async () => [...this.locks.values()];
+}
+
+function setup(opts: { rate?: RateDecision[]; latest?: boolean } = {}) {
+  const host = new FakeHost();
+  const locks = new FakeLocks();
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
+  const previews: { job: PreviewJob; id: string }[] = [];
+  const deploys: { job: DeployJob; id: string }[] = [];
+  const rate = [...(opts.rate ?? [])];
+  const deps: CommandDeps = {
+    host,
+    locks,
+    rate: { take: async () => rate.shift() ?? { allowed: true } },
+    clusters: TARGETS,
+    enqueuePreview: async (job, id) => void previews.push({ job, id }),
+    enqueueDeploy: async (job, id) => void deploys.push({ job, id }),
+    isLatestDeploy: async () => opts.latest ?? true,
+    log: pino({ level: 'info' }, sink),
+    now: () => 42,
+  };
+  return { host, locks, lines, previews, deploys, deps };
+}
+
+const job = (line: string, actor = 'alice', issue = 7, isPullRequest = true): CommandJob => ({
+  installationId: 1,
+  owner: 'acme',
+  repo: 'shop',
+  repoId: 9,
+  defaultBranch: 'main',
+  actor,
+  source: { kind: 'comment', issue, isPullRequest, commentId: 500, line },
+});
+
+const openPull = (over: Partial<PullInfo> = {}): PullInfo => ({ number: 7, state: 'open', merged: false, headSha: 'a'.repeat(40), baseRef: 'main', baseSha: 'b'.repeat(40), author: 'bob', fromFork: false, ...over });
+
+describe('runCommand against in-memory GitHub, locks and queues', () => {
+  it('preview: enqueues the PR head on a fresh job id, and leaves an audit line naming who ran it', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'write');
+    t.host.pulls.set(7, openPull());
+    const out = await runCommand(job('/mergeops preview'), t.deps);
+    expect(out).toMatchObject({ command: 'preview', ok: true });
+    expect(t.previews).toEqual([{ job: expect.objectContaining({ pr: 7, headSha: 'a'.repeat(40), baseRef: 'main', fromFork: false }), id: `preview-9-7-${'a'.repeat(40)}-command-500` }]);
+    expect(t.previews[0]?.job.apps).toBeUndefined();
+    expect(t.host.reactions).toEqual(['eyes', 'rocket']);
+    expect(t.lines.find((l) => l['audit'] === 'command')).toMatchObject({ actor: 'alice', repo: 'acme/shop', command: 'preview', outcome: 'done', apps: ['web', 'api'], permission: 'write' });
+  });
+
+  it('a fork PR author without write runs only help, even with triage', async () => {
+    const t = setup();
+    t.host.roles.set('bob', 'triage');
+    t.host.pulls.set(7, openPull({ fromFork: true, author: 'bob' }));
+    const out = await runCommand(job('/mergeops preview', 'bob'), t.deps);
+    expect(out.ok).toBe(false);
+    expect(t.host.replies[0]?.body).toContain('opened this pull request from a fork without write access');
+    expect(t.previews).toEqual([]);
+    expect((await runCommand(job('/mergeops help', 'bob'), t.deps)).ok).toBe(true);
+  });
+
+  it('the first rate-limited command gets one reply, later ones are dropped without a word', async () => {
+    const t = setup({ rate: [{ allowed: false, notify: true, retryInS: 30 }, { allowed: false, notify: false, retryInS: 29 }] });
+    await runCommand(job('/mergeops help'), t.deps);
+    await runCommand(job('/mergeops help'), t.deps);
+    expect(t.host.replies.map((r) => r.body)).toEqual([expect.stringContaining('Too many `help` commands on this pull request; try again in 30 s.')]);
+    expect(t.lines.filter((l) => l['outcome'] === 'rate-limited')).toHaveLength(2);
+  });
+
+  it('an invalid config on the default branch is the answer, with what to do', async () => {
+    const t = setup();
+    t.host.config = { problem: '.github/mergeops.yml on `main` is invalid: apps[0].path: is required' };
+    await runCommand(job('/mergeops lock web'), t.deps);
+    expect(t.host.replies[0]?.body).toContain('apps[0].path: is required\n\nFix it on `main` first');
+    expect(t.host.permissionAsked).toBe(0);
+  });
+
+  it('lock all is repo-wide: unlocking one app is refused naming the lock, deploy of a locked app is refused', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'admin');
+    await runCommand(job('/mergeops lock all release @team', 'alice', 3, false), t.deps);
+    expect(t.host.replies[0]?.body).toContain('Locked every app of this repository');
+    expect(t.host.checks).toEqual([{ name: 'mergeops / locks', sha: 'h'.repeat(40), conclusion: 'neutral' }]);
+    expect(t.locks.locks.get(ALL_APPS)?.reason).toBe('release @\u200bteam');
+    await runCommand(job('/mergeops unlock web', 'alice', 3, false), t.deps);
+    expect(t.host.replies[1]?.body).toContain(':x: every app is :lock: locked by @alice: release');
+    await runCommand(job('/mergeops deploy web', 'alice', 3, false), t.deps);
+    expect(t.host.replies[2]?.body).toContain(':x: `web` is :lock: locked by @alice');
+    expect(t.deploys).toEqual([]);
+  });
+
+  it('unlock applies the held commits, one deploy job per commit with its apps', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'write');
+    await runCommand(job('/mergeops lock web api', 'alice', 3, false), t.deps);
+    const held = (app: string): PendingDeploy => ({ app, installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, sha: 'c'.repeat(40), branch: 'main', defaultBranch: 'main', pushedAtMs: 1 });
+    t.locks.pending.push(held('web'), held('api'));
+    await runCommand(job('/mergeops unlock web api', 'alice', 3, false), t.deps);
+    expect(t.deploys).toEqual([{ job: expect.objectContaining({ sha: 'c'.repeat(40), reason: 'unlock', apps: ['web', 'api'] }), id: `deploy-unlock-9-${'c'.repeat(40)}-42` }]);
+    expect(t.host.replies[1]?.body).toContain(`Applying ccccccc, merged while locked, to \`web\`, \`api\``);
+  });
+
+  it('deploy re-applies the newest successful deploy, refuses when a newer commit has not deployed', async () => {
+    const t = setup({ latest: false });
+    t.host.roles.set('alice', 'write');
+    t.host.history = [
+      { id: 3, sha: 'f'.repeat(40), state: 'failure', createdAt: '' },
+      { id: 2, sha: 'e'.repeat(40), state: 'success', createdAt: '' },
+    ];
+    await runCommand(job('/mergeops deploy web', 'alice', 3, false), t.deps);
+    expect(t.host.replies[0]?.body).toContain(':x: `web` was last deployed at eeeeeee, but a newer commit on `main` has not deployed successfully');
+    expect(t.deploys).toEqual([]);
+    const ok = setup();
+    ok.host.roles.set('alice', 'write');
+    ok.host.history = t.host.history;
+    await runCommand(job('/mergeops deploy web', 'alice', 3, false), ok.deps);
+    expect(ok.deploys).toEqual([{ job: expect.objectContaining({ sha: 'e'.repeat(40), branch: 'main', reason: 'command', apps: ['web'] }), id: `deploy-command-9-${'e'.repeat(40)}-42` }]);
+  });
+
+  it('an app on a cluster the operator did not configure is refused with the reason', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'admin');
+    t.host.config = parseRepoConfig('apps:\n  - name: web\n    path: deploy/web\n    cluster: prod\n', 'main');
+    await runCommand(job('/mergeops lock web', 'alice', 3, false), t.deps);
+    expect(t.host.replies[0]?.body).toContain(':x: `web` targets cluster `prod`, which the operator has not configured');
+    expect(t.locks.locks.size).toBe(0);
+  });
+
+  it('a lock reason cannot ping people or break the locks table', () => {
+    expect(neutralise('ask @ops | <b>now</b> `x`')).toBe("ask @\u200bops    b now /b  'x'");
+  });
+});
