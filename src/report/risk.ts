@@ -66,8 +66,8 @@ export function appRisks(app: AppReport): Risk[] {
       else if (isImageField(f.path)) add('image', d, 'warning', f);
     }
   }
-  // Only fields the merge hands back to Git; fields others set that Git leaves alone are no risk.
-  for (const e of app.drift) if (e.fields.length) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
+  // Only fields the merge reverts are a risk; fields it keeps change nothing.
+  for (const e of app.drift.filter((d) => d.fields.length > 0)) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
   return out;
 }
 
@@ -85,5 +85,5 @@ export function reportRisks(r: PreviewReport): Risk[] {
 
 /** An app with changes the merge makes (objects or reverted drift). */
 export function appChanges(app: AppReport): boolean {
-  return app.drift.some((e) => e.fields.length > 0) || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
+  return app.drift.some((d) => d.fields.length > 0) || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
 }
