@@ -23,6 +23,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   engine: 3,
   flows: 4,
   commands: 4,
+  cli: 4,
   queue: 5,
   github: 6,
   http: 6,

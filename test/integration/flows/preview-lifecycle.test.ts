@@ -21,6 +21,10 @@ const secret = (v: string): string => `apiVersion: v1\nkind: Secret\nmetadata:\n
 async function rerun(h: Harness, run: { id: number; name: string; headSha: string; branch: string; pr?: { number: number; baseSha: string } }, delivery = crypto.randomUUID()): Promise<number> {
   const base = examples.find((e) => e.name === 'check_run')?.examples.find((x) => x['action'] === 'rerequested');
   const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+  // The recorded example predates the schema's date-time timestamps on the app.
+  for (const app of [p['check_run'].app, p['check_run'].check_suite?.app]) {
+    if (app) Object.assign(app, { created_at: '2019-04-19T19:36:24Z', updated_at: '2019-04-19T19:36:56Z' });
+  }
   p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
   Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
   p['repository'].owner.login = REPO.owner;
