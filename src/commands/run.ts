@@ -200,6 +200,8 @@ async function preview(ctx: Context, apps: App[] | null): Promise<string> {
   const pull = ctx.pull;
   if (!pull) throw new Refusal('`preview` runs on pull requests; comment on the pull request to preview');
   if (pull.state !== 'open') throw new Refusal(`#${pull.number} is ${pull.merged ? 'merged' : 'closed'}; \`preview\` runs on open pull requests (use \`deploy\` on a merged one)`);
+  const elsewhere = apps?.filter((a) => a.branch !== pull.baseRef) ?? [];
+  if (elsewhere.length > 0) throw new Refusal(`${elsewhere.map((a) => `\`${a.name}\` deploys from \`${a.branch}\``).join(', ')}, not from \`${pull.baseRef}\`, this pull request's base; nothing of it to preview here`);
   const j = ctx.job;
   const job: PreviewJob = {
     installationId: j.installationId,

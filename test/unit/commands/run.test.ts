@@ -134,6 +134,15 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
     expect(t.lines.find((l) => l['audit'] === 'command')).toMatchObject({ actor: 'alice', repo: 'acme/shop', command: 'preview', outcome: 'done', apps: ['web', 'api'], permission: 'write' });
   });
 
+  it('preview of an app that deploys from another branch than the PR base is refused, not run empty', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'write');
+    t.host.pulls.set(7, openPull({ baseRef: 'release' }));
+    await runCommand(job('/mergeops preview web'), t.deps);
+    expect(t.host.replies[0]?.body).toContain(":x: `web` deploys from `main`, not from `release`, this pull request's base");
+    expect(t.previews).toEqual([]);
+  });
+
   it('a fork PR author without write runs only help, even with triage', async () => {
     const t = setup();
     t.host.roles.set('bob', 'triage');
