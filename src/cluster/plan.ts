@@ -17,7 +17,7 @@ import {
   withInventory,
   type InventoryKey,
 } from './inventory.js';
-import { checkGrants } from '../policy/grants.js';
+import { checkGrants, checkNamespaceMetadata } from '../policy/grants.js';
 
 export interface ObjectError {
   ref: string;
@@ -187,6 +187,13 @@ export async function planApp(
       if (takeover) {
         refused.add(p);
         errors.push({ ref, message: takeover, source: p.source });
+        return;
+      }
+      // Pod Security and other labels keep a Namespace in check: not the repo's to change on one its app did not create.
+      const relabel = checkNamespaceMetadata(p.desired, p.live, ownershipOf(p.live, key).owner === 'this-app', key.repo, cluster.target.name, cluster.target.grants);
+      if (relabel) {
+        refused.add(p);
+        errors.push({ ref, message: `not allowed: ${relabel.rule}`, source: p.source });
         return;
       }
       if (managedByLegacy(p.live)) {

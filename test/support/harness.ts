@@ -52,7 +52,7 @@ export interface Harness {
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
   /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
-  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number }): Promise<number>;
+  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number; replay?: boolean }): Promise<number>;
   /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
   waitForDeploy(sha: string): Promise<Recorded>;
   lastCommentId(): number;
@@ -268,6 +268,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     lastCommentId: () => nextCommentId,
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
+      // A push moves the branch, as on GitHub; a replayed delivery of an old push does not.
+      if (!opts.replay) git.refs.set(opts.branch ?? 'main', s);
       const base = examples.find((e) => e.name === 'push')?.examples[0];
       const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
       p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
