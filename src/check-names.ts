@@ -6,6 +6,7 @@ export const CHECK_NAMES = {
   preview: 'mergeops / preview',
   deploy: 'mergeops / deploy',
   drift: 'mergeops / drift',
+  locks: 'mergeops / locks',
 } as const;
 
 export type CheckName = (typeof CHECK_NAMES)[keyof typeof CHECK_NAMES];

@@ -47,7 +47,7 @@ export function startCommandWorker(connection: ConnectionOptions, prefix: string
         if (last && src.kind === 'comment') {
           // The user saw 👀; they must not be left waiting for an answer that never comes.
           await host
-            .reply(src.issue, `> ${src.line.slice(0, 200)}\n\n:x: mergeops could not finish this command (an error on our side, logged for the operator). Try again in a minute.`)
+            .comment(src.issue, `> ${src.line.slice(0, 200)}\n\n:x: mergeops could not finish this command (an error on our side, logged for the operator). Try again in a minute.`)
             .catch((e: unknown) => deps.log.error({ err: redactSecrets(String(e)) }, 'could not report the failed command'));
         }
         throw err;

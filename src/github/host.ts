@@ -21,11 +21,11 @@ export interface OctokitHostOptions {
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
 export class OctokitRepoHost implements RepoHost {
-  private readonly r: RepoRef;
+  protected readonly r: RepoRef;
 
   constructor(
     readonly target: HostTarget,
-    private readonly octokit: Octokit,
+    protected readonly octokit: Octokit,
     private readonly opts: Omit<OctokitHostOptions, 'octokit'>,
   ) {
     this.r = { owner: target.owner, repo: target.repo };
