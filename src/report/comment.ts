@@ -197,11 +197,16 @@ function lookAt(a: AppReport): string {
 
 // ── per app ───────────────────────────────────────────────────────────────────────────
 
+/** Drifted objects with fields the merge reverts (not only fields it keeps). */
+function reverted(a: AppReport): number {
+  return a.drift.filter((d) => d.fields.length > 0).length;
+}
+
 function appHeading(a: AppReport): string {
   const c = appCounts(a);
   const tally = a.problems.length
     ? `failed (${plural(a.problems.length, 'problem')})`
-    : [c.created && `${c.created} created`, c.changed && `${c.changed} changed`, c.deleted && `${c.deleted} deleted`, c.kept && `${c.kept} left in the cluster`, a.drift.length && `${plural(a.drift.length, 'drifted object')} reverted`].filter(Boolean).join(' · ') || 'no changes';
+    : [c.created && `${c.created} created`, c.changed && `${c.changed} changed`, c.deleted && `${c.deleted} deleted`, c.kept && `${c.kept} left in the cluster`, reverted(a) && `${plural(reverted(a), 'drifted object')} reverted`].filter(Boolean).join(' · ') || 'no changes';
   return `#### ${appIcon(a)} ${mdCode(a.app)} → ${target(a)} · ${tally}\n\n`;
 }
 

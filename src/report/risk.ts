@@ -66,7 +66,8 @@ export function appRisks(app: AppReport): Risk[] {
       else if (isImageField(f.path)) add('image', d, 'warning', f);
     }
   }
-  for (const e of app.drift) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
+  // Only fields the merge reverts are a risk; fields it keeps change nothing.
+  for (const e of app.drift.filter((d) => d.fields.length > 0)) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
   return out;
 }
 
@@ -76,5 +77,5 @@ export function reportRisks(r: PreviewReport): Risk[] {
 
 /** An app with changes the merge makes (objects or reverted drift). */
 export function appChanges(app: AppReport): boolean {
-  return app.drift.length > 0 || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
+  return app.drift.some((d) => d.fields.length > 0) || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
 }
