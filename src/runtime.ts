@@ -198,6 +198,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           await queues.preview.add('preview', job, { jobId });
           return true;
         },
+        rerun: async (run, jobId) => {
+          if (await (run.kind === 'preview' ? queues.preview : queues.deploy).getJob(jobId)) return false;
+          if (run.kind === 'preview') {
+            // The re-run is the newest word on this PR: its comment must be allowed to land.
+            await previews.setHead(run.job, Date.now());
+            await queues.preview.add('preview', run.job, { jobId });
+            return true;
+          }
+          // Re-running an older commit's deploy would roll the branch back behind its head.
+          if (!(await deploys.isLatest(run.job))) return false;
+          await queues.deploy.add('deploy', run.job, { jobId });
+          return true;
+        },
         cancelMergeGroup: async (job) => {
           await previews.cancelMergeGroup(job);
           // A waiting preview is removed outright; a running one sees the flag and stops.

@@ -1,5 +1,4 @@
 import type { CheckName } from '../check-names.js';
-import type { Permission } from '../config/command-permissions.js';
 import type { RepoHost } from '../flows/host.js';
 import type { TreeChange } from './rollback-plan.js';
 
@@ -39,8 +38,6 @@ export interface CheckSummary {
  */
 export interface CommandHost extends RepoHost {
   react(commentId: number, reaction: Reaction): Promise<void>;
-  /** Asked at command time, never cached: a revoked collaborator loses access at once. */
-  permission(login: string): Promise<Permission>;
   pull(number: number): Promise<PullInfo | null>;
   /** An app's Deployments (environment = app name), newest first, at most `limit`. */
   deploymentHistory(environment: string, limit: number): Promise<DeploymentRecord[]>;

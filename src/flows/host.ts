@@ -1,4 +1,5 @@
 import type { CheckName } from '../check-names.js';
+import type { Permission } from '../config/command-permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 
@@ -88,6 +89,16 @@ export interface RepoHost {
   createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;
   updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void>;
   addLabels(issue: number, labels: string[]): Promise<void>;
+  /**
+   * Makes mergeops's own labels on an issue or PR equal `desired`, writing only the changes;
+   * `known` is the label list the webhook sent (saves a read). Others' labels stay.
+   */
+  syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }>;
+  /**
+   * A user's role on the repository, from GitHub's collaborator permission API, asked
+   * each time (never cached), with triage and maintain told apart.
+   */
+  permission(login: string): Promise<Permission>;
   /** Turns on auto-merge (squash); returns why GitHub refused, or null. */
   enableAutoMerge(pr: PullRequestRef): Promise<string | null>;
 }

@@ -1,7 +1,5 @@
-import type { Permission } from '../config/command-permissions.js';
 import type { CheckName } from '../check-names.js';
 import type { HostTarget } from '../flows/host.js';
-import { permissionOf } from '../commands/permissions.js';
 import type { CheckSummary, CommandHost, DeploymentRecord, PullInfo, Reaction } from '../commands/host.js';
 import type { TreeChange } from '../commands/rollback-plan.js';
 import { OctokitRepoHost, type OctokitHostOptions } from './host.js';
@@ -26,12 +24,6 @@ export class OctokitCommandHost extends OctokitRepoHost implements CommandHost {
 
   async react(commentId: number, content: Reaction): Promise<void> {
     await this.octokit.rest.reactions.createForIssueComment({ ...this.r, comment_id: commentId, content });
-  }
-
-  async permission(login: string): Promise<Permission> {
-    // GitHub answers 404 for a user who is not a collaborator of a private repository.
-    const res = (await orNullOn([404], this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.r, username: login }))) as { data: Parameters<typeof permissionOf>[0] } | null;
-    return res ? permissionOf(res.data) : 'none';
   }
 
   async pull(number: number): Promise<PullInfo | null> {

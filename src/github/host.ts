@@ -1,4 +1,6 @@
 import type { CheckName } from '../check-names.js';
+import type { Permission } from '../config/command-permissions.js';
+import { permissionOf } from '../commands/permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
@@ -9,6 +11,7 @@ import { upsertComments } from './comments.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
+import { syncLabels } from './labels.js';
 import type { Octokit, RepoRef } from './types.js';
 
 export interface OctokitHostOptions {
@@ -137,6 +140,20 @@ export class OctokitRepoHost implements RepoHost {
 
   async addLabels(issue: number, labels: string[]): Promise<void> {
     await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
+  }
+
+  syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
+    return syncLabels(this.octokit, this.r, issue, desired, known);
+  }
+
+  async permission(login: string): Promise<Permission> {
+    try {
+      return permissionOf((await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.r, username: login })).data);
+    } catch (err) {
+      // 404: not a collaborator at all.
+      if ((err as { status?: number }).status === 404) return 'none';
+      throw err;
+    }
   }
 
   enableAutoMerge(pr: PullRequestRef): Promise<string | null> {

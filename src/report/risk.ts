@@ -71,6 +71,14 @@ export function appRisks(app: AppReport): Risk[] {
   return out;
 }
 
+/** What the optional risk gate (`review: {onRisk: action_required}`) holds for a second look. */
+export const GATED: ReadonlySet<RiskKind> = new Set(['delete', 'critical-kind']);
+
+/** The risks that make a gated app's preview end as action_required. */
+export function gatedRisks(r: PreviewReport): Risk[] {
+  return r.apps.filter((a) => a.review?.onRisk === 'action_required').flatMap((a) => appRisks(a).filter((x) => GATED.has(x.kind)));
+}
+
 export function reportRisks(r: PreviewReport): Risk[] {
   return r.apps.flatMap(appRisks);
 }

@@ -18,7 +18,9 @@ const CONFIG_TEXT = 'apps:\n  - name: web\n    path: deploy/web\n    namespace: 
 /** The flows' in-memory GitHub, plus what only commands ask of it. */
 class FakeHost extends FakeRepoHost implements CommandHost {
   reactions: string[] = [];
-  roles = new Map<string, Permission>();
+  get roles(): Map<string, Permission> {
+    return this.permissions;
+  }
   pullInfo = new Map<number, PullInfo>();
   history: DeploymentRecord[] = [];
   posted: { name: string; sha: string; conclusion: string }[] = [];
@@ -35,10 +37,10 @@ class FakeHost extends FakeRepoHost implements CommandHost {
     return this.comments;
   }
   react = async (_id: number, r: string) => void this.reactions.push(r);
-  permission = async (login: string) => {
+  override async permission(login: string): Promise<Permission> {
     this.permissionAsked++;
-    return this.roles.get(login) ?? 'none';
-  };
+    return super.permission(login);
+  }
   pull = async (n: number) => this.pullInfo.get(n) ?? null;
   deploymentHistory = async () => this.history;
   deploymentsOf = async () => [];
