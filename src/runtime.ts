@@ -26,7 +26,7 @@ import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
 import { LockStore, exposeLocks } from './commands/locks.js';
 import { CommandRateLimiter } from './commands/rate-limit.js';
-import { createCommandQueue, enqueueCommand, startCommandWorker } from './commands/worker.js';
+import { createCommandQueue, enqueueCommand, startCommandWorker } from './queue/command-worker.js';
 import { OctokitCommandHost } from './github/command-host.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';

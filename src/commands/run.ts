@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
+import { CHECK_NAMES } from '../check-names.js';
 import type { ClusterTargets } from '../config/clusters.js';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
 import { ConfigError } from '../config/validate.js';
-import { CHECK_NAMES } from '../check-names.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
