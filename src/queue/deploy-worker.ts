@@ -1,5 +1,6 @@
 import { DelayedError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
 import { CHECK_NAMES } from '../check-names.js';
+import { errorText } from '../errors.js';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
 import type { DeployJob } from '../flows/jobs.js';
 import { startFlowWorker, type WorkerLimits } from './flow-worker.js';
@@ -32,11 +33,11 @@ export function startDeployWorker(
       prefix,
       limits,
       log: deps.log,
-      onGaveUp: async (job, attempts, message) => {
+      onGaveUp: async (job, attempts, err) => {
         const checkRun = job.data.checkRun;
         if (!checkRun) return;
         const host = await deps.hosts(job.data);
-        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`);
+        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${errorText(err)}\n\nPush again to retry.`);
       },
     },
     (job, token) => processDeploy(job, token, state, deps),

@@ -25,7 +25,7 @@ export interface FlowWorkerOptions<T> {
    * what it opened on GitHub (its check run) so nothing spins forever. Best effort: an
    * error here is only logged, the job is failing already.
    */
-  onGaveUp?(job: Job<T>, attempts: number, message: string): Promise<void>;
+  onGaveUp?(job: Job<T>, attempts: number, err: unknown): Promise<void>;
 }
 
 /** What a processor may return: the outcome label of `mergeops_jobs_total`, and the job's return value. */
@@ -56,7 +56,7 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
         const last = attempts >= (job.opts.attempts ?? 1);
         opts.log.error({ job: job.id, attempt: attempts, last, err: message }, `${opts.flow} failed`);
         if (last && opts.onGaveUp) {
-          await opts.onGaveUp(job, attempts, message).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
+          await opts.onGaveUp(job, attempts, err).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
         }
         throw err;
       }
