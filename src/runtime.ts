@@ -27,7 +27,7 @@ import type { ImageEvent } from './images/events.js';
 import { LockStore, exposeLocks } from './commands/locks.js';
 import { CommandRateLimiter } from './commands/rate-limit.js';
 import { createCommandQueue, enqueueCommand, startCommandWorker } from './queue/command-worker.js';
-import { octokitCommandHost } from './github/command-host.js';
+import { OctokitCommandHost } from './github/command-host.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';
 import { loadNotifications } from './notify/config.js';
@@ -148,12 +148,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
-        const host = octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits);
+        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits),
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits }),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
