@@ -10,7 +10,9 @@ import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { ClusterPool } from '../src/cluster/connect.js';
 import { loadClusterTargets } from '../src/config/clusters.js';
+import { Engine } from '../src/engine/engine.js';
 import { runPreview } from '../src/flows/preview.js';
+import { octokitHosts } from '../src/github/host.js';
 import type { Octokit } from '../src/github/types.js';
 import { DEFAULT_EXTRACT_LIMITS } from '../src/source/extract.js';
 import { RevisionCache } from '../src/source/revision-cache.js';
@@ -35,7 +37,9 @@ async function main(): Promise<void> {
   const comments: string[] = [];
   let title = '';
   const github = {
-    request: async (_route: string, params: { ref: string }) => ({ data: Readable.from([tarballs.get(params.ref) as Buffer]) }),
+    request: Object.assign(async (_route: string, params: { ref: string }) => ({ data: Readable.from([tarballs.get(params.ref) as Buffer]) }), {
+      endpoint: { DEFAULTS: { baseUrl: 'https://api.github.com' } },
+    }),
     paginate: async () => [],
     rest: {
       checks: {
@@ -59,11 +63,9 @@ async function main(): Promise<void> {
   await runPreview(
     { installationId: 1, owner: 'acme', repo: 'memory', repoId: job.repoId, pr: 1, headSha: 'head', baseRef: 'main', baseSha: 'base', defaultBranch: 'main', fromFork: false },
     {
-      // A stub of only the calls the preview flow makes; the flow's types want the full client.
-      github: async () => github as unknown as Octokit,
-      clusters,
-      limits: DEFAULT_EXTRACT_LIMITS,
-      revisions,
+      // A stub of only the calls the preview flow makes; the host's types want the full client.
+      hosts: octokitHosts({ octokit: async () => github as unknown as Octokit, limits: DEFAULT_EXTRACT_LIMITS, revisions }),
+      engine: new Engine({ clusters, log: pino({ level: 'silent' }), flow: 'preview' }),
       log: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })),
       isLatestHead: async () => true,
       commentIds: () => ({ get: async () => null, set: async () => undefined }),

@@ -7,29 +7,23 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { applyApp, waitHealthy } from './cluster/apply.js';
 import { ClusterUnreachableError, KubeApiError } from './cluster/client.js';
-import { CLUSTER_CONCURRENCY, ClusterPool, type Cluster } from './cluster/connect.js';
-import type { InventoryKey } from './cluster/inventory.js';
-import { planApp } from './cluster/plan.js';
-import type { ClusterTarget, ClusterTargets } from './config/clusters.js';
+import { ClusterPool } from './cluster/connect.js';
+import { KubeconfigError, localClusterTarget, type LocalCluster } from './config/clusters.js';
 import { REPO_CONFIG_PATH, type App } from './config/repo-config.js';
 import { diffPlan } from './diff/diff.js';
 import type { ObjectDiff } from './diff/types.js';
-import { readConfig } from './flows/common.js';
-import { render } from './render/index.js';
+import { Engine, renderTarget, type AppTarget } from './engine/engine.js';
+import { readConfig } from './engine/revision.js';
 import { ToolError } from './render/exec.js';
-import { RenderError } from './errors.js';
+import { RenderError, UserError, errorText } from './errors.js';
 import { type RenderedObject } from './objects.js';
 import { dumpYaml } from './yaml.js';
 import { formatComment } from './report/comment.js';
-import { errorText } from './errors.js';
 import { appLine, appProblems, appSucceeded, type AppDeployReport } from './report/deploy.js';
 import type { AppReport, PreviewReport, Problem } from './report/types.js';
 
@@ -150,14 +144,9 @@ function parseCli(argv: string[]): Parsed | 'help' {
   return { command, app, values, output, repoId };
 }
 
-/** Where the cluster comes from, for error messages. */
-interface ClusterSource {
-  target: ClusterTarget;
-  where: string;
-}
-
 interface State {
-  source?: ClusterSource;
+  /** Where the cluster comes from, for error messages. */
+  source?: LocalCluster;
 }
 
 /** The CLI; returns the exit code. Never throws and never exits: `main` below does that. */
@@ -179,19 +168,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
 
     const log = makeLogger(io.env);
-    const key: InventoryKey = { repoId: args.repoId, repo: await repoName(args.values.repo, dir, io.env), app: app.name };
-    state.source = clusterSource(app, args.values, io.env);
-    const targets: ClusterTargets = new Map([[app.cluster, state.source.target]]);
-    pool = new ClusterPool(targets);
-    const cluster = await pool.get(app.cluster);
-    log.debug({ app: app.name, objects: rendered.length, cluster: state.source.where, repo: key.repo, repoId: key.repoId }, 'rendered');
+    const t: AppTarget = { app, dir, key: { repoId: args.repoId, repo: await repoName(args.values.repo, dir, io.env), app: app.name } };
+    state.source = localClusterTarget(app.cluster, args.values, io.env);
+    pool = new ClusterPool(new Map([[app.cluster, state.source.target]]));
+    const engine = new Engine({ clusters: pool, log, flow: 'cli' });
+    log.debug({ app: app.name, objects: rendered.length, cluster: state.source.where, repo: t.key.repo, repoId: t.key.repoId }, 'rendered');
 
     if (args.command === 'diff' || args.values['dry-run']) {
       // Both send the deploy's own requests as a dry run (like the preview), so conflicts
       // surface exactly when the app's `conflicts: fail` would make the deploy refuse.
-      return await diff(cluster, app, rendered, key, args.output, io);
+      return await diff(engine, t, rendered, args.output, io);
     }
-    return await apply(cluster, app, rendered, key, args.output, log, io);
+    return await apply(engine, t, rendered, args.output, io);
   } catch (err) {
     io.stderr(`mergeops: ${describeError(err, state)}\n`);
     const stack = (err as { stack?: unknown } | null)?.stack;
@@ -219,7 +207,7 @@ async function loadApp(dir: string, args: Parsed): Promise<App> {
 
 async function renderApp(app: App, dir: string): Promise<RenderedObject[]> {
   try {
-    return await render(app, dir);
+    return await renderTarget(app, dir);
   } catch (err) {
     if (err instanceof RenderError || err instanceof ToolError) {
       const where = err instanceof RenderError && err.file ? ` at ${err.file}${err.line ? `:${err.line}` : ''}` : '';
@@ -272,74 +260,10 @@ export function repoFromRemote(url: string): string | null {
   return parts.length >= 3 && REPO_NAME.test(name) ? name : null;
 }
 
-/**
- * Mirrors loadClusterTargets without a clusters file: the user's kubeconfig (or the one
- * named) is the app's cluster, with no policy. Checked here so a wrong path or context
- * fails with a message naming what exists rather than deep inside client-node.
- */
-function clusterSource(app: App, values: Values, env: NodeJS.ProcessEnv): ClusterSource {
-  const target: ClusterTarget = { name: app.cluster, inCluster: false, grants: null };
-  const fromEnv = (env['KUBECONFIG'] ?? '').split(path.delimiter).filter((f) => f !== '');
-  let file: string | undefined;
-  let label: string;
-  const kc = new KubeConfig();
-  if (values.kubeconfig !== undefined) {
-    file = path.resolve(values.kubeconfig);
-    label = file;
-  } else if (fromEnv.length === 1) {
-    file = path.resolve(fromEnv[0] as string);
-    label = `${file} (KUBECONFIG)`;
-  } else if (fromEnv.length > 1) {
-    // Several files: client-node merges them the way kubectl does (from process.env).
-    label = `KUBECONFIG=${fromEnv.join(path.delimiter)}`;
-    for (const f of fromEnv) if (!fs.existsSync(f)) throw new CliError(`${f} (listed in KUBECONFIG) does not exist; fix KUBECONFIG or pass --kubeconfig`);
-    try {
-      kc.loadFromDefault();
-    } catch (err) {
-      throw new CliError(`cannot read ${label}: ${oneLine(errorText(err))}; fix it or pass --kubeconfig`);
-    }
-  } else {
-    const home = env['HOME'] || os.homedir();
-    const dflt = path.join(home, '.kube', 'config');
-    if (fs.existsSync(dflt)) {
-      file = dflt;
-      label = dflt;
-    } else if (env['KUBERNETES_SERVICE_HOST']) {
-      target.inCluster = true;
-      if (values.context) throw new CliError('--context needs a kubeconfig; inside a pod pass --kubeconfig too');
-      return { target, where: 'the in-cluster service account' };
-    } else {
-      throw new CliError(`no kubeconfig found (KUBECONFIG is unset and ${dflt} does not exist); pass --kubeconfig <path> or set KUBECONFIG`);
-    }
-  }
-  if (file !== undefined) {
-    if (!fs.existsSync(file)) throw new CliError(`kubeconfig ${file} does not exist; pass --kubeconfig <path> or set KUBECONFIG`);
-    try {
-      kc.loadFromFile(file);
-    } catch (err) {
-      throw new CliError(`cannot read kubeconfig ${file}: ${oneLine(errorText(err))}; fix it or pass another --kubeconfig`);
-    }
-    target.kubeconfig = file;
-  }
-  const contexts = kc.getContexts().map((c) => c.name);
-  const listed = `contexts: ${contexts.join(', ') || 'none'}`;
-  const context = values.context ?? kc.getCurrentContext();
-  if (!context) throw new CliError(`${label} has no current context; pass --context (${listed})`);
-  if (!kc.getContextObject(context)) throw new CliError(`context "${context}" is not in ${label} (${listed}); pass one of them with --context`);
-  kc.setCurrentContext(context);
-  if (!kc.getCurrentCluster()) throw new CliError(`context "${context}" in ${label} names a cluster the kubeconfig does not define; fix the kubeconfig or pick another --context`);
-  if (values.context !== undefined) target.context = values.context;
-  return { target, where: `context "${context}" of ${label}` };
-}
-
-async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, io: CliIo): Promise<number> {
-  const plan = await planApp(cluster, app, rendered, key, { concurrency: CLUSTER_CONCURRENCY, orphans: true });
+async function diff(engine: Engine, t: AppTarget, rendered: RenderedObject[], output: string, io: CliIo): Promise<number> {
+  const { app, key } = t;
+  const { plan, problems } = await engine.plan(t, { rendered });
   const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
-  const problems: Problem[] = plan.errors.map((e) => {
-    const p: Problem = { message: e.message, ref: e.ref };
-    if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
-    return p;
-  });
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else {
@@ -357,15 +281,18 @@ async function diff(cluster: Cluster, app: App, rendered: RenderedObject[], key:
   return diffs.some((d) => d.action !== 'unchanged') ? 2 : 0;
 }
 
-async function apply(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, output: string, log: Logger, io: CliIo): Promise<number> {
-  const result = await applyApp(cluster, app, rendered, key, { prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log });
+async function apply(engine: Engine, t: AppTarget, rendered: RenderedObject[], output: string, io: CliIo): Promise<number> {
+  const { app } = t;
+  const applied = await engine.apply(t, {
+    rendered,
+    onHealthWait: (objects, waitMs) => io.stderr(`waiting up to ${Math.round(waitMs / 1000)} s for ${objects} object${objects === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`),
+  });
+  const { result } = applied;
   const report: AppDeployReport = { app: app.name, cluster: app.cluster, result, problems: [] };
-  if (result.errors.length === 0 && app.waitMs > 0) {
-    io.stderr(`waiting up to ${Math.round(app.waitMs / 1000)} s for ${result.objects.length} object${result.objects.length === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`);
-    report.health = await waitHealthy(cluster, result.objects, app.waitMs, log);
-  }
+  if (applied.health) report.health = applied.health;
   if (output === 'json') {
-    const { objects: _objects, ...counts } = result;
+    // The change set is the human output's; the JSON keeps the fields scripts already read.
+    const { objects: _objects, orphans: _orphans, ...counts } = result;
     io.stdout(`${JSON.stringify({ app: app.name, cluster: app.cluster, succeeded: appSucceeded(report), ...counts, health: report.health ?? null }, null, 2)}\n`);
   } else {
     const lines = [`app "${app.name}" → cluster "${app.cluster}": ${appLine(report)}`];
@@ -400,7 +327,7 @@ function oneLine(s: string): string {
 
 function describeError(err: unknown, state: State): string {
   const where = state.source?.where ?? 'the cluster';
-  if (err instanceof CliError) return err.message;
+  if (err instanceof CliError || err instanceof KubeconfigError) return err.message;
   if (err instanceof ClusterUnreachableError) {
     const cause = /is unreachable: (.*?)\. Check that/.exec(err.message)?.[1] ?? err.message;
     return `cannot reach the API server of ${where}: ${cause}; check that it is up and that --kubeconfig/--context (or KUBECONFIG) point at the right cluster`;
@@ -411,6 +338,7 @@ function describeError(err: unknown, state: State): string {
     return `the API server of ${where} answered HTTP ${err.status}: ${oneLine(err.message)}`;
   }
   if (err instanceof RenderError || err instanceof ToolError) return `${oneLine(err.message)}; fix it and run again`;
+  if (err instanceof UserError) return `${oneLine(err.message)}; fix it and run again`;
   return `unexpected error: ${oneLine(errorText(err))} (set DEBUG=1 for a stack trace)`;
 }
 

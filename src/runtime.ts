@@ -8,17 +8,19 @@ import { mergeopsApp } from './github/app.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
-import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
-import { SharedState } from './queue/state.js';
+import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
-import { startPreviewWorker } from './queue/worker.js';
+import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
-import type { PreviewJob } from './queue/jobs.js';
+import type { PreviewJob } from './flows/jobs.js';
+import { octokitHosts } from './github/host.js';
+import { Engine } from './engine/engine.js';
 import { loadRegistryAccess } from './config/registries.js';
 import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
@@ -27,7 +29,7 @@ import { CommandRateLimiter } from './commands/rate-limit.js';
 import { createCommandQueue, enqueueCommand, startCommandWorker } from './commands/worker.js';
 import { octokitCommandHost } from './commands/github.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
-import { previewJobId } from './queue/jobs.js';
+import { mergeGroupPreviewJobId } from './queue/jobs.js';
 import { loadNotifications } from './notify/config.js';
 import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.js';
 
@@ -44,7 +46,9 @@ export interface Runtime {
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
   const redis = createRedis(settings.redisUrl);
   const connection = createRedis(settings.redisUrl, true);
-  const state = new SharedState(redis, settings.redisPrefix);
+  const deliveries = new Deliveries(redis, settings.redisPrefix);
+  const previews = new PreviewState(redis, settings.redisPrefix);
+  const deploys = new DeployState(redis, settings.redisPrefix);
   const queues = createQueues(connection, settings.redisPrefix);
   const index = new ImageIndex(redis, settings.redisPrefix);
   // Commands have their own queue; it joins the others for /metrics and the admin UI.
@@ -56,7 +60,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const locks = new LockStore(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
-    await state.setHead(job, at);
+    await previews.setHead(job, at);
     return enqueuePreview(queues, job);
   };
   // Read once by both halves: workers use the credentials, the web side the webhook secrets.
@@ -84,14 +88,16 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // for a reconnect instead of failing after 3 tries) a Redis restart pauses the job; on
     // the other, the job failed while Redis was away, BullMQ could not record that, and the
     // job sat "active" until stall recovery re-ran it a minute later.
-    const jobState = new SharedState(connection, settings.redisPrefix);
+    const jobPreviews = new PreviewState(connection, settings.redisPrefix);
+    const jobDeploys = new DeployState(connection, settings.redisPrefix);
+    const leases = new Leases(connection, settings.redisPrefix);
     const workerLimits = { concurrency: settings.workerConcurrency, lockMs: settings.jobLockMs };
     const targets = loadClusterTargets(settings.clustersFile);
     const clusters = new ClusterPool(targets);
-    // Mid-job lock reads and writes use the worker connection, like jobState.
+    // Mid-job lock reads and writes use the worker connection, like the job state.
     const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
-    const github = async (id: number) => {
+    const octokit = async (id: number) => {
       const octokit = await probot.auth(id);
       octokit.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
@@ -100,73 +106,67 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       return octokit;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
+    const hosts = octokitHosts({ octokit, limits, revisions });
     const receivers = loadNotifications(settings.notificationsFile);
     const notifier = new Notifier(receivers.length ? notifyQueue : null, receivers, log);
     const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
     const notifyWorker = receivers.length ? startNotifyWorker(connection, { receivers, redis: connection, prefix: settings.redisPrefix, log }) : null;
     if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
-      github,
-      clusters,
-      limits,
-      revisions,
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'preview' }),
       log,
-      isLatestHead: (job) => jobState.isLatestHead(job),
-      commentIds: (job) => jobState.commentIds(job),
+      isLatestHead: (job) => jobPreviews.isLatestHead(job),
+      commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
-      cancelled: async (job) => job.mergeGroup !== undefined && (await jobState.mergeGroupCancelled(job)),
+      cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, jobState, {
-      github,
-      clusters,
-      limits,
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
       log,
-      recordDeployed: (job, app) => jobState.recordDeployed(job, app),
-      healthPollMs: settings.healthPollMs,
+      recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
       notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
-        const octokit = await github(job.installationId);
-        const host = octokitCommandHost(octokit, { owner: job.owner, repo: job.repo }, limits);
+        const host = octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits);
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => octokitCommandHost(await github(job.installationId), { owner: job.owner, repo: job.repo }, limits),
+      host: async (job) => octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
       log,
       enqueuePreview: async (job, jobId) => {
         // The comment is the command's answer too: this run must be allowed to edit it.
-        await jobState.setHead(job, Date.now());
+        await jobPreviews.setHead(job, Date.now());
         await queues.preview.add('preview', job, { jobId });
       },
       enqueueDeploy: async (job, jobId) => {
         await queues.deploy.add('deploy', job, { jobId });
       },
-      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
+      isLatestDeploy: (job) => jobDeploys.isLatest(job),
     });
-    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, {
-      github,
-      clusters,
-      limits,
+    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
+      hosts,
+      engine: new Engine({ clusters, log, flow: 'drift' }),
       log,
-      deployedApps: () => jobState.deployedApps(),
-      isLatestDeploy: (job) => jobState.isLatestDeploy(job),
+      deployedApps: () => jobDeploys.deployedApps(),
+      isLatestDeploy: (job) => jobDeploys.isLatest(job),
       enqueueHeal: (job) => enqueueHeal(queues, job),
       notify,
     });
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
-      github,
+      hosts,
       registry: new OciDatasource(registryAccess),
-      limits,
       log,
-      // On the worker connection, like jobState: a Redis restart pauses a bump, not fails it.
+      // On the worker connection, like the job state: a Redis restart pauses a bump, not fails it.
       index: new ImageIndex(connection, settings.redisPrefix),
       queues,
-      state: jobState,
+      leases,
       lockMs: settings.jobLockMs,
       pollIntervalMs: settings.imagePollIntervalMs,
       enqueuePreview: async (job) => {
@@ -186,24 +186,22 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         enqueuePreview: enqueuePreviewAt,
         enqueueDeploy: async (job, at) => {
           // A stale push (an older commit redelivered late) is not enqueued at all.
-          if (!(await state.setLatestDeploy(job, at))) return false;
+          if (!(await deploys.setLatest(job, at))) return false;
           return enqueueDeploy(queues, job);
         },
-        enqueueSync: async (job) => {
-          await queues.image.add('sync', job, { jobId: `sync-${job.repoId}-${job.sha ?? Date.now()}` });
-        },
+        enqueueSync: (job) => enqueueSync(queues, job),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
         enqueueCommand: (job) => enqueueCommand(commandQueue, job),
         enqueueMergeGroup: async (job) => {
-          const jobId = `${previewJobId(job)}-merge-group`;
+          const jobId = mergeGroupPreviewJobId(job);
           if (await queues.preview.getJob(jobId)) return false;
           await queues.preview.add('preview', job, { jobId });
           return true;
         },
         cancelMergeGroup: async (job) => {
-          await state.cancelMergeGroup(job);
+          await previews.cancelMergeGroup(job);
           // A waiting preview is removed outright; a running one sees the flag and stops.
-          const waiting = await queues.preview.getJob(`${previewJobId({ ...job, pr: 0 })}-merge-group`);
+          const waiting = await queues.preview.getJob(mergeGroupPreviewJobId(job));
           await waiting?.remove().catch(() => undefined);
         },
       }),
@@ -213,7 +211,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   const server = await buildServer({
     ...(web && secret ? { webhooks: { probot, secret } } : {}),
     redis,
-    state,
+    state: deliveries,
     queues,
     logger: log,
     requestTimeoutMs: settings.httpRequestTimeoutMs,

@@ -27,6 +27,8 @@ export interface ApplyResult {
   pruned: string[];
   /** Deleted and created again for an immutable-field change (also counted as configured). */
   replaced: string[];
+  /** Live objects of this app the render no longer has: what prune deletes (or would have). */
+  orphans?: string[];
   errors: ObjectError[];
   /** The dry-run's warnings and the prunes refused: the same the preview showed. */
   warnings: ObjectWarning[];
@@ -48,10 +50,11 @@ const DELETE_TIMEOUT_MS = 120_000;
  * succeeded.
  */
 export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<ApplyResult> {
-  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], errors: [], warnings: [], objects: [] };
+  const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
   const planOpts = opts.force === undefined ? { concurrency: opts.concurrency, orphans: true } : { concurrency: opts.concurrency, orphans: true, force: opts.force };
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
+  result.orphans = plan.orphans.map(objectRef);
   if (plan.errors.length) {
     result.errors = plan.errors;
     return result;

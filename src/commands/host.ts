@@ -1,5 +1,5 @@
 import type { RepoConfig } from '../config/repo-config.js';
-import type { Checkout } from '../github/tarball.js';
+import type { Checkout } from '../source/checkout.js';
 import type { Permission } from '../config/command-permissions.js';
 import type { TreeChange } from './rollback-plan.js';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
-import type { Checkout } from '../github/tarball.js';
+import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
 import type { CommandHost } from './host.js';
 import { describeChanges, planRollback, readScope } from './rollback-plan.js';

@@ -3,7 +3,7 @@ import type { ClusterTargets } from '../config/clusters.js';
 import type { App, RepoConfig } from '../config/repo-config.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
-import type { DeployJob, PreviewJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob } from '../flows/jobs.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
 import type { CommandJob } from './jobs.js';

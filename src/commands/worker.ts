@@ -1,7 +1,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { jobsTotal } from '../metrics.js';
 import { redactSecrets } from '../util/redact.js';
-import type { WorkerLimits } from '../queue/worker.js';
+import type { WorkerLimits } from '../queue/flow-worker.js';
 import type { CommandHost } from './host.js';
 import { COMMAND_QUEUE, commandJobId, type CommandJob } from './jobs.js';
 import { runCommand, type CommandDeps } from './run.js';

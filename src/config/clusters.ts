@@ -1,7 +1,10 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { KubeObject } from '../objects.js';
-import { errorText } from '../errors.js';
+import { UserError, errorText } from '../errors.js';
 import { parseYamlDocuments } from '../yaml.js';
 import { ConfigError, anyMapping, bool, check, fail, list, mapping, str, unset } from './validate.js';
 import { COMMAND_NAMES, DEFAULT_REQUIRED, PERMISSION_LEVELS, atLeast, isPermission, type CommandName, type CommandPermissions, type Permission } from './command-permissions.js';
@@ -162,4 +165,81 @@ export function loadClusterTargets(file: string | undefined): ClusterTargets {
     targets.set(name, t);
   }
   return targets;
+}
+
+/** A local kubeconfig that cannot be used as given; the message says what to pass instead. */
+export class KubeconfigError extends UserError {
+  override name = 'KubeconfigError';
+}
+
+/** A local cluster and where it came from, for messages (`context "kind" of ~/.kube/config`). */
+export interface LocalCluster {
+  target: ClusterTarget;
+  where: string;
+}
+
+/**
+ * The local cluster of someone running mergeops on a laptop, as loadClusterTargets takes
+ * it without a clusters file (the kubeconfig named, else KUBECONFIG, else ~/.kube/config,
+ * else the pod's service account) but checked now, so a wrong path or context fails with
+ * a message naming what exists rather than deep inside client-node. No policy applies.
+ */
+export function localClusterTarget(name: string, values: { kubeconfig?: string | undefined; context?: string | undefined }, env: NodeJS.ProcessEnv): LocalCluster {
+  const target: ClusterTarget = { name, inCluster: false, grants: null };
+  const fromEnv = (env['KUBECONFIG'] ?? '').split(path.delimiter).filter((f) => f !== '');
+  let file: string | undefined;
+  let label: string;
+  const kc = new KubeConfig();
+  if (values.kubeconfig !== undefined) {
+    file = path.resolve(values.kubeconfig);
+    label = file;
+  } else if (fromEnv.length === 1) {
+    file = path.resolve(fromEnv[0] as string);
+    label = `${file} (KUBECONFIG)`;
+  } else if (fromEnv.length > 1) {
+    // Several files: client-node merges them the way kubectl does (from process.env).
+    label = `KUBECONFIG=${fromEnv.join(path.delimiter)}`;
+    for (const f of fromEnv) if (!fs.existsSync(f)) throw new KubeconfigError(`${f} (listed in KUBECONFIG) does not exist; fix KUBECONFIG or pass --kubeconfig`);
+    try {
+      kc.loadFromDefault();
+    } catch (err) {
+      throw new KubeconfigError(`cannot read ${label}: ${oneLine(errorText(err))}; fix it or pass --kubeconfig`);
+    }
+  } else {
+    const home = env['HOME'] || os.homedir();
+    const dflt = path.join(home, '.kube', 'config');
+    if (fs.existsSync(dflt)) {
+      file = dflt;
+      label = dflt;
+    } else if (env['KUBERNETES_SERVICE_HOST']) {
+      target.inCluster = true;
+      if (values.context) throw new KubeconfigError('--context needs a kubeconfig; inside a pod pass --kubeconfig too');
+      return { target, where: 'the in-cluster service account' };
+    } else {
+      throw new KubeconfigError(`no kubeconfig found (KUBECONFIG is unset and ${dflt} does not exist); pass --kubeconfig <path> or set KUBECONFIG`);
+    }
+  }
+  if (file !== undefined) {
+    if (!fs.existsSync(file)) throw new KubeconfigError(`kubeconfig ${file} does not exist; pass --kubeconfig <path> or set KUBECONFIG`);
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      throw new KubeconfigError(`cannot read kubeconfig ${file}: ${oneLine(errorText(err))}; fix it or pass another --kubeconfig`);
+    }
+    target.kubeconfig = file;
+  }
+  const contexts = kc.getContexts().map((c) => c.name);
+  const listed = `contexts: ${contexts.join(', ') || 'none'}`;
+  const context = values.context ?? kc.getCurrentContext();
+  if (!context) throw new KubeconfigError(`${label} has no current context; pass --context (${listed})`);
+  if (!kc.getContextObject(context)) throw new KubeconfigError(`context "${context}" is not in ${label} (${listed}); pass one of them with --context`);
+  kc.setCurrentContext(context);
+  if (!kc.getCurrentCluster()) throw new KubeconfigError(`context "${context}" in ${label} names a cluster the kubeconfig does not define; fix the kubeconfig or pick another --context`);
+  if (values.context !== undefined) target.context = values.context;
+  return { target, where: `context "${context}" of ${label}` };
+}
+
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
 }

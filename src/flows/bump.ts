@@ -1,24 +1,19 @@
 import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type ImageRule, type RepoConfig } from '../config/repo-config.js';
 import { ConfigError } from '../config/validate.js';
-import { fetchRevision, type Checkout } from '../github/tarball.js';
-import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from '../github/pulls.js';
-import type { Octokit, RepoRef } from '../github/types.js';
+import { openRevision, type Revision } from '../engine/revision.js';
 import { collectImageFiles } from '../images/files.js';
 import { RegistryFacts } from '../images/facts.js';
 import { planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
 import { normaliseRepository, sameRepository } from '../images/reference.js';
 import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.js';
-import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from '../queue/jobs.js';
 import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
-import type { ExtractLimits } from '../source/extract.js';
-import { readConfig } from './common.js';
-import { toProblem } from '../errors.js';
+import type { FileChange, RepoHost, RepoHosts } from './host.js';
+import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from './jobs.js';
 
 export interface BumpDeps {
-  github(installationId: number): Promise<Octokit>;
+  hosts: RepoHosts;
   registry: ImageDatasource;
-  limits: ExtractLimits;
   log: Logger;
   /** Records the repo's `images:` (the flow has just read its config anyway). */
   syncImages(target: RepoTarget, rules: ImageRule[]): Promise<void>;
@@ -43,40 +38,32 @@ const keyOf = (r: ImageRule): string => r.pullRequest.group ?? r.repository;
  * it twice for the same build changes nothing (equal trees are not pushed again).
  */
 export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome[]> {
-  const r: RepoRef = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, image: job.repository, flow: 'image-bump' });
-  const octokit = await deps.github(job.installationId);
-  const head = await branchHead(octokit, r, job.defaultBranch);
+  const host = await deps.hosts(job);
+  const head = await host.branchHead(job.defaultBranch);
   if (!head) {
     log.warn({ branch: job.defaultBranch }, 'default branch not found; nothing to bump');
     return [];
   }
-  const checkouts = new Map<string, { sha: string; checkout: Checkout }>();
-  const checkoutOf = async (branch: string, sha?: string): Promise<{ sha: string; checkout: Checkout } | null> => {
-    const known = checkouts.get(branch);
+  const revisions = new Map<string, { sha: string; revision: Revision }>();
+  const revisionOf = async (branch: string, sha?: string): Promise<{ sha: string; revision: Revision } | null> => {
+    const known = revisions.get(branch);
     if (known) return known;
-    const at = sha ?? (await branchHead(octokit, r, branch));
+    const at = sha ?? (await host.branchHead(branch));
     if (!at) return null;
-    const c = { sha: at, checkout: await fetchRevision(octokit, r, at, deps.limits) };
-    checkouts.set(branch, c);
+    const c = { sha: at, revision: await openRevision(() => host.revision(at), job.defaultBranch) };
+    revisions.set(branch, c);
     return c;
   };
   try {
-    let main;
-    try {
-      main = await checkoutOf(job.defaultBranch, head);
-    } catch (err) {
-      const problem = toProblem(err);
-      // The preview's check run shows the same refusal on the PR that caused it.
-      log.warn({ problem: problem.message }, 'repository archive refused; no image bump');
-      return [];
-    }
+    const main = await revisionOf(job.defaultBranch, head);
     if (!main) return [];
-    const config = await readConfig(main.checkout.dir, job.defaultBranch);
-    if ('problem' in config) {
-      log.warn({ problem: config.problem.message }, 'config on the default branch is invalid; no image bump until it is fixed');
+    if (!main.revision.ok) {
+      // The preview's check run shows the same problem on the PR that caused it.
+      log.warn({ problem: main.revision.problem.message }, 'the default branch does not read (refused archive or invalid config); no image bump until it is fixed');
       return [];
     }
+    const config = main.revision.config;
     await deps.syncImages(job, config.images);
     const keys = [...new Set(config.images.filter((rule) => sameRepository(rule.repository, job.repository)).map(keyOf))];
     if (keys.length === 0) log.info('no images: rule of this repo names the image any more');
@@ -85,16 +72,21 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
     for (const key of keys) {
       const rules = config.images.filter((rule) => keyOf(rule) === key);
       for (const [base, baseRules] of byBaseBranch(config, rules)) {
-        const c = await checkoutOf(base);
+        const c = await revisionOf(base);
         if (!c) {
           log.warn({ base }, 'an app deploys from a branch that does not exist; skipping it');
           continue;
         }
+        if (!c.revision.ok) {
+          log.warn({ base, problem: c.revision.problem.message }, 'this branch does not read; skipping it');
+          continue;
+        }
+        const dir = c.revision.dir;
         const entries: { rule: ImageRule; target: BumpTarget; files: ImageFile[] }[] = [];
         for (const { rule, apps } of baseRules) {
           const target = await registry.target(rule);
           if (!target) continue;
-          entries.push({ rule, target, files: await collectImageFiles(c.checkout.dir, config.apps.filter((a) => apps.includes(a.name)), rule) });
+          entries.push({ rule, target, files: await collectImageFiles(dir, config.apps.filter((a) => apps.includes(a.name)), rule) });
         }
         const plan = planBump(entries);
         if (plan.files.length === 0) {
@@ -116,7 +108,7 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
         const title = bumpTitle(plan, key);
         const body = bumpBody(plan, builds, job.events.map((e) => e.source), previous);
         const branch = bumpBranch(key, base, job.defaultBranch);
-        const outcome = await upsertPullRequest(octokit, r, { branch, base, baseSha: c.sha, title, body, files: plan.files, labels: rules.flatMap((x) => x.pullRequest.labels), automerge: rules.some((x) => x.pullRequest.automerge) }, log);
+        const outcome = await upsertPullRequest(host, { branch, base, baseSha: c.sha, title, body, files: plan.files, labels: rules.flatMap((x) => x.pullRequest.labels), automerge: rules.some((x) => x.pullRequest.automerge) }, log);
         outcomes.push({ key, base, result: outcome.result, pr: outcome.pr });
         if (outcome.result === 'opened' || outcome.result === 'updated') {
           await deps.enqueuePreview({ ...prRef(job), pr: outcome.pr, headSha: outcome.headSha, baseRef: base, baseSha: c.sha, fromFork: false });
@@ -126,7 +118,7 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
     }
     return outcomes;
   } finally {
-    for (const { checkout } of checkouts.values()) await checkout.remove();
+    for (const { revision } of revisions.values()) await revision.close();
   }
 }
 
@@ -155,52 +147,42 @@ interface PullRequestDraft {
   baseSha: string;
   title: string;
   body: string;
-  files: { path: string; text: string }[];
+  files: FileChange[];
   labels: string[];
   automerge: boolean;
 }
 
-async function upsertPullRequest(octokit: Octokit, r: RepoRef, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged' | 'declined'; pr: number; headSha: string }> {
-  const open = await findOpenPullRequest(octokit, r, d.branch);
+async function upsertPullRequest(host: RepoHost, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged' | 'declined'; pr: number; headSha: string }> {
+  const open = await host.findOpenPullRequest(d.branch);
   if (!open) {
     // Renovate's rule: a closed bump is a "no" to that version; a newer build asks again.
-    const declined = await findDeclinedPullRequest(octokit, r, d.branch, d.title);
+    const declined = await host.findDeclinedPullRequest(d.branch, d.title);
     if (declined !== null) return { result: 'declined', pr: declined, headSha: '' };
   }
-  const commit = await commitFiles(octokit, r, d.baseSha, d.files, `${d.title}\n\nmergeops image bump: ${d.files.map((f) => f.path).join(', ')}`);
-  const current = await branchHead(octokit, r, d.branch);
+  const commit = await host.commitFiles(d.baseSha, d.files, `${d.title}\n\nmergeops image bump: ${d.files.map((f) => f.path).join(', ')}`);
+  const current = await host.branchHead(d.branch);
   // Same content already on the branch: pushing again would only re-run CI and the preview.
-  if (current && open && (await commitTree(octokit, r, current)).tree === commit.tree) return { result: 'unchanged', pr: open.number, headSha: current };
-  await setBranch(octokit, r, d.branch, commit.sha, current !== null);
+  if (current && open && (await host.commitTree(current)).tree === commit.tree) return { result: 'unchanged', pr: open.number, headSha: current };
+  await host.setBranch(d.branch, commit.sha, current !== null);
   if (open) {
-    await octokit.rest.pulls.update({ ...r, pull_number: open.number, title: d.title, body: d.body });
+    await host.updatePullRequest(open.number, { title: d.title, body: d.body });
     return { result: 'updated', pr: open.number, headSha: commit.sha };
   }
-  const created = await octokit.rest.pulls.create({ ...r, title: d.title, head: d.branch, base: d.base, body: d.body, maintainer_can_modify: false });
+  const created = await host.createPullRequest({ title: d.title, head: d.branch, base: d.base, body: d.body });
   const labels = [...new Set(d.labels)];
-  if (labels.length > 0) await octokit.rest.issues.addLabels({ ...r, issue_number: created.data.number, labels });
+  if (labels.length > 0) await host.addLabels(created.number, labels);
   if (d.automerge) {
-    const refused = await enableAutoMerge(octokit, { number: created.data.number, nodeId: created.data.node_id, url: created.data.html_url });
-    if (refused) log.warn({ pr: created.data.number, reason: refused }, 'could not enable auto-merge; allow it in the repository settings');
+    const refused = await host.enableAutoMerge(created);
+    if (refused) log.warn({ pr: created.number, reason: refused }, 'could not enable auto-merge; allow it in the repository settings');
   }
-  return { result: 'opened', pr: created.data.number, headSha: commit.sha };
+  return { result: 'opened', pr: created.number, headSha: commit.sha };
 }
 
 /** Re-reads a repo's config into the watch index: on install and on default-branch pushes. */
-export async function runSync(job: SyncJob, deps: Pick<BumpDeps, 'github' | 'log' | 'syncImages'>): Promise<number> {
-  const r: RepoRef = { owner: job.owner, repo: job.repo };
-  const octokit = await deps.github(job.installationId);
-  const defaultBranch = job.defaultBranch ?? (await octokit.rest.repos.get({ ...r })).data.default_branch;
-  let text: string | null = null;
-  try {
-    const res = await octokit.rest.repos.getContent({ ...r, path: REPO_CONFIG_PATH, ref: job.sha ?? defaultBranch, mediaType: { format: 'raw' } });
-    // The raw media type comes back as text or bytes depending on the content type GitHub sets.
-    const data = res.data as unknown;
-    text = typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : null;
-    if (text === null) throw new Error(`unexpected reply reading ${REPO_CONFIG_PATH}`);
-  } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
-  }
+export async function runSync(job: SyncJob, deps: Pick<BumpDeps, 'hosts' | 'log' | 'syncImages'>): Promise<number> {
+  const host = await deps.hosts(job);
+  const defaultBranch = job.defaultBranch ?? (await host.defaultBranch());
+  const text = await host.readFile(REPO_CONFIG_PATH, job.sha ?? defaultBranch);
   let images: ImageRule[] = [];
   if (text !== null) {
     try {

@@ -1,21 +1,14 @@
 import type { Logger } from 'pino';
-import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
-import { planApp } from '../cluster/plan.js';
-import { detectDrift, type DriftEntry } from '../diff/drift.js';
-import { finishCheck, startCheck } from '../github/checks.js';
-import { fetchRevision } from '../github/tarball.js';
-import type { Octokit } from '../github/types.js';
-import { driftDetected } from '../metrics.js';
-import type { DeployJob } from '../queue/jobs.js';
-import { render } from '../render/index.js';
-import type { ExtractLimits } from '../source/extract.js';
-import { readConfig } from './common.js';
+import { CHECK_NAMES } from '../check-names.js';
+import type { DriftEntry } from '../diff/drift.js';
+import type { AppEngine } from '../engine/engine.js';
+import { openRevision } from '../engine/revision.js';
 import { errorText } from '../errors.js';
-import { driftFields } from '../report/markdown.js';
+import { driftDetected } from '../metrics.js';
+import { formatDriftCheck } from '../report/drift.js';
+import type { RepoHosts } from './host.js';
+import type { DeployJob } from './jobs.js';
 import { driftEvent, type NotifyEvent } from '../notify/events.js';
-import { checkRunUrl } from '../github/checks.js';
-
-export const DRIFT_CHECK = 'mergeops / drift';
 
 export type DeployedApp = DeployJob & { app: string };
 
@@ -27,9 +20,8 @@ export interface DriftFinding {
 }
 
 export interface DriftDeps {
-  github(installationId: number): Promise<Octokit>;
-  clusters: ClusterPool;
-  limits: ExtractLimits;
+  hosts: RepoHosts;
+  engine: AppEngine;
   log: Logger;
   deployedApps(): Promise<DeployedApp[]>;
   isLatestDeploy(job: DeployJob): Promise<boolean>;
@@ -66,38 +58,30 @@ export async function runDriftScan(deps: DriftDeps): Promise<DriftFinding[]> {
 
 async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): Promise<DriftFinding[]> {
   const first = group[0] as DeployedApp;
-  const repo = { owner: first.owner, repo: first.repo };
-  const octokit = await deps.github(first.installationId);
-  const checkout = await fetchRevision(octokit, repo, first.sha, deps.limits);
+  const host = await deps.hosts(first);
+  const revision = await openRevision(() => host.revision(first.sha), first.defaultBranch);
   const out: DriftFinding[] = [];
   try {
-    const config = await readConfig(checkout.dir, first.defaultBranch);
-    if ('problem' in config) return out;
+    if (!revision.ok) {
+      log.warn({ problem: revision.problem.message }, 'the deployed commit does not read any more; drift not checked');
+      return out;
+    }
     for (const d of group) {
-      const app = config.apps.find((a) => a.name === d.app);
+      const app = revision.config.apps.find((a) => a.name === d.app);
       if (!app) continue;
-      const cluster = await deps.clusters.get(app.cluster);
-      // Forced: drift is what Git winning would revert, whatever the app's conflicts setting.
-      const plan = await planApp(cluster, app, await render(app, checkout.dir), { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name }, { concurrency: CLUSTER_CONCURRENCY, orphans: false, force: true });
-      const drift = detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
+      const drift = await deps.engine.drift({ app, dir: revision.dir, key: { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name } }, { log });
       if (drift.length === 0) continue;
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
       driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) }, drift.length);
       log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
-      const check = await startCheck(octokit, repo, DRIFT_CHECK, d.sha);
-      await finishCheck(octokit, repo, check.id, {
-        conclusion: 'neutral',
-        title: `Drift in ${app.name}: ${drift.length} object${drift.length > 1 ? 's differ' : ' differs'} from this commit${heal ? '; re-applying (selfHeal)' : ''}`,
-        summary: drift.map((e) => `- \`${e.ref}\`: ${driftFields(e, 're-applying')}`).join('\n'),
-        text: '',
-        annotations: [],
-      });
-      await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: checkRunUrl(octokit, repo, check.id) })]);
+      const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
+      await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));
+      await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: host.checkRunUrl(check.id) })]);
       if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }
     return out;
   } finally {
-    await checkout.remove();
+    await revision.close();
   }
 }

@@ -1,34 +1,22 @@
 import type { Logger } from 'pino';
+import { CHECK_NAMES } from '../check-names.js';
 import type { App } from '../config/repo-config.js';
-import type { ClusterPool } from '../cluster/connect.js';
-import { readConfig } from './common.js';
-import { errorText, toProblem } from '../errors.js';
-import { planApp } from '../cluster/plan.js';
 import { diffPlan } from '../diff/diff.js';
-import { PREVIEW_CHECK, cancelCheck, checkRunUrl, finishCheck, startCheck, webUrl } from '../github/checks.js';
-import { upsertComments, type CommentIdStore } from '../github/comments.js';
-import { fetchCachedRevision, fetchRevision } from '../github/tarball.js';
-import type { Octokit } from '../github/types.js';
-import type { PreviewJob } from '../queue/jobs.js';
-import { render } from '../render/index.js';
 import { detectDrift } from '../diff/drift.js';
+import type { AppEngine, AppTarget } from '../engine/engine.js';
+import { appsOn, openRevision } from '../engine/revision.js';
+import { errorText, toProblem } from '../errors.js';
+import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
-import type { AppReport, PreviewReport, Problem } from '../report/types.js';
-import type { ExtractLimits } from '../source/extract.js';
-import type { RevisionCache } from '../source/revision-cache.js';
+import type { AppReport, PreviewReport } from '../report/types.js';
 import { mapLimit } from '../util/pool.js';
-import { timed } from '../metrics.js';
+import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
+import type { PreviewJob } from './jobs.js';
 
 export interface PreviewDeps {
-  github(installationId: number): Promise<Octokit>;
-  clusters: ClusterPool;
-  limits: ExtractLimits;
-  /**
-   * Base revisions already extracted on this worker: every push to a PR previews against
-   * the same base commit, so only the first push downloads it.
-   */
-  revisions: RevisionCache;
+  hosts: RepoHosts;
+  engine: AppEngine;
   log: Logger;
   /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
   isLatestHead(job: PreviewJob): Promise<boolean>;
@@ -46,28 +34,27 @@ const APP_CONCURRENCY = 4;
 /** The preview flow: fetch → config → render → plan (dry-run) → diff → report. */
 export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<PreviewReport> {
   const started = Date.now();
-  const repo = { owner: job.owner, repo: job.repo };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, pr: job.pr, sha: job.headSha.slice(0, 7) });
-  const octokit = await deps.github(job.installationId);
+  const host = await deps.hosts(job);
   if (deps.checkRunId.get() === undefined && (await deps.cancelled?.(job))) {
     log.info('called off before it started (the merge group left the queue)');
     return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   }
   let checkRunId = deps.checkRunId.get();
   if (checkRunId === undefined) {
-    checkRunId = (await startCheck(octokit, repo, PREVIEW_CHECK, job.headSha)).id;
+    checkRunId = (await host.startCheck(CHECK_NAMES.preview, job.headSha)).id;
     await deps.checkRunId.set(checkRunId);
   }
 
   const timings: Record<string, number> = {};
-  const report = await buildReport(job, octokit, deps, log, timings);
+  const report = await buildReport(job, host, deps, log, timings);
   if (await deps.cancelled?.(job)) {
     log.info('called off (the merge group left the queue); check cancelled');
-    await cancelCheck(octokit, repo, checkRunId, 'The merge group left the queue before its preview finished.');
+    await host.cancelCheck(checkRunId, 'The merge group left the queue before its preview finished.');
     return report;
   }
-  report.checkRunUrl = checkRunUrl(octokit, repo, checkRunId);
-  report.serverUrl = webUrl(octokit);
+  report.checkRunUrl = host.checkRunUrl(checkRunId);
+  report.serverUrl = host.webUrl();
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
@@ -75,12 +62,11 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     if (job.mergeGroup) {
       log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
     } else if (await deps.isLatestHead(job)) {
-      const bodies = formatComment(report);
-      await upsertComments(octokit, repo, job.pr, bodies, deps.commentIds(job));
+      await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
-    await finishCheck(octokit, repo, checkRunId, formatCheck(report));
+    await host.finishCheck(checkRunId, formatCheck(report));
   }, timings);
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
@@ -89,7 +75,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   return report;
 }
 
-async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
+async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
   const report: PreviewReport = {
     repo: `${job.owner}/${job.repo}`,
     sha: job.headSha,
@@ -100,35 +86,32 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     at: new Date().toISOString(),
     repoId: job.repoId,
   };
-  let checkout;
   // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
-  const base = fetchCachedRevision(deps.revisions, octokit, { owner: job.owner, repo: job.repo, repoId: job.repoId }, job.baseSha, deps.limits).catch((err: unknown) => {
+  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
+  let head;
   try {
-    checkout = await timed('preview', 'fetch', () => fetchRevision(octokit, { owner: job.owner, repo: job.repo }, job.headSha, deps.limits), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch), timings);
   } catch (err) {
-    await (await base)?.remove();
-    const problem = toProblem(err);
-    report.problems.push(problem);
-    return report;
+    await (await base)?.close();
+    throw err;
   }
-  const baseCheckout = await base;
+  const baseRev = await base;
   try {
-    const config = await readConfig(checkout.dir, job.defaultBranch);
-    if ('problem' in config) {
-      report.problems.push(config.problem);
+    if (!head.ok) {
+      report.problems.push(head.problem);
       return report;
     }
-    const baseConfig = baseCheckout ? await readConfig(baseCheckout.dir, job.defaultBranch) : null;
-    const baseApps = baseConfig && !('problem' in baseConfig) ? new Map(baseConfig.apps.map((a) => [a.name, a])) : new Map<string, App>();
-    const apps = config.apps.filter((a) => a.branch === job.baseRef && (!job.apps || job.apps.includes(a.name)));
+    const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
+    const apps = appsOn(head.config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
+    const dir = head.dir;
     // Only an app the base branch has can have been deployed, so only it can have drifted.
     report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
-      const r = await previewApp(job, app, checkout.dir, baseApps.has(app.name), deps, log);
+      const r = await previewApp({ app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } }, baseApps.has(app.name), deps.engine, log);
       const lock = await deps.lockOf?.(job, app.name);
       if (lock) r.lock = lock;
       return r;
@@ -137,8 +120,8 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
     timings['apps'] = Date.now() - started;
     return report;
   } finally {
-    await checkout.remove();
-    await baseCheckout?.remove();
+    await head.close();
+    await baseRev?.close();
   }
 }
 
@@ -146,24 +129,17 @@ async function buildReport(job: PreviewJob, octokit: Octokit, deps: PreviewDeps,
  * Plans the app exactly as its deploy will (same requests, as a dry run). The plan's own
  * field records say what the merge reverts of others' changes (drift) and what it keeps.
  */
-async function previewApp(job: PreviewJob, app: App, dir: string, deployedBefore: boolean, deps: PreviewDeps, log: Logger): Promise<AppReport> {
+async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger): Promise<AppReport> {
+  const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
   try {
-    const rendered = await timed('preview', 'render', () => render(app, dir));
-    log.info({ app: app.name, objects: rendered.length }, 'rendered');
-    const cluster = await deps.clusters.get(app.cluster);
-    const plan = await timed('preview', 'diff', () => planApp(cluster, app, rendered, { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }));
+    const { plan, problems, warnings } = await engine.plan(t, { log });
     out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
-    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: plan.errors.length, warnings: plan.warnings.length }, 'diffed');
-    const problem = (e: { ref: string; message: string; source?: { file: string; line: number } }): Problem => {
-      const p: Problem = { message: e.message, ref: e.ref };
-      if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
-      return p;
-    };
-    out.problems.push(...plan.errors.map(problem));
-    out.warnings = plan.warnings.map(problem);
-    if (deployedBefore && plan.errors.length === 0) out.drift = detectDrift(plan.objects, plan.ours);
+    log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length, warnings: warnings.length }, 'diffed');
+    out.problems.push(...problems);
+    out.warnings = warnings;
+    if (deployedBefore && problems.length === 0) out.drift = detectDrift(plan.objects, plan.ours);
   } catch (err) {
     out.problems.push(toProblem(err));
   }

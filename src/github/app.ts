@@ -1,10 +1,10 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
-import type { DeployJob, PreviewJob, SyncJob } from '../queue/jobs.js';
+import type { DeployJob, PreviewJob, SyncJob } from '../flows/jobs.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
-import { DEPLOY_CHECK } from '../flows/deploy.js';
+import { CHECK_NAMES } from '../check-names.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -101,7 +101,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== DEPLOY_CHECK) return;
+      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
       const job: CommandJob = {
         installationId,
         owner: p.repository.owner.login,

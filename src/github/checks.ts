@@ -1,8 +1,7 @@
 import { ANNOTATIONS_PER_REQUEST, type CheckOutput } from '../report/check.js';
 import type { Octokit, RepoRef } from './types.js';
 import { errorText } from '../errors.js';
-
-export const PREVIEW_CHECK = 'mergeops / preview';
+import type { CheckName } from '../check-names.js';
 
 /** The web address of the GitHub the client talks to: api.github.com → github.com, GHES /api/v3 → its host. */
 export function webUrl(octokit: Octokit): string {
@@ -15,7 +14,7 @@ export function checkRunUrl(octokit: Octokit, r: RepoRef, id: number): string {
   return `${webUrl(octokit)}/${r.owner}/${r.repo}/runs/${id}`;
 }
 
-export async function startCheck(octokit: Octokit, r: RepoRef, name: string, headSha: string): Promise<{ id: number; url: string | undefined }> {
+export async function startCheck(octokit: Octokit, r: RepoRef, name: CheckName, headSha: string): Promise<{ id: number; url: string | undefined }> {
   const res = await octokit.rest.checks.create({
     ...r,
     name,
@@ -56,14 +55,9 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
   }
 }
 
-/**
- * Completes a check run as failed after a job ran out of attempts, so it never spins
- * forever. Best effort: the job is failing already, so an error here is only logged.
- */
-export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string, onError: (err: unknown) => void): Promise<void> {
-  await octokit.rest.checks
-    .update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } })
-    .catch(onError);
+/** Completes a check run as failed after a job ran out of attempts, so it never spins forever. */
+export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string): Promise<void> {
+  await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } });
 }
 
 /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */

@@ -1,12 +1,8 @@
 import { marker, parseMarker } from '../report/comment.js';
-import { PREVIEW_CHECK } from './checks.js';
+import { CHECK_NAMES } from '../check-names.js';
+import type { CommentIdStore } from '../flows/host.js';
 import type { Octokit, RepoRef } from './types.js';
 import { errorText } from '../errors.js';
-
-export interface CommentIdStore {
-  get(): Promise<number[] | null>;
-  set(ids: number[]): Promise<void>;
-}
 
 /**
  * Makes the PR's mergeops comments equal `bodies`: edits the existing parts in place,
@@ -61,7 +57,7 @@ async function writeComment(octokit: Octokit, r: RepoRef, pr: number, body: stri
     const reason = errorText(err).split('\n')[0]?.slice(0, 300) ?? '';
     // The heading names the commit, so the pointer still says which push it is about.
     const heading = body.split('\n').find((l) => l.startsWith('### '));
-    return write(`${marker(part)}\n${heading ? `${heading}\n\n` : ''}**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${PREVIEW_CHECK}\` check run of this commit.\n`);
+    return write(`${marker(part)}\n${heading ? `${heading}\n\n` : ''}**mergeops preview, part ${part}**: GitHub refused this comment (HTTP 422: ${reason}). The full preview is in the \`${CHECK_NAMES.preview}\` check run of this commit.\n`);
   }
 }
 

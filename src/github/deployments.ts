@@ -1,6 +1,6 @@
+import type { DeploymentState } from '../flows/host.js';
 import type { Octokit, RepoRef } from './types.js';
 
-export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error';
 
 /** A GitHub Deployment per app (environment = app name), so the repo's Environments page shows it. */
 export async function createDeployment(octokit: Octokit, r: RepoRef, sha: string, environment: string, description: string): Promise<number> {

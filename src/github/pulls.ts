@@ -1,3 +1,4 @@
+import type { PullRequestRef } from '../flows/host.js';
 import type { Octokit, RepoRef } from './types.js';
 import { errorText } from '../errors.js';
 
@@ -37,12 +38,6 @@ export async function commitTree(octokit: Octokit, r: RepoRef, sha: string): Pro
 export async function setBranch(octokit: Octokit, r: RepoRef, branch: string, sha: string, exists: boolean): Promise<void> {
   if (exists) await octokit.rest.git.updateRef({ ...r, ref: `heads/${branch}`, sha, force: true });
   else await octokit.rest.git.createRef({ ...r, ref: `refs/heads/${branch}`, sha });
-}
-
-export interface PullRequestRef {
-  number: number;
-  nodeId: string;
-  url: string;
 }
 
 export async function findOpenPullRequest(octokit: Octokit, r: RepoRef, branch: string): Promise<PullRequestRef | null> {

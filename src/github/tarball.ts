@@ -4,14 +4,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { extractTarball, type ExtractLimits } from '../source/extract.js';
+import type { Checkout } from '../source/checkout.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import type { Octokit, RepoRef } from './types.js';
-
-export interface Checkout {
-  dir: string;
-  /** Always call, success or not: checkouts hold customer code. */
-  remove(): Promise<void>;
-}
 
 /** Downloads the repository at `sha` as a tarball and extracts it safely into a temp dir. */
 export async function fetchRevision(octokit: Octokit, r: RepoRef, sha: string, limits: ExtractLimits): Promise<Checkout> {

@@ -3,7 +3,4 @@ import type { ProbotOctokit } from 'probot';
 /** An installation-authenticated client (Probot's Octokit: retry and throttling built in). */
 export type Octokit = InstanceType<typeof ProbotOctokit>;
 
-export interface RepoRef {
-  owner: string;
-  repo: string;
-}
+export type { RepoRef } from '../flows/host.js';

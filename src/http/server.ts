@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { redisAnswers } from '../queue/redis.js';
-import type { SharedState } from '../queue/state.js';
+import type { Deliveries } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
 import { queueDepth, registry } from '../metrics.js';
 import { DEFAULT_INTAKE_LIMITS, webhookRoutes, type IntakeLimits } from './webhooks.js';
@@ -19,7 +19,7 @@ export interface ServerDeps {
   /** `POST /registry/webhook`, only when the operator set a shared or per-host secret. */
   registry?: { secrets: RegistryWebhookSecrets; onEvents(events: ImageEvent[]): Promise<number> };
   redis: Redis;
-  state: SharedState;
+  state: Deliveries;
   logger: Logger;
   /** Webhook intake budget; the defaults follow GitHub's payload cap. */
   intake?: IntakeLimits;

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { emitterEventNames } from '@octokit/webhooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Probot } from 'probot';
-import type { SharedState } from '../queue/state.js';
+import type { Deliveries } from '../queue/state.js';
 import { webhooksReceived } from '../metrics.js';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
@@ -58,7 +58,7 @@ export function verifySignature(secret: string, body: Buffer, header: string | u
  */
 export async function webhookRoutes(
   app: FastifyInstance,
-  opts: { probot: Probot; secret: string; state: SharedState; limits?: IntakeLimits },
+  opts: { probot: Probot; secret: string; state: Deliveries; limits?: IntakeLimits },
 ): Promise<void> {
   const limits = opts.limits ?? DEFAULT_INTAKE_LIMITS;
   let inflight = 0;

@@ -1,14 +1,15 @@
-import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { DEPLOY_CHECK, runDeploy, type DeployDeps } from '../flows/deploy.js';
-import { failCheck } from '../github/checks.js';
-import { errorText } from '../errors.js';
-import { jobsTotal } from '../metrics.js';
-import { DEPLOY_QUEUE, type DeployJob } from './jobs.js';
-import type { SharedState } from './state.js';
-import type { WorkerLimits } from './worker.js';
+import { DelayedError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
+import { CHECK_NAMES } from '../check-names.js';
+import { runDeploy, type DeployDeps } from '../flows/deploy.js';
+import type { DeployJob } from '../flows/jobs.js';
+import { startFlowWorker, type WorkerLimits } from './flow-worker.js';
+import { DEPLOY_QUEUE } from './jobs.js';
+import type { DeployState, Leases } from './state.js';
 
 const LEASE_MS = 60_000;
 const RETRY_LOCKED_MS = 1000;
+
+export type DeployWorkerDeps = Omit<DeployDeps, 'checkRun'>;
 
 /**
  * Deploys of one branch never overlap (a Redis lease shared by every worker), and the
@@ -16,22 +17,33 @@ const RETRY_LOCKED_MS = 1000;
  * dropped instead of run, so the cluster never goes back to an older commit — self-heal
  * re-applies included.
  */
-export type DeployWorkerDeps = Omit<DeployDeps, 'checkRun'>;
-
-export function startDeployWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, state: SharedState, deps: DeployWorkerDeps): Worker<DeployJob> {
-  const worker = new Worker<DeployJob>(DEPLOY_QUEUE, (job, token) => processDeploy(job, token, state, deps), {
-    connection,
-    prefix,
-    concurrency: limits.concurrency,
-    lockDuration: limits.lockMs,
-    stalledInterval: limits.lockMs,
-    maxStalledCount: 2,
-  });
-  worker.on('error', (err) => deps.log.error({ err: errorText(err) }, 'deploy worker error'));
-  return worker;
+export function startDeployWorker(
+  connection: ConnectionOptions,
+  prefix: string,
+  limits: WorkerLimits,
+  state: { deploys: DeployState; leases: Leases },
+  deps: DeployWorkerDeps,
+): Worker<DeployJob> {
+  return startFlowWorker<DeployJob, string>(
+    {
+      queue: DEPLOY_QUEUE,
+      flow: 'deploy',
+      connection,
+      prefix,
+      limits,
+      log: deps.log,
+      onGaveUp: async (job, attempts, message) => {
+        const checkRun = job.data.checkRun;
+        if (!checkRun) return;
+        const host = await deps.hosts(job.data);
+        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`);
+      },
+    },
+    (job, token) => processDeploy(job, token, state, deps),
+  );
 }
 
-async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: SharedState, workerDeps: DeployWorkerDeps): Promise<string> {
+async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: { deploys: DeployState; leases: Leases }, workerDeps: DeployWorkerDeps): Promise<{ outcome: string; value: string }> {
   const deps: DeployDeps = {
     ...workerDeps,
     checkRun: {
@@ -42,12 +54,11 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
     },
   };
   const d = job.data;
-  if (!(await state.isLatestDeploy(d))) {
+  if (!(await state.deploys.isLatest(d))) {
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
-    jobsTotal.inc({ queue: 'deploy', outcome: 'superseded' });
-    return 'superseded';
+    return { outcome: 'superseded', value: 'superseded' };
   }
-  const lease = await state.acquireDeployLock(d, LEASE_MS);
+  const lease = await state.leases.acquireDeployLock(d, LEASE_MS);
   if (!lease) {
     // Another worker is deploying this branch: come back shortly, without using an attempt.
     await job.moveToDelayed(Date.now() + RETRY_LOCKED_MS, token);
@@ -56,31 +67,9 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
   const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), LEASE_MS / 3);
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
-    if (!(await state.isLatestDeploy(d))) {
-      jobsTotal.inc({ queue: 'deploy', outcome: 'superseded' });
-      return 'superseded';
-    }
+    if (!(await state.deploys.isLatest(d))) return { outcome: 'superseded', value: 'superseded' };
     await runDeploy(d, deps);
-    jobsTotal.inc({ queue: 'deploy', outcome: 'completed' });
-    return 'deployed';
-  } catch (err) {
-    jobsTotal.inc({ queue: 'deploy', outcome: 'failed' });
-    const message = errorText(err);
-    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    deps.log.error({ job: job.id, attempt: job.attemptsMade + 1, last, err: message }, 'deploy failed');
-    const checkRun = job.data.checkRun;
-    if (last && checkRun) {
-      const octokit = await deps.github(d.installationId);
-      await failCheck(
-        octokit,
-        { owner: d.owner, repo: d.repo },
-        checkRun.id,
-        `${DEPLOY_CHECK} failed after ${job.attemptsMade + 1} attempts`,
-        `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`,
-        (e) => deps.log.error({ err: errorText(e) }, 'could not mark the deploy check run failed'),
-      );
-    }
-    throw err;
+    return { outcome: 'completed', value: 'deployed' };
   } finally {
     clearInterval(keepAlive);
     await lease.release();

@@ -1,20 +1,8 @@
-import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ImageRule } from '../config/repo-config.js';
+import type { RepoTarget } from '../flows/jobs.js';
+import type { PollState, Watcher } from '../flows/poll.js';
 import { normaliseRepository } from '../images/reference.js';
-import type { RepoTarget } from './jobs.js';
-
-/** A repo watching an image, and which fixed tags it tracks by digest (for the poller). */
-export interface Watcher extends RepoTarget {
-  digestTags: string[];
-}
-
-export interface PollState {
-  fingerprint?: string;
-  failures: number;
-  /** Epoch ms before which the poller leaves the registry alone (after a 429). */
-  until: number;
-}
 
 /**
  * Which repos watch which images, kept in Redis because registry events name an image,
@@ -79,9 +67,4 @@ export class ImageIndex {
   private key(kind: string, id?: string): string {
     return id === undefined ? `${this.prefix}:images:${kind}` : `${this.prefix}:images:${kind}:${id}`;
   }
-}
-
-/** Scheduler and job ids may not contain ':' and should stay short whatever the image name. */
-export function imageId(...parts: string[]): string {
-  return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20);
 }

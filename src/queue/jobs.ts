@@ -1,107 +1,61 @@
+import crypto from 'node:crypto';
+import type { DeployJob, PreviewJob, RepoTarget } from '../flows/jobs.js';
+
 /** Queue names; one per flow so each scales and is observed separately. */
 export const PREVIEW_QUEUE = 'preview';
+export const DEPLOY_QUEUE = 'deploy';
+export const DRIFT_QUEUE = 'drift';
+export const IMAGE_QUEUE = 'image-bump';
+/** A scheduler per watched image; its job lists the image's tags. */
+export const IMAGE_POLL_QUEUE = 'image-poll';
 
-/**
- * A preview job carries references only — never manifests, tokens or secrets — so a job
- * payload in Redis is safe to inspect and tiny to store.
- */
-export interface PreviewJob {
-  installationId: number;
-  owner: string;
-  repo: string;
-  repoId: number;
-  pr: number;
-  headSha: string;
-  baseRef: string;
-  /** The base branch's commit the PR was compared with; its render is the drift baseline. */
-  baseSha: string;
-  defaultBranch: string;
-  /** True when the PR comes from a fork: preview only, never write access. */
-  fromFork: boolean;
-  /** Only these apps (`/mergeops preview <app…>`); all of the PR's apps when absent. */
-  apps?: string[];
-  /**
-   * Set for a merge queue group (`pr` is 0): its head commit is previewed and reported as
-   * the check on that commit only; there is no pull request to comment on.
-   */
-  mergeGroup?: { headRef: string };
-  /** Set by the first attempt so retries finish the same check run. */
-  checkRunId?: number;
+export interface PollJob {
+  repository: string;
 }
 
-/**
- * BullMQ ignores an add whose id already exists, which makes a second event for the same
- * head SHA (edited, labeled, a redelivery) a no-op. Ids may not contain ":".
+/*
+ * Every job and scheduler id, in one place. BullMQ ignores an add whose id already exists,
+ * which is what makes a redelivered webhook or a repeated trigger a no-op. Ids may not
+ * contain ":".
  */
+
+/** A second event for the same head SHA (edited, labeled, a redelivery) is the same job. */
 export function previewJobId(j: Pick<PreviewJob, 'repoId' | 'pr' | 'headSha'>): string {
   return `preview-${j.repoId}-${j.pr}-${j.headSha}`;
 }
 
-export const DEPLOY_QUEUE = 'deploy';
-
-/** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
-export interface DeployJob {
-  installationId: number;
-  owner: string;
-  repo: string;
-  repoId: number;
-  sha: string;
-  branch: string;
-  defaultBranch: string;
-  /**
-   * Why this commit deploys: a push, drift self-heal re-applying it, `/mergeops deploy`
-   * re-applying it, or `/mergeops unlock` applying what was merged while locked.
-   */
-  reason?: 'push' | 'self-heal' | 'command' | 'unlock';
-  /** Only these apps of the branch (commands); every app on the branch when absent. */
-  apps?: string[];
-  /** Set by the first attempt so retries finish the same check run. */
-  checkRun?: { id: number; url?: string };
+/** A merge queue group's head is previewed once, apart from any PR preview of the same commit. */
+export function mergeGroupPreviewJobId(j: Pick<PreviewJob, 'repoId' | 'headSha'>): string {
+  return `${previewJobId({ ...j, pr: 0 })}-merge-group`;
 }
 
 export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {
   return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
 }
 
-export const DRIFT_QUEUE = 'drift';
-
-export const IMAGE_QUEUE = 'image-bump';
-
-/** A repository whose config lists images: enough to fetch it and open PRs in it. */
-export interface RepoTarget {
-  installationId: number;
-  owner: string;
-  repo: string;
-  repoId: number;
-  defaultBranch: string;
+/** A fresh id each time: every heal is a new decision of the drift watch. */
+export function healJobId(j: Pick<DeployJob, 'repoId' | 'sha'> & { app?: string }, now = Date.now()): string {
+  return `heal-${j.repoId}-${j.app ?? 'all'}-${j.sha}-${now}`;
 }
 
-/** "Look at this image for this repo": the flow re-reads the repo's config and the registry. */
-export interface BumpJob extends RepoTarget {
-  kind: 'bump';
-  /** Canonical image repository. */
-  repository: string;
-  /** Tags/digests the trigger announced (webhooks); polling sends none and lists instead. */
-  events: { tag?: string; digest?: string; source: string }[];
+/** The same commit synced twice is one job; a sync without a commit (install) always runs. */
+export function syncJobId(j: { repoId: number; sha?: string }, now = Date.now()): string {
+  return `sync-${j.repoId}-${j.sha ?? now}`;
 }
 
-/** Re-read a repo's `images:` into the watch index (config changed, app installed). */
-export interface SyncJob {
-  kind: 'sync';
-  installationId: number;
-  owner: string;
-  repo: string;
-  repoId: number;
-  /** Commit to read; the default branch's head when absent. */
-  sha?: string;
-  defaultBranch?: string;
+/** `idParts` name the trigger (tag and digest, or the poll's fingerprint), so the same trigger twice is one bump. */
+export function bumpJobId(w: Pick<RepoTarget, 'repoId'>, image: string, ...idParts: string[]): string {
+  return `bump-${w.repoId}-${shortHash(image, ...idParts)}`;
 }
 
-export type ImageJob = BumpJob | SyncJob;
+/** The one repeatable scan of the drift watch (N worker replicas still scan once per interval). */
+export const DRIFT_SCHEDULER_ID = 'drift-scan';
 
-/** A scheduler per watched image; its job lists the image's tags. */
-export const IMAGE_POLL_QUEUE = 'image-poll';
+export function pollSchedulerId(image: string): string {
+  return `poll-${shortHash(image)}`;
+}
 
-export interface PollJob {
-  repository: string;
+/** Ids must stay short and free of ':' whatever the image name: a hash of the parts. */
+export function shortHash(...parts: string[]): string {
+  return crypto.createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 20);
 }

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { DEPLOY_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, previewJobId, type DeployJob, type ImageJob, type PollJob, type PreviewJob } from './jobs.js';
+import type { DeployJob, ImageJob, PreviewJob, SyncJob } from '../flows/jobs.js';
+import { DEPLOY_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type PollJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
@@ -59,5 +60,10 @@ export async function enqueuePreview(queues: Queues, job: PreviewJob): Promise<b
 
 /** Re-applies a deployed commit; a fresh id each time, as every heal is a new decision. */
 export async function enqueueHeal(queues: Queues, job: DeployJob & { app?: string }): Promise<void> {
-  await queues.deploy.add('deploy', job, { jobId: `heal-${job.repoId}-${job.app ?? 'all'}-${job.sha}-${Date.now()}` });
+  await queues.deploy.add('deploy', job, { jobId: healJobId(job) });
+}
+
+/** Re-reads a repo's `images:`; the same commit twice is one job. */
+export async function enqueueSync(queues: Queues, job: SyncJob): Promise<void> {
+  await queues.image.add('sync', job, { jobId: syncJobId(job) });
 }

@@ -3,6 +3,7 @@ import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from
 import { appChanges, appRisks, deletes, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
 import { allProblems, type AppReport, type PreviewReport, type Problem } from './types.js';
+import { CHECK_NAMES } from '../check-names.js';
 
 /** GitHub rejects issue comments over 65,536 characters. */
 export const COMMENT_LIMIT = 65_536;
@@ -228,7 +229,7 @@ function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
     let block = objectBlock(r, a, d, renames);
     if (block.length > budget) {
       const lines = d.diff.split('\n').length;
-      const where = r.checkRunUrl ? `[the check run](${r.checkRunUrl})` : `the ${mdCode('mergeops / preview')} check run`;
+      const where = r.checkRunUrl ? `[the check run](${r.checkRunUrl})` : `the ${mdCode(CHECK_NAMES.preview)} check run`;
       block = objectBlock(r, a, d, renames, `The diff of this object (${lines} lines) is too big for a comment; the full diff is in ${where}, or run ${mdCode(reproduce(r, a))} locally.`);
     }
     out.push(block);

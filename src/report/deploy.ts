@@ -137,9 +137,14 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
   ];
   for (const a of r.apps) {
     const ps = appProblems(a);
-    if (!ps.length) continue;
-    lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
+    if (ps.length) lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
+    // The dry-run's warnings and the prunes refused: the same the preview showed.
+    const ws = a.result?.warnings ?? [];
+    if (ws.length) lines.push(`#### ⚠️ ${mdCode(a.app)}: warnings`, '', ...ws.map((w) => `- ⚠️ ${mdCode(w.ref)}: ${escapeMd(w.message)}`), '');
   }
+  const warnings = r.apps.flatMap((a) => a.result?.warnings ?? []).flatMap((w) =>
+    w.source ? [{ path: w.source.file, start_line: w.source.line, end_line: w.source.line, annotation_level: 'warning' as const, title: w.ref, message: w.message }] : [],
+  );
   const ok = r.apps.filter(appSucceeded).length;
   const held = r.apps.filter((a) => a.held).length;
   return {
@@ -151,10 +156,13 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
         : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
-    annotations: r.apps
-      .flatMap((a) => appProblems(a))
-      .filter((p) => p.file)
-      .map((p) => ({ path: p.file as string, start_line: p.line ?? 1, end_line: p.line ?? 1, annotation_level: 'failure' as const, title: p.ref ?? 'mergeops', message: p.message })),
+    annotations: [
+      ...r.apps
+        .flatMap((a) => appProblems(a))
+        .filter((p) => p.file)
+        .map((p) => ({ path: p.file as string, start_line: p.line ?? 1, end_line: p.line ?? 1, annotation_level: 'failure' as const, title: p.ref ?? 'mergeops', message: p.message })),
+      ...warnings,
+    ],
   };
 }
 

@@ -336,6 +336,7 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const deployed = await merge('h2', own);
     expect(deployed.body.conclusion).toBe('success');
     expect(deployed.body.output.summary).toContain('1 created, 0 configured, 0 unchanged, 0 pruned');
+    expect(deployed.body.output.summary).toContain(`${foreign}/stray</code>: not pruned although Git no longer has it`);
     for (const [n, name] of [[ns, 'shared'], [ns, 'first-only'], [foreign, 'stray']] as const) expect(await get(cluster, 'v1', 'ConfigMap', n, name)).not.toBeNull();
   });
 

@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import type { ImageRule } from '../../../src/config/repo-config.js';
 import { RegistryRateLimitError, type ImageDatasource } from '../../../src/images/registry/datasource.js';
 import { ImageIndex } from '../../../src/queue/image-index.js';
-import { poll1, syncImages } from '../../../src/queue/image-worker.js';
+import { runPoll } from '../../../src/flows/poll.js';
+import { pollDeps, syncImages } from '../../../src/queue/image-worker.js';
 import { createQueues, type Queues } from '../../../src/queue/queues.js';
 import { createRedis } from '../../../src/queue/redis.js';
 
@@ -70,29 +71,29 @@ describe('image watch index and tag polling (real Redis)', () => {
 
   it('enqueues bumps only when the tag list changes', async () => {
     registry.tags = ['1.0.0', '1.1.0'];
-    expect(await poll1(IMAGE, deps())).toBe('changed');
-    expect(await poll1(IMAGE, deps())).toBe('unchanged');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('changed');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('unchanged');
     const bumps = (await queues.image.getJobs(['waiting', 'delayed'])).filter((j) => j.data.kind === 'bump');
     expect(bumps.map((j) => j.data.repoId).sort()).toEqual([1, 2]);
     registry.tags = ['1.0.0', '1.1.0', '1.2.0'];
-    expect(await poll1(IMAGE, deps())).toBe('changed');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('changed');
     expect((await queues.image.getJobs(['waiting', 'delayed'])).filter((j) => j.data.kind === 'bump')).toHaveLength(4);
   });
 
   it('backs off on 429: at least Retry-After, doubling with each refusal', async () => {
     registry.limited = 90_000;
     const t0 = Date.now();
-    expect(await poll1(IMAGE, deps())).toBe('rate-limited');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('rate-limited');
     const first = await index.pollState(IMAGE);
     expect(first.failures).toBe(1);
     expect(first.until - t0).toBeGreaterThanOrEqual(90_000);
     // Inside the window the registry is not asked at all.
     registry.limited = null;
-    expect(await poll1(IMAGE, deps())).toBe('backing-off');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('backing-off');
 
     registry.limited = 1000;
     await index.setPollState(IMAGE, { ...first, until: 0 });
-    expect(await poll1(IMAGE, deps())).toBe('rate-limited');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('rate-limited');
     const second = await index.pollState(IMAGE);
     expect(second.failures).toBe(2);
     // Retry-After is short, so the doubled interval (2 × 60 s) decides.
@@ -100,7 +101,7 @@ describe('image watch index and tag polling (real Redis)', () => {
 
     registry.limited = null;
     await index.setPollState(IMAGE, { ...second, until: 0 });
-    expect(await poll1(IMAGE, deps())).toBe('unchanged');
+    expect(await runPoll(IMAGE, pollDeps(deps()))).toBe('unchanged');
     expect((await index.pollState(IMAGE)).failures).toBe(0);
   });
 });

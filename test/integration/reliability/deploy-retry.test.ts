@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import type { DeployJob } from '../../../src/queue/jobs.js';
+import type { DeployJob } from '../../../src/flows/jobs.js';
 import { INSTALLATION_ID, waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type FaultReply, type Harness } from '../../support/harness.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';

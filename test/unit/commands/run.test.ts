@@ -9,7 +9,7 @@ import type { CommandJob } from '../../../src/commands/jobs.js';
 import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
 import { neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
-import type { DeployJob, PreviewJob } from '../../../src/queue/jobs.js';
+import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
 
 const CONFIG = parseRepoConfig('apps:\n  - name: web\n    path: deploy/web\n    namespace: shop\n  - name: api\n    path: deploy/api\n    namespace: shop\n', 'main');
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);

@@ -1,0 +1,69 @@
+import type { ApplyResult } from '../cluster/apply.js';
+import type { ClusterPlan } from '../cluster/plan.js';
+import { isUnchanged, objectRef, type SourceRef } from '../objects.js';
+
+/**
+ * What happened (or, for a plan, would happen) to one object, like fluxcd/pkg/ssa's
+ * ChangeSet: callers decide what to report from the actions, never by re-diffing text.
+ */
+export type ChangeAction = 'created' | 'configured' | 'unchanged' | 'deleted' | 'skipped' | 'failed';
+
+export interface Change {
+  /** `apiVersion Kind namespace/name` as users read it. */
+  ref: string;
+  action: ChangeAction;
+  /** Why it failed or was skipped. */
+  reason?: string;
+  source?: SourceRef;
+}
+
+export type ChangeSet = Change[];
+
+export const CHANGE_ACTIONS: readonly ChangeAction[] = ['created', 'configured', 'unchanged', 'deleted', 'skipped', 'failed'];
+
+/** The change set a dry-run plan predicts; orphans count as deleted only when `prune` is on. */
+export function planChanges(plan: ClusterPlan, prune: boolean): ChangeSet {
+  const out: ChangeSet = [];
+  for (const p of plan.objects) {
+    const action: ChangeAction = isUnchanged(p, plan.ours) ? 'unchanged' : p.live ? 'configured' : 'created';
+    out.push({ ref: objectRef(p.desired), action, source: p.source });
+  }
+  for (const o of plan.orphans) out.push(prune ? { ref: objectRef(o), action: 'deleted' } : { ref: objectRef(o), action: 'skipped', reason: 'prune is off for this app' });
+  for (const e of plan.errors) out.push({ ref: e.ref, action: 'failed', reason: e.message, ...(e.source ? { source: e.source } : {}) });
+  return out.sort(byRef);
+}
+
+/**
+ * The change set of an apply, each object once: every object the apply got to, and every
+ * orphan. When the dry-run refuses the render, only the refused objects are listed (as
+ * failed): nothing was written.
+ */
+export function applyChanges(result: ApplyResult, prune: boolean): ChangeSet {
+  const out: ChangeSet = [];
+  const seen = new Set<string>();
+  const add = (c: Change): void => {
+    if (seen.has(c.ref)) return;
+    seen.add(c.ref);
+    out.push(c);
+  };
+  for (const e of result.errors) add({ ref: e.ref, action: 'failed', reason: e.message, ...(e.source ? { source: e.source } : {}) });
+  for (const ref of result.created) add({ ref, action: 'created' });
+  for (const ref of result.configured) add({ ref, action: 'configured' });
+  for (const ref of result.unchanged) add({ ref, action: 'unchanged' });
+  for (const ref of result.pruned) add({ ref, action: 'deleted' });
+  // Nothing is written after the first failure, and prune runs only after every write succeeded.
+  for (const o of result.objects) add({ ref: o.ref, action: 'skipped', reason: 'not applied: another object of this app failed' });
+  const notPruned = result.pruneSkipped ?? (prune ? 'not pruned: another object of this app failed' : 'prune is off for this app');
+  for (const ref of result.orphans ?? []) add({ ref, action: 'skipped', reason: notPruned });
+  return out.sort(byRef);
+}
+
+export function countChanges(changes: ChangeSet): Record<ChangeAction, number> {
+  const c = Object.fromEntries(CHANGE_ACTIONS.map((a) => [a, 0])) as Record<ChangeAction, number>;
+  for (const ch of changes) c[ch.action]++;
+  return c;
+}
+
+function byRef(x: Change, y: Change): number {
+  return x.ref < y.ref ? -1 : x.ref > y.ref ? 1 : 0;
+}

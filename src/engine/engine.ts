@@ -1,0 +1,143 @@
+import type { Logger } from 'pino';
+import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
+import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
+import type { InventoryKey } from '../cluster/inventory.js';
+import { planApp, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import type { App } from '../config/repo-config.js';
+import { detectDrift, type DriftEntry } from '../diff/drift.js';
+import type { Problem } from '../errors.js';
+import { timed } from '../metrics.js';
+import type { RenderedObject } from '../objects.js';
+import { render } from '../render/index.js';
+import { applyChanges, planChanges, type ChangeSet } from './changes.js';
+
+export interface EngineDeps {
+  clusters: ClusterPool;
+  log: Logger;
+  /** The flow running the engine, as the stage-duration metric labels it. */
+  flow: string;
+  /** How often the health wait re-reads objects; tests shorten it. */
+  healthPollMs?: number;
+}
+
+/** One app of one revision, bound for its cluster under its inventory key. */
+export interface AppTarget {
+  app: App;
+  /** The checkout the app's path is relative to. */
+  dir: string;
+  key: InventoryKey;
+}
+
+export interface AppPlan {
+  plan: ClusterPlan;
+  /** The objects the server (or the operator's grant) refused, as the user reads them. */
+  problems: Problem[];
+  /** What the dry-run warned about (deprecations, fields it dropped, prunes it refuses). */
+  warnings: Problem[];
+  /** What applying would do to each object. */
+  changes: ChangeSet;
+}
+
+export interface AppApply {
+  result: ApplyResult;
+  /** Absent when nothing was waited for (an object failed, or the app's wait is 0). */
+  health?: HealthReport;
+  changes: ChangeSet;
+}
+
+interface StageOptions {
+  /** The rendered objects, when the caller already rendered (the CLI prints them first). */
+  rendered?: RenderedObject[];
+  /** The job's own per-stage timings (ms), for its log line. */
+  timings?: Record<string, number>;
+  /** The job's logger (with its repo and commit); the engine's own otherwise. */
+  log?: Logger;
+}
+
+/**
+ * The one engine every flow and the CLI use, for one app on one cluster: render → plan
+ * (server-side dry-run against the app's cluster, under its inventory key) → apply → prune
+ * → health. Errors the user can act on are thrown as UserErrors (a render error, a
+ * cluster the operator did not configure) or returned as problems (objects the server
+ * refused); anything else is ours and thrown.
+ */
+export class Engine {
+  constructor(private readonly deps: EngineDeps) {}
+
+  render(t: AppTarget, timings?: Record<string, number>): Promise<RenderedObject[]> {
+    return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir), timings);
+  }
+
+  /**
+   * What applying the render would change: the very requests the deploy will send, as a
+   * dry run, so conflicts under the app's `conflicts: fail` show as a deploy meets them.
+   * `force` overrides the app's setting (the drift scan asks what Git winning reverts).
+   */
+  async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
+    const rendered = opts.rendered ?? (await this.render(t, opts.timings));
+    (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
+    const cluster = await this.deps.clusters.get(t.app.cluster);
+    // The stage keeps its first name, "diff": dashboards chart it.
+    const plan = await timed(
+      this.deps.flow,
+      'diff',
+      () => planApp(cluster, t.app, rendered, t.key, { concurrency: CLUSTER_CONCURRENCY, orphans: opts.orphans ?? true, ...(opts.force !== undefined ? { force: opts.force } : {}) }),
+      opts.timings,
+    );
+    return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
+  }
+
+  /**
+   * Live objects that differ from what this revision renders (after a dry-run, so defaults
+   * don't count): hand edits a deploy of the revision would revert. Forced: drift is what
+   * Git winning would revert, whatever the app's conflicts setting.
+   */
+  async drift(t: AppTarget, opts: Pick<StageOptions, 'log'> = {}): Promise<DriftEntry[]> {
+    const { plan } = await this.plan(t, { ...opts, orphans: false, force: true });
+    return detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
+  }
+
+  /**
+   * Applies the render (dry-run first, changed objects only, CRDs and Namespaces first),
+   * prunes what Git dropped when the app prunes, then waits for health within the app's
+   * `wait`. `force` overrides the app's `conflicts:` (self-heal takes back hand edits).
+   */
+  async apply(t: AppTarget, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void } = {}): Promise<AppApply> {
+    const log = opts.log ?? this.deps.log;
+    const rendered = opts.rendered ?? (await this.render(t, opts.timings));
+    log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
+    const cluster = await this.deps.clusters.get(t.app.cluster);
+    const { app } = t;
+    const result = await timed(
+      this.deps.flow,
+      'apply',
+      () => applyApp(cluster, app, rendered, t.key, { ...(opts.force !== undefined ? { force: opts.force } : {}), prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log }),
+      opts.timings,
+    );
+    log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
+    const out: AppApply = { result, changes: applyChanges(result, app.prune) };
+    if (result.errors.length === 0 && app.waitMs > 0) {
+      opts.onHealthWait?.(result.objects.length, app.waitMs);
+      out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
+    }
+    return out;
+  }
+}
+
+/** What flows ask of the engine; unit tests give them an in-memory one. */
+export type AppEngine = Pick<Engine, 'plan' | 'drift' | 'apply'>;
+
+/**
+ * Renders an app of a checkout (plain manifests, kustomize or Helm), with no cluster
+ * needed: `mergeops render` prints this.
+ */
+export function renderTarget(app: App, dir: string): Promise<RenderedObject[]> {
+  return render(app, dir);
+}
+
+/** An object the server refused, as a problem: file/line become a check-run annotation. */
+export function objectProblem(e: ObjectError): Problem {
+  const p: Problem = { message: e.message, ref: e.ref };
+  if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
+  return p;
+}

@@ -1,0 +1,51 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
+import { toProblem, type Problem } from '../errors.js';
+import type { Checkout } from '../source/checkout.js';
+
+/**
+ * One revision of a repository, opened: extracted and its config read. A refused archive
+ * or a bad config is a problem to report, not a crash; anything else (GitHub down) is ours
+ * and thrown. `close()` always removes the checkout.
+ */
+export type Revision =
+  | { ok: true; dir: string; config: RepoConfig; close(): Promise<void> }
+  | { ok: false; problem: Problem; close(): Promise<void> };
+
+export async function openRevision(fetch: () => Promise<Checkout>, defaultBranch: string): Promise<Revision> {
+  let checkout: Checkout;
+  try {
+    checkout = await fetch();
+  } catch (err) {
+    return { ok: false, problem: toProblem(err), close: async () => undefined };
+  }
+  try {
+    const config = await readConfig(checkout.dir, defaultBranch);
+    if ('problem' in config) return { ok: false, problem: config.problem, close: () => checkout.remove() };
+    return { ok: true, dir: checkout.dir, config, close: () => checkout.remove() };
+  } catch (err) {
+    await checkout.remove();
+    throw err;
+  }
+}
+
+/** Reads and validates `.github/mergeops.yml` from a checkout; a bad one is a problem, not a crash. */
+export async function readConfig(dir: string, defaultBranch: string): Promise<RepoConfig | { problem: Problem }> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, REPO_CONFIG_PATH), 'utf8');
+  } catch {
+    return { problem: { message: `no ${REPO_CONFIG_PATH} in this revision; add one that lists your apps (see the mergeops README)` } };
+  }
+  try {
+    return parseRepoConfig(text, defaultBranch);
+  } catch (err) {
+    return { problem: toProblem(err) };
+  }
+}
+
+/** The apps that deploy from `branch`: a PR previews the apps of its base branch. */
+export function appsOn(config: RepoConfig, branch: string): App[] {
+  return config.apps.filter((a) => a.branch === branch);
+}

@@ -1,0 +1,96 @@
+import type { CheckName } from '../check-names.js';
+import type { CheckOutput } from '../report/check.js';
+import type { Checkout } from '../source/checkout.js';
+
+export interface RepoRef {
+  owner: string;
+  repo: string;
+}
+
+/** Which installation may act on which repository: all a host needs to be made. */
+export interface HostTarget extends RepoRef {
+  installationId: number;
+  repoId: number;
+}
+
+export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error';
+
+export interface CommentIdStore {
+  get(): Promise<number[] | null>;
+  set(ids: number[]): Promise<void>;
+}
+
+export interface PullRequestRef {
+  number: number;
+  nodeId: string;
+  url: string;
+}
+
+export interface FileChange {
+  path: string;
+  text: string;
+}
+
+/**
+ * Everything a flow asks of GitHub, for one repository through one installation. Flows
+ * depend on this seam only: Octokit implements it in `github/host.ts`, an in-memory fake
+ * in `test/support/fake-host.ts`, so every flow is unit-tested without HTTP.
+ */
+export interface RepoHost {
+  readonly target: HostTarget;
+
+  // Check runs
+  startCheck(name: CheckName, headSha: string): Promise<{ id: number; url?: string }>;
+  /** Completes a check run with its conclusion, annotations in GitHub's batches of 50. */
+  finishCheck(id: number, output: CheckOutput): Promise<void>;
+  /** Completes a check run as failed after a job's last attempt. */
+  failCheck(id: number, title: string, summary: string): Promise<void>;
+  /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
+  cancelCheck(id: number, summary: string): Promise<void>;
+  /** The check run's page, for links from comments and Deployments. */
+  checkRunUrl(id: number): string;
+  /** The web address of this GitHub (github.com, or a GHES host). */
+  webUrl(): string;
+
+  // Comments
+  /** Makes the PR's mergeops preview comments equal `bodies`; returns their ids. */
+  upsertPreviewComments(pr: number, bodies: string[], store: CommentIdStore): Promise<number[]>;
+  comment(issue: number, body: string): Promise<void>;
+
+  // Deployments
+  createDeployment(sha: string, environment: string, description: string): Promise<number>;
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
+
+  // Revisions
+  /** The repository at `sha`, downloaded and extracted within the operator's limits. */
+  revision(sha: string): Promise<Checkout>;
+  /** The same through this worker's revision cache (PR bases: every push shares one). */
+  cachedRevision(sha: string): Promise<Checkout>;
+
+  // Repository, contents and Git data
+  defaultBranch(): Promise<string>;
+  /** A file's text at `ref`, or null when it does not exist there. */
+  readFile(path: string, ref: string): Promise<string | null>;
+  /** The commit a branch points at, or null when the branch does not exist. */
+  branchHead(branch: string): Promise<string | null>;
+  /** Writes `files` on top of `baseSha` as one commit; equal trees mean equal content. */
+  commitFiles(baseSha: string, files: FileChange[], message: string): Promise<{ sha: string; tree: string }>;
+  commitTree(sha: string): Promise<{ tree: string; parents: string[] }>;
+  /** Points `branch` at `sha`, creating it or moving it (force: the branch is ours alone). */
+  setBranch(branch: string, sha: string, exists: boolean): Promise<void>;
+
+  // Pull requests
+  /** The merged pull request a pushed commit came from, if any. */
+  mergedPullRequest(sha: string): Promise<number | null>;
+  findOpenPullRequest(branch: string): Promise<PullRequestRef | null>;
+  /** A closed, unmerged PR from `branch` titled `title`: someone declined exactly this change. */
+  findDeclinedPullRequest(branch: string, title: string): Promise<number | null>;
+  createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;
+  updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void>;
+  addLabels(issue: number, labels: string[]): Promise<void>;
+  /** Turns on auto-merge (squash); returns why GitHub refused, or null. */
+  enableAutoMerge(pr: PullRequestRef): Promise<string | null>;
+}
+
+/** Makes the host of one repository; the runtime binds it to Octokit, tests to the fake. */
+export type RepoHosts = (target: HostTarget) => Promise<RepoHost>;

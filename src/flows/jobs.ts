@@ -1,0 +1,82 @@
+/**
+ * What each flow is asked to do. A job carries references only — never manifests, tokens
+ * or secrets — so a job payload in Redis is safe to inspect and tiny to store.
+ */
+
+/** A pull request's head commit to preview against its base branch's apps. */
+export interface PreviewJob {
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  pr: number;
+  headSha: string;
+  baseRef: string;
+  /** The base branch's commit the PR was compared with; its render is the drift baseline. */
+  baseSha: string;
+  defaultBranch: string;
+  /** True when the PR comes from a fork: preview only, never write access. */
+  fromFork: boolean;
+  /** Only these apps (`/mergeops preview <app…>`); all of the PR's apps when absent. */
+  apps?: string[];
+  /**
+   * Set for a merge queue group (`pr` is 0): its head commit is previewed and reported as
+   * the check on that commit only; there is no pull request to comment on.
+   */
+  mergeGroup?: { headRef: string };
+  /** Set by the first attempt so retries finish the same check run. */
+  checkRunId?: number;
+}
+
+/** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
+export interface DeployJob {
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  sha: string;
+  branch: string;
+  defaultBranch: string;
+  /**
+   * Why this commit deploys: a push, drift self-heal re-applying it, `/mergeops deploy`
+   * re-applying it, or `/mergeops unlock` applying what was merged while locked.
+   */
+  reason?: 'push' | 'self-heal' | 'command' | 'unlock';
+  /** Only these apps of the branch (commands); every app on the branch when absent. */
+  apps?: string[];
+  /** Set by the first attempt so retries finish the same check run. */
+  checkRun?: { id: number; url?: string };
+}
+
+/** A repository whose config lists images: enough to fetch it and open PRs in it. */
+export interface RepoTarget {
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  defaultBranch: string;
+}
+
+/** "Look at this image for this repo": the flow re-reads the repo's config and the registry. */
+export interface BumpJob extends RepoTarget {
+  kind: 'bump';
+  /** Canonical image repository. */
+  repository: string;
+  /** Tags/digests the trigger announced (webhooks); polling sends none and lists instead. */
+  events: { tag?: string; digest?: string; source: string }[];
+}
+
+/** Re-read a repo's `images:` into the watch index (config changed, app installed). */
+export interface SyncJob {
+  kind: 'sync';
+  installationId: number;
+  owner: string;
+  repo: string;
+  repoId: number;
+  /** Commit to read; the default branch's head when absent. */
+  sha?: string;
+  defaultBranch?: string;
+}
+
+/** What the image queue carries: a bump of one image, or a re-read of a repo's `images:`. */
+export type ImageJob = BumpJob | SyncJob;

@@ -1,0 +1,151 @@
+import type { CheckName } from '../check-names.js';
+import type { CheckOutput } from '../report/check.js';
+import type { Checkout } from '../source/checkout.js';
+import type { ExtractLimits } from '../source/extract.js';
+import type { RevisionCache } from '../source/revision-cache.js';
+import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
+import { cancelCheck, checkRunUrl, failCheck, finishCheck, startCheck, webUrl } from './checks.js';
+import { upsertComments } from './comments.js';
+import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
+import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
+import { fetchCachedRevision, fetchRevision } from './tarball.js';
+import type { Octokit, RepoRef } from './types.js';
+
+export interface OctokitHostOptions {
+  /** An installation-authenticated client; the runtime's also records rate-limit metrics. */
+  octokit(installationId: number): Promise<Octokit>;
+  limits: ExtractLimits;
+  /** This worker's extracted revisions; without one, cachedRevision downloads each time. */
+  revisions?: RevisionCache;
+}
+
+/** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
+export class OctokitRepoHost implements RepoHost {
+  private readonly r: RepoRef;
+
+  constructor(
+    readonly target: HostTarget,
+    private readonly octokit: Octokit,
+    private readonly opts: Omit<OctokitHostOptions, 'octokit'>,
+  ) {
+    this.r = { owner: target.owner, repo: target.repo };
+  }
+
+  startCheck(name: CheckName, headSha: string): Promise<{ id: number; url?: string }> {
+    return startCheck(this.octokit, this.r, name, headSha).then((c) => (c.url ? { id: c.id, url: c.url } : { id: c.id }));
+  }
+
+  finishCheck(id: number, output: CheckOutput): Promise<void> {
+    return finishCheck(this.octokit, this.r, id, output);
+  }
+
+  failCheck(id: number, title: string, summary: string): Promise<void> {
+    return failCheck(this.octokit, this.r, id, title, summary);
+  }
+
+  cancelCheck(id: number, summary: string): Promise<void> {
+    return cancelCheck(this.octokit, this.r, id, summary);
+  }
+
+  checkRunUrl(id: number): string {
+    return checkRunUrl(this.octokit, this.r, id);
+  }
+
+  webUrl(): string {
+    return webUrl(this.octokit);
+  }
+
+  upsertPreviewComments(pr: number, bodies: string[], store: CommentIdStore): Promise<number[]> {
+    return upsertComments(this.octokit, this.r, pr, bodies, store);
+  }
+
+  async comment(issue: number, body: string): Promise<void> {
+    await this.octokit.rest.issues.createComment({ ...this.r, issue_number: issue, body });
+  }
+
+  createDeployment(sha: string, environment: string, description: string): Promise<number> {
+    return createDeployment(this.octokit, this.r, sha, environment, description);
+  }
+
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
+    return setDeploymentState(this.octokit, this.r, deploymentId, state, description, logUrl);
+  }
+
+  revision(sha: string): Promise<Checkout> {
+    return fetchRevision(this.octokit, this.r, sha, this.opts.limits);
+  }
+
+  cachedRevision(sha: string): Promise<Checkout> {
+    if (!this.opts.revisions) return this.revision(sha);
+    return fetchCachedRevision(this.opts.revisions, this.octokit, { ...this.r, repoId: this.target.repoId }, sha, this.opts.limits);
+  }
+
+  async defaultBranch(): Promise<string> {
+    return (await this.octokit.rest.repos.get({ ...this.r })).data.default_branch;
+  }
+
+  async readFile(path: string, ref: string): Promise<string | null> {
+    try {
+      const res = await this.octokit.rest.repos.getContent({ ...this.r, path, ref, mediaType: { format: 'raw' } });
+      // The raw media type comes back as text or bytes depending on the content type GitHub sets.
+      const data = res.data as unknown;
+      const text = typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : null;
+      if (text === null) throw new Error(`unexpected reply reading ${path}`);
+      return text;
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return null;
+      throw err;
+    }
+  }
+
+  branchHead(branch: string): Promise<string | null> {
+    return branchHead(this.octokit, this.r, branch);
+  }
+
+  commitFiles(baseSha: string, files: FileChange[], message: string): Promise<{ sha: string; tree: string }> {
+    return commitFiles(this.octokit, this.r, baseSha, files, message);
+  }
+
+  commitTree(sha: string): Promise<{ tree: string; parents: string[] }> {
+    return commitTree(this.octokit, this.r, sha);
+  }
+
+  setBranch(branch: string, sha: string, exists: boolean): Promise<void> {
+    return setBranch(this.octokit, this.r, branch, sha, exists);
+  }
+
+  mergedPullRequest(sha: string): Promise<number | null> {
+    return mergedPullRequest(this.octokit, this.r, sha);
+  }
+
+  findOpenPullRequest(branch: string): Promise<PullRequestRef | null> {
+    return findOpenPullRequest(this.octokit, this.r, branch);
+  }
+
+  findDeclinedPullRequest(branch: string, title: string): Promise<number | null> {
+    return findDeclinedPullRequest(this.octokit, this.r, branch, title);
+  }
+
+  async createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef> {
+    const created = await this.octokit.rest.pulls.create({ ...this.r, ...pr, maintainer_can_modify: false });
+    return { number: created.data.number, nodeId: created.data.node_id, url: created.data.html_url };
+  }
+
+  async updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void> {
+    await this.octokit.rest.pulls.update({ ...this.r, pull_number: number, ...pr });
+  }
+
+  async addLabels(issue: number, labels: string[]): Promise<void> {
+    await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
+  }
+
+  enableAutoMerge(pr: PullRequestRef): Promise<string | null> {
+    return enableAutoMerge(this.octokit, pr);
+  }
+}
+
+/** The runtime's host factory: one Octokit per installation, one host per repository. */
+export function octokitHosts(opts: OctokitHostOptions): RepoHosts {
+  const { octokit, ...rest } = opts;
+  return async (target) => new OctokitRepoHost(target, await octokit(target.installationId), rest);
+}

@@ -1,0 +1,143 @@
+import { describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
+import { CHECK_NAMES } from '../../../src/check-names.js';
+import { runPreview, type PreviewDeps } from '../../../src/flows/preview.js';
+import type { PreviewJob } from '../../../src/flows/jobs.js';
+import { UnsafePathError } from '../../../src/source/paths.js';
+import { FakeCluster } from '../fakes/cluster.js';
+import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
+
+const CONFIG = 'apps:\n  - name: web\n    path: deploy/web\n    namespace: shop\n';
+const cm = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+
+function setup(headFiles: Record<string, string>, baseFiles: Record<string, string> = { '.github/mergeops.yml': CONFIG }) {
+  const host = new FakeRepoHost();
+  const cluster = new FakeCluster();
+  const baseSha = host.push(baseFiles, 'main');
+  const headSha = host.push(headFiles, 'feature', [baseSha]);
+  const job: PreviewJob = { installationId: 1, owner: 'acme', repo: 'deploys', repoId: 777, pr: 12, headSha, baseRef: 'main', baseSha, defaultBranch: 'main', fromFork: false };
+  let checkRunId: number | undefined;
+  let commentIds: number[] | null = null;
+  let latest = true;
+  const deps: PreviewDeps = {
+    hosts: fakeHosts(host),
+    engine: cluster,
+    log: pino({ level: 'silent' }),
+    isLatestHead: async () => latest,
+    commentIds: () => ({ get: async () => commentIds, set: async (ids) => void (commentIds = ids) }),
+    checkRunId: { get: () => checkRunId, set: async (id) => void (checkRunId = id) },
+  };
+  return { host, cluster, job, deps, supersede: () => void (latest = false) };
+}
+
+describe('preview flow (through the fake host)', () => {
+  it('comments what merging would create and completes a successful check on the head commit', async () => {
+    const { host, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    await runPreview(job, deps);
+    const check = host.check(CHECK_NAMES.preview);
+    expect(check).toMatchObject({ headSha: job.headSha, status: 'completed', conclusion: 'success' });
+    expect(check?.output?.title).toBe('1 created in 1 app');
+    expect(host.comments).toHaveLength(1);
+    expect(host.comments[0]?.issue).toBe(12);
+    expect(host.comments[0]?.body).toContain('settings');
+    expect(host.comments[0]?.body).toContain(job.headSha.slice(0, 7));
+    expect(host.openCheckouts).toBe(0);
+  });
+
+  it('edits its comment in place on the next push instead of posting another', async () => {
+    const { host, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    await runPreview(job, deps);
+    const next = { ...job, headSha: host.push({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('renamed', 'a') }, 'feature') };
+    await runPreview(next, { ...deps, checkRunId: { get: () => undefined, set: async () => undefined } });
+    expect(host.comments).toHaveLength(1);
+    expect(host.comments[0]?.body).toContain('renamed');
+    expect(host.comments[0]?.body).not.toContain('settings');
+  });
+
+  it('shows an unchanged app as no changes', async () => {
+    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    await cluster.apply({ app: appOf(CONFIG, 'web'), dir: await checkoutDir(host, job.headSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
+    await runPreview(job, deps);
+    expect(host.check(CHECK_NAMES.preview)?.output?.title).toBe('no changes in 1 app');
+  });
+
+  it('fails the check with the key path of an invalid config, annotated on the config file', async () => {
+    const { host, job, deps } = setup({ '.github/mergeops.yml': 'apps:\n  - name: web\n    path: deploy/web\n    prune: "yes"\n' });
+    await runPreview(job, deps);
+    const check = host.check(CHECK_NAMES.preview);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output?.summary).toContain('invalid config: apps[0].prune: expected true or false, got string "yes"');
+    expect((check?.output as { annotations: { path: string }[] }).annotations.map((a) => a.path)).toEqual(['.github/mergeops.yml']);
+  });
+
+  it('fails the check naming the refused archive entry, and downloads nothing else', async () => {
+    const { host, job, deps } = setup({ '.github/mergeops.yml': CONFIG });
+    host.revisionErrors.set(job.headSha, new UnsafePathError('entry path contains ".."', 'acme-deploys-abc/../x'));
+    await runPreview(job, deps);
+    const check = host.check(CHECK_NAMES.preview);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output?.summary).toContain('the repository archive was refused: entry path contains ".." (entry "acme-deploys-abc/../x")');
+    expect(host.openCheckouts).toBe(0);
+  });
+
+  it('turns an object the server refuses into a problem annotated at its file and line', async () => {
+    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    cluster.refuse.set('v1 ConfigMap shop/settings', 'ConfigMap "settings" is invalid: data.value: Too long');
+    await runPreview(job, deps);
+    const check = host.check(CHECK_NAMES.preview);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output?.title).toBe('1 problem found');
+    expect((check?.output as { annotations: unknown[] }).annotations).toEqual([
+      expect.objectContaining({ path: 'deploy/web/cm.yaml', start_line: 1, title: 'v1 ConfigMap shop/settings', message: 'ConfigMap "settings" is invalid: data.value: Too long' }),
+    ]);
+  });
+
+  it('reports hand edits on the base branch as drift that merging reverts', async () => {
+    const files = { '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'git') };
+    const { host, cluster, job, deps } = setup({ ...files, 'deploy/web/extra.yaml': cm('extra', 'x') }, files);
+    await cluster.apply({ app: appOf(CONFIG, 'web'), dir: await checkoutDir(host, job.baseSha), key: { repoId: 777, repo: 'acme/deploys', app: 'web' } }, { force: false });
+    cluster.handEdit({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'settings' }, ['data', 'value'], 'hand-edited');
+    await runPreview(job, deps);
+    expect(host.check(CHECK_NAMES.preview)?.output?.summary).toContain('drift in `v1 ConfigMap shop/settings`');
+    expect(host.comments[0]?.body).toContain('hand-edited');
+  });
+
+  it('leaves the comment to a newer push but still completes its own check', async () => {
+    const { host, job, deps, supersede } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    supersede();
+    await runPreview(job, deps);
+    expect(host.comments).toEqual([]);
+    expect(host.check(CHECK_NAMES.preview)?.status).toBe('completed');
+  });
+
+  it('a retry finishes the check run the first attempt opened', async () => {
+    const { host, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    const first = await host.startCheck(CHECK_NAMES.preview, job.headSha);
+    await runPreview(job, { ...deps, checkRunId: { get: () => first.id, set: async () => undefined } });
+    expect(host.checks).toHaveLength(1);
+    expect(host.checks[0]?.conclusion).toBe('success');
+  });
+
+  it('rethrows what is ours (the cluster went away), so the job is retried', async () => {
+    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
+    cluster.down = new Error('socket hang up');
+    await expect(runPreview(job, deps)).rejects.toThrow('socket hang up');
+    expect(host.check(CHECK_NAMES.preview)?.status).toBe('in_progress');
+    expect(host.comments).toEqual([]);
+    expect(host.openCheckouts).toBe(0);
+  });
+});
+
+/** A checkout of a commit for the test's own engine calls (kept: the test process cleans up tmp). */
+async function checkoutDir(host: FakeRepoHost, sha: string): Promise<string> {
+  const c = await host.revision(sha);
+  host.openCheckouts--;
+  return c.dir;
+}
+
+function appOf(config: string, name: string): App {
+  const app = parseRepoConfig(config, 'main').apps.find((a) => a.name === name);
+  if (!app) throw new Error(`no app ${name}`);
+  return app;
+}
