@@ -26,6 +26,12 @@ export interface DeployDeps {
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
   /** After a held deploy on the default branch: the `mergeops / locks` check on that commit. */
   reportLocks?(job: DeployJob): Promise<void>;
+  /**
+   * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
+   * the repository's default branch), or null. The config that says where and how an app
+   * deploys is read from the pushed commit, so only allowed branches may have a say.
+   */
+  branchRefusal?(job: DeployJob, app: App): string | null;
 }
 
 /**
@@ -86,6 +92,12 @@ async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl:
   const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
   if (app.namespace) out.namespace = app.namespace;
   // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
+  const refused = deps.branchRefusal?.(job, app);
+  if (refused) {
+    log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
+    out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+    return out;
+  }
   const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
   if (held) {
     log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');

@@ -5,6 +5,8 @@ import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
+import { forkPreviewApps } from '../policy/fork.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
@@ -105,7 +107,18 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       return report;
     }
     const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
-    const apps = appsOn(head.config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
+    let config = head.config;
+    if (job.fromFork) {
+      // Where and how an app deploys is the base branch's to say, never a fork's.
+      if (!baseRev?.ok) {
+        report.problems.push({ message: `the base branch's ${REPO_CONFIG_PATH} could not be read; a pull request from a fork previews only at the base branch's targets, so nothing was previewed` });
+        return report;
+      }
+      const forked = forkPreviewApps(head.config.apps, baseRev.config.apps);
+      report.problems.push(...forked.problems);
+      config = { ...head.config, apps: forked.apps };
+    }
+    const apps = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
     const dir = head.dir;

@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { errorText } from '../errors.js';
+import { errorText, publicFailure } from '../errors.js';
 import { jobsTotal } from '../metrics.js';
 
 /**
@@ -23,7 +23,8 @@ export interface FlowWorkerOptions<T> {
   /**
    * Runs after a job's last attempt failed, before the failure is recorded: a flow closes
    * what it opened on GitHub (its check run) so nothing spins forever. Best effort: an
-   * error here is only logged, the job is failing already.
+   * error here is only logged, the job is failing already. `message` is what a public
+   * check run may show: a user error's text, or for ours only an id (see publicFailure).
    */
   onGaveUp?(job: Job<T>, attempts: number, message: string): Promise<void>;
 }
@@ -56,7 +57,9 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
         const last = attempts >= (job.opts.attempts ?? 1);
         opts.log.error({ job: job.id, attempt: attempts, last, err: message }, `${opts.flow} failed`);
         if (last && opts.onGaveUp) {
-          await opts.onGaveUp(job, attempts, message).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
+          // The check run is public: our internal errors reach it only as an id to look up here.
+          const shown = publicFailure(err, (errorId, detail) => opts.log.error({ job: job.id, errorId, err: detail }, `${opts.flow} gave up; this is the detail behind the id in its check run`));
+          await opts.onGaveUp(job, attempts, shown).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
         }
         throw err;
       }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { enqueueDeploy } from '../../../src/queue/queues.js';
-import { SharedState } from '../../../src/queue/state.js';
+import { DeployState } from '../../../src/queue/state.js';
 import { deliver, waitFor } from '../../support/github.js';
 import { REPO, prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
@@ -81,11 +81,11 @@ describe('trust: deploys come only from allowed branch heads; fork PRs cannot ch
     const forged = sha(`${ns}-forged`);
     await h.push(forged, { '.github/mergeops.yml': config(ns), 'deploy/cm.yaml': cm('web', 'from-forged') });
     const job = { installationId: 424242, owner: REPO.owner, repo: REPO.name, repoId: REPO.id, sha: forged, branch: 'main', defaultBranch: 'main', reason: 'self-heal' as const };
-    await new SharedState(redis, h.prefix).setLatestDeploy(job, Date.now() + 60_000);
+    await new DeployState(redis, h.prefix).setLatest(job, Date.now() + 60_000);
     expect(await enqueueDeploy(h.rt.queues, job)).toBe(true);
     // And one naming another repository id than the one the installation reaches.
     const wrongRepo = { ...job, repoId: 9999, sha: sha(`${ns}-forged-2`) };
-    await new SharedState(redis, h.prefix).setLatestDeploy(wrongRepo, Date.now() + 60_000);
+    await new DeployState(redis, h.prefix).setLatest(wrongRepo, Date.now() + 60_000);
     expect(await enqueueDeploy(h.rt.queues, wrongRepo)).toBe(true);
     for (const s of [forged, wrongRepo.sha]) {
       const done = await waitFor(async () => (await deployJobs(s)).find((j) => j.finishedOn !== undefined), `forged job ${s.slice(0, 7)}`);
