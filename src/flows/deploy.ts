@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
+import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { toProblem } from '../errors.js';
-import { applyResults, timed } from '../metrics.js';
+import { appLabel, applyResults, timed } from '../metrics.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { RepoHost, RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
@@ -32,6 +33,8 @@ export interface DeployDeps {
    * deploys is read from the pushed commit, so only allowed branches may have a say.
    */
   branchRefusal?(job: DeployJob, app: App): string | null;
+  /** The operator's caps on a repository's config (apps, `wait:`). */
+  caps?: RepoCaps;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: host.webUrl() };
   const timings: Record<string, number> = {};
 
-  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch), timings);
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
   try {
     let apps: App[] = [];
     if (revision.ok) {
@@ -116,7 +119,7 @@ async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl:
     });
     out.result = applied.result;
     if (applied.health) out.health = applied.health;
-    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, applied.result[result].length);
+    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: appLabel.of(app.name), result }, applied.result[result].length);
   } catch (err) {
     try {
       out.problems.push(toProblem(err));

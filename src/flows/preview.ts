@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
+import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
@@ -20,6 +21,8 @@ export interface PreviewDeps {
   hosts: RepoHosts;
   engine: AppEngine;
   log: Logger;
+  /** The operator's caps on a repository's config (apps, `wait:`). */
+  caps?: RepoCaps;
   /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
   isLatestHead(job: PreviewJob): Promise<boolean>;
   commentIds(job: PreviewJob): CommentIdStore;
@@ -95,7 +98,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
   });
   let head;
   try {
-    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps), timings);
   } catch (err) {
     await (await base)?.close();
     throw err;
