@@ -16,6 +16,7 @@ import { ClusterPool } from './cluster/connect.js';
 import { KubeconfigError, localClusterTarget, type LocalCluster } from './config/clusters.js';
 import { REPO_CONFIG_PATH, type App } from './config/repo-config.js';
 import { diffPlan } from './diff/diff.js';
+import { detectDrift } from './diff/drift.js';
 import type { ObjectDiff } from './diff/types.js';
 import { Engine, renderTarget, type AppTarget } from './engine/engine.js';
 import { readConfig } from './engine/revision.js';
@@ -262,12 +263,15 @@ export function repoFromRemote(url: string): string | null {
 
 async function diff(engine: Engine, t: AppTarget, rendered: RenderedObject[], output: string, io: CliIo): Promise<number> {
   const { app, key } = t;
-  const { plan, problems } = await engine.plan(t, { rendered });
+  const { plan, problems, warnings } = await engine.plan(t, { rendered });
   const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
+  for (const w of warnings) io.stderr(`warning: ${problemLine(w)}\n`);
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else {
-    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
+    // Drift as the preview shows it: which fields others changed the apply reverts or keeps.
+    const drift = problems.length ? [] : detectDrift(plan.objects, plan.ours);
+    const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift, warnings, merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
     if (app.namespace) appReport.namespace = app.namespace;
     const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [appReport], problems: [], at: new Date().toISOString() };
     const text = formatComment(report).join('\n');

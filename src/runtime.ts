@@ -27,8 +27,8 @@ import { OciDatasource } from './images/registry/oci.js';
 import type { ImageEvent } from './images/events.js';
 import { LockStore, exposeLocks } from './commands/locks.js';
 import { CommandRateLimiter } from './commands/rate-limit.js';
-import { createCommandQueue, enqueueCommand, startCommandWorker } from './commands/worker.js';
-import { octokitCommandHost } from './commands/github.js';
+import { createCommandQueue, enqueueCommand, startCommandWorker } from './queue/command-worker.js';
+import { octokitCommandHost } from './github/command-host.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';
 import { loadNotifications } from './notify/config.js';
@@ -200,6 +200,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           const jobId = mergeGroupPreviewJobId(job);
           if (await queues.preview.getJob(jobId)) return false;
           await queues.preview.add('preview', job, { jobId });
+          return true;
+        },
+        rerun: async (run, jobId) => {
+          if (await (run.kind === 'preview' ? queues.preview : queues.deploy).getJob(jobId)) return false;
+          if (run.kind === 'preview') {
+            // The re-run is the newest word on this PR: its comment must be allowed to land.
+            await previews.setHead(run.job, Date.now());
+            await queues.preview.add('preview', run.job, { jobId });
+            return true;
+          }
+          // Re-running an older commit's deploy would roll the branch back behind its head.
+          if (!(await deploys.isLatest(run.job))) return false;
+          await queues.deploy.add('deploy', run.job, { jobId });
           return true;
         },
         cancelMergeGroup: async (job) => {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CHECK_NAMES } from '../check-names.js';
 import type { ClusterTargets } from '../config/clusters.js';
 import type { App, RepoConfig } from '../config/repo-config.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
@@ -13,7 +14,7 @@ import { authorize, requiredPermission } from './permissions.js';
 import type { CommandRateLimiter } from './rate-limit.js';
 import { rollbackApp, type RollbackDeps } from './rollback.js';
 
-export const LOCKS_CHECK = 'mergeops / locks';
+export const LOCKS_CHECK = CHECK_NAMES.locks;
 /** How many GitHub Deployments of an app are read to find its last good deploy. */
 const DEPLOYMENT_HISTORY = 20;
 

@@ -49,6 +49,13 @@ const appSchema = mapping({
     'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
   ),
   selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
+  review: unset(
+    mapping({
+      onRisk: unset(str(/^(action_required|success)$/, 'action_required or success')).describe(
+        'action_required: a preview that deletes objects or changes a Namespace, CRD or PersistentVolumeClaim ends mergeops / preview as action_required until someone with write access presses "Accept risk" (default: success).',
+      ),
+    }),
+  ).describe('Risk gate for this app, so branch protection can demand a second look.'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
 }).superRefine((a, ctx) => {
   if (a.conflicts !== undefined && a.force !== undefined && (a.conflicts === 'overwrite') !== a.force) {
@@ -153,6 +160,7 @@ function repoConfigSchema(defaultBranch: string) {
         failOn: (a.failOn ?? []) as 'warnings'[],
         adopt: a.adopt ?? [],
         selfHeal: a.selfHeal ?? false,
+        ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
         ...(a.namespace ? { namespace: a.namespace } : {}),
         ...(a.helm ? { helm: a.helm } : {}),
       }));

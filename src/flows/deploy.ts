@@ -4,6 +4,7 @@ import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
@@ -50,6 +51,11 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const report: DeployReport = { repo: `${job.owner}/${job.repo}`, sha: job.sha, branch: job.branch, apps: [], problems: [], serverUrl: host.webUrl() };
   const timings: Record<string, number> = {};
 
+  // A repository without a config is not ours to deploy or report on: no check, no comment.
+  if (!deps.checkRun.get() && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
+    log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
+    return null;
+  }
   const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
   try {
     let apps: App[] = [];

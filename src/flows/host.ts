@@ -90,6 +90,13 @@ export interface RepoHost {
   createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;
   updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void>;
   addLabels(issue: number, labels: string[]): Promise<void>;
+  /**
+   * Makes mergeops's own labels on an issue or PR equal `desired`, writing only the changes;
+   * `known` is the label list the webhook sent (saves a read). Others' labels stay.
+   */
+  syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }>;
+  /** A user's access to the repository, from GitHub's collaborator permission API. */
+  permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'>;
   /** Turns on auto-merge (squash); returns why GitHub refused, or null. */
   enableAutoMerge(pr: PullRequestRef): Promise<string | null>;
 }

@@ -26,6 +26,10 @@ export interface PreviewJob {
   mergeGroup?: { headRef: string };
   /** Set by the first attempt so retries finish the same check run. */
   checkRunId?: number;
+  /** The PR's labels when the event was sent, so keeping ours in sync costs no read. */
+  labels?: string[];
+  /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */
+  riskAcceptedBy?: string;
 }
 
 /** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */

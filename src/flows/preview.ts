@@ -7,11 +7,12 @@ import { detectDrift } from '../diff/drift.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { forkPreviewApps } from '../policy/fork.js';
-import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
+import { previewLabels } from '../report/labels.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import type { AppReport, PreviewReport } from '../report/types.js';
 import { mapLimit } from '../util/pool.js';
 import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
@@ -46,6 +47,14 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
   }
   let checkRunId = deps.checkRunId.get();
+  // Installed on "All repositories": a repository that never had a config gets nothing from
+  // us, no check and no comment (a contents read instead of an archive download). A PR that
+  // has our comment already is known to be ours: no probe on later pushes.
+  const known = checkRunId !== undefined || (!job.mergeGroup && (await deps.commentIds(job).get()) !== null);
+  if (!known && (await host.readFile(REPO_CONFIG_PATH, job.headSha)) === null && (await host.readFile(REPO_CONFIG_PATH, job.baseSha)) === null) {
+    log.info(`no ${REPO_CONFIG_PATH} at the head or the base; not a mergeops repository, staying quiet`);
+    return { repo: `${job.owner}/${job.repo}`, sha: job.headSha, apps: [], problems: [] };
+  }
   if (checkRunId === undefined) {
     checkRunId = (await host.startCheck(CHECK_NAMES.preview, job.headSha)).id;
     await deps.checkRunId.set(checkRunId);
@@ -60,6 +69,12 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   }
   report.checkRunUrl = host.checkRunUrl(checkRunId);
   report.serverUrl = host.webUrl();
+  if (job.riskAcceptedBy) {
+    // The gate asks for a second look by someone who could merge: read and triage do not count.
+    const level = await host.permission(job.riskAcceptedBy);
+    if (level === 'admin' || level === 'write') report.riskAcceptedBy = job.riskAcceptedBy;
+    else log.info({ actor: job.riskAcceptedBy, level }, '"Accept risk" pressed without write access; the gate stays');
+  }
   await timed('preview', 'report', async () => {
     // Comment first: Octokit spaces an installation's writes a second apart, and the
     // comment is what people wait for; the check completes one write slot later.
@@ -68,6 +83,11 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
       log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
     } else if (await deps.isLatestHead(job)) {
       await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
+      const labels = previewLabels(report);
+      if (labels) {
+        const changed = await host.syncLabels(job.pr, labels, job.labels);
+        if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
+      }
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
@@ -149,6 +169,7 @@ async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngi
   const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
+  if (app.review) out.review = app.review;
   try {
     const { plan, problems, warnings } = await engine.plan(t, { log });
     out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);

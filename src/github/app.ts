@@ -5,6 +5,7 @@ import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
 import { CHECK_NAMES } from '../check-names.js';
+import { ACCEPT_RISK_ACTION } from '../report/check.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -20,6 +21,35 @@ export interface AppDeps {
   enqueueMergeGroup(job: PreviewJob): Promise<boolean>;
   /** The group left the queue: drop its waiting preview and stop one in flight. */
   cancelMergeGroup(job: Pick<PreviewJob, 'repoId' | 'headSha'>): Promise<void>;
+  /**
+   * GitHub's "Re-run" on one of our checks: run that preview or deploy again, as a new job
+   * (`jobId` is per delivery, so a redelivered event re-runs once).
+   */
+  rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
+}
+
+interface CheckRunEvent {
+  check_run: { head_sha: string; pull_requests: { number: number; head: { sha: string; repo: { id: number } }; base: { ref: string; sha: string } }[] };
+  repository: { id: number; name: string; default_branch: string; owner: { login: string } };
+}
+
+/** The preview a check run belongs to; null for a fork's PR, which GitHub does not list on check runs. */
+function previewJobOf(installationId: number, p: CheckRunEvent): PreviewJob | null {
+  const run = p.check_run;
+  const pr = run.pull_requests.find((x) => x.head.sha === run.head_sha) ?? run.pull_requests[0];
+  if (!pr) return null;
+  return {
+    installationId,
+    owner: p.repository.owner.login,
+    repo: p.repository.name,
+    repoId: p.repository.id,
+    pr: pr.number,
+    headSha: run.head_sha,
+    baseRef: pr.base.ref,
+    baseSha: pr.base.sha,
+    defaultBranch: p.repository.default_branch,
+    fromFork: pr.head.repo.id !== p.repository.id,
+  };
 }
 
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
@@ -44,6 +74,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         baseSha: pr.base.sha,
         defaultBranch: repo.default_branch,
         fromFork: pr.head.repo?.full_name !== repo.full_name,
+        labels: pr.labels.map((l) => l.name),
       };
       const added = await deps.enqueuePreview(job, Date.parse(pr.updated_at) || Date.now());
       context.log.info({ pr: pr.number, sha: pr.head.sha.slice(0, 7), added }, added ? 'preview enqueued' : 'preview already queued for this commit');
@@ -113,6 +144,54 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       };
       await deps.enqueueCommand(job);
       context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor }, 'rollback button enqueued');
+    });
+
+    // "Re-run" on a mergeops check. GitHub sends it only to the app that made the check; the
+    // old run stays as it was and the re-run reports on a new check run, as GitHub expects.
+    app.on('check_run.rerequested', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      const run = p.check_run;
+      if (installationId === undefined) return;
+      const repo = p.repository;
+      const jobId = `rerun-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`;
+      if (run.name === CHECK_NAMES.preview) {
+        const job = previewJobOf(installationId, p);
+        if (!job) {
+          context.log.info({ sha: run.head_sha.slice(0, 7) }, 're-run of a preview whose pull request GitHub does not list (a fork); push again to re-run it');
+          return;
+        }
+        const added = await deps.rerun({ kind: 'preview', job }, jobId);
+        context.log.info({ pr: job.pr, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, 'preview re-run requested');
+      } else if (run.name === CHECK_NAMES.deploy) {
+        const branch = run.check_suite.head_branch;
+        if (!branch) return;
+        const job: DeployJob = {
+          installationId,
+          owner: repo.owner.login,
+          repo: repo.name,
+          repoId: repo.id,
+          sha: run.head_sha,
+          branch,
+          defaultBranch: repo.default_branch,
+          reason: 'command',
+        };
+        const added = await deps.rerun({ kind: 'deploy', job }, jobId);
+        context.log.info({ branch, sha: run.head_sha.slice(0, 7), actor: p.sender.login, added }, added ? 'deploy re-run requested' : 'deploy re-run refused: a newer commit was deployed since');
+      }
+    });
+
+    // "Accept risk" on a gated preview: preview that commit again, noting who accepted; the
+    // worker checks they have write access before the check ends as success.
+    app.on('check_run.requested_action', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.preview) return;
+      const job = previewJobOf(installationId, p);
+      if (!job) return;
+      job.riskAcceptedBy = p.sender.login;
+      const added = await deps.rerun({ kind: 'preview', job }, `accept-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`);
+      context.log.info({ pr: job.pr, sha: job.headSha.slice(0, 7), actor: p.sender.login, added }, 'risk acceptance enqueued');
     });
 
     // GitHub's merge queue: preview the group's head (every queued PR combined) and report

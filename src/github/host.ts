@@ -9,6 +9,7 @@ import { upsertComments } from './comments.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
+import { syncLabels } from './labels.js';
 import type { Octokit, RepoRef } from './types.js';
 
 export interface OctokitHostOptions {
@@ -148,6 +149,21 @@ export class OctokitRepoHost implements RepoHost {
 
   async addLabels(issue: number, labels: string[]): Promise<void> {
     await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
+  }
+
+  syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
+    return syncLabels(this.octokit, this.r, issue, desired, known);
+  }
+
+  async permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'> {
+    try {
+      const p = (await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.r, username: login })).data.permission;
+      return p === 'admin' || p === 'write' || p === 'read' ? p : 'none';
+    } catch (err) {
+      // 404: not a collaborator at all.
+      if ((err as { status?: number }).status === 404) return 'none';
+      throw err;
+    }
   }
 
   enableAutoMerge(pr: PullRequestRef): Promise<string | null> {

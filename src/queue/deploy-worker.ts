@@ -3,7 +3,7 @@ import { CHECK_NAMES } from '../check-names.js';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
 import { checkDeployClaim } from '../policy/deploy-gate.js';
 import type { DeployJob } from '../flows/jobs.js';
-import { startFlowWorker, type WorkerLimits } from './flow-worker.js';
+import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { DEPLOY_QUEUE } from './jobs.js';
 import type { DeployState, Leases } from './state.js';
 
@@ -33,11 +33,11 @@ export function startDeployWorker(
       prefix,
       limits,
       log: deps.log,
-      onGaveUp: async (job, attempts, message) => {
+      onGaveUp: async (job, attempts, err) => {
         const checkRun = job.data.checkRun;
         if (!checkRun) return;
         const host = await deps.hosts(job.data);
-        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${message}\n\nPush again to retry.`);
+        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`);
       },
     },
     (job, token) => processDeploy(job, token, state, deps),

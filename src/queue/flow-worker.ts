@@ -23,10 +23,10 @@ export interface FlowWorkerOptions<T> {
   /**
    * Runs after a job's last attempt failed, before the failure is recorded: a flow closes
    * what it opened on GitHub (its check run) so nothing spins forever. Best effort: an
-   * error here is only logged, the job is failing already. `message` is what a public
-   * check run may show: a user error's text, or for ours only an id (see publicFailure).
+   * error here is only logged, the job is failing already. What it shows of `err` on a
+   * public check run goes through publicFailure.
    */
-  onGaveUp?(job: Job<T>, attempts: number, message: string): Promise<void>;
+  onGaveUp?(job: Job<T>, attempts: number, err: unknown): Promise<void>;
 }
 
 /** What a processor may return: the outcome label of `mergeops_jobs_total`, and the job's return value. */
@@ -57,9 +57,7 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
         const last = attempts >= (job.opts.attempts ?? 1);
         opts.log.error({ job: job.id, attempt: attempts, last, err: message }, `${opts.flow} failed`);
         if (last && opts.onGaveUp) {
-          // The check run is public: our internal errors reach it only as an id to look up here.
-          const shown = publicFailure(err, (errorId, detail) => opts.log.error({ job: job.id, errorId, err: detail }, `${opts.flow} gave up; this is the detail behind the id in its check run`));
-          await opts.onGaveUp(job, attempts, shown).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
+          await opts.onGaveUp(job, attempts, err).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
         }
         throw err;
       }
@@ -75,4 +73,12 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
   );
   worker.on('error', (err) => opts.log.error({ err: errorText(err) }, `${opts.flow} worker error`));
   return worker;
+}
+
+/**
+ * The text a failed job's public check run shows: a user error's own, or for ours only an
+ * id, with the detail logged under it (publicFailure).
+ */
+export function shownFailure(err: unknown, jobId: string | undefined, log: Logger): string {
+  return publicFailure(err, (errorId, detail) => log.error({ job: jobId, errorId, err: detail }, 'job gave up; this is the detail behind the id in its check run'));
 }

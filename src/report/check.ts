@@ -1,5 +1,6 @@
 import { allProblems, counts, countsText, type PreviewReport } from './types.js';
 import { fence, objectText } from './markdown.js';
+import { gatedRisks } from './risk.js';
 
 /** GitHub's limits for check-run output fields. */
 export const CHECK_TEXT_LIMIT = 65_535;
@@ -15,7 +16,7 @@ export interface CheckAnnotation {
 }
 
 export interface CheckOutput {
-  conclusion: 'success' | 'failure' | 'neutral';
+  conclusion: 'success' | 'failure' | 'neutral' | 'action_required';
   title: string;
   summary: string;
   text: string;
@@ -24,19 +25,36 @@ export interface CheckOutput {
   actions?: { label: string; description: string; identifier: string }[];
 }
 
+/** The button a gated preview offers; GitHub caps label 20, description 40, identifier 20 characters. */
+export const ACCEPT_RISK_ACTION = { label: 'Accept risk', description: 'Reviewed: let this change merge', identifier: 'mergeops-accept' } as const;
+
 export function formatCheck(r: PreviewReport): CheckOutput {
   const problems = allProblems(r);
   const c = counts(r.apps.flatMap((a) => a.diffs));
+  const gated = problems.length ? [] : gatedRisks(r);
+  const held = gated.length > 0 && !r.riskAcceptedBy;
   const title = problems.length
     ? `${problems.length} problem${problems.length > 1 ? 's' : ''} found`
-    : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
+    : held
+      ? `Review required: ${gated.length} risky change${gated.length === 1 ? '' : 's'} (${[...new Set(gated.map((g) => g.app))].join(', ')})`
+      : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
+  const gate = gated.length
+    ? [
+        held
+          ? `**Review required** (\`review.onRisk: action_required\`): ${gated.map((g) => `${g.kind === 'delete' ? 'deletes' : 'changes'} \`${g.ref ?? g.app}\``).join(', ')}. Someone with write access presses **${ACCEPT_RISK_ACTION.label}** above once it has had a second look; a new push asks again.`
+          : `Risky changes accepted by @${r.riskAcceptedBy}: ${gated.map((g) => `\`${g.ref ?? g.app}\``).join(', ')}.`,
+        '',
+      ]
+    : [];
   const summary = [
+    ...gate,
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
     ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
     ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}${a.lock ? `; 🔒 locked by @${a.lock.by}${a.lock.reason ? `: ${a.lock.reason}` : ''}` : ''}`),
   ].join('\n');
   return {
-    conclusion: problems.length ? 'failure' : 'success',
+    conclusion: problems.length ? 'failure' : held ? 'action_required' : 'success',
+    ...(held ? { actions: [ACCEPT_RISK_ACTION] } : {}),
     title,
     summary: clip(summary || 'Nothing to preview.', CHECK_TEXT_LIMIT),
     text: fullText(r),

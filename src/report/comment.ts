@@ -1,6 +1,6 @@
 import type { ObjectDiff } from '../diff/types.js';
 import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
-import { appChanges, appRisks, deletes, reportRisks, type Risk } from './risk.js';
+import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
 import { allProblems, type AppReport, type PreviewReport, type Problem } from './types.js';
 import { CHECK_NAMES } from '../check-names.js';
@@ -121,7 +121,15 @@ function riskAlert(r: PreviewReport): string {
   const crit = of('critical-kind').filter((x) => !del.some((d) => d.ref === x.ref));
   if (crit.length) items.push(`cluster-wide or data-holding kinds change: ${names(crit)}`);
   const caution = problems > 0 || risks.some((x) => x.severity === 'caution');
-  return [`> [!${caution ? 'CAUTION' : 'WARNING'}]`, `> **Review before merging:** ${items.join(' · ')}`].join('\n');
+  const lines = [`> [!${caution ? 'CAUTION' : 'WARNING'}]`, `> **Review before merging:** ${items.join(' · ')}`];
+  const gated = problems ? [] : gatedRisks(r);
+  if (gated.length) {
+    const apps = [...new Set(gated.map((g) => mdCode(g.app)))].join(', ');
+    lines.push('>', r.riskAcceptedBy
+      ? `> Accepted by @&#8203;${escapeMd(r.riskAcceptedBy)} after review (${mdCode('review.onRisk')} of ${apps}).`
+      : `> ${mdCode('mergeops / preview')} ends as **action required** (${mdCode('review.onRisk')} of ${apps}): after a second look, someone with write access presses **Accept risk** on the check run.`);
+  }
+  return lines.join('\n');
 }
 
 const ICON = { failed: '❌', caution: '⛔', warning: '⚠️', ok: '✅', none: '➖' } as const;
@@ -197,11 +205,16 @@ function lookAt(a: AppReport): string {
 
 // ── per app ───────────────────────────────────────────────────────────────────────────
 
+/** Drifted objects with fields the merge reverts (not only fields it keeps). */
+function reverted(a: AppReport): number {
+  return a.drift.filter((d) => d.fields.length > 0).length;
+}
+
 function appHeading(a: AppReport): string {
   const c = appCounts(a);
   const tally = a.problems.length
     ? `failed (${plural(a.problems.length, 'problem')})`
-    : [c.created && `${c.created} created`, c.changed && `${c.changed} changed`, c.deleted && `${c.deleted} deleted`, c.kept && `${c.kept} left in the cluster`, a.drift.length && `${plural(a.drift.length, 'drifted object')} reverted`].filter(Boolean).join(' · ') || 'no changes';
+    : [c.created && `${c.created} created`, c.changed && `${c.changed} changed`, c.deleted && `${c.deleted} deleted`, c.kept && `${c.kept} left in the cluster`, reverted(a) && `${plural(reverted(a), 'drifted object')} reverted`].filter(Boolean).join(' · ') || 'no changes';
   return `#### ${appIcon(a)} ${mdCode(a.app)} → ${target(a)} · ${tally}\n\n`;
 }
 

@@ -66,8 +66,17 @@ export function appRisks(app: AppReport): Risk[] {
       else if (isImageField(f.path)) add('image', d, 'warning', f);
     }
   }
-  for (const e of app.drift) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
+  // Only fields the merge reverts are a risk; fields it keeps change nothing.
+  for (const e of app.drift.filter((d) => d.fields.length > 0)) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
   return out;
+}
+
+/** What the optional risk gate (`review: {onRisk: action_required}`) holds for a second look. */
+export const GATED: ReadonlySet<RiskKind> = new Set(['delete', 'critical-kind']);
+
+/** The risks that make a gated app's preview end as action_required. */
+export function gatedRisks(r: PreviewReport): Risk[] {
+  return r.apps.filter((a) => a.review?.onRisk === 'action_required').flatMap((a) => appRisks(a).filter((x) => GATED.has(x.kind)));
 }
 
 export function reportRisks(r: PreviewReport): Risk[] {
@@ -76,5 +85,5 @@ export function reportRisks(r: PreviewReport): Risk[] {
 
 /** An app with changes the merge makes (objects or reverted drift). */
 export function appChanges(app: AppReport): boolean {
-  return app.drift.length > 0 || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
+  return app.drift.some((d) => d.fields.length > 0) || app.diffs.some((d) => d.action !== 'unchanged' && (d.action !== 'delete' || deletes(app, d)));
 }

@@ -28,6 +28,8 @@ export interface AppReport {
   /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
   lock?: { by: string; reason: string; at: string };
   merge?: MergeBehaviour;
+  /** `review.onRisk` of the app: action_required gates deletions and Namespace/CRD/PVC changes. */
+  review?: { onRisk: 'action_required' | 'success' };
 }
 
 export interface PreviewReport {
@@ -49,6 +51,8 @@ export interface PreviewReport {
   /** GitHub's numeric repository id: the inventory key `mergeops diff` needs to find deletions. */
   repoId?: number;
   version?: string;
+  /** Who pressed "Accept risk" on this commit's gated preview (write access checked). */
+  riskAcceptedBy?: string;
 }
 
 export interface Counts {

@@ -88,6 +88,10 @@ export interface FakeGit {
   deployments: FakeDeployment[];
   /** Blobs created through the Git Data API, by sha. */
   blobs: Map<string, string>;
+  /** Labels on issues and PRs that are not FakePulls (previewed PRs), by number. */
+  issueLabels: Map<number, string[]>;
+  /** The repository's labels, with GitHub's 422 for one created twice. */
+  repoLabels: Map<string, { color: string; description: string }>;
 }
 
 /** A real `pull_request` payload from GitHub's examples, pointed at our fixture repo. */
@@ -155,7 +159,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
-  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map() };
+  const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map(), issueLabels: new Map(), repoLabels: new Map() };
   gitDataApi(git, calls, tarballs);
   tokenInterceptor();
   nock(GITHUB)
@@ -253,7 +257,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     },
     git,
     open: async (pr, headSha, opts = {}) => {
-      const res = await deliver(rt.url as string, 'pull_request', prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')));
+      const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
+      // As GitHub does, the event lists the labels the PR has now.
+      p['pull_request'].labels = (git.issueLabels.get(pr) ?? []).map((name, i) => ({ id: i + 1, node_id: `LA_${i + 1}`, url: `${GITHUB}/repos/${REPO.owner}/${REPO.name}/labels/${encodeURIComponent(name)}`, name, color: git.repoLabels.get(name)?.color ?? 'ededed', default: false, description: git.repoLabels.get(name)?.description ?? null }));
+      const res = await deliver(rt.url as string, 'pull_request', p);
       return res.status;
     },
     waitForPreview: async (s) => {
@@ -422,9 +429,45 @@ function gitDataApi(git: FakeGit, calls: Recorded[], tarballs: Map<string, Buffe
     .post(new RegExp(`${repoPath}/issues/\\d+/labels$`))
     .reply((uri, body) => {
       record('POST', uri, body);
-      const pr = git.pulls.find((p) => p.number === Number(uri.split('/')[5]));
-      pr?.labels.push(...(body as { labels: string[] }).labels);
-      return [200, []];
+      const n = Number(uri.split('/')[5]);
+      const pr = git.pulls.find((p) => p.number === n);
+      const list = pr?.labels ?? git.issueLabels.get(n) ?? [];
+      for (const l of (body as { labels: string[] }).labels) if (!list.includes(l)) list.push(l);
+      if (!pr) git.issueLabels.set(n, list);
+      return [200, list.map((name) => ({ name }))];
+    })
+    .get(new RegExp(`${repoPath}/issues/\\d+/labels(\\?.*)?$`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const n = Number(new URL(uri, GITHUB).pathname.split('/')[5]);
+      const list = git.pulls.find((p) => p.number === n)?.labels ?? git.issueLabels.get(n) ?? [];
+      return [200, list.map((name, i) => ({ id: i + 1, name, color: git.repoLabels.get(name)?.color ?? 'ededed' }))];
+    })
+    .delete(new RegExp(`${repoPath}/issues/\\d+/labels/.+`))
+    .reply((uri) => {
+      record('DELETE', uri, null);
+      const parts = new URL(uri, GITHUB).pathname.split('/');
+      const n = Number(parts[5]);
+      const name = decodeURIComponent(parts[7] ?? '');
+      const list = git.pulls.find((p) => p.number === n)?.labels ?? git.issueLabels.get(n) ?? [];
+      if (!list.includes(name)) return [404, { message: 'Label does not exist' }];
+      list.splice(list.indexOf(name), 1);
+      return [200, list.map((l) => ({ name: l }))];
+    })
+    .get(new RegExp(`${repoPath}/labels/.+`))
+    .reply((uri) => {
+      record('GET', uri, null);
+      const name = decodeURIComponent(new URL(uri, GITHUB).pathname.split('/labels/')[1] ?? '');
+      const l = git.repoLabels.get(name);
+      return l ? [200, { name, ...l }] : [404, { message: 'Not Found' }];
+    })
+    .post(`${repoPath}/labels`)
+    .reply((uri, body) => {
+      record('POST', uri, body);
+      const b = body as { name: string; color: string; description: string };
+      if (git.repoLabels.has(b.name)) return [422, { message: 'Validation Failed', errors: [{ resource: 'Label', code: 'already_exists', field: 'name' }] }];
+      git.repoLabels.set(b.name, { color: b.color, description: b.description });
+      return [201, { name: b.name, color: b.color, description: b.description }];
     })
     .post('/graphql')
     .reply((uri, body) => {

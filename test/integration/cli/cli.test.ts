@@ -73,9 +73,11 @@ describe('mergeops CLI against the real API server', () => {
     write(dir, { '.github/mergeops.yml': config(ns, adopt) });
     const d1 = await cli(['diff', 'cli-app', ...common]);
     expect(d1.stderr).toBe('');
+    // Drift as the preview shows it: the hand-made value, who set it, and Git's.
+    expect(d1.stdout).toContain('the merge reverts <code>.data.value</code>: live <code>1</code> (set by <code>test-human</code>) → Git <code>2</code>');
     expect(d1.code).toBe(2);
     expect(d1.stdout).toContain('<!-- mergeops:preview:part=1 -->');
-    expect(d1.stdout).toContain(`| ✅ | <code>cli-app</code> | <code>default</code> / <code>${ns}</code> | 1 | 1 | 0 |`);
+    expect(d1.stdout).toContain(`| ⚠️ | <code>cli-app</code> | <code>default</code> / <code>${ns}</code> | 1 | 1 | 0 | 🔄 drift (1 object) |`);
     expect(d1.stdout).toContain(`<summary>➕ <b>create</b> <code>v1 ConfigMap ${ns}/extra</code> · <code>deploy/cli/extra.yaml#L1</code></summary>`);
     expect(d1.stdout).toContain(`<summary>✏️ <b>change</b> <code>v1 ConfigMap ${ns}/settings</code>: <code>data.value</code> <code>1</code> → <code>2</code>`);
     expect(d1.stdout).toContain("-  value: '1'");

@@ -155,7 +155,7 @@ describe('deploy and rollback commands, and the Roll back button, through the wh
 
     since = h.calls.length;
     expect(await clickAction(h, { sha: m3, checkRunId, login: 'reader', identifier: 'mergeops-rollback' })).toBe(202);
-    expect((await waitForReply(h, 33, since, 'Roll back')).body.body).toContain('`web`: `rollback` needs write access');
+    expect((await waitForReply(h, 33, since, 'needs write access')).body.body).toContain('`web`: `rollback` needs write access');
     const pulls = h.git.pulls.length;
     expect(h.git.pulls).toHaveLength(pulls);
 

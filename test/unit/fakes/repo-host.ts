@@ -6,6 +6,7 @@ import type { CheckName } from '../../../src/check-names.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../../../src/flows/host.js';
 import type { CheckOutput } from '../../../src/report/check.js';
 import type { Checkout } from '../../../src/source/checkout.js';
+import { labelChanges } from '../../../src/report/labels.js';
 
 export type Files = Record<string, string>;
 
@@ -227,6 +228,25 @@ export class FakeRepoHost implements RepoHost {
   async addLabels(issue: number, labels: string[]): Promise<void> {
     const p = this.mustPull(issue);
     p.labels = [...new Set([...p.labels, ...labels])];
+  }
+
+  /** Labels of issues and PRs that are not pulls made here (previewed PRs), by number. */
+  readonly issueLabels = new Map<number, string[]>();
+  /** Collaborators' access by login; anyone else has none. */
+  readonly permissions = new Map<string, 'admin' | 'write' | 'read'>();
+
+  async syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
+    const current = this.pulls.find((p) => p.number === issue)?.labels ?? this.issueLabels.get(issue) ?? [];
+    const { add, remove } = labelChanges(known ?? current, desired);
+    const next = [...new Set([...current.filter((l) => !remove.includes(l)), ...add])];
+    const pull = this.pulls.find((p) => p.number === issue);
+    if (pull) pull.labels = next;
+    else this.issueLabels.set(issue, next);
+    return { add, remove };
+  }
+
+  async permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'> {
+    return this.permissions.get(login) ?? 'none';
   }
 
   async enableAutoMerge(pr: PullRequestRef): Promise<string | null> {

@@ -207,3 +207,39 @@ describe('formatCheck: fences', () => {
   });
 });
 
+
+describe('formatCheck: the risk gate (review.onRisk: action_required)', () => {
+  const gatedApp = (diffs: ObjectDiff[]): AppReport => ({ ...app('web', diffs), review: { onRisk: 'action_required' } });
+
+  it('ends a gated app that deletes objects as action_required, with the Accept risk button', () => {
+    const out = formatCheck(report([gatedApp([d('v1 ConfigMap prod/old', 'delete')])]));
+    expect(out.conclusion).toBe('action_required');
+    expect(out.title).toBe('Review required: 1 risky change (web)');
+    expect(out.actions).toEqual([{ label: 'Accept risk', description: 'Reviewed: let this change merge', identifier: 'mergeops-accept' }]);
+    expect(out.summary).toContain('**Review required** (`review.onRisk: action_required`): deletes `v1 ConfigMap prod/old`');
+    // GitHub's limits on actions: label 20, description 40, identifier 20 characters.
+    for (const a of out.actions ?? []) {
+      expect(a.label.length).toBeLessThanOrEqual(20);
+      expect(a.description.length).toBeLessThanOrEqual(40);
+      expect(a.identifier.length).toBeLessThanOrEqual(20);
+    }
+  });
+
+  it('gates Namespace, CRD and PVC changes too, but not other updates or ungated apps', () => {
+    const ns: ObjectDiff = { ref: 'v1 Namespace shop', kind: 'Namespace', action: 'update', diff: '@@' };
+    expect(formatCheck(report([gatedApp([ns])])).conclusion).toBe('action_required');
+    expect(formatCheck(report([gatedApp([d('v1 ConfigMap prod/a')])])).conclusion).toBe('success');
+    expect(formatCheck(report([app('web', [d('v1 ConfigMap prod/old', 'delete')])])).conclusion).toBe('success');
+  });
+
+  it('succeeds once someone with write access accepted the risk, naming them', () => {
+    const out = formatCheck({ ...report([gatedApp([d('v1 ConfigMap prod/old', 'delete')])]), riskAcceptedBy: 'reviewer' });
+    expect(out.conclusion).toBe('success');
+    expect(out.actions).toBeUndefined();
+    expect(out.summary).toContain('Risky changes accepted by @reviewer: `v1 ConfigMap prod/old`.');
+  });
+
+  it('a failure is a failure, gate or not', () => {
+    expect(formatCheck(report([gatedApp([d('v1 ConfigMap prod/old', 'delete')]), app('api', [], [{ message: 'boom' }])])).conclusion).toBe('failure');
+  });
+});

@@ -125,6 +125,15 @@ describe('formatComment: one part', () => {
     expect(body).toContain('> - <code>v1 Secret prod/creds</code>: the merge reverts <code>.data.password</code> (set by <code>kubectl-edit</code>) (value not shown)');
   });
 
+  it('drift the merge only keeps is listed, but neither counted as reverted nor a risk', () => {
+    const a = appReport('web', [small('v1 ConfigMap prod/b')]);
+    a.drift = [{ ref: 'v1 ConfigMap prod/web-config', fields: [], kept: [{ path: '.data.EXTRA', by: 'kubectl-edit' }] }];
+    const [body] = formatComment(report([a]));
+    expect(body).toContain('the merge keeps <code>.data.EXTRA</code> (set by <code>kubectl-edit</code>) (Git does not declare it)');
+    expect(body).not.toContain('drifted object reverted');
+    expect(body).not.toContain('hand edit in the cluster the merge reverts');
+  });
+
   it('lists the API server warnings with file and line, apart from problems', () => {
     const a = appReport('web', [small('v1 ConfigMap prod/b')]);
     a.warnings = [{ message: 'example.com/v1beta1 Widget is deprecated; use v1', ref: 'example.com/v1beta1 Widget prod/w', file: 'k8s/w.yaml', line: 3 }];

@@ -175,3 +175,14 @@ describe('deploy comment through cmark-gfm', () => {
     expect(visibleText(html)).not.toContain('Next:');
   });
 });
+
+describe('the README example', () => {
+  it('is the golden comment, verbatim: real output, not a drawing', () => {
+    const readme = readFileSync(join(GOLDEN, '..', '..', '..', '..', 'README.md'), 'utf8');
+    const golden = readFileSync(join(GOLDEN, 'three-apps.md'), 'utf8');
+    expect(readme).toContain(`\`\`\`\`\`markdown\n${golden.trimEnd()}\n\`\`\`\`\``);
+    // And it renders on GitHub as a collapsed block holding the Markdown as text.
+    const html = renderGfm(readme.slice(readme.indexOf('<details><summary>Example preview comment'), readme.indexOf('</details>', readme.indexOf('<details><summary>Example preview comment')) + 10));
+    expect(html).toContain('<pre><code class="language-markdown">');
+  });
+});

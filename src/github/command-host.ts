@@ -1,12 +1,12 @@
 import { REPO_CONFIG_PATH, parseRepoConfig } from '../config/repo-config.js';
 import { ConfigError } from '../config/validate.js';
-import { permissionOf } from './permissions.js';
-import { mergedPullRequest } from '../github/deployments.js';
-import { branchHead, enableAutoMerge, findOpenPullRequest } from '../github/pulls.js';
-import { fetchRevision } from '../github/tarball.js';
-import type { Octokit, RepoRef } from '../github/types.js';
+import { permissionOf } from '../commands/permissions.js';
+import { mergedPullRequest } from './deployments.js';
+import { branchHead, enableAutoMerge, findOpenPullRequest } from './pulls.js';
+import { fetchRevision } from './tarball.js';
+import type { Octokit, RepoRef } from './types.js';
 import type { ExtractLimits } from '../source/extract.js';
-import type { CommandHost, DeploymentRecord } from './host.js';
+import type { CommandHost, DeploymentRecord } from '../commands/host.js';
 
 const status = (err: unknown): number | undefined => (err as { status?: number }).status;
 
