@@ -17,6 +17,7 @@ import type { AppReport, PreviewReport } from '../report/types.js';
 import { mapLimit } from '../util/pool.js';
 import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
 import type { PreviewJob } from './jobs.js';
+import { atLeast } from '../config/command-permissions.js';
 
 export interface PreviewDeps {
   hosts: RepoHosts;
@@ -72,7 +73,7 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   if (job.riskAcceptedBy) {
     // The gate asks for a second look by someone who could merge: read and triage do not count.
     const level = await host.permission(job.riskAcceptedBy);
-    if (level === 'admin' || level === 'write') report.riskAcceptedBy = job.riskAcceptedBy;
+    if (atLeast(level, 'write')) report.riskAcceptedBy = job.riskAcceptedBy;
     else log.info({ actor: job.riskAcceptedBy, level }, '"Accept risk" pressed without write access; the gate stays');
   }
   await timed('preview', 'report', async () => {
