@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadClusterTargets } from './config/clusters.js';
+import { checkDeployBranch } from './policy/grants.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
@@ -11,7 +12,7 @@ import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
-import { githubRateLimitRemaining } from './metrics.js';
+import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
@@ -28,11 +29,14 @@ import type { ImageEvent } from './images/events.js';
 import { LockStore, exposeLocks } from './commands/locks.js';
 import { CommandRateLimiter } from './commands/rate-limit.js';
 import { createCommandQueue, enqueueCommand, startCommandWorker } from './queue/command-worker.js';
-import { octokitCommandHost } from './github/command-host.js';
+import { OctokitCommandHost } from './github/command-host.js';
 import { LOCKS_CHECK, locksCheck } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';
 import { loadNotifications } from './notify/config.js';
 import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.js';
+import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from './flows/onboard.js';
+import { Queue } from 'bullmq';
+import { startFlowWorker } from './queue/flow-worker.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -58,6 +62,13 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
   // Notifications have their own queue too; workers deliver, flows only enqueue.
   const notifyQueue = createNotifyQueue(connection, settings.redisPrefix);
   queues.all.push(notifyQueue);
+  // Onboarding PRs (operator option): one job per repository ever, kept a month so a
+  // reinstall does not ask again before the flow's own checks would.
+  const onboardQueue =
+    settings.onboarding === 'pr'
+      ? new Queue<OnboardJob>(ONBOARDING_QUEUE, { connection, prefix: settings.redisPrefix, defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } } })
+      : null;
+  if (onboardQueue) queues.all.push(onboardQueue);
   const locks = new LockStore(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
@@ -78,6 +89,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       await queues.close();
       await commandQueue.close();
       await notifyQueue.close();
+      await onboardQueue?.close();
       unexposeLocks();
       redis.disconnect();
       connection.disconnect();
@@ -108,12 +120,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       client.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
-        if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: String(id) }, remaining);
+        if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: installationLabel.of(String(id)) }, remaining);
       });
       return client;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     const hosts = octokitHosts({ octokit, limits, revisions });
+    const onboardWorker = onboardQueue
+      ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
+          const outcome = await runOnboarding(job.data, { hosts, log });
+          return { outcome: 'completed', value: outcome };
+        })
+      : null;
+    if (onboardWorker) closers.push(() => onboardWorker.close());
     const receivers = loadNotifications(settings.notificationsFile);
     const notifier = new Notifier(receivers.length ? notifyQueue : null, receivers, log);
     const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
@@ -121,8 +140,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'preview' }),
+      engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
       log,
+      caps: settings.caps,
       isLatestHead: (job) => jobPreviews.isLatestHead(job),
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
@@ -130,19 +150,21 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
+      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps }),
       log,
+      caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
+      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
       notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
-        const host = octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits);
+        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => octokitCommandHost(await octokit(job.installationId), { owner: job.owner, repo: job.repo }, limits),
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits }),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
@@ -159,7 +181,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'drift' }),
+      engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
       log,
       deployedApps: () => jobDeploys.deployedApps(),
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
@@ -205,6 +227,13 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           await queues.preview.add('preview', job, { jobId });
           return true;
         },
+        ...(onboardQueue
+          ? {
+              onboard: async (jobs: OnboardJob[]) => {
+                for (const j of jobs) if (!(await onboardQueue.getJob(onboardJobId(j)))) await onboardQueue.add('onboard', j, { jobId: onboardJobId(j) });
+              },
+            }
+          : {}),
         rerun: async (run, jobId) => {
           if (await (run.kind === 'preview' ? queues.preview : queues.deploy).getJob(jobId)) return false;
           if (run.kind === 'preview') {

@@ -50,20 +50,20 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     if (!full) return { ok: false, message: `there is no commit ${req.to.slice(0, 7)} in this repository` };
     candidates = [full];
   } else {
-    const history = await host.deployments(app.name, deps.history);
+    const history = await host.deploymentHistory(app.name, deps.history);
     const from = req.from ?? history[0]?.sha;
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
     }
   }
-  const now = await host.fetchRevision(head);
+  const now = await host.revision(head);
   try {
     const nowInputs = await inputsOr(app, now, deps.log);
     for (const target of candidates) {
       let checkout: Checkout;
       try {
-        checkout = await host.fetchRevision(target);
+        checkout = await host.revision(target);
       } catch (err) {
         if ((err as { status?: number }).status === 404 || (err as { status?: number }).status === 422) return { ok: false, message: `there is no commit ${target.slice(0, 7)} in this repository` };
         throw err;
@@ -95,7 +95,7 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
 async function openRevert(app: App, head: string, target: string, changes: ReturnType<typeof planRollback>, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
   const short = target.slice(0, 7);
   const branch = `mergeops/rollback-${app.name}-${short}`;
-  const open = await deps.host.openPullFrom(branch);
+  const open = await deps.host.findOpenPullRequest(branch);
   if (open) return { ok: true, pr: open.number, message: `a pull request rolling \`${app.name}\` back to ${short} is open already: #${open.number}` };
   const title = `Roll back ${app.name} to ${short}`;
   const body = [
@@ -105,7 +105,14 @@ async function openRevert(app: App, head: string, target: string, changes: Retur
     '',
     `Requested by @${req.actor} through ${req.via}. Merging deploys it like any other change; the preview below shows what it will change in the cluster.`,
   ].join('\n');
-  const pr = await deps.host.openRevert({ branch, base: app.branch, baseSha: head, title, body, changes, labels: ROLLBACK_LABELS });
+  const host = deps.host;
+  const commit = await host.commitChanges(head, changes, title);
+  // A branch left from an earlier, closed rollback to the same commit is ours to move.
+  await host.setBranch(branch, commit, (await host.branchHead(branch)) !== null);
+  const created = await host.createPullRequest({ title, head: branch, base: app.branch, body });
+  await host.addLabels(created.number, ROLLBACK_LABELS);
+  const automerge = (await host.allowsAutoMerge()) ? await host.enableAutoMerge(created) : 'the repository does not allow auto-merge (Settings → General → Allow auto-merge)';
+  const pr = { number: created.number, url: created.url, headSha: commit, automerge };
   await deps.enqueuePreview(pr.number, pr.headSha, app.branch, head);
   deps.log.info({ app: app.name, target: short, pr: pr.number, files: changes.length }, 'rollback pull request opened');
   const auto = pr.automerge === null ? 'Auto-merge is on: it merges once the required checks pass.' : `Auto-merge is off: ${pr.automerge}.`;

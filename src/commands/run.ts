@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { ClusterTargets } from '../config/clusters.js';
-import type { App, RepoConfig } from '../config/repo-config.js';
+import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
+import { ConfigError } from '../config/validate.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
@@ -63,7 +64,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, issue: src.issue, actor: job.actor, flow: 'command' });
   const parsed = parseComment(src.line);
   if (parsed === null) return { command: 'none', ok: true, reply: null };
-  const config = await deps.host.readConfig(job.defaultBranch, job.defaultBranch);
+  const config = await readConfig(deps.host, job.defaultBranch);
   if (config === null) {
     log.info('command in a repository without .github/mergeops.yml; ignored');
     return { command: 'none', ok: true, reply: null };
@@ -119,6 +120,21 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
   }
 }
 
+/**
+ * `.github/mergeops.yml` on the default branch: commands act on what was reviewed and
+ * merged, never on what a PR proposes. Null when there is none; a problem text when invalid.
+ */
+async function readConfig(host: CommandHost, ref: string): Promise<RepoConfig | null | { problem: string }> {
+  const text = await host.readFile(REPO_CONFIG_PATH, ref);
+  if (text === null) return null;
+  try {
+    return parseRepoConfig(text, ref);
+  } catch (err) {
+    if (err instanceof ConfigError) return { problem: `${REPO_CONFIG_PATH} on \`${ref}\` is invalid: ${err.message}` };
+    throw err;
+  }
+}
+
 function audit(log: Logger, job: CommandJob, command: string, outcome: string, extra: Record<string, unknown> = {}): void {
   // The audit trail: one line per command, who ran it, where, and what came of it.
   log.info({ audit: 'command', actor: job.actor, repo: `${job.owner}/${job.repo}`, command, outcome, ...extra }, `command ${command} by @${job.actor}: ${outcome}`);
@@ -126,7 +142,7 @@ function audit(log: Logger, job: CommandJob, command: string, outcome: string, e
 
 async function finish(deps: CommandDeps, commentId: number, issue: number, line: string, ok: boolean, text: string, command: CommandOutcome['command']): Promise<CommandOutcome> {
   const reply = `> ${line.slice(0, 200).replace(/\r?\n/g, ' ')}\n\n${ok ? ':white_check_mark:' : ':x:'} ${text}`;
-  await deps.host.reply(issue, reply);
+  await deps.host.comment(issue, reply);
   const reaction: Reaction = ok ? 'rocket' : 'confused';
   await deps.host.react(commentId, reaction);
   return { command, ok, reply };
@@ -201,6 +217,8 @@ async function preview(ctx: Context, apps: App[] | null): Promise<string> {
   const pull = ctx.pull;
   if (!pull) throw new Refusal('`preview` runs on pull requests; comment on the pull request to preview');
   if (pull.state !== 'open') throw new Refusal(`#${pull.number} is ${pull.merged ? 'merged' : 'closed'}; \`preview\` runs on open pull requests (use \`deploy\` on a merged one)`);
+  const elsewhere = apps?.filter((a) => a.branch !== pull.baseRef) ?? [];
+  if (elsewhere.length > 0) throw new Refusal(`${elsewhere.map((a) => `\`${a.name}\` deploys from \`${a.branch}\``).join(', ')}, not from \`${pull.baseRef}\`, this pull request's base; nothing of it to preview here`);
   const j = ctx.job;
   const job: PreviewJob = {
     installationId: j.installationId,
@@ -231,7 +249,7 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
     if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
-    const history = await ctx.deps.host.deployments(app.name, DEPLOYMENT_HISTORY);
+    const history = await ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY);
     const last = history.find((d) => d.state === 'success');
     if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy in GitHub Deployments yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
@@ -330,7 +348,7 @@ function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): Rollback
  */
 async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['source'], { kind: 'button' }>, deps: CommandDeps): Promise<CommandOutcome> {
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, sha: src.sha.slice(0, 7), actor: job.actor, flow: 'command' });
-  const config = await deps.host.readConfig(job.defaultBranch, job.defaultBranch);
+  const config = await readConfig(deps.host, job.defaultBranch);
   if (config === null || 'problem' in config) {
     audit(log, job, 'rollback', 'refused', { reason: 'no valid config on the default branch' });
     return { command: 'rollback', ok: false, reply: null };
@@ -338,7 +356,7 @@ async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['sourc
   const pr = await deps.host.mergedPullRequest(src.sha);
   const say = async (ok: boolean, text: string): Promise<CommandOutcome> => {
     const reply = `${ok ? ':white_check_mark:' : ':x:'} @${job.actor} clicked **Roll back** on the failed deploy of ${src.sha.slice(0, 7)}.\n\n${text}`;
-    if (pr !== null) await deps.host.reply(pr, reply);
+    if (pr !== null) await deps.host.comment(pr, reply);
     return { command: 'rollback', ok, reply };
   };
   // The newest Deployment per environment at this commit tells which apps failed.

@@ -1,4 +1,5 @@
 import type { CheckName } from '../check-names.js';
+import type { Permission } from '../config/command-permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 
@@ -69,6 +70,8 @@ export interface RepoHost {
 
   // Repository, contents and Git data
   defaultBranch(): Promise<string>;
+  /** The repository as this installation sees it (id, default branch); null when it cannot see it. */
+  repository(): Promise<{ id: number; defaultBranch: string } | null>;
   /** A file's text at `ref`, or null when it does not exist there. */
   readFile(path: string, ref: string): Promise<string | null>;
   /** The commit a branch points at, or null when the branch does not exist. */
@@ -93,8 +96,11 @@ export interface RepoHost {
    * `known` is the label list the webhook sent (saves a read). Others' labels stay.
    */
   syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }>;
-  /** A user's access to the repository, from GitHub's collaborator permission API. */
-  permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'>;
+  /**
+   * A user's role on the repository, from GitHub's collaborator permission API, asked
+   * each time (never cached), with triage and maintain told apart.
+   */
+  permission(login: string): Promise<Permission>;
   /** Turns on auto-merge (squash); returns why GitHub refused, or null. */
   enableAutoMerge(pr: PullRequestRef): Promise<string | null>;
 }

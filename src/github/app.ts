@@ -6,6 +6,7 @@ import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
 import { CHECK_NAMES } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
+import type { OnboardJob } from '../flows/onboard.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -26,6 +27,8 @@ export interface AppDeps {
    * (`jobId` is per delivery, so a redelivered event re-runs once).
    */
   rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
+  /** Set when the operator turned onboarding on: newly installed repositories to offer a config to. */
+  onboard?(jobs: OnboardJob[]): Promise<void>;
 }
 
 interface CheckRunEvent {
@@ -192,6 +195,19 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       job.riskAcceptedBy = p.sender.login;
       const added = await deps.rerun({ kind: 'preview', job }, `accept-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`);
       context.log.info({ pr: job.pr, sha: job.headSha.slice(0, 7), actor: p.sender.login, added }, 'risk acceptance enqueued');
+    });
+
+    // The App was installed, or repositories were added to it: offer each one without a
+    // config an onboarding PR (operator option MERGEOPS_ONBOARDING=pr; the flow checks the rest).
+    app.on(['installation.created', 'installation_repositories.added'], async (context) => {
+      const onboard = deps.onboard;
+      if (!onboard) return;
+      const p = context.payload;
+      const repos = 'repositories_added' in p ? p.repositories_added : (p.repositories ?? []);
+      const owner = p.installation.account && 'login' in p.installation.account ? p.installation.account.login : '';
+      const jobs = repos.map((r) => ({ installationId: p.installation.id, owner: r.full_name.split('/')[0] ?? owner, repo: r.name, repoId: r.id }));
+      await onboard(jobs);
+      context.log.info({ repos: jobs.length }, 'onboarding checks enqueued');
     });
 
     // GitHub's merge queue: preview the group's head (every queued PR combined) and report

@@ -1,4 +1,6 @@
 import type { CheckName } from '../check-names.js';
+import type { Permission } from '../config/command-permissions.js';
+import { permissionOf } from '../commands/permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
@@ -22,11 +24,11 @@ export interface OctokitHostOptions {
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
 export class OctokitRepoHost implements RepoHost {
-  private readonly r: RepoRef;
+  protected readonly r: RepoRef;
 
   constructor(
     readonly target: HostTarget,
-    private readonly octokit: Octokit,
+    protected readonly octokit: Octokit,
     private readonly opts: Omit<OctokitHostOptions, 'octokit'>,
   ) {
     this.r = { owner: target.owner, repo: target.repo };
@@ -79,6 +81,17 @@ export class OctokitRepoHost implements RepoHost {
   cachedRevision(sha: string): Promise<Checkout> {
     if (!this.opts.revisions) return this.revision(sha);
     return fetchCachedRevision(this.opts.revisions, this.octokit, { ...this.r, repoId: this.target.repoId }, sha, this.opts.limits);
+  }
+
+  async repository(): Promise<{ id: number; defaultBranch: string } | null> {
+    try {
+      const { data } = await this.octokit.rest.repos.get({ ...this.r });
+      return { id: data.id, defaultBranch: data.default_branch };
+    } catch (err) {
+      // 404: not installed on this repository (or it does not exist): GitHub says the same for both.
+      if ((err as { status?: number }).status === 404) return null;
+      throw err;
+    }
   }
 
   async defaultBranch(): Promise<string> {
@@ -144,10 +157,9 @@ export class OctokitRepoHost implements RepoHost {
     return syncLabels(this.octokit, this.r, issue, desired, known);
   }
 
-  async permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'> {
+  async permission(login: string): Promise<Permission> {
     try {
-      const p = (await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.r, username: login })).data.permission;
-      return p === 'admin' || p === 'write' || p === 'read' ? p : 'none';
+      return permissionOf((await this.octokit.rest.repos.getCollaboratorPermissionLevel({ ...this.r, username: login })).data);
     } catch (err) {
       // 404: not a collaborator at all.
       if ((err as { status?: number }).status === 404) return 'none';

@@ -42,7 +42,7 @@ export function startCommandWorker(connection: ConnectionOptions, prefix: string
         if (src.kind !== 'comment') return;
         // The user saw 👀; they must not be left waiting for an answer that never comes.
         const host = await deps.host(job.data);
-        await host.reply(src.issue, `> ${src.line.slice(0, 200)}\n\n:x: mergeops could not finish this command (an error on our side, logged for the operator). Try again in a minute.`);
+        await host.comment(src.issue, `> ${src.line.slice(0, 200)}\n\n:x: mergeops could not finish this command (an error on our side, logged for the operator). Try again in a minute.`);
       },
     },
     async (job) => {

@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import tar from 'tar-stream';
 import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
 import { standIn, type Route, type StandInReply } from './stand-in.js';
@@ -55,6 +57,13 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   };
   const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY });
   const path = (uri: string): string => uri.split('?')[0] as string;
+  const repoLabels = new Set<string>();
+  const issueLabels = new Map<number, Set<string>>();
+  const labelsOf = (issue: number): Set<string> => {
+    const on = issueLabels.get(issue) ?? new Set<string>();
+    issueLabels.set(issue, on);
+    return on;
+  };
   const record = (method: string, uri: string, body: unknown): void => void fake.calls.push({ method, path: path(uri), body: body ?? null });
   const routes: Route[] = [
     { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
@@ -71,6 +80,44 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         return [201, { ...app, client_id: 'Iv1.fake', client_secret: 'fake-client-secret', html_url: `https://github.com/apps/${app.slug}`, owner: { login: 'acme' } }];
       },
     },
+    {
+      // Contents at ?ref=<sha>, read from that commit's tarball; the raw media type answers the file's text, as GitHub does.
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/contents\/.+/,
+      handle: async (req) => {
+        record(req.method, req.uri, null);
+        const t = fake.tarballs.get(req.url.searchParams.get('ref') ?? '');
+        if (!t) return [404, { message: 'Not Found' }];
+        const text = await fileOf(t, decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? ''));
+        return text === null ? [404, { message: 'Not Found' }] : [200, text, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }];
+      },
+    },
+    // Labels, as GitHub keeps them: the repository's label set and each issue's labels.
+    { method: 'GET', path: /^\/repos\/[^/]+\/[^/]+\/labels\/[^/]+$/, handle: (req) => {
+      const name = decodeURIComponent(req.url.pathname.split('/labels/')[1] ?? '');
+      return repoLabels.has(name) ? [200, { name }] : [404, { message: 'Not Found' }];
+    } },
+    { method: 'POST', path: /^\/repos\/[^/]+\/[^/]+\/labels$/, handle: (req) => {
+      record(req.method, req.uri, req.body);
+      const name = (req.body as { name: string }).name;
+      if (repoLabels.has(name)) return [422, { message: 'Validation Failed', errors: [{ resource: 'Label', code: 'already_exists', field: 'name' }] }];
+      repoLabels.add(name);
+      return [201, { name }];
+    } },
+    { method: 'GET', path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/labels(\?|$)/, handle: (req) => [200, [...labelsOf(Number(req.url.pathname.split('/')[5]))].map((name) => ({ name }))] },
+    { method: 'POST', path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/labels$/, handle: (req) => {
+      record(req.method, req.uri, req.body);
+      const on = labelsOf(Number(req.url.pathname.split('/')[5]));
+      for (const name of (req.body as { labels: string[] }).labels) on.add(name);
+      return [200, [...on].map((name) => ({ name }))];
+    } },
+    { method: 'DELETE', path: /^\/repos\/[^/]+\/[^/]+\/issues\/\d+\/labels\/[^/]+$/, handle: (req) => {
+      record(req.method, req.uri, null);
+      const parts = req.url.pathname.split('/');
+      const on = labelsOf(Number(parts[5]));
+      if (!on.delete(decodeURIComponent(parts[7] ?? ''))) return [404, { message: 'Label does not exist' }];
+      return [200, [...on].map((name) => ({ name }))];
+    } },
     {
       method: 'GET',
       path: /^\/repos\/[^/]+\/[^/]+\/tarball\/[0-9a-f]+$/,
@@ -169,4 +216,25 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   fake.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   return fake;
+}
+
+/** One file of a gzipped repository tarball (entries are `<top folder>/<path>`), or null. */
+async function fileOf(tarball: Buffer, file: string): Promise<string | null> {
+  const extract = tar.extract();
+  let found: string | null = null;
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
+    stream.on('end', () => {
+      if (header.type === 'file' && header.name.split('/').slice(1).join('/') === file) found = Buffer.concat(chunks).toString('utf8');
+      next();
+    });
+    stream.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve());
+    extract.on('error', reject);
+    extract.end(gunzipSync(tarball));
+  });
+  return found;
 }

@@ -20,6 +20,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   policy: 2,
   images: 2,
   notify: 2,
+  onboarding: 2,
   engine: 3,
   flows: 4,
   commands: 4,

@@ -155,13 +155,13 @@ describe('deploy and rollback commands, and the Roll back button, through the wh
 
     since = h.calls.length;
     expect(await clickAction(h, { sha: m3, checkRunId, login: 'reader', identifier: 'mergeops-rollback' })).toBe(202);
-    expect((await waitForReply(h, 33, since, 'needs write access')).body.body).toContain('`web`: `rollback` needs write access');
+    expect((await waitForReply(h, 33, since, 'clicked **Roll back**')).body.body).toContain('`web`: `rollback` needs write access');
     const pulls = h.git.pulls.length;
     expect(h.git.pulls).toHaveLength(pulls);
 
     since = h.calls.length;
     expect(await clickAction(h, { sha: m3, checkRunId, login: 'writer', identifier: 'mergeops-rollback' })).toBe(202);
-    const reply = await waitForReply(h, 33, since, 'Roll back');
+    const reply = await waitForReply(h, 33, since, 'clicked **Roll back**');
     expect(reply.body.body).toContain(`@writer clicked **Roll back** on the failed deploy of ${m3.slice(0, 7)}`);
     expect(reply.body.body).toContain(`Opened #101 rolling \`web\` back to ${m2.slice(0, 7)}`);
     const pr = h.git.pulls.find((p) => p.number === 101);

@@ -2,49 +2,54 @@ import { describe, expect, it } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { ClusterTargets } from '../../../src/config/clusters.js';
-import { parseRepoConfig } from '../../../src/config/repo-config.js';
 import type { Permission } from '../../../src/config/command-permissions.js';
 import type { CommandHost, DeploymentRecord, PullInfo } from '../../../src/commands/host.js';
+import { FakeRepoHost } from '../fakes/repo-host.js';
 import type { CommandJob } from '../../../src/commands/jobs.js';
 import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
 import { neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
 import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
 
-const CONFIG = parseRepoConfig('apps:\n  - name: web\n    path: deploy/web\n    namespace: shop\n  - name: api\n    path: deploy/api\n    namespace: shop\n', 'main');
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
 
-/** In-memory GitHub side, recording what a command said and did. */
-class FakeHost implements CommandHost {
-  replies: { issue: number; body: string }[] = [];
+const CONFIG_TEXT = 'apps:\n  - name: web\n    path: deploy/web\n    namespace: shop\n  - name: api\n    path: deploy/api\n    namespace: shop\n';
+
+/** The flows' in-memory GitHub, plus what only commands ask of it. */
+class FakeHost extends FakeRepoHost implements CommandHost {
   reactions: string[] = [];
-  roles = new Map<string, Permission>();
-  pulls = new Map<number, PullInfo>();
+  get roles(): Map<string, Permission> {
+    return this.permissions;
+  }
+  pullInfo = new Map<number, PullInfo>();
   history: DeploymentRecord[] = [];
-  checks: { name: string; sha: string; conclusion: string }[] = [];
-  config: ReturnType<typeof parseRepoConfig> | null | { problem: string } = CONFIG;
+  posted: { name: string; sha: string; conclusion: string }[] = [];
   permissionAsked = 0;
+  constructor() {
+    super({ installationId: 1, owner: 'acme', repo: 'shop', repoId: 9 });
+    this.setConfig(CONFIG_TEXT);
+  }
+  /** `.github/mergeops.yml` on main (null: none). */
+  setConfig(text: string | null): void {
+    this.push(text === null ? { 'README.md': 'hi' } : { '.github/mergeops.yml': text }, 'main');
+  }
+  get replies(): { issue: number; body: string }[] {
+    return this.comments;
+  }
   react = async (_id: number, r: string) => void this.reactions.push(r);
-  reply = async (issue: number, body: string) => void this.replies.push({ issue, body });
-  permission = async (login: string) => {
+  override async permission(login: string): Promise<Permission> {
     this.permissionAsked++;
-    return this.roles.get(login) ?? 'none';
-  };
-  readConfig = async () => this.config;
-  pull = async (n: number) => this.pulls.get(n) ?? null;
-  branchHead = async () => 'h'.repeat(40);
-  deployments = async () => this.history;
+    return super.permission(login);
+  }
+  pull = async (n: number) => this.pullInfo.get(n) ?? null;
+  deploymentHistory = async () => this.history;
   deploymentsOf = async () => [];
-  fetchRevision = async (): Promise<never> => {
-    throw new Error('not in unit tests');
-  };
   resolveCommit = async () => null;
-  openPullFrom = async () => null;
-  openRevert = async (): Promise<never> => {
-    throw new Error('not in unit tests');
+  commitChanges = async (): Promise<never> => {
+    throw new Error('not in these tests');
   };
-  mergedPullRequest = async () => null;
-  postCheck = async (name: string, sha: string, out: { conclusion: string }) => void this.checks.push({ name, sha, conclusion: out.conclusion });
+  allowsAutoMerge = async () => true;
+  postCheck = async (name: string, sha: string, out: { conclusion: string }) => void this.posted.push({ name, sha, conclusion: out.conclusion });
 }
 
 /** In-memory lock book with the same rules as the Redis one. */
@@ -125,7 +130,7 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
   it('preview: enqueues the PR head on a fresh job id, and leaves an audit line naming who ran it', async () => {
     const t = setup();
     t.host.roles.set('alice', 'write');
-    t.host.pulls.set(7, openPull());
+    t.host.pullInfo.set(7, openPull());
     const out = await runCommand(job('/mergeops preview'), t.deps);
     expect(out).toMatchObject({ command: 'preview', ok: true });
     expect(t.previews).toEqual([{ job: expect.objectContaining({ pr: 7, headSha: 'a'.repeat(40), baseRef: 'main', fromFork: false }), id: `preview-9-7-${'a'.repeat(40)}-command-500` }]);
@@ -134,10 +139,19 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
     expect(t.lines.find((l) => l['audit'] === 'command')).toMatchObject({ actor: 'alice', repo: 'acme/shop', command: 'preview', outcome: 'done', apps: ['web', 'api'], permission: 'write' });
   });
 
+  it('preview of an app that deploys from another branch than the PR base is refused, not run empty', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'write');
+    t.host.pullInfo.set(7, openPull({ baseRef: 'release' }));
+    await runCommand(job('/mergeops preview web'), t.deps);
+    expect(t.host.replies[0]?.body).toContain(":x: `web` deploys from `main`, not from `release`, this pull request's base");
+    expect(t.previews).toEqual([]);
+  });
+
   it('a fork PR author without write runs only help, even with triage', async () => {
     const t = setup();
     t.host.roles.set('bob', 'triage');
-    t.host.pulls.set(7, openPull({ fromFork: true, author: 'bob' }));
+    t.host.pullInfo.set(7, openPull({ fromFork: true, author: 'bob' }));
     const out = await runCommand(job('/mergeops preview', 'bob'), t.deps);
     expect(out.ok).toBe(false);
     expect(t.host.replies[0]?.body).toContain('opened this pull request from a fork without write access');
@@ -155,9 +169,9 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
 
   it('an invalid config on the default branch is the answer, with what to do', async () => {
     const t = setup();
-    t.host.config = { problem: '.github/mergeops.yml on `main` is invalid: apps[0].path: is required' };
+    t.host.setConfig('apps:\n  - name: web\n');
     await runCommand(job('/mergeops lock web'), t.deps);
-    expect(t.host.replies[0]?.body).toContain('apps[0].path: is required\n\nFix it on `main` first');
+    expect(t.host.replies[0]?.body).toContain('.github/mergeops.yml on `main` is invalid: apps[0].path: is required\n\nFix it on `main` first');
     expect(t.host.permissionAsked).toBe(0);
   });
 
@@ -166,7 +180,7 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
     t.host.roles.set('alice', 'admin');
     await runCommand(job('/mergeops lock all release @team', 'alice', 3, false), t.deps);
     expect(t.host.replies[0]?.body).toContain('Locked every app of this repository');
-    expect(t.host.checks).toEqual([{ name: 'mergeops / locks', sha: 'h'.repeat(40), conclusion: 'neutral' }]);
+    expect(t.host.posted).toEqual([{ name: 'mergeops / locks', sha: await t.host.branchHead('main'), conclusion: 'neutral' }]);
     expect(t.locks.locks.get(ALL_APPS)?.reason).toBe('release @\u200bteam');
     await runCommand(job('/mergeops unlock web', 'alice', 3, false), t.deps);
     expect(t.host.replies[1]?.body).toContain(':x: every app is :lock: locked by @alice: release');
@@ -206,7 +220,7 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
   it('an app on a cluster the operator did not configure is refused with the reason', async () => {
     const t = setup();
     t.host.roles.set('alice', 'admin');
-    t.host.config = parseRepoConfig('apps:\n  - name: web\n    path: deploy/web\n    cluster: prod\n', 'main');
+    t.host.setConfig('apps:\n  - name: web\n    path: deploy/web\n    cluster: prod\n');
     await runCommand(job('/mergeops lock web', 'alice', 3, false), t.deps);
     expect(t.host.replies[0]?.body).toContain(':x: `web` targets cluster `prod`, which the operator has not configured');
     expect(t.locks.locks.size).toBe(0);

@@ -7,6 +7,7 @@ import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullReque
 import type { CheckOutput } from '../../../src/report/check.js';
 import type { Checkout } from '../../../src/source/checkout.js';
 import { labelChanges } from '../../../src/report/labels.js';
+import type { Permission } from '../../../src/config/command-permissions.js';
 
 export type Files = Record<string, string>;
 
@@ -168,6 +169,10 @@ export class FakeRepoHost implements RepoHost {
     return 'main';
   }
 
+  async repository(): Promise<{ id: number; defaultBranch: string } | null> {
+    return { id: this.target.repoId, defaultBranch: 'main' };
+  }
+
   async readFile(file: string, ref: string): Promise<string | null> {
     const sha = this.branches.get(ref) ?? ref;
     return this.commits.get(sha)?.files[file] ?? null;
@@ -229,7 +234,7 @@ export class FakeRepoHost implements RepoHost {
   /** Labels of issues and PRs that are not pulls made here (previewed PRs), by number. */
   readonly issueLabels = new Map<number, string[]>();
   /** Collaborators' access by login; anyone else has none. */
-  readonly permissions = new Map<string, 'admin' | 'write' | 'read'>();
+  readonly permissions = new Map<string, Permission>();
 
   async syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
     const current = this.pulls.find((p) => p.number === issue)?.labels ?? this.issueLabels.get(issue) ?? [];
@@ -241,7 +246,7 @@ export class FakeRepoHost implements RepoHost {
     return { add, remove };
   }
 
-  async permission(login: string): Promise<'admin' | 'write' | 'read' | 'none'> {
+  async permission(login: string): Promise<Permission> {
     return this.permissions.get(login) ?? 'none';
   }
 
