@@ -1,0 +1,83 @@
+import { describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import type { CommandHost, DeploymentRecord } from '../../../src/commands/host.js';
+import { rollbackApp } from '../../../src/commands/rollback.js';
+import type { TreeChange } from '../../../src/commands/rollback-plan.js';
+import { parseRepoConfig } from '../../../src/config/repo-config.js';
+import { FakeRepoHost, type Files } from '../fakes/repo-host.js';
+
+const CONFIG = 'apps:\n  - name: web\n    path: deploy/web\n';
+const app = parseRepoConfig(CONFIG, 'main').apps[0] as NonNullable<ReturnType<typeof parseRepoConfig>['apps'][0]>;
+
+/** The flows' fake plus the few command calls rollback makes. */
+class RollbackHost extends FakeRepoHost implements CommandHost {
+  history: DeploymentRecord[] = [];
+  allowAutoMerge = false;
+  react = async () => undefined;
+  pull = async () => null;
+  deploymentHistory = async () => this.history;
+  deploymentsOf = async () => [];
+  resolveCommit = async (ref: string) => [...this.commits.keys()].find((s) => s.startsWith(ref)) ?? null;
+  commitChanges = async (baseSha: string, changes: TreeChange[]): Promise<string> => {
+    const files: Files = { ...(this.commits.get(baseSha)?.files ?? {}) };
+    for (const c of changes) {
+      if (c.content === null) delete files[c.path];
+      else files[c.path] = c.content.toString('utf8');
+    }
+    return this.push(files, undefined, [baseSha]);
+  };
+  allowsAutoMerge = async () => this.allowAutoMerge;
+  postCheck = async () => undefined;
+}
+
+function setup() {
+  const host = new RollbackHost();
+  const previews: { pr: number; head: string }[] = [];
+  const deps = { host, log: pino({ level: 'silent' }), history: 20, enqueuePreview: async (pr: number, head: string) => void previews.push({ pr, head }) };
+  const v1 = host.push({ '.github/mergeops.yml': CONFIG, 'deploy/web/a.yaml': 'a: 1\n', 'README.md': 'one' });
+  const v2 = host.push({ '.github/mergeops.yml': CONFIG, 'deploy/web/a.yaml': 'a: 2\n', 'deploy/web/new.yaml': 'n: 2\n', 'README.md': 'two' });
+  const v3 = host.push({ '.github/mergeops.yml': CONFIG, 'deploy/web/a.yaml': 'a: 2\n', 'deploy/web/new.yaml': 'n: 2\n', 'README.md': 'three' }, 'main');
+  const deployed = (sha: string, state: string, id: number): DeploymentRecord => ({ id, sha, state, createdAt: '' });
+  return { host, deps, previews, v1, v2, v3, deployed };
+}
+
+describe('rollbackApp on the in-memory GitHub', () => {
+  it('skips an earlier deploy whose app files equal today (a README-only commit) and restores the one before, on top of main', async () => {
+    const t = setup();
+    t.host.history = [t.deployed(t.v3, 'success', 3), t.deployed(t.v2, 'success', 2), t.deployed(t.v1, 'success', 1)];
+    const r = await rollbackApp(app, { actor: 'alice', via: 'a test' }, t.deps);
+    expect(r).toMatchObject({ ok: true, message: expect.stringContaining(`back to ${t.v1.slice(0, 7)} (2 files). Auto-merge is off: the repository does not allow auto-merge`) });
+    const pr = t.host.pulls[0];
+    expect(pr).toMatchObject({ base: 'main', head: `mergeops/rollback-web-${t.v1.slice(0, 7)}`, labels: ['mergeops', 'rollback'] });
+    const head = t.host.branches.get(pr?.head ?? '') as string;
+    expect(t.host.commits.get(head)).toEqual({ files: { '.github/mergeops.yml': CONFIG, 'deploy/web/a.yaml': 'a: 1\n', 'README.md': 'three' }, parents: [t.v3] });
+    expect(t.previews).toEqual([{ pr: pr?.number, head }]);
+    expect(t.host.openCheckouts).toBe(0);
+  });
+
+  it('the button rolls back from a failed deploy to the newest success before it', async () => {
+    const t = setup();
+    t.host.history = [t.deployed(t.v3, 'failure', 3), t.deployed(t.v1, 'success', 1)];
+    const r = await rollbackApp(app, { from: t.v3, actor: 'alice', via: 'the button' }, t.deps);
+    expect(r).toMatchObject({ ok: true, message: expect.stringContaining(`back to ${t.v1.slice(0, 7)}`) });
+  });
+
+  it('answers with what to do when there is no earlier successful deploy, or the named commit does not exist', async () => {
+    const t = setup();
+    t.host.history = [t.deployed(t.v3, 'success', 3)];
+    expect(await rollbackApp(app, { actor: 'alice', via: 'x' }, t.deps)).toEqual({ ok: false, message: expect.stringContaining('name the commit: `/mergeops rollback web to <sha>`') });
+    expect(await rollbackApp(app, { to: 'deadbee', actor: 'alice', via: 'x' }, t.deps)).toEqual({ ok: false, message: 'there is no commit deadbee in this repository' });
+    expect(t.host.pulls).toEqual([]);
+    expect(t.host.openCheckouts).toBe(0);
+  });
+
+  it('an open rollback PR to the same commit is named instead of opening a second', async () => {
+    const t = setup();
+    t.host.allowAutoMerge = true;
+    const first = await rollbackApp(app, { to: t.v1, actor: 'alice', via: 'x' }, t.deps);
+    expect(first.message).toContain('Auto-merge is on');
+    const again = await rollbackApp(app, { to: t.v1.slice(0, 7), actor: 'bob', via: 'x' }, t.deps);
+    expect(again).toMatchObject({ ok: true, message: expect.stringContaining('is open already') });
+    expect(t.host.pulls).toHaveLength(1);
+  });
+});
