@@ -2,6 +2,31 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** One registry per process; every web and worker replica exposes its own /metrics. */
 export const registry = new Registry();
+
+/**
+ * A label fed by input that is signed but not bounded — app names from any installed
+ * repository's config, installation ids of an App anyone may install — takes its values
+ * from a list of fixed size: the first `size` distinct values keep their name, every later
+ * one is `other`. So no amount of repositories, apps or installations grows /metrics
+ * without bound. (Webhook event names, which anyone can send, come from GitHub's own list.)
+ */
+export class LabelValues {
+  private readonly kept = new Set<string>();
+
+  constructor(private readonly size: number) {}
+
+  of(value: string): string {
+    if (this.kept.has(value)) return value;
+    if (this.kept.size >= this.size) return 'other';
+    this.kept.add(value);
+    return value;
+  }
+}
+
+/** App names as label values (apply results, drift). */
+export const appLabel = new LabelValues(500);
+/** Installation ids as label values (rate limit). */
+export const installationLabel = new LabelValues(200);
 collectDefaultMetrics({ register: registry, prefix: 'mergeops_' });
 
 export const webhooksReceived = new Counter({

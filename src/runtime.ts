@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadClusterTargets } from './config/clusters.js';
+import { checkDeployBranch } from './policy/grants.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
@@ -10,7 +11,7 @@ import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
-import { githubRateLimitRemaining } from './metrics.js';
+import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployWorker } from './queue/deploy-worker.js';
 import { createRedis } from './queue/redis.js';
 import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
@@ -112,7 +113,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       const octokit = await probot.auth(id);
       octokit.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
-        if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: String(id) }, remaining);
+        if (Number.isFinite(remaining)) githubRateLimitRemaining.set({ installation: installationLabel.of(String(id)) }, remaining);
       });
       return octokit;
     };
@@ -132,8 +133,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'preview' }),
+      engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
       log,
+      caps: settings.caps,
       isLatestHead: (job) => jobPreviews.isLatestHead(job),
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
@@ -141,9 +143,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs }),
+      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps }),
       log,
+      caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
+      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
       notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
@@ -170,7 +174,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'drift' }),
+      engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
       log,
       deployedApps: () => jobDeploys.deployedApps(),
       isLatestDeploy: (job) => jobDeploys.isLatest(job),

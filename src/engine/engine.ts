@@ -3,12 +3,13 @@ import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../c
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { planApp, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
 import type { RenderedObject } from '../objects.js';
-import { render } from '../render/index.js';
+import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
 
 export interface EngineDeps {
@@ -18,6 +19,8 @@ export interface EngineDeps {
   flow: string;
   /** How often the health wait re-reads objects; tests shorten it. */
   healthPollMs?: number;
+  /** The operator's caps on one app's render (objects, helm/kustomize memory). */
+  caps?: Pick<RepoCaps, 'maxObjectsPerApp' | 'renderMemoryBytes'>;
 }
 
 /** One app of one revision, bound for its cluster under its inventory key. */
@@ -65,7 +68,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {}
 
   render(t: AppTarget, timings?: Record<string, number>): Promise<RenderedObject[]> {
-    return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir), timings);
+    return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir, this.deps.caps), timings);
   }
 
   /**
@@ -131,8 +134,8 @@ export type AppEngine = Pick<Engine, 'plan' | 'drift' | 'apply'>;
  * Renders an app of a checkout (plain manifests, kustomize or Helm), with no cluster
  * needed: `mergeops render` prints this.
  */
-export function renderTarget(app: App, dir: string): Promise<RenderedObject[]> {
-  return render(app, dir);
+export function renderTarget(app: App, dir: string, caps?: Pick<RepoCaps, 'maxObjectsPerApp' | 'renderMemoryBytes'>): Promise<RenderedObject[]> {
+  return render(app, dir, caps ? renderLimits(caps) : undefined);
 }
 
 /** An object the server refused, as a problem: file/line become a check-run annotation. */

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
 import { toProblem, type Problem } from '../errors.js';
 import type { Checkout } from '../source/checkout.js';
+import type { RepoCaps } from '../config/caps.js';
+import { checkRepoCaps } from '../policy/caps.js';
 
 /**
  * One revision of a repository, opened: extracted and its config read. A refused archive
@@ -13,7 +15,11 @@ export type Revision =
   | { ok: true; dir: string; config: RepoConfig; close(): Promise<void> }
   | { ok: false; problem: Problem; close(): Promise<void> };
 
-export async function openRevision(fetch: () => Promise<Checkout>, defaultBranch: string): Promise<Revision> {
+/**
+ * With `caps`, a config over the operator's caps (apps per repository, `wait:`) is a
+ * problem like an invalid one: nothing of it renders or reaches a cluster.
+ */
+export async function openRevision(fetch: () => Promise<Checkout>, defaultBranch: string, caps?: RepoCaps): Promise<Revision> {
   let checkout: Checkout;
   try {
     checkout = await fetch();
@@ -23,6 +29,8 @@ export async function openRevision(fetch: () => Promise<Checkout>, defaultBranch
   try {
     const config = await readConfig(checkout.dir, defaultBranch);
     if ('problem' in config) return { ok: false, problem: config.problem, close: () => checkout.remove() };
+    const over = caps ? checkRepoCaps(config.apps, caps) : [];
+    if (over.length > 0) return { ok: false, problem: { ...(over[0] as Problem), message: over.map((p) => p.message).join('; ') }, close: () => checkout.remove() };
     return { ok: true, dir: checkout.dir, config, close: () => checkout.remove() };
   } catch (err) {
     await checkout.remove();

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
+import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { toProblem } from '../errors.js';
-import { applyResults, timed } from '../metrics.js';
+import { appLabel, applyResults, timed } from '../metrics.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { RepoHost, RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
@@ -27,6 +28,14 @@ export interface DeployDeps {
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
   /** After a held deploy on the default branch: the `mergeops / locks` check on that commit. */
   reportLocks?(job: DeployJob): Promise<void>;
+  /**
+   * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
+   * the repository's default branch), or null. The config that says where and how an app
+   * deploys is read from the pushed commit, so only allowed branches may have a say.
+   */
+  branchRefusal?(job: DeployJob, app: App): string | null;
+  /** The operator's caps on a repository's config (apps, `wait:`). */
+  caps?: RepoCaps;
 }
 
 /**
@@ -47,7 +56,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
     return null;
   }
-  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch), timings);
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
   try {
     let apps: App[] = [];
     if (revision.ok) {
@@ -92,6 +101,12 @@ async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl:
   const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
   if (app.namespace) out.namespace = app.namespace;
   // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
+  const refused = deps.branchRefusal?.(job, app);
+  if (refused) {
+    log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
+    out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+    return out;
+  }
   const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
   if (held) {
     log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');
@@ -110,7 +125,7 @@ async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl:
     });
     out.result = applied.result;
     if (applied.health) out.health = applied.health;
-    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: app.name, result }, applied.result[result].length);
+    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: appLabel.of(app.name), result }, applied.result[result].length);
   } catch (err) {
     try {
       out.problems.push(toProblem(err));

@@ -4,7 +4,7 @@ import type { DriftEntry } from '../diff/drift.js';
 import type { AppEngine } from '../engine/engine.js';
 import { openRevision } from '../engine/revision.js';
 import { errorText } from '../errors.js';
-import { driftDetected } from '../metrics.js';
+import { appLabel, driftDetected } from '../metrics.js';
 import { formatDriftCheck } from '../report/drift.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
@@ -72,7 +72,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const drift = await deps.engine.drift({ app, dir: revision.dir, key: { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name } }, { log });
       if (drift.length === 0) continue;
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
-      driftDetected.inc({ app: app.name, cluster: app.cluster, healed: String(heal) }, drift.length);
+      driftDetected.inc({ app: appLabel.of(app.name), cluster: app.cluster, healed: String(heal) }, drift.length);
       log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
       const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
       await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));

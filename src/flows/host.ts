@@ -70,6 +70,8 @@ export interface RepoHost {
 
   // Repository, contents and Git data
   defaultBranch(): Promise<string>;
+  /** The repository as this installation sees it (id, default branch); null when it cannot see it. */
+  repository(): Promise<{ id: number; defaultBranch: string } | null>;
   /** A file's text at `ref`, or null when it does not exist there. */
   readFile(path: string, ref: string): Promise<string | null>;
   /** The commit a branch points at, or null when the branch does not exist. */

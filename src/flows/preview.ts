@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
+import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
 import type { AppEngine, AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
+import { forkPreviewApps } from '../policy/fork.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
@@ -21,6 +23,8 @@ export interface PreviewDeps {
   hosts: RepoHosts;
   engine: AppEngine;
   log: Logger;
+  /** The operator's caps on a repository's config (apps, `wait:`). */
+  caps?: RepoCaps;
   /** False once a newer head SHA was pushed: an older job must not overwrite the comment. */
   isLatestHead(job: PreviewJob): Promise<boolean>;
   commentIds(job: PreviewJob): CommentIdStore;
@@ -115,7 +119,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
   });
   let head;
   try {
-    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps), timings);
   } catch (err) {
     await (await base)?.close();
     throw err;
@@ -127,7 +131,18 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       return report;
     }
     const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
-    const apps = appsOn(head.config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
+    let config = head.config;
+    if (job.fromFork) {
+      // Where and how an app deploys is the base branch's to say, never a fork's.
+      if (!baseRev?.ok) {
+        report.problems.push({ message: `the base branch's ${REPO_CONFIG_PATH} could not be read; a pull request from a fork previews only at the base branch's targets, so nothing was previewed` });
+        return report;
+      }
+      const forked = forkPreviewApps(head.config.apps, baseRev.config.apps);
+      report.problems.push(...forked.problems);
+      config = { ...head.config, apps: forked.apps };
+    }
+    const apps = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
     const started = Date.now();
     const dir = head.dir;

@@ -83,6 +83,17 @@ export class OctokitRepoHost implements RepoHost {
     return fetchCachedRevision(this.opts.revisions, this.octokit, { ...this.r, repoId: this.target.repoId }, sha, this.opts.limits);
   }
 
+  async repository(): Promise<{ id: number; defaultBranch: string } | null> {
+    try {
+      const { data } = await this.octokit.rest.repos.get({ ...this.r });
+      return { id: data.id, defaultBranch: data.default_branch };
+    } catch (err) {
+      // 404: not installed on this repository (or it does not exist): GitHub says the same for both.
+      if ((err as { status?: number }).status === 404) return null;
+      throw err;
+    }
+  }
+
   async defaultBranch(): Promise<string> {
     return (await this.octokit.rest.repos.get({ ...this.r })).data.default_branch;
   }

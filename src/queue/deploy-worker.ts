@@ -1,9 +1,9 @@
 import { DelayedError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
 import { CHECK_NAMES } from '../check-names.js';
-import { errorText } from '../errors.js';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
+import { checkDeployClaim } from '../policy/deploy-gate.js';
 import type { DeployJob } from '../flows/jobs.js';
-import { startFlowWorker, type WorkerLimits } from './flow-worker.js';
+import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { DEPLOY_QUEUE } from './jobs.js';
 import type { DeployState, Leases } from './state.js';
 
@@ -37,7 +37,7 @@ export function startDeployWorker(
         const checkRun = job.data.checkRun;
         if (!checkRun) return;
         const host = await deps.hosts(job.data);
-        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${errorText(err)}\n\nPush again to retry.`);
+        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`);
       },
     },
     (job, token) => processDeploy(job, token, state, deps),
@@ -69,7 +69,16 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
     if (!(await state.deploys.isLatest(d))) return { outcome: 'superseded', value: 'superseded' };
-    await runDeploy(d, deps);
+    // Redis is not a trust boundary: what the job claims is confirmed with GitHub first.
+    const host = await deps.hosts(d);
+    const verdict = await checkDeployClaim(d, { repository: () => host.repository(), branchHead: (b) => host.branchHead(b) });
+    if (!verdict.deploy) {
+      const line = verdict.stale ? 'this commit is no longer the head of its branch; deploying nothing' : 'GitHub does not confirm this deploy job; deploying nothing';
+      (verdict.stale ? deps.log.info.bind(deps.log) : deps.log.warn.bind(deps.log))({ job: job.id, repo: `${d.owner}/${d.repo}`, branch: d.branch, sha: d.sha.slice(0, 7), why: verdict.why }, line);
+      return { outcome: 'refused', value: 'refused' };
+    }
+    // GitHub's default branch, not the job's word for it: it decides which branch may deploy.
+    await runDeploy({ ...d, defaultBranch: verdict.defaultBranch }, deps);
     return { outcome: 'completed', value: 'deployed' };
   } finally {
     clearInterval(keepAlive);

@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { errorText } from '../errors.js';
+import { errorText, publicFailure } from '../errors.js';
 import { jobsTotal } from '../metrics.js';
 
 /**
@@ -23,7 +23,8 @@ export interface FlowWorkerOptions<T> {
   /**
    * Runs after a job's last attempt failed, before the failure is recorded: a flow closes
    * what it opened on GitHub (its check run) so nothing spins forever. Best effort: an
-   * error here is only logged, the job is failing already.
+   * error here is only logged, the job is failing already. What it shows of `err` on a
+   * public check run goes through publicFailure.
    */
   onGaveUp?(job: Job<T>, attempts: number, err: unknown): Promise<void>;
 }
@@ -72,4 +73,12 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
   );
   worker.on('error', (err) => opts.log.error({ err: errorText(err) }, `${opts.flow} worker error`));
   return worker;
+}
+
+/**
+ * The text a failed job's public check run shows: a user error's own, or for ours only an
+ * id, with the detail logged under it (publicFailure).
+ */
+export function shownFailure(err: unknown, jobId: string | undefined, log: Logger): string {
+  return publicFailure(err, (errorId, detail) => log.error({ job: jobId, errorId, err: detail }, 'job gave up; this is the detail behind the id in its check run'));
 }

@@ -1,9 +1,8 @@
 import type { ConnectionOptions, Worker } from 'bullmq';
 import { CHECK_NAMES } from '../check-names.js';
-import { errorText } from '../errors.js';
 import { runPreview, type PreviewDeps } from '../flows/preview.js';
 import type { PreviewJob } from '../flows/jobs.js';
-import { startFlowWorker, type WorkerLimits } from './flow-worker.js';
+import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { PREVIEW_QUEUE } from './jobs.js';
 
 export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
@@ -20,7 +19,7 @@ export function startPreviewWorker(connection: ConnectionOptions, prefix: string
       onGaveUp: async (job, attempts, err) => {
         if (job.data.checkRunId === undefined) return;
         const host = await deps.hosts(job.data);
-        await host.failCheck(job.data.checkRunId, `${CHECK_NAMES.preview} failed after ${attempts} attempts`, `mergeops could not finish this preview: ${errorText(err)}\n\nPush again or re-run the check to retry.`);
+        await host.failCheck(job.data.checkRunId, `${CHECK_NAMES.preview} failed after ${attempts} attempts`, `mergeops could not finish this preview: ${shownFailure(err, job.id, deps.log)}\n\nPush again or re-run the check to retry.`);
       },
     },
     async (job) => {

@@ -64,7 +64,8 @@ function rawPost(url: string, headers: Record<string, string>, send: (socket: ne
       socket.write(`POST /api/github/webhooks HTTP/1.1\r\n${head}\r\n\r\n`);
       // Like a client sending `Expect: 100-continue`: an answer to the head alone means the
       // body is not wanted, and writing it into a closing socket would only lose the answer.
-      setTimeout(() => text === '' && !done && send(socket), 100);
+      // 750 ms: the refusal comes at once, but a loaded machine (other suites) may need a while.
+      setTimeout(() => text === '' && !done && send(socket), 750);
     });
   });
 }

@@ -26,7 +26,7 @@ describe('Redis restarted (own redis-server, AOF on) while jobs wait and run', (
     await namespace(cluster, ns);
     redis = await startOwnRedis();
     // Every tarball takes 1.5 s: with 2 workers per queue, jobs are both running and waiting when Redis dies.
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relredis-*"]\n`, {
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["relredis-*"]\n        branches: [main, release]\n`, {
       REDIS_URL: redis.url,
       TEST_TARBALL_DELAY_MS: '1500',
       // A job that does lose its lock in the restart is re-run within ~10 s, not a minute.

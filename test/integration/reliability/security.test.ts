@@ -75,8 +75,11 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
 
   it('a PR from a fork previews with Secret values masked, and neither it nor a push to the fork deploys', async () => {
     const s = sha(`fork-${ns}`);
+    const base = sha(`fork-base-${ns}`);
     await h.push(s, files(app('rel-sec')));
-    const p = prPayload('opened', 61, s, sha('no-base')) as Record<string, any>; // fixture JSON is untyped
+    // A fork's preview takes its targets from the base branch's config.
+    await h.push(base, files(app('rel-sec')));
+    const p = prPayload('opened', 61, s, base) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
     p['pull_request']['head']['repo'].owner.login = 'mallory';
     expect((await deliver(h.rt.url as string, 'pull_request', p)).status).toBe(202);

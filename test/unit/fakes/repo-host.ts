@@ -169,6 +169,10 @@ export class FakeRepoHost implements RepoHost {
     return 'main';
   }
 
+  async repository(): Promise<{ id: number; defaultBranch: string } | null> {
+    return { id: this.target.repoId, defaultBranch: 'main' };
+  }
+
   async readFile(file: string, ref: string): Promise<string | null> {
     const sha = this.branches.get(ref) ?? ref;
     return this.commits.get(sha)?.files[file] ?? null;
