@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import tar from 'tar-stream';
 
 export interface FakeCall {
   method: string;
@@ -51,6 +53,8 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         server.closeAllConnections();
       }),
   };
+  const repoLabels = new Set<string>();
+  const issueLabels = new Map<number, Set<string>>();
   const json = (res: http.ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -74,6 +78,19 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         if (!app) return json(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest' });
         fake.manifestCodes.delete(m[1] as string);
         return json(res, 201, { ...app, client_id: 'Iv1.fake', client_secret: 'fake-client-secret', html_url: `https://github.com/apps/${app.slug}`, owner: { login: 'acme' } });
+      }
+      if (method === 'GET' && (m = /^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/.exec(path))) {
+        // Contents at ?ref=<sha>, read from that commit's tarball; the raw media type answers the file's text, as GitHub does.
+        const ref = new URL(req.url ?? '', 'http://x').searchParams.get('ref') ?? '';
+        const t = fake.tarballs.get(ref);
+        if (!t) return json(res, 404, { message: 'Not Found' });
+        void fileOf(t, decodeURIComponent(m[1] as string)).then((text) => {
+          if (text === null) return json(res, 404, { message: 'Not Found' });
+          res.writeHead(200, { 'content-type': 'application/vnd.github.raw; charset=utf-8' });
+          res.end(text);
+          return undefined;
+        });
+        return undefined;
       }
       if ((m = /\/tarball\/([0-9a-f]+)$/.exec(path))) {
         const sha = m[1] as string;
@@ -134,10 +151,55 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         c.body = (body as { body: string }).body;
         return json(res, 200, { id: Number(m[1]) });
       }
+      // Labels, as GitHub keeps them: the repository's label set and each issue's labels.
+      if ((m = /^\/repos\/[^/]+\/[^/]+\/labels(?:\/([^/]+))?$/.exec(path))) {
+        if (method === 'GET' && m[1]) return repoLabels.has(decodeURIComponent(m[1])) ? json(res, 200, { name: decodeURIComponent(m[1]) }) : json(res, 404, { message: 'Not Found' });
+        if (method === 'POST') {
+          const name = (body as { name: string }).name;
+          if (repoLabels.has(name)) return json(res, 422, { message: 'Validation Failed', errors: [{ resource: 'Label', code: 'already_exists', field: 'name' }] });
+          repoLabels.add(name);
+          return json(res, 201, { name });
+        }
+      }
+      if ((m = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/labels(?:\/([^/]+))?$/.exec(path))) {
+        const issue = Number(m[1]);
+        const on = issueLabels.get(issue) ?? new Set<string>();
+        issueLabels.set(issue, on);
+        if (method === 'GET') return json(res, 200, [...on].map((name) => ({ name })));
+        if (method === 'POST') {
+          for (const name of (body as { labels: string[] }).labels) on.add(name);
+          return json(res, 200, [...on].map((name) => ({ name })));
+        }
+        if (method === 'DELETE' && m[2]) {
+          if (!on.delete(decodeURIComponent(m[2]))) return json(res, 404, { message: 'Label does not exist' });
+          return json(res, 200, [...on].map((name) => ({ name })));
+        }
+      }
       return json(res, 404, { message: `fake GitHub has no ${method} ${path}` });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   fake.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   return fake;
+}
+
+/** One file of a gzipped repository tarball (entries are `<top folder>/<path>`), or null. */
+async function fileOf(tarball: Buffer, file: string): Promise<string | null> {
+  const extract = tar.extract();
+  let found: string | null = null;
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
+    stream.on('end', () => {
+      if (header.type === 'file' && header.name.split('/').slice(1).join('/') === file) found = Buffer.concat(chunks).toString('utf8');
+      next();
+    });
+    stream.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve());
+    extract.on('error', reject);
+    extract.end(gunzipSync(tarball));
+  });
+  return found;
 }
