@@ -19,8 +19,6 @@ export interface FakeGitHub {
   host: string;
   calls: FakeCall[];
   tarballs: Map<string, Buffer>;
-  /** File texts per commit, for the contents API (`.github/mergeops.yml` says a repo is mergeops's). */
-  files: Map<string, Record<string, string>>;
   /** Manifest codes GitHub would accept once (setup mode's POST /app-manifests/{code}/conversions). */
   manifestCodes: Map<string, { id: number; slug: string; pem: string; webhook_secret: string }>;
   /** While set, tarball downloads of this SHA wait for `release()`. */
@@ -33,14 +31,11 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   let nextCheck = 1000;
   let nextComment = 9000;
   const comments = new Map<number, { pr: number; body: string }>();
-  const issueLabels = new Map<number, string[]>();
-  const repoLabels = new Set<string>();
   const waiting: (() => void)[] = [];
   const fake: FakeGitHub = {
     host: '',
     calls: [],
     tarballs: new Map(),
-    files: new Map(),
     manifestCodes: new Map(),
     hold: null,
     release: () => {
@@ -103,38 +98,6 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
         if (fake.hold === sha) waiting.push(send);
         else send();
         return undefined;
-      }
-      if (method === 'GET' && (m = /\/contents\/([^?]+)\?ref=([0-9a-f]+)$/.exec(req.url ?? ''))) {
-        const text = fake.files.get(m[2] as string)?.[decodeURIComponent(m[1] as string)];
-        if (text === undefined) return json(res, 404, { message: 'Not Found' });
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(text);
-        return undefined;
-      }
-      if ((m = /\/issues\/(\d+)\/labels(?:\/([^/?]+))?/.exec(path))) {
-        const n = Number(m[1]);
-        const list = issueLabels.get(n) ?? [];
-        if (method === 'GET') return json(res, 200, list.map((name, i) => ({ id: i + 1, name })));
-        if (method === 'POST') {
-          for (const l of (body as { labels: string[] }).labels) if (!list.includes(l)) list.push(l);
-          issueLabels.set(n, list);
-          return json(res, 200, list.map((name) => ({ name })));
-        }
-        if (method === 'DELETE') {
-          const name = decodeURIComponent(m[2] ?? '');
-          if (!list.includes(name)) return json(res, 404, { message: 'Label does not exist' });
-          issueLabels.set(n, list.filter((l) => l !== name));
-          return json(res, 200, []);
-        }
-      }
-      if ((m = /\/repos\/[^/]+\/[^/]+\/labels(?:\/([^/?]+))?$/.exec(path))) {
-        if (method === 'GET') return repoLabels.has(decodeURIComponent(m[1] ?? '')) ? json(res, 200, { name: decodeURIComponent(m[1] ?? '') }) : json(res, 404, { message: 'Not Found' });
-        if (method === 'POST') {
-          const name = (body as { name: string }).name;
-          if (repoLabels.has(name)) return json(res, 422, { message: 'Validation Failed' });
-          repoLabels.add(name);
-          return json(res, 201, { name });
-        }
       }
       if (method === 'POST' && path.endsWith('/check-runs')) return json(res, 201, { id: ++nextCheck });
       if (method === 'PATCH' && (m = /\/check-runs\/(\d+)$/.exec(path))) return json(res, 200, { id: Number(m[1]) });

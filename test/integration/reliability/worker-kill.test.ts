@@ -105,7 +105,6 @@ describe('worker process killed (SIGKILL) mid-job', () => {
     const s = sha(`kill-${ns}`);
     const files = { '.github/mergeops.yml': `apps:\n  - name: rel-kill\n    path: deploy\n    namespace: ${ns}\n`, 'deploy/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n' };
     gh.tarballs.set(s, await makeTarball(files));
-    gh.files.set(s, files);
     gh.hold = s;
     const a = worker('A');
     expect(await enqueuePreview(queues, job(71, s))).toBe(true);
