@@ -104,6 +104,8 @@ describe('bad input: each a clear failed check or 4xx; the worker keeps serving;
     if (typeof files === 'function') streams.set(s, files);
     else if (Buffer.isBuffer(files)) h.tarballs.set(s, files);
     else await h.push(s, files);
+    // A raw archive is still a mergeops repository's commit: the contents API sees its config.
+    if (typeof files === 'function' || Buffer.isBuffer(files)) h.git.files.set(s, { '.github/mergeops.yml': config() });
     expect(await h.open(++pr, s)).toBe(202);
     const { check } = await h.waitForPreview(s);
     return { conclusion: check.body.conclusion, text: `${check.body.output.title}\n${check.body.output.summary}`, annotations: check.body.output.annotations ?? [] };

@@ -103,7 +103,8 @@ describe('worker process killed (SIGKILL) mid-job', () => {
 
   it('the job is taken over by another worker process and ends exactly like a clean run: one check run, one completion, one comment', async () => {
     const s = sha(`kill-${ns}`);
-    gh.tarballs.set(s, await makeTarball({ '.github/mergeops.yml': `apps:\n  - name: rel-kill\n    path: deploy\n    namespace: ${ns}\n`, 'deploy/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n' }));
+    const files = { '.github/mergeops.yml': `apps:\n  - name: rel-kill\n    path: deploy\n    namespace: ${ns}\n`, 'deploy/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n' };
+    gh.tarballs.set(s, await makeTarball(files));
     gh.hold = s;
     const a = worker('A');
     expect(await enqueuePreview(queues, job(71, s))).toBe(true);
