@@ -13,6 +13,9 @@ export default {
   // Every test fails when it made the app send GitHub a request GitHub would refuse.
   setupFilesAfterEnv: ['<rootDir>/test/support/contract-guard.ts'],
   testTimeout: 60000,
+  // One worker, recycled when a file leaves it above this: ESM test modules are never
+  // freed (vm modules), so one in-band process over all ~100 files outgrows Node's heap.
+  workerIdleMemoryLimit: '1536MB',
   // nock's interceptor lives on the global scope between files; jest's soft cleanup only warns about it.
   testEnvironmentOptions: { globalsCleanup: 'off' },
 };
