@@ -8,7 +8,7 @@ import { detectDrift } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
 import { renderTarget, type AppTarget, type Engine } from '../engine/engine.js';
 import { readConfig } from '../engine/revision.js';
-import { RenderError } from '../errors.js';
+import { RenderError, errorText } from '../errors.js';
 import { objectRef, type RenderedObject } from '../objects.js';
 import { checkGrants } from '../policy/grants.js';
 import { ToolError } from '../render/exec.js';
@@ -199,7 +199,7 @@ export async function validate(config: RepoConfig, dir: string, args: Parsed, re
         }
       }
     } catch (err) {
-      problems.push(err instanceof Error ? err.message.replace(/; fix it and run again$/, '') : String(err));
+      problems.push(errorText(err).replace(/; fix it and run again$/, ''));
     }
     if (problems.length) {
       failed++;

@@ -1,3 +1,4 @@
+import { errorText } from '../errors.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -134,7 +135,7 @@ async function inputsOr(app: App, checkout: Checkout, log: Logger): Promise<stri
   try {
     return await renderInputs(app, checkout.dir);
   } catch (err) {
-    log.info({ app: app.name, err: err instanceof Error ? err.message : String(err) }, 'render inputs unknown at this revision; restoring the app folder only');
+    log.info({ app: app.name, err: errorText(err) }, 'render inputs unknown at this revision; restoring the app folder only');
     return [app.path];
   }
 }

@@ -1,3 +1,4 @@
+import { errorText } from '../errors.js';
 import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type ImageRule, type RepoConfig } from '../config/repo-config.js';
 import { ConfigError } from '../config/validate.js';
@@ -101,7 +102,7 @@ export async function runBump(job: BumpJob, deps: BumpDeps): Promise<BumpOutcome
           builds.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), change.to.split('@')[0] ?? change.to));
           const fromTag = change.from.length === 1 ? change.from[0]?.split('@')[0] : undefined;
           if (fromTag) previous.set(change.repository, await deps.registry.buildInfo(normaliseRepository(change.repository), fromTag).catch((err: unknown): BuildInfo => {
-            log.info({ image: change.repository, tag: fromTag, err: err instanceof Error ? err.message : String(err) }, 'running build not described by the registry; no compare link');
+            log.info({ image: change.repository, tag: fromTag, err: errorText(err) }, 'running build not described by the registry; no compare link');
             return {};
           }));
         }
