@@ -36,6 +36,11 @@ interface CheckRunEvent {
   repository: { id: number; name: string; default_branch: string; owner: { login: string } };
 }
 
+/** The repository fields every job carries, from any event's `repository`. */
+function repoOf(r: { id: number; name: string; default_branch: string; owner: { login: string } }): { owner: string; repo: string; repoId: number; defaultBranch: string } {
+  return { owner: r.owner.login, repo: r.name, repoId: r.id, defaultBranch: r.default_branch };
+}
+
 /** The preview a check run belongs to; null for a fork's PR, which GitHub does not list on check runs. */
 function previewJobOf(installationId: number, p: CheckRunEvent): PreviewJob | null {
   const run = p.check_run;
@@ -43,14 +48,11 @@ function previewJobOf(installationId: number, p: CheckRunEvent): PreviewJob | nu
   if (!pr) return null;
   return {
     installationId,
-    owner: p.repository.owner.login,
-    repo: p.repository.name,
-    repoId: p.repository.id,
+    ...repoOf(p.repository),
     pr: pr.number,
     headSha: run.head_sha,
     baseRef: pr.base.ref,
     baseSha: pr.base.sha,
-    defaultBranch: p.repository.default_branch,
     fromFork: pr.head.repo.id !== p.repository.id,
   };
 }
@@ -68,14 +70,11 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       }
       const job: PreviewJob = {
         installationId,
-        owner: repo.owner.login,
-        repo: repo.name,
-        repoId: repo.id,
+        ...repoOf(repo),
         pr: pr.number,
         headSha: pr.head.sha,
         baseRef: pr.base.ref,
         baseSha: pr.base.sha,
-        defaultBranch: repo.default_branch,
         fromFork: pr.head.repo?.full_name !== repo.full_name,
         labels: pr.labels.map((l) => l.name),
       };
@@ -120,10 +119,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       if (installationId === undefined || line === null || p.comment.user?.type === 'Bot') return;
       const job: CommandJob = {
         installationId,
-        owner: p.repository.owner.login,
-        repo: p.repository.name,
-        repoId: p.repository.id,
-        defaultBranch: p.repository.default_branch,
+        ...repoOf(p.repository),
         actor: p.comment.user?.login ?? '',
         source: { kind: 'comment', issue: p.issue.number, isPullRequest: Boolean(p.issue.pull_request), commentId: p.comment.id, line },
       };
@@ -138,10 +134,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
       const job: CommandJob = {
         installationId,
-        owner: p.repository.owner.login,
-        repo: p.repository.name,
-        repoId: p.repository.id,
-        defaultBranch: p.repository.default_branch,
+        ...repoOf(p.repository),
         actor: p.sender.login,
         source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier: ROLLBACK_ACTION.identifier },
       };
@@ -171,12 +164,9 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         if (!branch) return;
         const job: DeployJob = {
           installationId,
-          owner: repo.owner.login,
-          repo: repo.name,
-          repoId: repo.id,
+          ...repoOf(repo),
           sha: run.head_sha,
           branch,
-          defaultBranch: repo.default_branch,
           reason: 'command',
         };
         const added = await deps.rerun({ kind: 'deploy', job }, jobId);
@@ -219,14 +209,11 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       const g = p.merge_group;
       const job: PreviewJob = {
         installationId,
-        owner: p.repository.owner.login,
-        repo: p.repository.name,
-        repoId: p.repository.id,
+        ...repoOf(p.repository),
         pr: 0,
         headSha: g.head_sha,
         baseRef: g.base_ref.replace(/^refs\/heads\//, ''),
         baseSha: g.base_sha,
-        defaultBranch: p.repository.default_branch,
         fromFork: false,
         mergeGroup: { headRef: g.head_ref },
       };
