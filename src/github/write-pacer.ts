@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 /** GitHub: "no more than 80 content-generating requests per minute" (and 500 an hour). */
@@ -33,8 +34,6 @@ return 0
  * instead of collecting 403s. Reads are not paced.
  */
 export class WritePacer {
-  private seq = 0;
-
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -45,7 +44,9 @@ export class WritePacer {
   async acquire(installationId: number): Promise<void> {
     const key = `${this.prefix}:github-writes:${installationId}`;
     for (;;) {
-      const id = `${Date.now()}-${process.pid}-${++this.seq}`;
+      // A random member: workers in containers all run as pid 1, and two slots taken in the
+      // same millisecond under one name would count as one (ZADD only moves its score).
+      const id = crypto.randomUUID();
       const wait = Number(await this.redis.eval(ACQUIRE, 1, key, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour)));
       if (wait <= 0) return;
       await new Promise((r) => setTimeout(r, Math.min(wait, 61_000) + 5));
