@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Gauge } from 'prom-client';
+import type { DeployJob } from '../flows/jobs.js';
 import { registry } from '../metrics.js';
 
 /** The field of a repo-wide lock (`/mergeops lock all`): it covers apps added later too. */
@@ -21,15 +22,8 @@ export interface Lock {
  * The newest commit that would have deployed an app while it was locked: enough to enqueue
  * its deploy again on unlock (references only, like every job).
  */
-export interface PendingDeploy {
+export interface PendingDeploy extends Pick<DeployJob, 'installationId' | 'owner' | 'repo' | 'repoId' | 'sha' | 'branch' | 'defaultBranch'> {
   app: string;
-  installationId: number;
-  owner: string;
-  repo: string;
-  repoId: number;
-  sha: string;
-  branch: string;
-  defaultBranch: string;
   /** When the commit was pushed; the newest push wins, whatever order deploys ran in. */
   pushedAtMs: number;
 }
