@@ -93,7 +93,8 @@ describe('onboarding pull requests through the app (MERGEOPS_ONBOARDING=pr)', ()
     expect(pr?.body).toContain('| `web-prod` | `apps/web/overlays/prod` | kustomize |');
     // The branch holds the proposed config on top of main, and it is one mergeops accepts.
     const proposed = h.git.files.get(h.git.refs.get(ONBOARDING_BRANCH) ?? '')?.['.github/mergeops.yml'];
-    expect(parseRepoConfig(proposed ?? '', 'main').apps.map((a) => [a.name, a.path])).toEqual([
+    expect(typeof proposed).toBe('string');
+    expect(parseRepoConfig(String(proposed), 'main').apps.map((a) => [a.name, a.path])).toEqual([
       ['web-prod', 'apps/web/overlays/prod'],
       ['worker', 'k8s/worker'],
     ]);
