@@ -81,6 +81,8 @@ export interface FakePull {
   body: string;
   state: 'open' | 'closed';
   labels: string[];
+  /** Who opened it; the app's bot when absent (the PRs the app opens). */
+  author?: string;
 }
 
 export interface FakeDeployment {
@@ -471,9 +473,21 @@ function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarb
     }),
     route('GET', new RegExp(`^${repoPath}/pulls(\\?|$)`), (req) => {
       const head = (req.url.searchParams.get('head') ?? '').split(':')[1];
+      const base = req.url.searchParams.get('base');
       const state = req.url.searchParams.get('state') ?? 'open';
-      const open = git.pulls.filter((p) => (state === 'all' || p.state === state) && (!head || p.head === head));
-      return [200, open.map((p) => ({ number: p.number, title: p.title, merged_at: null, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
+      const open = git.pulls.filter((p) => (state === 'all' || p.state === state) && (!head || p.head === head) && (!base || p.base === base));
+      const repo = { full_name: `${REPO.owner}/${REPO.name}` };
+      return [200, open.map((p) => ({
+        number: p.number,
+        title: p.title,
+        state: p.state,
+        merged_at: null,
+        node_id: `PR_${p.number}`,
+        html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}`,
+        user: { login: p.author ?? BOT_LOGIN },
+        head: { ref: p.head, sha: git.refs.get(p.head) ?? '', repo },
+        base: { ref: p.base, sha: git.refs.get(p.base) ?? '', repo },
+      }))];
     }),
     route('POST', `${repoPath}/pulls`, (req) => {
       const b = req.body as { title: string; head: string; base: string; body: string };
