@@ -8,6 +8,8 @@ import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
 import { cancelCheck, checkRunUrl, failCheck, finishCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
+import { changedFiles } from './compare.js';
+import type { ChangedFiles } from '../engine/affected.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
@@ -98,6 +100,10 @@ export class OctokitRepoHost implements RepoHost {
 
   async defaultBranch(): Promise<string> {
     return (await this.octokit.rest.repos.get({ ...this.r })).data.default_branch;
+  }
+
+  changedFiles(base: string, head: string): Promise<ChangedFiles> {
+    return changedFiles(this.octokit, this.r, base, head);
   }
 
   async readFile(path: string, ref: string): Promise<string | null> {

@@ -10,6 +10,7 @@ import { startRuntime, type Runtime } from '../../src/runtime.js';
 import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
+import { compareReply } from './compare.js';
 import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
@@ -309,6 +310,15 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
         const s = /commits\/([0-9a-f]+)\/pulls/.exec(req.uri)?.[1] ?? '';
         const pr = merges.get(s);
         return [200, pr ? [{ number: pr, merged_at: new Date().toISOString() }] : []];
+      },
+    },
+    {
+      // The files a pull request (base...head) or a push (before...after) changed.
+      method: 'GET',
+      path: new RegExp(`^${repoPath}/compare/[^/?]+`),
+      handle: (req) => {
+        record(req);
+        return compareReply(GITHUB, { owner: REPO.owner, name: REPO.name }, req.url.pathname.split('/compare/')[1] ?? '', (s) => git.files.get(s));
       },
     },
     ...gitDataRoutes(git, record, tarballs),
