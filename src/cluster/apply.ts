@@ -8,7 +8,7 @@ import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
-import { inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
+import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
 import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions } from './plan.js';
 import { UserError } from '../errors.js';
 
@@ -136,8 +136,8 @@ async function record(cluster: Cluster, key: InventoryKey, plan: ClusterPlan, op
   const wrote = result.created.length + result.configured.length + result.pruned.length > 0;
   const old = plan.inventory;
   if (!ok && !wrote) return;
-  const next = nextInventory(plan, result, ok ? (opts.record ?? null) : null);
-  if (old && sameRefs(old, next) && old.desiredHash === next.desiredHash) return;
+  const next = nextInventory(plan, result, ok && opts.record ? { ...opts.record, grants: grantsFingerprint(cluster.target, key.repo) } : null);
+  if (old && sameRefs(old, next) && old.desiredHash === next.desiredHash && old.grants === next.grants) return;
   try {
     await writeInventory(cluster, key, next);
   } catch (err) {
@@ -147,7 +147,7 @@ async function record(cluster: Cluster, key: InventoryKey, plan: ClusterPlan, op
 }
 
 /** The inventory an apply leaves: see record(). `done` is what a deploy that succeeded records; null after a failure. */
-export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory'>, result: Pick<ApplyResult, 'pruned'>, done: { desiredHash: string; commit?: string } | null): InventoryRecord {
+export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory'>, result: Pick<ApplyResult, 'pruned'>, done: { desiredHash: string; commit?: string; grants?: string } | null): InventoryRecord {
   const pruned = new Set(result.pruned);
   const objects = new Set(plan.objects.map((p) => objectRef(p.desired)));
   const retained = new Set(plan.stale.map(objectRef));
@@ -159,6 +159,7 @@ export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inv
   if (done) {
     next.desiredHash = done.desiredHash;
     if (done.commit) next.commit = done.commit;
+    if (done.grants) next.grants = done.grants;
   }
   next.deployedAt = new Date().toISOString();
   return next;

@@ -1,4 +1,6 @@
-import { DEFAULT_INVENTORY_NAMESPACE } from '../config/clusters.js';
+import crypto from 'node:crypto';
+import { DEFAULT_INVENTORY_NAMESPACE, type ClusterTarget } from '../config/clusters.js';
+import { matchesAny } from '../policy/grants.js';
 import { UserError } from '../errors.js';
 import { identity, type KubeObject } from '../objects.js';
 import { KubeApiError } from './client.js';
@@ -27,6 +29,8 @@ export interface InventoryRecord {
   desiredHash?: string;
   /** The commit of that deploy. */
   commit?: string;
+  /** grantsFingerprint of the grants that deploy ran under: an unchanged render under changed grants is applied again. */
+  grants?: string;
   /** When it was written (ISO 8601). */
   deployedAt?: string;
 }
@@ -58,6 +62,16 @@ function path(cluster: Cluster, key: InventoryKey, withName = true): string {
   return withName ? `${base}/${encodeURIComponent(inventoryName(key))}` : base;
 }
 
+/**
+ * The operator's grants for `repo` on this cluster, hashed. A render the last deploy
+ * applied is skipped only under the same grants: after the operator narrows (or widens)
+ * them, the next deploy plans again, so the grant check runs against what is live.
+ */
+export function grantsFingerprint(target: Pick<ClusterTarget, 'grants'>, repo: string): string {
+  const mine = target.grants === null ? null : target.grants.filter((g) => matchesAny(g.repos, repo));
+  return `sha256:${crypto.createHash('sha256').update(JSON.stringify(mine)).digest('hex').slice(0, 32)}`;
+}
+
 /** The app's inventory, or null when it has none yet (never deployed since inventories exist). */
 export async function readInventory(cluster: Cluster, key: InventoryKey): Promise<InventoryRecord | null> {
   let cm: KubeObject;
@@ -82,6 +96,7 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
   // A record of another format still lists objects (for prune) but never vouches for a hash.
   if (data['format'] === INVENTORY_FORMAT && data['desiredHash']) record.desiredHash = data['desiredHash'];
   if (data['commit']) record.commit = data['commit'];
+  if (data['grants']) record.grants = data['grants'];
   if (data['deployedAt']) record.deployedAt = data['deployedAt'];
   return record;
 }
@@ -98,6 +113,7 @@ export function inventoryObject(cluster: Pick<Cluster, 'target'>, key: Inventory
   };
   if (record.desiredHash) data['desiredHash'] = record.desiredHash;
   if (record.commit) data['commit'] = record.commit;
+  if (record.grants) data['grants'] = record.grants;
   if (record.deployedAt) data['deployedAt'] = record.deployedAt;
   return {
     apiVersion: 'v1',

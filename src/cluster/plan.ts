@@ -404,6 +404,8 @@ async function findLive(cluster: Cluster, key: InventoryKey, placed: PlannedObje
     for (const p of placed) if (p.resource?.verbs.includes('list')) add(p.resource, p.desired.metadata.namespace);
     if (inventory && orphans) {
       recorded = new Set();
+      // A kind the server no longer has makes discovery reload: once per kind, not per ref.
+      const resolved = new Map<string, Promise<ResourceInfo | undefined>>();
       for (const ref of [...inventory.objects, ...inventory.retained]) {
         const r = parseRef(ref);
         if (!r) continue;
@@ -411,7 +413,9 @@ async function findLive(cluster: Cluster, key: InventoryKey, placed: PlannedObje
         recorded.add(id);
         // The render's own list of that type and namespace finds it.
         if (desiredIds.has(id)) continue;
-        const resource = await cluster.discovery.resolve(r.apiVersion, r.kind);
+        const gvk = `${r.apiVersion}/${r.kind}`;
+        if (!resolved.has(gvk)) resolved.set(gvk, cluster.discovery.resolve(r.apiVersion, r.kind));
+        const resource = await resolved.get(gvk);
         if (resource?.verbs.includes('list')) add(resource, r.namespace);
       }
     }

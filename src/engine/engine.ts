@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
-import { readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
+import { grantsFingerprint, readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
 import { planApp, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
@@ -121,10 +121,10 @@ export class Engine {
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };
     let inventory: InventoryRecord | null | undefined;
     if (opts.skipUnchanged) {
-      // One GET decides: the render is what the last successful deploy applied, so an apply
-      // would send the same requests (drift is self-heal's to take back, not a push's).
+      // One GET decides: the render is what the last successful deploy applied under the same
+      // grants, so an apply would send the same requests (drift is self-heal's to take back).
       inventory = await readInventory(cluster, t.key);
-      if (inventory?.desiredHash === hash) {
+      if (inventory?.desiredHash === hash && inventory.grants === grantsFingerprint(cluster.target, t.key.repo)) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
         const result: ApplyResult = { created: [], configured: [], unchanged: [...inventory.objects], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };

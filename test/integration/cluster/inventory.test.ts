@@ -105,6 +105,7 @@ describe('the app inventory (real API server, requests counted)', () => {
       retained: '',
       desiredHash: desiredHash(a, rendered),
       commit: 'abcdef0123456789abcdef0123456789abcdef01',
+      grants: expect.stringMatching(/^sha256:[0-9a-f]{32}$/),
       deployedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     // Label discovery (which selects on mergeops.dev/app) can never take it for an app object.
@@ -162,7 +163,7 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(lists(since()).map((l) => l.path)).toEqual([`/api/v1/namespaces/${ns}/configmaps`]);
   });
 
-  it('a second deploy of the same render is skipped with exactly one API request (the inventory GET); a changed render and a deploy without skipUnchanged still apply', async () => {
+  it('a second deploy of the same render is skipped with exactly one API request (the inventory GET); changed grants, a changed render and a deploy without skipUnchanged still apply', async () => {
     const a = app(ns);
     const k = key('skipper');
     const rendered = [cm(ns, 's1'), cm(ns, 's2')];
@@ -185,6 +186,16 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(healed.skipped).toBeUndefined();
     expect(healed.result.unchanged.sort()).toEqual([`v1 ConfigMap ${ns}/s1`, `v1 ConfigMap ${ns}/s2`]);
     expect(since().filter((r) => r.method === 'PATCH').length).toBeGreaterThanOrEqual(2);
+
+    // The operator changed the grants: the same render is planned again (the grant check runs).
+    await pool.close();
+    const widened = engineFor({ grants: [grant([ns, 'somewhere-else'])] });
+    const regranted = await widened.apply(target(a, k, '5555555dddd'), { rendered, skipUnchanged: true });
+    expect(regranted.skipped).toBeUndefined();
+    expect(regranted.result.unchanged).toHaveLength(2);
+    expect((await widened.apply(target(a, k, '6666666eeee'), { rendered, skipUnchanged: true })).skipped).toBe('unchanged since 5555555');
+    await pool.close();
+    engine = engineFor({});
 
     const changed = await engine.apply(target(a, k, '4444444cccc'), { rendered: [cm(ns, 's1', '2'), cm(ns, 's2')], skipUnchanged: true });
     expect(changed.skipped).toBeUndefined();
