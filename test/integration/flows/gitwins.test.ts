@@ -43,12 +43,15 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     cluster?.client.close();
   });
 
-  /** A PR previewing `files` (its base is a commit that exists); the preview's check and comment. */
+  /**
+   * A PR previewing `files`; its base is `base`, or else a commit without them (the PR adds
+   * the app, so the app is affected and planned). The preview's check and comment.
+   */
   async function preview(seed: string, files: Record<string, string>, base?: string): Promise<{ check: Recorded; body: string }> {
     const head = sha(`${seed}-head`);
     await h.push(head, files);
     const baseSha = base ?? sha(`${seed}-base`);
-    if (!base) await h.push(baseSha, files);
+    if (!base) await h.push(baseSha, { 'README.md': 'before the app\n' });
     expect(await h.open(++pr, head, { baseSha })).toBe(202);
     const { check, comment } = await h.waitForPreview(head);
     return { check, body: String(comment.body.body) };
@@ -279,7 +282,8 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const head = sha('g-fork');
     const base = sha('g-base');
     await h.push(head, files);
-    await h.push(base, files);
+    // The base branch defines the app (a fork previews at its targets only); the fork adds the file.
+    await h.push(base, { '.github/mergeops.yml': files['.github/mergeops.yml'] });
     const p = prPayload('opened', ++pr, head, base) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
     p['pull_request']['head']['repo'].owner.login = 'mallory';
