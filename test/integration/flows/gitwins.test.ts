@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
+import { writeInventory } from '../../../src/cluster/inventory-store.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { deliver, waitFor } from '../../support/github.js';
@@ -320,10 +321,12 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const first = { repoId: 888, repo: 'acme/first', app };
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'shared', namespace: ns }, data: { OWNER: 'first' } }, first), fieldManager(first));
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first-only', namespace: ns }, data: { OWNER: 'first' } }, first), fieldManager(first));
-    // An object carrying this repo's own marks in a namespace it is not granted (a forged or stale label).
+    // An object this app deployed into a namespace it was granted then and is not any more
+    // (the operator narrowed the grant): its marks, and its ref in the app's inventory.
     const foreign = uniqueName('other');
     await namespace(cluster, foreign);
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'stray', namespace: foreign }, data: {} }, KEY(app)), fieldManager(KEY(app)));
+    await writeInventory(cluster, KEY(app), { objects: [`v1 ConfigMap ${foreign}/stray`], retained: [] });
 
     const takeOver = { '.github/mergeops.yml': configOf(app, ns), 'deploy/shared.yaml': cm('shared', { OWNER: 'second' }) };
     const refused = await merge('h1', takeOver);
