@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every benchmark of issue 8 in one run on one machine, against one real
  * API server and Redis; prints the tables and writes bench/RESULTS.md. Not part of
- * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory runs a subset (printed, not
- * written to RESULTS.md, which always holds a complete run).
+ * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory,monorepo runs a subset (printed,
+ * not written to RESULTS.md, which always holds a complete run).
  */
 // First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
 import './http-originals.js';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { binDir, ensureRedis, startEnvTest } from '../test/support/global-setup.js';
 import type { BenchEnv, Section, TargetResult } from './common.js';
 
-const ALL = ['kubectl', 'comment', 'intake', 'memory'] as const;
+const ALL = ['kubectl', 'comment', 'intake', 'memory', 'monorepo'] as const;
 type Bench = (typeof ALL)[number];
 
 const num = (key: string, fallback: number): number => Number(process.env[key] ?? fallback);
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const only = list('BENCH_ONLY', ALL.join(','));
   for (const b of only) if (!(ALL as readonly string[]).includes(b)) throw new Error(`BENCH_ONLY: unknown benchmark "${b}"; known: ${ALL.join(', ')}`);
   const selected = (b: Bench): boolean => only.includes(b);
-  if (selected('kubectl') && !fs.existsSync(path.join(binDir(), 'kubectl'))) throw new Error('kubectl not built; run `bash scripts/setup-test-env.sh --with-kubectl`');
+  if ((selected('kubectl') || selected('monorepo')) && !fs.existsSync(path.join(binDir(), 'kubectl'))) throw new Error('kubectl not built; run `bash scripts/setup-test-env.sh --with-kubectl`');
 
   const [api, redis] = await Promise.all([startEnvTest(), ensureRedis()]);
   const env: BenchEnv = { kubeconfig: api.kubeconfig, redisUrl: redis.url };
@@ -49,6 +49,19 @@ async function main(): Promise<void> {
     if (selected('memory')) sections.push(await (await import('./memory.js')).benchMemory(env, num('BENCH_MEMORY_OBJECTS', 5000)));
     if (selected('comment')) sections.push(...(await (await import('./comment.js')).benchComment(env, list('BENCH_COMMENT_SIZES', '10,100,1000').map(Number), num('BENCH_COMMENT_RUNS', 10))));
     if (selected('intake')) sections.push(await (await import('./intake.js')).benchIntake(env, num('BENCH_INTAKE_RATE', 500), num('BENCH_INTAKE_SECONDS', 10)));
+    // Last: its scenarios run in processes of their own and leave the API server busiest.
+    if (selected('monorepo')) {
+      const { parseShapes } = await import('./monorepo-shared.js');
+      sections.push(
+        await (await import('./monorepo.js')).benchMonorepo(env, {
+          shapes: parseShapes(process.env['BENCH_MONOREPO_SHAPES'] ?? '40x25,200x5'),
+          runs: num('BENCH_MONOREPO_RUNS', 5),
+          runWaitMs: num('BENCH_MONOREPO_RUN_WAIT_S', 120) * 1000,
+          applyWaitMs: num('BENCH_MONOREPO_APPLY_WAIT_S', 300) * 1000,
+          githubWaitMs: num('BENCH_MONOREPO_GITHUB_WAIT_S', 360) * 1000,
+        }),
+      );
+    }
   } finally {
     await api.stop();
     await redis.stop();
@@ -70,7 +83,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${versions()}. One \`npm run bench\`, ${Math.round((Date.now() - started) / 1000)} s, ${new Date().toISOString().slice(0, 10)}. The API server, etcd, Redis and the benchmark share the machine (1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end: other work on the machine shows there); GitHub is nock (test/support/harness.ts), so GitHub's own latency is not in these figures.`,
     '',
-    '## Targets (issue 8)',
+    '## Targets (issues 8 and 18)',
     '',
     '| target | measured | |',
     '|---|---|---|',

@@ -1,4 +1,5 @@
 import type { CheckName } from '../check-names.js';
+import type { ChangedFiles } from '../engine/affected.js';
 import type { Permission } from '../config/command-permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
@@ -35,7 +36,7 @@ export interface FileChange {
 /**
  * Everything a flow asks of GitHub, for one repository through one installation. Flows
  * depend on this seam only: Octokit implements it in `github/host.ts`, an in-memory fake
- * in `test/support/fake-host.ts`, so every flow is unit-tested without HTTP.
+ * in `test/unit/fakes/repo-host.ts`, so every flow is unit-tested without HTTP.
  */
 export interface RepoHost {
   readonly target: HostTarget;
@@ -74,6 +75,11 @@ export interface RepoHost {
   defaultBranch(): Promise<string>;
   /** The repository as this installation sees it (id, default branch); null when it cannot see it. */
   repository(): Promise<{ id: number; defaultBranch: string } | null>;
+  /**
+   * The files changed from `base` to `head` (since their merge base, as a pull request
+   * shows them), or why the list is not complete (GitHub cut it). Errors are thrown.
+   */
+  changedFiles(base: string, head: string): Promise<ChangedFiles>;
   /** A file's text at `ref`, or null when it does not exist there. */
   readFile(path: string, ref: string): Promise<string | null>;
   /** The commit a branch points at, or null when the branch does not exist. */

@@ -4,8 +4,11 @@ import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
-import type { AppEngine, AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision } from '../engine/revision.js';
+import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
+import { desiredHash } from '../engine/desired-hash.js';
+import { renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import { appsOn, openRevision, type Revision } from '../engine/revision.js';
+import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
@@ -13,7 +16,8 @@ import { formatCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import { previewLabels } from '../report/labels.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
-import type { AppReport, PreviewReport } from '../report/types.js';
+import type { AppReport, PreviewReport, UnchangedApp } from '../report/types.js';
+import { changedBetween } from '../source/tree-diff.js';
 import { mapLimit } from '../util/pool.js';
 import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
 import type { PreviewJob } from './jobs.js';
@@ -142,17 +146,30 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       report.problems.push(...forked.problems);
       config = { ...head.config, apps: forked.apps };
     }
-    const apps = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
-    log.info({ apps: apps.map((a) => a.name) }, 'rendering apps');
-    const started = Date.now();
+    const candidates = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     const dir = head.dir;
+    const started = Date.now();
+    // Cost follows the change: an app no changed file can reach is neither rendered nor planned.
+    const scope = await timed('preview', 'affected', () => decideAffected(job, dir, baseRev, candidates, log), timings);
+    if (scope.fallback !== undefined && candidates.length > 0) report.allRendered = scope.fallback;
+    const unchanged: UnchangedApp[] = scope.unaffected.map((a) => unchangedApp(a, 'files'));
+    const baseEntries = new Map(baseRev?.ok ? appsOn(baseRev.config, job.baseRef).map((a) => [a.name, a]) : []);
+    log.info({ apps: scope.affected.map((a) => a.name), unaffected: unchanged.length }, 'rendering apps');
     // Only an app the base branch has can have been deployed, so only it can have drifted.
-    report.apps = await mapLimit(apps, APP_CONCURRENCY, async (app) => {
-      const r = await previewApp({ app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } }, baseApps.has(app.name), deps.engine, log);
+    const planned = await mapLimit(scope.affected, APP_CONCURRENCY, async (app) => {
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } };
+      const baseApp = baseEntries.get(app.name);
+      // Apps a command names are planned as asked (to see their drift, say).
+      const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};
+      if (render.same) return unchangedApp(app, 'render');
+      const r = await previewApp(t, baseApps.has(app.name), deps.engine, log, render.rendered);
       const lock = await deps.lockOf?.(job, app.name);
       if (lock) r.lock = lock;
       return r;
     });
+    report.apps = planned.filter((r): r is AppReport => 'diffs' in r);
+    unchanged.push(...planned.filter((r): r is UnchangedApp => !('diffs' in r)));
+    if (unchanged.length) report.unchanged = unchanged;
     // Apps render and diff in parallel, so per-stage sums would overstate the wall time.
     timings['apps'] = Date.now() - started;
     return report;
@@ -163,16 +180,72 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
 }
 
 /**
+ * Which of the candidate apps the pull request affects, from the files that differ between
+ * the base and head checkouts (both are on disk already: no GitHub request, no 300-file
+ * limit) and the render inputs at the head and the base. Apps named by a command
+ * (`/mergeops preview web`) are previewed as asked. Without the base revision every app is
+ * affected, and the decision says why.
+ */
+async function decideAffected(job: PreviewJob, dir: string, baseRev: Revision | null, apps: App[], log: Logger): Promise<AffectedDecision> {
+  if (job.apps) return { affected: apps, unaffected: [], why: new Map() };
+  let changed: ChangedFiles = { complete: false, reason: 'the base revision could not be read' };
+  if (baseRev?.ok) {
+    changed = await changedBetween(baseRev.dir, dir).then(
+      (paths): ChangedFiles => ({ complete: true, paths }),
+      (err: unknown): ChangedFiles => {
+        log.warn({ err: errorText(err) }, 'could not compare the base and head checkouts; every app is affected');
+        return { complete: false, reason: 'the base and head checkouts could not be compared' };
+      },
+    );
+  }
+  const baseApps = baseRev?.ok ? appsOn(baseRev.config, job.baseRef) : null;
+  if (!changed.complete || !baseApps || !baseRev?.ok) {
+    const d = affectedApps({ apps, baseApps, changed, inputs: new Map() });
+    log.info({ reason: d.fallback }, 'changed files unknown; every app is affected');
+    return d;
+  }
+  const inputs = await scanInputs(apps, dir);
+  const baseInputs = await scanInputs(apps.filter((a) => baseApps.some((b) => b.name === a.name)), baseRev.dir);
+  const d = affectedApps({ apps, baseApps, changed, inputs, baseInputs });
+  log.info({ files: changed.paths.length, affected: [...d.why].map(([app, why]) => `${app}: ${why}`), unaffected: d.unaffected.map((a) => a.name) }, 'affected apps decided');
+  return d;
+}
+
+/**
+ * Renders the app at the head and at the base: equal desired hashes mean merging cannot
+ * change what it asks of its cluster, so it need not be planned. A render that fails is
+ * left to the plan, which reports it.
+ */
+async function renderAgainstBase(t: AppTarget, baseApp: App, baseDir: string, deps: PreviewDeps): Promise<{ same?: boolean; rendered?: RenderedObject[] }> {
+  let rendered: RenderedObject[];
+  try {
+    rendered = await timed('preview', 'render', () => renderTarget(t.app, t.dir, deps.caps));
+  } catch {
+    return {};
+  }
+  try {
+    const before = await timed('preview', 'render', () => renderTarget(baseApp, baseDir, deps.caps));
+    return { same: desiredHash(t.app, rendered) === desiredHash(baseApp, before), rendered };
+  } catch {
+    return { rendered };
+  }
+}
+
+function unchangedApp(app: App, why: UnchangedApp['why']): UnchangedApp {
+  return { app: app.name, cluster: app.cluster, ...(app.namespace ? { namespace: app.namespace } : {}), why };
+}
+
+/**
  * Plans the app exactly as its deploy will (same requests, as a dry run). The plan's own
  * field records say what the merge reverts of others' changes (drift) and what it keeps.
  */
-async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger): Promise<AppReport> {
+async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger, rendered?: RenderedObject[]): Promise<AppReport> {
   const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
   if (app.review) out.review = app.review;
   try {
-    const { plan, problems, warnings } = await engine.plan(t, { log });
+    const { plan, problems, warnings } = await engine.plan(t, { log, ...(rendered ? { rendered } : {}) });
     out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
     log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length, warnings: warnings.length }, 'diffed');
     out.problems.push(...problems);

@@ -8,6 +8,8 @@ import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
 import { cancelCheck, checkRunUrl, failCheck, finishCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
+import { changedFiles } from './compare.js';
+import type { ChangedFiles } from '../engine/affected.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
@@ -20,6 +22,8 @@ export interface OctokitHostOptions {
   limits: ExtractLimits;
   /** This worker's extracted revisions; without one, cachedRevision downloads each time. */
   revisions?: RevisionCache;
+  /** This app's bot login (`<slug>[bot]`): the only author whose preview comments are ours. */
+  botLogin(): Promise<string>;
 }
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
@@ -63,7 +67,7 @@ export class OctokitRepoHost implements RepoHost {
   }
 
   upsertPreviewComments(pr: number, bodies: string[], store: CommentIdStore): Promise<number[]> {
-    return upsertComments(this.octokit, this.r, pr, bodies, store);
+    return upsertComments(this.octokit, this.r, pr, bodies, store, this.opts.botLogin);
   }
 
   async comment(issue: number, body: string): Promise<void> {
@@ -100,6 +104,10 @@ export class OctokitRepoHost implements RepoHost {
 
   async defaultBranch(): Promise<string> {
     return (await this.octokit.rest.repos.get({ ...this.r })).data.default_branch;
+  }
+
+  changedFiles(base: string, head: string): Promise<ChangedFiles> {
+    return changedFiles(this.octokit, this.r, base, head);
   }
 
   async readFile(path: string, ref: string): Promise<string | null> {

@@ -28,7 +28,7 @@ const receiverSchema = mapping({
   events: unset(list(z.enum(NOTIFY_EVENTS, { error: `expected one of ${NOTIFY_EVENTS.join(', ')}` }))).describe('Events to send (default: all).'),
   repos: unset(list(str(PATTERN, 'expected owner/name or a glob such as acme/*'))).describe('Only these repositories (globs; default: all).'),
   apps: unset(list(str(PATTERN, 'expected an app name or a glob such as api-*'))).describe('Only these apps (globs; default: all).'),
-  rateLimit: unset(rateLimitSchema).describe('At most max messages per window; more wait for the next window (default 30 per 60s).'),
+  rateLimit: unset(rateLimitSchema).describe('At most max messages in any span of per (a sliding window); more wait for a free slot (default 30 per 60s).'),
 });
 
 /** MERGEOPS_NOTIFICATIONS: where deploy and drift events go. */

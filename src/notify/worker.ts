@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -16,7 +16,11 @@ export interface NotifyJob {
   event: NotifyEvent;
 }
 
-/** Attempts over about 20 minutes (1 s doubling, capped at 5 min), then the message is dropped and logged. */
+/**
+ * Attempts over about 8.5 minutes (BullMQ calls the backoff with 1 after the first failure:
+ * waits of 1 s doubling to 256 s; a receiver's Retry-After up to 5 min instead), then the
+ * message is dropped and logged.
+ */
 export const NOTIFY_ATTEMPTS = 10;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;
@@ -37,11 +41,13 @@ export function createNotifyQueue(connection: ConnectionOptions, prefix: string)
 }
 
 /**
- * The same event for the same receiver is one job: its id hashes everything but the time,
- * so a drift that persists across scans, or a redelivered deploy, notifies once.
+ * The same event for the same receiver is one job: its id hashes everything but the time
+ * and the link, so a drift that persists across scans, or a redelivered deploy, notifies
+ * once. The link is left out because every drift scan (and deploy attempt) opens a check run
+ * of its own, which would make the same drift news again at every scan.
  */
 export function notifyJobId(receiver: string, e: NotifyEvent): string {
-  const { at: _at, ...stable } = e;
+  const { at: _at, url: _url, ...stable } = e;
   return `notify-${receiver}-${createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 32)}`;
 }
 
@@ -117,17 +123,35 @@ export interface NotifyWorkerDeps {
   log: Logger;
 }
 
+// One sliding-window log per receiver, in Redis so every worker replica shares it, on the
+// Redis server's clock (replicas' clocks may differ): entries older than the window go, a
+// slot is taken while fewer than max are left in it, else the script answers how long until
+// the entry that blocks leaves the window. A fixed window would let 2 × max through within
+// moments around its boundary, which is what a receiver's own limit (Slack: about one a
+// second per webhook) refuses.
+const TAKE_SLOT = `
+local key, window, max, id = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local used = redis.call('ZCARD', key)
+if used >= max then
+  local blocking = redis.call('ZRANGE', key, used - max, used - max, 'WITHSCORES')
+  return math.max(tonumber(blocking[2]) + window - now + 1, 1)
+end
+redis.call('ZADD', key, now, id)
+redis.call('PEXPIRE', key, window)
+return 0
+`;
+
 /**
- * Per-receiver fixed window in Redis. Over the limit, the message waits for the next window
- * rather than being dropped: a burst of failures arrives late, not never.
+ * Takes one of the receiver's slots, or says how long until one frees (ms). Over the limit,
+ * the message waits rather than being dropped: a burst of failures arrives late, not never.
  */
 async function waitForWindow(deps: NotifyWorkerDeps, r: Receiver): Promise<number> {
   const key = `${deps.prefix}:notify-rate:${r.name}`;
-  const script = `local n = redis.call('incr', KEYS[1])
-if n == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
-return {n, redis.call('pttl', KEYS[1])}`;
-  const [n, ttl] = (await deps.redis.eval(script, 1, key, String(r.rateLimit.windowMs))) as [number, number];
-  return n <= r.rateLimit.max ? 0 : Math.max(ttl, 1);
+  // A random member: two slots taken in the same millisecond must count as two.
+  return Number(await deps.redis.eval(TAKE_SLOT, 1, key, String(r.rateLimit.windowMs), String(r.rateLimit.max), randomUUID()));
 }
 
 export function startNotifyWorker(connection: ConnectionOptions, deps: NotifyWorkerDeps, concurrency = 4): Worker<NotifyJob> {

@@ -89,7 +89,9 @@ async function checkKustomization(root: string, dir: string, seen: Set<string>, 
     if (!isInside(root, target) || (real !== null && !isInside(root, real))) {
       throw new RenderError(`"${ref}" points outside the repository; kustomizations may only use files in the checkout`, relFile, 1);
     }
-    if (real) inputs?.add(path.relative(root, real) || '.');
+    // A reference to a path that does not exist (a base deleted in this very change) is an
+    // input too: the change that deleted it affects this app, whose render now fails.
+    inputs?.add(path.relative(root, real ?? target) || '.');
     if (real && (await fs.stat(real)).isDirectory()) await checkKustomization(root, real, seen, inputs);
   }
 }

@@ -37,7 +37,7 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     ? `${problems.length} problem${problems.length > 1 ? 's' : ''} found`
     : held
       ? `Review required: ${gated.length} risky change${gated.length === 1 ? '' : 's'} (${[...new Set(gated.map((g) => g.app))].join(', ')})`
-      : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`;
+      : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`;
   const gate = gated.length
     ? [
         held
@@ -50,6 +50,8 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     ...gate,
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
     ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
+    ...(r.unchanged?.length ? [`- ${r.unchanged.length} app${r.unchanged.length === 1 ? '' : 's'} unchanged, not planned (drift not checked): ${r.unchanged.map((u) => `\`${u.app}\``).join(', ')}`] : []),
+    ...(r.allRendered ? [`- every app rendered (the changed files were not trusted): ${r.allRendered}`] : []),
     ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}${a.lock ? `; 🔒 locked by @${a.lock.by}${a.lock.reason ? `: ${a.lock.reason}` : ''}` : ''}`),
   ].join('\n');
   return {

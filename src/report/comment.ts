@@ -45,6 +45,7 @@ export function formatComment(report: PreviewReport, opts: CommentOptions = {}):
     else blocks.push(...appBlocks(report, app, budget));
   }
   if (quiet.length) blocks.push(quietLine(quiet));
+  if (report.unchanged?.length) blocks.push(unchangedLine(report));
   blocks.push(footer(report));
   blocks.splice(0, blocks.length, ...blocks.flatMap((b) => splitLines(b, budget)));
 
@@ -72,8 +73,10 @@ function header(r: PreviewReport): string {
   const changing = r.apps.filter((a) => a.problems.length === 0 && appChanges(a)).length;
   const failed = r.apps.filter((a) => a.problems.length > 0).length;
   const into = r.baseRef ? ` into ${mdCode(r.baseRef)}` : '';
+  // Apps the change cannot reach count in the total: "1 of 40 apps changes".
+  const total = r.apps.length + (r.unchanged?.length ?? 0);
   const tally = [
-    r.apps.length === 0 ? '' : changing === 0 ? 'no changes' : `${changing} of ${r.apps.length} app${r.apps.length === 1 ? '' : 's'} change${changing === 1 && r.apps.length === 1 ? 's' : ''}`,
+    total === 0 ? '' : changing === 0 ? 'no changes' : `${changing} of ${total} app${total === 1 ? '' : 's'} change${changing === 1 && total === 1 ? 's' : ''}`,
     failed ? `${failed} failed` : '',
   ].filter(Boolean);
   const lines = [`### mergeops preview · ${mdCode(r.sha.slice(0, 7))}${into}${tally.length ? ` · ${tally.join(', ')}` : ''}`, ''];
@@ -84,7 +87,7 @@ function header(r: PreviewReport): string {
     lines.push('| | App | Target | Created | Changed | Deleted | Look at |', '|:-:|---|---|--:|--:|--:|---|');
     for (const a of r.apps) lines.push(tableRow(a));
     lines.push('');
-  } else if (!allProblems(r).length) {
+  } else if (!allProblems(r).length && !r.unchanged?.length) {
     lines.push(`No app in ${mdCode('.github/mergeops.yml')} deploys from ${r.baseRef ? mdCode(r.baseRef) : "this pull request's base branch"}.`, '');
   }
   return `${lines.join('\n')}\n`;
@@ -319,6 +322,26 @@ function quietLine(apps: AppReport[]): string {
   return `${ICON.none} **No changes:** ${list.join(', ')}\n\n`;
 }
 
+/** How many apps show by name in the unchanged line before "and N more". */
+const UNCHANGED_NAMES = 10;
+
+/**
+ * Apps the preview did not plan, as one line: how many, why, and that their drift was not
+ * looked at (no request went to their cluster), so the comment never implies it was.
+ */
+function unchangedLine(r: PreviewReport): string {
+  const u = r.unchanged ?? [];
+  const byFiles = u.filter((x) => x.why === 'files').length;
+  const byRender = u.length - byFiles;
+  const at = r.baseRef ? mdCode(r.baseRef) : 'the base';
+  const filesWhy = `no file ${u.length === 1 ? 'its' : 'their'} render reads changed`;
+  const renderWhy = `${u.length === 1 ? 'it renders' : 'they render'} the same as on ${at}`;
+  const why = byRender === 0 ? filesWhy : byFiles === 0 ? renderWhy : `${filesWhy} (${byFiles}) or ${renderWhy} (${byRender})`;
+  const shown = u.slice(0, UNCHANGED_NAMES).map((x) => mdCode(x.app)).join(', ');
+  const more = u.length > UNCHANGED_NAMES ? ` and ${u.length - UNCHANGED_NAMES} more` : '';
+  return `${ICON.none} **${plural(u.length, 'app')} unchanged**: ${why}; not planned, so drift in ${u.length === 1 ? 'it' : 'them'} is not checked here. ${shown}${more}\n\n`;
+}
+
 // ── footer: what merging does, how to reproduce, where the rest is ───────────────────
 
 /** What merging does for apps that behave alike: "apply, prune what Git dropped, …". */
@@ -355,6 +378,8 @@ function footer(r: PreviewReport): string {
     const does = changing.length ? ` will, ${mergeLine(changing)}.` : ' changes nothing in the cluster.';
     const blocked = failing.length ? ` ${failing.map((a) => mdCode(a.app)).join(', ')} failed to preview; ${failing.length === 1 ? 'its deploy' : 'their deploys'} would most likely fail the same way.` : '';
     lines.push(`**Merging**${into}${does}${blocked}`, '');
+  } else if (r.unchanged?.length) {
+    lines.push(`**Merging**${into} changes nothing any app renders.`, '');
   }
   const local = [...changing, ...failing];
   if (local.length && r.sha !== 'local') {
@@ -364,6 +389,7 @@ function footer(r: PreviewReport): string {
     `Server-side dry-run (${mdCode('dryRun=All')}) against the live cluster${r.at ? ` at ${escapeMd(r.at.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC'))}` : ''}`,
     r.baseSha ? `base ${mdCode(r.baseSha.slice(0, 7))}` : '',
     r.sha !== 'local' ? `head ${mdCode(r.sha.slice(0, 7))}` : '',
+    r.allRendered ? `every app rendered (the changed files were not trusted): ${escapeMd(r.allRendered)}` : '',
     r.checkRunUrl ? mdLink('full diff in the check run', r.checkRunUrl) : '',
     r.version ? `mergeops ${escapeMd(r.version)}` : '',
   ].filter(Boolean);

@@ -27,7 +27,7 @@ export function previewLabels(r: PreviewReport): string[] | null {
   if (risks.some((x) => x.kind === 'delete')) out.push(LABELS.deletes.name);
   if (risks.some((x) => x.kind === 'secret')) out.push(LABELS.secrets.name);
   if (risks.some((x) => x.kind === 'drift')) out.push(LABELS.drift.name);
-  if (r.apps.length > 0 && !r.apps.some(appChanges)) out.push(LABELS.noop.name);
+  if (r.apps.length + (r.unchanged?.length ?? 0) > 0 && !r.apps.some(appChanges)) out.push(LABELS.noop.name);
   return out;
 }
 

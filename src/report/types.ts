@@ -32,11 +32,24 @@ export interface AppReport {
   review?: { onRisk: 'action_required' | 'success' };
 }
 
+/** An app the preview did not plan, and why: no file its render reads changed, or it renders as at the base. */
+export interface UnchangedApp {
+  app: string;
+  cluster: string;
+  namespace?: string;
+  why: 'files' | 'render';
+}
+
 export interface PreviewReport {
   repo: string;
   /** The head commit previewed. */
   sha: string;
+  /** The apps planned against the cluster. */
   apps: AppReport[];
+  /** Apps not planned (no API server traffic): the change cannot alter what they render. */
+  unchanged?: UnchangedApp[];
+  /** Set when every app was rendered because the changed files could not be trusted: why. */
+  allRendered?: string;
   /** Failures before any app could be rendered (bad config, unsafe archive). */
   problems: Problem[];
   /** The base commit and branch the PR merges into (drift and "into" in the title). */

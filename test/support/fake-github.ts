@@ -4,7 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
-import { standIn, type Route, type StandInReply } from './stand-in.js';
+import { compareReply } from './compare.js';
+import { BOT_LOGIN, appRoute, standIn, type Route, type StandInReply } from './stand-in.js';
 
 export interface FakeCall {
   method: string;
@@ -67,6 +68,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const record = (method: string, uri: string, body: unknown): void => void fake.calls.push({ method, path: path(uri), body: body ?? null });
   const routes: Route[] = [
     { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
+    appRoute(APP_ID),
     {
       method: 'POST',
       path: /^\/app-manifests\/[^/]+\/conversions$/,
@@ -119,6 +121,22 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       return [200, [...on].map((name) => ({ name }))];
     } },
     {
+      // The files a pull request changed, from the two commits' tarballs.
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/compare\/[^/?]+/,
+      handle: async (req) => {
+        record(req.method, req.uri, null);
+        const [, , owner = '', repo = ''] = req.url.pathname.split('/');
+        const [base = '', head = ''] = decodeURIComponent(req.url.pathname.split('/compare/')[1] ?? '').split('...');
+        const trees = new Map<string, Record<string, string>>();
+        for (const sha of [base, head]) {
+          const t = fake.tarballs.get(sha);
+          if (t) trees.set(sha, await filesOf(t));
+        }
+        return compareReply(`http://${fake.host}/api/v3`, { owner, name: repo }, `${base}...${head}`, (sha) => trees.get(sha));
+      },
+    },
+    {
       method: 'GET',
       path: /^\/repos\/[^/]+\/[^/]+\/tarball\/[0-9a-f]+$/,
       handle: (req) => {
@@ -167,7 +185,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       handle: (req) => {
         record(req.method, req.uri, null);
         const pr = Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]);
-        return [200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot' } }))];
+        return [200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot', login: BOT_LOGIN } }))];
       },
     },
     {
@@ -220,13 +238,18 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
 
 /** One file of a gzipped repository tarball (entries are `<top folder>/<path>`), or null. */
 async function fileOf(tarball: Buffer, file: string): Promise<string | null> {
+  return (await filesOf(tarball))[file] ?? null;
+}
+
+/** Every file of a gzipped repository tarball, by its path inside the repository. */
+async function filesOf(tarball: Buffer): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
   const extract = tar.extract();
-  let found: string | null = null;
   extract.on('entry', (header, stream, next) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
     stream.on('end', () => {
-      if (header.type === 'file' && header.name.split('/').slice(1).join('/') === file) found = Buffer.concat(chunks).toString('utf8');
+      if (header.type === 'file') out[header.name.split('/').slice(1).join('/')] = Buffer.concat(chunks).toString('utf8');
       next();
     });
     stream.resume();
@@ -236,5 +259,5 @@ async function fileOf(tarball: Buffer, file: string): Promise<string | null> {
     extract.on('error', reject);
     extract.end(gunzipSync(tarball));
   });
-  return found;
+  return out;
 }

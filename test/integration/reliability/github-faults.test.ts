@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { MergeopsOctokit } from '../../../src/github/octokit.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
-import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET } from '../../support/github.js';
+import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type FaultReply, type Harness } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -120,9 +120,13 @@ describe('GitHub faults: 5xx, secondary rate limit, 422', () => {
     const completions = h.calls.filter((c) => c.method === 'PATCH' && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed');
     expect(completions.map((c) => c.status ?? 200)).toEqual([403, 200]);
     expect(completions[1]?.body).toEqual(completions[0]?.body);
-    const job = await h.rt.queues.preview.getJob(previewJobId({ repoId: REPO.id, pr: 42, headSha: s }));
-    expect(job?.attemptsMade).toBe(1);
-    expect(await job?.getState()).toBe('completed');
+    // The check's completion reaches GitHub just before the worker marks the job finished
+    // (attemptsMade counts on finishing): read the job once it is.
+    const job = await waitFor(async () => {
+      const j = await h.rt.queues.preview.getJob(previewJobId({ repoId: REPO.id, pr: 42, headSha: s }));
+      return j && (await j.getState()) === 'completed' ? j : undefined;
+    }, 'the preview job to complete', 10_000);
+    expect(job.attemptsMade).toBe(1);
   });
 
   it('422 on the comment and on the check output: not resent as is, degraded to a pointer and a short output, posted once', async () => {

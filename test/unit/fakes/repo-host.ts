@@ -8,6 +8,7 @@ import type { CheckOutput } from '../../../src/report/check.js';
 import type { Checkout } from '../../../src/source/checkout.js';
 import { labelChanges } from '../../../src/report/labels.js';
 import type { Permission } from '../../../src/config/command-permissions.js';
+import type { ChangedFiles } from '../../../src/engine/affected.js';
 
 export type Files = Record<string, string>;
 
@@ -177,6 +178,23 @@ export class FakeRepoHost implements RepoHost {
 
   async repository(): Promise<{ id: number; defaultBranch: string } | null> {
     return { id: this.target.repoId, defaultBranch: 'main' };
+  }
+
+  /** Compares asked for, as `base...head`: a test proves which flow asked GitHub what. */
+  readonly compares: string[] = [];
+  /** Set to make the compare API fail (GitHub down) or cut its list (GitHub's 300 files). */
+  compareError: Error | null = null;
+  compareLimit = 300;
+
+  async changedFiles(base: string, head: string): Promise<ChangedFiles> {
+    this.compares.push(`${base}...${head}`);
+    if (this.compareError) throw this.compareError;
+    const a = this.commits.get(base)?.files;
+    const b = this.commits.get(head)?.files;
+    if (!a || !b) throw Object.assign(new Error('Not Found'), { status: 404 });
+    const paths = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((f) => a[f] !== b[f]).sort();
+    if (paths.length >= this.compareLimit) return { complete: false, reason: `${paths.length} or more files changed: GitHub's compare API lists at most ${this.compareLimit}` };
+    return { complete: true, paths };
   }
 
   async readFile(file: string, ref: string): Promise<string | null> {

@@ -129,6 +129,67 @@ describe('preview flow (through the fake host)', () => {
   });
 });
 
+describe('preview flow: affected apps only', () => {
+  const MONO = 'apps:\n  - name: web\n    path: deploy/web\n  - name: api\n    path: deploy/api\n  - name: jobs\n    path: deploy/jobs\n';
+  const base = { '.github/mergeops.yml': MONO, 'deploy/web/cm.yaml': cm('web', 'a'), 'deploy/api/cm.yaml': cm('api', 'a'), 'deploy/jobs/cm.yaml': cm('jobs', 'a') };
+
+  /** The engine, recording which apps were planned (each plan is API server traffic). */
+  function recording(deps: PreviewDeps): string[] {
+    const planned: string[] = [];
+    const engine = deps.engine;
+    deps.engine = { ...engine, plan: (t, o) => (planned.push(t.app.name), engine.plan(t, o)), drift: engine.drift.bind(engine), apply: engine.apply.bind(engine) };
+    return planned;
+  }
+
+  it('plans only the app whose files changed; the others are one unchanged line', async () => {
+    const { host, job, deps } = setup({ ...base, 'deploy/api/cm.yaml': cm('api', 'b') }, base);
+    const planned = recording(deps);
+    const report = await runPreview(job, deps);
+    expect(planned).toEqual(['api']);
+    expect(report.unchanged?.map((u) => [u.app, u.why])).toEqual([['web', 'files'], ['jobs', 'files']]);
+    expect(host.comments[0]?.body).toContain('**2 apps unchanged**');
+    expect(host.comments[0]?.body).toContain('1 of 3 apps change');
+  });
+
+  it('does not plan an app whose files changed but whose render did not (a comment in its YAML)', async () => {
+    const { job, deps } = setup({ ...base, 'deploy/api/cm.yaml': `# reformatted\n${cm('api', 'a')}` }, base);
+    const planned = recording(deps);
+    const report = await runPreview(job, deps);
+    expect(planned).toEqual([]);
+    expect(report.unchanged?.find((u) => u.app === 'api')?.why).toBe('render');
+  });
+
+  it('a config entry that changed affects that app alone', async () => {
+    const { job, deps } = setup({ ...base, '.github/mergeops.yml': MONO.replace('path: deploy/jobs\n', 'path: deploy/jobs\n    prune: false\n') }, base);
+    const planned = recording(deps);
+    await runPreview(job, deps);
+    expect(planned).toEqual(['jobs']);
+  });
+
+  it('plans every app, and says why, when the base revision cannot be read', async () => {
+    const { host, job, deps } = setup({ ...base, 'deploy/api/cm.yaml': cm('api', 'b') }, base);
+    host.revisionErrors.set(job.baseSha, Object.assign(new Error('Server Error'), { status: 502 }));
+    const planned = recording(deps);
+    const report = await runPreview(job, deps);
+    expect(planned.sort()).toEqual(['api', 'jobs', 'web']);
+    expect(report.allRendered).toBe('the base revision could not be read');
+    expect(host.comments[0]?.body).toContain('every app rendered (the changed files were not trusted): the base revision could not be read');
+  });
+
+  it('asks GitHub nothing to know what changed: the two checkouts are compared on disk', async () => {
+    const { host, job, deps } = setup({ ...base, 'deploy/api/cm.yaml': cm('api', 'b') }, base);
+    await runPreview(job, deps);
+    expect(host.compares).toEqual([]);
+  });
+
+  it('previews the apps a command names even when their files did not change', async () => {
+    const { job, deps } = setup(base, base);
+    const planned = recording(deps);
+    await runPreview({ ...job, apps: ['web'] }, deps);
+    expect(planned).toEqual(['web']);
+  });
+});
+
 /** A checkout of a commit for the test's own engine calls (kept: the test process cleans up tmp). */
 async function checkoutDir(host: FakeRepoHost, sha: string): Promise<string> {
   const c = await host.revision(sha);

@@ -89,6 +89,8 @@ describe('events', () => {
 
   it('the same event is the same job whenever it is seen; another event or receiver is another job', () => {
     expect(notifyJobId('ops', event)).toBe(notifyJobId('ops', { ...event, at: new Date().toISOString() }));
+    // Each drift scan links its own check run: the same drift is still the same news.
+    expect(notifyJobId('ops', { ...event, url: 'https://github.com/acme/shop/runs/1' })).toBe(notifyJobId('ops', { ...event, url: 'https://github.com/acme/shop/runs/2' }));
     expect(notifyJobId('ops', event)).not.toBe(notifyJobId('audit', event));
     expect(notifyJobId('ops', event)).not.toBe(notifyJobId('ops', { ...event, sha: 'd'.repeat(40) }));
     expect(notifyJobId('ops', event)).not.toContain(':');

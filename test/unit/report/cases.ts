@@ -235,3 +235,17 @@ export function failedDeploy(): DeployReport {
     ],
   };
 }
+
+/**
+ * A monorepo PR touching one app of 40: one app planned, 39 not (37 no file they read
+ * changed, 2 render the same as on main), each unplanned app in one line, never a row.
+ */
+export function monorepo(): PreviewReport {
+  const unchangedApps = Array.from({ length: 39 }, (_, i) => ({ app: `app-${String(i + 2).padStart(2, '0')}`, cluster: 'default', namespace: 'shop', why: (i < 37 ? 'files' : 'render') as 'files' | 'render' }));
+  return report([app('app-01', [webConfig])], { unchanged: unchangedApps });
+}
+
+/** A PR whose changed files GitHub could not list completely: every app rendered, and the comment says why. */
+export function allRendered(): PreviewReport {
+  return report([app('web', [webConfig]), app('worker', [unchanged('apps/v1 Deployment shop/worker', 'Deployment')])], { allRendered: "320 or more files changed: GitHub's compare API lists at most 300" });
+}

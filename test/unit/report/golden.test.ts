@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { formatComment } from '../../../src/report/comment.js';
 import type { PreviewReport } from '../../../src/report/types.js';
 import { formatDeployComment } from '../../../src/report/deploy.js';
-import { deletions, failedAndQuiet, failedDeploy, hostile, noOp, threeApps } from './cases.js';
+import { allRendered, deletions, failedAndQuiet, failedDeploy, hostile, monorepo, noOp, threeApps } from './cases.js';
 import { renderGfm, visibleText } from './cmark.js';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -102,6 +102,25 @@ describe('preview comment through cmark-gfm', () => {
     expect(html).not.toContain('<h4>');
     expect(visibleText(html)).toContain('mergeops preview · ccccccc into main · no changes');
     expect(visibleText(html)).toContain('Merging into main changes nothing in the cluster.');
+  });
+
+  it('a monorepo PR: the one planned app has its row; the 39 others are one line that says their drift was not checked', () => {
+    const { html } = golden('monorepo', monorepo());
+    expectNoLiteralMarkdown(html);
+    const text = visibleText(html);
+    expect(text).toContain('mergeops preview · ccccccc into main · 1 of 40 apps change');
+    // One table row for the planned app (plus the header row), none for the unchanged ones.
+    expect([...html.matchAll(/<tr>/g)]).toHaveLength(2);
+    expect(text).toContain('➖ 39 apps unchanged: no file their render reads changed (37) or they render the same as on main (2); not planned, so drift in them is not checked here.');
+    expect(text).toContain('app-02, app-03');
+    expect(text).toContain('and 29 more');
+    expect(text).not.toContain('app-40');
+  });
+
+  it('a PR whose file list could not be trusted: every app rendered, the footer says why', () => {
+    const { html } = golden('all-rendered', allRendered());
+    expect(visibleText(html)).toContain("every app rendered (the changed files were not trusted): 320 or more files changed: GitHub's compare API lists at most 300");
+    expect(visibleText(html)).not.toContain('unchanged:');
   });
 
   it('escapes server-provided strings: Secret key names and messages render as text, not Markdown or HTML', () => {
