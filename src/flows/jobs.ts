@@ -50,7 +50,10 @@ export interface DeployJob {
   reason?: 'push' | 'self-heal' | 'command' | 'unlock';
   /** Only these apps of the branch (commands); every app on the branch when absent. */
   apps?: string[];
-  /** Set by the first attempt so retries finish the same check run. */
+  /**
+   * A check run opened in progress by a deploy of an earlier mergeops version (deploys now
+   * report after their apply, in a report job); the report completes it instead of creating one.
+   */
   checkRun?: { id: number; url?: string };
 }
 
@@ -73,7 +76,10 @@ export interface DeployReportJob extends Pick<DeployJob, 'installationId' | 'own
 }
 
 export interface DeployReportProgress {
+  /** The check run created (completed) for this report. */
   checkRun?: { id: number; url?: string };
+  /** A check run the deploy job had opened in progress (see DeployJob.checkRun): completed instead of created. */
+  openCheck?: { id: number; url?: string };
   /** Deployments created, by app. */
   deployments?: Record<string, number>;
   /** Apps whose final Deployment status is posted. */

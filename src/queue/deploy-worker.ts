@@ -44,7 +44,7 @@ export function startDeployWorker(
         const host = await deps.hosts(job.data);
         const title = `${CHECK_NAMES.deploy} failed after ${attempts} attempts`;
         const summary = `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`;
-        // A job queued before deploys reported afterwards may still have its check open.
+        // A job of an earlier version may still have its check run open.
         const open = job.data.checkRun;
         if (open) return host.failCheck(open.id, title, summary);
         // Nothing was reported yet: the failed check is the first word on this commit, for
@@ -73,7 +73,7 @@ async function processDeploy(
       const seq = await state.reports.claim(r.repoId, r.sha, r.changed);
       // The report is the deploy's tail: it keeps the deploy's retry policy (a command's
       // or a test's attempts), and a check run the deploy opened before reports moved here.
-      await state.reportQueue.add('report', { ...r, deployJobId, seq, ...(job.data.checkRun ? { progress: { checkRun: job.data.checkRun } } : {}) }, {
+      await state.reportQueue.add('report', { ...r, deployJobId, seq, ...(job.data.checkRun ? { progress: { openCheck: job.data.checkRun } } : {}) }, {
         jobId,
         ...(job.opts.attempts !== undefined ? { attempts: job.opts.attempts } : {}),
         ...(job.opts.backoff !== undefined ? { backoff: job.opts.backoff } : {}),
@@ -130,7 +130,7 @@ export function startDeployReportWorker(connection: ConnectionOptions, prefix: s
         const host = await deps.hosts(job.data);
         const title = `${CHECK_NAMES.deploy} failed after ${attempts} attempts`;
         const why = shownFailure(err, job.id, deps.log);
-        const checkRun = job.data.progress?.checkRun;
+        const checkRun = job.data.progress?.checkRun ?? job.data.progress?.openCheck;
         // The cluster has the commit; what failed is telling GitHub. The check says both.
         const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(job.data.report).summary}`.slice(0, 65_000);
         if (checkRun) await host.failCheck(checkRun.id, title, summary);

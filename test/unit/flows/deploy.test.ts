@@ -190,6 +190,17 @@ describe('deploy flow (through the fake host)', () => {
     expect(host.comments).toHaveLength(1);
   });
 
+  it('a deploy of an earlier version that opened its check run in progress: the report completes that one, creating none', async () => {
+    const { host, job, deps, reports, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    const open = await host.startCheck(CHECK_NAMES.deploy, job.sha);
+    await runDeploy(job, deps);
+    (reports[0] as { job: DeployReportJob }).job.progress = { openCheck: open };
+    await report();
+    expect(host.checks).toHaveLength(1);
+    expect(host.checks[0]).toMatchObject({ id: open.id, status: 'completed', conclusion: 'success' });
+    expect(host.deployments.flatMap((d) => d.statuses.map((s) => s.logUrl))).toEqual(Array(2).fill(host.checkRunUrl(open.id)));
+  });
+
   it('coalesces a backlog: an environment a newer report covers gets no older status, and the check says so', async () => {
     const { host, job, deps, reports, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
     await runDeploy(job, deps);
