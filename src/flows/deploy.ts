@@ -168,13 +168,16 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
   const rest = rendered.filter((r) => !first.includes(r));
   for (const wave of [first, rest]) {
     await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } };
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,
           // Healing drift takes back what a hand edit took over even under conflicts: fail;
           // a normal deploy sends what its preview sent (the app's conflicts setting).
           ...(job.reason === 'self-heal' ? { force: true } : {}),
+          // A push whose render equals what the app's inventory recorded changes nothing: one
+          // GET, and (nothing created, changed or pruned) no Deployment either.
+          skipUnchanged: job.reason === 'push' || job.reason === undefined,
           log,
           timings,
         });
