@@ -11,6 +11,7 @@ import { appLabel, applyResults, timed } from '../metrics.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import type { RepoHost, RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
+import { pushScope } from './deploy-affected.js';
 
 export interface DeployDeps {
   hosts: RepoHosts;
@@ -36,6 +37,8 @@ export interface DeployDeps {
   branchRefusal?(job: DeployJob, app: App): string | null;
   /** The operator's caps on a repository's config (apps, `wait:`). */
   caps?: RepoCaps;
+  /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
+  lastDeployed?(job: DeployJob, app: string): Promise<string | null>;
 }
 
 /**
@@ -68,6 +71,14 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       }
     } else {
       report.problems.push(revision.problem);
+    }
+    // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
+    // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
+    if (revision.ok && (job.reason ?? 'push') === 'push' && !job.apps) {
+      const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+      apps = scope.apps;
+      if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
+      for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
     }
     let check = deps.checkRun.get();
     if (!check) {

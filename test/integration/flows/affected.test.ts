@@ -116,3 +116,92 @@ describe('preview of a monorepo PR: only affected apps reach the API server', ()
     expect(body).toContain('every app rendered (the changed files were not trusted): the base revision could not be read');
   });
 });
+
+describe('deploy of a monorepo push: only affected apps are applied', () => {
+  let h: Harness;
+  let proxy: FaultProxy;
+  let cluster: Cluster;
+  let n = 0;
+  let head = '';
+
+  beforeAll(async () => {
+    cluster = await testCluster();
+    proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
+    h = await startHarness(CLUSTERS.replace('$KUBECONFIG', proxy.kubeconfig));
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+    await proxy?.close();
+    cluster?.client.close();
+  });
+
+  /** Pushes `files` onto main after the previous push; the apps that got a GitHub Deployment, and each app's API server requests. */
+  async function push(files: RepoFiles, opts: { first?: boolean; forced?: boolean; commits?: number } = {}) {
+    const s = sha(`affected-push-${run}-${++n}`);
+    await h.push(s, files);
+    const from = proxy.requests.length;
+    const calls = h.calls.length;
+    expect(await h.pushEvent(s, opts.first ? {} : { before: head, ...(opts.forced ? { forced: true } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })).toBe(202);
+    const check = await h.waitForDeploy(s);
+    head = s;
+    const seen = proxy.requests.slice(from);
+    return {
+      check,
+      deployed: h.git.deployments.filter((d) => d.sha === s).map((d) => d.environment).sort(),
+      byApp: new Map(APPS.map((a) => [a, seen.filter((r) => r.url.includes(a))])),
+      compares: h.calls.slice(calls).filter((c) => c.path.includes('/compare/')),
+    };
+  }
+
+  it('the first push (GitHub: the branch was created) deploys every app', async () => {
+    const { deployed, check } = await push(repo(), { first: true });
+    expect(check.body.conclusion).toBe('success');
+    expect(deployed).toEqual([...APPS].sort());
+  });
+
+  it('a merge touching one app deploys only that app: one GitHub Deployment, no API server request for the others', async () => {
+    const { deployed, byApp, check, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2') }));
+    expect(deployed).toEqual([API]);
+    for (const other of [WEB, JOBS, KA, KB]) expect(byApp.get(other)).toEqual([]);
+    expect(byApp.get(API)?.length).toBeGreaterThan(0);
+    // The payload's file list was enough: GitHub was not asked what changed.
+    expect(compares).toEqual([]);
+    expect(check.body.output.title).toBe('Deployed 1 app · 4 unchanged');
+    expect(check.body.output.summary).toContain('**4 apps unchanged** by this push');
+    const live = await cluster.client.request<{ data: { value: string } }>('GET', `/api/v1/namespaces/${API}/configmaps/api`);
+    expect(live.data.value).toBe('2');
+  });
+
+  it('a change to a shared kustomize base deploys both apps built on it', async () => {
+    const { deployed } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2') }));
+    expect(deployed).toEqual([KA, KB].sort());
+  });
+
+  it('a change to one app’s config entry deploys that app', async () => {
+    const { deployed } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }) }));
+    expect(deployed).toEqual([JOBS]);
+  });
+
+  it('a push of many commits is asked of the compare API (before...after), and still deploys only what changed', async () => {
+    const { deployed, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }), [`deploy/${WEB}/cm.yaml`]: cm('web', '2') }), { commits: 25 });
+    expect(compares).toHaveLength(1);
+    expect(compares[0]?.path).toMatch(/\/compare\/[0-9a-f]{40}\.\.\.[0-9a-f]{40}\?per_page=1$/);
+    expect(deployed).toEqual([WEB]);
+  });
+
+  const latest = () => repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }), [`deploy/${WEB}/cm.yaml`]: cm('web', '2') });
+
+  it('a force-push deploys every app (its before is not an ancestor: the file list proves nothing)', async () => {
+    const { deployed, check } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '3') }, { forced: true });
+    expect(deployed).toEqual([...APPS].sort());
+    expect(check.body.conclusion).toBe('success');
+  });
+
+  it('a change GitHub lists only in part (300 files of the compare API) deploys every app', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 301 }, (_, i) => [`docs/page-${i}.md`, `page ${i}\n`]));
+    const { deployed, compares } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '3'), ...docs }, { commits: 25 });
+    expect(compares).toHaveLength(1);
+    expect(deployed).toEqual([...APPS].sort());
+  });
+});
