@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     { installationId: 1, owner: 'acme', repo: 'memory', repoId: job.repoId, pr: 1, headSha: 'head', baseRef: 'main', baseSha: 'base', defaultBranch: 'main', fromFork: false },
     {
       // A stub of only the calls the preview flow makes; the host's types want the full client.
-      hosts: octokitHosts({ octokit: async () => github as unknown as Octokit, limits: DEFAULT_EXTRACT_LIMITS, revisions }),
+      hosts: octokitHosts({ octokit: async () => github as unknown as Octokit, limits: DEFAULT_EXTRACT_LIMITS, revisions, botLogin: async () => 'mergeops[bot]' }),
       engine: new Engine({ clusters, log: pino({ level: 'silent' }), flow: 'preview' }),
       log: pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false })),
       isLatestHead: async () => true,

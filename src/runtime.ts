@@ -21,6 +21,7 @@ import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
 import type { PreviewJob } from './flows/jobs.js';
+import { appBotLogin } from './github/comments.js';
 import { octokitHosts } from './github/host.js';
 import { Engine } from './engine/engine.js';
 import { loadRegistryAccess } from './config/registries.js';
@@ -124,8 +125,18 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       });
       return client;
     };
+    // The app's own bot login, asked once per process with the App JWT (GET /app); a failed
+    // answer is not kept, so the next job asks again.
+    let ownLogin: Promise<string> | undefined;
+    const botLogin = (): Promise<string> => {
+      ownLogin ??= probot.auth().then(appBotLogin).catch((err: unknown) => {
+        ownLogin = undefined;
+        throw err;
+      });
+      return ownLogin;
+    };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
-    const hosts = octokitHosts({ octokit, limits, revisions });
+    const hosts = octokitHosts({ octokit, limits, revisions, botLogin });
     const onboardWorker = onboardQueue
       ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
           const outcome = await runOnboarding(job.data, { hosts, log });
@@ -160,12 +171,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
       reportLocks: async (job) => {
-        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits });
+        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits }),
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin }),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,

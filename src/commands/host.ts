@@ -39,6 +39,8 @@ export interface CheckSummary {
 export interface CommandHost extends RepoHost {
   react(commentId: number, reaction: Reaction): Promise<void>;
   pull(number: number): Promise<PullInfo | null>;
+  /** Open pull requests into `base`, most recently updated first, at most `limit` (one page). */
+  openPulls(base: string, limit: number): Promise<PullInfo[]>;
   /** An app's Deployments (environment = app name), newest first, at most `limit`. */
   deploymentHistory(environment: string, limit: number): Promise<DeploymentRecord[]>;
   /** Deployments of `sha`, any environment, with their newest status. */

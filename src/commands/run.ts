@@ -18,6 +18,12 @@ import { rollbackApp, type RollbackDeps } from './rollback.js';
 export const LOCKS_CHECK = CHECK_NAMES.locks;
 /** How many GitHub Deployments of an app are read to find its last good deploy. */
 const DEPLOYMENT_HISTORY = 20;
+/**
+ * How many open PRs per branch a lock or unlock re-previews (the most recently updated, one
+ * page of GitHub's list): their comments show or drop the 🔒 at once; older ones on their
+ * next push or `/mergeops preview`.
+ */
+export const LOCK_REPREVIEW_LIMIT = 30;
 
 export interface CommandDeps {
   host: CommandHost;
@@ -281,6 +287,7 @@ async function lock(ctx: Context, apps: string[] | 'all', reason: string): Promi
   const label = (app: string) => (app === ALL_APPS ? 'every app of this repository' : `\`${app}\``);
   if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => l.app).join(' ')}\`.`);
   for (const l of r.already) lines.push(`${label(l.app)} was already ${lockLine(l)}; that lock stays.`);
+  if (r.locked.length > 0) lines.push(...(await repreviewOpenPulls(ctx, r.locked.map((l) => l.app), 'show the lock')));
   return lines.join('\n');
 }
 
@@ -302,7 +309,35 @@ async function unlock(ctx: Context, apps: string[] | 'all'): Promise<string> {
   }
   if (r.pending.length === 0) lines.push('Nothing was merged meanwhile; nothing to apply.');
   if (r.notLocked.length > 0) lines.push(`${r.notLocked.map((a) => `\`${a}\``).join(', ')} ${r.notLocked.length === 1 ? 'was' : 'were'} not locked.`);
+  lines.push(...(await repreviewOpenPulls(ctx, r.unlocked.map((l) => l.app), 'no longer show the lock')));
   return lines.join('\n');
+}
+
+/**
+ * A preview shows the lock of each app it covers, so a lock or unlock re-runs the previews
+ * of the open PRs into the branches those apps deploy from (at most LOCK_REPREVIEW_LIMIT per
+ * branch): their comments change now, not on the next push. The preview itself decides
+ * which apps a PR touches. Returns the lines for the reply.
+ */
+async function repreviewOpenPulls(ctx: Context, apps: string[], change: string): Promise<string[]> {
+  const affected = apps.includes(ALL_APPS) ? ctx.config.apps : ctx.config.apps.filter((a) => apps.includes(a.name));
+  const branches = [...new Set(affected.map((a) => a.branch))].sort();
+  const j = ctx.job;
+  const tag = ctx.job.source.kind === 'comment' ? ctx.job.source.commentId : 0;
+  const lines: string[] = [];
+  for (const branch of branches) {
+    const pulls = await ctx.deps.host.openPulls(branch, LOCK_REPREVIEW_LIMIT);
+    for (const pull of pulls) {
+      const job: PreviewJob = { installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, pr: pull.number, headSha: pull.headSha, baseRef: pull.baseRef, baseSha: pull.baseSha, defaultBranch: j.defaultBranch, fromFork: pull.fromFork };
+      // One id per command and PR: this lock's re-preview runs even if the commit's first preview ran.
+      await ctx.deps.enqueuePreview(job, `preview-${j.repoId}-${pull.number}-${pull.headSha}-lock-${tag}`);
+    }
+    if (pulls.length > 0) {
+      const more = pulls.length === LOCK_REPREVIEW_LIMIT ? ` (the ${LOCK_REPREVIEW_LIMIT} most recently updated; older ones on their next push)` : '';
+      lines.push(`Re-running the preview of ${pulls.map((p) => `#${p.number}`).join(', ')}, open into \`${branch}\`${more}, so their comments ${change}.`);
+    }
+  }
+  return lines;
 }
 
 /** A lock reason is shown in previews and checks: no mentions that ping, no markup that breaks tables. */

@@ -16,6 +16,23 @@ async function orNullOn(codes: number[], p: Promise<unknown>): Promise<unknown> 
   }
 }
 
+type PullFields = Pick<Awaited<ReturnType<Octokit['rest']['pulls']['list']>>['data'][number], 'number' | 'state' | 'merged_at' | 'head' | 'base' | 'user'> & { merged?: boolean };
+
+/** A pull request as commands see it, from either the single-PR or the list answer. */
+function pullInfo(p: PullFields): PullInfo {
+  return {
+    number: p.number,
+    state: p.state === 'open' ? 'open' : 'closed',
+    merged: p.merged === true || p.merged_at !== null,
+    headSha: p.head.sha,
+    baseRef: p.base.ref,
+    baseSha: p.base.sha,
+    author: p.user?.login ?? '',
+    // A fork whose repository was deleted has no head repo: still not ours.
+    fromFork: p.head.repo?.full_name !== p.base.repo.full_name,
+  };
+}
+
 /** The command host over Octokit: the flows' host plus the calls only commands make. */
 export class OctokitCommandHost extends OctokitRepoHost implements CommandHost {
   constructor(target: HostTarget, octokit: Octokit, opts: Omit<OctokitHostOptions, 'octokit'>) {
@@ -29,17 +46,12 @@ export class OctokitCommandHost extends OctokitRepoHost implements CommandHost {
   async pull(number: number): Promise<PullInfo | null> {
     const res = (await orNullOn([404], this.octokit.rest.pulls.get({ ...this.r, pull_number: number }))) as Awaited<ReturnType<Octokit['rest']['pulls']['get']>> | null;
     if (!res) return null;
-    const p = res.data;
-    return {
-      number: p.number,
-      state: p.state === 'open' ? 'open' : 'closed',
-      merged: p.merged === true || p.merged_at !== null,
-      headSha: p.head.sha,
-      baseRef: p.base.ref,
-      baseSha: p.base.sha,
-      author: p.user?.login ?? '',
-      fromFork: p.head.repo?.full_name !== p.base.repo.full_name,
-    };
+    return pullInfo({ ...res.data, merged: res.data.merged });
+  }
+
+  async openPulls(base: string, limit: number): Promise<PullInfo[]> {
+    const res = await this.octokit.rest.pulls.list({ ...this.r, state: 'open', base, sort: 'updated', direction: 'desc', per_page: limit });
+    return res.data.map((p) => pullInfo(p));
   }
 
   async deploymentHistory(environment: string, limit: number): Promise<DeploymentRecord[]> {

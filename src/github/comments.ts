@@ -8,10 +8,11 @@ import { errorText } from '../errors.js';
  * Makes the PR's mergeops comments equal `bodies`: edits the existing parts in place,
  * posts missing ones and deletes parts no longer needed. The ids are remembered so a
  * push normally costs one PATCH and no listing; when the memory is missing or stale the
- * comments are found by their hidden marker, and only among bot comments, so nobody
- * can hijack the preview by pasting the marker.
+ * comments are found by their hidden marker, and only among comments of this app's own
+ * bot account (`botLogin`, asked only then), so nobody — no person, no other app's bot —
+ * can hijack the preview by posting the marker.
  */
-export async function upsertComments(octokit: Octokit, r: RepoRef, pr: number, bodies: string[], store: CommentIdStore): Promise<number[]> {
+export async function upsertComments(octokit: Octokit, r: RepoRef, pr: number, bodies: string[], store: CommentIdStore, botLogin: () => Promise<string>): Promise<number[]> {
   let ids = await store.get();
   if (ids && ids.length === bodies.length) {
     try {
@@ -23,7 +24,7 @@ export async function upsertComments(octokit: Octokit, r: RepoRef, pr: number, b
       if ((err as { status?: number }).status !== 404) throw err;
     }
   }
-  ids = await findComments(octokit, r, pr);
+  ids = await findComments(octokit, r, pr, await botLogin());
   const out: number[] = [];
   for (let i = 0; i < bodies.length; i++) {
     const body = bodies[i] as string;
@@ -61,12 +62,22 @@ async function writeComment(octokit: Octokit, r: RepoRef, pr: number, body: stri
   }
 }
 
-async function findComments(octokit: Octokit, r: RepoRef, pr: number): Promise<number[]> {
+async function findComments(octokit: Octokit, r: RepoRef, pr: number, botLogin: string): Promise<number[]> {
   const comments = await octokit.paginate(octokit.rest.issues.listComments, { ...r, issue_number: pr, per_page: 100 });
   return comments
-    .filter((c) => c.user?.type === 'Bot')
+    .filter((c) => c.user?.type === 'Bot' && c.user.login === botLogin)
     .map((c) => ({ id: c.id, part: parseMarker(c.body) }))
     .filter((c): c is { id: number; part: number } => c.part !== null)
     .sort((a, b) => a.part - b.part)
     .map((c) => c.id);
+}
+
+/**
+ * The login GitHub gives this app's comments, `<app slug>[bot]`, from `GET /app` (an
+ * App-JWT call: `appOctokit` must be the app's client, not an installation's).
+ */
+export async function appBotLogin(appOctokit: Octokit): Promise<string> {
+  const { data } = await appOctokit.rest.apps.getAuthenticated();
+  if (!data?.slug) throw new Error('GET /app answered without the app\'s slug');
+  return `${data.slug}[bot]`;
 }

@@ -22,6 +22,8 @@ export interface OctokitHostOptions {
   limits: ExtractLimits;
   /** This worker's extracted revisions; without one, cachedRevision downloads each time. */
   revisions?: RevisionCache;
+  /** This app's bot login (`<slug>[bot]`): the only author whose preview comments are ours. */
+  botLogin(): Promise<string>;
 }
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
@@ -61,7 +63,7 @@ export class OctokitRepoHost implements RepoHost {
   }
 
   upsertPreviewComments(pr: number, bodies: string[], store: CommentIdStore): Promise<number[]> {
-    return upsertComments(this.octokit, this.r, pr, bodies, store);
+    return upsertComments(this.octokit, this.r, pr, bodies, store, this.opts.botLogin);
   }
 
   async comment(issue: number, body: string): Promise<void> {

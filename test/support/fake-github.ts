@@ -5,7 +5,7 @@ import tar from 'tar-stream';
 import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
 import { compareReply } from './compare.js';
-import { standIn, type Route, type StandInReply } from './stand-in.js';
+import { BOT_LOGIN, appRoute, standIn, type Route, type StandInReply } from './stand-in.js';
 
 export interface FakeCall {
   method: string;
@@ -68,6 +68,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const record = (method: string, uri: string, body: unknown): void => void fake.calls.push({ method, path: path(uri), body: body ?? null });
   const routes: Route[] = [
     { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
+    appRoute(APP_ID),
     {
       method: 'POST',
       path: /^\/app-manifests\/[^/]+\/conversions$/,
@@ -184,7 +185,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       handle: (req) => {
         record(req.method, req.uri, null);
         const pr = Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]);
-        return [200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot' } }))];
+        return [200, [...comments.entries()].filter(([, c]) => c.pr === pr).map(([id, c]) => ({ id, body: c.body, user: { type: 'Bot', login: BOT_LOGIN } }))];
       },
     },
     {

@@ -11,7 +11,7 @@ import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
 import { compareReply } from './compare.js';
-import { DOWNLOAD_HOST, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
+import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
 export const REPO = { owner: 'acme', name: 'deploys', id: 777 };
@@ -74,6 +74,8 @@ export interface Harness {
   tokens(): string[];
   /** More GitHub endpoints for this stand-in (held to the same contract, faults included). */
   serve(routes: Route[]): void;
+  /** A comment someone else (a person, another app's bot) posted on `pr`; returns its id. */
+  postedBy(pr: number, user: { login: string; type: 'User' | 'Bot' }, body: string): number;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
   stop(): Promise<void>;
@@ -87,6 +89,8 @@ export interface FakePull {
   body: string;
   state: 'open' | 'closed';
   labels: string[];
+  /** Who opened it; the app's bot when absent (the PRs the app opens). */
+  author?: string;
 }
 
 export interface FakeDeployment {
@@ -171,8 +175,9 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   // logs (the secret scan) reads all three.
   const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(opts.log), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
   const calls: Recorded[] = [];
-  // What GitHub holds, so listing a PR's comments returns what was posted, as GitHub does.
-  const comments = new Map<number, { id: number; pr: number; body: string }>();
+  // What GitHub holds, so listing a PR's comments returns what was posted, as GitHub does
+  // (`user`: the author, when someone other than the app posted it).
+  const comments = new Map<number, { id: number; pr: number; body: string; user?: { login: string; type: string } }>();
   // A faulted call is recorded with its status, so tests can count what GitHub refused.
   const fault = (method: string, uri: string, body: unknown): FaultReply | undefined => {
     const f = opts.fault?.(method, uri, body);
@@ -198,6 +203,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       path: /^\/app\/installations\/\d+\/access_tokens$/,
       handle: (req) => [201, { ...contract.issueToken(Number(req.uri.split('/')[3])), permissions: {}, repository_selection: 'all' }],
     },
+    appRoute(APP_ID),
     {
       // GitHub answers archive requests with a redirect to its download host and a short-lived token.
       method: 'GET',
@@ -244,7 +250,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       handle: (req) => {
         record(req);
         const pr = Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]);
-        return [200, [...comments.values()].filter((c) => c.pr === pr).map((c) => ({ id: c.id, body: c.body, user: { type: 'Bot', login: 'mergeops[bot]' } }))];
+        return [200, [...comments.values()].filter((c) => c.pr === pr).map((c) => ({ id: c.id, body: c.body, user: c.user ?? { type: 'Bot', login: BOT_LOGIN } }))];
       },
     },
     {
@@ -255,7 +261,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
         const id = ++nextCommentId;
         const text = (req.body as { body: string }).body;
         comments.set(id, { id, pr: Number(/issues\/(\d+)\/comments/.exec(req.uri)?.[1]), body: text });
-        return [201, { id, body: text, user: { type: 'Bot', login: 'mergeops[bot]' } }];
+        return [201, { id, body: text, user: { type: 'Bot', login: BOT_LOGIN } }];
       },
     },
     {
@@ -361,6 +367,11 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return { start, check, comment };
     },
     lastCommentId: () => nextCommentId,
+    postedBy: (pr, user, body) => {
+      const id = ++nextCommentId;
+      comments.set(id, { id, pr, body, user });
+      return id;
+    },
     serve: (more) => void routes.push(...more),
     tokens: () => contract.issuedTokens(),
     pushEvent: async (s, opts = {}) => {
@@ -497,9 +508,21 @@ function gitDataRoutes(git: FakeGit, record: (req: StandInRequest) => void, tarb
     }),
     route('GET', new RegExp(`^${repoPath}/pulls(\\?|$)`), (req) => {
       const head = (req.url.searchParams.get('head') ?? '').split(':')[1];
+      const base = req.url.searchParams.get('base');
       const state = req.url.searchParams.get('state') ?? 'open';
-      const open = git.pulls.filter((p) => (state === 'all' || p.state === state) && (!head || p.head === head));
-      return [200, open.map((p) => ({ number: p.number, title: p.title, merged_at: null, node_id: `PR_${p.number}`, html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}` }))];
+      const open = git.pulls.filter((p) => (state === 'all' || p.state === state) && (!head || p.head === head) && (!base || p.base === base));
+      const repo = { full_name: `${REPO.owner}/${REPO.name}` };
+      return [200, open.map((p) => ({
+        number: p.number,
+        title: p.title,
+        state: p.state,
+        merged_at: null,
+        node_id: `PR_${p.number}`,
+        html_url: `https://github.com/${REPO.owner}/${REPO.name}/pull/${p.number}`,
+        user: { login: p.author ?? BOT_LOGIN },
+        head: { ref: p.head, sha: git.refs.get(p.head) ?? '', repo },
+        base: { ref: p.base, sha: git.refs.get(p.base) ?? '', repo },
+      }))];
     }),
     route('POST', `${repoPath}/pulls`, (req) => {
       const b = req.body as { title: string; head: string; base: string; body: string };

@@ -76,3 +76,38 @@ export function interceptWithNock(s: StandIn, origins: string[]): void {
     }
   }
 }
+
+/** The app the stand-ins are: its slug makes the login of its comments, `<slug>[bot]`. */
+export const APP_SLUG = 'mergeops';
+export const BOT_LOGIN = `${APP_SLUG}[bot]`;
+
+/**
+ * `GET /app` (the contract has checked the App JWT): the authenticated app, in the shape
+ * GitHub answers (the OpenAPI `integration` schema).
+ */
+export function appRoute(appId: number): Route {
+  return {
+    method: 'GET',
+    path: '/app',
+    handle: () => [
+      200,
+      {
+        id: appId,
+        slug: APP_SLUG,
+        node_id: 'A_kwDOAAAAAc4AAAAB',
+        client_id: 'Iv1.8a61f9b3a7aba766',
+        owner: { login: 'acme', id: 1, node_id: 'MDEyOk9yZ2FuaXphdGlvbjE=', type: 'Organization', site_admin: false, avatar_url: 'https://github.com/images/error/octocat_happy.gif', url: 'https://api.github.com/users/acme', html_url: 'https://github.com/acme' },
+        name: 'mergeops',
+        description: 'Previews and deploys Kubernetes changes from pull requests',
+        external_url: 'https://mergeops.example.com',
+        html_url: `https://github.com/apps/${APP_SLUG}`,
+        created_at: '2026-01-01T00:00:00Z',
+        updated_at: '2026-01-01T00:00:00Z',
+        permissions: { checks: 'write', contents: 'write', deployments: 'write', issues: 'write', metadata: 'read', pull_requests: 'write' },
+        events: ['check_run', 'issue_comment', 'merge_group', 'pull_request', 'push'],
+        installations_count: 1,
+      },
+      { 'content-type': 'application/json; charset=utf-8' },
+    ],
+  };
+}

@@ -125,8 +125,9 @@ describe('deploy and rollback commands, and the Roll back button, through the wh
     expect(preview.path).toContain('/issues/100/comments');
     expect(preview.body.body).toContain('<code>data.value</code> <code>2</code> → <code>1</code>');
     expect(preview.body.body).toContain(`🗑️ **delete** <code>v1 ConfigMap ${ns}/b</code>: no longer in Git`);
-    expect(preview.body.body).toContain('<code>other</code> → <code>default</code>');
-    expect(preview.body.body).toMatch(/\| <code>other<\/code> \|[^\n]*\| 0 \| 0 \| 0 \| no changes \|/);
+    // The revert touches only web's files: the other app is named unchanged, not planned.
+    expect(preview.body.body).toMatch(/\*\*1 app unchanged\*\*: no file its render reads changed; not planned[^\n]*<code>other<\/code>/);
+    expect(preview.body.body).not.toContain('<code>other</code> → <code>default</code>');
 
     // Asked again: the open PR is named, no second one.
     since = h.calls.length;

@@ -98,4 +98,37 @@ describe('lock → merge → nothing applied → unlock → applied, through the
     expect((await waitForReply(h, 21, since, '> /mergeops unlock')).body.body).toContain(':x: `web` is not locked');
     expect(h.calls.slice(since).filter((c) => c.body?.name === 'mergeops / deploy')).toEqual([]);
   });
+
+  it('lock and unlock re-run the previews of open PRs into the app\'s branch: the 🔒 appears and goes without a push', async () => {
+    const main = sha(`lock-rp-main-${ns}`);
+    await h.push(main, { '.github/mergeops.yml': config(ns), 'deploy/web/a.yaml': cm('a', '5') });
+    h.git.refs.set('main', main);
+    // An open PR into main, as GitHub lists it (head branch → head commit).
+    const head = sha(`lock-rp-pr-${ns}`);
+    await h.push(head, { '.github/mergeops.yml': config(ns), 'deploy/web/a.yaml': cm('a', '6') });
+    h.git.refs.set('feature-51', head);
+    h.git.pulls.push({ number: 51, head: 'feature-51', base: 'main', title: 'web: a=6', body: '', state: 'open', labels: [], author: 'octocat' });
+    await h.open(51, head, { baseSha: main });
+    const first = await h.waitForPreview(head);
+    expect(first.comment.body.body).not.toContain('🔒');
+    const previewComment = h.lastCommentId();
+    const edits = (since: number) => h.calls.slice(since).filter((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/issues/comments/${previewComment}`));
+
+    let since = h.calls.length;
+    await comment(h, '/mergeops lock web release freeze', { issue: 50, login: 'writer', isPullRequest: false });
+    const locked = await waitForReply(h, 50, since, '> /mergeops lock');
+    expect(locked.body.body).toContain('Re-running the preview of #51, open into `main`, so their comments show the lock.');
+    // No push: the lock's re-preview edits PR #51's comment in place.
+    const shown = await waitFor(() => edits(since).find((c) => String(c.body.body).includes('🔒 locked by @writer: release freeze')), 'PR #51 comment shows the lock');
+    expect(String(shown.body.body)).toContain(head.slice(0, 7));
+    expect(h.calls.slice(since).filter((c) => c.path.endsWith(`/tarball/${head}`)).length).toBe(1);
+
+    since = h.calls.length;
+    await comment(h, '/mergeops unlock web', { issue: 50, login: 'writer', isPullRequest: false });
+    const unlocked = await waitForReply(h, 50, since, '> /mergeops unlock');
+    expect(unlocked.body.body).toContain('Re-running the preview of #51, open into `main`, so their comments no longer show the lock.');
+    const cleared = await waitFor(() => edits(since).find((c) => !String(c.body.body).includes('🔒')), 'PR #51 comment without the lock');
+    expect(String(cleared.body.body)).toContain(head.slice(0, 7));
+    expect(String(cleared.body.body)).not.toContain('locked by');
+  });
 });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { waitFor } from '../../support/github.js';
-import { sha, startHarness, type Harness } from '../../support/harness.js';
+import { REPO, sha, startHarness, type Harness } from '../../support/harness.js';
+import { mergeGroupPreviewJobId } from '../../../src/queue/jobs.js';
 import { mergeGroup, waitForCheck } from '../../support/commands.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -63,5 +64,31 @@ describe('merge queue: merge_group previews on the group head commit, through th
     expect(check.body.conclusion).toBe('cancelled');
     await waitFor(async () => ((await h.rt.queues.preview.getJobCounts('active', 'waiting', 'delayed')).active === 0 ? true : undefined), 'preview job finished');
     expect(h.calls.slice(since).filter((c) => c.method === 'PATCH' && c.body.conclusion && c.body.conclusion !== 'cancelled')).toEqual([]);
+  });
+
+  it('destroyed while its preview is still waiting for a worker: the job is removed from the queue and never posts a check', async () => {
+    // Both worker slots (MERGEOPS_WORKER_CONCURRENCY=2) busy with groups whose tarballs take 700 ms.
+    const busy = [sha(`mq-busy1-${ns}`), sha(`mq-busy2-${ns}`)];
+    const waiting = sha(`mq-waiting-${ns}`);
+    for (const s of [...busy, waiting]) await h.push(s, { '.github/mergeops.yml': config(ns), 'deploy/web/a.yaml': cm('a', s.slice(0, 6)) });
+    const since = h.calls.length;
+    for (const [i, s] of busy.entries()) await mergeGroup(h, 'checks_requested', { headSha: s, baseSha: base, pr: 110 + i });
+    await waitFor(async () => ((await h.rt.queues.preview.getJobCounts('active')).active === 2 ? true : undefined), 'both worker slots busy');
+    expect(await mergeGroup(h, 'checks_requested', { headSha: waiting, baseSha: base, pr: 112 })).toBe(202);
+    const jobId = mergeGroupPreviewJobId({ repoId: REPO.id, headSha: waiting });
+    expect(await (await h.rt.queues.preview.getJob(jobId))?.getState()).toBe('waiting');
+
+    expect(await mergeGroup(h, 'destroyed', { headSha: waiting, baseSha: base, pr: 112 })).toBe(202);
+    // Removed outright, not left for a worker to pick up and call off.
+    await waitFor(async () => ((await h.rt.queues.preview.getJob(jobId)) === undefined ? true : undefined), 'waiting job removed');
+    // The busy groups finish (their slots free up) and the queue drains: the removed one never ran.
+    for (const s of busy) expect((await waitForCheck(h, s, 'mergeops / preview', since)).body.conclusion).toBe('success');
+    await waitFor(async () => {
+      const c = await h.rt.queues.preview.getJobCounts('active', 'waiting', 'delayed');
+      return Object.values(c).every((n) => n === 0) ? true : undefined;
+    }, 'preview queue drained');
+    expect(await h.rt.queues.preview.getJob(jobId)).toBeUndefined();
+    expect(h.calls.slice(since).filter((c) => c.path.endsWith('/check-runs') && c.body?.head_sha === waiting)).toEqual([]);
+    expect(h.calls.slice(since).filter((c) => c.path.endsWith(`/tarball/${waiting}`))).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ class RollbackHost extends FakeRepoHost implements CommandHost {
   allowAutoMerge = false;
   react = async () => undefined;
   pull = async () => null;
+  openPulls = async () => [];
   deploymentHistory = async () => this.history;
   deploymentsOf = async () => [];
   resolveCommit = async (ref: string) => [...this.commits.keys()].find((s) => s.startsWith(ref)) ?? null;

@@ -8,7 +8,7 @@ import { FakeRepoHost } from '../fakes/repo-host.js';
 import type { CommandJob } from '../../../src/commands/jobs.js';
 import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
-import { neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
+import { LOCK_REPREVIEW_LIMIT, neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
 import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
 
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
@@ -42,6 +42,7 @@ class FakeHost extends FakeRepoHost implements CommandHost {
     return super.permission(login);
   }
   pull = async (n: number) => this.pullInfo.get(n) ?? null;
+  openPulls = async (base: string, limit: number) => [...this.pullInfo.values()].filter((p) => p.state === 'open' && p.baseRef === base).slice(0, limit);
   deploymentHistory = async () => this.history;
   deploymentsOf = async () => [];
   resolveCommit = async () => null;
@@ -173,6 +174,23 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
     await runCommand(job('/mergeops lock web'), t.deps);
     expect(t.host.replies[0]?.body).toContain('.github/mergeops.yml on `main` is invalid: apps[0].path: is required\n\nFix it on `main` first');
     expect(t.host.permissionAsked).toBe(0);
+  });
+
+  it('lock re-previews at most LOCK_REPREVIEW_LIMIT open PRs into the locked app\'s branch, and says so; PRs into other branches are left alone', async () => {
+    const t = setup();
+    t.host.roles.set('alice', 'write');
+    for (let n = 100; n < 100 + LOCK_REPREVIEW_LIMIT + 5; n++) t.host.pullInfo.set(n, openPull({ number: n, headSha: String(n).padStart(40, '0') }));
+    t.host.pullInfo.set(99, openPull({ number: 99, baseRef: 'release' }));
+    await runCommand(job('/mergeops lock web', 'alice', 3, false), t.deps);
+    expect(t.previews).toHaveLength(LOCK_REPREVIEW_LIMIT);
+    expect(t.previews.map((p) => p.job.baseRef)).toEqual(Array(LOCK_REPREVIEW_LIMIT).fill('main'));
+    expect(t.previews[0]).toEqual({ job: expect.objectContaining({ pr: 100, headSha: '100'.padStart(40, '0') }), id: `preview-9-100-${'100'.padStart(40, '0')}-lock-500` });
+    expect(t.previews[0]?.job.apps).toBeUndefined();
+    expect(t.host.replies[0]?.body).toContain(`open into \`main\` (the ${LOCK_REPREVIEW_LIMIT} most recently updated; older ones on their next push), so their comments show the lock.`);
+    // A lock that was already held changes no preview.
+    t.previews.length = 0;
+    await runCommand(job('/mergeops lock web', 'alice', 3, false), t.deps);
+    expect(t.previews).toEqual([]);
   });
 
   it('lock all is repo-wide: unlocking one app is refused naming the lock, deploy of a locked app is refused', async () => {
