@@ -43,12 +43,16 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     cluster?.client.close();
   });
 
-  /** A PR previewing `files` (its base is a commit that exists); the preview's check and comment. */
+  /**
+   * A PR previewing `files`; the preview's check and comment. Its base is a commit that exists:
+   * by default the same config without the manifests, so the PR adds them and the app is
+   * affected (a PR changing nothing plans nothing).
+   */
   async function preview(seed: string, files: Record<string, string>, base?: string): Promise<{ check: Recorded; body: string }> {
     const head = sha(`${seed}-head`);
     await h.push(head, files);
     const baseSha = base ?? sha(`${seed}-base`);
-    if (!base) await h.push(baseSha, files);
+    if (!base) await h.push(baseSha, { '.github/mergeops.yml': files['.github/mergeops.yml'] as string });
     expect(await h.open(++pr, head, { baseSha })).toBe(202);
     const { check, comment } = await h.waitForPreview(head);
     return { check, body: String(comment.body.body) };
@@ -279,7 +283,8 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const head = sha('g-fork');
     const base = sha('g-base');
     await h.push(head, files);
-    await h.push(base, files);
+    // The base branch has the app's config (a fork previews at its targets), not the fork's manifest.
+    await h.push(base, { '.github/mergeops.yml': files['.github/mergeops.yml'] });
     const p = prPayload('opened', ++pr, head, base) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
     p['pull_request']['head']['repo'].owner.login = 'mallory';
