@@ -24,10 +24,11 @@ https.get = originals.httpsGet;
 
 /**
  * The runtime's logger as in production (LOG_LEVEL info, JSON lines), written to
- * /dev/null: serialising the log lines is part of the cost being measured.
+ * /dev/null (or the file BENCH_APP_LOG names, to read what a run did): serialising the log
+ * lines is part of the cost being measured.
  */
 export function productionLog(): Logger {
-  return pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  return pino({ level: 'info' }, pino.destination({ dest: process.env['BENCH_APP_LOG'] || '/dev/null', sync: false }));
 }
 
 /** Probot as src/main.ts builds it: Octokit's retries and write throttling at their defaults. */

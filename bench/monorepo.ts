@@ -183,14 +183,9 @@ export async function benchMonorepo(env: BenchEnv, opts: MonorepoOptions): Promi
   };
 }
 
-/** `GET /contents/…, POST /check-runs ×3, …`: repeats folded. */
+/** `GET /contents/…, POST /deployments ×40, …`: each kind of call once, with its count, in order of first use. */
 function compact(shape: string[]): string {
-  const out: string[] = [];
-  for (const c of shape) {
-    const last = out.at(-1);
-    const m = last ? /^(.*?)(?: ×(\d+))?$/.exec(last) : null;
-    if (m && m[1] === c) out[out.length - 1] = `${c} ×${Number(m[2] ?? 1) + 1}`;
-    else out.push(c);
-  }
-  return out.join(', ') || 'none';
+  const counts = new Map<string, number>();
+  for (const c of shape) counts.set(c, (counts.get(c) ?? 0) + 1);
+  return [...counts].map(([c, n]) => (n > 1 ? `${c} ×${n}` : c)).join(', ') || 'none';
 }

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
           runs: num('BENCH_MONOREPO_RUNS', 5),
           runWaitMs: num('BENCH_MONOREPO_RUN_WAIT_S', 120) * 1000,
           applyWaitMs: num('BENCH_MONOREPO_APPLY_WAIT_S', 300) * 1000,
-          githubWaitMs: num('BENCH_MONOREPO_GITHUB_WAIT_S', 450) * 1000,
+          githubWaitMs: num('BENCH_MONOREPO_GITHUB_WAIT_S', 360) * 1000,
         }),
       );
     }

@@ -12,6 +12,12 @@ export const REPO_ID_LABEL = 'mergeops.dev/repo-id';
 export const REPO_ANNOTATION = 'mergeops.dev/repo';
 /** Set by an object's owner on the live object: `<owner>/<repo>/<app>` may take it over. */
 export const ADOPT_ANNOTATION = 'mergeops.dev/adopt';
+/**
+ * Written by mergeops on a Namespace an app took over rather than created, and kept on every
+ * later apply: its labels and annotations (Pod Security…) stay the operator's for good, even
+ * once the Namespace carries the app's inventory marks or leaves `adopt:`.
+ */
+export const ADOPTED_ANNOTATION = 'mergeops.dev/adopted';
 /** `"true"` in Git: an immutable-field change deletes and recreates the object. */
 export const RECREATE_ANNOTATION = 'mergeops.dev/recreate';
 /** `disabled` on a live object: prune leaves it (the Namespace `createNamespace` made carries it). */

@@ -5,6 +5,7 @@ import { KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import {
+  ADOPTED_ANNOTATION,
   ADOPT_ANNOTATION,
   LEGACY_FIELD_MANAGER,
   PRUNE_ANNOTATION,
@@ -166,6 +167,12 @@ export async function planApp(
     const listed = owned.get(identity(p.desired));
     // A list returns the preferred version; another version must be read as itself.
     if (listed?.apiVersion === p.desired.apiVersion) p.live = listed;
+    // A Namespace the app takes over carries a mark saying so on every apply, so its labels
+    // stay the operator's later too. Read first: the mark is part of the dry-run's request.
+    if (p.desired.kind === 'Namespace' && p.desired.apiVersion === 'v1') {
+      p.live ??= await getOrNull(cluster, path);
+      if (p.live && adoptedByApp(p.live, app, key)) p.desired.metadata.annotations = { ...p.desired.metadata.annotations, [ADOPTED_ANNOTATION]: 'true' };
+    }
     let failure: KubeApiError | undefined;
     let answer;
     try {
@@ -190,7 +197,7 @@ export async function planApp(
         return;
       }
       // Pod Security and other labels keep a Namespace in check: not the repo's to change on one its app did not create.
-      const relabel = checkNamespaceMetadata(p.desired, p.live, ownershipOf(p.live, key).owner === 'this-app', key.repo, cluster.target.name, cluster.target.grants);
+      const relabel = checkNamespaceMetadata(p.desired, p.live, !adoptedByApp(p.live, app, key), key.repo, cluster.target.name, cluster.target.grants);
       if (relabel) {
         refused.add(p);
         errors.push({ ref, message: `not allowed: ${relabel.rule}`, source: p.source });
@@ -290,6 +297,15 @@ function isImmutable(err: KubeApiError): boolean {
 function managedByLegacy(live: KubeObject): boolean {
   const mf = live.metadata['managedFields'];
   return Array.isArray(mf) && mf.some((e: { manager?: string; operation?: string }) => e.manager === LEGACY_FIELD_MANAGER && e.operation === 'Apply');
+}
+
+/**
+ * Whether a live object is (or is becoming) the app's by adoption rather than creation: not
+ * the app's yet, or marked adopted earlier, or named by the owner's annotation or `adopt:`.
+ */
+function adoptedByApp(live: KubeObject, app: App, key: InventoryKey): boolean {
+  const a = live.metadata.annotations ?? {};
+  return ownershipOf(live, key).owner !== 'this-app' || a[ADOPTED_ANNOTATION] !== undefined || a[ADOPT_ANNOTATION] === adoptValue(key) || app.adopt.includes(adoptRef(live));
 }
 
 /** Null when the app may write this live object: it is the app's, or explicitly adopted. */

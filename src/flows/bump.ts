@@ -7,7 +7,7 @@ import { collectImageFiles } from '../images/files.js';
 import { RegistryFacts } from '../images/facts.js';
 import { planBump, type BumpTarget, type ImageFile } from '../images/plan.js';
 import { normaliseRepository, sameRepository } from '../images/reference.js';
-import type { BuildInfo, ImageDatasource } from '../images/registry/datasource.js';
+import type { BuildInfo, ImageDatasource, RegistryRateLimitError } from '../images/registry/datasource.js';
 import { bumpBody, bumpBranch, bumpTitle } from '../report/bump.js';
 import type { FileChange, RepoHost, RepoHosts } from './host.js';
 import type { BumpJob, PreviewJob, RepoTarget, SyncJob } from './jobs.js';
@@ -197,4 +197,21 @@ export async function runSync(job: SyncJob, deps: Pick<BumpDeps, 'hosts' | 'log'
   }
   await deps.syncImages({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, defaultBranch }, images);
   return images.length;
+}
+
+/** A bump waits out a registry's 429 this often (each as long as its Retry-After asks) before it gives up. */
+export const BUMP_RATE_LIMIT_WAITS = 5;
+/** The longest one wait lasts, whatever Retry-After says: the next poll or build asks again anyway. */
+const MAX_RATE_LIMIT_WAIT_MS = 3600_000;
+
+/**
+ * What a bump does when the registry answered 429: wait as long as it asked (the job is
+ * delayed, not retried at once, so no request reaches the registry before Retry-After), or,
+ * past its budget, give up with a line that says what happened and what happens next.
+ */
+export function onRegistryRateLimit(err: RegistryRateLimitError, waitsSoFar: number): { waitMs: number } | { giveUp: string } {
+  if (waitsSoFar >= BUMP_RATE_LIMIT_WAITS) {
+    return { giveUp: `${err.host} kept answering 429 Too Many Requests: waited ${waitsSoFar} times as its Retry-After asked, giving up on this bump; the next poll or registry event tries again` };
+  }
+  return { waitMs: Math.min(Math.max(err.retryAfterMs, 1000), MAX_RATE_LIMIT_WAIT_MS) };
 }

@@ -79,6 +79,8 @@ export interface BumpJob extends RepoTarget {
   repository: string;
   /** Tags/digests the trigger announced (webhooks); polling sends none and lists instead. */
   events: { tag?: string; digest?: string; source: string }[];
+  /** How often this job already waited out a registry's 429 (its Retry-After). */
+  rateLimitWaits?: number;
 }
 
 /** Re-read a repo's `images:` into the watch index (config changed, app installed). */

@@ -3,7 +3,7 @@ import type { ImageRule } from '../config/repo-config.js';
 import { errorText } from '../errors.js';
 import { chooseTag, needsDigest, type BumpTarget } from './plan.js';
 import { normaliseRepository, sameRepository } from './reference.js';
-import type { ImageDatasource } from './registry/datasource.js';
+import { RegistryRateLimitError, type ImageDatasource } from './registry/datasource.js';
 
 /** What a trigger (webhook) said it saw: a claim, checked against the registry before it counts. */
 export interface Announcement {
@@ -78,7 +78,8 @@ export class RegistryFacts {
     try {
       listed = await this.registry.listTags(normaliseRepository(repository));
     } catch (err) {
-      if (announced.length === 0) throw err;
+      // A registry that said "too many requests" is not asked again at once, tag by tag.
+      if (announced.length === 0 || err instanceof RegistryRateLimitError) throw err;
       listFailure = err;
       this.log.warn({ image: repository, err: errorText(err) }, 'cannot list tags; checking the announced tags one by one');
     }

@@ -16,7 +16,11 @@ export interface NotifyJob {
   event: NotifyEvent;
 }
 
-/** Attempts over about 20 minutes (1 s doubling, capped at 5 min), then the message is dropped and logged. */
+/**
+ * Attempts over about 8.5 minutes (BullMQ calls the backoff with 1 after the first failure:
+ * waits of 1 s doubling to 256 s; a receiver's Retry-After up to 5 min instead), then the
+ * message is dropped and logged.
+ */
 export const NOTIFY_ATTEMPTS = 10;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60_000;

@@ -75,9 +75,9 @@ const INVENTORY_KEYS = /^(mergeops\.dev\/|app\.kubernetes\.io\/managed-by$)/;
  * A Namespace's labels and annotations are how it is kept in check (Pod Security admission
  * reads `pod-security.kubernetes.io/*`, network and quota tooling read others), so a repo
  * may change them only on Namespaces its app created — unless a grant says
- * `namespaceMetadata: true`. Returns the refusal for a Namespace that exists live and is
- * not this app's (`ownedByApp` false) when applying `desired` would change, add or remove
- * such a key; null otherwise.
+ * `namespaceMetadata: true`. Returns the refusal for a Namespace that exists live and that
+ * this app did not create (`ownedByApp` false: someone else's, or adopted — now or on an
+ * earlier deploy) when applying `desired` would change or add such a key; null otherwise.
  */
 export function checkNamespaceMetadata(
   desired: KubeObject,

@@ -1,5 +1,6 @@
-import { DelayedError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
-import { runBump, runSync, type BumpDeps } from '../flows/bump.js';
+import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
+import { onRegistryRateLimit, runBump, runSync, type BumpDeps } from '../flows/bump.js';
+import { RegistryRateLimitError } from '../images/registry/datasource.js';
 import type { BumpJob, ImageJob, RepoTarget } from '../flows/jobs.js';
 import { runPoll, type PollDeps, type PollOutcome } from '../flows/poll.js';
 import type { ImageEvent } from '../images/events.js';
@@ -102,6 +103,16 @@ async function processImageJob(job: Job<ImageJob>, token: string | undefined, de
   }
   try {
     return { outcome: 'completed', value: await runBump(d, bumpDeps) };
+  } catch (err) {
+    if (!(err instanceof RegistryRateLimitError)) throw err;
+    const waits = d.rateLimitWaits ?? 0;
+    const next = onRegistryRateLimit(err, waits);
+    if ('giveUp' in next) throw new UnrecoverableError(next.giveUp);
+    // Delayed, not failed: a wait is not an attempt, and the worker serves other jobs meanwhile.
+    deps.log.warn({ repo: `${d.owner}/${d.repo}`, image: d.repository, waitMs: next.waitMs, wait: waits + 1 }, 'registry rate-limited the image bump; waiting as long as its Retry-After asks');
+    await job.updateData({ ...d, rateLimitWaits: waits + 1 });
+    await job.moveToDelayed(Date.now() + next.waitMs, token);
+    throw new DelayedError();
   } finally {
     await lease.release();
   }

@@ -20,48 +20,30 @@ export interface ProxiedRequest {
   at: number;
 }
 
-/**
- * A small fault-injecting HTTP proxy in front of the real API server: every request is
- * forwarded unless `rule` returns a fault, and `stop()` makes the "API server" go away
- * (open connections cut, new ones refused) until `start()`.
- */
-export interface FaultProxy {
-  kubeconfig: string;
+/** The proxy itself, in front of any HTTP(S) server. */
+export interface HttpFaultProxy {
+  /** `127.0.0.1:<port>`: what clients connect to instead of the upstream. */
+  host: string;
   requests: ProxiedRequest[];
   rule: ((r: ProxiedRequest) => ProxyFault | undefined) | null;
+  /** The upstream goes away: open connections cut, new ones refused, until `start()`. */
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(upstreamKubeconfig: string): Promise<FaultProxy> {
-  const text = fs.readFileSync(upstreamKubeconfig, 'utf8');
-  const upstream = new URL(/server: (\S+)/.exec(text)?.[1] ?? '');
-  const token = /token: (\S+)/.exec(text)?.[1] ?? '';
-  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+/**
+ * A small fault-injecting HTTP proxy: every request is forwarded to `upstream` (http or
+ * https) unless `rule` returns a fault, answered with `faultBody`, the error body the
+ * upstream itself would send (a Kubernetes Status, a registry's `errors` list).
+ */
+export async function startHttpFaultProxy(upstream: URL, opts: { faultBody: (status: number) => string }): Promise<HttpFaultProxy> {
+  const secure = upstream.protocol === 'https:';
+  const agent = secure ? new https.Agent({ keepAlive: true, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true });
   const sockets = new Set<net.Socket>();
-  const proxy: FaultProxy = {
-    kubeconfig: '',
-    requests: [],
-    rule: null,
-    stop: async () => {
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        for (const s of sockets) s.destroy();
-      });
-    },
-    start: async () => {
-      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
-    },
-    close: async () => {
-      if (server.listening) await proxy.stop();
-      agent.destroy();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, url: decodeURIComponent(`${url.pathname}${url.search}`), write: req.method !== 'GET' && !url.searchParams.has('dryRun'), at: Date.now() };
+    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, url: decodeURIComponent(`${url.pathname}${url.search}`), write: req.method !== 'GET' && req.method !== 'HEAD' && !url.searchParams.has('dryRun'), at: Date.now() };
     proxy.requests.push(r);
     const fault = proxy.rule?.(r);
     if (fault === 'drop') {
@@ -73,10 +55,10 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
       r.injected = fault.status;
       req.resume();
       res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {}) });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: fault.status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: `injected ${fault.status}`, code: fault.status }));
+      res.end(req.method === 'HEAD' ? undefined : opts.faultBody(fault.status));
       return;
     }
-    const up = https.request(
+    const up = (secure ? https : http).request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
@@ -92,11 +74,54 @@ export async function startFaultProxy(upstreamKubeconfig: string): Promise<Fault
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as net.AddressInfo).port;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-proxy-'));
-  proxy.kubeconfig = path.join(dir, 'kubeconfig.yaml');
-  fs.writeFileSync(
-    proxy.kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters:\n- name: flaky\n  cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}\nusers:\n- name: admin\n  user: {token: ${token}}\ncontexts:\n- name: flaky\n  context: {cluster: flaky, user: admin}\ncurrent-context: flaky\n`,
-  );
+  const proxy: HttpFaultProxy = {
+    host: `127.0.0.1:${port}`,
+    requests: [],
+    rule: null,
+    stop: async () => {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      });
+    },
+    start: async () => {
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    },
+    close: async () => {
+      if (server.listening) await proxy.stop();
+      agent.destroy();
+    },
+  };
   return proxy;
+}
+
+/**
+ * The fault proxy in front of the real API server, with a kubeconfig that points at it:
+ * `stop()` makes the "API server" go away until `start()`.
+ */
+export interface FaultProxy extends HttpFaultProxy {
+  kubeconfig: string;
+}
+
+export async function startFaultProxy(upstreamKubeconfig: string): Promise<FaultProxy> {
+  const text = fs.readFileSync(upstreamKubeconfig, 'utf8');
+  const upstream = new URL(/server: (\S+)/.exec(text)?.[1] ?? '');
+  const token = /token: (\S+)/.exec(text)?.[1] ?? '';
+  const inner = await startHttpFaultProxy(upstream, {
+    faultBody: (status) => JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: status === 429 ? 'TooManyRequests' : 'ServiceUnavailable', message: `injected ${status}`, code: status }),
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-proxy-'));
+  const kubeconfig = path.join(dir, 'kubeconfig.yaml');
+  fs.writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: flaky\n  cluster: {server: "http://${inner.host}", insecure-skip-tls-verify: true}\nusers:\n- name: admin\n  user: {token: ${token}}\ncontexts:\n- name: flaky\n  context: {cluster: flaky, user: admin}\ncurrent-context: flaky\n`,
+  );
+  const closeProxy = inner.close;
+  return Object.assign(inner, {
+    kubeconfig,
+    close: async () => {
+      await closeProxy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  });
 }

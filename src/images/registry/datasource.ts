@@ -32,7 +32,7 @@ export class RegistryError extends Error {
 /** 429 from a registry: the poller backs off at least `retryAfterMs`. */
 export class RegistryRateLimitError extends RegistryError {
   constructor(
-    host: string,
+    readonly host: string,
     readonly retryAfterMs: number,
   ) {
     super(`${host} answered 429 Too Many Requests; retrying after ${Math.ceil(retryAfterMs / 1000)} s`, 429);

@@ -48,7 +48,7 @@ describe('onboarding pull requests through the app (MERGEOPS_ONBOARDING=pr)', ()
   const configuredCalls: string[] = [];
 
   beforeAll(async () => {
-    h = await startHarness('clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n', { MERGEOPS_ONBOARDING: 'pr' });
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["${REPO.owner}/${REPO.name}"]\n        namespaces: ["default"]\n`, { MERGEOPS_ONBOARDING: 'pr' });
     queue = h.rt.queues.all.find((q) => q.name === ONBOARDING_QUEUE) as Queue<OnboardJob>;
     await h.push(main, unconfigured);
     h.git.refs.set('main', main);
@@ -106,6 +106,19 @@ describe('onboarding pull requests through the app (MERGEOPS_ONBOARDING=pr)', ()
     // GitHub redelivers the same event (same delivery id): acknowledged, nothing queued again.
     expect((await deliver(h.rt.url as string, 'installation', installationCreated([REPO, CONFIGURED]), { id: delivery })).status).toBeLessThan(300);
     expect((await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'])).map((j) => j.id).sort()).toEqual([`onboard-${REPO.id}`, `onboard-${CONFIGURED.id}`]);
+  });
+
+  it("the onboarding PR previews like any other once GitHub announces it: the detected apps render and the comment lists them", async () => {
+    const pr = h.git.pulls[0];
+    const head = h.git.refs.get(ONBOARDING_BRANCH);
+    if (!pr || !head) throw new Error('the first test opens the onboarding PR');
+    // GitHub sends pull_request.opened for a PR the App itself opened; the stand-in's fake
+    // Git already has the branch's commit and archive.
+    expect(await h.open(pr.number, head, { baseSha: main })).toBe(202);
+    const { check, comment } = await h.waitForPreview(head);
+    expect(check.body.conclusion).toBe('success');
+    expect(comment.body.body).toContain('web-prod');
+    expect(comment.body.body).toContain('worker');
   });
 
   it('installation_repositories.added for a repo already offered a PR: no second job, no second PR, even once the first job is gone', async () => {

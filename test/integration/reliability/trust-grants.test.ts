@@ -97,4 +97,38 @@ describe('trust: grants a repository cannot widen', () => {
     expect(live?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
     expect(live?.metadata.labels?.['mergeops.dev/app']).toBeUndefined();
   });
+
+  it('a Namespace the app adopted stays the operator\'s: a later deploy may not relabel it, with or without adopt: still in the config', async () => {
+    const ns = `${prefix}-adopted`;
+    await put(cluster, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    const nsYaml = (level: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n  labels:\n    pod-security.kubernetes.io/enforce: ${level}\n`;
+    const adopt = `    adopt: [Namespace/${ns}]\n`;
+    // Adopted as it is (labels unchanged): allowed, and the Namespace is now in the app's inventory.
+    const taken = sha(`${prefix}-adopted-1`);
+    await h.push(taken, { '.github/mergeops.yml': appConfig(ns, adopt), 'deploy/ns.yaml': nsYaml('restricted'), 'deploy/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n' });
+    expect(await h.pushEvent(taken)).toBe(202);
+    expect((await h.waitForDeploy(taken)).body.conclusion).toBe('success');
+    const adopted = await get(cluster, 'v1', 'Namespace', undefined, ns);
+    expect(adopted?.metadata.labels?.['mergeops.dev/app']).toBe('tgr-app');
+    expect(adopted?.metadata.annotations?.['mergeops.dev/adopted']).toBe('true');
+
+    // The next merges relabel it: the app owns it now, but did not create it.
+    const relabelled = await deployOf('adopted-2', { '.github/mergeops.yml': appConfig(ns, adopt), 'deploy/ns.yaml': nsYaml('privileged') });
+    expect(relabelled).toContain(`not allowed: would change label pod-security.kubernetes.io/enforce: "restricted" → "privileged" of Namespace ${ns}, which this app did not create`);
+    const dropped = await deployOf('adopted-3', { '.github/mergeops.yml': appConfig(ns), 'deploy/ns.yaml': nsYaml('privileged') });
+    expect(dropped).toContain(`not allowed: would change label pod-security.kubernetes.io/enforce: "restricted" → "privileged" of Namespace ${ns}, which this app did not create`);
+    expect((await get(cluster, 'v1', 'Namespace', undefined, ns))?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  it('a Namespace the app created is the app\'s to relabel', async () => {
+    const ns = `${prefix}-created`;
+    const nsYaml = (level: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n  labels:\n    pod-security.kubernetes.io/enforce: ${level}\n`;
+    for (const [i, level] of ['restricted', 'baseline'].entries()) {
+      const s = sha(`${prefix}-created-${i}`);
+      await h.push(s, { '.github/mergeops.yml': appConfig(ns), 'deploy/ns.yaml': nsYaml(level) });
+      expect(await h.pushEvent(s)).toBe(202);
+      expect((await h.waitForDeploy(s)).body.conclusion).toBe('success');
+      expect((await get(cluster, 'v1', 'Namespace', undefined, ns))?.metadata.labels?.['pod-security.kubernetes.io/enforce']).toBe(level);
+    }
+  });
 });

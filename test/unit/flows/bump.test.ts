@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type { ImageRule } from '../../../src/config/repo-config.js';
-import { runBump, runSync, type BumpDeps } from '../../../src/flows/bump.js';
+import { BUMP_RATE_LIMIT_WAITS, onRegistryRateLimit, runBump, runSync, type BumpDeps } from '../../../src/flows/bump.js';
 import type { BumpJob, PreviewJob, RepoTarget } from '../../../src/flows/jobs.js';
-import type { BuildInfo, ImageDatasource } from '../../../src/images/registry/datasource.js';
+import { RegistryRateLimitError, type BuildInfo, type ImageDatasource } from '../../../src/images/registry/datasource.js';
 import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
 
 const IMAGE = 'ghcr.io/acme/web';
@@ -121,5 +121,22 @@ describe('config sync (through the fake host)', () => {
     const invalid = setup({ '.github/mergeops.yml': 'apps: nope\n' }, []);
     expect(await runSync({ kind: 'sync', installationId: 1, owner: 'acme', repo: 'deploys', repoId: 777 }, invalid.deps)).toBe(-1);
     expect(invalid.synced).toEqual([]);
+  });
+});
+
+describe('a registry 429 during a bump', () => {
+  const err = (ms: number) => new RegistryRateLimitError('registry.example', ms);
+
+  it('waits as long as Retry-After asks (at least a second, at most an hour)', () => {
+    expect(onRegistryRateLimit(err(7000), 0)).toEqual({ waitMs: 7000 });
+    expect(onRegistryRateLimit(err(0), 1)).toEqual({ waitMs: 1000 });
+    expect(onRegistryRateLimit(err(86_400_000), 2)).toEqual({ waitMs: 3_600_000 });
+  });
+
+  it('gives up past its budget of waits, saying what happened and what happens next', () => {
+    expect(onRegistryRateLimit(err(1000), BUMP_RATE_LIMIT_WAITS - 1)).toEqual({ waitMs: 1000 });
+    expect(onRegistryRateLimit(err(1000), BUMP_RATE_LIMIT_WAITS)).toEqual({
+      giveUp: `registry.example kept answering 429 Too Many Requests: waited ${BUMP_RATE_LIMIT_WAITS} times as its Retry-After asked, giving up on this bump; the next poll or registry event tries again`,
+    });
   });
 });
