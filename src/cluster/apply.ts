@@ -8,7 +8,9 @@ import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ObjectError, type ObjectWarning } from './plan.js';
+import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
+import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions } from './plan.js';
+import { UserError } from '../errors.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -18,6 +20,10 @@ export interface ApplyOptions {
   pruneEmpty: boolean;
   concurrency: number;
   log: Logger;
+  /** What the inventory records of a deploy that succeeded: the render's desiredHash and the commit. */
+  record?: { desiredHash: string; commit?: string };
+  /** The app's inventory when the caller already read it (null: none yet). */
+  inventory?: InventoryRecord | null;
 }
 
 export interface ApplyResult {
@@ -51,7 +57,9 @@ const DELETE_TIMEOUT_MS = 120_000;
  */
 export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<ApplyResult> {
   const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
-  const planOpts = opts.force === undefined ? { concurrency: opts.concurrency, orphans: true } : { concurrency: opts.concurrency, orphans: true, force: opts.force };
+  const planOpts: PlanOptions = { concurrency: opts.concurrency, orphans: true };
+  if (opts.force !== undefined) planOpts.force = opts.force;
+  if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
@@ -82,14 +90,20 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
     }
   }
 
-  if (!opts.prune || plan.orphans.length === 0) return result;
+  await prune(cluster, plan, rendered, opts, result);
+  await record(cluster, key, plan, opts, result);
+  return result;
+}
+
+async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
+  if (!opts.prune || plan.orphans.length === 0) return;
   if (result.errors.length) {
     result.pruneSkipped = 'some objects failed to apply, so nothing was pruned';
-    return result;
+    return;
   }
   if (rendered.length === 0 && !opts.pruneEmpty) {
     result.pruneSkipped = `the render is empty; refusing to prune all ${plan.orphans.length} objects (set pruneEmpty: true on the app to allow it)`;
-    return result;
+    return;
   }
   // Namespaced objects first, Namespaces last: deleting a Namespace takes its contents.
   const order = (o: KubeObject): number => (o.kind === 'Namespace' ? 2 : o.kind === 'CustomResourceDefinition' ? 1 : 0);
@@ -107,7 +121,52 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
       }
     });
   }
-  return result;
+}
+
+/**
+ * Writes the app's inventory after the apply and prune (one server-side apply, never in a
+ * dry run). After a deploy that succeeded it holds exactly the render's objects and those
+ * of the app's live objects prune kept, with the render's hash and commit. After one that
+ * wrote something and then failed it holds the old refs and everything this render may
+ * have created (so a later prune still finds them) and no hash (so no later deploy is
+ * skipped as unchanged over a half-applied state). Nothing written, nothing recorded.
+ */
+async function record(cluster: Cluster, key: InventoryKey, plan: ClusterPlan, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+  const ok = result.errors.length === 0 && !result.pruneSkipped;
+  const wrote = result.created.length + result.configured.length + result.pruned.length > 0;
+  const old = plan.inventory;
+  if (!ok && !wrote) return;
+  const next = nextInventory(plan, result, ok && opts.record ? { ...opts.record, grants: grantsFingerprint(cluster.target, key.repo) } : null);
+  if (old && sameRefs(old, next) && old.desiredHash === next.desiredHash && old.grants === next.grants) return;
+  try {
+    await writeInventory(cluster, key, next);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    result.errors.push({ ref: `v1 ConfigMap ${inventoryNamespace(cluster)}/${inventoryName(key)}`, message: err.message });
+  }
+}
+
+/** The inventory an apply leaves: see record(). `done` is what a deploy that succeeded records; null after a failure. */
+export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory'>, result: Pick<ApplyResult, 'pruned'>, done: { desiredHash: string; commit?: string; grants?: string } | null): InventoryRecord {
+  const pruned = new Set(result.pruned);
+  const objects = new Set(plan.objects.map((p) => objectRef(p.desired)));
+  const retained = new Set(plan.stale.map(objectRef));
+  if (!done) {
+    for (const r of plan.inventory?.objects ?? []) objects.add(r);
+    for (const r of plan.inventory?.retained ?? []) retained.add(r);
+  }
+  const next: InventoryRecord = { objects: [...objects].filter((r) => !pruned.has(r)).sort(), retained: [...retained].filter((r) => !pruned.has(r) && !objects.has(r)).sort() };
+  if (done) {
+    next.desiredHash = done.desiredHash;
+    if (done.commit) next.commit = done.commit;
+    if (done.grants) next.grants = done.grants;
+  }
+  next.deployedAt = new Date().toISOString();
+  return next;
+}
+
+function sameRefs(a: InventoryRecord, b: InventoryRecord): boolean {
+  return a.objects.join('\n') === b.objects.join('\n') && a.retained.join('\n') === b.retained.join('\n');
 }
 
 async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult): Promise<void> {

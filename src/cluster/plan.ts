@@ -1,3 +1,4 @@
+import { groupKind } from '../config/clusters.js';
 import { REPO_CONFIG_PATH, type App } from '../config/repo-config.js';
 import { identity, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo, type SourceRef } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
@@ -18,7 +19,8 @@ import {
   withInventory,
   type InventoryKey,
 } from './inventory.js';
-import { checkGrants, checkNamespaceMetadata } from '../policy/grants.js';
+import { inventoryNamespace, parseRef, readInventory, refIdentity, type InventoryRecord } from './inventory-store.js';
+import { checkGrants, checkNamespaceMetadata, matchesAny, type Violation } from '../policy/grants.js';
 
 export interface ObjectError {
   ref: string;
@@ -37,8 +39,12 @@ export interface ObjectWarning {
 
 export interface ClusterPlan {
   objects: PlannedObject[];
-  /** Live objects carrying this app's inventory marks that the render no longer has, and that may be pruned. */
+  /** Live objects of this app (in its inventory, carrying its marks) that the render no longer has, and that may be pruned. */
   orphans: KubeObject[];
+  /** Every live object of this app the render no longer has: the orphans and those prune must keep (named in warnings). */
+  stale: KubeObject[];
+  /** What the app's inventory recorded at its last deploy; null when it has none yet (found through its labels). */
+  inventory: InventoryRecord | null;
   errors: ObjectError[];
   warnings: ObjectWarning[];
   /** The request every object's apply sends; the dry-run sent exactly this. */
@@ -62,6 +68,8 @@ export interface PlanOptions {
    * Previews and deploys leave it unset, so both send the same request.
    */
   force?: boolean;
+  /** The app's inventory when the caller already read it (null: it has none); read here otherwise. */
+  inventory?: InventoryRecord | null;
 }
 
 /** The request for an app: its own field manager; Git wins unless the app says `conflicts: fail`. */
@@ -99,7 +107,8 @@ export async function planApp(
   const ours: ReadonlySet<string> = new Set([request.fieldManager, LEGACY_FIELD_MANAGER]);
   const errors: ObjectError[] = [];
   const warnings: ObjectWarning[] = [];
-  const result = (objects: PlannedObject[], orphans: KubeObject[]): ClusterPlan => ({ objects, orphans, errors, warnings, request, ours });
+  let inventory: InventoryRecord | null = null;
+  const result = (objects: PlannedObject[], orphans: KubeObject[], stale: KubeObject[] = []): ClusterPlan => ({ objects, orphans, stale, inventory, errors, warnings, request, ours });
   // Kinds defined by CRDs in this same render: unknown to the server until applied.
   const crdKinds = new Map(rendered.filter((r) => r.object.kind === 'CustomResourceDefinition').flatMap((r) => crdGvks(r.object)));
   const renderNamespaces = new Set(rendered.filter((r) => r.object.kind === 'Namespace' && r.object.apiVersion === 'v1').map((r) => r.object.metadata.name));
@@ -137,12 +146,15 @@ export async function planApp(
   }
 
   // Policy first: an app that reaches outside its grant is not sent to the server at all.
-  const violations = checkGrants(
-    placed.map((p) => ({ object: p.desired, namespaced: p.resource ? p.resource.namespaced : p.desired.metadata.namespace !== undefined })),
-    key.repo,
-    cluster.target.name,
-    cluster.target.grants,
-  );
+  const violations = [
+    ...inInventoryNamespace(placed.map((p) => p.desired), cluster),
+    ...checkGrants(
+      placed.map((p) => ({ object: p.desired, namespaced: p.resource ? p.resource.namespaced : p.desired.metadata.namespace !== undefined })),
+      key.repo,
+      cluster.target.name,
+      cluster.target.grants,
+    ),
+  ];
   if (violations.length > 0) {
     const sources = new Map(placed.map((p) => [objectRef(p.desired), p.source]));
     for (const v of violations) {
@@ -154,11 +166,13 @@ export async function planApp(
     return result([], []);
   }
 
-  // One LIST per type finds every object this app already owns, so steady-state plans
-  // need no GET per object (half the requests). For the rest, the dry-run's status tells
-  // whether the object exists (201: it would be created), so only objects that exist
-  // without our marks are read one by one.
-  const owned = new Map((await listOwned(cluster, key)).map((o) => [identity(o), o]));
+  // The inventory (one GET) names where the app's objects are; one LIST per (type,
+  // namespace) of those and of the render finds every object this app already owns, so
+  // steady-state plans need no GET per object (half the requests). For the rest, the
+  // dry-run's status tells whether the object exists (201: it would be created), so only
+  // objects that exist without our marks are read one by one.
+  inventory = opts.inventory !== undefined ? opts.inventory : await readInventory(cluster, key);
+  const { owned, stale } = await findLive(cluster, key, placed, inventory, opts.orphans);
   const refused = new Set<PlannedObject>();
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
@@ -264,9 +278,8 @@ export async function planApp(
     }
   }
 
-  const desiredIds = new Set(placed.map((p) => identity(p.desired)));
-  const orphans = opts.orphans ? pruneCandidates([...owned.values()].filter((o) => !desiredIds.has(identity(o))), cluster, key, warnings) : [];
-  return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans);
+  const orphans = opts.orphans ? pruneCandidates(stale, cluster, key, warnings) : [];
+  return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans, opts.orphans ? stale : []);
 }
 
 /** What to do about a server-side apply conflict, appended to the server's message. */
@@ -343,7 +356,7 @@ async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, 
  */
 function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
   const outside = new Map(
-    checkGrants(orphans.map((o) => ({ object: o, namespaced: o.metadata.namespace !== undefined })), key.repo, cluster.target.name, cluster.target.grants).map((v) => [v.ref, v.rule]),
+    [...inInventoryNamespace(orphans, cluster), ...checkGrants(orphans.map((o) => ({ object: o, namespaced: o.metadata.namespace !== undefined })), key.repo, cluster.target.name, cluster.target.grants)].map((v) => [v.ref, v.rule]),
   );
   return orphans.filter((o) => {
     const ref = objectRef(o);
@@ -364,14 +377,71 @@ export async function getOrNull(cluster: Cluster, path: string): Promise<KubeObj
   }
 }
 
-/** Every live object carrying this app's inventory labels, across all listable types. */
-async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObject[]> {
-  const resources = await cluster.discovery.listable();
-  const found = await mapLimit(resources, 16, async (r) => {
+/**
+ * The inventory namespace holds every app's record of what it deployed; an object there
+ * (or that Namespace itself) could forge or delete another app's inventory, so no grant,
+ * not even `*`, lets an app deploy or prune there.
+ */
+function inInventoryNamespace(objects: KubeObject[], cluster: Cluster): Violation[] {
+  const ns = inventoryNamespace(cluster);
+  return objects
+    .filter((o) => o.metadata.namespace === ns || (o.apiVersion === 'v1' && o.kind === 'Namespace' && o.metadata.name === ns))
+    .map((o) => ({
+      ref: objectRef(o),
+      rule: `namespace "${ns}" holds mergeops' app inventories on cluster "${cluster.target.name}" (its inventoryNamespace in MERGEOPS_CLUSTERS), so no app may deploy into it; use another namespace`,
+    }));
+}
+
+/** One LIST with the app's label selector: a type in one namespace, or across all (no namespace, or a cluster-scoped type). */
+interface ListScope {
+  resource: ResourceInfo;
+  namespace?: string;
+}
+
+/**
+ * The live objects of the app the plan needs: `owned`, every listed object carrying the
+ * app's marks (the live side of the render's objects), and `stale`, those the render no
+ * longer has. With an inventory only the (type, namespace) pairs of its refs and of the
+ * render are listed, and only objects the inventory names are stale (still carrying the
+ * marks, so a ref never reaches an object that is not the app's). Without one (an app
+ * deployed before inventories, or never deployed) the app's labels are looked for once in
+ * everything its grant covers; the next deploy writes the inventory.
+ */
+async function findLive(cluster: Cluster, key: InventoryKey, placed: PlannedObject[], inventory: InventoryRecord | null, orphans: boolean): Promise<{ owned: Map<string, KubeObject>; stale: KubeObject[] }> {
+  const desiredIds = new Set(placed.map((p) => identity(p.desired)));
+  let scopes: ListScope[];
+  let recorded: Set<string> | null = null;
+  if (inventory || !orphans) {
+    const byKey = new Map<string, ListScope>();
+    const add = (resource: ResourceInfo, namespace: string | undefined): void => {
+      const scope: ListScope = resource.namespaced && namespace ? { resource, namespace } : { resource };
+      byKey.set(`${resource.group}/${resource.version}/${resource.plural}/${scope.namespace ?? ''}`, scope);
+    };
+    for (const p of placed) if (p.resource?.verbs.includes('list')) add(p.resource, p.desired.metadata.namespace);
+    if (inventory && orphans) {
+      recorded = new Set();
+      // A kind the server no longer has makes discovery reload: once per kind, not per ref.
+      const resolved = new Map<string, Promise<ResourceInfo | undefined>>();
+      for (const ref of [...inventory.objects, ...inventory.retained]) {
+        const r = parseRef(ref);
+        if (!r) continue;
+        const id = refIdentity(r);
+        recorded.add(id);
+        // The render's own list of that type and namespace finds it.
+        if (desiredIds.has(id)) continue;
+        const gvk = `${r.apiVersion}/${r.kind}`;
+        if (!resolved.has(gvk)) resolved.set(gvk, cluster.discovery.resolve(r.apiVersion, r.kind));
+        const resource = await resolved.get(gvk);
+        if (resource?.verbs.includes('list')) add(resource, r.namespace);
+      }
+    }
+    scopes = [...byKey.values()];
+  } else {
+    scopes = await grantedScopes(cluster, key);
+  }
+  const found = await mapLimit(scopes, CLUSTER_CONCURRENCY, async ({ resource: r, namespace }) => {
     try {
-      const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, undefined), {
-        query: { labelSelector: inventorySelector(key) },
-      });
+      const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, namespace), { query: { labelSelector: inventorySelector(key) } });
       const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
       return list.items.map((o) => ({ ...o, apiVersion, kind: r.kind }));
     } catch (err) {
@@ -380,7 +450,54 @@ async function listOwned(cluster: Cluster, key: InventoryKey): Promise<KubeObjec
       throw err;
     }
   });
-  return found.flat();
+  const owned = new Map(found.flat().map((o) => [identity(o), o]));
+  const stale = [...owned.values()].filter((o) => !desiredIds.has(identity(o)) && (recorded === null || recorded.has(identity(o))));
+  return { owned, stale };
+}
+
+/**
+ * What label discovery may list for an app without an inventory: namespaced types only in
+ * the namespaces its grants name (one list per namespace; a `*` grant lists across all),
+ * cluster-scoped types only of the kinds its grants allow. So a preview (a fork's among
+ * them) never lists what the repository may not touch anyway. No policy (local use): all.
+ */
+async function grantedScopes(cluster: Cluster, key: InventoryKey): Promise<ListScope[]> {
+  const resources = await cluster.discovery.listable();
+  const grants = cluster.target.grants;
+  if (grants === null) return resources.map((resource) => ({ resource }));
+  const mine = grants.filter((g) => matchesAny(g.repos, key.repo));
+  const patterns = [...new Set(mine.flatMap((g) => g.namespaces))];
+  let namespaces: (string | undefined)[];
+  if (patterns.some((p) => p === '*' || p === '**')) {
+    namespaces = [undefined];
+  } else {
+    const globs = patterns.filter((p) => p.includes('*'));
+    const named = new Set(patterns.filter((p) => !p.includes('*')));
+    if (globs.length > 0) for (const n of await namespaceNames(cluster)) if (matchesAny(globs, n)) named.add(n);
+    named.delete(inventoryNamespace(cluster));
+    namespaces = [...named].sort();
+  }
+  const out: ListScope[] = [];
+  for (const resource of resources) {
+    if (resource.namespaced) {
+      for (const namespace of namespaces) out.push(namespace === undefined ? { resource } : { resource, namespace });
+      continue;
+    }
+    const gk = groupKind({ apiVersion: resource.group === '' ? resource.version : `${resource.group}/${resource.version}`, kind: resource.kind });
+    if (mine.some((g) => g.clusterKinds.includes(gk) && !g.denyKinds.includes(gk))) out.push({ resource });
+  }
+  return out;
+}
+
+/** The names of the cluster's namespaces, to expand a grant's globs (`shop-*`); none when mergeops may not list them. */
+async function namespaceNames(cluster: Cluster): Promise<string[]> {
+  try {
+    const list = await cluster.client.request<{ items: KubeObject[] }>('GET', '/api/v1/namespaces');
+    return list.items.map((n) => n.metadata.name ?? '');
+  } catch (err) {
+    if (err instanceof KubeApiError) return [];
+    throw err;
+  }
 }
 
 /** `group/version/Kind` → namespaced, for every version a CRD serves. */

@@ -36,6 +36,15 @@ const kindName = () =>
     if (problem) fail(ctx, problem);
   });
 
+/**
+ * Where each cluster keeps its apps' inventories unless the operator names another
+ * namespace: one the operator owns, so no repository's grant can reach (or forge) them.
+ */
+export const DEFAULT_INVENTORY_NAMESPACE = 'mergeops-system';
+
+/** A namespace name (DNS-1123 label). */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 const grantSchema = mapping({
   repos: unset(list(str())).describe('owner/name patterns of the repositories this grant is for.'),
   namespaces: unset(list(str())).describe('Namespaces their namespaced objects may be in.'),
@@ -59,6 +68,9 @@ const clusterSchema = mapping({
   context: unset(str()).describe('Context in that kubeconfig (default: its current context).'),
   inCluster: unset(bool()).describe("Use the pod's own service account instead of a kubeconfig."),
   grants: unset(list(grantSchema)).describe('Which repos may deploy what here; none listed means no repo may.'),
+  inventoryNamespace: unset(str(DNS_LABEL, 'use a namespace name: lowercase letters, digits and "-", at most 63 characters')).describe(
+    `Namespace holding one inventory ConfigMap per app deployed here (default: ${DEFAULT_INVENTORY_NAMESPACE}). No app may deploy into it; grant mergeops' own RBAC access to ConfigMaps there.`,
+  ),
 }).superRefine((c, ctx) => {
   if (!c.inCluster && !c.kubeconfig) fail(ctx, 'set kubeconfig (a file path) or inCluster: true');
 });
@@ -78,6 +90,8 @@ export interface ClusterTarget {
   inCluster: boolean;
   /** Which repos may deploy what here. Null: no policy file, everything allowed (local use). */
   grants: Grant[] | null;
+  /** Namespace of the apps' inventory ConfigMaps; absent: DEFAULT_INVENTORY_NAMESPACE. */
+  inventoryNamespace?: string;
 }
 
 /**
@@ -162,6 +176,7 @@ export function loadClusterTargets(file: string | undefined): ClusterTargets {
     const t: ClusterTarget = { name, inCluster: c.inCluster ?? false, grants: c.grants ?? [] };
     if (c.kubeconfig) t.kubeconfig = c.kubeconfig;
     if (c.context) t.context = c.context;
+    if (c.inventoryNamespace) t.inventoryNamespace = c.inventoryNamespace;
     targets.set(name, t);
   }
   return targets;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
+import { grantsFingerprint, readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
 import { planApp, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
@@ -11,6 +12,7 @@ import { timed } from '../metrics.js';
 import type { RenderedObject } from '../objects.js';
 import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
+import { desiredHash } from './desired-hash.js';
 
 export interface EngineDeps {
   clusters: ClusterPool;
@@ -29,6 +31,8 @@ export interface AppTarget {
   /** The checkout the app's path is relative to. */
   dir: string;
   key: InventoryKey;
+  /** The commit being deployed: the app's inventory records it. */
+  commit?: string;
 }
 
 export interface AppPlan {
@@ -46,6 +50,8 @@ export interface AppApply {
   /** Absent when nothing was waited for (an object failed, or the app's wait is 0). */
   health?: HealthReport;
   changes: ChangeSet;
+  /** Why nothing was planned or applied (`unchanged since <sha7>`): the render's hash equals the one the inventory recorded. */
+  skipped?: string;
 }
 
 interface StageOptions {
@@ -105,16 +111,39 @@ export class Engine {
    * prunes what Git dropped when the app prunes, then waits for health within the app's
    * `wait`. `force` overrides the app's `conflicts:` (self-heal takes back hand edits).
    */
-  async apply(t: AppTarget, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void } = {}): Promise<AppApply> {
+  async apply(t: AppTarget, opts: StageOptions & { force?: boolean; skipUnchanged?: boolean; onHealthWait?(objects: number, waitMs: number): void } = {}): Promise<AppApply> {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
     const cluster = await this.deps.clusters.get(t.app.cluster);
     const { app } = t;
+    const hash = desiredHash(app, rendered);
+    const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };
+    let inventory: InventoryRecord | null | undefined;
+    if (opts.skipUnchanged) {
+      // One GET decides: the render is what the last successful deploy applied under the same
+      // grants, so an apply would send the same requests (drift is self-heal's to take back).
+      inventory = await readInventory(cluster, t.key);
+      if (inventory?.desiredHash === hash && inventory.grants === grantsFingerprint(cluster.target, t.key.repo)) {
+        const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
+        log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
+        const result: ApplyResult = { created: [], configured: [], unchanged: [...inventory.objects], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
+        return { result, changes: applyChanges(result, app.prune), skipped: `unchanged since ${since}` };
+      }
+    }
     const result = await timed(
       this.deps.flow,
       'apply',
-      () => applyApp(cluster, app, rendered, t.key, { ...(opts.force !== undefined ? { force: opts.force } : {}), prune: app.prune, pruneEmpty: app.pruneEmpty, concurrency: CLUSTER_CONCURRENCY, log }),
+      () =>
+        applyApp(cluster, app, rendered, t.key, {
+          ...(opts.force !== undefined ? { force: opts.force } : {}),
+          ...(inventory !== undefined ? { inventory } : {}),
+          prune: app.prune,
+          pruneEmpty: app.pruneEmpty,
+          concurrency: CLUSTER_CONCURRENCY,
+          log,
+          record,
+        }),
       opts.timings,
     );
     log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');

@@ -86,7 +86,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       await deps.checkRun.set(check);
     }
     for (const app of apps) {
-      const t: AppTarget = { app, dir: revision.ok ? revision.dir : '', key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name } };
+      const t: AppTarget = { app, dir: revision.ok ? revision.dir : '', key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha };
       report.apps.push(await deployApp(job, t, host, check.url, deps, log, timings));
     }
     // A failed app offers the "Roll back" button; its click opens the revert PR.
@@ -131,6 +131,8 @@ async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl:
       // Healing drift takes back what a hand edit took over even under conflicts: fail;
       // a normal deploy sends what its preview sent (the app's conflicts setting).
       ...(job.reason === 'self-heal' ? { force: true } : {}),
+      // A push whose render equals what the app's inventory recorded changes nothing: one GET.
+      skipUnchanged: job.reason === 'push' || job.reason === undefined,
       log,
       timings,
     });

@@ -296,11 +296,12 @@ describe('charts/mergeops', () => {
   it('renders bundled Redis, HPA, PDBs, ServiceMonitor, Ingress and namespaced RBAC, and the API server accepts all but the ServiceMonitor', async () => {
     const ns = uniqueName('chart-full');
     const targetNs = [uniqueName('chart-shop'), uniqueName('chart-web')];
+    const inventoryNs = uniqueName('chart-inv');
     const release = 'mergeops';
     // The release name contains the chart name, so it is the full name as is.
     const fullname = 'mergeops';
     const fixture = await template(release, ns, ['-f', FULL_VALUES]);
-    const objs = await template(release, ns, ['-f', FULL_VALUES, '--set', `rbac.namespaces={${targetNs.join(',')}}`]);
+    const objs = await template(release, ns, ['-f', FULL_VALUES, '--set', `rbac.namespaces={${targetNs.join(',')}}`, '--set', `rbac.inventoryNamespace=${inventoryNs}`]);
 
     const { web, worker } = expectWebAndWorker(objs, release, ns, fullname);
     for (const o of objs) expect(o.metadata.labels?.['team']).toBe('platform');
@@ -405,18 +406,20 @@ describe('charts/mergeops', () => {
     // Redis shares the release labels; the component expression keeps it out.
     expect(sm.spec.selector.matchExpressions[0]?.values).not.toContain(redisSvc.metadata.labels?.['app.kubernetes.io/component']);
 
-    // Namespaced RBAC: a Role and RoleBinding in each listed namespace, nothing cluster-wide.
+    // Namespaced RBAC: a Role and RoleBinding in each listed namespace, nothing cluster-wide,
+    // and ConfigMaps only in the inventory namespace (the apps' inventories).
     expect(all(objs, 'ClusterRole')).toEqual([]);
     expect(all(objs, 'ClusterRoleBinding')).toEqual([]);
-    expect(all(fixture, 'Role').map((r) => r.metadata.namespace)).toEqual(['shop', 'web']);
-    expect(all(objs, 'Role').map((r) => r.metadata.namespace)).toEqual(targetNs);
+    expect(all(fixture, 'Role').map((r) => r.metadata.namespace)).toEqual(['shop', 'web', 'mergeops-system']);
+    expect(all(objs, 'Role').map((r) => r.metadata.namespace)).toEqual([...targetNs, inventoryNs]);
+    expect((all(objs, 'Role').find((r) => r.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: unknown[] }) | undefined)?.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] }]);
     for (const rb of all(objs, 'RoleBinding') as (KubeObject & { roleRef: { kind: string }; subjects: { namespace: string }[] })[]) {
       expect(rb.roleRef.kind).toBe('Role');
       expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: fullname, namespace: ns }]);
     }
-    expect(all(objs, 'RoleBinding').map((r) => r.metadata.namespace)).toEqual(targetNs);
+    expect(all(objs, 'RoleBinding').map((r) => r.metadata.namespace)).toEqual([...targetNs, inventoryNs]);
 
-    for (const n of [ns, ...targetNs]) await namespace(c, n);
+    for (const n of [ns, ...targetNs, inventoryNs]) await namespace(c, n);
     const { applied, skipped } = await applyAll(c, objs);
     // No Prometheus Operator CRDs in the test API server; everything else must be accepted.
     expect(skipped).toEqual(['monitoring.coreos.com/v1 ServiceMonitor']);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
+import { writeInventory } from '../../../src/cluster/inventory-store.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { deliver, waitFor } from '../../support/github.js';
@@ -44,15 +45,14 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
   });
 
   /**
-   * A PR previewing `files`; the preview's check and comment. Its base is a commit that exists:
-   * by default the same config without the manifests, so the PR adds them and the app is
-   * affected (a PR changing nothing plans nothing).
+   * A PR previewing `files`; its base is `base`, or else a commit without them (the PR adds
+   * the app, so the app is affected and planned). The preview's check and comment.
    */
   async function preview(seed: string, files: Record<string, string>, base?: string): Promise<{ check: Recorded; body: string }> {
     const head = sha(`${seed}-head`);
     await h.push(head, files);
     const baseSha = base ?? sha(`${seed}-base`);
-    if (!base) await h.push(baseSha, { '.github/mergeops.yml': files['.github/mergeops.yml'] as string });
+    if (!base) await h.push(baseSha, { 'README.md': 'before the app\n' });
     expect(await h.open(++pr, head, { baseSha })).toBe(202);
     const { check, comment } = await h.waitForPreview(head);
     return { check, body: String(comment.body.body) };
@@ -283,7 +283,7 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const head = sha('g-fork');
     const base = sha('g-base');
     await h.push(head, files);
-    // The base branch has the app's config (a fork previews at its targets), not the fork's manifest.
+    // The base branch defines the app (a fork previews at its targets only); the fork adds the file.
     await h.push(base, { '.github/mergeops.yml': files['.github/mergeops.yml'] });
     const p = prPayload('opened', ++pr, head, base) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
@@ -321,10 +321,12 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const first = { repoId: 888, repo: 'acme/first', app };
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'shared', namespace: ns }, data: { OWNER: 'first' } }, first), fieldManager(first));
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'first-only', namespace: ns }, data: { OWNER: 'first' } }, first), fieldManager(first));
-    // An object carrying this repo's own marks in a namespace it is not granted (a forged or stale label).
+    // An object this app deployed into a namespace it was granted then and is not any more
+    // (the operator narrowed the grant): its marks, and its ref in the app's inventory.
     const foreign = uniqueName('other');
     await namespace(cluster, foreign);
     await put(cluster, withInventory({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'stray', namespace: foreign }, data: {} }, KEY(app)), fieldManager(KEY(app)));
+    await writeInventory(cluster, KEY(app), { objects: [`v1 ConfigMap ${foreign}/stray`], retained: [] });
 
     const takeOver = { '.github/mergeops.yml': configOf(app, ns), 'deploy/shared.yaml': cm('shared', { OWNER: 'second' }) };
     const refused = await merge('h1', takeOver);

@@ -32,8 +32,9 @@ async function startReceiver(): Promise<{ url: string; arrivals: Arrival[]; clos
 
 const WINDOW_MS = 1000;
 const MAX = 2;
-// Each arrival is measured at the receiver, a few ms after its slot was taken in Redis.
-const SLACK_MS = 60;
+// Each arrival is measured at the receiver, some ms after its slot was taken in Redis (more
+// on a loaded machine). A fixed window let 3 through in about 150 ms; this stays far from it.
+const SLACK_MS = 250;
 
 function receiver(name: string, url: string, rateLimit = DEFAULT_RATE_LIMIT): Receiver {
   return { name, type: 'webhook', url, secret: 'rate-limit-test-key', events: new Set(['deploy.failed']), repos: [], apps: [], rateLimit };
@@ -55,7 +56,7 @@ describe('per-receiver notification rate limit (real Redis, real HTTP receiver)'
     redis = new Redis(url, { maxRetriesPerRequest: null });
     rx = await startReceiver();
     queue = createNotifyQueue(redis, prefix);
-    worker = startNotifyWorker(redis, { receivers: [receiver('paced', `${rx.url}/paced`, { max: MAX, windowMs: WINDOW_MS }), receiver('other', `${rx.url}/other`)], redis, prefix, log: pino({ level: 'silent' }) }, 8);
+    worker = startNotifyWorker(redis, { receivers: [receiver('paced', `${rx.url}/paced`, { max: MAX, windowMs: WINDOW_MS }), receiver('other', `${rx.url}/other`)], redis, prefix, log: pino({ level: 'silent' }) }, 16);
   });
 
   afterAll(async () => {
@@ -68,15 +69,16 @@ describe('per-receiver notification rate limit (real Redis, real HTTP receiver)'
 
   it('a burst to one receiver arrives at most max per window (in any window, not per fixed slot), none lost, and another receiver is not held up', async () => {
     const add = (name: string, e: NotifyEvent) => queue.add(e.kind, { receiver: name, event: e }, { jobId: notifyJobId(name, e) });
-    // One message first, then the burst most of a window later: a fixed window would let
-    // this one, one more, and two at the boundary through within a few hundred ms.
+    // One message first, then the burst half a window later: a fixed window would let one
+    // more through at once and two more at its boundary, three within half a window.
     await add('paced', event('web', 0));
     await waitFor(() => rx.arrivals.find((a) => a.path === '/paced'), 'the first paced message');
-    await new Promise((r) => setTimeout(r, WINDOW_MS * 0.7));
+    await new Promise((r) => setTimeout(r, WINDOW_MS / 2));
     const burst = Array.from({ length: 6 }, (_, i) => event('web', i + 1));
     await Promise.all(burst.map((e) => add('paced', e)));
     const others = [event('api', 1), event('api', 2), event('api', 3)];
     await Promise.all(others.map((e) => add('other', e)));
+    const othersAdded = Date.now();
 
     const paced = await waitFor(() => {
       const got = rx.arrivals.filter((a) => a.path === '/paced');
@@ -95,10 +97,11 @@ describe('per-receiver notification rate limit (real Redis, real HTTP receiver)'
     // ...and not slower than it needs to be: seven messages at two a second take about three windows.
     expect((at[6] as number) - (at[0] as number)).toBeLessThan(WINDOW_MS * 3 + 1500);
 
-    // The other receiver has its own limit: its messages went out while the burst was still waiting.
+    // The other receiver has its own limit: its messages went out at once, none waited for a
+    // window while the burst to the first one was still waiting.
     const other = rx.arrivals.filter((a) => a.path === '/other');
     expect(other).toHaveLength(3);
-    // (at[MAX] is the first of the burst that had to wait for a slot.)
-    for (const o of other) expect(o.at).toBeLessThan(at[MAX] as number);
+    for (const o of other) expect(o.at - othersAdded).toBeLessThan(WINDOW_MS * 0.8);
+    expect(Math.max(...other.map((o) => o.at))).toBeLessThan(at[at.length - 1] as number);
   });
 });

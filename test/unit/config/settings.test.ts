@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { loadClusterTargets } from '../../../src/config/clusters.js';
+import { DEFAULT_INVENTORY_NAMESPACE, loadClusterTargets } from '../../../src/config/clusters.js';
 import { loadSettings } from '../../../src/config/settings.js';
 import { ConfigError } from '../../../src/config/validate.js';
 import { thrown } from '../../support/expect-error.js';
@@ -51,8 +51,18 @@ describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
     expect(t.get('lab')).toEqual({ name: 'lab', inCluster: true, grants: [] });
   });
 
+  it('reads the namespace of the app inventories per cluster (absent: the default, mergeops-system)', () => {
+    const t = loadClusterTargets(file('clusters:\n  prod: { inCluster: true, inventoryNamespace: ops-inventory }\n  lab: { inCluster: true }\n'));
+    expect(t.get('prod')?.inventoryNamespace).toBe('ops-inventory');
+    expect(t.get('lab')?.inventoryNamespace).toBeUndefined();
+    expect(DEFAULT_INVENTORY_NAMESPACE).toBe('mergeops-system');
+    expect(thrown(() => loadClusterTargets(file('clusters:\n  prod: { inCluster: true, inventoryNamespace: Ops_Inv }\n')), ConfigError).message).toBe(
+      'MERGEOPS_CLUSTERS.clusters.prod.inventoryNamespace: "Ops_Inv" is not valid: use a namespace name: lowercase letters, digits and "-", at most 63 characters',
+    );
+  });
+
   it.each([
-    ['clusters:\n  prod: { kubeconfig: /k, token: x }\n', 'MERGEOPS_CLUSTERS.clusters.prod: unknown key "token" (allowed: kubeconfig, context, inCluster, grants)'],
+    ['clusters:\n  prod: { kubeconfig: /k, token: x }\n', 'MERGEOPS_CLUSTERS.clusters.prod: unknown key "token" (allowed: kubeconfig, context, inCluster, grants, inventoryNamespace)'],
     ['clusters:\n  prod: { context: admin }\n', 'MERGEOPS_CLUSTERS.clusters.prod: set kubeconfig (a file path) or inCluster: true'],
     ['clusters: {}\n', 'MERGEOPS_CLUSTERS.clusters: names no clusters'],
     ['clusters:\n  prod: { inCluster: true, grants: [{ repos: acme/shop }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].repos: expected a list, got string "acme/shop"'],

@@ -52,7 +52,7 @@ export class FakeCluster implements AppEngine {
   async plan(t: AppTarget, opts: { orphans?: boolean; force?: boolean } = {}): Promise<AppPlan> {
     if (this.down) throw this.down;
     const rendered = await renderTarget(t.app, t.dir);
-    const plan: ClusterPlan = { objects: [], orphans: [], errors: [], warnings: [], request: { fieldManager: `mergeops-${t.app.name}`, force: opts.force ?? t.app.conflicts === 'overwrite' }, ours: new Set([`mergeops-${t.app.name}`, 'mergeops']) };
+    const plan: ClusterPlan = { objects: [], orphans: [], stale: [], inventory: null, errors: [], warnings: [], request: { fieldManager: `mergeops-${t.app.name}`, force: opts.force ?? t.app.conflicts === 'overwrite' }, ours: new Set([`mergeops-${t.app.name}`, 'mergeops']) };
     const desiredIds = new Set<string>();
     for (const r of rendered) {
       const desired = withInventory(r.object, t.key);
