@@ -8,12 +8,17 @@ import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../sup
 /**
  * Monorepo previews cost what the pull request touches: the real API server sits behind a
  * proxy that records every request, and each app has its own namespace, so a request is
- * attributable to the app it names (its namespace in the path, its `mergeops.dev/app`
- * label in a LIST's selector, its inventory's name). Unaffected apps must cause none.
+ * attributable to the app it is for: the app its `mergeops.dev/app` label selector names
+ * (a LIST may look in any granted namespace), else the app whose namespace or inventory
+ * its path names. Unaffected apps must cause none.
  */
 const run = Math.random().toString(36).slice(2, 7);
 const APPS = ['web', 'api', 'jobs', 'ka', 'kb'].map((a) => `${a}-${run}`) as [string, string, string, string, string];
 const [WEB, API, JOBS, KA, KB] = APPS;
+function appOf(r: ProxiedRequest): string | undefined {
+  const selected = /mergeops\.dev\/app=([^,&]+)/.exec(r.url)?.[1];
+  return selected ?? APPS.find((a) => r.url.includes(a));
+}
 
 const CLUSTERS = `clusters:
   default:
@@ -74,7 +79,7 @@ describe('preview of a monorepo PR: only affected apps reach the API server', ()
     expect(await h.open(++pr, head, { baseSha })).toBe(202);
     const { comment } = await h.waitForPreview(head);
     const seen = proxy.requests.slice(from);
-    const byApp = new Map(APPS.map((a) => [a, seen.filter((r) => r.url.includes(a))]));
+    const byApp = new Map(APPS.map((a) => [a, seen.filter((r) => appOf(r) === a)]));
     return { body: comment.body.body as string, byApp };
   }
 
@@ -149,7 +154,7 @@ describe('deploy of a monorepo push: only affected apps are applied', () => {
     return {
       check,
       deployed: h.git.deployments.filter((d) => d.sha === s).map((d) => d.environment).sort(),
-      byApp: new Map(APPS.map((a) => [a, seen.filter((r) => r.url.includes(a))])),
+      byApp: new Map(APPS.map((a) => [a, seen.filter((r) => appOf(r) === a)])),
       compares: h.calls.slice(calls).filter((c) => c.path.includes('/compare/')),
     };
   }
