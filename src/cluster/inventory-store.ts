@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import zlib from 'node:zlib';
 import { DEFAULT_INVENTORY_NAMESPACE, type ClusterTarget } from '../config/clusters.js';
 import { matchesAny } from '../policy/grants.js';
 import { UserError } from '../errors.js';
@@ -91,8 +92,13 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
   if (data['repoId'] !== String(key.repoId) || data['app'] !== key.app) {
     throw new Error(`ConfigMap ${cm.metadata.namespace}/${cm.metadata.name} is not the inventory of app "${key.app}" of repository id ${key.repoId} (it says repository id ${data['repoId']}, app "${data['app']}")`);
   }
+  const binary = (cm['binaryData'] ?? {}) as Record<string, string>;
+  const text = (k: string): string | undefined => {
+    const packed = binary[`${k}.gz`];
+    return packed !== undefined ? zlib.gunzipSync(Buffer.from(packed, 'base64')).toString('utf8') : data[k];
+  };
   const lines = (s: string | undefined): string[] => (s ?? '').split('\n').filter((l) => l !== '');
-  const record: InventoryRecord = { objects: lines(data['objects']), retained: lines(data['retained']) };
+  const record: InventoryRecord = { objects: lines(text('objects')), retained: lines(text('retained')) };
   // A record of another format still lists objects (for prune) but never vouches for a hash.
   if (data['format'] === INVENTORY_FORMAT && data['desiredHash']) record.desiredHash = data['desiredHash'];
   if (data['commit']) record.commit = data['commit'];
@@ -103,14 +109,15 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
 
 /** The ConfigMap holding `record` for `key`. */
 export function inventoryObject(cluster: Pick<Cluster, 'target'>, key: InventoryKey, record: InventoryRecord): KubeObject {
-  const data: Record<string, string> = {
-    format: INVENTORY_FORMAT,
-    repo: key.repo,
-    repoId: String(key.repoId),
-    app: key.app,
-    objects: record.objects.map((r) => `${r}\n`).join(''),
-    retained: record.retained.map((r) => `${r}\n`).join(''),
-  };
+  const data: Record<string, string> = { format: INVENTORY_FORMAT, repo: key.repo, repoId: String(key.repoId), app: key.app };
+  const binaryData: Record<string, string> = {};
+  for (const [k, refs] of [['objects', record.objects], ['retained', record.retained]] as const) {
+    const text = refs.map((r) => `${r}\n`).join('');
+    // Plain text reads best (kubectl get -o yaml); past this, gzip keeps a very large app
+    // (tens of thousands of refs) under the ConfigMap's 1 MiB.
+    if (text.length > PLAIN_REFS_MAX_CHARS) binaryData[`${k}.gz`] = zlib.gzipSync(text).toString('base64');
+    else data[k] = text;
+  }
   if (record.desiredHash) data['desiredHash'] = record.desiredHash;
   if (record.commit) data['commit'] = record.commit;
   if (record.grants) data['grants'] = record.grants;
@@ -124,8 +131,12 @@ export function inventoryObject(cluster: Pick<Cluster, 'target'>, key: Inventory
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [INVENTORY_COMPONENT_LABEL]: INVENTORY_COMPONENT, [INVENTORY_REPO_ID_LABEL]: String(key.repoId), [INVENTORY_APP_LABEL]: key.app },
     },
     data,
+    ...(Object.keys(binaryData).length > 0 ? { binaryData } : {}),
   };
 }
+
+/** Refs of one list stored as plain text up to this size (about 5,000 refs); gzipped beyond. */
+export const PLAIN_REFS_MAX_CHARS = 400_000;
 
 /**
  * Writes the record with one server-side apply (every key is this manager's, so keys

@@ -10,6 +10,8 @@ import { desiredHash } from '../../../src/engine/desired-hash.js';
 import { Engine, type AppTarget } from '../../../src/engine/engine.js';
 import type { KubeObject, RenderedObject } from '../../../src/objects.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
+import { waitFor } from '../../support/github.js';
+import { REPO as GH_REPO, sha, startHarness, type Harness } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 
 /**
@@ -266,5 +268,58 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(applied.result.errors[0]?.message).toContain(`kubectl create namespace ${missing}`);
     await pool.close();
     engine = engineFor({});
+  });
+});
+
+describe('a push whose render did not change, through the whole app', () => {
+  let h: Harness;
+  let c: Cluster;
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    c = await testCluster();
+    proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
+    h = await startHarness(`clusters:\n  counted:\n    kubeconfig: ${proxy.kubeconfig}\n    grants:\n      - repos: ["${GH_REPO.owner}/*"]\n        namespaces: ["invflow-*"]\n`);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await proxy?.close();
+    c?.client.close();
+  });
+
+  it('costs one API request (the inventory GET), writes nothing and reports the objects unchanged; a changed render applies', async () => {
+    const ns = uniqueName('invflow');
+    await namespace(c, ns);
+    const files = (value: string) => ({
+      '.github/mergeops.yml': `apps:\n  - name: flow\n    path: deploy\n    namespace: ${ns}\n    cluster: counted\n    wait: 5s\n`,
+      'deploy/a.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  value: "${value}"\n`,
+      'deploy/b.yaml': `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  value: "1"\n`,
+    });
+    const finished = (s: string) =>
+      waitFor(async () => {
+        const j = await h.rt.queues.deploy.getJob(`deploy-${GH_REPO.id}-main-${s}`);
+        return j && (await j.getState()) === 'completed' ? j : undefined;
+      }, `deploy job of ${s} to complete`);
+    const deploy = async (s: string, value: string) => {
+      await h.push(s, files(value));
+      expect(await h.pushEvent(s)).toBe(202);
+      const check = await h.waitForDeploy(s);
+      await finished(s);
+      return check.body as { conclusion: string; output: { summary: string } };
+    };
+    const [s1, s2, s3] = [sha(`inv-flow-1-${ns}`), sha(`inv-flow-2-${ns}`), sha(`inv-flow-3-${ns}`)];
+    expect((await deploy(s1, '1')).output.summary).toContain('deployed: 2 created, 0 configured, 0 unchanged, 0 pruned');
+    const rv = (await get(c, 'v1', 'ConfigMap', ns, 'a'))?.metadata['resourceVersion'];
+
+    const mark = proxy.requests.length;
+    const same = await deploy(s2, '1');
+    expect(proxy.requests.slice(mark).map((r) => `${r.method} ${r.path}`)).toEqual([`GET /api/v1/namespaces/mergeops-system/configmaps/mergeops-${GH_REPO.id}-flow`]);
+    expect(same.conclusion).toBe('success');
+    expect(same.output.summary).toContain('deployed: 0 created, 0 configured, 2 unchanged, 0 pruned');
+    expect((await get(c, 'v1', 'ConfigMap', ns, 'a'))?.metadata['resourceVersion']).toBe(rv);
+
+    const changed = await deploy(s3, '2');
+    expect(changed.output.summary).toContain('deployed: 0 created, 1 configured, 1 unchanged, 0 pruned');
+    expect(((await get(c, 'v1', 'ConfigMap', ns, 'a'))?.['data'] as { value: string }).value).toBe('2');
+    expect(((await get(c, 'v1', 'ConfigMap', 'mergeops-system', `mergeops-${GH_REPO.id}-flow`))?.['data'] as { commit: string }).commit).toBe(s3);
   });
 });

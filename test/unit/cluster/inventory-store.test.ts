@@ -32,6 +32,12 @@ describe('inventory refs and names', () => {
     expect(obj.metadata).toMatchObject({ name: 'mergeops-77-web', namespace: 'ops' });
     expect(parseInventory(obj, key)).toEqual(record);
     expect(() => parseInventory(obj, { ...key, app: 'api' })).toThrow(/is not the inventory of app "api"/);
+    // A very large app's refs are gzipped, and read back the same.
+    const many: InventoryRecord = { objects: Array.from({ length: 12_000 }, (_, i) => `v1 ConfigMap shop/config-with-a-long-name-${i}`), retained: [] };
+    const packed = inventoryObject(target, key, many);
+    expect(packed['data']).not.toHaveProperty('objects');
+    expect(JSON.stringify(packed).length).toBeLessThan(1024 * 1024);
+    expect(parseInventory(packed, key).objects).toEqual(many.objects);
     const old = { ...obj, data: { ...(obj['data'] as Record<string, string>), format: '0' } };
     expect(parseInventory(old, key).desiredHash).toBeUndefined();
   });
