@@ -7,13 +7,15 @@ import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
 import { WRITES_PER_HOUR, WritePacer, isContentCreating } from './github/write-pacer.js';
+import { retryAfterSeconds } from './github/octokit.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
 import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
-import { startDeployWorker } from './queue/deploy-worker.js';
+import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
+import { DeployReports } from './queue/deploy-reports.js';
 import { createRedis } from './queue/redis.js';
 import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
@@ -112,12 +114,25 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     // On the worker connection, like the job state: a Redis restart pauses a write, not fails it.
-    const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR }) : null;
+    const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR, windowMs: settings.githubWriteWindowMs }) : null;
     const octokit = async (id: number) => {
       const client = await probot.auth(id);
-      // Every worker shares one budget per installation: GitHub's secondary rate limits.
-      client.hook.before('request', async (options) => {
-        if (pacer && isContentCreating(options.method, options.url)) await pacer.acquire(id);
+      // Every worker shares one budget per installation: GitHub's secondary rate limits, one
+      // write in flight at a time. Wrapped around Octokit's own retry-after wait, so the turn
+      // is held while a refused write waits to go again; a wait GitHub named that outlasts
+      // the request pauses every process's writes of this installation.
+      client.hook.wrap('request', async (request, options) => {
+        if (!pacer || !isContentCreating(options.method, options.url)) return request(options);
+        const release = await pacer.acquire(id);
+        try {
+          return await request(options);
+        } catch (err) {
+          const wait = retryAfterSeconds(err);
+          if (wait !== null) await pacer.pause(id, wait * 1000);
+          throw err;
+        } finally {
+          await release();
+        }
       });
       client.hook.after('request', (res) => {
         const remaining = Number(res.headers['x-ratelimit-remaining']);
@@ -159,7 +174,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases }, {
+    const deployReports = new DeployReports(connection, settings.redisPrefix);
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport }, {
       hosts,
       engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps }),
       log,
@@ -167,9 +183,14 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
-      notify,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
+    });
+    // A deploy's GitHub bookkeeping, after its apply: paced writes never hold a deploy lease.
+    const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {
+      hosts,
+      log,
+      notify,
       reportLocks: async (job) => {
         const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
@@ -215,7 +236,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

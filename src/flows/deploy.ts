@@ -1,34 +1,34 @@
 import type { Logger } from 'pino';
-import { CHECK_NAMES } from '../check-names.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
-import type { AppEngine, AppTarget } from '../engine/engine.js';
+import { renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
-import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
-import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
-import type { RepoHost, RepoHosts } from './host.js';
-import type { DeployJob } from './jobs.js';
+import type { RenderedObject } from '../objects.js';
+import { appLine, appSucceeded, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
+import { mapLimit } from '../util/pool.js';
+import type { RepoHosts } from './host.js';
+import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
+
+/** Apps of one push applied at once: enough to overlap their API round trips, few enough to stay gentle on one API server. */
+export const DEPLOY_APP_CONCURRENCY = 4;
+
+/** Kinds other apps' objects may need to exist first: the apps that render them apply first. */
+const FOUNDATION_KINDS = new Set(['CustomResourceDefinition', 'Namespace']);
 
 export interface DeployDeps {
   hosts: RepoHosts;
   engine: AppEngine;
   log: Logger;
   recordDeployed(job: DeployJob, app: string): Promise<void>;
-  /** Operator notifications (deploy failed/succeeded, drift healed); queued, never throws. */
-  notify?(events: NotifyEvent[]): Promise<void>;
-  /** The check run survives retries of the same job, so a retry does not open a second one. */
-  checkRun: { get(): { id: number; url?: string } | undefined; set(c: { id: number; url?: string }): Promise<void> };
   /**
    * Deploy freezes: when `app` is locked, records this commit for its unlock (the newest
    * push wins; `pushedAtMs` 0 never replaces one) and answers who holds it.
    */
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
-  /** After a held deploy on the default branch: the `mergeops / locks` check on that commit. */
-  reportLocks?(job: DeployJob): Promise<void>;
   /**
    * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
    * the repository's default branch), or null. The config that says where and how an app
@@ -39,13 +39,20 @@ export interface DeployDeps {
   caps?: RepoCaps;
   /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
   lastDeployed?(job: DeployJob, app: string): Promise<string | null>;
+  /**
+   * Hands the finished deploy's GitHub bookkeeping on (check run, Deployments, comment,
+   * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
+   */
+  report(job: Omit<DeployReportJob, 'deployJobId' | 'seq'>): Promise<void>;
 }
 
 /**
- * The deploy flow for one pushed commit: fetch → config → for each app on this branch:
- * GitHub Deployment in_progress → render → dry-run all → apply changed → prune → wait
- * for health → Deployment success/failure; then one check run and a comment on the
- * merged PR. The caller holds the branch's deploy lease.
+ * The deploy flow for one pushed commit, cluster first: fetch → config → every app on this
+ * branch rendered, then applied in dependency order (apps rendering CRDs or Namespaces
+ * first, the rest after; independent apps in parallel, bounded) → prune → wait for health.
+ * Nothing is written to GitHub here — the reads that decide what to deploy are all it asks
+ * of GitHub — and the bookkeeping goes on as a report job. The caller holds the branch's
+ * deploy lease.
  */
 export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<DeployReport | null> {
   const started = Date.now();
@@ -55,101 +62,154 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const timings: Record<string, number> = {};
 
   // A repository without a config is not ours to deploy or report on: no check, no comment.
-  if (!deps.checkRun.get() && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
+  if ((await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
     log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
     return null;
   }
   const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
+  const changed: string[] = [];
   try {
-    let apps: App[] = [];
     if (revision.ok) {
       // A command's deploy (`/mergeops deploy web`, an unlock) names its apps.
-      apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
+      let apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
       if (apps.length === 0) {
         log.info('no app deploys from this branch');
         return null;
       }
+      // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
+      // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
+      if ((job.reason ?? 'push') === 'push' && !job.apps) {
+        const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+        apps = scope.apps;
+        if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
+        for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
+      }
+      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings);
+      report.apps = deployed.reports;
+      changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
     } else {
       report.problems.push(revision.problem);
     }
-    // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
-    // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
-    if (revision.ok && (job.reason ?? 'push') === 'push' && !job.apps) {
-      const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
-      apps = scope.apps;
-      if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
-      for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
-    }
-    let check = deps.checkRun.get();
-    if (!check) {
-      check = await host.startCheck(CHECK_NAMES.deploy, job.sha);
-      await deps.checkRun.set(check);
-    }
-    for (const app of apps) {
-      const t: AppTarget = { app, dir: revision.ok ? revision.dir : '', key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha };
-      report.apps.push(await deployApp(job, t, host, check.url, deps, log, timings));
-    }
-    // A failed app offers the "Roll back" button; its click opens the revert PR.
-    const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
-    await host.finishCheck(check.id, { ...formatDeployCheck(report), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) });
-    if (report.apps.some((a) => a.held) && job.branch === job.defaultBranch) await deps.reportLocks?.(job);
-    const url = check.url ?? host.checkRunUrl(check.id);
-    let pr: number | null = null;
-    if (job.reason !== 'self-heal') {
-      pr = await host.mergedPullRequest(job.sha);
-      if (pr !== null) await host.comment(pr, formatDeployComment(report, url));
-    }
-    await deps.notify?.(deployEvents(report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
-    log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy done');
+    log.info({ apps: report.apps.map((a) => `${a.app}: ${appLine(a)}`), ms: Date.now() - started, timings }, 'deploy applied; reporting to GitHub next');
+    await deps.report({
+      installationId: job.installationId,
+      owner: job.owner,
+      repo: job.repo,
+      repoId: job.repoId,
+      sha: job.sha,
+      branch: job.branch,
+      defaultBranch: job.defaultBranch,
+      ...(job.reason ? { reason: job.reason } : {}),
+      report: compactReport(report),
+      changed,
+    });
     return report;
   } finally {
     await revision.close();
   }
 }
 
-async function deployApp(job: DeployJob, t: AppTarget, host: RepoHost, checkUrl: string | undefined, deps: DeployDeps, log: Logger, timings: Record<string, number>): Promise<AppDeployReport> {
-  const { app } = t;
-  const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
-  if (app.namespace) out.namespace = app.namespace;
-  // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
-  const refused = deps.branchRefusal?.(job, app);
-  if (refused) {
-    log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
-    out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
-    return out;
+/**
+ * Whether an app gets a GitHub Deployment: it applied or pruned something, or it failed.
+ * An app the engine found unchanged (or skipped as unchanged) gets none, so the
+ * Environments page shows what changed; neither does a held app or one its branch may not
+ * deploy (`attempted` false: nothing was tried on its cluster).
+ */
+export function appChanged(a: AppDeployReport, attempted: boolean): boolean {
+  if (!attempted) return false;
+  if (!appSucceeded(a)) return true;
+  const r = a.result;
+  return r !== undefined && r.created.length + r.configured.length + r.pruned.length > 0;
+}
+
+interface Rendered {
+  app: App;
+  out: AppDeployReport;
+  objects: RenderedObject[];
+}
+
+/**
+ * Every app of the push: refusals and locks first (no render), then renders in parallel,
+ * then applies in two waves — apps whose render has CRDs or Namespaces, then the rest.
+ * One app's failure stops no other app. An error of ours (the cluster went away) fails
+ * the job after every app has settled, so it is retried whole; applying the same commit
+ * again changes nothing.
+ */
+async function deployApps(job: DeployJob, apps: App[], dir: string, deps: DeployDeps, log: Logger, timings: Record<string, number>): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
+  const reports: AppDeployReport[] = [];
+  const toRender: { app: App; out: AppDeployReport }[] = [];
+  for (const app of apps) {
+    const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
+    if (app.namespace) out.namespace = app.namespace;
+    reports.push(out);
+    // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
+    const refused = deps.branchRefusal?.(job, app);
+    if (refused) {
+      log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
+      out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+      continue;
+    }
+    const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
+    if (held) {
+      log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');
+      out.held = held;
+      continue;
+    }
+    toRender.push({ app, out });
   }
-  const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
-  if (held) {
-    log.info({ app: app.name, lockedBy: held.by }, 'app is locked; commit recorded, not applied');
-    out.held = held;
-    return out;
-  }
-  const deploymentId = await host.createDeployment(job.sha, app.name, `mergeops deploy of ${job.sha.slice(0, 7)}`);
-  await host.setDeploymentState(deploymentId, 'in_progress', 'applying', checkUrl);
-  try {
-    const applied = await deps.engine.apply(t, {
-      // Healing drift takes back what a hand edit took over even under conflicts: fail;
-      // a normal deploy sends what its preview sent (the app's conflicts setting).
-      ...(job.reason === 'self-heal' ? { force: true } : {}),
-      // A push whose render equals what the app's inventory recorded changes nothing: one GET.
-      skipUnchanged: job.reason === 'push' || job.reason === undefined,
-      log,
-      timings,
-    });
-    out.result = applied.result;
-    if (applied.health) out.health = applied.health;
-    for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: appLabel.of(app.name), result }, applied.result[result].length);
-  } catch (err) {
+  const ours: unknown[] = [];
+  const userProblem = (out: AppDeployReport, err: unknown): void => {
     try {
       out.problems.push(toProblem(err));
     } catch {
-      // Ours, not the user's: the job is retried, but the Deployment must not spin forever.
-      await host.setDeploymentState(deploymentId, 'error', 'mergeops hit an internal error; retrying', checkUrl).catch(() => undefined);
-      throw err;
+      ours.push(err);
     }
+  };
+  const rendered = (
+    await mapLimit(toRender, DEPLOY_APP_CONCURRENCY, async ({ app, out }): Promise<Rendered | null> => {
+      try {
+        return { app, out, objects: await timed('deploy', 'render', () => renderTarget(app, dir, deps.caps), timings) };
+      } catch (err) {
+        userProblem(out, err);
+        return null;
+      }
+    })
+  ).filter((r): r is Rendered => r !== null);
+  const first = rendered.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
+  const rest = rendered.filter((r) => !first.includes(r));
+  for (const wave of [first, rest]) {
+    await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha };
+      try {
+        const applied = await deps.engine.apply(t, {
+          rendered: objects,
+          // Healing drift takes back what a hand edit took over even under conflicts: fail;
+          // a normal deploy sends what its preview sent (the app's conflicts setting).
+          ...(job.reason === 'self-heal' ? { force: true } : {}),
+          // A push whose render equals what the app's inventory recorded changes nothing: one
+          // GET, and (nothing created, changed or pruned) no Deployment either.
+          skipUnchanged: job.reason === 'push' || job.reason === undefined,
+          log,
+          timings,
+        });
+        out.result = applied.result;
+        if (applied.health) out.health = applied.health;
+        for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: appLabel.of(app.name), result }, applied.result[result].length);
+      } catch (err) {
+        userProblem(out, err);
+        return;
+      }
+      if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
+    });
   }
-  const ok = appSucceeded(out);
-  if (ok) await deps.recordDeployed(job, app.name);
-  await host.setDeploymentState(deploymentId, ok ? 'success' : 'failure', appLine(out), checkUrl);
-  return out;
+  if (ours.length > 0) throw ours[0];
+  return { reports, attempted: new Set(toRender.map((r) => r.app.name)) };
+}
+
+/**
+ * The report as a job carries it: references and counts' worth of it, never the objects
+ * (the health wait's object list goes; refs, errors and warnings stay, as the check shows them).
+ */
+function compactReport(r: DeployReport): DeployReport {
+  return { ...r, apps: r.apps.map((a) => (a.result ? { ...a, result: { ...a.result, objects: [] } } : a)) };
 }

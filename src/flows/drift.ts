@@ -77,7 +77,8 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
       await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));
       await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: host.checkRunUrl(check.id) })]);
-      if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal' });
+      // Only this app: its neighbours on the commit may have drift nobody asked to revert.
+      if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal', apps: [app.name] });
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }
     return out;

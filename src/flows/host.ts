@@ -45,6 +45,8 @@ export interface RepoHost {
   startCheck(name: CheckName, headSha: string): Promise<{ id: number; url?: string }>;
   /** Completes a check run with its conclusion, annotations in GitHub's batches of 50. */
   finishCheck(id: number, output: CheckOutput): Promise<void>;
+  /** Creates a check run already completed with this output: one write for a report made after the work. */
+  reportCheck(name: CheckName, headSha: string, output: CheckOutput): Promise<{ id: number; url?: string }>;
   /** Completes a check run as failed after a job's last attempt. */
   failCheck(id: number, title: string, summary: string): Promise<void>;
   /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */

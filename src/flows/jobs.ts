@@ -1,3 +1,5 @@
+import type { DeployReport } from '../report/deploy.js';
+
 /**
  * What each flow is asked to do. A job carries references only — never manifests, tokens
  * or secrets — so a job payload in Redis is safe to inspect and tiny to store.
@@ -48,7 +50,10 @@ export interface DeployJob {
   reason?: 'push' | 'self-heal' | 'command' | 'unlock';
   /** Only these apps of the branch (commands); every app on the branch when absent. */
   apps?: string[];
-  /** Set by the first attempt so retries finish the same check run. */
+  /**
+   * A check run opened in progress by a deploy of an earlier mergeops version (deploys now
+   * report after their apply, in a report job); the report completes it instead of creating one.
+   */
   checkRun?: { id: number; url?: string };
   /** What a push changed, so it deploys only the apps it affects; absent: every app. */
   changes?: PushChanges;
@@ -62,6 +67,36 @@ export interface DeployJob {
  * branch created): every app deploys.
  */
 export type PushChanges = { before: string; paths?: string[] } | { untrusted: string };
+
+/**
+ * The GitHub bookkeeping of one applied deploy, done after the cluster and off the deploy
+ * lease: one check run, a Deployment (created, then its final status) for each changed app,
+ * the comment on the merged PR, notifications. It carries the report (counts, object refs,
+ * the server's words on failures), never manifests or secret values.
+ */
+export interface DeployReportJob extends Pick<DeployJob, 'installationId' | 'owner' | 'repo' | 'repoId' | 'sha' | 'branch' | 'defaultBranch' | 'reason'> {
+  /** The deploy job this reports on (its id makes this job's). */
+  deployJobId: string;
+  /** The order of applies: a report of an environment is superseded by any with a higher one. */
+  seq: number;
+  report: DeployReport;
+  /** The apps that get a Deployment: applied or pruned something, or failed. */
+  changed: string[];
+  /** What the bookkeeping already did, so a retry goes on from there instead of writing twice. */
+  progress?: DeployReportProgress;
+}
+
+export interface DeployReportProgress {
+  /** The check run created (completed) for this report. */
+  checkRun?: { id: number; url?: string };
+  /** A check run the deploy job had opened in progress (see DeployJob.checkRun): completed instead of created. */
+  openCheck?: { id: number; url?: string };
+  /** Deployments created, by app. */
+  deployments?: Record<string, number>;
+  /** Apps whose final Deployment status is posted. */
+  statuses?: string[];
+  commented?: boolean;
+}
 
 /** A repository whose config lists images: enough to fetch it and open PRs in it. */
 export interface RepoTarget {

@@ -55,6 +55,33 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
   }
 }
 
+/**
+ * Creates a check run already completed: a report written after the work is done needs one
+ * request, not a start and a finish. Annotations past GitHub's 50 per request follow as
+ * updates; a 422 on the output posts the conclusion with a short one, as finishCheck does.
+ */
+export async function reportCheck(octokit: Octokit, r: RepoRef, name: CheckName, headSha: string, out: CheckOutput): Promise<{ id: number; url: string | undefined }> {
+  const output = { title: out.title, summary: out.summary, text: out.text };
+  const actions = out.actions?.length ? { actions: out.actions } : {};
+  const now = new Date().toISOString();
+  const create = (o: typeof output & { annotations: CheckOutput['annotations'] }) =>
+    octokit.rest.checks.create({ ...r, name, head_sha: headSha, status: 'completed', conclusion: out.conclusion, started_at: now, completed_at: now, output: o, ...actions });
+  let res: Awaited<ReturnType<typeof create>>;
+  try {
+    res = await create({ ...output, annotations: out.annotations.slice(0, ANNOTATIONS_PER_REQUEST) });
+  } catch (err) {
+    if ((err as { status?: number }).status !== 422) throw err;
+    const reason = errorText(err).split('\n')[0]?.slice(0, 300) ?? '';
+    const summary = `${out.summary.slice(0, 60_000)}\n\n_GitHub refused the full output (HTTP 422: ${reason}); the details and annotations are left out._`;
+    res = await create({ title: out.title, summary, text: '', annotations: [] });
+    return { id: res.data.id, url: res.data.html_url ?? undefined };
+  }
+  for (let i = ANNOTATIONS_PER_REQUEST; i < out.annotations.length; i += ANNOTATIONS_PER_REQUEST) {
+    await octokit.rest.checks.update({ ...r, check_run_id: res.data.id, output: { ...output, annotations: out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST) } });
+  }
+  return { id: res.data.id, url: res.data.html_url ?? undefined };
+}
+
 /** Completes a check run as failed after a job ran out of attempts, so it never spins forever. */
 export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string): Promise<void> {
   await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } });

@@ -6,7 +6,7 @@ import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
-import { cancelCheck, checkRunUrl, failCheck, finishCheck, startCheck, webUrl } from './checks.js';
+import { cancelCheck, checkRunUrl, failCheck, finishCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
 import { changedFiles } from './compare.js';
 import type { ChangedFiles } from '../engine/affected.js';
@@ -44,6 +44,10 @@ export class OctokitRepoHost implements RepoHost {
 
   finishCheck(id: number, output: CheckOutput): Promise<void> {
     return finishCheck(this.octokit, this.r, id, output);
+  }
+
+  reportCheck(name: CheckName, headSha: string, output: CheckOutput): Promise<{ id: number; url?: string }> {
+    return reportCheck(this.octokit, this.r, name, headSha, output).then((c) => (c.url ? { id: c.id, url: c.url } : { id: c.id }));
   }
 
   failCheck(id: number, title: string, summary: string): Promise<void> {

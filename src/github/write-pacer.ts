@@ -4,53 +4,108 @@ import type { Redis } from 'ioredis';
 /** GitHub: "no more than 80 content-generating requests per minute" (and 500 an hour). */
 export const WRITES_PER_MINUTE = 80;
 export const WRITES_PER_HOUR = 500;
+/** GitHub's windows; a test may scale them down (MERGEOPS_GITHUB_WRITE_WINDOW_MS), never production. */
+export const WRITE_WINDOW_MS = 60_000;
 
-// One sliding-window log per installation, in Redis so every worker process shares it:
-// entries older than an hour go, a slot is taken when both windows have room, else the
-// script answers how long until the oldest entry that blocks leaves its window. The minute
-// is 61 s: a request reaches GitHub a little after its slot is taken, and GitHub's own clock
-// decides.
+/**
+ * How long one write may hold its installation's turn before another process may take it
+ * (a worker killed mid-request); renewed while the request is running, so a slow request or
+ * a retry-after wait inside it keeps the turn.
+ */
+const TURN_MS = 10_000;
+/** How often a waiting write looks again while another write of its installation is in flight. */
+const TURN_POLL_MS = 15;
+
+// One sliding-window log per installation, in Redis so every worker process shares it, plus
+// the installation's turn: at most one content-creating request in flight (GitHub: "make
+// requests serially, not concurrently") and a pause while GitHub said to wait. A slot is
+// taken when the turn is free and both windows have room, else the script answers how long
+// to wait. The minute is one window plus a second: a request reaches GitHub a little after
+// its slot is taken, and GitHub's own clock decides.
 const ACQUIRE = `
 local key, now, id = KEYS[1], tonumber(ARGV[1]), ARGV[2]
 local perMin, perHour = tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 3600000)
-local lastMinute = redis.call('ZCOUNT', key, now - 61000, '+inf')
+local minute, hour, turnMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local paused = redis.call('PTTL', key .. ':pause')
+if paused > 0 then return paused end
+local holder = redis.call('PTTL', key .. ':turn')
+if holder > 0 or holder == -1 then return -2 end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
+local lastMinute = redis.call('ZCOUNT', key, now - minute, '+inf')
 if lastMinute >= perMin then
-  local oldest = redis.call('ZRANGEBYSCORE', key, now - 61000, '+inf', 'WITHSCORES', 'LIMIT', lastMinute - perMin, 1)
-  return tonumber(oldest[2]) + 61000 - now
+  local oldest = redis.call('ZRANGEBYSCORE', key, now - minute, '+inf', 'WITHSCORES', 'LIMIT', lastMinute - perMin, 1)
+  return tonumber(oldest[2]) + minute - now
 end
 if redis.call('ZCARD', key) >= perHour then
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + 3600000 - now
+  return tonumber(oldest[2]) + hour - now
 end
 redis.call('ZADD', key, now, id)
-redis.call('PEXPIRE', key, 3600000)
+redis.call('PEXPIRE', key, hour)
+redis.call('SET', key .. ':turn', id, 'PX', turnMs)
 return 0
 `;
 
+// Only the holder extends or gives back its turn: a turn that expired and went to another
+// process is not theirs to touch.
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+// A pause only ever grows: a shorter retry-after seen later must not cut a longer one.
+const PAUSE = `if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end return 1`;
+
+export interface WriteLimits {
+  perMinute: number;
+  perHour: number;
+  /** The length of GitHub's minute; GitHub's 60 s unless a test scales it. */
+  windowMs?: number;
+}
+
 /**
  * Paces content-creating requests (POST, PATCH, PUT, DELETE) per installation under
- * GitHub's secondary rate limits, across all workers, so a burst of previews waits its turn
- * instead of collecting 403s. Reads are not paced.
+ * GitHub's secondary rate limits, across all workers: no more than `perMinute` a minute and
+ * `perHour` an hour, one at a time, none while GitHub asked us to wait. A burst of deploys
+ * and previews waits its turn instead of collecting 403s. Reads are not paced.
  */
 export class WritePacer {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly limits = { perMinute: WRITES_PER_MINUTE, perHour: WRITES_PER_HOUR },
+    private readonly limits: WriteLimits = { perMinute: WRITES_PER_MINUTE, perHour: WRITES_PER_HOUR },
   ) {}
 
-  /** Resolves once this installation may send one more content-creating request. */
-  async acquire(installationId: number): Promise<void> {
-    const key = `${this.prefix}:github-writes:${installationId}`;
+  private key(installationId: number): string {
+    return `${this.prefix}:github-writes:${installationId}`;
+  }
+
+  /**
+   * Resolves once this installation may send one more content-creating request, holding its
+   * turn: call the returned release when GitHub has answered.
+   */
+  async acquire(installationId: number): Promise<() => Promise<void>> {
+    const key = this.key(installationId);
+    const minute = (this.limits.windowMs ?? WRITE_WINDOW_MS) + 1000;
+    const hour = (this.limits.windowMs ?? WRITE_WINDOW_MS) * 60;
     for (;;) {
       // A random member: workers in containers all run as pid 1, and two slots taken in the
       // same millisecond under one name would count as one (ZADD only moves its score).
       const id = crypto.randomUUID();
-      const wait = Number(await this.redis.eval(ACQUIRE, 1, key, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour)));
-      if (wait <= 0) return;
-      await new Promise((r) => setTimeout(r, Math.min(wait, 61_000) + 5));
+      const wait = Number(await this.redis.eval(ACQUIRE, 1, key, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS)));
+      if (wait === 0) return this.holdTurn(`${key}:turn`, id);
+      await new Promise((r) => setTimeout(r, wait === -2 ? TURN_POLL_MS : Math.min(wait, minute) + 5));
     }
+  }
+
+  /** GitHub asked for a wait (retry-after): no process sends a write of this installation before it ends. */
+  async pause(installationId: number, ms: number): Promise<void> {
+    await this.redis.eval(PAUSE, 1, `${this.key(installationId)}:pause`, String(Math.ceil(ms)));
+  }
+
+  private holdTurn(turnKey: string, id: string): () => Promise<void> {
+    const renew = setInterval(() => void this.redis.eval(RENEW, 1, turnKey, id, String(TURN_MS)).catch(() => undefined), TURN_MS / 3);
+    return async () => {
+      clearInterval(renew);
+      await this.redis.eval(RELEASE, 1, turnKey, id);
+    };
   }
 }
 

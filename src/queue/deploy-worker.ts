@@ -1,28 +1,35 @@
-import { DelayedError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
+import { DelayedError, type ConnectionOptions, type Job, type Queue, type Worker } from 'bullmq';
 import { CHECK_NAMES } from '../check-names.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
+import { reportDeploy, type DeployReportDeps } from '../flows/deploy-report.js';
 import { checkDeployClaim } from '../policy/deploy-gate.js';
-import type { DeployJob } from '../flows/jobs.js';
+import type { DeployJob, DeployReportJob } from '../flows/jobs.js';
+import { formatDeployCheck } from '../report/deploy.js';
 import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
-import { DEPLOY_QUEUE } from './jobs.js';
+import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, deployReportJobId } from './jobs.js';
+import type { DeployReports } from './deploy-reports.js';
 import type { DeployState, Leases } from './state.js';
 
 const LEASE_MS = 60_000;
 const RETRY_LOCKED_MS = 1000;
 
-export type DeployWorkerDeps = Omit<DeployDeps, 'checkRun'>;
+export type DeployWorkerDeps = Omit<DeployDeps, 'report'>;
+export type DeployReportWorkerDeps = Omit<DeployReportDeps, 'progress' | 'newerReport'>;
 
 /**
  * Deploys of one branch never overlap (a Redis lease shared by every worker), and the
  * newest pushed commit wins: a job whose commit is no longer the branch's newest is
  * dropped instead of run, so the cluster never goes back to an older commit — self-heal
- * re-applies included.
+ * re-applies included. The job writes nothing to GitHub: once its apps are applied it
+ * queues their report and lets the lease go, so the next push's apply never waits for
+ * GitHub's pacing of this one's bookkeeping.
  */
 export function startDeployWorker(
   connection: ConnectionOptions,
   prefix: string,
   limits: WorkerLimits,
-  state: { deploys: DeployState; leases: Leases },
+  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob> },
   deps: DeployWorkerDeps,
 ): Worker<DeployJob> {
   return startFlowWorker<DeployJob, string>(
@@ -34,24 +41,43 @@ export function startDeployWorker(
       limits,
       log: deps.log,
       onGaveUp: async (job, attempts, err) => {
-        const checkRun = job.data.checkRun;
-        if (!checkRun) return;
         const host = await deps.hosts(job.data);
-        await host.failCheck(checkRun.id, `${CHECK_NAMES.deploy} failed after ${attempts} attempts`, `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`);
+        const title = `${CHECK_NAMES.deploy} failed after ${attempts} attempts`;
+        const summary = `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`;
+        // A job of an earlier version may still have its check run open.
+        const open = job.data.checkRun;
+        if (open) return host.failCheck(open.id, title, summary);
+        // Nothing was reported yet: the failed check is the first word on this commit, for
+        // mergeops repositories only.
+        if ((await host.readFile(REPO_CONFIG_PATH, job.data.sha)) === null) return;
+        await host.reportCheck(CHECK_NAMES.deploy, job.data.sha, { conclusion: 'failure', title, summary, text: '', annotations: [] });
       },
     },
     (job, token) => processDeploy(job, token, state, deps),
   );
 }
 
-async function processDeploy(job: Job<DeployJob>, token: string | undefined, state: { deploys: DeployState; leases: Leases }, workerDeps: DeployWorkerDeps): Promise<{ outcome: string; value: string }> {
+async function processDeploy(
+  job: Job<DeployJob>,
+  token: string | undefined,
+  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob> },
+  workerDeps: DeployWorkerDeps,
+): Promise<{ outcome: string; value: string }> {
   const deps: DeployDeps = {
     ...workerDeps,
-    checkRun: {
-      get: () => job.data.checkRun,
-      set: async (checkRun) => {
-        await job.updateData({ ...job.data, checkRun });
-      },
+    report: async (r) => {
+      const deployJobId = job.id ?? `deploy-${r.repoId}-${r.sha}`;
+      const jobId = deployReportJobId(deployJobId);
+      // A retried deploy whose first attempt already queued its report does not queue another.
+      if (await state.reportQueue.getJob(jobId)) return;
+      const seq = await state.reports.claim(r.repoId, r.sha, r.changed);
+      // The report is the deploy's tail: it keeps the deploy's retry policy (a command's
+      // or a test's attempts), and a check run the deploy opened before reports moved here.
+      await state.reportQueue.add('report', { ...r, deployJobId, seq, ...(job.data.checkRun ? { progress: { openCheck: job.data.checkRun } } : {}) }, {
+        jobId,
+        ...(job.opts.attempts !== undefined ? { attempts: job.opts.attempts } : {}),
+        ...(job.opts.backoff !== undefined ? { backoff: job.opts.backoff } : {}),
+      });
     },
   };
   const d = job.data;
@@ -84,4 +110,45 @@ async function processDeploy(job: Job<DeployJob>, token: string | undefined, sta
     clearInterval(keepAlive);
     await lease.release();
   }
+}
+
+/**
+ * Reports applied deploys on GitHub (check run, Deployments, comment, notifications), its
+ * writes paced per installation with every other worker's. No lease: reports of one branch
+ * may run side by side, and the newest status of an environment wins (DeployReports).
+ */
+export function startDeployReportWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, reports: DeployReports, deps: DeployReportWorkerDeps): Worker<DeployReportJob> {
+  return startFlowWorker<DeployReportJob, string>(
+    {
+      queue: DEPLOY_REPORT_QUEUE,
+      flow: 'deploy-report',
+      connection,
+      prefix,
+      limits,
+      log: deps.log,
+      onGaveUp: async (job, attempts, err) => {
+        const host = await deps.hosts(job.data);
+        const title = `${CHECK_NAMES.deploy} failed after ${attempts} attempts`;
+        const why = shownFailure(err, job.id, deps.log);
+        const checkRun = job.data.progress?.checkRun ?? job.data.progress?.openCheck;
+        // The cluster has the commit; what failed is telling GitHub. The check says both.
+        const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(job.data.report).summary}`.slice(0, 65_000);
+        if (checkRun) await host.failCheck(checkRun.id, title, summary);
+        else await host.reportCheck(CHECK_NAMES.deploy, job.data.sha, { conclusion: 'failure', title, summary, text: '', annotations: [] });
+      },
+    },
+    async (job) => {
+      await reportDeploy(job.data, {
+        ...deps,
+        progress: {
+          get: () => job.data.progress ?? {},
+          set: async (progress) => {
+            await job.updateData({ ...job.data, progress });
+          },
+        },
+        newerReport: (j, app) => reports.newer(j, app),
+      });
+      return { outcome: 'completed', value: 'reported' };
+    },
+  );
 }

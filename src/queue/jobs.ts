@@ -4,6 +4,8 @@ import type { DeployJob, PreviewJob, RepoTarget } from '../flows/jobs.js';
 /** Queue names; one per flow so each scales and is observed separately. */
 export const PREVIEW_QUEUE = 'preview';
 export const DEPLOY_QUEUE = 'deploy';
+/** A deploy's GitHub bookkeeping, after its apply and off its lease. */
+export const DEPLOY_REPORT_QUEUE = 'deploy-report';
 export const DRIFT_QUEUE = 'drift';
 export const IMAGE_QUEUE = 'image-bump';
 /** A scheduler per watched image; its job lists the image's tags. */
@@ -31,6 +33,11 @@ export function mergeGroupPreviewJobId(j: Pick<PreviewJob, 'repoId' | 'headSha'>
 
 export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): string {
   return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
+}
+
+/** One report per deploy job: a retried deploy that reached its report does not report twice. */
+export function deployReportJobId(deployJobId: string): string {
+  return `report-${deployJobId}`;
 }
 
 /** A fresh id each time: every heal is a new decision of the drift watch. */

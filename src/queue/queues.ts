@@ -1,10 +1,12 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { DeployJob, ImageJob, PreviewJob, SyncJob } from '../flows/jobs.js';
-import { DEPLOY_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type PollJob } from './jobs.js';
+import type { DeployJob, DeployReportJob, ImageJob, PreviewJob, SyncJob } from '../flows/jobs.js';
+import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type PollJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
   deploy: Queue<DeployJob>;
+  /** Deploys' GitHub bookkeeping (check run, Deployments, comment), after their apply. */
+  deployReport: Queue<DeployReportJob>;
   /** Holds only the repeatable drift scan; its data is empty. */
   drift: Queue<Record<string, never>>;
   /** Image bumps and config syncs. */
@@ -27,18 +29,20 @@ const JOB_DEFAULTS = {
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
   const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const deploy = new Queue<DeployJob>(DEPLOY_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
+  const deployReport = new Queue<DeployReportJob>(DEPLOY_REPORT_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const drift = new Queue<Record<string, never>>(DRIFT_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   const image = new Queue<ImageJob>(IMAGE_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const imagePoll = new Queue<PollJob>(IMAGE_POLL_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   return {
     preview,
     deploy,
+    deployReport,
     drift,
     image,
     imagePoll,
-    all: [preview, deploy, drift, image, imagePoll] as Queue[],
+    all: [preview, deploy, deployReport, drift, image, imagePoll] as Queue[],
     close: async () => {
-      await Promise.all([preview.close(), deploy.close(), drift.close(), image.close(), imagePoll.close()]);
+      await Promise.all([preview.close(), deploy.close(), deployReport.close(), drift.close(), image.close(), imagePoll.close()]);
     },
   };
 }

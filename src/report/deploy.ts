@@ -50,6 +50,19 @@ function unchangedLine(r: DeployReport): string[] {
   return [`➖ **${u.length} app${u.length === 1 ? '' : 's'} unchanged** by this push (no file ${u.length === 1 ? 'its' : 'their'} render reads changed; already deployed at the commit before), not applied: ${names}`, ''];
 }
 
+/** An app whose Deployment status a newer deploy's report writes instead (a backlog was coalesced). */
+export interface Coalesced {
+  app: string;
+  /** The newer commit whose report covers the app's environment. */
+  by: string;
+}
+
+/** Which Deployments the report writes: the changed apps', less those a newer report covers. */
+export interface DeploymentsNote {
+  deployments: string[];
+  coalesced: Coalesced[];
+}
+
 export function appSucceeded(a: AppDeployReport): boolean {
   return a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
 }
@@ -136,7 +149,26 @@ function row(a: AppDeployReport): string {
   return `| ${a.held ? '🔒' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`;
 }
 
-export function formatDeployCheck(r: DeployReport): CheckOutput {
+/**
+ * What the check says about GitHub Deployments: only changed apps get one, and under a
+ * backlog an older status is left to the newer deploy that covers the same environment.
+ */
+function deploymentsLines(r: DeployReport, note: DeploymentsNote): string[] {
+  const lines: string[] = [];
+  const unchanged = r.apps.length - note.deployments.length - note.coalesced.length;
+  const names = (xs: string[]) => xs.map(mdCode).join(', ');
+  if (note.deployments.length) lines.push(`GitHub Deployments for the ${note.deployments.length} changed app${note.deployments.length === 1 ? '' : 's'}: ${names(note.deployments)}.`);
+  if (unchanged > 0) lines.push(`${unchanged} app${unchanged === 1 ? '' : 's'} unchanged, held or not deployed from here: no Deployment.`);
+  if (note.coalesced.length) {
+    const by = [...new Set(note.coalesced.map((c) => c.by))];
+    lines.push(
+      `Coalesced (GitHub writes were backed up): the Deployment status${note.coalesced.length === 1 ? '' : 'es'} of ${names(note.coalesced.map((c) => c.app))} ${note.coalesced.length === 1 ? 'is' : 'are'} left to the newer deploy of ${by.map((b) => mdCode(b.slice(0, 7))).join(', ')}, which covers the same environment${note.coalesced.length === 1 ? '' : 's'}; the newest status wins.`,
+    );
+  }
+  return lines.length ? [...lines, ''] : [];
+}
+
+export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): CheckOutput {
   const failed = deployFailed(r);
   const lines = [
     ...r.problems.map((p) => problemItem(r, null, p)),
@@ -145,6 +177,7 @@ export function formatDeployCheck(r: DeployReport): CheckOutput {
     ...r.apps.map(row),
     '',
     ...unchangedLine(r),
+    ...(note ? deploymentsLines(r, note) : []),
   ];
   for (const a of r.apps) {
     const ps = appProblems(a);

@@ -174,7 +174,11 @@ export function waitForReply(h: Harness, issue: number, since: number, text?: st
 export async function waitForCheck(h: Harness, sha: string, name: string, since: number, timeoutMs = 60_000): Promise<Recorded> {
   const posts = () => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs'));
   const start = await waitFor(() => h.calls.slice(since).find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === sha && c.body.name === name), `${name} on ${sha.slice(0, 7)}`, timeoutMs);
-  if (start.body.status === 'completed') return start;
+  // A deploy's check comes first in its report: the Deployments and comment follow it.
+  if (start.body.status === 'completed') {
+    if (name === 'mergeops / deploy') await h.deployReported(sha);
+    return start;
+  }
   // The stand-in numbers check runs in creation order from 1001.
   const id = 1000 + posts().indexOf(start) + 1;
   return waitFor(() => h.calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${id}`) && c.body.status === 'completed'), `${name} completion on ${sha.slice(0, 7)}`, timeoutMs);

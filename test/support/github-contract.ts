@@ -307,6 +307,11 @@ export interface ContractOptions {
   now?: () => number;
   /** Turns the per-installation secondary limits off, for a stand-in that models its own. */
   secondaryLimits?: boolean;
+  /**
+   * The length of GitHub's minute for the secondary limits (the hour is 60 of them), 60 s
+   * unless a test scales GitHub's limits down in time, as it scales the app's pacer.
+   */
+  rateWindowMs?: number;
 }
 
 interface Issued {
@@ -324,6 +329,8 @@ export class GitHubContract {
   /** Content-creating requests per installation: their times (ms). */
   private readonly writes = new Map<number, number[]>();
   readonly secondaryLimits: boolean;
+  /** How many content-creating requests the secondary limits refused (403) so far. */
+  rateLimited = 0;
 
   constructor(readonly opts: ContractOptions) {
     this.publicKey = crypto.createPublicKey(opts.privateKey);
@@ -493,15 +500,21 @@ export class GitHubContract {
     const inst = token ? this.tokens.get(token)?.installationId : undefined;
     if (inst === undefined) return null;
     const now = this.now();
-    const times = (this.writes.get(inst) ?? []).filter((t) => t > now - 3600_000);
-    const lastMinute = times.filter((t) => t > now - 60_000).length;
+    const minute = this.opts.rateWindowMs ?? 60_000;
+    const times = (this.writes.get(inst) ?? []).filter((t) => t > now - 60 * minute);
+    const lastMinute = times.filter((t) => t > now - minute).length;
     if (lastMinute >= CONTENT_REQUESTS_PER_MINUTE || times.length >= CONTENT_REQUESTS_PER_HOUR) {
       this.writes.set(inst, times);
+      // GitHub's reply, as its docs and recorded replies show it: 403, retry-after in
+      // seconds (until the window frees a slot), and this message with a request id.
+      const freeAt = lastMinute >= CONTENT_REQUESTS_PER_MINUTE ? (times.filter((t) => t > now - minute)[lastMinute - CONTENT_REQUESTS_PER_MINUTE] as number) + minute : (times[0] as number) + 60 * minute;
+      const requestId = crypto.randomBytes(10).toString('hex').toUpperCase().replace(/^(.{4})(.{4})(.{6})(.{6})$/, '$1:$2:$3:$4');
+      this.rateLimited++;
       return {
         status: 403,
-        headers: { 'retry-after': '60', 'x-ratelimit-remaining': '4000' },
+        headers: { 'retry-after': String(Math.max(1, Math.ceil((freeAt - now) / 1000))), 'x-ratelimit-remaining': '4000', 'x-github-request-id': requestId },
         body: {
-          message: `You have exceeded a secondary rate limit (${lastMinute >= CONTENT_REQUESTS_PER_MINUTE ? `${CONTENT_REQUESTS_PER_MINUTE} content-creating requests per minute` : `${CONTENT_REQUESTS_PER_HOUR} per hour`}). Please wait a few minutes before you try again.`,
+          message: `You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID ${requestId}.`,
           documentation_url: 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits',
           status: '403',
         },

@@ -18,8 +18,12 @@ export const REPO = { owner: 'acme', name: 'deploys', id: 777 };
 
 /** A GitHub fault to answer instead of the normal reply: [status, body, headers]. */
 export type FaultReply = [number, unknown, Record<string, string>?];
-/** Consulted before every recorded GitHub call; undefined lets the call through. */
-export type Fault = (method: string, path: string, body: unknown) => FaultReply | undefined;
+/**
+ * Consulted before every recorded GitHub call; undefined lets the call through. It may
+ * take its time (look at the cluster at the moment GitHub receives a request): the request
+ * waits for it.
+ */
+export type Fault = (method: string, path: string, body: unknown) => FaultReply | undefined | Promise<FaultReply | undefined>;
 
 export interface HarnessOptions {
   /** Defaults to testProbot() (no Octokit retries, so tests see exact call sequences). */
@@ -32,6 +36,10 @@ export interface HarnessOptions {
    * stand for the traffic of many installations, not one.
    */
   secondaryLimits?: boolean;
+  /** GitHub's minute for those limits, scaled down with the app's (MERGEOPS_GITHUB_WRITE_WINDOW_MS); 60 s by default. */
+  rateWindowMs?: number;
+  /** How long the stand-in takes to answer a content-creating request, so overlapping writes can be seen. */
+  writeLatencyMs?: number;
 }
 
 export interface Recorded {
@@ -42,6 +50,8 @@ export interface Recorded {
   at: number;
   /** Set when a fault answered instead of the normal reply. */
   status?: number;
+  /** For a check run created: the id the stand-in gave it (its PATCHes name it in the path). */
+  checkRunId?: number;
 }
 
 /**
@@ -58,7 +68,6 @@ export interface Harness {
   push(sha: string, files: RepoFiles): Promise<void>;
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
-  /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
   /**
    * Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge.
    * With `before` (a commit pushed earlier) the payload is an update of the branch as GitHub
@@ -67,11 +76,20 @@ export interface Harness {
    * GitHub's example: the push created the branch.
    */
   pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number; replay?: boolean; before?: string; commits?: number; forced?: boolean }): Promise<number>;
-  /** Resolves with the completed `mergeops / deploy` check run of `sha`. */
+  /**
+   * Resolves with the completed `mergeops / deploy` check run of `sha`, once that deploy's
+   * report (the check, then the Deployments, the comment) has settled.
+   */
   waitForDeploy(sha: string): Promise<Recorded>;
+  /** Resolves when no report job of `sha` is waiting, running or due for a retry. */
+  deployReported(sha: string): Promise<void>;
   lastCommentId(): number;
   /** The installation tokens the stand-in issued (what a secret scan must not find). */
   tokens(): string[];
+  /** The most content-creating requests of one installation GitHub was answering at once. */
+  maxWritesInFlight(): number;
+  /** How many content-creating requests GitHub's secondary limits refused (403 + retry-after). */
+  rateLimited(): number;
   /** More GitHub endpoints for this stand-in (held to the same contract, faults included). */
   serve(routes: Route[]): void;
   /** A comment someone else (a person, another app's bot) posted on `pr`; returns its id. */
@@ -179,8 +197,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   // (`user`: the author, when someone other than the app posted it).
   const comments = new Map<number, { id: number; pr: number; body: string; user?: { login: string; type: string } }>();
   // A faulted call is recorded with its status, so tests can count what GitHub refused.
-  const fault = (method: string, uri: string, body: unknown): FaultReply | undefined => {
-    const f = opts.fault?.(method, uri, body);
+  const fault = async (method: string, uri: string, body: unknown): Promise<FaultReply | undefined> => {
+    const f = await opts.fault?.(method, uri, body);
     if (f) calls.push({ at: Date.now(), method, path: uri, body, status: f[0] });
     return f;
   };
@@ -191,7 +209,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
   const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map(), issueLabels: new Map(), repoLabels: new Map() };
-  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY, secondaryLimits: opts.secondaryLimits ?? true });
+  const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY, secondaryLimits: opts.secondaryLimits ?? true, ...(opts.rateWindowMs ? { rateWindowMs: opts.rateWindowMs } : {}) });
   // What GitHub refused is recorded with its status, like a fault, so tests can count it.
   const refused = (req: StandInRequest, reply: StandInReply): void => {
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
@@ -232,6 +250,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       handle: (req) => {
         record(req);
         const id = ++nextCheckId;
+        (calls.at(-1) as Recorded).checkRunId = id;
         contract.checkRunCreated(id);
         return [201, { id }, { 'x-ratelimit-remaining': '4990' }];
       },
@@ -338,7 +357,31 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return fault(req.method, req.uri, req.body ?? null);
     },
   });
-  interceptWithNock(github, [GITHUB, DOWNLOAD_HOST]);
+  // Writes in flight at GitHub (the App's own token calls aside), for "one at a time".
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const timedGithub = {
+    ...github,
+    dispatch: async (raw: Parameters<typeof github.dispatch>[0]) => {
+      const write = raw.method.toUpperCase() !== 'GET' && !new URL(raw.url).pathname.startsWith('/app');
+      if (!write) return github.dispatch(raw);
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        if (opts.writeLatencyMs) await new Promise((r) => setTimeout(r, opts.writeLatencyMs));
+        return await github.dispatch(raw);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  interceptWithNock(timedGithub, [GITHUB, DOWNLOAD_HOST]);
+
+  const reported = async (s: string): Promise<void> => {
+    await waitFor(async () => {
+      const open = await rt.queues.deployReport.getJobs(['waiting', 'active', 'delayed', 'prioritized']);
+      return open.some((j) => j.data.sha === s) ? undefined : true;
+    }, `the deploy report of ${s.slice(0, 7)} to settle`, 60_000);
+  };
 
   return {
     rt,
@@ -373,6 +416,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       return id;
     },
     serve: (more) => void routes.push(...more),
+    maxWritesInFlight: () => maxInFlight,
+    rateLimited: () => contract.rateLimited,
     tokens: () => contract.issuedTokens(),
     pushEvent: async (s, opts = {}) => {
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
@@ -409,9 +454,12 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     },
     waitForDeploy: async (s) => {
       const start = await waitFor(() => calls.find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s && c.body.name === 'mergeops / deploy'), `deploy check for ${s}`, 60_000);
-      const checkId = 1000 + calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs')).indexOf(start) + 1;
-      return waitFor(() => calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${checkId}`) && c.body.status === 'completed'), `deploy completion for ${s}`, 60_000);
+      // A deploy reports after its apply: its check run is created completed, in one request.
+      const done = start.body.status === 'completed' ? start : await waitFor(() => calls.find((c) => c.method === 'PATCH' && !c.status && c.path.endsWith(`/check-runs/${start.checkRunId}`) && c.body.status === 'completed'), `deploy completion for ${s}`, 60_000);
+      await reported(s);
+      return done;
     },
+    deployReported: reported,
     stop: async () => {
       await rt.stop();
       nock.cleanAll();

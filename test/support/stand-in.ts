@@ -34,7 +34,7 @@ export interface StandIn {
  * contract and before the route (the tests' fault injection). A request no route serves is
  * itself recorded as a violation: the stand-in is missing part of GitHub the app relies on.
  */
-export function standIn(contract: GitHubContract, routes: Route[], opts: { apiBase: string; before?: (req: StandInRequest) => StandInReply | undefined; onRefusal?: (req: StandInRequest, reply: StandInReply) => void }): StandIn {
+export function standIn(contract: GitHubContract, routes: Route[], opts: { apiBase: string; before?: (req: StandInRequest) => StandInReply | undefined | Promise<StandInReply | undefined>; onRefusal?: (req: StandInRequest, reply: StandInReply) => void }): StandIn {
   return {
     contract,
     dispatch: async (raw) => {
@@ -49,7 +49,7 @@ export function standIn(contract: GitHubContract, routes: Route[], opts: { apiBa
         opts.onRefusal?.(req, reply);
         return reply;
       }
-      const early = opts.before?.(req);
+      const early = await opts.before?.(req);
       if (early) return early;
       const path = uri.split('?')[0] as string;
       const route = routes.find((r) => r.method === req.method && (typeof r.path === 'string' ? r.path === path : r.path.test(uri)));

@@ -152,7 +152,8 @@ describe('deploy and rollback commands, and the Roll back button, through the wh
     const failed = await waitForCheck(h, m3, 'mergeops / deploy', since);
     expect(failed.body.conclusion).toBe('failure');
     expect(failed.body.actions).toEqual([{ label: 'Roll back', description: 'Open a PR restoring the last good deploy', identifier: 'mergeops-rollback' }]);
-    const checkRunId = Number(failed.path.split('/').pop());
+    // Created completed (a deploy reports after its apply), or completed by a PATCH naming it.
+    const checkRunId = failed.checkRunId ?? Number(failed.path.split('/').pop());
 
     since = h.calls.length;
     expect(await clickAction(h, { sha: m3, checkRunId, login: 'reader', identifier: 'mergeops-rollback' })).toBe(202);

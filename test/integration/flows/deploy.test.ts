@@ -67,8 +67,9 @@ describe('deploy on merge against the real API server', () => {
 
     expect(check.body.conclusion).toBe('success');
     expect(check.body.output.summary).toContain(`| ✅ | <code>store</code> | <code>default</code> / <code>${ns}</code> | deployed: 3 created, 0 configured, 0 unchanged, 0 pruned |`);
+    // One Deployment, one final status: reported after the apply, so no in_progress first.
     const statusCalls = h.calls.filter((c) => c.path.match(/deployments\/\d+\/statuses/));
-    expect(statusCalls.slice(-2).map((c) => c.body.state)).toEqual(['in_progress', 'success']);
+    expect(statusCalls.map((c) => c.body.state)).toEqual(['success']);
     const created = h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/deployments') && c.body.ref === s);
     expect(created?.body).toMatchObject({ environment: 'store', auto_merge: false, required_contexts: [] });
     const comment = await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/issues/31/comments')), 'PR comment');
@@ -98,9 +99,12 @@ describe('deploy on merge against the real API server', () => {
       );
     const rvBefore = await versions();
     await h.rt.queues.deploy.add('deploy', { installationId: 424242, owner: 'acme', repo: 'deploys', repoId: REPO.id, sha: s, branch: 'main', defaultBranch: 'main', reason: 'self-heal' }, { jobId: `rerun-${ns}` });
-    const rerunChecks = () => h.calls.filter((c) => c.method === 'PATCH' && c.body.status === 'completed' && String(c.body.output?.summary).includes('0 created, 0 configured, 3 unchanged, 0 pruned'));
+    const rerunChecks = () => h.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.status === 'completed' && String(c.body.output?.summary).includes('0 created, 0 configured, 3 unchanged, 0 pruned'));
     await waitFor(() => rerunChecks().length > 0 || undefined, 're-run check');
     expect(await versions()).toEqual(rvBefore);
+    // Nothing changed, so no Deployment: the check says so instead.
+    expect(h.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/deployments'))).toHaveLength(1);
+    expect(rerunChecks()[0]?.body.output.summary).toContain('1 app unchanged, held or not deployed from here: no Deployment.');
   });
 
   it('prunes what Git dropped, never what mergeops did not create, and not at all on an empty render', async () => {
@@ -162,7 +166,9 @@ describe('deploy on merge against the real API server', () => {
     expect(body).toContain('❌ failed');
     expect(body).toContain(`- ❌ <code>apps/v1 Deployment ${ns}/web</code>: not healthy after 3 s: controller has not observed generation 1 yet`);
     expect(body).toContain(`**Fix:** it did not become healthy within the app's <code>wait</code> (3 s): look at its pods and events (<code>kubectl -n ${ns} describe deployment web</code>`);
-    expect(body).toContain(`[the mergeops / deploy check run](https://github.com/acme/deploys/runs/${check.path.split('/').pop()})`);
+    // Created completed: the id is the one the stand-in gave the POST.
+    const checkId = check.checkRunId;
+    expect(body).toContain(`[the mergeops / deploy check run](https://github.com/acme/deploys/runs/${checkId})`);
     expect(body).toContain('**Next:** fix it in a new pull request');
   });
 

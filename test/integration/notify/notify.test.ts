@@ -132,7 +132,7 @@ describe('notifications reach a real receiver, signed, retried on 500, never fai
       sha: s,
       branch: 'main',
       pullRequest: 41,
-      url: `https://github.com/${REPO.owner}/${REPO.name}/runs/${check.path.split('/').pop()}`,
+      url: `https://github.com/${REPO.owner}/${REPO.name}/runs/${check.checkRunId ?? check.path.split('/').pop()}`,
       objects: [{ ref: `apps/v1 Deployment ${ns}/web`, message: 'not healthy after 1 s: controller has not observed generation 1 yet' }],
     });
     expect(Date.parse(String(body['at']))).toBeGreaterThan(Date.now() - 60_000);

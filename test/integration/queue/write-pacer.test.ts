@@ -8,22 +8,84 @@ describe('WritePacer: GitHub secondary rate limits per installation, shared in R
   const prefix = `mergeops-pacer-${crypto.randomUUID().slice(0, 8)}`;
   afterAll(() => redis.disconnect());
 
+  /** A write as the runtime sends one: take the turn, "send", give it back. */
+  const write = async (p: WritePacer, installation: number, sendMs = 0): Promise<void> => {
+    const release = await p.acquire(installation);
+    if (sendMs) await new Promise((r) => setTimeout(r, sendMs));
+    await release();
+  };
+
   it('lets the budget through at once, holds the next write, and keeps installations apart', async () => {
     // Two "workers" (two pacers) share the budget of 3 a minute.
     const a = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500 });
     const b = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500 });
     const started = Date.now();
-    await Promise.all([a.acquire(1), b.acquire(1), a.acquire(1)]);
+    await Promise.all([write(a, 1), write(b, 1), write(a, 1)]);
     expect(Date.now() - started).toBeLessThan(1000);
     let fourth = false;
-    void b.acquire(1).then(() => (fourth = true));
+    void write(b, 1).then(() => (fourth = true));
     await new Promise((r) => setTimeout(r, 500));
     // Proved from state: still waiting, and the window holds exactly the three granted.
     expect(fourth).toBe(false);
     expect(await redis.zcard(`${prefix}:github-writes:1`)).toBe(3);
     // Another installation has its own budget.
-    await a.acquire(2);
+    await write(a, 2);
     expect(await redis.zcard(`${prefix}:github-writes:2`)).toBe(1);
+  });
+
+  it('one write in flight per installation across processes: the next waits until the first is answered', async () => {
+    // Separate connections, as separate worker processes have.
+    const conns = [createRedis(process.env['MERGEOPS_TEST_REDIS_URL'] as string, true), createRedis(process.env['MERGEOPS_TEST_REDIS_URL'] as string, true)];
+    try {
+      const pacers = conns.map((c) => new WritePacer(c, prefix, { perMinute: 80, perHour: 500 }));
+      let inFlight = 0;
+      let most = 0;
+      const spans: [number, number][] = [];
+      await Promise.all(
+        Array.from({ length: 12 }, async (_, i) => {
+          const release = await (pacers[i % 2] as WritePacer).acquire(3);
+          const start = Date.now();
+          most = Math.max(most, ++inFlight);
+          await new Promise((r) => setTimeout(r, 20));
+          inFlight--;
+          spans.push([start, Date.now()]);
+          await release();
+        }),
+      );
+      expect(most).toBe(1);
+      spans.sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < spans.length; i++) expect((spans[i] as [number, number])[0]).toBeGreaterThanOrEqual((spans[i - 1] as [number, number])[1]);
+      // Another installation is not held up by this one's turn.
+      const held = await (pacers[0] as WritePacer).acquire(3);
+      const t = Date.now();
+      await write(pacers[1] as WritePacer, 4);
+      expect(Date.now() - t).toBeLessThan(500);
+      await held();
+    } finally {
+      for (const c of conns) c.disconnect();
+    }
+  });
+
+  it('a retry-after GitHub sent pauses every process\'s writes of that installation until it ends', async () => {
+    const a = new WritePacer(redis, prefix, { perMinute: 80, perHour: 500 });
+    const b = new WritePacer(redis, prefix, { perMinute: 80, perHour: 500 });
+    await a.pause(5, 1200);
+    // A shorter wait seen later does not cut the longer one.
+    await b.pause(5, 100);
+    const t = Date.now();
+    await write(b, 5);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1100);
+  });
+
+  it('scales its window for tests: 2 a "minute" of 1 s lets the third through about a second later', async () => {
+    const p = new WritePacer(redis, prefix, { perMinute: 2, perHour: 500, windowMs: 1000 });
+    await write(p, 6);
+    await write(p, 6);
+    const t = Date.now();
+    await write(p, 6);
+    // The minute is the window plus a second of margin, as for GitHub's 60 s.
+    expect(Date.now() - t).toBeGreaterThanOrEqual(1500);
+    expect(Date.now() - t).toBeLessThan(4000);
   });
 
   it('counts writes, not reads or the App token calls', () => {

@@ -6,10 +6,11 @@ import { REPO, sha, startHarness, type FaultReply, type Harness } from '../../su
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 
 /**
- * A deploy job that fails for a reason of ours (GitHub 500 on creating the Deployment,
- * with Octokit retries off) is retried by BullMQ. The retry finishes the check run the
- * first attempt opened instead of opening a second, and a job that runs out of attempts
- * completes its check as failed instead of leaving it in progress forever.
+ * A deploy whose GitHub bookkeeping fails for a reason of ours (GitHub 500 on creating the
+ * Deployment, with Octokit retries off) is retried by BullMQ: the deploy's report job,
+ * which keeps the deploy job's attempts. The retry goes on with the check run the first
+ * attempt created instead of creating a second, and a report that runs out of attempts
+ * completes that check as failed, saying why.
  */
 describe('deploy retries keep one check run', () => {
   let h: Harness;
@@ -53,6 +54,10 @@ describe('deploy retries keep one check run', () => {
     await h.rt.queues.deploy.add('deploy', job(s), { jobId: `retry-${ns}`, attempts: 3, backoff: { type: 'fixed', delay: 100 } });
     const check = await h.waitForDeploy(s);
     expect(check.body.conclusion).toBe('success');
+    // The check comes first in the report (Deployments link it); the retried attempt creates the Deployment.
+    const deployment = await waitFor(() => h.git.deployments.find((d) => d.sha === s && d.statuses.length > 0), 'the Deployment the retry created');
+    expect(deployment.statuses.map((x) => x.state)).toEqual(['success']);
+    expect(h.git.deployments.filter((d) => d.sha === s)).toHaveLength(1);
     expect(h.calls.filter((c) => c.status === 500)).toHaveLength(1);
     expect(checkRuns(s)).toHaveLength(1);
     expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'settings'))?.['data'] as { value: string }).value).toBe('1');

@@ -90,6 +90,12 @@ export class FakeRepoHost implements RepoHost {
     Object.assign(c, { status: 'completed', conclusion: output.conclusion, output });
   }
 
+  async reportCheck(name: CheckName, headSha: string, output: CheckOutput): Promise<{ id: number; url?: string }> {
+    const id = this.nextId++;
+    this.checks.push({ id, name, headSha, status: 'completed', conclusion: output.conclusion, output });
+    return { id, url: this.checkRunUrl(id) };
+  }
+
   async failCheck(id: number, title: string, summary: string): Promise<void> {
     Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'failure', output: { title, summary } });
   }

@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { CHECK_NAMES } from '../../../src/check-names.js';
 import { runDeploy, type DeployDeps } from '../../../src/flows/deploy.js';
-import type { DeployJob } from '../../../src/flows/jobs.js';
+import { reportDeploy, type DeployReportDeps } from '../../../src/flows/deploy-report.js';
+import type { DeployJob, DeployReportJob } from '../../../src/flows/jobs.js';
 import { FakeCluster } from '../fakes/cluster.js';
 import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
 
@@ -15,53 +16,102 @@ function setup(files: Record<string, string>, opts: { reason?: DeployJob['reason
   const sha = host.push(files, 'main');
   const job: DeployJob = { installationId: 1, owner: 'acme', repo: 'deploys', repoId: 777, sha, branch: 'main', defaultBranch: 'main', ...(opts.reason ? { reason: opts.reason } : {}) };
   const recorded: string[] = [];
-  let checkRun: { id: number; url?: string } | undefined;
+  /** The report jobs the deploy handed on, and what the host held when it did. */
+  const reports: { job: DeployReportJob; checksThen: number; deploymentsThen: number }[] = [];
   const deps: DeployDeps = {
     hosts: fakeHosts(host),
     engine: cluster,
     log: pino({ level: 'silent' }),
     recordDeployed: async (_job, app) => void recorded.push(app),
-    checkRun: { get: () => checkRun, set: async (c) => void (checkRun = c) },
+    report: async (r) => void reports.push({ job: { ...r, deployJobId: `deploy-${reports.length}`, seq: reports.length + 1 }, checksThen: host.checks.length, deploymentsThen: host.deployments.length }),
   };
-  return { host, cluster, job, deps, recorded };
+  /** Runs the report as the report worker does, with its progress kept across calls (a retry). */
+  const report = async (i = -1, more: Partial<DeployReportDeps> = {}) => {
+    const r = reports.at(i);
+    if (!r) throw new Error('the deploy handed on no report');
+    await reportDeploy(r.job, { hosts: fakeHosts(host), log: pino({ level: 'silent' }), progress: { get: () => r.job.progress ?? {}, set: async (p) => void (r.job.progress = p) }, ...more });
+  };
+  /** The deploy, then its report: what one push shows on GitHub. */
+  const deploy = async (j: DeployJob = job) => {
+    const out = await runDeploy(j, deps);
+    if (out) await report();
+    return out;
+  };
+  return { host, cluster, job, deps, recorded, reports, report, deploy };
 }
 
+const ns = (name: string): string => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`;
+
 describe('deploy flow (through the fake host)', () => {
-  it('deploys every app of the branch: Deployments in_progress → success, a successful check, a comment on the merged PR', async () => {
-    const { host, cluster, job, deps, recorded } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b'), 'docs/cm.yaml': cm('docs', 'c') });
+  it('deploys every app of the branch, then reports: one check run created with its conclusion, a Deployment with one final status per changed app, a comment on the merged PR', async () => {
+    const { host, cluster, job, deps, recorded, reports, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b'), 'docs/cm.yaml': cm('docs', 'c') });
     host.merged.set(job.sha, 41);
     await runDeploy(job, deps);
+    // Cluster first: both apps are applied before anything is written to GitHub.
+    expect(cluster.get('v1', 'ConfigMap', 'shop', 'web')?.data).toEqual({ value: 'a' });
+    expect(cluster.get('v1', 'ConfigMap', 'shop', 'api')?.data).toEqual({ value: 'b' });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ checksThen: 0, deploymentsThen: 0 });
+    expect(host.checks).toEqual([]);
+    expect(host.comments).toEqual([]);
+    expect(reports[0]?.job.changed).toEqual(['web', 'api']);
+    // The report job carries references and counts, never the objects.
+    expect(JSON.stringify(reports[0]?.job)).not.toContain('"value"');
+    expect(reports[0]?.job.report.apps.every((a) => a.result?.objects.length === 0)).toBe(true);
+
+    await report();
     expect(host.deployments.map((d) => [d.environment, d.sha, d.statuses.map((s) => s.state)])).toEqual([
-      ['web', job.sha, ['in_progress', 'success']],
-      ['api', job.sha, ['in_progress', 'success']],
+      ['web', job.sha, ['success']],
+      ['api', job.sha, ['success']],
     ]);
-    expect(host.deployments[0]?.statuses[1]?.description).toBe('deployed: 1 created, 0 configured, 0 unchanged, 0 pruned');
-    // Every Deployment status links the deploy check run.
+    expect(host.deployments[0]?.statuses[0]?.description).toBe('deployed: 1 created, 0 configured, 0 unchanged, 0 pruned');
+    // Every Deployment status links the deploy check run, created once and already completed.
     const check = host.check(CHECK_NAMES.deploy);
-    expect(host.deployments.flatMap((d) => d.statuses.map((s) => s.logUrl))).toEqual(Array(4).fill(host.checkRunUrl(check?.id ?? -1)));
-    expect(check).toMatchObject({ headSha: job.sha, conclusion: 'success' });
+    expect(host.checks).toHaveLength(1);
+    expect(host.deployments.flatMap((d) => d.statuses.map((s) => s.logUrl))).toEqual(Array(2).fill(host.checkRunUrl(check?.id ?? -1)));
+    expect(check).toMatchObject({ headSha: job.sha, status: 'completed', conclusion: 'success' });
     expect(check?.output?.title).toBe('Deployed 2 apps');
+    expect(check?.output?.summary).toContain('GitHub Deployments for the 2 changed apps: <code>web</code>, <code>api</code>.');
     expect(host.comments.map((c) => c.issue)).toEqual([41]);
     expect(host.comments[0]?.body).toContain('✅ succeeded');
-    expect(recorded).toEqual(['web', 'api']);
-    expect(cluster.get('v1', 'ConfigMap', 'shop', 'web')?.data).toEqual({ value: 'a' });
+    // Applied side by side: recorded in the order they finished.
+    expect([...recorded].sort()).toEqual(['api', 'web']);
     expect(cluster.get('v1', 'ConfigMap', 'default', 'docs')).toBeUndefined();
     expect(host.openCheckouts).toBe(0);
   });
 
-  it('prunes what Git dropped', async () => {
-    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'web/old.yaml': cm('old', 'x') });
-    await runDeploy(job, deps);
-    const next = { ...job, sha: host.push({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') }, 'main') };
-    await runDeploy(next, { ...deps, checkRun: { get: () => undefined, set: async () => undefined } });
-    expect(cluster.get('v1', 'ConfigMap', 'shop', 'old')).toBeUndefined();
-    expect(host.deployments.at(-2)?.statuses.at(-1)?.description).toBe('deployed: 0 created, 0 configured, 1 unchanged, 1 pruned');
+  it('a push that changes one app of several: exactly one Deployment, the check lists every app', async () => {
+    const { host, job, deploy } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    await deploy();
+    const before = host.deployments.length;
+    const next = { ...job, sha: host.push({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a2'), 'api/cm.yaml': cm('api', 'b') }, 'main') };
+    await deploy(next);
+    expect(host.deployments.slice(before).map((d) => [d.environment, d.statuses.map((s) => s.state)])).toEqual([['web', ['success']]]);
+    const check = host.checks.at(-1);
+    expect(check?.output?.summary).toContain('| ✅ | <code>api</code> |');
+    expect(check?.output?.summary).toContain('1 app unchanged, held or not deployed from here: no Deployment.');
   });
 
-  it('fails the app whose object the server refuses: its Deployment fails, the check fails, nothing is recorded', async () => {
-    const { host, cluster, job, deps, recorded } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
-    cluster.refuse.set('v1 ConfigMap shop/web', 'admission webhook "policy" denied the request');
+  it('applies apps rendering Namespaces or CRDs before the others, whatever the config order', async () => {
+    const config = 'apps:\n  - name: web\n    path: web\n    namespace: shop\n  - name: api\n    path: api\n    namespace: shop\n  - name: infra\n    path: infra\n';
+    const { cluster, job, deps } = setup({ '.github/mergeops.yml': config, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b'), 'infra/ns.yaml': ns('shop') });
     await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['infra', 'web', 'api']);
+  });
+
+  it('prunes what Git dropped', async () => {
+    const { host, cluster, job, deploy } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'web/old.yaml': cm('old', 'x') });
+    await deploy();
+    const next = { ...job, sha: host.push({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') }, 'main') };
+    await deploy(next);
+    expect(cluster.get('v1', 'ConfigMap', 'shop', 'old')).toBeUndefined();
+    expect(host.deployments.filter((d) => d.environment === 'web').at(-1)?.statuses.at(-1)?.description).toBe('deployed: 0 created, 0 configured, 1 unchanged, 1 pruned');
+  });
+
+  it('fails the app whose object the server refuses: its Deployment fails, the check fails, the other app deploys, nothing of the failed app is recorded', async () => {
+    const { host, cluster, job, recorded, deploy } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    cluster.refuse.set('v1 ConfigMap shop/web', 'admission webhook "policy" denied the request');
+    await deploy(job);
     expect(host.deployments.map((d) => [d.environment, d.statuses.at(-1)?.state])).toEqual([
       ['web', 'failure'],
       ['api', 'success'],
@@ -71,26 +121,28 @@ describe('deploy flow (through the fake host)', () => {
     expect(check?.output?.title).toBe('Deploy failed for 1 of 2 apps');
     expect(check?.output?.summary).toContain('admission webhook');
     expect(recorded).toEqual(['api']);
+    expect(cluster.get('v1', 'ConfigMap', 'shop', 'api')?.data).toEqual({ value: 'b' });
   });
 
   it('fails an app whose objects do not become healthy within its wait', async () => {
-    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') });
+    const { host, cluster, deploy } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') });
     cluster.unhealthy.set('v1 ConfigMap shop/web', 'not healthy after 30 s: 0/1 replicas ready');
-    await runDeploy(job, deps);
+    await deploy();
     expect(host.deployments[0]?.statuses.at(-1)?.state).toBe('failure');
     expect(host.check(CHECK_NAMES.deploy)?.output?.summary).toContain('0/1 replicas ready');
   });
 
-  it('does nothing when no app deploys from the branch: no check run, no Deployment', async () => {
-    const { host, job, deps } = setup({ '.github/mergeops.yml': CONFIG });
+  it('does nothing when no app deploys from the branch: no report, no check run, no Deployment', async () => {
+    const { host, job, deps, reports } = setup({ '.github/mergeops.yml': CONFIG });
     expect(await runDeploy({ ...job, branch: 'release' }, deps)).toBeNull();
+    expect(reports).toEqual([]);
     expect(host.checks).toEqual([]);
     expect(host.deployments).toEqual([]);
   });
 
   it('reports an invalid config as a failed check and deploys nothing', async () => {
-    const { host, job, deps } = setup({ '.github/mergeops.yml': 'apps: []\n' });
-    await runDeploy(job, deps);
+    const { host, deploy } = setup({ '.github/mergeops.yml': 'apps: []\n' });
+    await deploy();
     const check = host.check(CHECK_NAMES.deploy);
     expect(check?.conclusion).toBe('failure');
     expect(check?.output?.summary).toContain('invalid config: apps: lists no apps');
@@ -98,26 +150,72 @@ describe('deploy flow (through the fake host)', () => {
   });
 
   it('a self-heal re-applies forced and comments on no pull request', async () => {
-    const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') }, { reason: 'self-heal' });
+    const { host, cluster, job, deploy } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') }, { reason: 'self-heal' });
     host.merged.set(job.sha, 41);
-    await runDeploy(job, deps);
-    expect(cluster.applies.map((a) => [a.app, a.force])).toEqual([
-      ['web', true],
-      ['api', true],
-    ]);
+    await deploy();
+    // (api has no manifests in this commit: its render fails, so only web reaches the cluster.)
+    expect(cluster.applies.map((a) => [a.app, a.force])).toEqual([['web', true]]);
     expect(host.comments).toEqual([]);
   });
 
-  it('on an error of ours the Deployment says it is retrying (never stuck in_progress) and the job fails', async () => {
-    const { host, cluster, job, deps, recorded } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') });
+  it('on an error of ours the job fails and nothing is reported on GitHub (the retry reports)', async () => {
+    const { host, cluster, job, deps, recorded, reports } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') });
     cluster.down = new Error('connect ECONNREFUSED 127.0.0.1:6443');
     await expect(runDeploy(job, deps)).rejects.toThrow('ECONNREFUSED');
-    expect(host.deployments[0]?.statuses.map((s) => [s.state, s.description])).toEqual([
-      ['in_progress', 'applying'],
-      ['error', 'mergeops hit an internal error; retrying'],
-    ]);
+    expect(reports).toEqual([]);
+    expect(host.checks).toEqual([]);
+    expect(host.deployments).toEqual([]);
     expect(recorded).toEqual([]);
     expect(host.openCheckouts).toBe(0);
+  });
+
+  it('a retried report goes on where it stopped: no second check run, Deployment or status', async () => {
+    const { host, job, deps, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    host.merged.set(job.sha, 41);
+    await runDeploy(job, deps);
+    // GitHub fails the second Deployment status; the job is retried.
+    const set = host.setDeploymentState.bind(host);
+    let calls = 0;
+    host.setDeploymentState = async (...args) => {
+      if (++calls === 2) throw Object.assign(new Error('Server Error'), { status: 500 });
+      return set(...args);
+    };
+    await expect(report()).rejects.toThrow('Server Error');
+    await report();
+    expect(host.checks).toHaveLength(1);
+    expect(host.deployments.map((d) => [d.environment, d.statuses.map((s) => s.state)])).toEqual([
+      ['web', ['success']],
+      ['api', ['success']],
+    ]);
+    expect(host.comments).toHaveLength(1);
+  });
+
+  it('a deploy of an earlier version that opened its check run in progress: the report completes that one, creating none', async () => {
+    const { host, job, deps, reports, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    const open = await host.startCheck(CHECK_NAMES.deploy, job.sha);
+    await runDeploy(job, deps);
+    (reports[0] as { job: DeployReportJob }).job.progress = { openCheck: open };
+    await report();
+    expect(host.checks).toHaveLength(1);
+    expect(host.checks[0]).toMatchObject({ id: open.id, status: 'completed', conclusion: 'success' });
+    expect(host.deployments.flatMap((d) => d.statuses.map((s) => s.logUrl))).toEqual(Array(2).fill(host.checkRunUrl(open.id)));
+  });
+
+  it('coalesces a backlog: an environment a newer report covers gets no older status, and the check says so', async () => {
+    const { host, job, deps, reports, report } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') });
+    await runDeploy(job, deps);
+    const next = { ...job, sha: host.push({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a2'), 'api/cm.yaml': cm('api', 'b') }, 'main') };
+    await runDeploy(next, deps);
+    // Both reports wait; the newer one (web only) is the newest word on web.
+    const newerReport = async (j: DeployReportJob, app: string) => reports.find((r) => r.job.seq > j.seq && r.job.changed.includes(app))?.job.sha ?? null;
+    await report(0, { newerReport });
+    await report(1, { newerReport });
+    expect(host.deployments.map((d) => [d.environment, d.sha.slice(0, 7)])).toEqual([
+      ['api', job.sha.slice(0, 7)],
+      ['web', next.sha.slice(0, 7)],
+    ]);
+    expect(host.checks).toHaveLength(2);
+    expect(host.checks[0]?.output?.summary).toContain(`the Deployment status of <code>web</code> is left to the newer deploy of <code>${next.sha.slice(0, 7)}</code>`);
   });
 });
 
@@ -134,10 +232,12 @@ describe('deploy flow: a push deploys the apps it affects', () => {
     const job: DeployJob = { ...s.job, sha, reason: 'push', changes: { before, paths: Object.keys(change) } };
     return { ...s, job, before };
   }
+  const applied = (r: Awaited<ReturnType<typeof runDeploy>>) => r?.apps.map((a) => a.app);
 
   it('applies only the app whose file changed; the other is recorded deployed at the new commit and listed unchanged', async () => {
-    const { host, job, deps, recorded } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
-    const report = await runDeploy(job, deps);
+    const { host, job, recorded, deploy } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    const report = await deploy(job);
+    expect(applied(report)).toEqual(['api']);
     expect(host.deployments.map((d) => d.environment)).toEqual(['api']);
     expect(report?.unchanged).toEqual(['web']);
     expect(recorded.sort()).toEqual(['api', 'web']);
@@ -146,19 +246,16 @@ describe('deploy flow: a push deploys the apps it affects', () => {
   });
 
   it('applies an untouched app whose last deploy was not the push’s parent (it failed, or never ran)', async () => {
-    const { host, job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, { api: null, web: 'f'.repeat(40) });
-    await runDeploy(job, deps);
-    expect(host.deployments.map((d) => d.environment)).toEqual(['web', 'api']);
+    const { job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, { api: null, web: 'f'.repeat(40) });
+    expect(applied(await runDeploy(job, deps))).toEqual(['web', 'api']);
   });
 
   it('asks the compare API when the job carries no paths, and deploys every app when it fails', async () => {
     const { host, job, deps, before } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
-    await runDeploy({ ...job, changes: { before } }, deps);
+    expect(applied(await runDeploy({ ...job, changes: { before } }, deps))).toEqual(['api']);
     expect(host.compares).toEqual([`${before}...${job.sha}`]);
-    expect(host.deployments.map((d) => d.environment)).toEqual(['api']);
     host.compareError = Object.assign(new Error('Server Error'), { status: 500 });
-    await runDeploy({ ...job, changes: { before } }, { ...deps, checkRun: { get: () => undefined, set: async () => undefined } });
-    expect(host.deployments.slice(1).map((d) => d.environment)).toEqual(['web', 'api']);
+    expect(applied(await runDeploy({ ...job, changes: { before } }, deps))).toEqual(['web', 'api']);
   });
 
   it('deploys every app on an untrusted list (a force-push), for a command and for self-heal', async () => {
@@ -167,9 +264,8 @@ describe('deploy flow: a push deploys the apps it affects', () => {
       (job: DeployJob) => ({ ...job, reason: 'command' as const }),
       (job: DeployJob) => ({ ...job, reason: 'self-heal' as const }),
     ]) {
-      const { host, job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
-      await runDeploy(j(job), deps);
-      expect(host.deployments.map((d) => d.environment)).toEqual(['web', 'api']);
+      const { job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+      expect(applied(await runDeploy(j(job), deps))).toEqual(['web', 'api']);
     }
   });
 });

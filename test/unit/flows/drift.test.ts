@@ -54,7 +54,8 @@ describe('drift scan (through the fake host)', () => {
     const summary = drift[1]?.output?.summary ?? '';
     expect(summary.startsWith('- `v1 ConfigMap ns/watched`: ')).toBe(true);
     for (const part of ['data.value', 'hand-edited', 'Git']) expect(summary).toContain(part);
-    expect(heals).toEqual([expect.objectContaining({ app: 'healed', sha, reason: 'self-heal' })]);
+    // The heal re-applies the selfHeal app alone; watched keeps its hand edit.
+    expect(heals).toEqual([expect.objectContaining({ app: 'healed', apps: ['healed'], sha, reason: 'self-heal' })]);
     expect(host.openCheckouts).toBe(0);
   });
 
