@@ -151,8 +151,11 @@ describe('deploy of a monorepo push: only affected apps are applied', () => {
     const check = await h.waitForDeploy(s);
     head = s;
     const seen = proxy.requests.slice(from);
+    const summary = String(check.body.output.summary);
     return {
       check,
+      // Applied: a row in the check's table (a GitHub Deployment only for apps whose objects changed).
+      applied: APPS.filter((a) => summary.includes(`| <code>${a}</code> |`)).sort(),
       deployed: h.git.deployments.filter((d) => d.sha === s).map((d) => d.environment).sort(),
       byApp: new Map(APPS.map((a) => [a, seen.filter((r) => appOf(r) === a)])),
       compares: h.calls.slice(calls).filter((c) => c.path.includes('/compare/')),
@@ -160,13 +163,15 @@ describe('deploy of a monorepo push: only affected apps are applied', () => {
   }
 
   it('the first push (GitHub: the branch was created) deploys every app', async () => {
-    const { deployed, check } = await push(repo(), { first: true });
+    const { applied, deployed, check } = await push(repo(), { first: true });
     expect(check.body.conclusion).toBe('success');
+    expect(applied).toEqual([...APPS].sort());
     expect(deployed).toEqual([...APPS].sort());
   });
 
   it('a merge touching one app deploys only that app: one GitHub Deployment, no API server request for the others', async () => {
-    const { deployed, byApp, check, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2') }));
+    const { applied, deployed, byApp, check, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2') }));
+    expect(applied).toEqual([API]);
     expect(deployed).toEqual([API]);
     for (const other of [WEB, JOBS, KA, KB]) expect(byApp.get(other)).toEqual([]);
     expect(byApp.get(API)?.length).toBeGreaterThan(0);
@@ -179,18 +184,21 @@ describe('deploy of a monorepo push: only affected apps are applied', () => {
   });
 
   it('a change to a shared kustomize base deploys both apps built on it', async () => {
-    const { deployed } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2') }));
+    const { applied, deployed } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2') }));
+    expect(applied).toEqual([KA, KB].sort());
     expect(deployed).toEqual([KA, KB].sort());
   });
 
   it('a change to one app’s config entry deploys that app', async () => {
-    const { deployed } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }) }));
-    expect(deployed).toEqual([JOBS]);
+    const { applied } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }) }));
+    // Applied, though none of its objects changed (so no GitHub Deployment).
+    expect(applied).toEqual([JOBS]);
   });
 
   it('a push of many commits is asked of the compare API (before...after), and still deploys only what changed', async () => {
-    const { deployed, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }), [`deploy/${WEB}/cm.yaml`]: cm('web', '2') }), { commits: 25 });
+    const { applied, deployed, compares } = await push(repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }), [`deploy/${WEB}/cm.yaml`]: cm('web', '2') }), { commits: 25 });
     expect(compares).toHaveLength(1);
+    expect(applied).toEqual([WEB]);
     expect(compares[0]?.path).toMatch(/\/compare\/[0-9a-f]{40}\.\.\.[0-9a-f]{40}\?per_page=1$/);
     expect(deployed).toEqual([WEB]);
   });
@@ -198,15 +206,15 @@ describe('deploy of a monorepo push: only affected apps are applied', () => {
   const latest = () => repo({ [`deploy/${API}/cm.yaml`]: cm('api', '2'), 'bases/shared/cm.yaml': cm('shared', '2'), '.github/mergeops.yml': config({ [JOBS]: '    prune: false\n' }), [`deploy/${WEB}/cm.yaml`]: cm('web', '2') });
 
   it('a force-push deploys every app (its before is not an ancestor: the file list proves nothing)', async () => {
-    const { deployed, check } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '3') }, { forced: true });
-    expect(deployed).toEqual([...APPS].sort());
+    const { applied, check } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '3') }, { forced: true });
+    expect(applied).toEqual([...APPS].sort());
     expect(check.body.conclusion).toBe('success');
   });
 
   it('a change GitHub lists only in part (300 files of the compare API) deploys every app', async () => {
     const docs = Object.fromEntries(Array.from({ length: 301 }, (_, i) => [`docs/page-${i}.md`, `page ${i}\n`]));
-    const { deployed, compares } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '3'), ...docs }, { commits: 25 });
+    const { applied, compares } = await push({ ...latest(), [`deploy/${API}/cm.yaml`]: cm('api', '4'), ...docs }, { commits: 25 });
     expect(compares).toHaveLength(1);
-    expect(deployed).toEqual([...APPS].sort());
+    expect(applied).toEqual([...APPS].sort());
   });
 });
