@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     ['base', await makeTarball(appRepo(job.app, job.ns, job.n, 0))],
     ['head', await makeTarball(appRepo(job.app, job.ns, job.n, 1))],
   ]);
+  const config = appRepo(job.app, job.ns, job.n, 1)['.github/mergeops.yml'] as string;
   const comments: string[] = [];
   let title = '';
   const github = {
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
     }),
     paginate: async () => [],
     rest: {
+      // The preview first reads the config file alone: a repository without one is not ours.
+      repos: { getContent: async (p: { path: string }) => (p.path === '.github/mergeops.yml' ? { data: config } : Promise.reject(Object.assign(new Error('Not Found'), { status: 404 }))) },
       checks: {
         create: async () => ({ data: { id: 1, html_url: null } }),
         update: async (p: { output?: { title?: string } }) => {

@@ -58,8 +58,12 @@ export class MonoRepo {
     return `${prefix}-${this.tag}-${app % NAMESPACES}`;
   }
 
+  /**
+   * Apps are identified by repository and name across namespaces (labels, inventories): a
+   * name of this scenario's own keeps an earlier scenario's deploys out of this one's.
+   */
   appName(app: number): string {
-    return `app-${String(app).padStart(3, '0')}`;
+    return `app-${this.tag}-${String(app).padStart(3, '0')}`;
   }
 
   objectName(app: number, obj: number): string {

@@ -213,10 +213,18 @@ async function settle(h: Harness, done: () => boolean, deadline: number): Promis
   return false;
 }
 
-/** Deletes a scenario's objects: the test API server runs no namespace controller, so a namespace deletion would leave them. */
-async function cleanUp(cluster: Cluster, namespaces: string[]): Promise<void> {
+/**
+ * Deletes a scenario's objects (the test API server runs no namespace controller, so a
+ * namespace deletion would leave them), and its apps' records wherever the app keeps them
+ * outside those namespaces (the inventories' namespace): whatever names this scenario's tag.
+ */
+async function cleanUp(cluster: Cluster, namespaces: string[], tag: string): Promise<void> {
   for (const ns of namespaces) {
     for (const kind of ['configmaps', 'secrets']) await cluster.client.request('DELETE', `/api/v1/namespaces/${ns}/${kind}`).catch(() => undefined);
+  }
+  const all = await cluster.client.request<{ items: { metadata: { name: string; namespace: string } }[] }>('GET', '/api/v1/configmaps').catch(() => ({ items: [] }));
+  for (const cm of all.items) {
+    if (!namespaces.includes(cm.metadata.namespace) && JSON.stringify(cm).includes(`app-${tag}-`)) await cluster.client.request('DELETE', `/api/v1/namespaces/${cm.metadata.namespace}/configmaps/${cm.metadata.name}`).catch(() => undefined);
   }
 }
 
@@ -463,7 +471,7 @@ async function main(): Promise<void> {
     }
   } finally {
     ctx.concurrency.uninstall();
-    await cleanUp(cluster, namespaces).catch(() => undefined);
+    await cleanUp(cluster, namespaces, repo.tag).catch(() => undefined);
     cluster.client.close();
     await dropKeys(job.redisUrl, env['MERGEOPS_REDIS_PREFIX'] as string);
   }

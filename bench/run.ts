@@ -6,6 +6,7 @@
  */
 // First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
 import './http-originals.js';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,11 +25,24 @@ function versions(): string {
   return [`Node ${process.version}`, 'kube-apiserver, kubectl v1.36.3', 'etcd v3.6.8', v('probot'), v('fastify'), v('bullmq'), v('autocannon')].join(', ');
 }
 
+/** The commit measured (and whether the checkout had changes of its own), for RESULTS.md. */
+function commit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return `commit ${sha}${dirty ? ' with local changes' : ''}`;
+  } catch {
+    return 'commit unknown (not a git checkout)';
+  }
+}
+
 function targetRow(t: TargetResult): string {
   return `| ${t.target} | ${t.measured} | ${t.met ? 'met' : `**missed**: ${t.missNote ?? ''}`} |`;
 }
 
 async function main(): Promise<void> {
+  // Read before the run: the checkout may move while it runs.
+  const measured = commit();
   const only = list('BENCH_ONLY', ALL.join(','));
   for (const b of only) if (!(ALL as readonly string[]).includes(b)) throw new Error(`BENCH_ONLY: unknown benchmark "${b}"; known: ${ALL.join(', ')}`);
   const selected = (b: Bench): boolean => only.includes(b);
@@ -81,7 +95,7 @@ async function main(): Promise<void> {
   const text = [
     '# Benchmarks',
     '',
-    `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${versions()}. One \`npm run bench\`, ${Math.round((Date.now() - started) / 1000)} s, ${new Date().toISOString().slice(0, 10)}. The API server, etcd, Redis and the benchmark share the machine (1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end: other work on the machine shows there); GitHub is nock (test/support/harness.ts), so GitHub's own latency is not in these figures.`,
+    `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${versions()}. One \`npm run bench\` of ${measured}, ${Math.round((Date.now() - started) / 1000)} s, ${new Date().toISOString().slice(0, 10)}. The API server, etcd, Redis and the benchmark share the machine (1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end: other work on the machine shows there); GitHub is nock (test/support/harness.ts), so GitHub's own latency is not in these figures.`,
     '',
     '## Targets (issues 8 and 18)',
     '',
