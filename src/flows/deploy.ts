@@ -11,6 +11,7 @@ import { appLine, appSucceeded, type AppDeployReport, type DeployReport, type He
 import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
+import { pushScope } from './deploy-affected.js';
 
 /** Apps of one push applied at once: enough to overlap their API round trips, few enough to stay gentle on one API server. */
 export const DEPLOY_APP_CONCURRENCY = 4;
@@ -36,6 +37,8 @@ export interface DeployDeps {
   branchRefusal?(job: DeployJob, app: App): string | null;
   /** The operator's caps on a repository's config (apps, `wait:`). */
   caps?: RepoCaps;
+  /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
+  lastDeployed?(job: DeployJob, app: string): Promise<string | null>;
   /**
    * Hands the finished deploy's GitHub bookkeeping on (check run, Deployments, comment,
    * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
@@ -68,10 +71,18 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   try {
     if (revision.ok) {
       // A command's deploy (`/mergeops deploy web`, an unlock) names its apps.
-      const apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
+      let apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
       if (apps.length === 0) {
         log.info('no app deploys from this branch');
         return null;
+      }
+      // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
+      // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
+      if ((job.reason ?? 'push') === 'push' && !job.apps) {
+        const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+        apps = scope.apps;
+        if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
+        for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
       const deployed = await deployApps(job, apps, revision.dir, deps, log, timings);
       report.apps = deployed.reports;

@@ -55,7 +55,18 @@ export interface DeployJob {
    * report after their apply, in a report job); the report completes it instead of creating one.
    */
   checkRun?: { id: number; url?: string };
+  /** What a push changed, so it deploys only the apps it affects; absent: every app. */
+  changes?: PushChanges;
 }
+
+/**
+ * The files a push changed, as references (paths and commits, never content): the commit
+ * the branch was at before and the paths the push payload's commits list; without
+ * `paths` (too many to carry, or GitHub's list may be cut) the worker asks the compare
+ * API for `before...sha`. `untrusted` says why no list can be trusted (a force-push, a
+ * branch created): every app deploys.
+ */
+export type PushChanges = { before: string; paths?: string[] } | { untrusted: string };
 
 /**
  * The GitHub bookkeeping of one applied deploy, done after the cluster and off the deploy

@@ -1,6 +1,6 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
-import type { DeployJob, PreviewJob, SyncJob } from '../flows/jobs.js';
+import type { DeployJob, PreviewJob, PushChanges, SyncJob } from '../flows/jobs.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
@@ -57,6 +57,41 @@ function previewJobOf(installationId: number, p: CheckRunEvent): PreviewJob | nu
   };
 }
 
+/**
+ * Paths a job may carry: a push listing more (a vendored chart, a mass rename) makes the
+ * worker ask the compare API instead, so a job stays small in Redis.
+ */
+export const MAX_JOB_PATHS = 500;
+
+/**
+ * GitHub's push payload lists at most 20 commits in some deliveries (2,048 in others), and
+ * may leave a huge commit's file lists empty; a push at either limit is asked of the
+ * compare API instead of trusted.
+ */
+const TRUSTED_COMMITS = 20;
+
+interface PushPayload {
+  before: string;
+  created: boolean;
+  forced: boolean;
+  commits: { added?: string[]; modified?: string[]; removed?: string[] }[];
+}
+
+/**
+ * What a push changed, from its payload: the commits' added, modified and removed files
+ * when the list is complete; the `before` commit alone for the worker to compare when it
+ * may not be; or why no list can be trusted (a new branch has no before, a force-push's
+ * before is not an ancestor).
+ */
+export function pushChanges(p: PushPayload): PushChanges {
+  if (p.created || /^0+$/.test(p.before)) return { untrusted: 'the push created the branch' };
+  if (p.forced) return { untrusted: 'a force-push' };
+  const lists = p.commits.map((c) => [...(c.added ?? []), ...(c.modified ?? []), ...(c.removed ?? [])]);
+  if (lists.length === 0 || lists.length >= TRUSTED_COMMITS || lists.some((l) => l.length === 0)) return { before: p.before };
+  const paths = [...new Set(lists.flat())];
+  return paths.length > MAX_JOB_PATHS ? { before: p.before } : { before: p.before, paths };
+}
+
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
 export function mergeopsApp(deps: AppDeps): ApplicationFunction {
   return (app) => {
@@ -100,6 +135,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         branch: p.ref.slice('refs/heads/'.length),
         defaultBranch: p.repository.default_branch ?? p.repository.master_branch ?? 'main',
         reason: 'push',
+        changes: pushChanges(p),
       };
       if (job.branch === job.defaultBranch) {
         await deps.enqueueSync({ kind: 'sync', installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, defaultBranch: job.defaultBranch });

@@ -20,7 +20,8 @@ const TURN_POLL_MS = 15;
 // the installation's turn: at most one content-creating request in flight (GitHub: "make
 // requests serially, not concurrently") and a pause while GitHub said to wait. A slot is
 // taken when the turn is free and both windows have room, else the script answers how long
-// to wait. The minute is one window plus a second: a request reaches GitHub a little after
+// to wait (never 0: 0 alone means granted, and an entry exactly one window old still
+// counts). The minute is one window plus a second: a request reaches GitHub a little after
 // its slot is taken, and GitHub's own clock decides.
 const ACQUIRE = `
 local key, now, id = KEYS[1], tonumber(ARGV[1]), ARGV[2]
@@ -34,11 +35,11 @@ redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
 local lastMinute = redis.call('ZCOUNT', key, now - minute, '+inf')
 if lastMinute >= perMin then
   local oldest = redis.call('ZRANGEBYSCORE', key, now - minute, '+inf', 'WITHSCORES', 'LIMIT', lastMinute - perMin, 1)
-  return tonumber(oldest[2]) + minute - now
+  return math.max(1, tonumber(oldest[2]) + minute - now + 1)
 end
 if redis.call('ZCARD', key) >= perHour then
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + hour - now
+  return math.max(1, tonumber(oldest[2]) + hour - now + 1)
 end
 redis.call('ZADD', key, now, id)
 redis.call('PEXPIRE', key, hour)
@@ -47,9 +48,17 @@ return 0
 `;
 
 // Only the holder extends or gives back its turn: a turn that expired and went to another
-// process is not theirs to touch.
+// process is not theirs to touch. Giving it back moves the write's entry in the window to
+// the time GitHub's answer came: GitHub counted the request when it arrived, which may be
+// long after its slot was taken (a busy event loop, a slow network), and the next write
+// starts only now. Counting by answer time keeps any stretch of GitHub's clock under the
+// limit, whatever the delay between slot and arrival.
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RELEASE = `
+redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
 // A pause only ever grows: a shorter retry-after seen later must not cut a longer one.
 const PAUSE = `if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end return 1`;
 
@@ -90,7 +99,7 @@ export class WritePacer {
       // same millisecond under one name would count as one (ZADD only moves its score).
       const id = crypto.randomUUID();
       const wait = Number(await this.redis.eval(ACQUIRE, 1, key, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS)));
-      if (wait === 0) return this.holdTurn(`${key}:turn`, id);
+      if (wait === 0) return this.holdTurn(key, id);
       await new Promise((r) => setTimeout(r, wait === -2 ? TURN_POLL_MS : Math.min(wait, minute) + 5));
     }
   }
@@ -100,11 +109,11 @@ export class WritePacer {
     await this.redis.eval(PAUSE, 1, `${this.key(installationId)}:pause`, String(Math.ceil(ms)));
   }
 
-  private holdTurn(turnKey: string, id: string): () => Promise<void> {
-    const renew = setInterval(() => void this.redis.eval(RENEW, 1, turnKey, id, String(TURN_MS)).catch(() => undefined), TURN_MS / 3);
+  private holdTurn(key: string, id: string): () => Promise<void> {
+    const renew = setInterval(() => void this.redis.eval(RENEW, 1, `${key}:turn`, id, String(TURN_MS)).catch(() => undefined), TURN_MS / 3);
     return async () => {
       clearInterval(renew);
-      await this.redis.eval(RELEASE, 1, turnKey, id);
+      await this.redis.eval(RELEASE, 2, `${key}:turn`, key, id, String(Date.now()));
     };
   }
 }

@@ -110,8 +110,15 @@ export class DeployState {
   /** The last commit each app deployed successfully: the drift watch's baseline. */
   async recordDeployed(j: DeployJob, app: string): Promise<void> {
     // The check run belongs to this attempt's commit run; a later heal opens its own.
-    const { checkRun: _checkRun, ...job } = j;
+    // Nor the push's file list: a heal re-applies the commit whole.
+    const { checkRun: _checkRun, changes: _changes, ...job } = j;
     await this.redis.hset(`${this.prefix}:deployed`, `${j.repoId}/${app}`, JSON.stringify({ ...job, app }));
+  }
+
+  /** The commit `app` last deployed successfully, or null when it never did. */
+  async deployedSha(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null> {
+    const v = await this.redis.hget(`${this.prefix}:deployed`, `${j.repoId}/${app}`);
+    return v ? (JSON.parse(v) as DeployJob).sha : null;
   }
 
   async deployedApps(): Promise<(DeployJob & { app: string })[]> {

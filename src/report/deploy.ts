@@ -38,6 +38,16 @@ export interface DeployReport {
   problems: Problem[];
   /** `https://github.com` or a GitHub Enterprise host, for file links. */
   serverUrl?: string;
+  /** Apps on the branch this push could not change: not applied, no Deployment. */
+  unchanged?: string[];
+}
+
+/** One line for the apps a push did not touch: how many, and their names (the first 20). */
+function unchangedLine(r: DeployReport): string[] {
+  const u = r.unchanged ?? [];
+  if (!u.length) return [];
+  const names = u.slice(0, 20).map(mdCode).join(', ') + (u.length > 20 ? ` and ${u.length - 20} more` : '');
+  return [`➖ **${u.length} app${u.length === 1 ? '' : 's'} unchanged** by this push (no file ${u.length === 1 ? 'its' : 'their'} render reads changed; already deployed at the commit before), not applied: ${names}`, ''];
 }
 
 /** An app whose Deployment status a newer deploy's report writes instead (a backlog was coalesced). */
@@ -166,6 +176,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
     '|:-:|---|---|---|',
     ...r.apps.map(row),
     '',
+    ...unchangedLine(r),
     ...(note ? deploymentsLines(r, note) : []),
   ];
   for (const a of r.apps) {
@@ -186,7 +197,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
       ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
       : held > 0
         ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
-        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}`,
+        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
     summary: lines.join('\n').slice(0, 65_000),
     text: '',
     annotations: [
@@ -222,7 +233,7 @@ export function formatDeployComment(r: DeployReport, checkUrl: string | undefine
   }
   lines.push(...r.problems.map((p) => problemItem(r, null, p)));
   if (r.problems.length) lines.push('');
-  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '');
+  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '', ...unchangedLine(r));
   for (const a of failing) {
     lines.push(`#### ❌ ${mdCode(a.app)} → ${target(a)}`, '', ...appProblems(a).map((p) => problemItem(r, a, p)), '', `After the failure: ${stateAfter(a)}.`, '');
   }

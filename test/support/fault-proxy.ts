@@ -11,6 +11,8 @@ export type ProxyFault = { status: number; retryAfter?: number } | 'drop';
 export interface ProxiedRequest {
   method: string;
   path: string;
+  /** Path and query, decoded: label selectors name the app a LIST is for. */
+  url: string;
   /** A real write: PATCH/POST/PUT/DELETE without dryRun. */
   write: boolean;
   injected?: number | 'drop';
@@ -41,7 +43,7 @@ export async function startHttpFaultProxy(upstream: URL, opts: { faultBody: (sta
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, write: req.method !== 'GET' && req.method !== 'HEAD' && !url.searchParams.has('dryRun'), at: Date.now() };
+    const r: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, url: decodeURIComponent(`${url.pathname}${url.search}`), write: req.method !== 'GET' && req.method !== 'HEAD' && !url.searchParams.has('dryRun'), at: Date.now() };
     proxy.requests.push(r);
     const fault = proxy.rule?.(r);
     if (fault === 'drop') {

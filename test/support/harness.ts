@@ -68,8 +68,14 @@ export interface Harness {
   push(sha: string, files: RepoFiles): Promise<void>;
   open(pr: number, headSha: string, opts?: { baseSha?: string; action?: 'opened' | 'synchronize' }): Promise<number>;
   waitForPreview(sha: string): Promise<{ start: Recorded; check: Recorded; comment: Recorded }>;
-  /** Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge. */
-  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number; replay?: boolean }): Promise<number>;
+  /**
+   * Sends a signed `push` of `sha` to `branch`; `mergedPr` makes GitHub report it as that PR's merge.
+   * With `before` (a commit pushed earlier) the payload is an update of the branch as GitHub
+   * sends it: `before`, and one commit per entry of `commits` (default 1) listing the files
+   * that differ, the first commit all of them; `forced` marks a force-push. Without it,
+   * GitHub's example: the push created the branch.
+   */
+  pushEvent(sha: string, opts?: { branch?: string; mergedPr?: number; id?: string; pushedAt?: number; replay?: boolean; before?: string; commits?: number; forced?: boolean }): Promise<number>;
   /**
    * Resolves with the completed `mergeops / deploy` check run of `sha`, once that deploy's
    * report (the check, then the Deployments, the comment) has settled.
@@ -425,6 +431,24 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false, pushed_at: opts.pushedAt ?? nextEventTime() });
       p['repository'].owner.login = REPO.owner;
       p['repository'].owner.name = REPO.owner;
+      if (opts.before) {
+        const [a, b] = [git.files.get(opts.before) ?? {}, git.files.get(s) ?? {}];
+        const differs = (f: string): boolean => JSON.stringify(a[f]) !== JSON.stringify(b[f]);
+        const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(differs).sort();
+        const example = webhookExample('push', undefined, (x) => x['commits']?.length > 0)['commits'][0];
+        const commit = (i: number) => ({
+          ...structuredClone(example),
+          id: i === 0 ? s : sha(`${s}-${i}`),
+          tree_id: sha(`tree-${s}-${i}`),
+          message: `commit ${i}`,
+          // Later commits touch the first file again: the union is what the push changed.
+          added: i === 0 ? names.filter((f) => !(f in a)) : [],
+          removed: i === 0 ? names.filter((f) => !(f in b)) : [],
+          modified: i === 0 ? names.filter((f) => f in a && f in b) : names.slice(0, 1),
+        });
+        const commits = Array.from({ length: opts.commits ?? 1 }, (_, i) => commit(i)).reverse();
+        Object.assign(p, { before: opts.before, created: false, forced: opts.forced ?? false, commits, head_commit: commits.at(-1), compare: `https://github.com/${REPO.owner}/${REPO.name}/compare/${opts.before.slice(0, 12)}...${s.slice(0, 12)}` });
+      }
       const res = await deliver(rt.url as string, 'push', p, opts.id ? { id: opts.id } : {});
       return res.status;
     },

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
+import { inventoryName, inventoryNamespace } from '../../../src/cluster/inventory-store.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { deliver } from '../../support/github.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
@@ -56,7 +57,10 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     cluster = await testCluster();
     ns = uniqueName('shop');
     await namespace(cluster, ns);
-    // What the app deployed before: mergeops' inventory marks on each object.
+    // What the app deployed before the inventory existed: mergeops' marks on each object,
+    // and no inventory record (another file's run of app "shop" on this API server may have
+    // left one, which would name other objects).
+    await cluster.client.request('DELETE', `/api/v1/namespaces/${inventoryNamespace(cluster)}/configmaps/${inventoryName(inv('shop'))}`).catch(() => undefined);
     await put(cluster, withInventory(deployment(ns, 2), inv('shop')), fieldManager(inv('shop')));
     await put(cluster, withInventory(service(ns), inv('shop')), fieldManager(inv('shop')));
     await put(cluster, withInventory(secret(ns, 'Old-S3cret-Value'), inv('shop')), fieldManager(inv('shop')));

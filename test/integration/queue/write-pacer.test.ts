@@ -88,6 +88,32 @@ describe('WritePacer: GitHub secondary rate limits per installation, shared in R
     expect(Date.now() - t).toBeLessThan(4000);
   });
 
+  it('counts a write when GitHub answered it, not when its slot was taken: a slow request cannot squeeze the next one into its window', async () => {
+    // One write a "minute" of 1 s (2 s with the pacer's second of margin).
+    const p = new WritePacer(redis, prefix, { perMinute: 1, perHour: 500, windowMs: 1000 });
+    const start = Date.now();
+    // The first write's slot is taken at once, but GitHub answers 1.5 s later (it may have
+    // received it just before answering).
+    await write(p, 7, 1500);
+    await write(p, 7);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(1500 + 2000 - 50);
+  });
+
+  it('a long run of writes never puts more than the limit in any window: a wait that came out at 0 ms once let a write through without a slot', async () => {
+    const p = new WritePacer(redis, prefix, { perMinute: 80, perHour: 500, windowMs: 1000 });
+    const at: number[] = [];
+    for (let i = 0; i < 250; i++) {
+      const release = await p.acquire(8);
+      at.push(Date.now());
+      await new Promise((r) => setTimeout(r, 2));
+      await release();
+    }
+    // Counted as GitHub counts them: every window of its (here 1 s) minute, at each arrival.
+    const busiest = Math.max(...at.map((t) => at.filter((u) => u > t - 1000 && u <= t).length));
+    expect(busiest).toBeLessThanOrEqual(80);
+    expect(await redis.zcard(`${prefix}:github-writes:8`)).toBe(250);
+  }, 30_000);
+
   it('counts writes, not reads or the App token calls', () => {
     expect(isContentCreating('POST', '/repos/{owner}/{repo}/check-runs')).toBe(true);
     expect(isContentCreating('PATCH', 'https://api.github.com/repos/a/b/issues/comments/1')).toBe(true);

@@ -78,8 +78,8 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     const s = sha(`fork-${ns}`);
     const base = sha(`fork-base-${ns}`);
     await h.push(s, files(app('rel-sec')));
-    // A fork's preview takes its targets from the base branch's config.
-    await h.push(base, files(app('rel-sec')));
+    // A fork's preview takes its targets from the base branch's config; the fork adds the manifests.
+    await h.push(base, { '.github/mergeops.yml': files(app('rel-sec'))['.github/mergeops.yml'] as string });
     const p = prPayload('opened', 61, s, base) as Record<string, any>; // fixture JSON is untyped
     Object.assign(p['pull_request']['head']['repo'], { full_name: 'mallory/deploys', fork: true, id: 666 });
     p['pull_request']['head']['repo'].owner.login = 'mallory';

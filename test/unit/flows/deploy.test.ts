@@ -218,3 +218,54 @@ describe('deploy flow (through the fake host)', () => {
     expect(host.checks[0]?.output?.summary).toContain(`the Deployment status of <code>web</code> is left to the newer deploy of <code>${next.sha.slice(0, 7)}</code>`);
   });
 });
+
+describe('deploy flow: a push deploys the apps it affects', () => {
+  const files = { '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b') };
+
+  /** Two pushes: the first deployed both apps; the second changes `change`. */
+  function twoPushes(change: Record<string, string>, lastDeployed: Record<string, string | null> | 'first') {
+    const s = setup(files);
+    const before = s.job.sha;
+    const sha = s.host.push({ ...files, ...change }, 'main', [before]);
+    const at = (app: string): string | null => (lastDeployed === 'first' ? before : (lastDeployed[app] ?? null));
+    s.deps.lastDeployed = async (_job, app) => at(app);
+    const job: DeployJob = { ...s.job, sha, reason: 'push', changes: { before, paths: Object.keys(change) } };
+    return { ...s, job, before };
+  }
+  const applied = (r: Awaited<ReturnType<typeof runDeploy>>) => r?.apps.map((a) => a.app);
+
+  it('applies only the app whose file changed; the other is recorded deployed at the new commit and listed unchanged', async () => {
+    const { host, job, recorded, deploy } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    const report = await deploy(job);
+    expect(applied(report)).toEqual(['api']);
+    expect(host.deployments.map((d) => d.environment)).toEqual(['api']);
+    expect(report?.unchanged).toEqual(['web']);
+    expect(recorded.sort()).toEqual(['api', 'web']);
+    expect(host.check(CHECK_NAMES.deploy)?.output?.title).toBe('Deployed 1 app · 1 unchanged');
+    expect(host.compares).toEqual([]);
+  });
+
+  it('applies an untouched app whose last deploy was not the push’s parent (it failed, or never ran)', async () => {
+    const { job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, { api: null, web: 'f'.repeat(40) });
+    expect(applied(await runDeploy(job, deps))).toEqual(['web', 'api']);
+  });
+
+  it('asks the compare API when the job carries no paths, and deploys every app when it fails', async () => {
+    const { host, job, deps, before } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    expect(applied(await runDeploy({ ...job, changes: { before } }, deps))).toEqual(['api']);
+    expect(host.compares).toEqual([`${before}...${job.sha}`]);
+    host.compareError = Object.assign(new Error('Server Error'), { status: 500 });
+    expect(applied(await runDeploy({ ...job, changes: { before } }, deps))).toEqual(['web', 'api']);
+  });
+
+  it('deploys every app on an untrusted list (a force-push), for a command and for self-heal', async () => {
+    for (const j of [
+      (job: DeployJob) => ({ ...job, changes: { untrusted: 'a force-push' } }),
+      (job: DeployJob) => ({ ...job, reason: 'command' as const }),
+      (job: DeployJob) => ({ ...job, reason: 'self-heal' as const }),
+    ]) {
+      const { job, deps } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+      expect(applied(await runDeploy(j(job), deps))).toEqual(['web', 'api']);
+    }
+  });
+});
