@@ -76,6 +76,11 @@ describe('Redis restarted (own redis-server, AOF on) while jobs wait and run', (
       const [p, d] = await Promise.all([h.rt.queues.preview.getJobCounts('completed', 'failed'), h.rt.queues.deploy.getJobCounts('completed', 'failed')]);
       return (p['completed'] ?? 0) + (p['failed'] ?? 0) === PREVIEWS && (d['completed'] ?? 0) + (d['failed'] ?? 0) === DEPLOYS ? true : undefined;
     }, 'every job finished', 100_000);
+    // A deploy's comment is posted by its report job, which runs after the deploy.
+    await waitFor(async () => {
+      const r = await h.rt.queues.deployReport.getJobCounts('completed', 'failed');
+      return (r['completed'] ?? 0) + (r['failed'] ?? 0) === DEPLOYS ? true : undefined;
+    }, 'every deploy reported', 60_000);
 
     const posts = (suffix: string) => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith(suffix));
     for (let i = 0; i < PREVIEWS; i++) {
@@ -88,6 +93,7 @@ describe('Redis restarted (own redis-server, AOF on) while jobs wait and run', (
     expect(posts('/issues/401/comments')).toHaveLength(1);
     expect(await h.rt.queues.preview.getJobCounts('failed')).toEqual({ failed: 0 });
     expect(await h.rt.queues.deploy.getJobCounts('failed')).toEqual({ failed: 0 });
+    expect(await h.rt.queues.deployReport.getJobCounts('failed')).toEqual({ failed: 0 });
 
     for (const name of ['main-web', 'release-web']) {
       const d = await get(cluster, 'apps/v1', 'Deployment', ns, name);
