@@ -9,7 +9,7 @@ import { resourcePath } from './discovery.js';
 import { assessHealth } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions } from './plan.js';
+import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError } from '../errors.js';
 
 export interface ApplyOptions {
@@ -24,6 +24,8 @@ export interface ApplyOptions {
   record?: { desiredHash: string; commit?: string };
   /** The app's inventory when the caller already read it (null: none yet). */
   inventory?: InventoryRecord | null;
+  /** Label discovery shared with the other apps of the repository in this job. */
+  discovery?: RepoDiscovery;
 }
 
 export interface ApplyResult {
@@ -60,6 +62,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   const planOpts: PlanOptions = { concurrency: opts.concurrency, orphans: true };
   if (opts.force !== undefined) planOpts.force = opts.force;
   if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
+  if (opts.discovery) planOpts.discovery = opts.discovery;
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);

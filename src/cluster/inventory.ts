@@ -50,6 +50,11 @@ export function withInventory(obj: KubeObject, key: InventoryKey): KubeObject {
   return copy;
 }
 
+/** Every object of the repository, whichever app: one label discovery serves all its apps. */
+export function repoSelector(key: Pick<InventoryKey, 'repoId'>): string {
+  return `${MANAGED_BY_LABEL}=${MANAGED_BY},${REPO_ID_LABEL}=${key.repoId}`;
+}
+
 export function inventorySelector(key: InventoryKey): string {
   return `${MANAGED_BY_LABEL}=${MANAGED_BY},${APP_LABEL}=${key.app},${REPO_ID_LABEL}=${key.repoId}`;
 }

@@ -3,7 +3,7 @@ import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../c
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
-import { planApp, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import { planApp, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
@@ -33,6 +33,8 @@ export interface AppTarget {
   key: InventoryKey;
   /** The commit being deployed: the app's inventory records it. */
   commit?: string;
+  /** Shared by the apps of one job: apps without an inventory look for their labels once. */
+  discovery?: RepoDiscovery;
 }
 
 export interface AppPlan {
@@ -90,7 +92,12 @@ export class Engine {
     const plan = await timed(
       this.deps.flow,
       'diff',
-      () => planApp(cluster, t.app, rendered, t.key, { concurrency: CLUSTER_CONCURRENCY, orphans: opts.orphans ?? true, ...(opts.force !== undefined ? { force: opts.force } : {}) }),
+      () => planApp(cluster, t.app, rendered, t.key, {
+          concurrency: CLUSTER_CONCURRENCY,
+          orphans: opts.orphans ?? true,
+          ...(opts.force !== undefined ? { force: opts.force } : {}),
+          ...(t.discovery ? { discovery: t.discovery } : {}),
+        }),
       opts.timings,
     );
     return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
@@ -138,6 +145,7 @@ export class Engine {
         applyApp(cluster, app, rendered, t.key, {
           ...(opts.force !== undefined ? { force: opts.force } : {}),
           ...(inventory !== undefined ? { inventory } : {}),
+          ...(t.discovery ? { discovery: t.discovery } : {}),
           prune: app.prune,
           pruneEmpty: app.pruneEmpty,
           concurrency: CLUSTER_CONCURRENCY,
@@ -154,6 +162,11 @@ export class Engine {
     }
     return out;
   }
+}
+
+/** Made once per job and put in every target of it: its apps share one label discovery. */
+export function jobDiscovery(): RepoDiscovery {
+  return new RepoDiscovery();
 }
 
 /** What flows ask of the engine; unit tests give them an in-memory one. */

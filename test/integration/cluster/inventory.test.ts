@@ -7,7 +7,7 @@ import { inventoryName } from '../../../src/cluster/inventory-store.js';
 import type { ClusterTarget, Grant } from '../../../src/config/clusters.js';
 import type { App } from '../../../src/config/repo-config.js';
 import { desiredHash } from '../../../src/engine/desired-hash.js';
-import { Engine, type AppTarget } from '../../../src/engine/engine.js';
+import { Engine, jobDiscovery, type AppTarget } from '../../../src/engine/engine.js';
 import type { KubeObject, RenderedObject } from '../../../src/objects.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { waitFor } from '../../support/github.js';
@@ -220,6 +220,32 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(sent.filter((r) => r.method === 'PATCH' && !r.write)).toHaveLength(25);
     expect(sent.filter((r) => r.path.startsWith(`/api/v1/namespaces/${invNs}/`))).toHaveLength(1);
     expect(sent).toHaveLength(27);
+  });
+
+  it('apps of one repository without inventories share one label discovery per job: each finds and prunes only its own objects, and the lists are those of one app', async () => {
+    const repoId = 6262;
+    const [ka, kb] = [key('first-a', repoId), key('first-b', repoId)];
+    const other = key('first-a', repoId + 1);
+    // As deploys before inventories left them: each app's labels; and another repo's app of the same name.
+    for (const [k, n] of [[ka, 'a-goes'], [kb, 'b-goes'], [other, 'other-stays']] as const) await put(c, withInventory(cm(ns, n).object, k), fieldManager(k));
+    const discovery = jobDiscovery();
+    mark = proxy.requests.length;
+    const a = await engine.apply({ ...target(app(ns, { name: 'first-a' }), ka), discovery }, { rendered: [cm(ns, 'a-keeps')] });
+    const b = await engine.apply({ ...target(app(ns, { name: 'first-b' }), kb), discovery }, { rendered: [cm(ns, 'b-keeps')] });
+    expect(a.result.pruned).toEqual([`v1 ConfigMap ${ns}/a-goes`]);
+    expect(b.result.pruned).toEqual([`v1 ConfigMap ${ns}/b-goes`]);
+    expect(await get(c, 'v1', 'ConfigMap', ns, 'other-stays')).not.toBeNull();
+    const selectorLists = since().filter((r) => r.method === 'GET' && r.url.includes('labelSelector='));
+    // One discovery for the repository (its selector names no app), none per app.
+    const byRepo = selectorLists.filter((r) => r.url.includes(`mergeops.dev/repo-id=${repoId}`) && !r.url.includes('mergeops.dev/app='));
+    expect(byRepo.length).toBeGreaterThan(10);
+    expect(new Set(byRepo.map((r) => r.url)).size).toBe(byRepo.length);
+    expect(selectorLists.filter((r) => r.url.includes('mergeops.dev/app='))).toEqual([]);
+    // Without the shared discovery, each app lists on its own: the bug this guards against.
+    await put(c, withInventory(cm(ns, 'c-goes').object, key('first-c', repoId)), fieldManager(key('first-c', repoId)));
+    mark = proxy.requests.length;
+    await engine.apply(target(app(ns, { name: 'first-c' }), key('first-c', repoId)), { rendered: [cm(ns, 'c-keeps')] });
+    expect(since().filter((r) => r.method === 'GET' && r.url.includes('mergeops.dev/app=first-c')).length).toBe(byRepo.length);
   });
 
   it('a fork-PR-style plan without inventory lists only the granted namespaces (named or by glob), never a namespaced type across the cluster', async () => {

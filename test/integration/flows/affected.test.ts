@@ -15,9 +15,16 @@ import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../sup
 const run = Math.random().toString(36).slice(2, 7);
 const APPS = ['web', 'api', 'jobs', 'ka', 'kb'].map((a) => `${a}-${run}`) as [string, string, string, string, string];
 const [WEB, API, JOBS, KA, KB] = APPS;
+/**
+ * The app a request is for: the app its label selector names, else the app whose namespace
+ * it reaches. A label discovery by the repository's selector (apps without an inventory
+ * share one per job, in every granted namespace) is the job's, not any one app's.
+ */
 function appOf(r: ProxiedRequest): string | undefined {
   const selected = /mergeops\.dev\/app=([^,&]+)/.exec(r.url)?.[1];
-  return selected ?? APPS.find((a) => r.url.includes(a));
+  if (selected) return selected;
+  if (/labelSelector=[^&]*mergeops\.dev\/repo-id=/.test(r.url)) return undefined;
+  return APPS.find((a) => r.url.includes(a));
 }
 
 const CLUSTERS = `clusters:
