@@ -1,6 +1,7 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
 import type { DeployJob, PreviewJob, PushChanges, SyncJob } from '../flows/jobs.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION } from '../report/deploy.js';
@@ -92,6 +93,11 @@ export function pushChanges(p: PushPayload): PushChanges {
   return paths.length > MAX_JOB_PATHS ? { before: p.before } : { before: p.before, paths };
 }
 
+/** False only when the push's own file list is trusted and does not name the repository config. */
+export function configMayHaveChanged(changes: PushChanges | undefined): boolean {
+  return !changes || !('paths' in changes) || changes.paths === undefined || changes.paths.includes(REPO_CONFIG_PATH);
+}
+
 /** Probot handlers stay thin: turn an event into a job reference and enqueue it. */
 export function mergeopsApp(deps: AppDeps): ApplicationFunction {
   return (app) => {
@@ -137,7 +143,9 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
         reason: 'push',
         changes: pushChanges(p),
       };
-      if (job.branch === job.defaultBranch) {
+      // The image watch reads only the config's `images:`: a push whose trusted file list
+      // leaves the config alone cannot change it (one GitHub read saved per merge).
+      if (job.branch === job.defaultBranch && configMayHaveChanged(job.changes)) {
         await deps.enqueueSync({ kind: 'sync', installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, defaultBranch: job.defaultBranch });
       }
       // pushed_at is the time of this push (seconds), even when redelivered days later.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { MAX_JOB_PATHS, pushChanges } from '../../../src/github/app.js';
+import { MAX_JOB_PATHS, configMayHaveChanged, pushChanges } from '../../../src/github/app.js';
 
 const before = 'a'.repeat(40);
 const commit = (added: string[] = [], modified: string[] = [], removed: string[] = []) => ({ added, modified, removed });
@@ -21,5 +21,13 @@ describe('pushChanges (the push payload → DeployJob.changes)', () => {
     expect(pushChanges({ before, created: false, forced: false, commits: [] })).toEqual({ before });
     const many = Array.from({ length: MAX_JOB_PATHS + 1 }, (_, i) => `f${i}`);
     expect(pushChanges({ before, created: false, forced: false, commits: [commit(many)] })).toEqual({ before });
+  });
+
+  it('says the config may have changed (re-read the image watch) unless a trusted list leaves it out', () => {
+    expect(configMayHaveChanged({ before, paths: ['apps/web/cm.yaml'] })).toBe(false);
+    expect(configMayHaveChanged({ before, paths: ['apps/web/cm.yaml', '.github/mergeops.yml'] })).toBe(true);
+    expect(configMayHaveChanged({ before })).toBe(true);
+    expect(configMayHaveChanged({ untrusted: 'a force-push' })).toBe(true);
+    expect(configMayHaveChanged(undefined)).toBe(true);
   });
 });
