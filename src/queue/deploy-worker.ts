@@ -4,8 +4,9 @@ import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { runDeploy, type DeployDeps } from '../flows/deploy.js';
 import { reportDeploy, type DeployReportDeps } from '../flows/deploy-report.js';
 import { checkDeployClaim } from '../policy/deploy-gate.js';
+import type { RepoHost } from '../flows/host.js';
 import type { DeployJob, DeployReportJob } from '../flows/jobs.js';
-import { formatDeployCheck } from '../report/deploy.js';
+import { DEPLOY_SUMMARY_LIMIT, formatDeployCheck } from '../report/deploy.js';
 import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, deployReportJobId } from './jobs.js';
 import type { DeployReports } from './deploy-reports.js';
@@ -46,11 +47,10 @@ export function startDeployWorker(
         const summary = `mergeops could not finish this deploy: ${shownFailure(err, job.id, deps.log)}\n\nPush again to retry.`;
         // A job of an earlier version may still have its check run open.
         const open = job.data.checkRun;
-        if (open) return host.failCheck(open.id, title, summary);
         // Nothing was reported yet: the failed check is the first word on this commit, for
         // mergeops repositories only.
-        if ((await host.readFile(REPO_CONFIG_PATH, job.data.sha)) === null) return;
-        await host.reportCheck(CHECK_NAMES.deploy, job.data.sha, { conclusion: 'failure', title, summary, text: '', annotations: [] });
+        if (!open && (await host.readFile(REPO_CONFIG_PATH, job.data.sha)) === null) return;
+        await failDeployCheck(host, job.data.sha, open, title, summary);
       },
     },
     (job, token) => processDeploy(job, token, state, deps),
@@ -132,9 +132,8 @@ export function startDeployReportWorker(connection: ConnectionOptions, prefix: s
         const why = shownFailure(err, job.id, deps.log);
         const checkRun = job.data.progress?.checkRun ?? job.data.progress?.openCheck;
         // The cluster has the commit; what failed is telling GitHub. The check says both.
-        const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(job.data.report).summary}`.slice(0, 65_000);
-        if (checkRun) await host.failCheck(checkRun.id, title, summary);
-        else await host.reportCheck(CHECK_NAMES.deploy, job.data.sha, { conclusion: 'failure', title, summary, text: '', annotations: [] });
+        const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(job.data.report).summary}`.slice(0, DEPLOY_SUMMARY_LIMIT);
+        await failDeployCheck(host, job.data.sha, checkRun, title, summary);
       },
     },
     async (job) => {
@@ -151,4 +150,10 @@ export function startDeployReportWorker(connection: ConnectionOptions, prefix: s
       return { outcome: 'completed', value: 'reported' };
     },
   );
+}
+
+/** After a deploy's last attempt: fails the check run it opened, or reports a failed one on the commit. */
+async function failDeployCheck(host: RepoHost, sha: string, open: { id: number } | undefined, title: string, summary: string): Promise<void> {
+  if (open) await host.failCheck(open.id, title, summary);
+  else await host.reportCheck(CHECK_NAMES.deploy, sha, { conclusion: 'failure', title, summary, text: '', annotations: [] });
 }

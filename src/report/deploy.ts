@@ -168,6 +168,9 @@ function deploymentsLines(r: DeployReport, note: DeploymentsNote): string[] {
   return lines.length ? [...lines, ''] : [];
 }
 
+
+/** A deploy check's summary stays under GitHub's 65,535 characters with room for a line of context. */
+export const DEPLOY_SUMMARY_LIMIT = 65_000;
 export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): CheckOutput {
   const failed = deployFailed(r);
   const lines = [
@@ -198,7 +201,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
       : held > 0
         ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
         : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
-    summary: lines.join('\n').slice(0, 65_000),
+    summary: lines.join('\n').slice(0, DEPLOY_SUMMARY_LIMIT),
     text: '',
     annotations: [
       ...r.apps
