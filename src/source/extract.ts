@@ -1,4 +1,5 @@
 import { createGunzip } from 'node:zlib';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -14,6 +15,14 @@ export interface ExtractLimits {
   maxExtractedBytes: number;
   maxEntries: number;
 }
+
+/**
+ * Files up to this size are gathered in memory and written with one synchronous call. A
+ * monorepo is thousands of small manifests, and three thread-pool round trips per file
+ * (open, write, close) made a 1,000-file checkout take a second; written inline it takes
+ * tens of milliseconds, and the event loop still gets a turn between entries.
+ */
+const INLINE_FILE_BYTES = 256 * 1024;
 
 export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
   maxArchiveBytes: 100 * 1024 * 1024,
@@ -49,6 +58,9 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
   let entries = 0;
   let written = 0;
   const symlinks: string[] = [];
+  // Folders this extraction made or checked: a folder, never a link. No later entry can
+  // turn one into a link (the name is taken), so each is checked once, not per file.
+  const folders = new Set<string>([realRoot]);
   // The first real reason the archive was refused. Aborting mid-entry also surfaces a
   // generic "premature close" from the stream plumbing, which must not mask it.
   let fatal: unknown = null;
@@ -70,16 +82,32 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
         return;
       }
       const target = path.join(realRoot, rel);
-      await ensureParent(realRoot, rel).catch((err: unknown) => {
+      try {
+        ensureParent(realRoot, rel, folders);
+      } catch (err) {
         throw err instanceof UnsafePathError ? new UnsafePathError(err.message, header.name) : err;
-      });
+      }
       switch (header.type) {
         case 'directory':
-          await mkdirNoFollow(target);
+          mkdirNoFollow(target, folders);
           stream.resume();
           return;
         case 'file':
         case 'contiguous-file': {
+          if ((header.size ?? 0) <= INLINE_FILE_BYTES) {
+            const chunks: Buffer[] = [];
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              written += chunk.length;
+              if (written > limits.maxExtractedBytes) {
+                fatal ??= new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
+                throw fatal;
+              }
+              chunks.push(chunk);
+            }
+            // 'wx' (O_CREAT | O_EXCL) never follows a link nor overwrites: the same name twice is refused.
+            fsSync.writeFileSync(target, Buffer.concat(chunks), { flag: 'wx', mode: 0o644 });
+            return;
+          }
           const fh = await fs.open(target, 'wx', 0o644);
           try {
             for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -143,23 +171,23 @@ async function physicalTarget(link: string): Promise<string> {
 }
 
 /** Creates the parent folders of `rel`, refusing to write through any symlink. */
-async function ensureParent(realRoot: string, rel: string): Promise<void> {
+function ensureParent(realRoot: string, rel: string, folders: Set<string>): void {
   const parts = rel.split('/').slice(0, -1);
   let cur = realRoot;
   for (const part of parts) {
     cur = path.join(cur, part);
-    await mkdirNoFollow(cur);
+    mkdirNoFollow(cur, folders);
   }
 }
 
-async function mkdirNoFollow(dir: string): Promise<void> {
-  const st = await fs.lstat(dir).catch(() => null);
-  if (st === null) {
-    await fs.mkdir(dir);
-    return;
-  }
-  if (st.isSymbolicLink()) throw new UnsafePathError('entry would be written through a symlink', dir);
-  if (!st.isDirectory()) throw new UnsafePathError('entry is both a file and a folder', dir);
+/** Synchronous: a folder is one quick syscall, cheaper inline than a thread-pool round trip. */
+function mkdirNoFollow(dir: string, folders: Set<string>): void {
+  if (folders.has(dir)) return;
+  const st = fsSync.lstatSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) fsSync.mkdirSync(dir);
+  else if (st.isSymbolicLink()) throw new UnsafePathError('entry would be written through a symlink', dir);
+  else if (!st.isDirectory()) throw new UnsafePathError('entry is both a file and a folder', dir);
+  folders.add(dir);
 }
 
 /**

@@ -181,12 +181,15 @@ include "mergeops.env" (dict "ctx" $ "mode" "web" "extra" .Values.web.extraEnv)
 {{- end }}
 
 {{/*
-Volumes shared by web and worker. Usage: include "mergeops.volumes" (dict "ctx" $ "tmpSizeLimit" "64Mi")
+Volumes shared by web and worker. Usage: include "mergeops.volumes" (dict "ctx" $ "tmpSizeLimit" "64Mi" "tmpMedium" "")
 */}}
 {{- define "mergeops.volumes" -}}
 {{- $ctx := .ctx -}}
 - name: tmp
   emptyDir:
+    {{- with .tmpMedium }}
+    medium: {{ . }}
+    {{- end }}
     {{- with .tmpSizeLimit }}
     sizeLimit: {{ . }}
     {{- end }}

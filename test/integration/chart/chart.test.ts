@@ -443,6 +443,14 @@ describe('charts/mergeops', () => {
     expect(worker.spec.template.metadata.annotations?.['checksum/clusters']).toBeUndefined();
   });
 
+  it('puts the worker\'s /tmp on tmpfs with worker.tmpMedium=Memory, the web\'s staying on disk, and refuses another medium', async () => {
+    const objs = await template('rel', 'ops', ['--set', 'worker.tmpMedium=Memory', '--set', 'worker.tmpSizeLimit=1Gi']);
+    const tmpOf = (w: Workload): unknown => w.spec.template.spec.volumes?.find((v) => v.name === 'tmp');
+    expect(tmpOf(one<Workload>(objs, 'Deployment', 'worker'))).toEqual({ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Gi' } });
+    expect(tmpOf(one<Workload>(objs, 'Deployment', 'web'))).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } });
+    expect(await templateError(['--set', 'worker.tmpMedium=HugePages'])).toMatch(/tmpMedium/);
+  });
+
   it('takes Redis from a Secret or an explicit URL', async () => {
     const fromSecret = await template('rel', 'ops', ['--set', 'redis.existingSecret=redis-auth']);
     const webEnv = env(container(one<Workload>(fromSecret, 'Deployment', 'web')));

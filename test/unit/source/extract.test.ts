@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -136,6 +137,16 @@ describe('extractTarball: normal archives', () => {
     expect(fs.readFileSync(path.join(root, 'apps/web/link.yaml'), 'utf8')).toBe('kind: Deployment\n');
     expect(fs.readFileSync(path.join(root, 'shared/deploy.yaml'), 'utf8')).toBe('kind: Deployment\n');
     expectNothingOutside();
+  });
+
+  it('writes small files inline and a file past the inline size streamed, both byte for byte, mode 0644', async () => {
+    const big = crypto.randomBytes(300 * 1024).toString('base64');
+    const small = Array.from({ length: 50 }, (_, i) => f(`apps/a${i % 5}/cm-${i}.yaml`, `value: ${i}\n`));
+    expect(await extract(await tarball([...small, f('apps/a0/big.bin', big)]))).toBe(small.reduce((n, e) => n + String(e.content).length, 0) + big.length);
+    expect(fs.readFileSync(path.join(root, 'apps/a0/big.bin'), 'utf8')).toBe(big);
+    expect(fs.readFileSync(path.join(root, 'apps/a3/cm-48.yaml'), 'utf8')).toBe('value: 48\n');
+    expect(fs.statSync(path.join(root, 'apps/a3/cm-48.yaml')).mode & 0o777).toBe(0o644);
+    expect(tree(root).filter((e) => e.endsWith('/'))).toEqual(['apps/', 'apps/a0/', 'apps/a1/', 'apps/a2/', 'apps/a3/', 'apps/a4/']);
   });
 
   it('creates missing parent folders for files', async () => {
