@@ -182,6 +182,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
+      configAt: (job) => jobDeploys.configAt(job),
+      recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
       branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),

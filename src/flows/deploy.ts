@@ -40,6 +40,13 @@ export interface DeployDeps {
   /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
   lastDeployed?(job: DeployJob, app: string): Promise<string | null>;
   /**
+   * The newest commit of the job's branch whose deploy found a repository config, and
+   * recording one. A push that starts there and whose trusted file list leaves the config
+   * alone has one too, so it skips the probe that keeps mergeops quiet on other repositories.
+   */
+  configAt?(job: DeployJob): Promise<string | null>;
+  recordConfigAt?(job: DeployJob): Promise<void>;
+  /**
    * Hands the finished deploy's GitHub bookkeeping on (check run, Deployments, comment,
    * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
    */
@@ -62,7 +69,8 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const timings: Record<string, number> = {};
 
   // A repository without a config is not ours to deploy or report on: no check, no comment.
-  if ((await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
+  // Asked before the download (one small read, not a tarball), unless the push is known to keep one.
+  if (!(await keepsConfig(job, deps)) && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
     log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
     return null;
   }
@@ -70,6 +78,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const changed: string[] = [];
   try {
     if (revision.ok) {
+      await deps.recordConfigAt?.(job);
       // A command's deploy (`/mergeops deploy web`, an unlock) names its apps.
       let apps = appsOn(revision.config, job.branch).filter((a) => !job.apps || job.apps.includes(a.name));
       if (apps.length === 0) {
@@ -107,6 +116,18 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   } finally {
     await revision.close();
   }
+}
+
+/**
+ * Whether the pushed commit certainly has a config: the push starts at a commit a deploy of
+ * this branch found one in, and its trusted file list does not name the config. (Should
+ * Redis be wrong, the checkout's own config read still decides; the probe only spares a
+ * tarball download for repositories that are not ours.)
+ */
+async function keepsConfig(job: DeployJob, deps: DeployDeps): Promise<boolean> {
+  const c = job.changes;
+  if (!c || 'untrusted' in c || !c.paths || c.paths.includes(REPO_CONFIG_PATH) || !deps.configAt) return false;
+  return (await deps.configAt(job)) === c.before;
 }
 
 /**

@@ -121,6 +121,16 @@ export class DeployState {
     return v ? (JSON.parse(v) as DeployJob).sha : null;
   }
 
+  /** Records that `j.sha` of its branch holds a repository config (its deploy read one). */
+  async recordConfigAt(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<void> {
+    await this.redis.set(branchKey(this.prefix, 'config', j), j.sha);
+  }
+
+  /** The newest commit of the branch a deploy found a repository config in, or null. */
+  async configAt(j: Pick<DeployJob, 'repoId' | 'branch'>): Promise<string | null> {
+    return this.redis.get(branchKey(this.prefix, 'config', j));
+  }
+
   async deployedApps(): Promise<(DeployJob & { app: string })[]> {
     const all = await this.redis.hvals(`${this.prefix}:deployed`);
     return all.map((v) => JSON.parse(v) as DeployJob & { app: string });

@@ -122,4 +122,29 @@ describe('deploying a monorepo: cluster first, a Deployment only for changed app
     // The retry re-sent only the refused status.
     expect(seen.map((x) => x.write).filter((w) => w.endsWith('/statuses'))).toHaveLength(3);
   });
+
+  it('a merge of one app whose parent this branch deployed costs 8 GitHub calls: no config probe, no compare, one tarball', async () => {
+    const before = h.git.refs.get('main') as string;
+    const s = sha(`mono-eight-${ns}`);
+    await h.push(s, files(ns, { alpha: '3', gamma: '2', delta: '3', beta: '4' }));
+    const from = h.calls.length;
+    expect(await h.pushEvent(s, { mergedPr: 54, before })).toBe(202);
+    await h.waitForDeploy(s);
+    await reportDone(s);
+
+    const calls = h.calls.slice(from).filter((c) => c.path.startsWith('/repos/')).map((c) => `${c.method} ${c.path.replace(/[0-9a-f]{40}/g, ':sha').replace(/\/\d+(\/|$)/g, '/:id$1')}`);
+    expect(calls).toEqual([
+      // The deploy gate: the repository (its default branch) and the branch's head, from GitHub.
+      'GET /repos/acme/deploys',
+      'GET /repos/acme/deploys/git/ref/heads%2Fmain',
+      'GET /repos/acme/deploys/tarball/:sha',
+      'POST /repos/acme/deploys/check-runs',
+      'POST /repos/acme/deploys/deployments',
+      'POST /repos/acme/deploys/deployments/:id/statuses',
+      'GET /repos/acme/deploys/commits/:sha/pulls?per_page=10',
+      'POST /repos/acme/deploys/issues/:id/comments',
+    ]);
+    expect(deploymentsOf(s).map((d) => d.environment)).toEqual([`beta-${ns}`]);
+    expect(((await get(cluster, 'v1', 'ConfigMap', ns, 'beta'))?.['data'] as { value?: string }).value).toBe('4');
+  });
 });

@@ -182,6 +182,8 @@ export class FakeRepoHost implements RepoHost {
 
   /** Compares asked for, as `base...head`: a test proves which flow asked GitHub what. */
   readonly compares: string[] = [];
+  /** Every readFile, as `file@ref`. */
+  readonly reads: string[] = [];
   /** Set to make the compare API fail (GitHub down) or cut its list (GitHub's 300 files). */
   compareError: Error | null = null;
   compareLimit = 300;
@@ -198,6 +200,7 @@ export class FakeRepoHost implements RepoHost {
   }
 
   async readFile(file: string, ref: string): Promise<string | null> {
+    this.reads.push(`${file}@${ref}`);
     const sha = this.branches.get(ref) ?? ref;
     return this.commits.get(sha)?.files[file] ?? null;
   }

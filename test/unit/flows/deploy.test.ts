@@ -258,6 +258,50 @@ describe('deploy flow: a push deploys the apps it affects', () => {
     expect(applied(await runDeploy({ ...job, changes: { before } }, deps))).toEqual(['web', 'api']);
   });
 
+  it('reads no config to stay quiet when the push starts at a commit whose deploy found one and leaves the config alone', async () => {
+    const { host, job, deps, before } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    const seen: string[] = [];
+    deps.configAt = async () => before;
+    deps.recordConfigAt = async (j) => void seen.push(j.sha);
+    expect(applied(await runDeploy(job, deps))).toEqual(['api']);
+    expect(host.reads).toEqual([]);
+    expect(seen).toEqual([job.sha]);
+  });
+
+  it('still probes for the config when the push names it, carries no list, or starts elsewhere; an absent config keeps the push quiet', async () => {
+    const { host, job, deps, before } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    deps.configAt = async () => before;
+    for (const j of [
+      { ...job, changes: { before, paths: ['api/cm.yaml', '.github/mergeops.yml'] } },
+      { ...job, changes: { before } },
+      { ...job, changes: { untrusted: 'a force-push' } },
+    ]) {
+      host.reads.length = 0;
+      await runDeploy(j, deps);
+      // First the probe; a push naming the config then reads its parent's too (which apps it had).
+      expect(host.reads[0]).toBe(`.github/mergeops.yml@${job.sha}`);
+    }
+    deps.configAt = async () => 'e'.repeat(40);
+    host.reads.length = 0;
+    await runDeploy(job, deps);
+    expect(host.reads).toEqual([`.github/mergeops.yml@${job.sha}`]);
+    // The config gone (the file list names it): quiet, nothing fetched or reported.
+    const gone = host.push({ 'api/cm.yaml': cm('api', 'd') }, 'main', [job.sha]);
+    expect(await runDeploy({ ...job, sha: gone, changes: { before: job.sha, paths: ['.github/mergeops.yml', 'api/cm.yaml'] } }, { ...deps, configAt: async () => job.sha })).toBeNull();
+  });
+
+  it('a wrong record (the commit has no config after all) deploys nothing and says so in a failed check', async () => {
+    const { host, job, deps, reports, report } = twoPushes({ 'api/cm.yaml': cm('api', 'c') }, 'first');
+    const bare = host.push({ 'api/cm.yaml': cm('api', 'c') }, 'main', [job.sha]);
+    deps.configAt = async () => job.sha;
+    const out = await runDeploy({ ...job, sha: bare, changes: { before: job.sha, paths: ['api/cm.yaml'] } }, deps);
+    expect(out?.apps).toEqual([]);
+    expect(out?.problems[0]?.message).toMatch(/no \.github\/mergeops\.yml/);
+    expect(reports).toHaveLength(1);
+    await report();
+    expect(host.check(CHECK_NAMES.deploy)?.conclusion).toBe('failure');
+  });
+
   it('deploys every app on an untrusted list (a force-push), for a command and for self-heal', async () => {
     for (const j of [
       (job: DeployJob) => ({ ...job, changes: { untrusted: 'a force-push' } }),
