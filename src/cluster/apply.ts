@@ -6,7 +6,7 @@ import { mapLimit } from '../util/pool.js';
 import { ClusterUnreachableError, KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
-import { assessHealth } from './health.js';
+import { assessHealth, readinessFree } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
 import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
@@ -43,7 +43,19 @@ export interface ApplyResult {
   /** Why prune did not run, when it was wanted. */
   pruneSkipped?: string;
   /** Every object the render has, as applied: what the health wait watches. */
-  objects: { ref: string; resource: ResourceInfo; namespace?: string; name: string }[];
+  objects: AppliedObject[];
+}
+
+export interface AppliedObject {
+  ref: string;
+  resource: ResourceInfo;
+  namespace?: string;
+  name: string;
+  /**
+   * Healthy already: the API server's answer to its apply (or the live object, unchanged)
+   * shows a kind with no readiness to wait for, so the health wait does not read it again.
+   */
+  settled?: true;
 }
 
 const FIRST = new Set(['CustomResourceDefinition', 'Namespace']);
@@ -79,16 +91,20 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
-  await applyAll(cluster, first, plan.request, opts, result);
+  // The server's answer to each apply: the freshest state of the object there is.
+  const answers = new Map<PlannedObject, KubeObject>();
+  await applyAll(cluster, first, plan.request, opts, result, answers);
   const crds = first.filter((p) => p.desired.kind === 'CustomResourceDefinition');
   if (crds.length && result.errors.length === 0) await waitEstablished(cluster, crds, result);
-  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result);
+  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result, answers);
 
   for (const p of plan.objects) {
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
     if (resource) {
-      const o: ApplyResult['objects'][number] = { ref: objectRef(p.desired), resource, name: p.desired.metadata.name ?? '' };
+      const o: AppliedObject = { ref: objectRef(p.desired), resource, name: p.desired.metadata.name ?? '' };
       if (p.desired.metadata.namespace) o.namespace = p.desired.metadata.namespace;
+      const now = answers.get(p) ?? (changed.includes(p) ? null : p.live);
+      if (now && readinessFree(now)) o.settled = true;
       result.objects.push(o);
     }
   }
@@ -172,7 +188,7 @@ function sameRefs(a: InventoryRecord, b: InventoryRecord): boolean {
   return a.objects.join('\n') === b.objects.join('\n') && a.retained.join('\n') === b.retained.join('\n');
 }
 
-async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, answers: Map<PlannedObject, KubeObject>): Promise<void> {
   await mapLimit(objects, opts.concurrency, async (p) => {
     const ref = objectRef(p.desired);
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
@@ -190,7 +206,7 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], request: App
         await waitDeleted(cluster, path, ref);
         opts.log.info({ ref }, 'deleted for recreation (immutable field changed)');
       }
-      await sendApply(cluster, p, request, false);
+      answers.set(p, (await sendApply(cluster, p, request, false)).body);
       if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {
@@ -272,8 +288,13 @@ export interface HealthReport {
   unhealthy: { ref: string; reason: string }[];
 }
 
-/** Polls every applied object until all are healthy, one has failed, or time runs out. */
-export async function waitHealthy(cluster: Cluster, objects: ApplyResult['objects'], timeoutMs: number, log: Logger, pollMs = 1000): Promise<HealthReport> {
+/**
+ * Polls every applied object until all are healthy, one has failed, or time runs out.
+ * Objects the apply already settled are not read: an app of ConfigMaps waits for nothing.
+ */
+export async function waitHealthy(cluster: Cluster, all: AppliedObject[], timeoutMs: number, log: Logger, pollMs = 1000): Promise<HealthReport> {
+  const objects = all.filter((o) => !o.settled);
+  if (objects.length === 0) return { healthy: true, unhealthy: [] };
   const deadline = Date.now() + timeoutMs;
   let lastLog = 0;
   for (;;) {
@@ -289,7 +310,7 @@ export async function waitHealthy(cluster: Cluster, objects: ApplyResult['object
       return { healthy: false, unhealthy: waiting.map((s) => ({ ref: s.ref, reason: `not healthy after ${Math.round(timeoutMs / 1000)} s: ${s.health.reason}` })) };
     }
     if (Date.now() - lastLog > 10_000) {
-      log.info({ waiting: waiting.length, of: objects.length, first: waiting[0]?.ref, reason: waiting[0]?.health.reason }, 'waiting for health');
+      log.info({ waiting: waiting.length, of: all.length, first: waiting[0]?.ref, reason: waiting[0]?.health.reason }, 'waiting for health');
       lastLog = Date.now();
     }
     await new Promise((r) => setTimeout(r, pollMs));

@@ -16,6 +16,20 @@ interface Condition {
 
 const num = (v: unknown, fallback = 0): number => (typeof v === 'number' ? v : fallback);
 
+/** Kinds whose health a controller reports over time (assessHealth reads their status). */
+const WATCHED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CustomResourceDefinition']);
+
+/**
+ * Whether the object has no readiness to wait for: not a kind a controller reports on, and
+ * no Ready condition. Such an object is healthy the moment the API server holds it, so the
+ * server's answer to its apply settles its health (ConfigMaps, Secrets, RBAC, Services…).
+ */
+export function readinessFree(o: KubeObject): boolean {
+  if (WATCHED_KINDS.has(o.kind)) return false;
+  const conditions = (o['status'] as { conditions?: unknown } | undefined)?.conditions;
+  return !(Array.isArray(conditions) && conditions.some((c) => (c as Condition | null)?.type === 'Ready'));
+}
+
 /**
  * Health of one live object, by kind, the way kubectl rollout status and Flux judge it.
  * Kinds without a notion of readiness are healthy once applied.

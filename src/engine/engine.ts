@@ -157,7 +157,8 @@ export class Engine {
     log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
     const out: AppApply = { result, changes: applyChanges(result, app.prune) };
     if (result.errors.length === 0 && app.waitMs > 0) {
-      opts.onHealthWait?.(result.objects.length, app.waitMs);
+      const watched = result.objects.filter((o) => !o.settled).length;
+      if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
       out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
     }
     return out;

@@ -248,6 +248,31 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(since().filter((r) => r.method === 'GET' && r.url.includes('mergeops.dev/app=first-c')).length).toBe(byRepo.length);
   });
 
+  it('the health wait reads only what has readiness: ConfigMaps are settled by their apply, a Deployment is polled', async () => {
+    const k = key('health');
+    const rendered = Array.from({ length: 10 }, (_, i) => cm(ns, `health-${i}`));
+    mark = proxy.requests.length;
+    const quick = await engine.apply(target(app(ns, { name: 'health', waitMs: 300_000 }), k), { rendered });
+    expect(quick.health).toEqual({ healthy: true, unhealthy: [] });
+    // Per object: one dry-run and one apply; no GET of any ConfigMap afterwards.
+    expect(since().filter((r) => r.method === 'GET' && r.path.startsWith(`/api/v1/namespaces/${ns}/configmaps/`))).toEqual([]);
+    expect(since().filter((r) => r.method === 'PATCH' && r.path.startsWith(`/api/v1/namespaces/${ns}/configmaps/`))).toHaveLength(20);
+
+    // No controller runs here: the Deployment never becomes available, and is read until the wait ends.
+    const deploy: RenderedObject = {
+      object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'health-web', namespace: ns }, spec: { replicas: 1, selector: { matchLabels: { app: 'health-web' } }, template: { metadata: { labels: { app: 'health-web' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } } },
+      source: { file: 'k8s/deploy.yaml', line: 1 },
+    };
+    mark = proxy.requests.length;
+    const slow = await engine.apply(target(app(ns, { name: 'health', waitMs: 1500 }), k), { rendered: [...rendered, deploy] });
+    expect(slow.health?.healthy).toBe(false);
+    expect(slow.health?.unhealthy.map((u) => u.ref)).toEqual([`apps/v1 Deployment ${ns}/health-web`]);
+    // Reads of single objects (a LIST's path ends at the type): the Deployment's polls, nothing else.
+    const reads = since().filter((r) => r.method === 'GET' && (r.path.startsWith(`/api/v1/namespaces/${ns}/configmaps/`) || r.path.startsWith(`/apis/apps/v1/namespaces/${ns}/deployments/`)));
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(reads.map((r) => r.path))).toEqual(new Set([`/apis/apps/v1/namespaces/${ns}/deployments/health-web`]));
+  });
+
   it('a fork-PR-style plan without inventory lists only the granted namespaces (named or by glob), never a namespaced type across the cluster', async () => {
     const prefix = uniqueName('fork');
     const [granted, globbed, outside] = [`${prefix}-a`, `${prefix}-g-1`, uniqueName('forkout')];
