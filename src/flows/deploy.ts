@@ -13,8 +13,14 @@ import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
 
-/** Apps of one push applied at once: enough to overlap their API round trips, few enough to stay gentle on one API server. */
-export const DEPLOY_APP_CONCURRENCY = 4;
+/**
+ * Apps of one push applied at once: enough to overlap the round trips each app waits on
+ * (inventory, lists, dry-runs, applies, inventory write), so 200 small apps are not 50
+ * waves of them. One API server still sees at most its client's 32 sockets.
+ */
+export const DEPLOY_APP_CONCURRENCY = 8;
+/** Apps rendered at once: helm and kustomize are processes, each allowed the operator's render memory. */
+const RENDER_CONCURRENCY = 4;
 
 /** Kinds other apps' objects may need to exist first: the apps that render them apply first. */
 const FOUNDATION_KINDS = new Set(['CustomResourceDefinition', 'Namespace']);
@@ -187,7 +193,7 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
     }
   };
   const rendered = (
-    await mapLimit(toRender, DEPLOY_APP_CONCURRENCY, async ({ app, out }): Promise<Rendered | null> => {
+    await mapLimit(toRender, RENDER_CONCURRENCY, async ({ app, out }): Promise<Rendered | null> => {
       try {
         return { app, out, objects: await timed('deploy', 'render', () => renderTarget(app, dir, deps.caps), timings) };
       } catch (err) {
