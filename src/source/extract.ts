@@ -64,6 +64,14 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
   // The first real reason the archive was refused. Aborting mid-entry also surfaces a
   // generic "premature close" from the stream plumbing, which must not mask it.
   let fatal: unknown = null;
+  /** Counts a chunk about to be written against the unpacked-size cap (a tar bomb stops here). */
+  const count = (chunk: Buffer): void => {
+    written += chunk.length;
+    if (written > limits.maxExtractedBytes) {
+      fatal ??= new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
+      throw fatal;
+    }
+  };
 
   extract.on('entry', (header, stream, next) => {
     const done = (err?: unknown): void => {
@@ -97,11 +105,7 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
           if ((header.size ?? 0) <= INLINE_FILE_BYTES) {
             const chunks: Buffer[] = [];
             for await (const chunk of stream as AsyncIterable<Buffer>) {
-              written += chunk.length;
-              if (written > limits.maxExtractedBytes) {
-                fatal ??= new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
-                throw fatal;
-              }
+              count(chunk);
               chunks.push(chunk);
             }
             // 'wx' (O_CREAT | O_EXCL) never follows a link nor overwrites: the same name twice is refused.
@@ -111,11 +115,7 @@ export async function extractTarball(input: Readable, root: string, limits: Extr
           const fh = await fs.open(target, 'wx', 0o644);
           try {
             for await (const chunk of stream as AsyncIterable<Buffer>) {
-              written += chunk.length;
-              if (written > limits.maxExtractedBytes) {
-                fatal ??= new ArchiveTooLargeError(`repository unpacks to more than ${mib(limits.maxExtractedBytes)} (tar bomb?)`);
-                throw fatal;
-              }
+              count(chunk);
               await fh.write(chunk);
             }
           } finally {
