@@ -117,7 +117,8 @@ describe('mergeops CLI against the real API server', () => {
     expect(applied.stdout).toBe(
       `app "cli-app" → cluster "default": deployed: 1 created, 1 configured, 0 unchanged, 0 pruned\n  created    v1 ConfigMap ${ns}/extra\n  configured v1 ConfigMap ${ns}/settings\n  all 2 objects healthy\n`,
     );
-    expect(applied.stderr).toBe("waiting up to 5 s for 2 objects to become healthy (the app's wait setting)\n");
+    // ConfigMaps have no readiness: healthy once applied, nothing to wait for, no waiting line.
+    expect(applied.stderr).toBe('');
     const settings = await get(cluster, 'v1', 'ConfigMap', ns, 'settings');
     expect(settings?.['data']).toEqual({ value: '2' });
     expect(settings?.metadata.labels).toMatchObject({ 'mergeops.dev/app': 'cli-app', 'mergeops.dev/repo-id': '990' });
