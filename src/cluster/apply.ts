@@ -83,27 +83,30 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
     return result;
   }
   const changed: PlannedObject[] = [];
+  // The freshest state of each object: the live one for an object left as it is, then the
+  // server's answer to each apply.
+  const latest = new Map<PlannedObject, KubeObject>();
   for (const p of plan.objects) {
-    if (isUnchanged(p, plan.ours)) result.unchanged.push(objectRef(p.desired));
-    else changed.push(p);
+    if (isUnchanged(p, plan.ours)) {
+      result.unchanged.push(objectRef(p.desired));
+      if (p.live) latest.set(p, p.live);
+    } else changed.push(p);
   }
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
-  // The server's answer to each apply: the freshest state of the object there is.
-  const answers = new Map<PlannedObject, KubeObject>();
-  await applyAll(cluster, first, plan.request, opts, result, answers);
+  await applyAll(cluster, first, plan.request, opts, result, latest);
   const crds = first.filter((p) => p.desired.kind === 'CustomResourceDefinition');
   if (crds.length && result.errors.length === 0) await waitEstablished(cluster, crds, result);
-  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result, answers);
+  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result, latest);
 
   for (const p of plan.objects) {
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
     if (resource) {
       const o: AppliedObject = { ref: objectRef(p.desired), resource, name: p.desired.metadata.name ?? '' };
       if (p.desired.metadata.namespace) o.namespace = p.desired.metadata.namespace;
-      const now = answers.get(p) ?? (changed.includes(p) ? null : p.live);
+      const now = latest.get(p);
       if (now && readinessFree(now)) o.settled = true;
       result.objects.push(o);
     }
@@ -188,7 +191,7 @@ function sameRefs(a: InventoryRecord, b: InventoryRecord): boolean {
   return a.objects.join('\n') === b.objects.join('\n') && a.retained.join('\n') === b.retained.join('\n');
 }
 
-async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, answers: Map<PlannedObject, KubeObject>): Promise<void> {
+async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, latest: Map<PlannedObject, KubeObject>): Promise<void> {
   await mapLimit(objects, opts.concurrency, async (p) => {
     const ref = objectRef(p.desired);
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
@@ -206,7 +209,7 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], request: App
         await waitDeleted(cluster, path, ref);
         opts.log.info({ ref }, 'deleted for recreation (immutable field changed)');
       }
-      answers.set(p, (await sendApply(cluster, p, request, false)).body);
+      latest.set(p, (await sendApply(cluster, p, request, false)).body);
       if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {

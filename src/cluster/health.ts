@@ -5,6 +5,11 @@ export type HealthState = 'healthy' | 'progressing' | 'failed';
 export interface Health {
   state: HealthState;
   reason: string;
+  /**
+   * The kind has no readiness (no controller reports on it, no Ready condition): healthy
+   * the moment the API server holds it, so this verdict cannot change while it exists.
+   */
+  settled?: true;
 }
 
 interface Condition {
@@ -16,18 +21,12 @@ interface Condition {
 
 const num = (v: unknown, fallback = 0): number => (typeof v === 'number' ? v : fallback);
 
-/** Kinds whose health a controller reports over time (assessHealth reads their status). */
-const WATCHED_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CustomResourceDefinition']);
-
 /**
- * Whether the object has no readiness to wait for: not a kind a controller reports on, and
- * no Ready condition. Such an object is healthy the moment the API server holds it, so the
+ * Whether the object has no readiness to wait for (assessHealth calls it settled), so the
  * server's answer to its apply settles its health (ConfigMaps, Secrets, RBAC, Services…).
  */
 export function readinessFree(o: KubeObject): boolean {
-  if (WATCHED_KINDS.has(o.kind)) return false;
-  const conditions = (o['status'] as { conditions?: unknown } | undefined)?.conditions;
-  return !(Array.isArray(conditions) && conditions.some((c) => (c as Condition | null)?.type === 'Ready'));
+  return assessHealth(o).settled === true;
 }
 
 /**
@@ -88,7 +87,7 @@ export function assessHealth(o: KubeObject): Health {
     }
     default: {
       const ready = cond('Ready');
-      if (!ready) return { state: 'healthy', reason: 'applied' };
+      if (!ready) return { state: 'healthy', reason: 'applied', settled: true };
       if (ready.status === 'True') return { state: 'healthy', reason: 'ready' };
       return { state: 'progressing', reason: ready.message ?? ready.reason ?? 'not ready' };
     }
