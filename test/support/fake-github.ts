@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
+import { REPO } from './harness.js';
 import { compareReply } from './compare.js';
 import { BOT_LOGIN, appRoute, standIn, type Route, type StandInReply } from './stand-in.js';
 
@@ -31,6 +32,10 @@ export interface FakeGitHub {
   manifestCodes: Map<string, { id: number; slug: string; pem: string; webhook_secret: string }>;
   /** While set, tarball downloads of this SHA wait for `release()`. */
   hold: string | null;
+  /** Branch heads, as `GET git/ref` answers them (a deploy confirms its commit there). */
+  refs: Map<string, string>;
+  /** Deployments created, with the states of their statuses. */
+  deployments: { id: number; sha: string; environment: string; statuses: string[] }[];
   release(): void;
   close(): Promise<void>;
 }
@@ -46,6 +51,8 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     tarballs: new Map(),
     manifestCodes: new Map(),
     hold: null,
+    refs: new Map(),
+    deployments: [],
     release: () => {
       fake.hold = null;
       for (const w of waiting.splice(0)) w();
@@ -160,6 +167,58 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
           if (fake.hold === sha) waiting.push(send);
           else send();
         }),
+    },
+    // What a deploy reads to confirm its job (the repository, the branch head) and writes to report it.
+    {
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+$/,
+      handle: (req) => {
+        record(req.method, req.uri, null);
+        const [, , owner, name] = req.uri.split('?')[0]?.split('/') as string[];
+        return [200, { id: REPO.id, name, full_name: `${owner}/${name}`, default_branch: 'main', owner: { login: owner } }];
+      },
+    },
+    {
+      // Octokit sends the ref URL-encoded (`heads%2Fmain`), as GitHub accepts it.
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/git\/ref\/.+/,
+      handle: (req) => {
+        record(req.method, req.uri, null);
+        const branch = decodeURIComponent(req.uri.split('/git/ref/')[1] ?? '').replace(/^heads\//, '');
+        const head = fake.refs.get(branch);
+        return head ? [200, { ref: `refs/heads/${branch}`, object: { sha: head, type: 'commit' } }] : [404, { message: 'Not Found' }];
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/repos\/[^/]+\/[^/]+\/deployments$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        const b = req.body as { ref: string; environment: string };
+        const d = { id: 7000 + fake.deployments.length + 1, sha: b.ref, environment: b.environment, statuses: [] as string[] };
+        fake.deployments.push(d);
+        return [201, { id: d.id, sha: d.sha, environment: d.environment, created_at: new Date().toISOString() }];
+      },
+    },
+    {
+      method: 'POST',
+      path: /^\/repos\/[^/]+\/[^/]+\/deployments\/\d+\/statuses$/,
+      handle: (req) => {
+        record(req.method, req.uri, req.body);
+        const d = fake.deployments.find((x) => x.id === Number(/deployments\/(\d+)\/statuses/.exec(req.uri)?.[1]));
+        if (!d) return [404, { message: 'Not Found' }];
+        d.statuses.push((req.body as { state: string }).state);
+        return [201, { id: d.statuses.length, state: d.statuses.at(-1) }];
+      },
+    },
+    {
+      // No pull request merged these commits: a direct push.
+      method: 'GET',
+      path: /^\/repos\/[^/]+\/[^/]+\/commits\/[0-9a-f]+\/pulls/,
+      handle: (req) => {
+        record(req.method, req.uri, null);
+        return [200, []];
+      },
     },
     {
       method: 'POST',

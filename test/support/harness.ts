@@ -161,6 +161,41 @@ export function prPayload(action: 'opened' | 'synchronize', pr: number, headSha:
 
 /** GitHub's event clock: every payload built here is a second later than the previous one. */
 let eventClock = Math.floor(Date.now() / 1000);
+/**
+ * A `push` webhook of `s` to `branch` (default main), as GitHub sends it. With `before`,
+ * the commits list the files that differ between the two commits' files, as GitHub's do;
+ * without, it is the first push of the branch (nothing to compare with).
+ */
+export function pushPayload(s: string, opts: { branch?: string; pushedAt?: number; before?: string; commits?: number; forced?: boolean; beforeFiles?: Record<string, unknown>; afterFiles?: Record<string, unknown> } = {}): ReturnType<typeof webhookExample> {
+  const p = webhookExample('push');
+  p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
+  p['after'] = s;
+  p['deleted'] = false;
+  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false, pushed_at: opts.pushedAt ?? nextEventTime() });
+  p['repository'].owner.login = REPO.owner;
+  p['repository'].owner.name = REPO.owner;
+  if (opts.before) {
+    const [a, b] = [opts.beforeFiles ?? {}, opts.afterFiles ?? {}];
+    const differs = (f: string): boolean => JSON.stringify(a[f]) !== JSON.stringify(b[f]);
+    const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(differs).sort();
+    const example = webhookExample('push', undefined, (x) => x['commits']?.length > 0)['commits'][0];
+    const commit = (i: number) => ({
+      ...structuredClone(example),
+      id: i === 0 ? s : sha(`${s}-${i}`),
+      tree_id: sha(`tree-${s}-${i}`),
+      message: `commit ${i}`,
+      // Later commits touch the first file again: the union is what the push changed.
+      added: i === 0 ? names.filter((f) => !(f in a)) : [],
+      removed: i === 0 ? names.filter((f) => !(f in b)) : [],
+      modified: i === 0 ? names.filter((f) => f in a && f in b) : names.slice(0, 1),
+    });
+    const commits = Array.from({ length: opts.commits ?? 1 }, (_, i) => commit(i)).reverse();
+    Object.assign(p, { before: opts.before, created: false, forced: opts.forced ?? false, commits, head_commit: commits.at(-1), compare: `https://github.com/${REPO.owner}/${REPO.name}/compare/${opts.before.slice(0, 12)}...${s.slice(0, 12)}` });
+  }
+  return p;
+}
+
 export function nextEventTime(): number {
   return ++eventClock;
 }
@@ -423,32 +458,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       if (opts.mergedPr) merges.set(s, opts.mergedPr);
       // A push moves the branch, as on GitHub; a replayed delivery of an old push does not.
       if (!opts.replay) git.refs.set(opts.branch ?? 'main', s);
-      const p = webhookExample('push');
-      p['ref'] = `refs/heads/${opts.branch ?? 'main'}`;
-      p['after'] = s;
-      p['deleted'] = false;
-      p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
-      Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main', fork: false, pushed_at: opts.pushedAt ?? nextEventTime() });
-      p['repository'].owner.login = REPO.owner;
-      p['repository'].owner.name = REPO.owner;
-      if (opts.before) {
-        const [a, b] = [git.files.get(opts.before) ?? {}, git.files.get(s) ?? {}];
-        const differs = (f: string): boolean => JSON.stringify(a[f]) !== JSON.stringify(b[f]);
-        const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter(differs).sort();
-        const example = webhookExample('push', undefined, (x) => x['commits']?.length > 0)['commits'][0];
-        const commit = (i: number) => ({
-          ...structuredClone(example),
-          id: i === 0 ? s : sha(`${s}-${i}`),
-          tree_id: sha(`tree-${s}-${i}`),
-          message: `commit ${i}`,
-          // Later commits touch the first file again: the union is what the push changed.
-          added: i === 0 ? names.filter((f) => !(f in a)) : [],
-          removed: i === 0 ? names.filter((f) => !(f in b)) : [],
-          modified: i === 0 ? names.filter((f) => f in a && f in b) : names.slice(0, 1),
-        });
-        const commits = Array.from({ length: opts.commits ?? 1 }, (_, i) => commit(i)).reverse();
-        Object.assign(p, { before: opts.before, created: false, forced: opts.forced ?? false, commits, head_commit: commits.at(-1), compare: `https://github.com/${REPO.owner}/${REPO.name}/compare/${opts.before.slice(0, 12)}...${s.slice(0, 12)}` });
-      }
+      const p = pushPayload(s, { ...opts, ...(opts.before ? { beforeFiles: git.files.get(opts.before) ?? {}, afterFiles: git.files.get(s) ?? {} } : {}) });
       const res = await deliver(rt.url as string, 'push', p, opts.id ? { id: opts.id } : {});
       return res.status;
     },
