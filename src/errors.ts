@@ -24,8 +24,9 @@ export interface Blame {
  * The one line between "the user's" and "ours". A UserError is reported where the user
  * looks (a failed check run, a CLI message) and never retried: the same input fails the
  * same way. Every other error is ours: logged (redacted) and retried by the queue.
- * Config, render and archive errors are UserErrors; so are a cluster the operator did not
- * configure or cannot reach, since the check run is where the repo's owner learns of it.
+ * Config, render and archive errors are UserErrors; so is a cluster the operator did not
+ * configure, since the check run is where the repo's owner learns of it. A cluster that
+ * cannot be reached right now is a TransientError: retried, then shown.
  */
 export class UserError extends Error {
   readonly file?: string;
@@ -74,6 +75,25 @@ export class ServerVerdictError extends Error {
   }
 }
 
+/**
+ * A failure another attempt may well not meet: the API server timed out, reset the
+ * connection, shed load (429) or failed (5xx), or another writer moved a record we hold a
+ * version of. Neither the user's to fix nor a bug: the queue retries the job with backoff
+ * and the check run says "retrying (n/N)". Its message names no insides (a cluster's name,
+ * what to check), so a check run may show it once retries ran out.
+ */
+export class TransientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TransientError';
+  }
+}
+
+/** Whether another attempt may succeed: a TransientError, or the server's 429 or 5xx (after the client's own retries). */
+export function isTransient(err: unknown): boolean {
+  return err instanceof TransientError || (err instanceof ServerVerdictError && (err.status === 429 || err.status >= 500));
+}
+
 export function isUserError(err: unknown): err is UserError {
   return err instanceof UserError;
 }
@@ -110,7 +130,7 @@ export function errorText(err: unknown): string {
  * the detail, so an operator can find it (`grep <id>`) and nobody else learns the insides.
  */
 export function publicFailure(err: unknown, log: (id: string, detail: string) => void): string {
-  if (err instanceof UserError) return errorText(err);
+  if (err instanceof UserError || err instanceof TransientError) return errorText(err);
   const id = crypto.randomBytes(6).toString('hex');
   log(id, errorText(err));
   return `mergeops hit an internal error; the operator can find the details in its logs under id ${id}`;

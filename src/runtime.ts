@@ -213,6 +213,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         await queues.deploy.add('deploy', job, { jobId });
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
+      deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
     });
     const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
       hosts,

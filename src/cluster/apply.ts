@@ -3,14 +3,15 @@ import type { App } from '../config/repo-config.js';
 import { managedFields, unionFieldSets, type ManagedFieldsEntry } from '../managed-fields.js';
 import { isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
-import { ClusterUnreachableError, KubeApiError } from './client.js';
+import type { AppLease } from './app-lease.js';
+import { KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth, readinessFree } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
 import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
-import { UserError } from '../errors.js';
+import { UserError, isTransient } from '../errors.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -26,6 +27,8 @@ export interface ApplyOptions {
   inventory?: InventoryRecord | null;
   /** Label discovery shared with the other apps of the repository in this job. */
   discovery?: RepoDiscovery;
+  /** The app's Lease, confirmed before prune and before the inventory write (engine-held). */
+  lease?: Pick<AppLease, 'confirm'>;
 }
 
 export interface ApplyResult {
@@ -70,6 +73,29 @@ const DELETE_TIMEOUT_MS = 120_000;
  * succeeded.
  */
 export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<ApplyResult> {
+  const staged = await applyStaged(cluster, app, rendered, key, opts);
+  await staged.record(true);
+  return staged.result;
+}
+
+/** An apply whose inventory record waits for its health verdict. */
+export interface StagedApply {
+  result: ApplyResult;
+  /**
+   * Writes the app's inventory (see record()): the render's hash only when `healthy`, so a
+   * render whose health wait failed is applied again by the next deploy, never skipped as
+   * unchanged.
+   */
+  record(healthy: boolean): Promise<void>;
+}
+
+/**
+ * applyApp without its last step: the caller waits for health, then records. Before the
+ * first write the inventory gets a pending record (what it held ∪ everything this apply
+ * may create, no hash), so an attempt killed midway leaves every object it created
+ * recorded and its retry prunes what Git does not have.
+ */
+export async function applyStaged(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: ApplyOptions): Promise<StagedApply> {
   const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
   const planOpts: PlanOptions = { concurrency: opts.concurrency, orphans: true };
   if (opts.force !== undefined) planOpts.force = opts.force;
@@ -80,7 +106,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   result.orphans = plan.orphans.map(objectRef);
   if (plan.errors.length) {
     result.errors = plan.errors;
-    return result;
+    return { result, record: async () => undefined };
   }
   const changed: PlannedObject[] = [];
   // The freshest state of each object: the live one for an object left as it is, then the
@@ -93,6 +119,12 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
     } else changed.push(p);
   }
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
+  // The version of the inventory this apply read (or wrote): every write of it is conditional on it.
+  let recorded = plan.inventory;
+  if (changed.length > 0 || (opts.prune && plan.orphans.length > 0)) {
+    const pending = pendingInventory(plan);
+    if (pending) recorded = { ...pending, resourceVersion: await writeRecord(cluster, key, pending, result) };
+  }
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
@@ -112,9 +144,33 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
     }
   }
 
+  // A writer that lost the app's Lease (another took it, or it went unrenewed) stops here:
+  // another deploy of the app may be running, and prune or the record would undo its work.
+  await opts.lease?.confirm();
   await prune(cluster, plan, rendered, opts, result);
-  await record(cluster, key, plan, opts, result);
-  return result;
+  return {
+    result,
+    record: async (healthy) => {
+      await opts.lease?.confirm();
+      await record(cluster, key, plan, recorded, opts, result, healthy);
+    },
+  };
+}
+
+/**
+ * What the inventory holds while an apply writes: the refs it held and every object the
+ * render has (all an attempt may create), no hash or commit (the cluster is between two
+ * renders). Null when the record already says that, so steady-state deploys that only
+ * change existing objects of an unhashed record write nothing extra.
+ */
+export function pendingInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory' | 'unobserved'>): InventoryRecord | null {
+  const old = plan.inventory;
+  const objects = new Set([...(old?.objects ?? []), ...plan.objects.map((p) => objectRef(p.desired))]);
+  const retained = new Set([...(old?.retained ?? []), ...plan.stale.map(objectRef), ...plan.unobserved].filter((r) => !objects.has(r)));
+  const next: InventoryRecord = { objects: [...objects].sort(), retained: [...retained].sort(), deployedAt: new Date().toISOString() };
+  if (old?.resourceVersion !== undefined) next.resourceVersion = old.resourceVersion;
+  if (old && old.desiredHash === undefined && old.commit === undefined && sameRefs(old, next)) return null;
+  return next;
 }
 
 async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
@@ -146,33 +202,41 @@ async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObje
 }
 
 /**
- * Writes the app's inventory after the apply and prune (one server-side apply, never in a
- * dry run). After a deploy that succeeded it holds exactly the render's objects and those
- * of the app's live objects prune kept, with the render's hash and commit. After one that
- * wrote something and then failed it holds the old refs and everything this render may
- * have created (so a later prune still finds them) and no hash (so no later deploy is
- * skipped as unchanged over a half-applied state). Nothing written, nothing recorded.
+ * Writes the app's inventory after the apply, prune and health wait (never in a dry run),
+ * conditional on the version this apply read or wrote. After a deploy that succeeded and
+ * became healthy it holds exactly the render's objects and those of the app's live objects
+ * prune kept, with the render's hash and commit. After one that failed, or whose health
+ * wait failed, it holds the old refs and everything this render may have created (so a
+ * later prune still finds them) and no hash (so no later deploy is skipped as unchanged
+ * over a half-applied or unhealthy state). Nothing written, nothing recorded.
  */
-async function record(cluster: Cluster, key: InventoryKey, plan: ClusterPlan, opts: ApplyOptions, result: ApplyResult): Promise<void> {
+async function record(cluster: Cluster, key: InventoryKey, plan: ClusterPlan, recorded: InventoryRecord | null, opts: ApplyOptions, result: ApplyResult, healthy: boolean): Promise<void> {
   const ok = result.errors.length === 0 && !result.pruneSkipped;
   const wrote = result.created.length + result.configured.length + result.pruned.length > 0;
-  const old = plan.inventory;
   if (!ok && !wrote) return;
-  const next = nextInventory(plan, result, ok && opts.record ? { ...opts.record, grants: grantsFingerprint(cluster.target, key.repo) } : null);
-  if (old && sameRefs(old, next) && old.desiredHash === next.desiredHash && old.grants === next.grants) return;
+  const next = nextInventory(plan, result, ok && healthy && opts.record ? { ...opts.record, grants: grantsFingerprint(cluster.target, key.repo) } : null);
+  if (recorded && sameRefs(recorded, next) && recorded.desiredHash === next.desiredHash && recorded.grants === next.grants && recorded.commit === next.commit) return;
+  if (recorded?.resourceVersion !== undefined) next.resourceVersion = recorded.resourceVersion;
+  await writeRecord(cluster, key, next, result);
+}
+
+/** writeInventory, a refusal the operator must fix (no access) reported on the app; answers the new version. */
+async function writeRecord(cluster: Cluster, key: InventoryKey, next: InventoryRecord, result: ApplyResult): Promise<string | undefined> {
   try {
-    await writeInventory(cluster, key, next);
+    return await writeInventory(cluster, key, next);
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
     result.errors.push({ ref: `v1 ConfigMap ${inventoryNamespace(cluster)}/${inventoryName(key)}`, message: err.message });
+    return next.resourceVersion;
   }
 }
 
 /** The inventory an apply leaves: see record(). `done` is what a deploy that succeeded records; null after a failure. */
-export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory'>, result: Pick<ApplyResult, 'pruned'>, done: { desiredHash: string; commit?: string; grants?: string } | null): InventoryRecord {
+export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inventory' | 'unobserved'>, result: Pick<ApplyResult, 'pruned'>, done: { desiredHash: string; commit?: string; grants?: string } | null): InventoryRecord {
   const pruned = new Set(result.pruned);
   const objects = new Set(plan.objects.map((p) => objectRef(p.desired)));
-  const retained = new Set(plan.stale.map(objectRef));
+  // What the plan could not look at stays recorded: a failed read never shrinks the record.
+  const retained = new Set([...plan.stale.map(objectRef), ...plan.unobserved]);
   if (!done) {
     for (const r of plan.inventory?.objects ?? []) objects.add(r);
     for (const r of plan.inventory?.retained ?? []) retained.add(r);
@@ -213,7 +277,8 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], request: App
       if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {
-      if (err instanceof ClusterUnreachableError || !(err instanceof KubeApiError)) throw err;
+      // A 5xx or 429 the client's retries did not outlast, or no answer at all: ours, retried.
+      if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
       result.errors.push({ ref, message: `${err.message}${conflictHint(err, request)}`, source: p.source });
     }
   });

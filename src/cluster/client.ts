@@ -1,10 +1,14 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ServerVerdictError, UserError } from '../errors.js';
+import { ServerVerdictError, TransientError } from '../errors.js';
 
-/** The cluster could not be reached at all (DNS, refused, TLS, timeout). */
-export class ClusterUnreachableError extends UserError {
+/**
+ * The cluster could not be reached at all (DNS, refused, reset, TLS, timeout), even after
+ * the client's own retries: transient, so the job is retried with backoff before the
+ * check run reports it.
+ */
+export class ClusterUnreachableError extends TransientError {
   constructor(
     readonly cluster: string,
     cause: string,

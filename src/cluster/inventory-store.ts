@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { DEFAULT_INVENTORY_NAMESPACE, type ClusterTarget } from '../config/clusters.js';
 import { matchesAny } from '../policy/grants.js';
-import { UserError } from '../errors.js';
+import { TransientError, UserError } from '../errors.js';
 import { identity, type KubeObject } from '../objects.js';
 import { KubeApiError } from './client.js';
 import type { Cluster } from './connect.js';
@@ -34,6 +34,11 @@ export interface InventoryRecord {
   grants?: string;
   /** When it was written (ISO 8601). */
   deployedAt?: string;
+  /**
+   * The ConfigMap's resourceVersion when it was read (or written): the next write is
+   * conditional on it, so two writers never silently overwrite each other. Not stored.
+   */
+  resourceVersion?: string;
 }
 
 /** Bumped when the meaning of a record changes, so an older record is never trusted to skip a deploy. */
@@ -104,6 +109,8 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
   if (data['commit']) record.commit = data['commit'];
   if (data['grants']) record.grants = data['grants'];
   if (data['deployedAt']) record.deployedAt = data['deployedAt'];
+  const rv = cm.metadata['resourceVersion'];
+  if (typeof rv === 'string') record.resourceVersion = rv;
   return record;
 }
 
@@ -139,40 +146,78 @@ export function inventoryObject(cluster: Pick<Cluster, 'target'>, key: Inventory
 export const PLAIN_REFS_MAX_CHARS = 400_000;
 
 /**
- * Writes the record with one server-side apply (every key is this manager's, so keys
- * dropped from the record, like the hash after a failed deploy, are removed). When the
- * inventory namespace does not exist yet it is created once; when mergeops may not create
- * it, the error says what the operator must do.
+ * Another writer changed (or created) the inventory since this one read it: a CLI apply
+ * and a worker, or a worker whose lease expired. The write is refused rather than the
+ * last writer winning; the job is retried and plans again from what is recorded now.
  */
-export async function writeInventory(cluster: Cluster, key: InventoryKey, record: InventoryRecord): Promise<void> {
-  const send = (): Promise<unknown> =>
-    cluster.client.request('PATCH', path(cluster, key), {
-      body: inventoryObject(cluster, key, record),
-      contentType: 'application/apply-patch+yaml',
-      query: { fieldManager: INVENTORY_FIELD_MANAGER, force: 'true' },
-    });
+export class InventoryConflictError extends TransientError {
+  constructor(cluster: Cluster, key: InventoryKey, why: string) {
+    super(`the inventory of app "${key.app}" on cluster "${cluster.target.name}" changed while this deploy ran (${why}); another deploy of the app wrote it, so this one stops and is tried again`);
+    this.name = 'InventoryConflictError';
+  }
+}
+
+/**
+ * Writes the record, conditional on the version the writer read: `record.resourceVersion`
+ * set, a server-side apply carrying it (the server answers 409 when the ConfigMap moved
+ * on); unset (there was none), a create (409 when someone created it meanwhile). A 409 is
+ * an InventoryConflictError, never an overwrite. Every key is the inventory manager's, so
+ * keys dropped from the record (the hash after a failed deploy) are removed. When the
+ * inventory namespace does not exist yet it is created once; when mergeops may not create
+ * it, the error says what the operator must do. Answers the record's new version.
+ */
+export async function writeInventory(cluster: Cluster, key: InventoryKey, record: InventoryRecord): Promise<string | undefined> {
+  const body = inventoryObject(cluster, key, record);
+  const send = async (): Promise<string | undefined> => {
+    let written: KubeObject;
+    if (record.resourceVersion !== undefined) {
+      body.metadata['resourceVersion'] = record.resourceVersion;
+      written = await cluster.client.request<KubeObject>('PATCH', path(cluster, key), {
+        body,
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: INVENTORY_FIELD_MANAGER, force: 'true' },
+      });
+    } else {
+      written = await cluster.client.request<KubeObject>('POST', path(cluster, key, false), { body, query: { fieldManager: INVENTORY_FIELD_MANAGER } });
+    }
+    const rv = written?.metadata?.['resourceVersion'];
+    return typeof rv === 'string' ? rv : undefined;
+  };
+  const conflict = (err: unknown): never => {
+    if (err instanceof KubeApiError && err.status === 409) throw new InventoryConflictError(cluster, key, record.resourceVersion === undefined ? 'it was created meanwhile' : `it is no longer at version ${record.resourceVersion}`);
+    throw err;
+  };
   try {
-    await send();
-    return;
+    return await send();
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
     if (err.status === 403) throw noAccess(cluster, 'write', err);
-    if (!(err.status === 404 && err.details.kind === 'namespaces')) throw err;
+    if (!(err.status === 404 && err.details.kind === 'namespaces')) conflict(err);
   }
-  const ns = inventoryNamespace(cluster);
+  await ensureNamespace(cluster, inventoryNamespace(cluster), 'each app\'s inventory', 'get, create and patch ConfigMaps there', 'The app\'s objects were applied; its next deploy records them.');
+  try {
+    return await send();
+  } catch (err) {
+    return conflict(err);
+  }
+}
+
+/**
+ * Creates the inventory namespace when it is missing (another worker creating it meanwhile
+ * is fine); when mergeops may not, a UserError says what the operator must do.
+ */
+export async function ensureNamespace(cluster: Cluster, ns: string, what: string, rights: string, after = ''): Promise<void> {
   try {
     await cluster.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } } } });
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
-    // Another worker created it meanwhile: fine.
     if (err.status !== 409) {
       throw new UserError(
-        `mergeops keeps each app's inventory in namespace "${ns}" of cluster "${cluster.target.name}", which does not exist, and may not create it (the API server says: ${err.message}). ` +
-          `Create it (kubectl create namespace ${ns}) and let mergeops' service account get, create and patch ConfigMaps there, or set inventoryNamespace of cluster "${cluster.target.name}" in MERGEOPS_CLUSTERS to a namespace that has that. The app's objects were applied; its next deploy records them.`,
+        `mergeops keeps ${what} in namespace "${ns}" of cluster "${cluster.target.name}", which does not exist, and may not create it (the API server says: ${err.message}). ` +
+          `Create it (kubectl create namespace ${ns}) and let mergeops' service account ${rights}, or set inventoryNamespace of cluster "${cluster.target.name}" in MERGEOPS_CLUSTERS to a namespace that has that.${after ? ` ${after}` : ''}`,
       );
     }
   }
-  await send();
 }
 
 function noAccess(cluster: Cluster, what: 'read' | 'write', err: KubeApiError): UserError {

@@ -22,6 +22,7 @@ import {
 } from './inventory.js';
 import { inventoryNamespace, parseRef, readInventory, refIdentity, type InventoryRecord } from './inventory-store.js';
 import { checkGrants, checkNamespaceMetadata, matchesAny, type Violation } from '../policy/grants.js';
+import { isTransient } from '../errors.js';
 
 export interface ObjectError {
   ref: string;
@@ -46,6 +47,12 @@ export interface ClusterPlan {
   stale: KubeObject[];
   /** What the app's inventory recorded at its last deploy; null when it has none yet (found through its labels). */
   inventory: InventoryRecord | null;
+  /**
+   * Refs the inventory records that this plan could not look at (their type is gone from
+   * discovery, or may not be listed): neither shown as deletions nor pruned, and carried
+   * forward into the next record, so a failed read never shrinks what is recorded.
+   */
+  unobserved: string[];
   errors: ObjectError[];
   warnings: ObjectWarning[];
   /** The request every object's apply sends; the dry-run sent exactly this. */
@@ -91,7 +98,7 @@ export class RepoDiscovery {
     const k = `${cluster.target.name}\0${key.repoId}\0${key.repo}`;
     let p = this.found.get(k);
     if (!p) {
-      p = grantedScopes(cluster, key).then((scopes) => listScopes(cluster, scopes, repoSelector(key)));
+      p = grantedScopes(cluster, key).then(async (scopes) => (await listScopes(cluster, scopes, repoSelector(key))).objects);
       // A failed discovery is not remembered: the next app (or the job's retry) asks again.
       p.catch(() => this.found.delete(k));
       this.found.set(k, p);
@@ -136,7 +143,8 @@ export async function planApp(
   const errors: ObjectError[] = [];
   const warnings: ObjectWarning[] = [];
   let inventory: InventoryRecord | null = null;
-  const result = (objects: PlannedObject[], orphans: KubeObject[], stale: KubeObject[] = []): ClusterPlan => ({ objects, orphans, stale, inventory, errors, warnings, request, ours });
+  let unobserved: string[] = [];
+  const result = (objects: PlannedObject[], orphans: KubeObject[], stale: KubeObject[] = []): ClusterPlan => ({ objects, orphans, stale, inventory, unobserved, errors, warnings, request, ours });
   // Kinds defined by CRDs in this same render: unknown to the server until applied.
   const crdKinds = new Map(rendered.filter((r) => r.object.kind === 'CustomResourceDefinition').flatMap((r) => crdGvks(r.object)));
   const renderNamespaces = new Set(rendered.filter((r) => r.object.kind === 'Namespace' && r.object.apiVersion === 'v1').map((r) => r.object.metadata.name));
@@ -200,7 +208,10 @@ export async function planApp(
   // dry-run's status tells whether the object exists (201: it would be created), so only
   // objects that exist without our marks are read one by one.
   inventory = opts.inventory !== undefined ? opts.inventory : await readInventory(cluster, key);
-  const { owned, stale } = await findLive(cluster, key, placed, inventory, opts.orphans, opts.discovery);
+  const live = await findLive(cluster, key, placed, inventory, opts.orphans, opts.discovery);
+  const { owned, stale } = live;
+  unobserved = live.unobserved;
+  for (const ref of unobserved) warnings.push({ ref, message: 'recorded in the app\'s inventory but could not be read now (its type is not served or may not be listed), so it is kept recorded and neither shown as deleted nor pruned', from: 'mergeops' });
   const refused = new Set<PlannedObject>();
   await mapLimit(placed, opts.concurrency, async (p) => {
     if (!p.resource) return;
@@ -220,8 +231,9 @@ export async function planApp(
     try {
       answer = await sendApply(cluster, p, request, true);
     } catch (err) {
-      // Only the server's verdict on this object is the user's problem; anything else is ours.
-      if (!(err instanceof KubeApiError)) throw err;
+      // Only the server's verdict on this object is the user's problem; anything else (a 5xx
+      // or 429 the client's retries did not outlast among them) is ours and retried.
+      if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
       failure = err;
     }
     const ns = p.desired.metadata.namespace;
@@ -258,7 +270,7 @@ export async function planApp(
         answer = await sendApply(cluster, p, request, true, true);
         failure = undefined;
       } catch (err) {
-        if (!(err instanceof KubeApiError)) throw err;
+        if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
         failure = err;
       }
     }
@@ -286,7 +298,7 @@ export async function planApp(
       try {
         await cluster.client.request('DELETE', path, { query: { dryRun: 'All', propagationPolicy: 'Background' } });
       } catch (err) {
-        if (!(err instanceof KubeApiError)) throw err;
+        if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
         errors.push({ ref, message: `cannot be replaced: the delete is refused: ${err.message}`, source: p.source });
         return;
       }
@@ -308,6 +320,27 @@ export async function planApp(
 
   const orphans = opts.orphans ? pruneCandidates(stale, cluster, key, warnings) : [];
   return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans, opts.orphans ? stale : []);
+}
+
+/**
+ * Each rendered object's identity as the cluster will know it: the server's scope decides
+ * whether an object without a namespace lands in the app's namespace (namespaced kinds) or
+ * has none (cluster-scoped), kinds of CRDs in the same render included. Lets a deploy find
+ * two apps declaring one object before either writes it.
+ */
+export async function renderedIdentities(cluster: Cluster, app: App, rendered: RenderedObject[]): Promise<{ id: string; ref: string; source: SourceRef }[]> {
+  const crdKinds = new Map(rendered.filter((r) => r.object.kind === 'CustomResourceDefinition').flatMap((r) => crdGvks(r.object)));
+  const out: { id: string; ref: string; source: SourceRef }[] = [];
+  for (const r of rendered) {
+    const o = { apiVersion: r.object.apiVersion, kind: r.object.kind, metadata: { ...r.object.metadata } };
+    const resource = await cluster.discovery.resolve(o.apiVersion, o.kind);
+    // Unknown kinds are taken as namespaced, as most custom resources are.
+    const namespaced = resource ? resource.namespaced : (crdKinds.get(`${o.apiVersion}/${o.kind}`) ?? true);
+    if (namespaced) o.metadata.namespace ??= app.namespace ?? 'default';
+    else delete o.metadata.namespace;
+    out.push({ id: identity(o), ref: objectRef(o), source: r.source });
+  }
+  return out;
 }
 
 /** What to do about a server-side apply conflict, appended to the server's message. */
@@ -442,15 +475,20 @@ async function findLive(
   inventory: InventoryRecord | null,
   orphans: boolean,
   discovery?: RepoDiscovery,
-): Promise<{ owned: Map<string, KubeObject>; stale: KubeObject[] }> {
+): Promise<{ owned: Map<string, KubeObject>; stale: KubeObject[]; unobserved: string[] }> {
   const desiredIds = new Set(placed.map((p) => identity(p.desired)));
   let found: KubeObject[];
   let recorded: Set<string> | null = null;
+  // Recorded refs whose (type, namespace) no list covered: by scope key, or unlistable outright.
+  const refsByScope = new Map<string, string[]>();
+  const unobserved: string[] = [];
   if (inventory || !orphans) {
     const byKey = new Map<string, ListScope>();
-    const add = (resource: ResourceInfo, namespace: string | undefined): void => {
+    const add = (resource: ResourceInfo, namespace: string | undefined): string => {
       const scope: ListScope = resource.namespaced && namespace ? { resource, namespace } : { resource };
-      byKey.set(`${resource.group}/${resource.version}/${resource.plural}/${scope.namespace ?? ''}`, scope);
+      const k = scopeKey(scope);
+      byKey.set(k, scope);
+      return k;
     };
     for (const p of placed) if (p.resource?.verbs.includes('list')) add(p.resource, p.desired.metadata.namespace);
     if (inventory && orphans) {
@@ -467,34 +505,54 @@ async function findLive(
         const gvk = `${r.apiVersion}/${r.kind}`;
         if (!resolved.has(gvk)) resolved.set(gvk, cluster.discovery.resolve(r.apiVersion, r.kind));
         const resource = await resolved.get(gvk);
-        if (resource?.verbs.includes('list')) add(resource, r.namespace);
+        // A type discovery does not serve now (an aggregated API down, a group-version
+        // dropped for a while) or that may not be listed: the ref cannot be looked at.
+        if (!resource?.verbs.includes('list')) unobserved.push(ref);
+        else {
+          const k = add(resource, r.namespace);
+          refsByScope.set(k, [...(refsByScope.get(k) ?? []), ref]);
+        }
       }
     }
-    found = await listScopes(cluster, [...byKey.values()], inventorySelector(key));
+    const listed = await listScopes(cluster, [...byKey.values()], inventorySelector(key));
+    found = listed.objects;
+    for (const k of listed.failed) unobserved.push(...(refsByScope.get(k) ?? []));
   } else if (discovery) {
     found = (await discovery.objects(cluster, key)).filter((o) => ownershipOf(o, key).owner === 'this-app');
   } else {
-    found = await listScopes(cluster, await grantedScopes(cluster, key), inventorySelector(key));
+    found = (await listScopes(cluster, await grantedScopes(cluster, key), inventorySelector(key))).objects;
   }
   const owned = new Map(found.map((o) => [identity(o), o]));
   const stale = [...owned.values()].filter((o) => !desiredIds.has(identity(o)) && (recorded === null || recorded.has(identity(o))));
-  return { owned, stale };
+  return { owned, stale, unobserved: [...new Set(unobserved)].sort() };
 }
 
-/** The objects matching `selector` in each scope, as their list's version names them. */
-async function listScopes(cluster: Cluster, scopes: ListScope[], selector: string): Promise<KubeObject[]> {
-  const found = await mapLimit(scopes, CLUSTER_CONCURRENCY, async ({ resource: r, namespace }) => {
+function scopeKey(s: ListScope): string {
+  return `${s.resource.group}/${s.resource.version}/${s.resource.plural}/${s.namespace ?? ''}`;
+}
+
+/**
+ * The objects matching `selector` in each scope, as their list's version names them, and
+ * the scopes (by scopeKey) that could not be listed: not allowed (RBAC) or the type
+ * vanished. Those show nothing, and what the inventory records there is carried forward.
+ * A 429 or 5xx the client's retries did not outlast fails the plan (retried): a plan must
+ * not take an unanswered list for an empty one.
+ */
+async function listScopes(cluster: Cluster, scopes: ListScope[], selector: string): Promise<{ objects: KubeObject[]; failed: string[] }> {
+  const failed: string[] = [];
+  const found = await mapLimit(scopes, CLUSTER_CONCURRENCY, async (scope) => {
+    const { resource: r, namespace } = scope;
     try {
       const list = await cluster.client.request<{ items: KubeObject[] }>('GET', resourcePath(r, namespace), { query: { labelSelector: selector } });
       const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
       return list.items.map((o) => ({ ...o, apiVersion, kind: r.kind }));
     } catch (err) {
-      // Not allowed to list this type (RBAC) or the type vanished: it cannot be ours to show.
-      if (err instanceof KubeApiError) return [];
-      throw err;
+      if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
+      failed.push(scopeKey(scope));
+      return [];
     }
   });
-  return found.flat();
+  return { objects: found.flat(), failed };
 }
 
 /**

@@ -17,6 +17,8 @@ export interface RollbackDeps {
   log: Logger;
   /** How many Deployments of the app to read. */
   history: number;
+  /** The commit mergeops recorded the app as deployed at (its deploy state), newer than its last Deployment when a push changed only other apps. */
+  deployedSha?(app: string): Promise<string | null>;
   /** The revert PR gets its preview at once, without waiting for GitHub's webhook. */
   enqueuePreview(pr: number, headSha: string, baseRef: string, baseSha: string): Promise<void>;
 }
@@ -38,8 +40,9 @@ export type RollbackResult = { ok: true; message: string; pr: number } | { ok: f
  * whatever its render read (kustomize bases, Helm values files) — as they were at the
  * previous successful deploy, written on top of the branch head through the Git Data API.
  * "Previous successful deploy" comes from GitHub Deployments (environment = app name),
- * which the deploy flow writes: the newest `success` at another commit than the one being
- * rolled back, skipping ones whose files equal today's.
+ * which the deploy flow writes for the apps a push changed: the newest `success` at
+ * another commit than the one deployed now (mergeops' own record of it, which pushes that
+ * left the app alone move on too), skipping ones whose files equal today's.
  */
 export async function rollbackApp(app: App, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
   const host = deps.host;
@@ -52,7 +55,8 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     candidates = [full];
   } else {
     const history = await host.deploymentHistory(app.name, deps.history);
-    const from = req.from ?? history[0]?.sha;
+    // What is deployed now is mergeops' own record; Deployments only list the changes.
+    const from = req.from ?? (await deps.deployedSha?.(app.name)) ?? history[0]?.sha;
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };

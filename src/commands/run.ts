@@ -35,6 +35,13 @@ export interface CommandDeps {
   enqueueDeploy(job: DeployJob, jobId: string): Promise<void>;
   /** False when a newer commit was pushed to the branch (the cluster never goes back). */
   isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
+  /**
+   * The commit mergeops itself recorded `app` as deployed at (null: none): the deploy
+   * state every deploy writes, for the apps a push changed and the ones it left as they
+   * were. GitHub Deployments exist only for changed apps, so they alone would call an app
+   * stale after a push that changed another one.
+   */
+  deployedSha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
   log: Logger;
   now?: () => number;
 }
@@ -255,9 +262,9 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
     if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
-    const history = await ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY);
-    const last = history.find((d) => d.state === 'success');
-    if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy in GitHub Deployments yet; merge a change to deploy it`);
+    const recorded = (await ctx.deps.deployedSha?.({ repoId: j.repoId }, app.name)) ?? null;
+    const last = recorded ? { sha: recorded } : (await ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY)).find((d) => d.state === 'success');
+    if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy recorded yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
       throw new Refusal(`\`${app.name}\` was last deployed at ${last.sha.slice(0, 7)}, but a newer commit on \`${app.branch}\` has not deployed successfully; fix it with a new commit or \`/mergeops rollback ${app.name}\``);
     }
@@ -369,6 +376,7 @@ function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): Rollback
     host: deps.host,
     log,
     history: DEPLOYMENT_HISTORY,
+    ...(deps.deployedSha ? { deployedSha: (app: string) => (deps.deployedSha as NonNullable<CommandDeps['deployedSha']>)({ repoId: job.repoId }, app) } : {}),
     enqueuePreview: async (pr, headSha, baseRef, baseSha) => {
       const p: PreviewJob = { installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, pr, headSha, baseRef, baseSha, defaultBranch: job.defaultBranch, fromFork: false };
       await deps.enqueuePreview(p, `preview-${job.repoId}-${pr}-${headSha}`);

@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
-import { applyApp, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
+import { applyStaged, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
-import { grantsFingerprint, readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
-import { planApp, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
+import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
-import type { RenderedObject } from '../objects.js';
+import type { RenderedObject, SourceRef } from '../objects.js';
 import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
 import { desiredHash } from './desired-hash.js';
@@ -23,6 +24,8 @@ export interface EngineDeps {
   healthPollMs?: number;
   /** The operator's caps on one app's render (objects, helm/kustomize memory). */
   caps?: Pick<RepoCaps, 'maxObjectsPerApp' | 'renderMemoryBytes'>;
+  /** The app Lease every apply holds: how long it lasts unrenewed and how long to wait for another writer's (tests shorten them). */
+  lease?: { durationS?: number; waitMs?: number };
 }
 
 /** One app of one revision, bound for its cluster under its inventory key. */
@@ -103,6 +106,11 @@ export class Engine {
     return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
   }
 
+  /** Each rendered object's identity on the app's cluster, and where Git declares it. */
+  async identities(t: AppTarget, rendered: RenderedObject[]): Promise<{ id: string; ref: string; source: SourceRef }[]> {
+    return renderedIdentities(await this.deps.clusters.get(t.app.cluster), t.app, rendered);
+  }
+
   /**
    * Live objects that differ from what this revision renders (after a dry-run, so defaults
    * don't count): hand edits a deploy of the revision would revert. Forced: drift is what
@@ -126,11 +134,10 @@ export class Engine {
     const { app } = t;
     const hash = desiredHash(app, rendered);
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };
-    let inventory: InventoryRecord | null | undefined;
     if (opts.skipUnchanged) {
       // One GET decides: the render is what the last successful deploy applied under the same
       // grants, so an apply would send the same requests (drift is self-heal's to take back).
-      inventory = await readInventory(cluster, t.key);
+      const inventory = await readInventory(cluster, t.key);
       if (inventory?.desiredHash === hash && inventory.grants === grantsFingerprint(cluster.target, t.key.repo)) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
@@ -138,30 +145,45 @@ export class Engine {
         return { result, changes: applyChanges(result, app.prune), skipped: `unchanged since ${since}` };
       }
     }
-    const result = await timed(
-      this.deps.flow,
-      'apply',
-      () =>
-        applyApp(cluster, app, rendered, t.key, {
-          ...(opts.force !== undefined ? { force: opts.force } : {}),
-          ...(inventory !== undefined ? { inventory } : {}),
-          ...(t.discovery ? { discovery: t.discovery } : {}),
-          prune: app.prune,
-          pruneEmpty: app.pruneEmpty,
-          concurrency: CLUSTER_CONCURRENCY,
-          log,
-          record,
-        }),
-      opts.timings,
-    );
-    log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
-    const out: AppApply = { result, changes: applyChanges(result, app.prune) };
-    if (result.errors.length === 0 && app.waitMs > 0) {
-      const watched = result.objects.filter((o) => !o.settled).length;
-      if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
-      out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
+    // One writer per app and cluster, whoever runs it (a worker of any fleet, the CLI): the
+    // plan reads the inventory under the Lease, so every write of it is conditional on that.
+    const lease = await acquireAppLease(cluster, t.key, {
+      holder: leaseHolder(this.deps.flow),
+      durationS: this.deps.lease?.durationS ?? DEFAULT_LEASE_SECONDS,
+      waitMs: this.deps.lease?.waitMs ?? DEFAULT_LEASE_WAIT_MS,
+      log,
+    });
+    try {
+      const staged = await timed(
+        this.deps.flow,
+        'apply',
+        () =>
+          applyStaged(cluster, app, rendered, t.key, {
+            ...(opts.force !== undefined ? { force: opts.force } : {}),
+            ...(t.discovery ? { discovery: t.discovery } : {}),
+            prune: app.prune,
+            pruneEmpty: app.pruneEmpty,
+            concurrency: CLUSTER_CONCURRENCY,
+            log,
+            record,
+            lease,
+          }),
+        opts.timings,
+      );
+      const { result } = staged;
+      log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
+      const out: AppApply = { result, changes: applyChanges(result, app.prune) };
+      if (result.errors.length === 0 && app.waitMs > 0) {
+        const watched = result.objects.filter((o) => !o.settled).length;
+        if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
+        out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
+      }
+      // The render counts as deployed (its hash recorded) only once its health wait succeeded.
+      await staged.record(out.health?.healthy ?? true);
+      return out;
+    } finally {
+      await lease.release();
     }
-    return out;
   }
 }
 
@@ -171,7 +193,7 @@ export function jobDiscovery(): RepoDiscovery {
 }
 
 /** What flows ask of the engine; unit tests give them an in-memory one. */
-export type AppEngine = Pick<Engine, 'plan' | 'drift' | 'apply'>;
+export type AppEngine = Pick<Engine, 'plan' | 'drift' | 'apply' | 'identities'>;
 
 /**
  * Renders an app of a checkout (plain manifests, kustomize or Helm), with no cluster

@@ -6,7 +6,7 @@ import { appsOn, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
-import type { RenderedObject } from '../objects.js';
+import type { RenderedObject, SourceRef } from '../objects.js';
 import { appLine, appSucceeded, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
@@ -192,7 +192,7 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
       ours.push(err);
     }
   };
-  const rendered = (
+  let rendered = (
     await mapLimit(toRender, RENDER_CONCURRENCY, async ({ app, out }): Promise<Rendered | null> => {
       try {
         return { app, out, objects: await timed('deploy', 'render', () => renderTarget(app, dir, deps.caps), timings) };
@@ -202,6 +202,7 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
       }
     })
   ).filter((r): r is Rendered => r !== null);
+  rendered = await refuseSharedObjects(rendered, dir, deps, job, userProblem);
   const first = rendered.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
   const rest = rendered.filter((r) => !first.includes(r));
   const discovery = jobDiscovery();
@@ -232,6 +233,41 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
   }
   if (ours.length > 0) throw ours[0];
   return { reports, attempted: new Set(toRender.map((r) => r.app.name)) };
+}
+
+/**
+ * One object, one owner: two apps of this push rendering the same object (a shared
+ * Namespace, say) would each apply it in parallel, the last writer would own it and the
+ * other app be refused later as a takeover. Both apps fail here, before anything is
+ * written, the problem naming both files; the other apps go on.
+ */
+async function refuseSharedObjects(rendered: Rendered[], dir: string, deps: DeployDeps, job: DeployJob, userProblem: (out: AppDeployReport, err: unknown) => void): Promise<Rendered[]> {
+  const owners = new Map<string, { r: Rendered; ref: string; source: SourceRef }>();
+  const refused = new Set<Rendered>();
+  for (const r of rendered) {
+    let ids;
+    try {
+      ids = await deps.engine.identities({ app: r.app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: r.app.name } }, r.objects);
+    } catch (err) {
+      userProblem(r.out, err);
+      refused.add(r);
+      continue;
+    }
+    for (const { id, ref, source } of ids) {
+      const k = `${r.app.cluster}\0${id}`;
+      const first = owners.get(k);
+      if (!first) {
+        owners.set(k, { r, ref, source });
+        continue;
+      }
+      if (first.r === r) continue;
+      const both = `\`${ref}\` is declared by app "${first.r.app.name}" (${first.source.file}:${first.source.line}) and by app "${r.app.name}" (${source.file}:${source.line}) on cluster "${r.app.cluster}"; an object can belong to one app only, so neither app was applied. Keep it in one of the two (for a shared Namespace, in one app or an app of its own)`;
+      r.out.problems.push({ message: both, file: source.file, line: source.line, ref });
+      first.r.out.problems.push({ message: both, file: first.source.file, line: first.source.line, ref });
+      refused.add(r).add(first.r);
+    }
+  }
+  return rendered.filter((r) => !refused.has(r));
 }
 
 /**

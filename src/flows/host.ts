@@ -51,6 +51,8 @@ export interface RepoHost {
   failCheck(id: number, title: string, summary: string): Promise<void>;
   /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
   cancelCheck(id: number, summary: string): Promise<void>;
+  /** Updates an in-progress check run's title and summary (a deploy retrying after a transient failure). */
+  progressCheck(id: number, title: string, summary: string): Promise<void>;
   /** The check run's page, for links from comments and Deployments. */
   checkRunUrl(id: number): string;
   /** The web address of this GitHub (github.com, or a GHES host). */

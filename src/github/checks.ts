@@ -87,6 +87,11 @@ export async function failCheck(octokit: Octokit, r: RepoRef, checkRunId: number
   await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'failure', output: { title, summary } });
 }
 
+/** Says on a check run that is still in progress what it is doing now (a deploy retrying after a transient failure). */
+export async function progressCheck(octokit: Octokit, r: RepoRef, checkRunId: number, title: string, summary: string): Promise<void> {
+  await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'in_progress', output: { title, summary } });
+}
+
 /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
 export async function cancelCheck(octokit: Octokit, r: RepoRef, checkRunId: number, summary: string): Promise<void> {
   await octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: 'cancelled', completed_at: new Date().toISOString(), output: { title: 'Cancelled', summary } });

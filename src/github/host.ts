@@ -6,7 +6,7 @@ import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
-import { cancelCheck, checkRunUrl, failCheck, finishCheck, reportCheck, startCheck, webUrl } from './checks.js';
+import { cancelCheck, checkRunUrl, failCheck, finishCheck, progressCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
 import { changedFiles } from './compare.js';
 import type { ChangedFiles } from '../engine/affected.js';
@@ -56,6 +56,10 @@ export class OctokitRepoHost implements RepoHost {
 
   cancelCheck(id: number, summary: string): Promise<void> {
     return cancelCheck(this.octokit, this.r, id, summary);
+  }
+
+  progressCheck(id: number, title: string, summary: string): Promise<void> {
+    return progressCheck(this.octokit, this.r, id, title, summary);
   }
 
   checkRunUrl(id: number): string {

@@ -52,6 +52,15 @@ export function startDeployWorker(
         if (!open && (await host.readFile(REPO_CONFIG_PATH, job.data.sha)) === null) return;
         await failDeployCheck(host, job.data.sha, open, title, summary);
       },
+      onRetry: async (job, next, attempts, err) => {
+        // The cluster timed out, reset, shed load or failed: not the user's problem, and not
+        // over. The commit's check says so while the queue backs off; the retry's report
+        // (or the last attempt's failure) completes this same check run.
+        const host = await deps.hosts(job.data);
+        const open = job.data.checkRun ?? (await host.startCheck(CHECK_NAMES.deploy, job.data.sha));
+        if (!job.data.checkRun) await job.updateData({ ...job.data, checkRun: open });
+        await host.progressCheck(open.id, `retrying (${next}/${attempts})`, `The last attempt met a transient failure: ${shownFailure(err, job.id, deps.log)}\n\nmergeops tries again shortly (attempt ${next} of ${attempts}); nothing needs doing unless the last attempt fails too.`);
+      },
     },
     (job, token) => processDeploy(job, token, state, deps),
   );

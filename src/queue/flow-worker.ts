@@ -1,6 +1,6 @@
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { errorText, publicFailure } from '../errors.js';
+import { errorText, isTransient, publicFailure } from '../errors.js';
 import { jobsTotal } from '../metrics.js';
 
 /**
@@ -27,6 +27,11 @@ export interface FlowWorkerOptions<T> {
    * public check run goes through publicFailure.
    */
   onGaveUp?(job: Job<T>, attempts: number, err: unknown): Promise<void>;
+  /**
+   * Runs after an attempt failed transiently (isTransient) with attempts left, before the
+   * queue's backoff: a flow says on GitHub that it is retrying (n/N). Best effort.
+   */
+  onRetry?(job: Job<T>, next: number, attempts: number, err: unknown): Promise<void>;
 }
 
 /** What a processor may return: the outcome label of `mergeops_jobs_total`, and the job's return value. */
@@ -58,6 +63,9 @@ export function startFlowWorker<T, R>(opts: FlowWorkerOptions<T>, process: (job:
         opts.log.error({ job: job.id, attempt: attempts, last, err: message }, `${opts.flow} failed`);
         if (last && opts.onGaveUp) {
           await opts.onGaveUp(job, attempts, err).catch((e: unknown) => opts.log.error({ err: errorText(e) }, `could not close the ${opts.flow} on GitHub after its last attempt`));
+        }
+        if (!last && opts.onRetry && isTransient(err)) {
+          await opts.onRetry(job, attempts + 1, job.opts.attempts ?? 1, err).catch((e: unknown) => opts.log.warn({ err: errorText(e) }, `could not say on GitHub that the ${opts.flow} is retrying`));
         }
         throw err;
       }

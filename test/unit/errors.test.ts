@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ClusterUnreachableError, KubeApiError } from '../../src/cluster/client.js';
 import { UnknownClusterError } from '../../src/cluster/connect.js';
 import { ConfigError } from '../../src/config/validate.js';
-import { RenderError, UserError, errorText, isUserError, objectVerdict, publicFailure, toProblem } from '../../src/errors.js';
+import { RenderError, TransientError, UserError, errorText, isTransient, isUserError, objectVerdict, publicFailure, toProblem } from '../../src/errors.js';
 import { ToolError } from '../../src/render/exec.js';
 import { ArchiveTooLargeError } from '../../src/source/extract.js';
 import { UnsafePathError } from '../../src/source/paths.js';
@@ -14,7 +14,6 @@ describe('the error taxonomy: the user\'s or ours', () => {
     ['an unsafe archive entry', new UnsafePathError('entry has an absolute path', '/etc/passwd')],
     ['a too large archive', new ArchiveTooLargeError('repository archive is larger than 1 MiB')],
     ['an unknown cluster', new UnknownClusterError('prod', ['default'])],
-    ['an unreachable cluster', new ClusterUnreachableError('prod', 'ECONNREFUSED')],
   ])('%s is the user\'s: it becomes a problem', (_label, err) => {
     expect(isUserError(err)).toBe(true);
     expect(toProblem(err).message).toContain(err.message);
@@ -28,6 +27,27 @@ describe('the error taxonomy: the user\'s or ours', () => {
   ])('%s is ours: toProblem rethrows it', (_label, err) => {
     expect(isUserError(err)).toBe(false);
     expect(() => toProblem(err)).toThrow();
+  });
+
+  it.each([
+    ['an unreachable cluster (refused, reset, timed out)', new ClusterUnreachableError('prod', 'ECONNRESET (after 4 attempts)')],
+    ['a 503 the client\'s retries did not outlast', new KubeApiError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request (HTTP 503, still after 4 attempts)')],
+    ['a 429', new KubeApiError(429, 'TooManyRequests', 'too many requests')],
+    ['a 500', new KubeApiError(500, 'InternalError', 'etcdserver: request timed out')],
+  ])('%s is transient: ours (toProblem rethrows, the job is retried), and its text may be shown once retries ran out', (_label, err) => {
+    expect(isTransient(err)).toBe(true);
+    expect(isUserError(err)).toBe(false);
+    expect(() => toProblem(err)).toThrow(err);
+    if (err instanceof TransientError) expect(publicFailure(err, () => undefined)).toBe(err.message);
+  });
+
+  it.each([
+    ['a validation error', new KubeApiError(422, 'Invalid', 'spec.replicas: Invalid value')],
+    ['a conflict', new KubeApiError(409, 'Conflict', 'Apply failed with 1 conflict')],
+    ['forbidden', new KubeApiError(403, 'Forbidden', 'forbidden')],
+    ['a plain Error', new Error('boom')],
+  ])('%s is not transient', (_label, err) => {
+    expect(isTransient(err)).toBe(false);
   });
 
   it('keeps file, line and ref on the problem', () => {

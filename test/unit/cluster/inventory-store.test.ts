@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { nextInventory } from '../../../src/cluster/apply.js';
+import { nextInventory, pendingInventory } from '../../../src/cluster/apply.js';
 import { withInventory } from '../../../src/cluster/inventory.js';
 import { inventoryName, inventoryObject, parseInventory, parseRef, refIdentity, type InventoryRecord } from '../../../src/cluster/inventory-store.js';
 import { identity, objectRef, type KubeObject, type PlannedObject } from '../../../src/objects.js';
@@ -47,14 +47,42 @@ describe('nextInventory (what an apply leaves recorded)', () => {
   const old: InventoryRecord = { objects: ['v1 ConfigMap shop/a', 'v1 ConfigMap shop/gone'], retained: [], desiredHash: 'sha256:old', commit: 'c0' };
 
   it('after success: exactly the render, plus the stale objects prune kept, with the hash and commit', () => {
-    const next = nextInventory({ objects: [planned(cm('shop', 'b')), planned(cm('shop', 'a'))], stale: [cm('shop', 'gone'), cm('shop', 'kept')], inventory: old }, { pruned: ['v1 ConfigMap shop/gone'] }, { desiredHash: 'sha256:new', commit: 'c1' });
+    const next = nextInventory({ objects: [planned(cm('shop', 'b')), planned(cm('shop', 'a'))], stale: [cm('shop', 'gone'), cm('shop', 'kept')], inventory: old, unobserved: [] }, { pruned: ['v1 ConfigMap shop/gone'] }, { desiredHash: 'sha256:new', commit: 'c1' });
     expect(next).toMatchObject({ objects: ['v1 ConfigMap shop/a', 'v1 ConfigMap shop/b'], retained: ['v1 ConfigMap shop/kept'], desiredHash: 'sha256:new', commit: 'c1' });
   });
 
   it('after a failure midway: the old refs and the render, and no hash, so no later deploy is skipped over a half-applied state', () => {
-    const next = nextInventory({ objects: [planned(cm('shop', 'b'))], stale: [], inventory: old }, { pruned: [] }, null);
+    const next = nextInventory({ objects: [planned(cm('shop', 'b'))], stale: [], inventory: old, unobserved: [] }, { pruned: [] }, null);
     expect(next.objects).toEqual(['v1 ConfigMap shop/a', 'v1 ConfigMap shop/b', 'v1 ConfigMap shop/gone']);
     expect(next.desiredHash).toBeUndefined();
     expect(next.commit).toBeUndefined();
+  });
+
+  it('a failed read never shrinks it: refs the plan could not look at (list refused, type not served) stay recorded after a success', () => {
+    const next = nextInventory({ objects: [planned(cm('shop', 'a'))], stale: [], inventory: { ...old, objects: [...old.objects, 'example.com/v1 Widget shop/w'] }, unobserved: ['example.com/v1 Widget shop/w'] }, { pruned: ['v1 ConfigMap shop/gone'] }, { desiredHash: 'sha256:new' });
+    expect(next.objects).toEqual(['v1 ConfigMap shop/a']);
+    expect(next.retained).toEqual(['example.com/v1 Widget shop/w']);
+  });
+});
+
+describe('pendingInventory (what is recorded before the first write)', () => {
+  const old: InventoryRecord = { objects: ['v1 ConfigMap shop/a', 'v1 ConfigMap shop/gone'], retained: ['v1 ConfigMap shop/kept'], desiredHash: 'sha256:old', commit: 'c0', resourceVersion: '41' };
+
+  it('holds the old refs and everything the render may create, unobserved refs too, no hash or commit, conditional on the version read', () => {
+    const pending = pendingInventory({ objects: [planned(cm('shop', 'a')), planned(cm('shop', 'new'))], stale: [cm('shop', 'gone')], inventory: old, unobserved: ['example.com/v1 Widget shop/w'] });
+    expect(pending).toMatchObject({ objects: ['v1 ConfigMap shop/a', 'v1 ConfigMap shop/gone', 'v1 ConfigMap shop/new'], retained: ['example.com/v1 Widget shop/w', 'v1 ConfigMap shop/kept'], resourceVersion: '41' });
+    expect(pending?.desiredHash).toBeUndefined();
+    expect(pending?.commit).toBeUndefined();
+  });
+
+  it('a first deploy (no inventory) records the whole render as a create', () => {
+    const pending = pendingInventory({ objects: [planned(cm('shop', 'a'))], stale: [], inventory: null, unobserved: [] });
+    expect(pending?.objects).toEqual(['v1 ConfigMap shop/a']);
+    expect(pending?.resourceVersion).toBeUndefined();
+  });
+
+  it('nothing to write when the record already is a pending one holding every ref (a retry of a crashed attempt)', () => {
+    const first = pendingInventory({ objects: [planned(cm('shop', 'a'))], stale: [], inventory: old, unobserved: [] }) as InventoryRecord;
+    expect(pendingInventory({ objects: [planned(cm('shop', 'a'))], stale: [], inventory: first, unobserved: [] })).toBeNull();
   });
 });

@@ -88,7 +88,7 @@ class FakeLocks {
   list = async () => [...this.locks.values()];
 }
 
-function setup(opts: { rate?: RateDecision[]; latest?: boolean } = {}) {
+function setup(opts: { rate?: RateDecision[]; latest?: boolean | ((sha: string) => boolean); deployed?: Record<string, string> } = {}) {
   const host = new FakeHost();
   const locks = new FakeLocks();
   const lines: Record<string, unknown>[] = [];
@@ -108,7 +108,8 @@ function setup(opts: { rate?: RateDecision[]; latest?: boolean } = {}) {
     clusters: TARGETS,
     enqueuePreview: async (job, id) => void previews.push({ job, id }),
     enqueueDeploy: async (job, id) => void deploys.push({ job, id }),
-    isLatestDeploy: async () => opts.latest ?? true,
+    isLatestDeploy: async (j) => (typeof opts.latest === 'function' ? opts.latest(j.sha) : (opts.latest ?? true)),
+    ...(opts.deployed ? { deployedSha: async (_j: unknown, app: string) => opts.deployed?.[app] ?? null } : {}),
     log: pino({ level: 'info' }, sink),
     now: () => 42,
   };
@@ -233,6 +234,18 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
     ok.host.history = t.host.history;
     await runCommand(job('/mergeops deploy web', 'alice', 3, false), ok.deps);
     expect(ok.deploys).toEqual([{ job: expect.objectContaining({ sha: 'e'.repeat(40), branch: 'main', reason: 'command', apps: ['web'] }), id: `deploy-command-9-${'e'.repeat(40)}-42` }]);
+  });
+
+  it('deploy after a push that changed only another app: the commit comes from mergeops\' own record (no Deployment for the unchanged app), and it is not refused', async () => {
+    const head = 'd'.repeat(40);
+    // web last got a Deployment at eeeeeee; the newest push (ddddddd) changed only api, so
+    // GitHub has no Deployment of web at it, but mergeops recorded web as deployed there.
+    const t = setup({ latest: (sha) => sha === head, deployed: { web: head } });
+    t.host.roles.set('alice', 'write');
+    t.host.history = [{ id: 2, sha: 'e'.repeat(40), state: 'success', createdAt: '' }];
+    await runCommand(job('/mergeops deploy web', 'alice', 3, false), t.deps);
+    expect(t.host.replies[0]?.body).not.toContain(':x:');
+    expect(t.deploys).toEqual([{ job: expect.objectContaining({ sha: head, branch: 'main', reason: 'command', apps: ['web'] }), id: `deploy-command-9-${head}-42` }]);
   });
 
   it('an app on a cluster the operator did not configure is refused with the reason', async () => {

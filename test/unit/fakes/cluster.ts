@@ -6,7 +6,7 @@ import { detectDrift } from '../../../src/diff/drift.js';
 import { applyChanges, planChanges } from '../../../src/engine/changes.js';
 import { renderTarget, type AppApply, type AppEngine, type AppPlan, type AppTarget } from '../../../src/engine/engine.js';
 import { leafPaths, managedFields, type FieldSet } from '../../../src/managed-fields.js';
-import { identity, isUnchanged, objectRef, type KubeObject, type PlannedObject, type ResourceInfo } from '../../../src/objects.js';
+import { identity, isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo, type SourceRef } from '../../../src/objects.js';
 
 const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'CustomResourceDefinition']);
 
@@ -22,7 +22,7 @@ export class FakeCluster implements AppEngine {
   readonly refuse = new Map<string, string>();
   /** ref → why it does not become healthy. */
   readonly unhealthy = new Map<string, string>();
-  /** Thrown from plan/apply instead: the cluster went away (ours, retried). */
+  /** Thrown from plan/apply instead, as the real client throws it: ClusterUnreachableError (transient, retried), a KubeApiError… */
   down: Error | null = null;
   readonly applies: { app: string; force: boolean }[] = [];
 
@@ -52,7 +52,7 @@ export class FakeCluster implements AppEngine {
   async plan(t: AppTarget, opts: { orphans?: boolean; force?: boolean } = {}): Promise<AppPlan> {
     if (this.down) throw this.down;
     const rendered = await renderTarget(t.app, t.dir);
-    const plan: ClusterPlan = { objects: [], orphans: [], stale: [], inventory: null, errors: [], warnings: [], request: { fieldManager: `mergeops-${t.app.name}`, force: opts.force ?? t.app.conflicts === 'overwrite' }, ours: new Set([`mergeops-${t.app.name}`, 'mergeops']) };
+    const plan: ClusterPlan = { objects: [], orphans: [], stale: [], inventory: null, unobserved: [], errors: [], warnings: [], request: { fieldManager: `mergeops-${t.app.name}`, force: opts.force ?? t.app.conflicts === 'overwrite' }, ours: new Set([`mergeops-${t.app.name}`, 'mergeops']) };
     const desiredIds = new Set<string>();
     for (const r of rendered) {
       const desired = withInventory(r.object, t.key);
@@ -72,6 +72,14 @@ export class FakeCluster implements AppEngine {
       plan.orphans = [...this.live.values()].filter((o) => o.metadata.labels?.[APP_LABEL] === t.key.app && o.metadata.labels?.[REPO_ID_LABEL] === String(t.key.repoId) && !desiredIds.has(identity(o)));
     }
     return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
+  }
+
+  async identities(t: AppTarget, rendered: RenderedObject[]): Promise<{ id: string; ref: string; source: SourceRef }[]> {
+    return rendered.map((r) => {
+      const o = { apiVersion: r.object.apiVersion, kind: r.object.kind, metadata: { ...r.object.metadata } };
+      if (!CLUSTER_SCOPED.has(o.kind)) o.metadata.namespace ??= t.app.namespace ?? 'default';
+      return { id: identity(o), ref: objectRef(o), source: r.source };
+    });
   }
 
   async drift(t: AppTarget): Promise<ReturnType<typeof detectDrift>> {

@@ -100,6 +100,10 @@ export class FakeRepoHost implements RepoHost {
     Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'failure', output: { title, summary } });
   }
 
+  async progressCheck(id: number, title: string, summary: string): Promise<void> {
+    Object.assign(this.mustCheck(id), { status: 'in_progress', output: { title, summary } });
+  }
+
   async cancelCheck(id: number, summary: string): Promise<void> {
     Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'cancelled', output: { title: 'Cancelled', summary } });
   }

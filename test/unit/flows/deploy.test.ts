@@ -1,3 +1,4 @@
+import { ClusterUnreachableError } from '../../../src/cluster/client.js';
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { CHECK_NAMES } from '../../../src/check-names.js';
@@ -158,10 +159,34 @@ describe('deploy flow (through the fake host)', () => {
     expect(host.comments).toEqual([]);
   });
 
+  it('two apps of one push declaring the same object (a shared Namespace) both fail before any write, the problem naming both files; other apps go on', async () => {
+    const three = 'apps:\n  - name: web\n    path: web\n    namespace: shop\n  - name: api\n    path: api\n    namespace: shop\n  - name: jobs\n    path: jobs\n    namespace: batch\n';
+    const { cluster, job, deps } = setup({ '.github/mergeops.yml': three, 'web/ns.yaml': ns('shop'), 'web/cm.yaml': cm('web', 'a'), 'api/cm.yaml': cm('api', 'b'), 'api/ns.yaml': ns('shop'), 'jobs/cm.yaml': cm('settings', 'c') });
+    const out = await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['jobs']);
+    expect(cluster.get('v1', 'Namespace', undefined, 'shop')).toBeUndefined();
+    expect(cluster.get('v1', 'ConfigMap', 'shop', 'web')).toBeUndefined();
+    const problems = Object.fromEntries((out?.apps ?? []).map((a) => [a.app, a.problems]));
+    for (const app of ['web', 'api']) {
+      expect(problems[app]).toHaveLength(1);
+      expect(problems[app]?.[0]?.message).toContain('`v1 Namespace shop` is declared by app "web" (web/ns.yaml:1) and by app "api" (api/ns.yaml:1)');
+    }
+    expect(problems['web']?.[0]).toMatchObject({ file: 'web/ns.yaml', line: 1 });
+    expect(problems['api']?.[0]).toMatchObject({ file: 'api/ns.yaml', line: 1 });
+    expect(problems['jobs']).toEqual([]);
+  });
+
+  it('the same name in two namespaces, or a namespaced kind in two apps\' own namespaces, is no clash', async () => {
+    const two = 'apps:\n  - name: web\n    path: web\n    namespace: shop\n  - name: api\n    path: api\n    namespace: batch\n';
+    const { cluster, job, deps } = setup({ '.github/mergeops.yml': two, 'web/cm.yaml': cm('settings', 'a'), 'api/cm.yaml': cm('settings', 'b') });
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app).sort()).toEqual(['api', 'web']);
+  });
+
   it('on an error of ours the job fails and nothing is reported on GitHub (the retry reports)', async () => {
     const { host, cluster, job, deps, recorded, reports } = setup({ '.github/mergeops.yml': CONFIG, 'web/cm.yaml': cm('web', 'a') });
-    cluster.down = new Error('connect ECONNREFUSED 127.0.0.1:6443');
-    await expect(runDeploy(job, deps)).rejects.toThrow('ECONNREFUSED');
+    cluster.down = new ClusterUnreachableError('default', 'ECONNREFUSED (after 4 attempts)');
+    await expect(runDeploy(job, deps)).rejects.toThrow(ClusterUnreachableError);
     expect(reports).toEqual([]);
     expect(host.checks).toEqual([]);
     expect(host.deployments).toEqual([]);

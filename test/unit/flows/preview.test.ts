@@ -1,3 +1,4 @@
+import { ClusterUnreachableError } from '../../../src/cluster/client.js';
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
@@ -121,8 +122,8 @@ describe('preview flow (through the fake host)', () => {
 
   it('rethrows what is ours (the cluster went away), so the job is retried', async () => {
     const { host, cluster, job, deps } = setup({ '.github/mergeops.yml': CONFIG, 'deploy/web/cm.yaml': cm('settings', 'a') });
-    cluster.down = new Error('socket hang up');
-    await expect(runPreview(job, deps)).rejects.toThrow('socket hang up');
+    cluster.down = new ClusterUnreachableError('default', 'ECONNRESET (after 4 attempts)');
+    await expect(runPreview(job, deps)).rejects.toThrow(ClusterUnreachableError);
     expect(host.check(CHECK_NAMES.preview)?.status).toBe('in_progress');
     expect(host.comments).toEqual([]);
     expect(host.openCheckouts).toBe(0);
