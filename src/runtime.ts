@@ -177,7 +177,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const deployReports = new DeployReports(connection, settings.redisPrefix);
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport }, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps }),
+      // A dead worker's app Lease lapses when its job would be taken over (about twice the job lock).
+      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } }),
       log,
       caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),

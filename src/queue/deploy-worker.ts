@@ -12,7 +12,6 @@ import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, deployReportJobId } from './jobs.js'
 import type { DeployReports } from './deploy-reports.js';
 import type { DeployState, Leases } from './state.js';
 
-const LEASE_MS = 60_000;
 const RETRY_LOCKED_MS = 1000;
 
 export type DeployWorkerDeps = Omit<DeployDeps, 'report'>;
@@ -62,7 +61,7 @@ export function startDeployWorker(
         await host.progressCheck(open.id, `retrying (${next}/${attempts})`, `The last attempt met a transient failure: ${shownFailure(err, job.id, deps.log)}\n\nmergeops tries again shortly (attempt ${next} of ${attempts}); nothing needs doing unless the last attempt fails too.`);
       },
     },
-    (job, token) => processDeploy(job, token, state, deps),
+    (job, token) => processDeploy(job, token, state, deps, limits),
   );
 }
 
@@ -71,6 +70,7 @@ async function processDeploy(
   token: string | undefined,
   state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob> },
   workerDeps: DeployWorkerDeps,
+  limits: WorkerLimits,
 ): Promise<{ outcome: string; value: string }> {
   const deps: DeployDeps = {
     ...workerDeps,
@@ -94,13 +94,15 @@ async function processDeploy(
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
     return { outcome: 'superseded', value: 'superseded' };
   }
-  const lease = await state.leases.acquireDeployLock(d, LEASE_MS);
+  // As long as a dead worker's job takes to be taken over (about twice its lock), no longer.
+  const leaseMs = 2 * limits.lockMs;
+  const lease = await state.leases.acquireDeployLock(d, leaseMs);
   if (!lease) {
     // Another worker is deploying this branch: come back shortly, without using an attempt.
     await job.moveToDelayed(Date.now() + RETRY_LOCKED_MS, token);
     throw new DelayedError();
   }
-  const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), LEASE_MS / 3);
+  const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), leaseMs / 3);
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
     if (!(await state.deploys.isLatest(d))) return { outcome: 'superseded', value: 'superseded' };

@@ -5,8 +5,11 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** What the proxy does with one request: answer it with an error, or cut the connection. */
-export type ProxyFault = { status: number; retryAfter?: number } | 'drop';
+/**
+ * What the proxy does with one request: answer it with an error, cut the connection, or
+ * hold it until something the test does has happened (then forward it).
+ */
+export type ProxyFault = { status: number; retryAfter?: number } | 'drop' | { hold: Promise<unknown> };
 
 export interface ProxiedRequest {
   method: string;
@@ -51,6 +54,14 @@ export async function startHttpFaultProxy(upstream: URL, opts: { faultBody: (sta
       req.socket.destroy();
       return;
     }
+    if (fault && 'hold' in fault) {
+      req.pause();
+      void fault.hold.then(() => {
+        req.resume();
+        forward();
+      }, () => req.socket.destroy());
+      return;
+    }
     if (fault) {
       r.injected = fault.status;
       req.resume();
@@ -58,15 +69,18 @@ export async function startHttpFaultProxy(upstream: URL, opts: { faultBody: (sta
       res.end(req.method === 'HEAD' ? undefined : opts.faultBody(fault.status));
       return;
     }
-    const up = (secure ? https : http).request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    forward();
+    function forward(): void {
+      const up = (secure ? https : http).request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host }, agent },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    }
   });
   server.on('connection', (s) => {
     sockets.add(s);
