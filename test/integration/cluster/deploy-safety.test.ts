@@ -44,7 +44,9 @@ describe('deploy path safety (real API server, faults injected)', () => {
   const since = (): ProxiedRequest[] => proxy.requests.slice(mark);
   const key = (appName: string): InventoryKey => ({ repoId: 6161, repo: REPO, app: appName });
   const target = (a: App, commit = 'c'.repeat(40)): AppTarget => ({ app: a, dir: '/nonexistent', key: key(a.name), commit });
-  const recorded = async (appName: string) => readInventory(c, key(appName));
+  /** The test's own client, looking where this suite's inventories live. */
+  const store = (): Cluster => ({ ...c, target: { ...c.target, inventoryNamespace: invNs } }) as Cluster;
+  const recorded = async (appName: string) => readInventory(store(), key(appName));
   const exists = async (name: string, kind = 'ConfigMap') => (await get(c, 'v1', kind, ns, name)) !== null;
   const engine = (flow = 'deploy', lease: { durationS?: number; waitMs?: number } = {}): Engine => {
     const e = new Engine({ clusters: pool, log: pino({ level: 'silent' }), flow, healthPollMs: 100, lease });
@@ -110,7 +112,7 @@ describe('deploy path safety (real API server, faults injected)', () => {
     expect(isTransient(err)).toBe(true);
     proxy.rule = null;
     const pending = await recorded('cut');
-    expect(pending?.objects).toEqual(['base', '1', '2', '3', '4'].map((n) => `v1 ConfigMap ${ns}/cut-${n}`));
+    expect(pending?.objects).toEqual(['base', '1', '2', '3', '4'].map((n) => `v1 ConfigMap ${ns}/cut-${n}`).sort());
     expect(pending?.desiredHash).toBeUndefined();
     const created = [];
     for (const n of ['1', '2', '3', '4']) if (await exists(`cut-${n}`)) created.push(n);
@@ -143,10 +145,10 @@ describe('deploy path safety (real API server, faults injected)', () => {
     const mine = (await recorded('cond')) as NonNullable<Awaited<ReturnType<typeof recorded>>>;
     expect(mine.resourceVersion).toBeDefined();
     // Another writer records meanwhile.
-    await writeInventory(c, key('cond'), { ...mine, objects: [...mine.objects, `v1 ConfigMap ${ns}/theirs`] });
-    await expect(writeInventory(c, key('cond'), { ...mine, objects: [] })).rejects.toBeInstanceOf(InventoryConflictError);
+    await writeInventory(store(), key('cond'), { ...mine, objects: [...mine.objects, `v1 ConfigMap ${ns}/theirs`] });
+    await expect(writeInventory(store(), key('cond'), { ...mine, objects: [] })).rejects.toBeInstanceOf(InventoryConflictError);
     expect((await recorded('cond'))?.objects).toContain(`v1 ConfigMap ${ns}/theirs`);
-    await expect(writeInventory(c, key('cond'), { objects: [], retained: [] })).rejects.toBeInstanceOf(InventoryConflictError);
+    await expect(writeInventory(store(), key('cond'), { objects: [], retained: [] })).rejects.toBeInstanceOf(InventoryConflictError);
   });
 
   it('two workers and a CLI apply of one app at once are serialised by its Lease: each writer\'s object writes are one run, and what stays is one render, exactly as recorded', async () => {
