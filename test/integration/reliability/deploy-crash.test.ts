@@ -182,18 +182,19 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
   }
 
   const rand = random(SEED);
-  const names = (from: number, to: number, value: string): Record<string, string> => Object.fromEntries(Array.from({ length: to - from }, (_, i) => [`o${String(from + i).padStart(3, '0')}`, value]));
+  /** Objects `<app>-o<i>`: names of one namespace, so each app's own. */
+  const names = (app: string, from: number, to: number, value: string): Record<string, string> => Object.fromEntries(Array.from({ length: to - from }, (_, i) => [`${app}-o${String(from + i).padStart(3, '0')}`, value]));
 
   it(`SIGKILL at a random write of ${RUNS} deploys (first deploys of 200 objects, deploys that prune 100): each retry converges, nothing lost, nothing leaked`, async () => {
     for (let run = 0; run < RUNS; run++) {
       const app = `crash-${run}`;
       const prunes = run % 2 === 1;
-      let git = names(0, 200, '1');
+      let git = names(app, 0, 200, '1');
       let writes = 202;
       if (prunes) {
         await deploy(app, sha(`crash-${SEED}-${run}-base`), git);
         // 100 dropped, 50 changed, 50 kept, 20 new: 100 deletes, 70 applies, 2 inventory writes.
-        git = { ...names(100, 150, '2'), ...names(150, 200, '1'), ...names(200, 220, '1') };
+        git = { ...names(app, 100, 150, '2'), ...names(app, 150, 200, '1'), ...names(app, 200, 220, '1') };
         writes = 172;
       }
       const k = 1 + Math.floor(rand() * writes);
@@ -211,7 +212,7 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
   it('the API server unreachable for 10 s in the middle of a deploy that prunes: the check says retrying (n/3), the retry converges', async () => {
     const app = 'outage';
     await deploy(app, sha(`outage-${SEED}-base`), names(0, 200, '1'));
-    const git = { ...names(100, 150, '2'), ...names(150, 200, '1'), ...names(200, 220, '1') };
+    const git = { ...names(app, 100, 150, '2'), ...names(app, 150, 200, '1'), ...names(app, 200, 220, '1') };
     let seen = 0;
     const k = 1 + Math.floor(rand() * 172);
     let cut = 0;
