@@ -130,7 +130,8 @@ export function errorText(err: unknown): string {
  * the detail, so an operator can find it (`grep <id>`) and nobody else learns the insides.
  */
 export function publicFailure(err: unknown, log: (id: string, detail: string) => void): string {
-  if (err instanceof UserError || err instanceof TransientError) return errorText(err);
+  // A transient failure's text is the cluster's name or the API server's own verdict: no insides.
+  if (err instanceof UserError || isTransient(err)) return errorText(err);
   const id = crypto.randomBytes(6).toString('hex');
   log(id, errorText(err));
   return `mergeops hit an internal error; the operator can find the details in its logs under id ${id}`;

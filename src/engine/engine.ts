@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { applyStaged, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
 import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../cluster/app-lease.js';
-import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
+import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
 import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
@@ -76,7 +76,30 @@ interface StageOptions {
  * refused); anything else is ours and thrown.
  */
 export class Engine {
-  constructor(private readonly deps: EngineDeps) {}
+  /**
+   * Who this engine is as a Lease holder: one identity for its whole life, so an attempt
+   * that failed without giving its Lease back (the API server was gone) is retried here
+   * at once instead of waiting for the Lease to lapse. Its own applies of one app take
+   * turns in memory first, since the Lease cannot tell them apart.
+   */
+  private readonly holder: string;
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: EngineDeps) {
+    this.holder = leaseHolder(deps.flow);
+  }
+
+  /** Runs `fn` after every earlier apply of this engine to the same app and cluster. */
+  private async inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(key) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(fn);
+    this.turns.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.turns.get(key) === mine) this.turns.delete(key);
+    }
+  }
 
   render(t: AppTarget, timings?: Record<string, number>): Promise<RenderedObject[]> {
     return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir, this.deps.caps), timings);
@@ -145,10 +168,15 @@ export class Engine {
         return { result, changes: applyChanges(result, app.prune), skipped: `unchanged since ${since}` };
       }
     }
+    return this.inTurn(`${app.cluster}\0${t.key.repoId}\0${app.name}`, () => this.applyHeld(cluster, t, rendered, record, log, opts));
+  }
+
+  private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void }): Promise<AppApply> {
+    const { app } = t;
     // One writer per app and cluster, whoever runs it (a worker of any fleet, the CLI): the
     // plan reads the inventory under the Lease, so every write of it is conditional on that.
     const lease = await acquireAppLease(cluster, t.key, {
-      holder: leaseHolder(this.deps.flow),
+      holder: this.holder,
       durationS: this.deps.lease?.durationS ?? DEFAULT_LEASE_SECONDS,
       waitMs: this.deps.lease?.waitMs ?? DEFAULT_LEASE_WAIT_MS,
       log,

@@ -9,6 +9,7 @@ import type { App } from '../../../src/config/repo-config.js';
 import { desiredHash } from '../../../src/engine/desired-hash.js';
 import { Engine, jobDiscovery, type AppTarget } from '../../../src/engine/engine.js';
 import type { KubeObject, RenderedObject } from '../../../src/objects.js';
+import { UserError } from '../../../src/errors.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { waitFor } from '../../support/github.js';
 import { REPO as GH_REPO, sha, startHarness, type Harness } from '../../support/harness.js';
@@ -114,8 +115,12 @@ describe('the app inventory (real API server, requests counted)', () => {
     expect(inv.metadata.labels?.['mergeops.dev/app']).toBeUndefined();
     expect(inv.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'inventory', 'mergeops.dev/inventory-of-app': 'writer' });
     expect(await get(c, 'v1', 'Namespace', undefined, invNs)).not.toBeNull();
-    // One write for the inventory: its namespace did not exist, so a create and a second apply.
-    expect(since().filter((r) => r.write && r.path.includes(`/namespaces/${invNs}/`)).map((r) => r.method)).toEqual(['PATCH', 'PATCH']);
+    // The app's Lease first: its namespace did not exist, so a create, the namespace, a create; renewed (confirmed)
+    // before prune and before the record, given back at the end. The inventory: a pending record created before
+    // the first object write, then the final one, conditional on the pending one's version.
+    const writes = since().filter((r) => r.write && r.path.includes(`/namespaces/${invNs}/`));
+    expect(writes.filter((r) => r.path.includes('/leases')).map((r) => r.method)).toEqual(['POST', 'POST', 'PUT', 'PUT', 'DELETE']);
+    expect(writes.filter((r) => r.path.includes('/configmaps')).map((r) => r.method)).toEqual(['POST', 'PATCH']);
   });
 
   it('prunes through the inventory: an object dropped from Git is deleted; objects of another app, another repo, by hand, or labelled as this app but never recorded are not touched; the plan lists one type in one namespace', async () => {
@@ -309,14 +314,15 @@ describe('the app inventory (real API server, requests counted)', () => {
     engine = engineFor({});
   });
 
-  it('an inventory namespace mergeops may not create: the objects are applied and the deploy fails saying what the operator must do', async () => {
+  it('an inventory namespace mergeops may not create: nothing is applied (the app\'s Lease lives there too) and the deploy fails saying what the operator must do', async () => {
     const missing = uniqueName('inv-missing');
     const locked = engineFor({ inventoryNamespace: missing });
     proxy.rule = (r) => (r.method === 'POST' && r.path === '/api/v1/namespaces' ? { status: 403 } : undefined);
-    const applied = await locked.apply(target(app(ns), key('locked')), { rendered: [cm(ns, 'locked-1')] });
-    expect(applied.result.created).toEqual([`v1 ConfigMap ${ns}/locked-1`]);
-    expect(applied.result.errors.map((e) => e.message)).toEqual([expect.stringContaining(`inventory in namespace "${missing}" of cluster "default", which does not exist, and may not create it`)]);
-    expect(applied.result.errors[0]?.message).toContain(`kubectl create namespace ${missing}`);
+    const err = (await locked.apply(target(app(ns), key('locked')), { rendered: [cm(ns, 'locked-1')] }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message).toContain(`inventory and deploy lease in namespace "${missing}" of cluster "default", which does not exist, and may not create it`);
+    expect(err.message).toContain(`kubectl create namespace ${missing}`);
+    expect(await get(c, 'v1', 'ConfigMap', ns, 'locked-1')).toBeNull();
     await pool.close();
     engine = engineFor({});
   });

@@ -211,7 +211,7 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
 
   it('the API server unreachable for 10 s in the middle of a deploy that prunes: the check says retrying (n/3), the retry converges', async () => {
     const app = 'outage';
-    await deploy(app, sha(`outage-${SEED}-base`), names(0, 200, '1'));
+    await deploy(app, sha(`outage-${SEED}-base`), names(app, 0, 200, '1'));
     const git = { ...names(app, 100, 150, '2'), ...names(app, 150, 200, '1'), ...names(app, 200, 220, '1') };
     let seen = 0;
     const k = 1 + Math.floor(rand() * 172);
