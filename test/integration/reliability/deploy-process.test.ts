@@ -103,6 +103,8 @@ describe('node dist/main.js deploys a monorepo push', () => {
     expect((await deployed(first)).body.conclusion).toBe('success');
     expect(await Promise.all(['a', 'b', 'c'].map(value))).toEqual(['1', '1', '1']);
     await waitFor(() => gh.deployments.filter((d) => d.sha === first && d.statuses.length > 0).length === 3 || undefined, 'first deploy reported', 60_000);
+    // The report's last call (the merged PR lookup for its comment) ends it.
+    await waitFor(() => gh.calls.find((c) => c.method === 'GET' && c.path.endsWith(`/commits/${first}/pulls`)), 'first report finished', 60_000);
 
     const next = sha(`reldeploy-next-${ns}`);
     const from = gh.calls.length;

@@ -142,7 +142,9 @@ describe('security: forks, grants, and no secret in any comment, check run, log 
     const s = sha(`dead-${ns}`);
     await h.push(s, files(app('on-dead', '    cluster: dead\n')));
     expect(await h.open(63, s)).toBe(202);
-    const { check } = await h.waitForPreview(s);
+    // Unreachable is transient: the queue tries 3 times, then the check run fails with the reason (no comment).
+    const start = await waitFor(() => h.calls.find((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s), `check run of ${s}`);
+    const check = await waitFor(() => h.calls.slice(h.calls.indexOf(start)).find((c) => c.method === 'PATCH' && !c.status && c.path.includes('/check-runs/') && c.body.status === 'completed' && String(c.body.output?.summary).includes('"dead"')), `failed check of ${s}`, 60_000);
     expect(check.body.conclusion).toBe('failure');
     expect(check.body.output.summary).toContain('cluster "dead" is unreachable: ECONNREFUSED (after 4 attempts)');
     expect(leaks(JSON.stringify(check.body), [deadToken, '127.0.0.1:1', 'dead.yaml'])).toEqual([]);
