@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision } from '../engine/revision.js';
+import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
@@ -80,7 +80,8 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
     log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
     return null;
   }
-  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
+  const configs = configBase(host);
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps, configs), timings);
   const changed: string[] = [];
   try {
     if (revision.ok) {
@@ -94,7 +95,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
       // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
       if ((job.reason ?? 'push') === 'push' && !job.apps) {
-        const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+        const scope = await pushScope(job, host, revision.dir, apps, configs, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
         apps = scope.apps;
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
