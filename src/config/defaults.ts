@@ -112,3 +112,17 @@ export function resolveDefaults(owner: string, files: readonly DefaultsFile[]): 
   }
   return { sources: [org.repo, base.repo], appDefaults: mergeConfig(extended.appDefaults, own.appDefaults) as Obj };
 }
+
+/**
+ * A file of defaults alone (`appDefaults:` or `_extends:`, no apps): the organisation's
+ * `.github` repository, which deploys nothing. False for anything else, valid or not.
+ */
+export function isDefaultsOnly(text: string): boolean {
+  try {
+    const raw = parseConfigDocument(text);
+    if (!isObj(raw) || (Array.isArray(raw['apps']) && raw['apps'].length > 0)) return false;
+    return raw['apps'] == null && (raw['appDefaults'] != null || raw['_extends'] != null);
+  } catch {
+    return false;
+  }
+}

@@ -4,6 +4,7 @@ import type { App } from '../config/repo-config.js';
 import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
+import { isDefaultsOnly } from '../config/defaults.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
 import type { RenderedObject } from '../objects.js';
@@ -76,9 +77,17 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
 
   // A repository without a config is not ours to deploy or report on: no check, no comment.
   // Asked before the download (one small read, not a tarball), unless the push is known to keep one.
-  if (!(await keepsConfig(job, deps)) && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
-    log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
-    return null;
+  if (!(await keepsConfig(job, deps))) {
+    const text = await host.readFile(REPO_CONFIG_PATH, job.sha);
+    if (text === null) {
+      log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
+      return null;
+    }
+    // The organisation's defaults (its .github repository): nothing to download or deploy.
+    if (isDefaultsOnly(text)) {
+      log.info(`${REPO_CONFIG_PATH} holds defaults only, no apps; nothing to deploy`);
+      return null;
+    }
   }
   const configs = configBase(host);
   const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps, configs), timings);

@@ -390,14 +390,15 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       },
     },
     {
-      // The contents of the owner's other repositories (the organisation's defaults), on their default branch.
+      // The contents of the owner's other repositories (the organisation's defaults) on their
+      // default branch (no ref); reads at a ref are left to routes a test adds for a repository.
       method: 'GET',
-      path: new RegExp(`^/repos/${REPO.owner}/(?!${REPO.name}/)[^/]+/contents/.+`),
+      path: new RegExp(`^/repos/${REPO.owner}/(?!${REPO.name}/)[^/]+/contents/[^?]+$`),
       handle: (req) => {
         record(req);
         const name = req.url.pathname.split('/')[3] as string;
         const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
-        const content = req.url.searchParams.get('ref') === null ? otherRepos.get(name)?.[file] : undefined;
+        const content = otherRepos.get(name)?.[file];
         return typeof content === 'string' ? [200, content, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }] : [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content', status: '404' }];
       },
     },

@@ -66,6 +66,9 @@ describe('comment commands through the whole app (signed issue_comment → real 
   it('conversation, quoted commands, edited comments and bots are ignored: no job, no call', async () => {
     // Every command job in any state: the earlier tests' jobs may still be finishing.
     const commandJobs = async () => Object.values((await h.rt.queues.all.find((q) => q.name === 'command')?.getJobCounts('completed', 'waiting', 'active', 'failed', 'delayed', 'prioritized')) ?? {}).reduce((a, b) => a + b, 0);
+    // The earlier tests' last job replies before it reacts: its reaction must not land in this test's window.
+    const queue = h.rt.queues.all.find((q) => q.name === 'command');
+    await waitFor(async () => (Object.values((await queue?.getJobCounts('waiting', 'active', 'delayed', 'prioritized')) ?? {}).every((n) => n === 0) ? true : undefined), 'earlier command jobs to settle');
     const jobsBefore = await commandJobs();
     const since = h.calls.length;
     expect((await comment(h, 'looks good to me', { issue: 7 })).status).toBe(202);

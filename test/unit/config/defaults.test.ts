@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { readDefaultsFiles, resolveDefaults, type DefaultsFile } from '../../../src/config/defaults.js';
+import { isDefaultsOnly, readDefaultsFiles, resolveDefaults, type DefaultsFile } from '../../../src/config/defaults.js';
 import { mergeConfig, type ConfigDefaults } from '../../../src/config/merge.js';
 import { parseRepoConfig } from '../../../src/config/repo-config.js';
 import { ConfigError } from '../../../src/config/validate.js';
@@ -115,6 +115,14 @@ apps:
   it('accepts a file of defaults alone (the .github repository) as deploying nothing, but not an empty file', () => {
     expect(parseRepoConfig(ORG, 'main', undefined, { defaultsRepo: true }).apps).toEqual([]);
     expect(configError(() => parseRepoConfig('images: []\n', 'main')).message).toContain('lists no apps');
+  });
+
+  it('tells a file of defaults alone (deploys nothing, downloads nothing) from a repository config or a broken one', () => {
+    expect(isDefaultsOnly(ORG)).toBe(true);
+    expect(isDefaultsOnly('_extends: platform\n')).toBe(true);
+    expect(isDefaultsOnly(`${ORG}${APPS_ONLY}`)).toBe(false);
+    expect(isDefaultsOnly('images: []\n')).toBe(false);
+    expect(isDefaultsOnly('appDefaults: [\n')).toBe(false);
   });
 
   it("refuses _extends in a repository's own file: only the organisation's file may extend another", () => {
