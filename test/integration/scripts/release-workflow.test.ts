@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { cacheDir } from '../../../src/render/exec.js';
 
 /**
  * The release workflow (.github/workflows/release.yml), linted with actionlint built from
@@ -13,8 +14,7 @@ import { parse } from 'yaml';
  */
 const WORKFLOW = path.resolve('.github/workflows/release.yml');
 const VERSION = /ACTIONLINT_VERSION:-([0-9.]+)/.exec(fs.readFileSync(path.resolve('scripts/setup-test-env.sh'), 'utf8'))?.[1];
-const cache = process.env['MERGEOPS_CACHE'] ?? path.join(process.env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'mergeops');
-const actionlint = process.env['MERGEOPS_ACTIONLINT'] ?? path.join(cache, 'bin', `actionlint-v${VERSION}`);
+const actionlint = process.env['MERGEOPS_ACTIONLINT'] || path.join(cacheDir(), 'bin', `actionlint-v${VERSION}`);
 
 /** actionlint on one workflow file. */
 function lint(file: string): { status: number | null; out: string } {
