@@ -11,6 +11,7 @@ import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
 import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError } from '../errors.js';
+import type { OwnerConfigs } from './ownership.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -26,6 +27,8 @@ export interface ApplyOptions {
   inventory?: InventoryRecord | null;
   /** Label discovery shared with the other apps of the repository in this job. */
   discovery?: RepoDiscovery;
+  /** Reads another mergeops app's repository config, for its `release:`. */
+  owners?: OwnerConfigs;
 }
 
 export interface ApplyResult {
@@ -75,6 +78,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   if (opts.force !== undefined) planOpts.force = opts.force;
   if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
   if (opts.discovery) planOpts.discovery = opts.discovery;
+  if (opts.owners) planOpts.owners = opts.owners;
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
