@@ -21,6 +21,8 @@ export const MASTER_NAME = 'mergeops-test';
 interface Server {
   port: number;
   proc: ChildProcess;
+  /** How to start it again (same port, same data folder). */
+  restart?: () => ChildProcess;
 }
 
 function start(bin: string, args: string[], dir: string, name: string): ChildProcess {
@@ -65,6 +67,8 @@ export interface SentinelGroup {
   killPrimary(): Promise<number>;
   /** Resolves with the new primary's port once every sentinel names a node other than `oldPort` and that node is a master. */
   promoted(oldPort: number): Promise<number>;
+  /** Restarts killed nodes; resolves once each is the new primary's replica, in sync, and seen by every sentinel. */
+  rejoin(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,7 +88,8 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
       fs.mkdirSync(nodeDir);
       const args = dataNodeArgs(port, nodeDir);
       if (port === replica) args.push('--replicaof', '127.0.0.1', String(primary));
-      data.push({ port, proc: start('redis-server', args, nodeDir, 'redis') });
+      const restart = () => start('redis-server', args, nodeDir, 'redis');
+      data.push({ port, proc: restart(), restart });
     }
     await waitFor(async () => String(await ask(replica, DATA_PASSWORD, 'INFO', 'replication')).includes('master_link_status:up'), `the replica on ${replica} in sync with the primary on ${primary}`, 20_000);
     for (let i = 0; i < 3; i++) {
@@ -151,6 +156,30 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
           `the sentinels to promote a replica of the primary on ${oldPort}`,
           30_000,
         ),
+      rejoin: async () => {
+        const primaryNow = await group.primaryPort();
+        for (const node of data.filter((d) => d.proc.exitCode !== null || d.proc.signalCode !== null)) {
+          node.proc = (node.restart as () => ChildProcess)();
+          // It comes back believing it is a primary (or a replica of the dead one); the sentinels reconfigure it.
+          await waitFor(async () => String(await ask(node.port, DATA_PASSWORD, 'INFO', 'replication')).includes(`master_port:${primaryNow}\r\nmaster_link_status:up`), `the node on ${node.port} to sync from the primary on ${primaryNow}`, 60_000);
+          for (const s of sentinels) {
+            await waitFor(
+              async () => {
+                const replicas = await ask(s.port, SENTINEL_PASSWORD, 'SENTINEL', 'REPLICAS', MASTER_NAME);
+                if (!Array.isArray(replicas)) return false;
+                return replicas.some((r) => {
+                  const f = new Map<string, string>();
+                  const kv = r as string[];
+                  for (let i = 0; i + 1 < kv.length; i += 2) f.set(kv[i] as string, kv[i + 1] as string);
+                  return f.get('port') === String(node.port) && f.get('flags') === 'slave' && f.get('master-link-status') === 'ok';
+                });
+              },
+              `sentinel on ${s.port} to see the node on ${node.port} as a healthy replica`,
+              60_000,
+            );
+          }
+        }
+      },
       stop,
     };
     return group;
