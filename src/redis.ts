@@ -9,7 +9,7 @@ export interface RedisNode {
   port: number;
 }
 
-/** What the AUTH and TLS of a Sentinel group or a Cluster take (a single server's URL carries its own). */
+/** AUTH and TLS to the data nodes (a single server's URL may carry them too, and then wins). */
 export interface RedisAuth {
   username?: string;
   password?: string;
@@ -19,7 +19,7 @@ export interface RedisAuth {
 
 /** Where Redis is, from the operator's settings (REDIS_URL, REDIS_SENTINELS…, REDIS_CLUSTER_NODES…). */
 export type RedisTarget =
-  | { kind: 'single'; url: string }
+  | ({ kind: 'single'; url: string } & RedisAuth)
   | ({ kind: 'sentinel'; sentinels: RedisNode[]; name: string; sentinelPassword?: string } & RedisAuth)
   | ({ kind: 'cluster'; nodes: RedisNode[] } & RedisAuth);
 
@@ -31,8 +31,11 @@ export function createRedis(target: RedisTarget | string, forWorker = false): Re
   const t: RedisTarget = typeof target === 'string' ? { kind: 'single', url: target } : target;
   const common: RedisOptions = { maxRetriesPerRequest: forWorker ? null : 3, enableReadyCheck: true, lazyConnect: false };
   switch (t.kind) {
-    case 'single':
-      return new Redis(t.url, common);
+    case 'single': {
+      const tls = tlsOptions(t);
+      // ioredis: what the URL says wins over these (a password in the URL is the one used).
+      return new Redis(t.url, { ...common, ...auth(t), ...(tls ? { tls } : {}) });
+    }
     case 'sentinel': {
       const tls = tlsOptions(t);
       return new Redis({

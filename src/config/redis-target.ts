@@ -60,7 +60,6 @@ export function redisTarget(e: RedisEnvironment): RedisTarget {
   if (chosen.length > 1) {
     throw new ConfigError(`set only one of REDIS_URL (one server), REDIS_SENTINELS (a Sentinel group) or REDIS_CLUSTER_NODES (a Redis Cluster); unset ${chosen.slice(1).join(' and ')}`, chosen[0] as string);
   }
-  const nodeSettings = (['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS', 'REDIS_TLS_CA_FILE'] as const).filter((k) => e[k] !== undefined && e[k] !== false);
   if (e.REDIS_SENTINELS) {
     if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('is required with REDIS_SENTINELS: the master name the sentinels monitor (`sentinel monitor <name> …`, often "mymaster")', 'REDIS_SENTINEL_NAME');
     return { kind: 'sentinel', sentinels: e.REDIS_SENTINELS, name: e.REDIS_SENTINEL_NAME, ...(e.REDIS_SENTINEL_PASSWORD !== undefined ? { sentinelPassword: e.REDIS_SENTINEL_PASSWORD } : {}), ...auth(e) };
@@ -69,10 +68,7 @@ export function redisTarget(e: RedisEnvironment): RedisTarget {
     if (e[k] !== undefined) throw new ConfigError('is read only with REDIS_SENTINELS (host:port of each sentinel); set REDIS_SENTINELS or unset it', k);
   }
   if (e.REDIS_CLUSTER_NODES) return { kind: 'cluster', nodes: e.REDIS_CLUSTER_NODES, ...auth(e) };
-  if (nodeSettings.length > 0) {
-    throw new ConfigError('is read only with REDIS_SENTINELS or REDIS_CLUSTER_NODES; for one server put the password in REDIS_URL (redis://:password@host:6379) and use rediss:// for TLS', nodeSettings[0] as string);
-  }
-  return { kind: 'single', url: e.REDIS_URL ?? DEFAULT_URL };
+  return { kind: 'single', url: e.REDIS_URL ?? DEFAULT_URL, ...auth(e) };
 }
 
 function auth(e: RedisEnvironment): RedisAuth {

@@ -13,6 +13,8 @@ describe('where Redis is (REDIS_URL, REDIS_SENTINELS…, REDIS_CLUSTER_NODES…)
     const s = loadSettings({ REDIS_URL: 'rediss://:pw@redis.example:6380', REDIS_TLS: 'false' });
     expect(s.redis).toEqual({ kind: 'single', url: 'rediss://:pw@redis.example:6380' });
     expect(s.redisPrefix).toBe('mergeops');
+    // The password (the chart's bundled Redis passes it apart from the URL) and TLS apply to one server too.
+    expect(loadSettings({ REDIS_URL: 'redis://redis:6379', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }).redis).toEqual({ kind: 'single', url: 'redis://redis:6379', password: 'pw', tls: {} });
   });
 
   it('reads a Sentinel group: sentinels (default port 26379, IPv6 in brackets), master name, both passwords, TLS with a CA file', () => {
@@ -62,7 +64,6 @@ describe('where Redis is (REDIS_URL, REDIS_SENTINELS…, REDIS_CLUSTER_NODES…)
     expect(err({ REDIS_CLUSTER_NODES: 'r0:70000' }).path).toBe('REDIS_CLUSTER_NODES');
     expect(err({ REDIS_CLUSTER_NODES: 'r0:7000,' }).message).toContain('"" is not host:port');
     expect(err({ REDIS_SENTINEL_NAME: 'mymaster' }).message).toBe('REDIS_SENTINEL_NAME: is read only with REDIS_SENTINELS (host:port of each sentinel); set REDIS_SENTINELS or unset it');
-    expect(err({ REDIS_PASSWORD: 'pw' }).message).toBe('REDIS_PASSWORD: is read only with REDIS_SENTINELS or REDIS_CLUSTER_NODES; for one server put the password in REDIS_URL (redis://:password@host:6379) and use rediss:// for TLS');
     expect(err({ REDIS_CLUSTER_NODES: 'r0:7000', REDIS_TLS: 'yes' }).message).toBe('REDIS_TLS: expected true or false, got "yes"');
     expect(err({ REDIS_CLUSTER_NODES: 'r0:7000', REDIS_TLS_CA_FILE: '/ca.pem' }).message).toBe('REDIS_TLS_CA_FILE: is read only with REDIS_TLS=true; set REDIS_TLS=true or unset it');
     expect(err({ REDIS_CLUSTER_NODES: 'r0:7000', REDIS_TLS: 'true', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' }).message).toMatch(/^REDIS_TLS_CA_FILE: cannot read \/nonexistent\/ca\.pem: /);
