@@ -50,7 +50,7 @@ describe('Redis Cluster: a preview and a deploy end to end', () => {
     expect(check.body.conclusion).toBe('success');
     expect(comment.body.body).toContain('cluster-web');
     await waitFor(async () => ((await h.rt.queues.preview.getJobCounts('completed'))['completed'] === 1 ? true : undefined), 'the preview job to complete');
-    expect(await h.rt.queues.preview.getJobCounts('completed', 'failed', 'waiting', 'active')).toEqual({ completed: 1, failed: 0, waiting: 0, active: 0 });
+    expect(await h.rt.queues.preview.getJobCounts('completed', 'failed', 'waiting', 'active')).toMatchObject({ completed: 1, failed: 0, waiting: 0, active: 0 });
     expect(posts('/check-runs').filter((c) => c.body.head_sha === s)).toHaveLength(1);
     expect(posts('/issues/700/comments')).toHaveLength(1);
     expect(proxy.requests.filter((r) => r.write)).toEqual([]);
