@@ -57,7 +57,7 @@ function podEnv(d: Deployment, secrets: Record<string, Record<string, string>>):
 describe('charts/mergeops with an external Redis Sentinel group or Redis Cluster', () => {
   let group: SentinelGroup;
   let nodes: RedisClusterNodes;
-  const secrets = { 'redis-ha': { password: DATA_PASSWORD, 'sentinel-password': SENTINEL_PASSWORD } };
+  const secrets = { 'redis-ha': { password: DATA_PASSWORD, 'sentinel-password': SENTINEL_PASSWORD }, 'rel-mergeops-github': { APP_ID: '1', PRIVATE_KEY: 'key', WEBHOOK_SECRET: 'secret' } };
 
   beforeAll(async () => {
     [group, nodes] = await Promise.all([startSentinelGroup(), startRedisCluster()]);
@@ -113,7 +113,7 @@ describe('charts/mergeops with an external Redis Sentinel group or Redis Cluster
   it('redis.tls: TLS on, and the CA bundle mounted from its Secret where REDIS_TLS_CA_FILE points', async () => {
     const [web] = await render(['--set', 'redis.cluster.nodes[0]=redis-0.redis:6379', '--set', 'redis.tls.enabled=true', '--set', 'redis.tls.caSecret=redis-ca', '--set', 'redis.tls.caSecretKey=bundle.pem']);
     const pod = (web as Deployment).spec.template.spec;
-    const env = podEnv(web as Deployment, {});
+    const env = podEnv(web as Deployment, secrets);
     expect(env['REDIS_TLS']).toBe('true');
     expect(env['REDIS_TLS_CA_FILE']).toBe('/etc/mergeops/redis-ca/bundle.pem');
     expect(pod.volumes?.find((v) => v.name === 'redis-ca')).toEqual({ name: 'redis-ca', secret: { secretName: 'redis-ca' } });

@@ -52,14 +52,15 @@ describe('Redis Sentinel: the primary fails over mid-preview and mid-deploy', ()
   });
   const posts = (suffix: string) => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith(suffix));
   /** Kills the primary when `when` first matches a request to the API server; resolves with the promoted node. */
-  const failOverAt = (when: (r: ProxiedRequest) => boolean): Promise<{ killed: number; promoted: number }> =>
+  const failOverAt = (when: (r: ProxiedRequest) => boolean): Promise<{ killed: number; promoted: number; ms: number }> =>
     new Promise((resolve, reject) => {
       proxy.rule = (r) => {
         if (when(r)) {
           proxy.rule = null;
+          const at = Date.now();
           void group
             .killPrimary()
-            .then(async (killed) => ({ killed, promoted: await group.promoted(killed) }))
+            .then(async (killed) => ({ killed, promoted: await group.promoted(killed), ms: Date.now() - at }))
             .then(resolve, reject);
         }
         return undefined;
@@ -75,7 +76,7 @@ describe('Redis Sentinel: the primary fails over mid-preview and mid-deploy', ()
     const writesBefore = proxy.requests.filter((r) => r.write).length;
     for (let i = 0; i < PREVIEWS; i++) expect(await h.open(500 + i, shas[i] as string)).toBe(202);
 
-    const { killed, promoted } = await failover;
+    const { killed, promoted, ms } = await failover;
     expect(promoted).not.toBe(killed);
     const done = await waitFor(async () => {
       const jobs = await h.rt.queues.preview.getJobs(['completed', 'failed']);
@@ -93,7 +94,7 @@ describe('Redis Sentinel: the primary fails over mid-preview and mid-deploy', ()
     }
     // A preview writes nothing to the cluster: every request it sent was a dry run.
     expect(proxy.requests.filter((r) => r.write).length).toBe(writesBefore);
-    process.stdout.write(`sentinel failover mid-preview: primary :${killed} killed, :${promoted} promoted; ${PREVIEWS} deliveries, ${PREVIEWS} previews, each started once; ${PREVIEWS} check runs, ${PREVIEWS} comments\n`);
+    process.stdout.write(`sentinel failover mid-preview: primary :${killed} killed, :${promoted} promoted ${ms} ms later; ${PREVIEWS} deliveries, ${PREVIEWS} previews, each started once; ${PREVIEWS} check runs, ${PREVIEWS} comments\n`);
   }, 150_000);
 
   it('a deploy, the primary killed at its first write: every object written once, one check run, one comment, the job started once', async () => {
@@ -105,7 +106,7 @@ describe('Redis Sentinel: the primary fails over mid-preview and mid-deploy', ()
     const failover = failOverAt((r) => r.write && r.path.includes(`/namespaces/${ns}/`));
     expect(await h.pushEvent(s, { branch: 'main', mergedPr: 600 })).toBe(202);
 
-    const { killed, promoted } = await failover;
+    const { killed, promoted, ms } = await failover;
     expect(promoted).not.toBe(killed);
     const check = await h.waitForDeploy(s);
     await h.deployReported(s);
@@ -126,6 +127,6 @@ describe('Redis Sentinel: the primary fails over mid-preview and mid-deploy', ()
     // GitHub heard of it once: one deploy check run for the commit, one comment on the merged PR.
     expect(posts('/check-runs').filter((c) => c.body.head_sha === s && String(c.body.name).includes('deploy'))).toHaveLength(1);
     expect(posts('/issues/600/comments')).toHaveLength(1);
-    process.stdout.write(`sentinel failover mid-deploy: primary :${killed} killed, :${promoted} promoted; 1 delivery, 1 deploy started once; ${writes.length} object writes (each once); 1 check run, 1 comment\n`);
+    process.stdout.write(`sentinel failover mid-deploy: primary :${killed} killed, :${promoted} promoted ${ms} ms later; 1 delivery, 1 deploy started once; ${writes.length} object writes (each once); 1 check run, 1 comment\n`);
   }, 150_000);
 });
