@@ -16,7 +16,7 @@ import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
 import { DeployReports } from './queue/deploy-reports.js';
-import { createRedis } from './queue/redis.js';
+import { createRedis } from './redis.js';
 import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
 import { DefaultsCache } from './queue/defaults-cache.js';
@@ -53,8 +53,8 @@ export interface Runtime {
 
 /** Wires a process for its mode; main.ts and the integration tests both start here. */
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
-  const redis = createRedis(settings.redisUrl);
-  const connection = createRedis(settings.redisUrl, true);
+  const redis = createRedis(settings.redis);
+  const connection = createRedis(settings.redis, true);
   const deliveries = new Deliveries(redis, settings.redisPrefix);
   const previews = new PreviewState(redis, settings.redisPrefix);
   const deploys = new DeployState(redis, settings.redisPrefix);
@@ -189,7 +189,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
-      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
+      // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
+      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : []),
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
     });
