@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { DEFAULTS_REPO, type DefaultsFile } from '../config/defaults.js';
 
 /**
@@ -20,7 +20,7 @@ export interface CachedDefaults {
 
 export class DefaultsCache {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
