@@ -36,7 +36,7 @@ const helmSchema = mapping({
   ...(h.values !== undefined ? { values: h.values } : {}),
 }));
 
-/** The keys of one app; an app may inherit all but its identity (name, path) and `adopt` (objects of that one app). */
+/** The keys of one app; an app may inherit all but its identity (name, path) and `adopt`/`release` (objects of that one app). */
 const appShape = {
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
   path: str().describe('Folder with plain manifests, a kustomization or a Helm chart, relative to the repository root.'),
@@ -144,9 +144,9 @@ const imageRuleSchema = mapping({
 /**
  * App keys every app of a file inherits (`appDefaults:`), in the organisation's defaults
  * file or a repository's own: an app's own keys win, key by key (see config/defaults.ts).
- * Not `name`, `path` nor `adopt` (they belong to one app), nor a Helm `releaseName`.
+ * Not `name`, `path`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`.
  */
-const { name: _name, path: _path, adopt: _adopt, helm: _helm, ...inheritableShape } = appShape;
+const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, ...inheritableShape } = appShape;
 export const appDefaultsSchema = mapping({
   ...inheritableShape,
   helm: mapping(helmValuesShape)

@@ -104,10 +104,10 @@ apps:
     expect(err.message).toContain("inherited from the organisation's defaults (acme/.github); set createNamespace on the app to override it");
   });
 
-  it('refuses appDefaults keys that belong to one app (name, path, adopt, helm.releaseName)', () => {
-    for (const key of ['name: x', 'path: x', 'adopt: [ConfigMap/a/b]', 'helm: { releaseName: x }']) {
+  it('refuses appDefaults keys that belong to one app (name, path, adopt, release, helm.releaseName)', () => {
+    for (const key of ['name: x', 'path: x', 'adopt: [ConfigMap/a/b]', 'release: [{ object: ConfigMap/a/b }]', 'helm: { releaseName: x }']) {
       const err = configError(() => defaultsOf({ 'acme/.github': `appDefaults:\n  ${key}\n` }));
-      expect(err.message).toMatch(/unknown key "(name|path|adopt|releaseName)"/);
+      expect(err.message).toMatch(/unknown key "(name|path|adopt|release|releaseName)"/);
       expect(err.message).toContain("in acme/.github's .github/mergeops.yml, the organisation's mergeops defaults; fix it there");
     }
   });
