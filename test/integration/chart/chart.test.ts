@@ -16,7 +16,7 @@ import type { KubeObject } from '../../../src/objects.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 import { freePort } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 import { RENDER_CONCURRENCY } from '../../../src/flows/deploy.js';
 import { APP_CONCURRENCY } from '../../../src/flows/preview.js';
 
