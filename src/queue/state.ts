@@ -137,6 +137,24 @@ export class DeployState {
   }
 }
 
+/** What catch-up after an outage remembers: when it last ran, which events it asked for again. */
+export class CatchUpState {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async swapLastRun(nowMs: number): Promise<number | null> {
+    const prev = await this.redis.getset(`${this.prefix}:catch-up:last-run`, String(nowMs));
+    return prev === null ? null : Number(prev);
+  }
+
+  /** True the first time an event is asked for again (within GitHub's three-day window). */
+  async firstRedelivery(guid: string): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}:catch-up:redelivered:${guid}`, '1', 'EX', 3 * 24 * 3600, 'NX')) === 'OK';
+  }
+}
+
 export interface Lease {
   release(): Promise<void>;
   extend(): Promise<void>;
