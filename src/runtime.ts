@@ -17,7 +17,7 @@ import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
 import { DeployReports } from './queue/deploy-reports.js';
 import { createRedis } from './queue/redis.js';
-import { CatchUpState, DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
+import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
@@ -48,6 +48,8 @@ export interface Runtime {
   /** Base URL of the HTTP server when this process serves webhooks. */
   url?: string;
   queues: Queues;
+  /** Worker processes: per cluster, the drift watches (type and namespace) this process holds. */
+  driftWatches?(): Map<string, string[]>;
   /** Stops taking jobs, lets running ones finish, closes servers and Redis. */
   stop(): Promise<void>;
 }
@@ -216,15 +218,24 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
     });
-    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
-      hosts,
-      engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
-      log,
-      deployedApps: () => jobDeploys.deployedApps(),
-      isLatestDeploy: (job) => jobDeploys.isLatest(job),
-      enqueueHeal: (job) => enqueueHeal(queues, job),
-      notify,
-    });
+    const driftWorker = await startDriftWorker(
+      connection,
+      settings.redisPrefix,
+      queues,
+      { mode: settings.driftTrigger, intervalMs: settings.driftIntervalMs, lockMs: settings.jobLockMs },
+      {
+        hosts,
+        engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
+        log,
+        deployedApps: () => jobDeploys.deployedApps(),
+        isLatestDeploy: (job) => jobDeploys.isLatest(job),
+        enqueueHeal: (job) => enqueueHeal(queues, job),
+        notify,
+        alerts: new DriftAlertState(connection, settings.redisPrefix),
+      },
+      { clusters, names: [...targets.keys()], ownership: new WatchOwnership(connection, settings.redisPrefix) },
+    );
+    runtime.driftWatches = () => driftWorker.watching();
     // Catch-up after an outage: GitHub's list of the app's deliveries is read with the App JWT;
     // a redelivery is a write of the delivery's installation, paced with its other writes.
     const catchUpState = new CatchUpState(connection, settings.redisPrefix);

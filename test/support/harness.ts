@@ -227,6 +227,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
     // Catch-up's reads at start would land in every test's call list; its own tests turn it on.
     MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
+    // Likewise drift checks a watch would start on other tests' hand edits; the drift tests choose.
+    MERGEOPS_DRIFT_TRIGGER: 'interval',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
