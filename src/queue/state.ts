@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { CommentIdStore } from '../flows/host.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
 import { driftAppKey, type DeployedApp, type DriftAlerts } from '../flows/drift.js';
@@ -15,7 +15,7 @@ const WEEK_S = 7 * 24 * 3600;
 /** Webhook delivery ids already handled (within three days, GitHub's redelivery window). */
 export class Deliveries {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -34,7 +34,7 @@ export class Deliveries {
  * Records `sha` under `key` unless a later event already recorded another: webhooks
  * arrive out of order and get redelivered, so the event's own time decides.
  */
-async function setNewest(redis: Redis, key: string, sha: string, atMs: number): Promise<boolean> {
+async function setNewest(redis: RedisClient, key: string, sha: string, atMs: number): Promise<boolean> {
   const script = `local cur = redis.call('get', KEYS[1])
 if cur then
   local t = tonumber(string.match(cur, '^(%d+):'))
@@ -45,7 +45,7 @@ return 1`;
   return (await redis.eval(script, 1, key, String(Math.floor(atMs)), sha, String(WEEK_S))) === 1;
 }
 
-async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean> {
+async function isNewest(redis: RedisClient, key: string, sha: string): Promise<boolean> {
   const v = await redis.get(key);
   return v === null || v.slice(v.indexOf(':') + 1) === sha;
 }
@@ -53,7 +53,7 @@ async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean
 /** Each PR's newest head SHA and its preview comment ids. */
 export class PreviewState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -95,7 +95,7 @@ export class PreviewState {
 /** Each branch's newest pushed commit, and the last commit each app deployed successfully. */
 export class DeployState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -141,7 +141,7 @@ export class DeployState {
 /** What catch-up after an outage remembers: when it last ran, which events it asked for again. */
 export class CatchUpState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -159,7 +159,7 @@ export class CatchUpState {
 /** The drift each app was last alerted for, so one drift is alerted once (see DriftDeps.alerts). */
 export class DriftAlertState implements DriftAlerts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -184,7 +184,7 @@ export class WatchOwnership {
   private readonly token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -215,7 +215,7 @@ export interface Lease {
 /** Leases so work that must not overlap (one branch's deploys, one repo's bumps) never does, across workers. */
 export class Leases {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
