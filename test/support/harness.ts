@@ -11,6 +11,7 @@ import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
@@ -102,6 +103,8 @@ export interface Harness {
    * for one that does not exist or the installation cannot see.
    */
   otherRepos: Map<string, RepoFiles>;
+  /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
+  hooks: HookDeliveries;
   stop(): Promise<void>;
 }
 
@@ -206,6 +209,15 @@ export function nextEventTime(): number {
   return ++eventClock;
 }
 
+/**
+ * Resolves once `queue` has no job waiting, running or due: what a test that reads the queue
+ * (or GitHub's call log) "afterwards" must wait for. A job's last GitHub call comes a moment
+ * before BullMQ records it completed, so seeing that call is not seeing the job done.
+ */
+export function queueIdle(queue: { name: string; getJobCounts(...types: string[]): Promise<Record<string, number>> }, timeoutMs = 60_000): Promise<true> {
+  return waitFor(async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).every((n) => n === 0) || undefined, `the ${queue.name} queue idle`, timeoutMs);
+}
+
 export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
@@ -234,6 +246,10 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
     // Pacing would make a test wait out GitHub's minute; the contract still refuses more
     // than 80 writes a minute within one test (see contract-guard.ts).
     MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
+    // Catch-up's reads at start would land in every test's call list; its own tests turn it on.
+    MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
+    // Likewise drift checks a watch would start on other tests' hand edits; the drift tests choose.
+    MERGEOPS_DRIFT_TRIGGER: 'interval',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
@@ -263,7 +279,10 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
   };
   const record = (req: StandInRequest): void => void calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const hooks = new HookDeliveries(() => GITHUB);
+  hooks.url = rt.url as string;
   const routes: Route[] = [
+    ...hooks.routes(),
     {
       method: 'POST',
       path: /^\/app\/installations\/\d+\/access_tokens$/,
@@ -455,6 +474,7 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
     },
     git,
     otherRepos,
+    hooks,
     open: async (pr, headSha, opts = {}) => {
       const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
       // As GitHub does, the event lists the labels the PR has now.
