@@ -9,7 +9,7 @@ import { resourcePath } from './discovery.js';
 import { assessHealth, readinessFree } from './health.js';
 import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
+import { conflictHint, forbiddenMessage, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError } from '../errors.js';
 
 export interface ApplyOptions {
@@ -138,7 +138,7 @@ async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObje
         result.pruned.push(objectRef(o));
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 404) return;
-        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
+        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.status === 403 ? forbiddenMessage(err, cluster) : err.message}` });
         else throw err;
       }
     });
