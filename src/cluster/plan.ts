@@ -397,7 +397,15 @@ export function takeOverRefusal(live: KubeObject, desired: KubeObject, app: App,
  */
 async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, inRender: Set<string | undefined>): Promise<RenderedObject | null> {
   if (!app.createNamespace || !app.namespace || inRender.has(app.namespace)) return null;
-  const live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  let live: KubeObject | null;
+  try {
+    live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  } catch (err) {
+    // An identity that may not read Namespaces: the Namespace's own dry-run below gets the
+    // server's Forbidden, reported at the config like any object's.
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    live = null;
+  }
   if (live && ownershipOf(live, key).owner !== 'this-app') return null;
   return {
     object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace, annotations: { [PRUNE_ANNOTATION]: 'disabled' } } },
