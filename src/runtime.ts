@@ -16,7 +16,7 @@ import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
 import { DeployReports } from './queue/deploy-reports.js';
-import { createRedis } from './queue/redis.js';
+import { createRedis } from './redis.js';
 import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
@@ -52,8 +52,8 @@ export interface Runtime {
 
 /** Wires a process for its mode; main.ts and the integration tests both start here. */
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
-  const redis = createRedis(settings.redisUrl);
-  const connection = createRedis(settings.redisUrl, true);
+  const redis = createRedis(settings.redis);
+  const connection = createRedis(settings.redis, true);
   const deliveries = new Deliveries(redis, settings.redisPrefix);
   const previews = new PreviewState(redis, settings.redisPrefix);
   const deploys = new DeployState(redis, settings.redisPrefix);

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { errorText } from '../errors.js';
 import { ConfigError, check } from './validate.js';
 import { DEFAULT_CAPS, type RepoCaps } from './caps.js';
+import { clusterKeyPrefix, type RedisTarget } from '../redis.js';
+import { redisEnvironment, redisTarget } from './redis-target.js';
 
 export type Mode = z.output<typeof environmentSchema>['MERGEOPS_MODE'];
 
@@ -16,8 +18,8 @@ export interface Settings {
   webhookSecret?: string;
   /** A smee.io channel GitHub sends webhooks to, relayed to this process (laptops; Probot's convention). */
   webhookProxyUrl?: string;
-  redisUrl: string;
-  /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
+  redis: RedisTarget;
+  /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis (hash-tagged on a Cluster). */
   redisPrefix: string;
   clustersFile?: string;
   logLevel: string;
@@ -103,7 +105,7 @@ export const environmentSchema = z.looseObject({
   WEBHOOK_PROXY_URL: text().refine((v) => v === undefined || /^https?:\/\/[^\s/]+/.test(v), {
     error: (iss) => `expected a URL like https://smee.io/abc123, got "${String(iss.input)}"`,
   }),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  ...redisEnvironment,
   MERGEOPS_REDIS_PREFIX: z.string().default('mergeops'),
   MERGEOPS_CLUSTERS: text(),
   LOG_LEVEL: z.string().default('info'),
@@ -145,12 +147,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       throw new ConfigError(`cannot read ${e.PRIVATE_KEY_PATH}: ${errorText(err)}`, 'PRIVATE_KEY_PATH');
     }
   }
+  const redis = redisTarget(e);
   const s: Settings = {
     mode: e.MERGEOPS_MODE,
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
-    redisPrefix: e.MERGEOPS_REDIS_PREFIX,
+    redis,
+    redisPrefix: redis.kind === 'cluster' ? clusterKeyPrefix(e.MERGEOPS_REDIS_PREFIX) : e.MERGEOPS_REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.MERGEOPS_WORKER_CONCURRENCY,
     jobLockMs: e.MERGEOPS_JOB_LOCK_MS,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { CommentIdStore } from '../flows/host.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
 
@@ -14,7 +14,7 @@ const WEEK_S = 7 * 24 * 3600;
 /** Webhook delivery ids already handled (within three days, GitHub's redelivery window). */
 export class Deliveries {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -33,7 +33,7 @@ export class Deliveries {
  * Records `sha` under `key` unless a later event already recorded another: webhooks
  * arrive out of order and get redelivered, so the event's own time decides.
  */
-async function setNewest(redis: Redis, key: string, sha: string, atMs: number): Promise<boolean> {
+async function setNewest(redis: RedisClient, key: string, sha: string, atMs: number): Promise<boolean> {
   const script = `local cur = redis.call('get', KEYS[1])
 if cur then
   local t = tonumber(string.match(cur, '^(%d+):'))
@@ -44,7 +44,7 @@ return 1`;
   return (await redis.eval(script, 1, key, String(Math.floor(atMs)), sha, String(WEEK_S))) === 1;
 }
 
-async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean> {
+async function isNewest(redis: RedisClient, key: string, sha: string): Promise<boolean> {
   const v = await redis.get(key);
   return v === null || v.slice(v.indexOf(':') + 1) === sha;
 }
@@ -52,7 +52,7 @@ async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean
 /** Each PR's newest head SHA and its preview comment ids. */
 export class PreviewState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -94,7 +94,7 @@ export class PreviewState {
 /** Each branch's newest pushed commit, and the last commit each app deployed successfully. */
 export class DeployState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -145,7 +145,7 @@ export interface Lease {
 /** Leases so work that must not overlap (one branch's deploys, one repo's bumps) never does, across workers. */
 export class Leases {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
