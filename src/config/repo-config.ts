@@ -13,6 +13,8 @@ const DOTTED_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const DEFAULT_WAIT_MS = 300_000;
 /** `Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how `adopt:` names a live object. */
 const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
+/** `owner/repo` (any app of it) or `owner/repo/app`: who a `release:` hands an object to. */
+const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
 const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
 
 /**
@@ -47,6 +49,16 @@ const appSchema = mapping({
   failOn: unset(list(str(/^warnings$/, 'the only value is warnings'))).describe("[warnings]: the API server's warnings on the dry-run (deprecated APIs, Pod Security warn, policy Warn) fail the preview and the deploy."),
   adopt: unset(list(str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config'))).describe(
     'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
+  ),
+  release: unset(
+    list(
+      mapping({
+        object: str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config').describe('The live object this app hands over, as adopt: names it.'),
+        to: unset(str(RELEASE_TO, 'owner/repo (any app of that repository) or owner/repo/app')).describe('Who may take it: owner/repo or owner/repo/app (default: any mergeops app whose adopt: names it).'),
+      }),
+    ),
+  ).describe(
+    "Objects this app owns and hands over to another mergeops app (another repository's, or another app of this one), which must also list them under adopt:. Read from the default branch of this repository. This app's prune leaves a released object in place.",
   ),
   selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
   review: unset(
@@ -159,6 +171,7 @@ function repoConfigSchema(defaultBranch: string) {
         createNamespace: a.createNamespace ?? false,
         failOn: (a.failOn ?? []) as 'warnings'[],
         adopt: a.adopt ?? [],
+        ...(a.release?.length ? { release: a.release.map((r) => (r.to ? { object: r.object, to: r.to } : { object: r.object })) } : {}),
         selfHeal: a.selfHeal ?? false,
         ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
         ...(a.namespace ? { namespace: a.namespace } : {}),

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
+import type { BranchViolation } from '../policy/grants.js';
 import type { App } from '../config/repo-config.js';
 import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
@@ -12,6 +13,7 @@ import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
+import { ownerConfigs } from './owner-configs.js';
 
 /**
  * Apps of one push applied at once: enough to overlap the round trips each app waits on
@@ -37,10 +39,11 @@ export interface DeployDeps {
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
   /**
    * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
-   * the repository's default branch), or null. The config that says where and how an app
-   * deploys is read from the pushed commit, so only allowed branches may have a say.
+   * the repository's default branch; without a policy, the default branch only), or null.
+   * The config that says where and how an app deploys is read from the pushed commit, so
+   * only allowed branches may have a say.
    */
-  branchRefusal?(job: DeployJob, app: App): string | null;
+  branchRefusal?(job: DeployJob, app: App): BranchViolation | null;
   /** The operator's caps on a repository's config (apps, `wait:`). */
   caps?: RepoCaps;
   /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
@@ -171,9 +174,15 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
     const refused = deps.branchRefusal?.(job, app);
+    if (refused?.noPolicy) {
+      // Running without a policy is the documented rule, not a failure: say so, neutrally.
+      log.info({ app: app.name, branch: job.branch, why: refused.rule }, 'no operator policy: only the default branch deploys; nothing applied');
+      out.notDeployed = refused.rule;
+      continue;
+    }
     if (refused) {
       log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
-      out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+      out.problems.push({ message: refused.rule, file: '.github/mergeops.yml', line: 1 });
       continue;
     }
     const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
@@ -205,9 +214,10 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
   const first = rendered.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
   const rest = rendered.filter((r) => !first.includes(r));
   const discovery = jobDiscovery();
+  const owners = ownerConfigs(deps.hosts, job.installationId);
   for (const wave of [first, rest]) {
     await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery };
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery, owners };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,

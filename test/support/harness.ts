@@ -204,17 +204,23 @@ export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-/** Jest-free, so `npm run bench` drives the same runtime. */
-export async function startHarness(clustersYaml: string, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
+/**
+ * Jest-free, so `npm run bench` drives the same runtime. `clustersYaml` null runs mergeops
+ * as the README's getting-started does: no MERGEOPS_CLUSTERS, so no policy, the test
+ * cluster as the process's own kubeconfig (KUBECONFIG) — cluster "default".
+ */
+export async function startHarness(clustersYaml: string | null, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
-  fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
+  const kubeconfigBefore = process.env['KUBECONFIG'];
+  if (clustersYaml === null) process.env['KUBECONFIG'] = process.env['MERGEOPS_TEST_KUBECONFIG'] ?? '';
+  else fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
   const prefix = env['MERGEOPS_REDIS_PREFIX'] ?? `mergeops-test-${crypto.randomUUID().slice(0, 8)}`;
   const settings = loadSettings({
     REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
     MERGEOPS_REDIS_PREFIX: prefix,
-    MERGEOPS_CLUSTERS: clustersFile,
+    ...(clustersYaml === null ? {} : { MERGEOPS_CLUSTERS: clustersFile }),
     PORT: '0',
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
@@ -472,6 +478,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     deployReported: reported,
     stop: async () => {
       await rt.stop();
+      if (clustersYaml === null) {
+        if (kubeconfigBefore === undefined) delete process.env['KUBECONFIG'];
+        else process.env['KUBECONFIG'] = kubeconfigBefore;
+      }
       nock.cleanAll();
       nock.enableNetConnect();
       fs.rmSync(dir, { recursive: true, force: true });
