@@ -35,6 +35,12 @@ export interface Settings {
   healthPollMs: number;
   /** How often the drift watch compares deployed apps with their commit; 0 turns it off. */
   driftIntervalMs: number;
+  /** What starts a drift check: Kubernetes watches (a change, as it happens) or the interval's full compare. */
+  driftTrigger: 'watch' | 'interval';
+  /** How often the app asks GitHub for webhooks that failed and checks deployed branch heads (also on start); 0 turns it off. */
+  catchUpIntervalMs: number;
+  /** How far back failed webhook deliveries are redelivered at most. */
+  catchUpLookbackMs: number;
   adminUser?: string;
   adminPassword?: string;
   /** pr: open one onboarding PR (a detected config) per installed repository without one. */
@@ -116,6 +122,10 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_REVISION_CACHE_BYTES: whole(256 * 1024 * 1024),
   MERGEOPS_HEALTH_POLL_MS: whole(2000),
   MERGEOPS_DRIFT_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_DRIFT_TRIGGER: z.enum(['watch', 'interval'], { error: 'expected watch or interval' }).default('watch'),
+  MERGEOPS_CATCH_UP_INTERVAL_MS: whole(5 * 60_000),
+  // GitHub keeps (and redelivers) deliveries for three days.
+  MERGEOPS_CATCH_UP_LOOKBACK_MS: whole(3 * 24 * 3600_000),
   MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
   MERGEOPS_GITHUB_WRITES_PER_MINUTE: whole(80),
   MERGEOPS_GITHUB_WRITE_WINDOW_MS: whole(60_000),
@@ -162,6 +172,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     revisionCacheBytes: e.MERGEOPS_REVISION_CACHE_BYTES,
     healthPollMs: e.MERGEOPS_HEALTH_POLL_MS,
     driftIntervalMs: e.MERGEOPS_DRIFT_INTERVAL_MS,
+    driftTrigger: e.MERGEOPS_DRIFT_TRIGGER,
+    catchUpIntervalMs: e.MERGEOPS_CATCH_UP_INTERVAL_MS,
+    catchUpLookbackMs: e.MERGEOPS_CATCH_UP_LOOKBACK_MS,
     imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
     githubWritesPerMinute: e.MERGEOPS_GITHUB_WRITES_PER_MINUTE,
     githubWriteWindowMs: e.MERGEOPS_GITHUB_WRITE_WINDOW_MS,

@@ -11,6 +11,7 @@ import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
@@ -96,6 +97,8 @@ export interface Harness {
   postedBy(pr: number, user: { login: string; type: 'User' | 'Bot' }, body: string): number;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
+  /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
+  hooks: HookDeliveries;
   stop(): Promise<void>;
 }
 
@@ -228,6 +231,10 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
     // Pacing would make a test wait out GitHub's minute; the contract still refuses more
     // than 80 writes a minute within one test (see contract-guard.ts).
     MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
+    // Catch-up's reads at start would land in every test's call list; its own tests turn it on.
+    MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
+    // Likewise drift checks a watch would start on other tests' hand edits; the drift tests choose.
+    MERGEOPS_DRIFT_TRIGGER: 'interval',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
@@ -256,7 +263,10 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
   };
   const record = (req: StandInRequest): void => void calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const hooks = new HookDeliveries(() => GITHUB);
+  hooks.url = rt.url as string;
   const routes: Route[] = [
+    ...hooks.routes(),
     {
       method: 'POST',
       path: /^\/app\/installations\/\d+\/access_tokens$/,
@@ -434,6 +444,7 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
       tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
     },
     git,
+    hooks,
     open: async (pr, headSha, opts = {}) => {
       const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
       // As GitHub does, the event lists the labels the PR has now.

@@ -81,6 +81,7 @@ describe('SIGTERM to node dist/main.js mid-job', () => {
         MERGEOPS_REDIS_PREFIX: prefix,
         MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
         MERGEOPS_DRIFT_INTERVAL_MS: '0',
+        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
         MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
         MERGEOPS_WORKER_CONCURRENCY: '1',
         APP_ID: String(APP_ID),

@@ -68,6 +68,7 @@ describe('worker process killed (SIGKILL) mid-job', () => {
         MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
         MERGEOPS_JOB_LOCK_MS: String(LOCK_MS),
         MERGEOPS_DRIFT_INTERVAL_MS: '0',
+        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
         MERGEOPS_WORKER_CONCURRENCY: '1',
         APP_ID: String(APP_ID),
         PRIVATE_KEY,
