@@ -76,7 +76,7 @@ describe('charts/mergeops RBAC: impersonation, the recommended mode', () => {
         '* get /api,/api/*,/apis,/apis/*',
         '* impersonate groups web-team',
         '* impersonate users alice',
-        'mergeops-system get,create,patch configmaps',
+        'mergeops-system get,list,watch,create,patch configmaps',
         'shop impersonate serviceaccounts ci-bot,mergeops-deployer',
         'web impersonate serviceaccounts deployer',
       ].sort(),

@@ -93,6 +93,8 @@ describe('trust: grants enforced by the API server (impersonation)', () => {
         `        namespaces: ["${teamNs}", kube-system]`,
         `        serviceAccount: ${teamNs}/mergeops-deployer`,
       ].join('\n'),
+      // Drift is seen through watches: the object watches too must work as the ServiceAccount.
+      { MERGEOPS_DRIFT_TRIGGER: 'watch' },
     );
     gh = commandsApi(h);
     gh.roles.set('writer', 'write');
@@ -177,9 +179,10 @@ describe('trust: grants enforced by the API server (impersonation)', () => {
     expect((await get(admin, 'v1', 'ConfigMap', teamNs, 'a'))?.['data']).toEqual({ value: '2' });
   });
 
-  it('drift is found and self-healed as the ServiceAccount', async () => {
+  it('drift is seen by a watch and self-healed, both as the ServiceAccount (mergeops itself may not watch the team namespace)', async () => {
+    expect(await can(admin, mergeopsUser, { verb: 'watch', resource: 'configmaps', namespace: teamNs })).toBe(false);
+    // No scan is queued: the watch on the team's ConfigMaps sees the edit.
     await edit(admin, 'v1', 'ConfigMap', teamNs, 'a', (o) => void (o['data'] = { value: 'hand-edited' }));
-    await h.rt.queues.drift.add('drift-scan', {});
     const drift = await waitFor(() => h.calls.find((c) => c.method === 'PATCH' && String(c.body.output?.title).startsWith(`Drift in ${app}`)), 'the drift check run');
     expect(drift.body.output.title).toBe(`Drift in ${app}: 1 object differs from this commit; re-applying (selfHeal)`);
     await waitFor(async () => ((await get(admin, 'v1', 'ConfigMap', teamNs, 'a'))?.['data'] as { value?: string } | undefined)?.value === '2' || undefined, 'self-heal to take the edit back');
