@@ -16,9 +16,10 @@ import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
 import { DeployReports } from './queue/deploy-reports.js';
-import { createRedis } from './queue/redis.js';
-import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
+import { createRedis } from './redis.js';
+import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
+import { DefaultsCache } from './queue/defaults-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
@@ -40,20 +41,24 @@ import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.
 import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from './flows/onboard.js';
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
+import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 
 export interface Runtime {
   server?: FastifyInstance;
   /** Base URL of the HTTP server when this process serves webhooks. */
   url?: string;
   queues: Queues;
+  /** Worker processes: per cluster, the drift watches (type and namespace) this process holds. */
+  driftWatches?(): Map<string, string[]>;
   /** Stops taking jobs, lets running ones finish, closes servers and Redis. */
   stop(): Promise<void>;
 }
 
 /** Wires a process for its mode; main.ts and the integration tests both start here. */
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
-  const redis = createRedis(settings.redisUrl);
-  const connection = createRedis(settings.redisUrl, true);
+  const redis = createRedis(settings.redis);
+  const connection = createRedis(settings.redis, true);
   const deliveries = new Deliveries(redis, settings.redisPrefix);
   const previews = new PreviewState(redis, settings.redisPrefix);
   const deploys = new DeployState(redis, settings.redisPrefix);
@@ -73,6 +78,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       : null;
   if (onboardQueue) queues.all.push(onboardQueue);
   const locks = new LockStore(redis, settings.redisPrefix);
+  // A push to a defaults repository retires the cached organisation defaults (web side).
+  const webDefaults = new DefaultsCache(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
     await previews.setHead(job, at);
@@ -151,7 +158,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       return ownLogin;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
-    const hosts = octokitHosts({ octokit, limits, revisions, botLogin });
+    // The organisation's defaults files, shared by every worker until a push changes them.
+    const defaults = new DefaultsCache(connection, settings.redisPrefix);
+    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults });
     const onboardWorker = onboardQueue
       ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
           const outcome = await runOnboarding(job.data, { hosts, log });
@@ -185,7 +194,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
-      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
+      // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
+      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : []),
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
     });
@@ -200,7 +210,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin }),
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin, defaults }),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
@@ -216,15 +226,51 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
     });
-    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
+    const driftWorker = await startDriftWorker(
+      connection,
+      settings.redisPrefix,
+      queues,
+      { mode: settings.driftTrigger, intervalMs: settings.driftIntervalMs, lockMs: settings.jobLockMs },
+      {
+        hosts,
+        engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
+        log,
+        deployedApps: () => jobDeploys.deployedApps(),
+        isLatestDeploy: (job) => jobDeploys.isLatest(job),
+        enqueueHeal: (job) => enqueueHeal(queues, job),
+        notify,
+        alerts: new DriftAlertState(connection, settings.redisPrefix),
+      },
+      { clusters, names: [...targets.keys()], ownership: new WatchOwnership(connection, settings.redisPrefix) },
+    );
+    runtime.driftWatches = () => driftWorker.watching();
+    // Catch-up after an outage: GitHub's list of the app's deliveries is read with the App JWT;
+    // a redelivery is a write of the delivery's installation, paced with its other writes.
+    const catchUpState = new CatchUpState(connection, settings.redisPrefix);
+    const catchUp = await startCatchUpWorker(connection, settings.redisPrefix, settings.jobLockMs, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
       log,
+      intervalMs: settings.catchUpIntervalMs,
+      lookbackMs: settings.catchUpLookbackMs,
+      deliveries: async (since) => listHookDeliveries(await probot.auth(), since),
+      redeliver: async (d) => {
+        const release = await pacer?.acquire(d.installationId ?? 0);
+        try {
+          await redeliverHookDelivery(await probot.auth(), d.id);
+        } finally {
+          await release?.();
+        }
+      },
+      firstRedelivery: (guid) => catchUpState.firstRedelivery(guid),
+      swapLastRun: (now) => catchUpState.swapLastRun(now),
       deployedApps: () => jobDeploys.deployedApps(),
-      isLatestDeploy: (job) => jobDeploys.isLatest(job),
-      enqueueHeal: (job) => enqueueHeal(queues, job),
-      notify,
+      enqueueDeploy: async (job, seenAtMs) => {
+        // pushed_at is in whole seconds: a push GitHub takes after this read must still count as newer.
+        if (!(await jobDeploys.setLatest(job, Math.floor(seenAtMs / 1000) * 1000 - 1000))) return false;
+        return enqueueDeploy(queues, job);
+      },
     });
+    queues.all.push(catchUp.queue);
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
       hosts,
       registry: new OciDatasource(registryAccess),
@@ -240,7 +286,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';
@@ -256,6 +302,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           return enqueueDeploy(queues, job);
         },
         enqueueSync: (job) => enqueueSync(queues, job),
+        defaultsPushed: (installationId, owner, repo) => webDefaults.pushed(installationId, owner, repo),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
         enqueueCommand: (job) => enqueueCommand(commandQueue, job),
         enqueueMergeGroup: async (job) => {

@@ -13,7 +13,7 @@ import { INVENTORY_APP_LABEL, INVENTORY_REPO_ID_LABEL, ensureNamespace, inventor
  * app's inventory, taken by every writer — each worker of every fleet and the CLI on a
  * laptop — for the whole apply, prune, health wait and inventory write, and renewed while
  * it runs. Kept in the cluster rather than in Redis because the cluster is the one thing
- * all writers share (the CLI has no Redis). Expiry is judged the way client-go's leader
+ * all writers share (the CLI has no Redis). Sent as mergeops itself (never a grant's impersonated identity), like the inventory. Expiry is judged the way client-go's leader
  * election does it: by how long the Lease has stayed at one resourceVersion on this
  * machine's clock, never by comparing the holder's clock with ours.
  */
@@ -117,7 +117,7 @@ async function acquire(cluster: Cluster, key: InventoryKey, opts: LeaseOptions):
 
 async function getLease(cluster: Cluster, key: InventoryKey): Promise<LeaseObject | null> {
   try {
-    return await cluster.client.request<LeaseObject>('GET', leasePath(cluster, key));
+    return await cluster.own.request<LeaseObject>('GET', leasePath(cluster, key));
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404) return null;
     throw err;
@@ -144,7 +144,7 @@ async function takeLease(cluster: Cluster, key: InventoryKey, live: LeaseObject 
       leaseTransitions: (live?.spec?.leaseTransitions ?? 0) + (live && live.spec?.holderIdentity !== opts.holder ? 1 : 0),
     },
   };
-  const send = (): Promise<LeaseObject> => (live ? cluster.client.request<LeaseObject>('PUT', leasePath(cluster, key), { body }) : cluster.client.request<LeaseObject>('POST', leasePath(cluster, key, false), { body }));
+  const send = (): Promise<LeaseObject> => (live ? cluster.own.request<LeaseObject>('PUT', leasePath(cluster, key), { body }) : cluster.own.request<LeaseObject>('POST', leasePath(cluster, key, false), { body }));
   try {
     return await send();
   } catch (err) {
@@ -171,7 +171,7 @@ function heldLease(cluster: Cluster, key: InventoryKey, taken: LeaseObject, opts
     if (lost) return;
     try {
       // An update carrying the version we hold: 409 when anyone else wrote the Lease since.
-      current = await cluster.client.request<LeaseObject>('PUT', leasePath(cluster, key), { body: { ...current, spec: { ...current.spec, renewTime: microTime() } } });
+      current = await cluster.own.request<LeaseObject>('PUT', leasePath(cluster, key), { body: { ...current, spec: { ...current.spec, renewTime: microTime() } } });
       renewedAt = Date.now();
     } catch (err) {
       if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) {
@@ -197,7 +197,7 @@ function heldLease(cluster: Cluster, key: InventoryKey, taken: LeaseObject, opts
       await chain;
       if (lost) return;
       try {
-        await cluster.client.request('DELETE', leasePath(cluster, key), { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: current.metadata['resourceVersion'] } } });
+        await cluster.own.request('DELETE', leasePath(cluster, key), { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: current.metadata['resourceVersion'] } } });
       } catch (err) {
         // Not ours any more (409), or gone: nothing to give back. It expires on its own otherwise.
         if (!(err instanceof KubeApiError)) opts.log.warn({ app: key.app, err: (err as Error).message }, 'app lease release failed; it expires on its own');

@@ -8,10 +8,11 @@ import { KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth, readinessFree } from './health.js';
-import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
+import { LEGACY_FIELD_MANAGER, ownershipOf, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
+import { conflictHint, forbiddenMessage, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError, isTransient } from '../errors.js';
+import { releasedByApp, type OwnerConfigs } from './ownership.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -29,6 +30,8 @@ export interface ApplyOptions {
   discovery?: RepoDiscovery;
   /** The app's Lease, confirmed before prune and before the inventory write (engine-held). */
   lease?: Pick<AppLease, 'confirm'>;
+  /** Reads another mergeops app's repository config, for its `release:`. */
+  owners?: OwnerConfigs;
 }
 
 export interface ApplyResult {
@@ -101,6 +104,7 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   if (opts.force !== undefined) planOpts.force = opts.force;
   if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
   if (opts.discovery) planOpts.discovery = opts.discovery;
+  if (opts.owners) planOpts.owners = opts.owners;
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
@@ -147,7 +151,7 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   // A writer that lost the app's Lease (another took it, or it went unrenewed) stops here:
   // another deploy of the app may be running, and prune or the record would undo its work.
   await opts.lease?.confirm();
-  await prune(cluster, plan, rendered, opts, result);
+  await prune(cluster, app, key, plan, rendered, opts, result);
   return {
     result,
     record: async (healthy) => {
@@ -173,7 +177,39 @@ export function pendingInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | '
   return next;
 }
 
-async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
+/** Tries to delete an orphan this many times when it keeps changing under the prune. */
+const PRUNE_ATTEMPTS = 3;
+
+/**
+ * Deletes an orphan only as it was last seen (uid and resourceVersion preconditions): one
+ * that changed since — another app may have taken it over between the plan's list and this
+ * delete — is read again and deleted only while it is still this app's and not released.
+ * What happened: deleted, gone already, or kept and why.
+ */
+export async function deleteOrphan(cluster: Cluster, path: string, seen: KubeObject, app: App, key: InventoryKey): Promise<'deleted' | 'gone' | { kept: string }> {
+  let current = seen;
+  for (let attempt = 1; attempt <= PRUNE_ATTEMPTS; attempt++) {
+    const preconditions = { uid: current.metadata['uid'], resourceVersion: current.metadata['resourceVersion'] };
+    try {
+      await cluster.client.request('DELETE', path, { query: { propagationPolicy: 'Background' }, body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions } });
+      return 'deleted';
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return 'gone';
+      if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+    }
+    const now = await getOrNull(cluster, path);
+    if (now === null) return 'gone';
+    const owner = ownershipOf(now, key);
+    if (owner.owner === 'other') return { kept: `it now belongs to app "${owner.app}" of ${owner.repo}` };
+    if (owner.owner === 'nobody') return { kept: "it no longer carries this app's marks" };
+    const released = releasedByApp(now, app, key);
+    if (released) return { kept: released };
+    current = now;
+  }
+  return { kept: `it kept changing while being pruned (${PRUNE_ATTEMPTS} attempts); the next deploy tries again` };
+}
+
+async function prune(cluster: Cluster, app: App, key: InventoryKey, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
   if (!opts.prune || plan.orphans.length === 0) return;
   if (result.errors.length) {
     result.pruneSkipped = 'some objects failed to apply, so nothing was pruned';
@@ -190,11 +226,11 @@ async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObje
       const resource = await cluster.discovery.resolve(o.apiVersion, o.kind);
       if (!resource) return;
       try {
-        await cluster.client.request('DELETE', resourcePath(resource, o.metadata.namespace, o.metadata.name), { query: { propagationPolicy: 'Background' } });
-        result.pruned.push(objectRef(o));
+        const done = await deleteOrphan(cluster, resourcePath(resource, o.metadata.namespace, o.metadata.name), o, app, key);
+        if (done === 'deleted') result.pruned.push(objectRef(o));
+        else if (done !== 'gone') result.warnings.push({ ref: objectRef(o), message: `not pruned although Git no longer has it: ${done.kept}`, from: 'mergeops' });
       } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return;
-        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
+        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.status === 403 ? forbiddenMessage(err, cluster) : err.message}` });
         else throw err;
       }
     });

@@ -1,6 +1,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ActingIdentity } from '../config/clusters.js';
 import { ServerVerdictError, TransientError } from '../errors.js';
 
 /**
@@ -111,10 +112,24 @@ export class KubeClient {
     readonly cluster: string,
     private readonly server: URL,
     private readonly agent: https.Agent | http.Agent,
+    /** Watches hold their connection for minutes: their own pool, so they never starve requests of sockets. */
+    private readonly streamAgent: https.Agent | http.Agent,
     private readonly kc: KubeConfig,
     private readonly timeoutMs: number,
     private readonly retry: RetryPolicy,
+    /** Who this client's requests act as, when not mergeops' own credentials (impersonation). */
+    readonly actingAs: ActingIdentity | null = null,
   ) {}
+
+  /**
+   * The same credentials and connection pool, every request impersonating `who`
+   * (`Impersonate-User`, one `Impersonate-Group` per group): the API server authorizes each
+   * request as that identity, after checking that mergeops may impersonate it. The pools are
+   * this client's: close this one, not the impersonating one.
+   */
+  impersonating(who: ActingIdentity): KubeClient {
+    return new KubeClient(this.cluster, this.server, this.agent, this.streamAgent, this.kc, this.timeoutMs, this.retry, who);
+  }
 
   static async create(cluster: string, kc: KubeConfig, timeoutMs = 30_000, retry: RetryPolicy = DEFAULT_RETRY): Promise<KubeClient> {
     const current = kc.getCurrentCluster();
@@ -132,7 +147,8 @@ export class KubeClient {
       servername: (opts as { servername?: string }).servername,
     };
     const agent = server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent(agentOpts);
-    return new KubeClient(cluster, server, agent, kc, timeoutMs, retry);
+    const streamAgent = server.protocol === 'http:' ? new http.Agent({ keepAlive: false }) : new https.Agent({ ...agentOpts, keepAlive: false, maxSockets: Infinity });
+    return new KubeClient(cluster, server, agent, streamAgent, kc, timeoutMs, retry);
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -147,7 +163,7 @@ export class KubeClient {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string> = { ...(await this.authHeaders()), accept: opts.accept ?? 'application/json' };
+    const headers = await this.headers(opts.accept ?? 'application/json');
     if (payload) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(payload.length);
@@ -187,7 +203,72 @@ export class KubeClient {
     }
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<RawResponse> {
+  /**
+   * A watch (`?watch=true`): each line the server streams is handed to `onLine` as parsed
+   * JSON until the server ends the stream (its `timeoutSeconds`), the connection breaks
+   * (rejects with ClusterUnreachableError) or `signal` aborts (resolves). An error status
+   * before the stream starts rejects with KubeApiError, as `request` does (410: too old).
+   */
+  async watch(path: string, query: Record<string, string | undefined>, onLine: (line: unknown) => void, signal: AbortSignal): Promise<void> {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries({ ...query, watch: 'true' })) if (v !== undefined) url.searchParams.set(k, v);
+    const headers = await this.headers('application/json');
+    const mod = url.protocol === 'http:' ? http : https;
+    await new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      // What `onLine` threw: the stream is cut and the watch fails with it, not as a broken connection.
+      let thrown: unknown;
+      const broke = (err: NodeJS.ErrnoException): void => {
+        if (thrown !== undefined) reject(thrown);
+        else if (signal.aborted) resolve();
+        else reject(new ClusterUnreachableError(this.cluster, err.code ?? err.message));
+      };
+      const req = mod.request(url, { method: 'GET', headers, agent: this.streamAgent, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          if (status < 200 || status >= 300) return;
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line === '') continue;
+            try {
+              onLine(JSON.parse(line));
+            } catch (err) {
+              thrown = err;
+              req.destroy();
+              return;
+            }
+          }
+        });
+        res.on('end', () => {
+          if (status >= 200 && status < 300) return resolve();
+          let reason = 'Unknown';
+          let message = `watch ${url.pathname} failed with HTTP ${status}`;
+          try {
+            const s = JSON.parse(buffered) as { reason?: string; message?: string };
+            reason = s.reason ?? reason;
+            message = s.message ?? message;
+          } catch {
+            // not a Status object; keep the generic message
+          }
+          reject(new KubeApiError(status, reason, message));
+        });
+        res.on('error', broke);
+        // A cut stream may end without an error on the response: `close` before `end`.
+        res.on('close', () => {
+          if (!res.complete) broke(Object.assign(new Error('the watch connection was cut'), { code: 'ECONNRESET' }));
+        });
+      });
+      req.on('error', broke);
+      req.end();
+    });
+  }
+
+  private send(url: URL, method: string, headers: Record<string, string | string[]>, payload: Buffer | undefined): Promise<RawResponse> {
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
@@ -216,6 +297,17 @@ export class KubeClient {
     await new Promise((r) => setTimeout(r, ms));
   }
 
+  /** Credentials, and who the request acts as: every request and watch of an impersonating client says so. */
+  private async headers(accept: string): Promise<Record<string, string | string[]>> {
+    // An array value is sent as one header line per value, as Impersonate-Group must be.
+    const headers: Record<string, string | string[]> = { ...(await this.authHeaders()), accept };
+    if (this.actingAs) {
+      headers['impersonate-user'] = this.actingAs.user;
+      if (this.actingAs.groups.length > 0) headers['impersonate-group'] = this.actingAs.groups;
+    }
+    return headers;
+  }
+
   /**
    * Static tokens and client certs are read once; exec plugins and auth providers rotate
    * credentials, so for those client-node is asked again on every request.
@@ -234,5 +326,6 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.streamAgent.destroy();
   }
 }

@@ -82,7 +82,7 @@ export function grantsFingerprint(target: Pick<ClusterTarget, 'grants'>, repo: s
 export async function readInventory(cluster: Cluster, key: InventoryKey): Promise<InventoryRecord | null> {
   let cm: KubeObject;
   try {
-    cm = await cluster.client.request<KubeObject>('GET', path(cluster, key));
+    cm = await cluster.own.request<KubeObject>('GET', path(cluster, key));
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404) return null;
     if (err instanceof KubeApiError && err.status === 403) throw noAccess(cluster, 'read', err);
@@ -172,13 +172,13 @@ export async function writeInventory(cluster: Cluster, key: InventoryKey, record
     let written: KubeObject;
     if (record.resourceVersion !== undefined) {
       body.metadata['resourceVersion'] = record.resourceVersion;
-      written = await cluster.client.request<KubeObject>('PATCH', path(cluster, key), {
+      written = await cluster.own.request<KubeObject>('PATCH', path(cluster, key), {
         body,
         contentType: 'application/apply-patch+yaml',
         query: { fieldManager: INVENTORY_FIELD_MANAGER, force: 'true' },
       });
     } else {
-      written = await cluster.client.request<KubeObject>('POST', path(cluster, key, false), { body, query: { fieldManager: INVENTORY_FIELD_MANAGER } });
+      written = await cluster.own.request<KubeObject>('POST', path(cluster, key, false), { body, query: { fieldManager: INVENTORY_FIELD_MANAGER } });
     }
     const rv = written?.metadata?.['resourceVersion'];
     return typeof rv === 'string' ? rv : undefined;
@@ -208,7 +208,7 @@ export async function writeInventory(cluster: Cluster, key: InventoryKey, record
  */
 export async function ensureNamespace(cluster: Cluster, ns: string, what: string, rights: string, after = ''): Promise<void> {
   try {
-    await cluster.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } } } });
+    await cluster.own.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } } } });
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
     if (err.status !== 409) {

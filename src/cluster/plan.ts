@@ -21,6 +21,7 @@ import {
   type InventoryKey,
 } from './inventory.js';
 import { inventoryNamespace, parseRef, readInventory, refIdentity, type InventoryRecord } from './inventory-store.js';
+import { releasedByApp, takeOverRefusal, type OwnerConfigs } from './ownership.js';
 import { checkGrants, checkNamespaceMetadata, matchesAny, type Violation } from '../policy/grants.js';
 import { isTransient } from '../errors.js';
 
@@ -80,6 +81,8 @@ export interface PlanOptions {
   inventory?: InventoryRecord | null;
   /** Label discovery shared with the other apps of the repository in this job. */
   discovery?: RepoDiscovery;
+  /** Reads the config of another mergeops app's repository, for its `release:` (absent: only its annotation can release). */
+  owners?: OwnerConfigs;
 }
 
 /**
@@ -214,6 +217,17 @@ export async function planApp(
   for (const ref of unobserved) warnings.push({ ref, message: 'recorded in the app\'s inventory but could not be read now (its type is not served or may not be listed), so it is kept recorded and neither shown as deleted nor pruned', from: 'mergeops' });
   const refused = new Set<PlannedObject>();
   await mapLimit(placed, opts.concurrency, async (p) => {
+    try {
+      await planObject(p);
+    } catch (err) {
+      // The identity the requests act as may not even read the object: the server's verdict
+      // on this object, at its file and line, not a failure of the whole plan.
+      if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+      refused.add(p);
+      errors.push({ ref: objectRef(p.desired), message: forbiddenMessage(err, cluster), source: p.source });
+    }
+  });
+  async function planObject(p: PlannedObject): Promise<void> {
     if (!p.resource) return;
     const ref = objectRef(p.desired);
     const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
@@ -236,6 +250,10 @@ export async function planApp(
       if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
       failure = err;
     }
+    if (failure?.status === 403) {
+      errors.push({ ref, message: forbiddenMessage(failure, cluster), source: p.source });
+      return;
+    }
     const ns = p.desired.metadata.namespace;
     const missingNamespace = failure !== undefined && isMissingNamespace(failure, ns);
     const mayExist = failure ? !missingNamespace : answer?.status !== 201;
@@ -244,7 +262,10 @@ export async function planApp(
     // Ownership before anything the server said: an object that is not this app's is
     // refused without a word of its live content (errors can quote it, too).
     if (p.live) {
-      const takeover = takeOverRefusal(p.live, p.desired, app, key);
+      const owner = ownershipOf(p.live, key);
+      // The owner's config is read only when this app asks for the object (GitHub reads cost).
+      const ownerConfig = owner.owner === 'other' && opts.owners && app.adopt.includes(adoptRef(p.desired)) ? await opts.owners.read(owner) : undefined;
+      const takeover = takeOverRefusal(p.live, p.desired, app, key, ownerConfig);
       if (takeover) {
         refused.add(p);
         errors.push({ ref, message: takeover, source: p.source });
@@ -308,7 +329,7 @@ export async function planApp(
       return;
     }
     errors.push({ ref, message: `${failure.message}${conflictHint(failure, request)}`, source: p.source });
-  });
+  }
 
   if (app.failOn.includes('warnings')) {
     for (const w of warnings.splice(0)) {
@@ -318,7 +339,7 @@ export async function planApp(
     }
   }
 
-  const orphans = opts.orphans ? pruneCandidates(stale, cluster, key, warnings) : [];
+  const orphans = opts.orphans ? pruneCandidates(stale, cluster, app, key, warnings) : [];
   return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans, opts.orphans ? stale : []);
 }
 
@@ -341,6 +362,18 @@ export async function renderedIdentities(cluster: Cluster, app: App, rendered: R
     out.push({ id: identity(o), ref: objectRef(o), source: r.source });
   }
   return out;
+}
+
+/**
+ * The API server's `Forbidden`, with who was refused and who can change that: the identity
+ * the operator's grant names (impersonated), or mergeops' own service account.
+ */
+export function forbiddenMessage(err: KubeApiError, cluster: Pick<Cluster, 'client' | 'target'>): string {
+  const who = cluster.client.actingAs;
+  const where = `cluster "${cluster.target.name}"`;
+  return who
+    ? `${err.message} (the API server refused ${who.named}, the identity the operator's grant names for this repository on ${where}; remove the object from Git, or ask the operator to allow it in that identity's Role)`
+    : `${err.message} (the API server refused mergeops' own identity on ${where}; ask the operator to extend its RBAC, or to name a serviceAccount in this repository's grant)`;
 }
 
 /** What to do about a server-side apply conflict, appended to the server's message. */
@@ -382,20 +415,6 @@ function adoptedByApp(live: KubeObject, app: App, key: InventoryKey): boolean {
   return ownershipOf(live, key).owner !== 'this-app' || a[ADOPTED_ANNOTATION] !== undefined || a[ADOPT_ANNOTATION] === adoptValue(key) || app.adopt.includes(adoptRef(live));
 }
 
-/** Null when the app may write this live object: it is the app's, or explicitly adopted. */
-export function takeOverRefusal(live: KubeObject, desired: KubeObject, app: App, key: InventoryKey): string | null {
-  const owner = ownershipOf(live, key);
-  if (owner.owner === 'this-app') return null;
-  const name = adoptRef(desired);
-  if (app.adopt.includes(name) || live.metadata.annotations?.[ADOPT_ANNOTATION] === adoptValue(key)) return null;
-  const whose = owner.owner === 'other' ? ` (it belongs to app "${owner.app}" of ${owner.repo})` : '';
-  return (
-    `would take over \`${objectRef(desired)}\`, which this app does not manage${whose}; its live content is not shown. ` +
-    `To take it over on purpose, add "${name}" to adopt: of app "${app.name}" in ${REPO_CONFIG_PATH} on the base branch, ` +
-    `or have the object's owner annotate the live object with ${ADOPT_ANNOTATION}: "${adoptValue(key)}"; otherwise give the object in Git another name`
-  );
-}
-
 /**
  * `createNamespace: true`: the app's namespace, labelled as the app's, when it does not exist
  * yet (or was created this way before, so it is not an orphan). A namespace someone else
@@ -403,7 +422,15 @@ export function takeOverRefusal(live: KubeObject, desired: KubeObject, app: App,
  */
 async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, inRender: Set<string | undefined>): Promise<RenderedObject | null> {
   if (!app.createNamespace || !app.namespace || inRender.has(app.namespace)) return null;
-  const live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  let live: KubeObject | null;
+  try {
+    live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  } catch (err) {
+    // An identity that may not read Namespaces: the Namespace's own dry-run below gets the
+    // server's Forbidden, reported at the config like any object's.
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    live = null;
+  }
   if (live && ownershipOf(live, key).owner !== 'this-app') return null;
   return {
     object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace, annotations: { [PRUNE_ANNOTATION]: 'disabled' } } },
@@ -413,9 +440,10 @@ async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, 
 
 /**
  * Every prune candidate is re-checked: still inside the app's grant (an operator may have
- * narrowed it), and not marked to be kept. The rest are named, not deleted.
+ * narrowed it), not marked to be kept, and not released by the app to another one. The
+ * rest are named, not deleted.
  */
-function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
+function pruneCandidates(orphans: KubeObject[], cluster: Cluster, app: App, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
   const outside = new Map(
     [...inInventoryNamespace(orphans, cluster), ...checkGrants(orphans.map((o) => ({ object: o, namespaced: o.metadata.namespace !== undefined })), key.repo, cluster.target.name, cluster.target.grants)].map((v) => [v.ref, v.rule]),
   );
@@ -424,7 +452,11 @@ function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: Inventory
     const rule = outside.get(ref);
     if (rule) warnings.push({ ref, message: `not pruned although Git no longer has it: ${rule}`, from: 'mergeops' });
     else if (o.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled') warnings.push({ ref, message: `not pruned although Git no longer has it: it carries ${PRUNE_ANNOTATION}: disabled`, from: 'mergeops' });
-    else return true;
+    else {
+      const released = releasedByApp(o, app, key);
+      if (!released) return true;
+      warnings.push({ ref, message: `not pruned although Git no longer has it: ${released}`, from: 'mergeops' });
+    }
     return false;
   });
 }

@@ -5,6 +5,7 @@ import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
 import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
@@ -38,6 +39,8 @@ export interface AppTarget {
   commit?: string;
   /** Shared by the apps of one job: apps without an inventory look for their labels once. */
   discovery?: RepoDiscovery;
+  /** Reads the default-branch config of another mergeops app that owns an object this one adopts. */
+  owners?: OwnerConfigs;
 }
 
 export interface AppPlan {
@@ -113,7 +116,7 @@ export class Engine {
   async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.get(t.app.cluster);
+    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
     // The stage keeps its first name, "diff": dashboards chart it.
     const plan = await timed(
       this.deps.flow,
@@ -123,6 +126,7 @@ export class Engine {
           orphans: opts.orphans ?? true,
           ...(opts.force !== undefined ? { force: opts.force } : {}),
           ...(t.discovery ? { discovery: t.discovery } : {}),
+          ...(t.owners ? { owners: t.owners } : {}),
         }),
       opts.timings,
     );
@@ -153,7 +157,7 @@ export class Engine {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.get(t.app.cluster);
+    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
     const { app } = t;
     const hash = desiredHash(app, rendered);
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };
@@ -189,6 +193,7 @@ export class Engine {
           applyStaged(cluster, app, rendered, t.key, {
             ...(opts.force !== undefined ? { force: opts.force } : {}),
             ...(t.discovery ? { discovery: t.discovery } : {}),
+            ...(t.owners ? { owners: t.owners } : {}),
             prune: app.prune,
             pruneEmpty: app.pruneEmpty,
             concurrency: CLUSTER_CONCURRENCY,

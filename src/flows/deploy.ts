@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
+import type { BranchViolation } from '../policy/grants.js';
 import type { App } from '../config/repo-config.js';
 import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision } from '../engine/revision.js';
+import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
+import { isDefaultsOnly } from '../config/defaults.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
@@ -12,6 +14,7 @@ import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
+import { ownerConfigs } from './owner-configs.js';
 
 /**
  * Apps of one push applied at once: enough to overlap the round trips each app waits on
@@ -20,7 +23,7 @@ import { pushScope } from './deploy-affected.js';
  */
 export const DEPLOY_APP_CONCURRENCY = 8;
 /** Apps rendered at once: helm and kustomize are processes, each allowed the operator's render memory. */
-const RENDER_CONCURRENCY = 4;
+export const RENDER_CONCURRENCY = 4;
 
 /** Kinds other apps' objects may need to exist first: the apps that render them apply first. */
 const FOUNDATION_KINDS = new Set(['CustomResourceDefinition', 'Namespace']);
@@ -37,10 +40,11 @@ export interface DeployDeps {
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
   /**
    * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
-   * the repository's default branch), or null. The config that says where and how an app
-   * deploys is read from the pushed commit, so only allowed branches may have a say.
+   * the repository's default branch; without a policy, the default branch only), or null.
+   * The config that says where and how an app deploys is read from the pushed commit, so
+   * only allowed branches may have a say.
    */
-  branchRefusal?(job: DeployJob, app: App): string | null;
+  branchRefusal?(job: DeployJob, app: App): BranchViolation | null;
   /** The operator's caps on a repository's config (apps, `wait:`). */
   caps?: RepoCaps;
   /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
@@ -76,11 +80,20 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
 
   // A repository without a config is not ours to deploy or report on: no check, no comment.
   // Asked before the download (one small read, not a tarball), unless the push is known to keep one.
-  if (!(await keepsConfig(job, deps)) && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
-    log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
-    return null;
+  if (!(await keepsConfig(job, deps))) {
+    const text = await host.readFile(REPO_CONFIG_PATH, job.sha);
+    if (text === null) {
+      log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
+      return null;
+    }
+    // The organisation's defaults (its .github repository): nothing to download or deploy.
+    if (isDefaultsOnly(text)) {
+      log.info(`${REPO_CONFIG_PATH} holds defaults only, no apps; nothing to deploy`);
+      return null;
+    }
   }
-  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
+  const configs = configBase(host);
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps, configs), timings);
   const changed: string[] = [];
   try {
     if (revision.ok) {
@@ -94,7 +107,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
       // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
       if ((job.reason ?? 'push') === 'push' && !job.apps) {
-        const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+        const scope = await pushScope(job, host, revision.dir, apps, configs, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
         apps = scope.apps;
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
@@ -171,9 +184,15 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
     const refused = deps.branchRefusal?.(job, app);
+    if (refused?.noPolicy) {
+      // Running without a policy is the documented rule, not a failure: say so, neutrally.
+      log.info({ app: app.name, branch: job.branch, why: refused.rule }, 'no operator policy: only the default branch deploys; nothing applied');
+      out.notDeployed = refused.rule;
+      continue;
+    }
     if (refused) {
       log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
-      out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+      out.problems.push({ message: refused.rule, file: '.github/mergeops.yml', line: 1 });
       continue;
     }
     const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
@@ -206,9 +225,10 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
   const first = rendered.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
   const rest = rendered.filter((r) => !first.includes(r));
   const discovery = jobDiscovery();
+  const owners = ownerConfigs(deps.hosts, job.installationId);
   for (const wave of [first, rest]) {
     await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery };
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery, owners };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,

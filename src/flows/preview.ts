@@ -7,9 +7,10 @@ import { detectDrift } from '../diff/drift.js';
 import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
 import { desiredHash } from '../engine/desired-hash.js';
 import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision, type Revision } from '../engine/revision.js';
+import { appsOn, configBase, openRevision, type Revision } from '../engine/revision.js';
 import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
+import { ownerConfigs } from './owner-configs.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
@@ -40,7 +41,8 @@ export interface PreviewDeps {
   cancelled?(job: PreviewJob): Promise<boolean>;
 }
 
-const APP_CONCURRENCY = 4;
+/** Apps planned at once, each rendered by a helm or kustomize process (the chart sizes worker memory by it). */
+export const APP_CONCURRENCY = 4;
 
 /** The preview flow: fetch → config → render → plan (dry-run) → diff → report. */
 export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<PreviewReport> {
@@ -116,14 +118,16 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     at: new Date().toISOString(),
     repoId: job.repoId,
   };
+  // Both revisions build on the organisation's defaults, read once (from the cache when unchanged).
+  const configs = configBase(host);
   // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
-  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch).catch((err: unknown) => {
+  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch, undefined, configs).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
   let head;
   try {
-    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps, configs), timings);
   } catch (err) {
     await (await base)?.close();
     throw err;
@@ -134,6 +138,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       report.problems.push(head.problem);
       return report;
     }
+    if (head.config.defaultsFrom) report.defaultsFrom = head.config.defaultsFrom;
     const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
     let config = head.config;
     if (job.fromFork) {
@@ -157,8 +162,9 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     log.info({ apps: scope.affected.map((a) => a.name), unaffected: unchanged.length }, 'rendering apps');
     // Only an app the base branch has can have been deployed, so only it can have drifted.
     const discovery = jobDiscovery();
+    const owners = ownerConfigs(deps.hosts, job.installationId);
     const planned = await mapLimit(scope.affected, APP_CONCURRENCY, async (app) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, discovery };
+      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, discovery, owners };
       const baseApp = baseEntries.get(app.name);
       // Apps a command names are planned as asked (to see their drift, say).
       const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};

@@ -1,4 +1,5 @@
-import { groupKind, kindNameProblem, type Grant } from '../config/clusters.js';
+import { groupKind, kindNameProblem, type ActingIdentity, type Grant } from '../config/clusters.js';
+import { UserError } from '../errors.js';
 import { objectRef, type KubeObject } from '../objects.js';
 
 export interface Violation {
@@ -105,6 +106,11 @@ export function checkNamespaceMetadata(
   };
 }
 
+/** A branch that may not deploy; `noPolicy` when that is the rule of running without a policy (nothing failed). */
+export interface BranchViolation extends Violation {
+  noPolicy?: true;
+}
+
 /**
  * Whether a commit of `branch` may deploy to `cluster` at all. Where and how something
  * deploys is read from the deployed commit's config, so a branch the operator did not
@@ -113,14 +119,38 @@ export function checkNamespaceMetadata(
  * Grants add up. Without a policy (`grants === null`, local use) only the default branch
  * deploys as well.
  */
-export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null): Violation | null {
-  const mine = grants === null ? null : grants.filter((g) => matchesAny(g.repos, repo));
+export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null): BranchViolation | null {
+  if (grants === null) {
+    if (branch === defaultBranch) return null;
+    return {
+      ref: `branch ${branch}`,
+      noPolicy: true,
+      rule: `branch "${branch}" does not deploy ${repo}: the operator configured no policy (no MERGEOPS_CLUSTERS file), and then only the default branch "${defaultBranch}" deploys, whatever the branch's own config says; merge into "${defaultBranch}", or ask the operator for a clusters file whose grant lists this branch under branches:`,
+    };
+  }
+  const mine = grants.filter((g) => matchesAny(g.repos, repo));
   // No grant for the repo: checkGrants names that refusal.
-  if (mine !== null && mine.length === 0) return null;
-  const allowed = [...new Set((mine ?? [{ branches: undefined }]).flatMap((g) => g.branches ?? [defaultBranch]))];
+  if (mine.length === 0) return null;
+  const allowed = [...new Set(mine.flatMap((g) => g.branches ?? [defaultBranch]))];
   if (matchesAny(allowed, branch)) return null;
   return {
     ref: `branch ${branch}`,
     rule: `branch "${branch}" may not deploy ${repo} to cluster "${cluster}" (allowed: ${allowed.join(', ')}); merge into an allowed branch, or ask the operator to add it to the grant's branches in MERGEOPS_CLUSTERS`,
   };
+}
+
+/**
+ * The identity `repo`'s requests on `cluster` impersonate: the one its grants name, or null
+ * (mergeops' own) when none does. Every grant matching the repository must name the same
+ * one — a request cannot be sent as two identities, and silently picking one would let a
+ * grant without an identity widen (or narrow) another's without the operator seeing it.
+ */
+export function identityFor(repo: string, cluster: string, grants: Grant[] | null): ActingIdentity | null {
+  const mine = (grants ?? []).filter((g) => matchesAny(g.repos, repo));
+  const named = [...new Map(mine.map((g) => [g.identity ? JSON.stringify([g.identity.user, g.identity.groups]) : '', g.identity ?? null])).values()];
+  if (named.length <= 1) return named[0] ?? null;
+  const who = named.map((i) => (i ? i.named : "mergeops' own identity (no serviceAccount or user)"));
+  throw new UserError(
+    `the grants for ${repo} on cluster "${cluster}" name different identities to act as (${who.join('; ')}); every grant matching a repository must name the same serviceAccount or user — ask the operator to fix MERGEOPS_CLUSTERS`,
+  );
 }

@@ -6,6 +6,7 @@ import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
 import { REPO } from './harness.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, appRoute, standIn, type Route, type StandInReply } from './stand-in.js';
 
 export interface FakeCall {
@@ -34,8 +35,12 @@ export interface FakeGitHub {
   hold: string | null;
   /** Branch heads, as `GET git/ref` answers them (a deploy confirms its commit there). */
   refs: Map<string, string>;
+  /** `.github/mergeops.yml` on the default branch of the owner's other repositories (`acme/.github`), by full name; absent: 404. */
+  defaultsFiles: Map<string, string>;
   /** Deployments created, with the states of their statuses. */
   deployments: { id: number; sha: string; environment: string; statuses: string[] }[];
+  /** The app's webhook as GitHub runs it: set `hooks.url` to the app, send events, read the attempts. */
+  hooks: HookDeliveries;
   release(): void;
   close(): Promise<void>;
 }
@@ -52,7 +57,9 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     manifestCodes: new Map(),
     hold: null,
     refs: new Map(),
+    defaultsFiles: new Map(),
     deployments: [],
+    hooks: new HookDeliveries(() => `http://${fake.host}/api/v3`),
     release: () => {
       fake.hold = null;
       for (const w of waiting.splice(0)) w();
@@ -76,6 +83,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const routes: Route[] = [
     { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
     appRoute(APP_ID),
+    ...fake.hooks.routes(),
     {
       method: 'POST',
       path: /^\/app-manifests\/[^/]+\/conversions$/,
@@ -95,7 +103,15 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       path: /^\/repos\/[^/]+\/[^/]+\/contents\/.+/,
       handle: async (req) => {
         record(req.method, req.uri, null);
-        const t = fake.tarballs.get(req.url.searchParams.get('ref') ?? '');
+        const ref = req.url.searchParams.get('ref');
+        // Without a ref, the default branch: what the organisation's defaults are read from.
+        if (ref === null) {
+          const [, , owner, repo] = (req.uri.split('?')[0] as string).split('/');
+          const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
+          const text = file === '.github/mergeops.yml' ? fake.defaultsFiles.get(`${owner}/${repo}`) : undefined;
+          return text === undefined ? [404, { message: 'Not Found' }] : [200, text, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }];
+        }
+        const t = fake.tarballs.get(ref);
         if (!t) return [404, { message: 'Not Found' }];
         const text = await fileOf(t, decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? ''));
         return text === null ? [404, { message: 'Not Found' }] : [200, text, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }];

@@ -11,6 +11,7 @@ import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
@@ -96,6 +97,14 @@ export interface Harness {
   postedBy(pr: number, user: { login: string; type: 'User' | 'Bot' }, body: string): number;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
+  /**
+   * Other repositories of the owner, by name (`.github`, a shared defaults repository):
+   * their files on the default branch. A repository not here answers 404, as GitHub does
+   * for one that does not exist or the installation cannot see.
+   */
+  otherRepos: Map<string, RepoFiles>;
+  /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
+  hooks: HookDeliveries;
   stop(): Promise<void>;
 }
 
@@ -200,21 +209,36 @@ export function nextEventTime(): number {
   return ++eventClock;
 }
 
+/**
+ * Resolves once `queue` has no job waiting, running or due: what a test that reads the queue
+ * (or GitHub's call log) "afterwards" must wait for. A job's last GitHub call comes a moment
+ * before BullMQ records it completed, so seeing that call is not seeing the job done.
+ */
+export function queueIdle(queue: { name: string; getJobCounts(...types: string[]): Promise<Record<string, number>> }, timeoutMs = 60_000): Promise<true> {
+  return waitFor(async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).every((n) => n === 0) || undefined, `the ${queue.name} queue idle`, timeoutMs);
+}
+
 export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-/** Jest-free, so `npm run bench` drives the same runtime. */
-export async function startHarness(clustersYaml: string, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
+/**
+ * Jest-free, so `npm run bench` drives the same runtime. `clustersYaml` null runs mergeops
+ * as the README's getting-started does: no MERGEOPS_CLUSTERS, so no policy, the test
+ * cluster as the process's own kubeconfig (KUBECONFIG) — cluster "default".
+ */
+export async function startHarness(clustersYaml: string | null, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
-  fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
+  const kubeconfigBefore = process.env['KUBECONFIG'];
+  if (clustersYaml === null) process.env['KUBECONFIG'] = process.env['MERGEOPS_TEST_KUBECONFIG'] ?? '';
+  else fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
   const prefix = env['MERGEOPS_REDIS_PREFIX'] ?? `mergeops-test-${crypto.randomUUID().slice(0, 8)}`;
   const settings = loadSettings({
     REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
     MERGEOPS_REDIS_PREFIX: prefix,
-    MERGEOPS_CLUSTERS: clustersFile,
+    ...(clustersYaml === null ? {} : { MERGEOPS_CLUSTERS: clustersFile }),
     PORT: '0',
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
@@ -222,6 +246,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     // Pacing would make a test wait out GitHub's minute; the contract still refuses more
     // than 80 writes a minute within one test (see contract-guard.ts).
     MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
+    // Catch-up's reads at start would land in every test's call list; its own tests turn it on.
+    MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
+    // Likewise drift checks a watch would start on other tests' hand edits; the drift tests choose.
+    MERGEOPS_DRIFT_TRIGGER: 'interval',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
@@ -243,6 +271,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
+  const otherRepos = new Map<string, RepoFiles>();
   const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map(), issueLabels: new Map(), repoLabels: new Map() };
   const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY, secondaryLimits: opts.secondaryLimits ?? true, ...(opts.rateWindowMs ? { rateWindowMs: opts.rateWindowMs } : {}) });
   // What GitHub refused is recorded with its status, like a fault, so tests can count it.
@@ -250,7 +279,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
   };
   const record = (req: StandInRequest): void => void calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const hooks = new HookDeliveries(() => GITHUB);
+  hooks.url = rt.url as string;
   const routes: Route[] = [
+    ...hooks.routes(),
     {
       method: 'POST',
       path: /^\/app\/installations\/\d+\/access_tokens$/,
@@ -382,6 +414,19 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
         return compareReply(GITHUB, { owner: REPO.owner, name: REPO.name }, req.url.pathname.split('/compare/')[1] ?? '', (s) => git.files.get(s));
       },
     },
+    {
+      // The contents of the owner's other repositories (the organisation's defaults) on their
+      // default branch (no ref); reads at a ref are left to routes a test adds for a repository.
+      method: 'GET',
+      path: new RegExp(`^/repos/${REPO.owner}/(?!${REPO.name}/)[^/]+/contents/[^?]+$`),
+      handle: (req) => {
+        record(req);
+        const name = req.url.pathname.split('/')[3] as string;
+        const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
+        const content = otherRepos.get(name)?.[file];
+        return typeof content === 'string' ? [200, content, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }] : [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content', status: '404' }];
+      },
+    },
     ...gitDataRoutes(git, record, tarballs),
   ];
   const github = standIn(contract, routes, {
@@ -428,6 +473,8 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
     },
     git,
+    otherRepos,
+    hooks,
     open: async (pr, headSha, opts = {}) => {
       const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
       // As GitHub does, the event lists the labels the PR has now.
@@ -472,6 +519,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     deployReported: reported,
     stop: async () => {
       await rt.stop();
+      if (clustersYaml === null) {
+        if (kubeconfigBefore === undefined) delete process.env['KUBECONFIG'];
+        else process.env['KUBECONFIG'] = kubeconfigBefore;
+      }
       nock.cleanAll();
       nock.enableNetConnect();
       fs.rmSync(dir, { recursive: true, force: true });

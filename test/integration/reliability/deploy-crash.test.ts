@@ -11,7 +11,7 @@ import { readInventory } from '../../../src/cluster/inventory-store.js';
 import type { DeployJob } from '../../../src/flows/jobs.js';
 import { deployJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueueDeploy, type Queues } from '../../../src/queue/queues.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';

@@ -56,13 +56,13 @@ beforeEach(() => {
   fs.mkdirSync(shims);
   for (const f of ['package.json', 'package-lock.json', 'scripts/test-env.sh', 'scripts/setup-test-env.sh']) fs.copyFileSync(path.join(REPO, f), path.join(copy, f));
   for (const t of ['bash', 'node', 'id', 'dirname', 'mkdir', 'cat', 'sort', 'head']) realTool(t);
-  // The machine has these three; docker-registry and cmark-gfm are "not installed".
-  for (const t of ['redis-server', 'git', 'openssl']) fakeTool(t);
+  // The machine has these; docker-registry and cmark-gfm are "not installed".
+  for (const t of ['redis-server', 'redis-sentinel', 'redis-cli', 'git', 'openssl']) fakeTool(t);
   fakeTool('npm', `mkdir -p node_modules && echo '{}' > node_modules/.package-lock.json`);
   // Binaries "already built": the envtest pair from KUBEBUILDER_ASSETS, tools by setting.
   const assets = path.join(tmp, 'assets');
   fs.mkdirSync(assets);
-  for (const b of ['kube-apiserver', 'etcd', 'kustomize', 'helm']) fs.writeFileSync(path.join(assets, b), '#!/bin/sh\n', { mode: 0o755 });
+  for (const b of ['kube-apiserver', 'etcd', 'kustomize', 'helm', 'actionlint']) fs.writeFileSync(path.join(assets, b), '#!/bin/sh\n', { mode: 0o755 });
   fs.chmodSync(copy, 0o777);
 });
 
@@ -74,6 +74,7 @@ const binaries = (): Record<string, string> => ({
   KUBEBUILDER_ASSETS: path.join(tmp, 'assets'),
   MERGEOPS_KUSTOMIZE: path.join(tmp, 'assets/kustomize'),
   MERGEOPS_HELM: path.join(tmp, 'assets/helm'),
+  MERGEOPS_ACTIONLINT: path.join(tmp, 'assets/actionlint'),
 });
 
 describe('scripts/test-env.sh (the set-up `npm test` does first)', () => {
