@@ -1,4 +1,5 @@
-import { groupKind, kindNameProblem, type Grant } from '../config/clusters.js';
+import { groupKind, kindNameProblem, type ActingIdentity, type Grant } from '../config/clusters.js';
+import { UserError } from '../errors.js';
 import { objectRef, type KubeObject } from '../objects.js';
 
 export interface Violation {
@@ -136,4 +137,20 @@ export function checkDeployBranch(repo: string, branch: string, defaultBranch: s
     ref: `branch ${branch}`,
     rule: `branch "${branch}" may not deploy ${repo} to cluster "${cluster}" (allowed: ${allowed.join(', ')}); merge into an allowed branch, or ask the operator to add it to the grant's branches in MERGEOPS_CLUSTERS`,
   };
+}
+
+/**
+ * The identity `repo`'s requests on `cluster` impersonate: the one its grants name, or null
+ * (mergeops' own) when none does. Every grant matching the repository must name the same
+ * one — a request cannot be sent as two identities, and silently picking one would let a
+ * grant without an identity widen (or narrow) another's without the operator seeing it.
+ */
+export function identityFor(repo: string, cluster: string, grants: Grant[] | null): ActingIdentity | null {
+  const mine = (grants ?? []).filter((g) => matchesAny(g.repos, repo));
+  const named = [...new Map(mine.map((g) => [g.identity ? JSON.stringify([g.identity.user, g.identity.groups]) : '', g.identity ?? null])).values()];
+  if (named.length <= 1) return named[0] ?? null;
+  const who = named.map((i) => (i ? i.named : "mergeops' own identity (no serviceAccount or user)"));
+  throw new UserError(
+    `the grants for ${repo} on cluster "${cluster}" name different identities to act as (${who.join('; ')}); every grant matching a repository must name the same serviceAccount or user — ask the operator to fix MERGEOPS_CLUSTERS`,
+  );
 }
