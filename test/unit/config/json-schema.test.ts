@@ -20,4 +20,12 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     expect(app?.required.sort()).toEqual(['name', 'path']);
     expect(app?.additionalProperties).toBe(false);
   });
+
+  it("covers the organisation's defaults file too: _extends, and appDefaults with every app key but name, path, adopt and release", () => {
+    const s = repoConfigJsonSchema() as { properties: Record<string, { anyOf?: { properties?: Record<string, unknown>; required?: string[] }[] }> };
+    expect(Object.keys(s.properties).sort()).toEqual(['_extends', 'appDefaults', 'apps', 'images', 'version']);
+    const defaults = s.properties['appDefaults']?.anyOf?.find((a) => a.properties);
+    expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'prune', 'pruneEmpty', 'review', 'selfHeal', 'wait'].sort());
+    expect(defaults?.required ?? []).toEqual([]);
+  });
 });
