@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadClusterTargets } from './config/clusters.js';
-import { checkDeployBranch } from './policy/grants.js';
+import { checkApprovalRequired, checkDeployBranch } from './policy/grants.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
@@ -184,7 +184,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
-      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.get(app.cluster)?.grants ?? [])?.rule ?? null,
+      branchRefusal: (job, app) => {
+        const grants = targets.get(app.cluster)?.grants ?? [];
+        const repo = `${job.owner}/${job.repo}`;
+        const env = app.unit?.environment;
+        return (checkDeployBranch(repo, job.branch, job.defaultBranch, app.cluster, grants, env) ?? checkApprovalRequired(repo, app.cluster, grants, env))?.rule ?? null;
+      },
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
     });

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
-import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { toProblem } from '../errors.js';
@@ -207,7 +207,7 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
   const discovery = jobDiscovery();
   for (const wave of [first, rest]) {
     await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery };
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), commit: job.sha, discovery };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,

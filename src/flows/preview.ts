@@ -6,7 +6,7 @@ import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
 import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
 import { desiredHash } from '../engine/desired-hash.js';
-import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision, type Revision } from '../engine/revision.js';
 import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
@@ -158,7 +158,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     // Only an app the base branch has can have been deployed, so only it can have drifted.
     const discovery = jobDiscovery();
     const planned = await mapLimit(scope.affected, APP_CONCURRENCY, async (app) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, discovery };
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), discovery };
       const baseApp = baseEntries.get(app.name);
       // Apps a command names are planned as asked (to see their drift, say).
       const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};
