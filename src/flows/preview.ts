@@ -146,6 +146,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       report.problems.push(...forked.problems);
       config = { ...head.config, apps: forked.apps };
     }
+    if (config.environments) report.environments = config.environments;
     const candidates = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     const dir = head.dir;
     const started = Date.now();
@@ -233,7 +234,7 @@ async function renderAgainstBase(t: AppTarget, baseApp: App, baseDir: string, de
 }
 
 function unchangedApp(app: App, why: UnchangedApp['why']): UnchangedApp {
-  return { app: app.name, cluster: app.cluster, ...(app.namespace ? { namespace: app.namespace } : {}), why };
+  return { app: app.name, cluster: app.cluster, ...(app.namespace ? { namespace: app.namespace } : {}), ...(app.unit ? { environment: app.unit.environment } : {}), why };
 }
 
 /**
@@ -244,6 +245,7 @@ async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngi
   const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
+  if (app.unit) out.environment = app.unit.environment;
   if (app.review) out.review = app.review;
   try {
     const { plan, problems, warnings } = await engine.plan(t, { log, ...(rendered ? { rendered } : {}) });
