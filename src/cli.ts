@@ -16,16 +16,13 @@ import { parseCli, USAGE } from './cli/arguments.js';
 import { apply, diff, listApps, loadConfig, makeLogger, pickApp, printRender, renderApp, validate, type CliIo } from './cli/commands.js';
 import { describeError } from './cli/messages.js';
 import { repoName, resolveRepoId } from './cli/repo.js';
+import { version } from './version.js';
 
 export { USAGE } from './cli/arguments.js';
 export type { CliIo } from './cli/commands.js';
 export { repoFromRemote } from './cli/repo.js';
 
-/** The package's own version, for `--version` and bug reports. */
-export function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version } from './version.js';
 
 /** The CLI; returns the exit code. Never throws and never exits: the entry below does that. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {

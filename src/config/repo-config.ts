@@ -73,7 +73,7 @@ const policySchema = mapping({
   semver: unset(str()).describe('Newest tag in this semver range, e.g. "^1.2.0".'),
   prerelease: unset(bool()).describe('semver: allow prerelease tags (default: false).'),
   regex: unset(str()).describe('Newest tag matching this regular expression.'),
-  order: unset(str(/^(numeric|alphabetical)$/, 'numeric or alphabetical')).describe('regex: how tags compare, by the first capture group (default: alphabetical).'),
+  order: unset(str(/^(numeric|alphabetical)$/, 'numeric or alphabetical')).describe('regex: how tags compare, by the capture group named n (`(?<n>…)`), else the only named group, else the whole tag (default: alphabetical).'),
   digest: unset(str()).describe('Follow the digest of this fixed tag, e.g. "stable".'),
   pinDigest: unset(bool()).describe('Write tag@sha256:… so the cluster runs exactly the build the PR names (default: false).'),
 })

@@ -32,14 +32,22 @@ export class ToolError extends Error {
 }
 
 /**
+ * Where setup-test-env caches the pinned binaries. An empty setting counts as unset, as the
+ * scripts read it (`${MERGEOPS_CACHE:-…}`): `MERGEOPS_CACHE=` copied from .env.example must
+ * not turn the cache into a relative `bin/` folder here while the scripts fill the default.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env['MERGEOPS_CACHE'] || path.join(env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'mergeops');
+}
+
+/**
  * The pinned binary: MERGEOPS_<TOOL> wins, then the cache setup-test-env fills, then PATH.
  * Using the cache before PATH keeps output identical to what the tests pinned.
  */
 export function toolPath(tool: 'kustomize' | 'helm', env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env[`MERGEOPS_${tool.toUpperCase()}`];
   if (explicit) return explicit;
-  const cache = env['MERGEOPS_CACHE'] ?? path.join(env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'mergeops');
-  const cached = path.join(cache, 'bin', tool);
+  const cached = path.join(cacheDir(env), 'bin', tool);
   return fs.existsSync(cached) ? cached : tool;
 }
 

@@ -1,6 +1,7 @@
 import { allProblems, counts, countsText, rolloutText, type PreviewReport } from './types.js';
 import { fence, objectText } from './markdown.js';
 import { gatedRisks } from './risk.js';
+import { reproduce } from './comment.js';
 
 /** GitHub's limits for check-run output fields. */
 export const CHECK_TEXT_LIMIT = 65_535;
@@ -103,7 +104,7 @@ function fullText(r: PreviewReport): string {
   for (let i = 0; i < blocks.length; i++) {
     const block = `${blocks[i]}\n\n`;
     const rest = blocks.length - i;
-    const tail = `… ${rest} more object diff${rest > 1 ? 's' : ''} did not fit GitHub's check-run limit; run \`npx mergeops diff <app>\` locally for the full diff.`;
+    const tail = `… ${rest} more object diff${rest > 1 ? 's' : ''} did not fit GitHub's check-run limit; run \`${reproduce(r, '<app>')}\` in a checkout of the head commit for the full diff.`;
     if (out.length + block.length + 200 > CHECK_TEXT_LIMIT) return fence(out + tail, 'diff');
     out += block;
   }

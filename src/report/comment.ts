@@ -4,6 +4,7 @@ import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } fro
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
 import { allProblems, rolloutText, type AppReport, type PreviewReport, type Problem } from './types.js';
 import { CHECK_NAMES } from '../check-names.js';
+import { cliCommand } from './cli-command.js';
 
 /** GitHub rejects issue comments over 65,536 characters. */
 export const COMMENT_LIMIT = 65_536;
@@ -246,7 +247,7 @@ function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
     if (block.length > budget) {
       const lines = d.diff.split('\n').length;
       const where = r.checkRunUrl ? `[the check run](${r.checkRunUrl})` : `the ${mdCode(CHECK_NAMES.preview)} check run`;
-      block = objectBlock(r, a, d, renames, `The diff of this object (${lines} lines) is too big for a comment; the full diff is in ${where}, or run ${mdCode(reproduce(r, a))} locally.`);
+      block = objectBlock(r, a, d, renames, `The diff of this object (${lines} lines) is too big for a comment; the full diff is in ${where}, or run ${mdCode(reproduce(r, a.app))} locally.`);
     }
     out.push(block);
   }
@@ -363,10 +364,10 @@ function mergeLine(apps: AppReport[]): string {
   return [...groups].map(([does, as]) => `for ${as.map((a) => mdCode(a.app)).join(', ')}: ${does}`).join('; ');
 }
 
-/** The exact local command for one app: same render, same inventory key, same dry-run. */
-export function reproduce(r: PreviewReport, a: AppReport): string {
+/** The exact local command for one app: same render, same inventory key, same dry-run, same mergeops version. */
+export function reproduce(r: PreviewReport, app: string): string {
   const repoArgs = r.sha === 'local' ? '' : ` --repo ${r.repo}${r.repoId !== undefined ? ` --repo-id ${r.repoId}` : ''}`;
-  return `npx mergeops diff ${a.app}${repoArgs}`;
+  return cliCommand(`diff ${app}`, repoArgs, { cluster: true, tag: r.version });
 }
 
 function footer(r: PreviewReport): string {
@@ -384,7 +385,10 @@ function footer(r: PreviewReport): string {
   }
   const local = [...changing, ...failing];
   if (local.length && r.sha !== 'local') {
-    lines.push(`**Reproduce** with a kubeconfig for the app's cluster, at ${mdCode(r.sha.slice(0, 7))} (${mdCode(`git checkout ${r.sha.slice(0, 7)}`)}): ${local.map((a) => mdCode(reproduce(r, a))).join(', ')}`, '');
+    // One full command; the other apps differ only by name (a monorepo's footer stays short).
+    const [first, ...rest] = local as [AppReport, ...AppReport[]];
+    const others = rest.length ? `; the same with ${rest.map((a) => mdCode(a.app)).join(', ')} in place of ${mdCode(first.app)}` : '';
+    lines.push(`**Reproduce** with a kubeconfig for the app's cluster, in a checkout at ${mdCode(r.sha.slice(0, 7))} (${mdCode(`git checkout ${r.sha.slice(0, 7)}`)}), with this mergeops version's image: ${mdCode(reproduce(r, first.app))}${others}`, '');
   }
   const facts = [
     `Server-side dry-run (${mdCode('dryRun=All')}) against the live cluster${r.at ? ` at ${escapeMd(r.at.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC'))}` : ''}`,

@@ -1,6 +1,7 @@
 import type { ApplyResult, HealthReport } from '../cluster/apply.js';
 import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
+import { cliCommand } from './cli-command.js';
 import type { Problem } from './types.js';
 
 /** A deploy freeze (`/mergeops lock`) that kept an app's commit from being applied. */
@@ -142,7 +143,7 @@ export function fixFor(p: Problem, a: AppDeployReport): string {
   if (/^prune skipped/.test(m)) return 'nothing was pruned, so objects Git dropped are still running; fix the cause above and the next deploy prunes.';
   if (/unreachable|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|socket hang up/i.test(m)) return `mergeops could not reach cluster ${mdCode(a.cluster)}; once it answers again, re-run the deploy.`;
   if (/invalid config/.test(m)) return `fix ${mdCode('.github/mergeops.yml')} (the key is named above) and merge the fix.`;
-  if (/invalid YAML|kustomize|helm/i.test(m)) return `the app did not render: fix${p.file ? ` ${mdCode(p.file)}` : ' the manifests'} and merge the fix (${mdCode(`npx mergeops render ${a.app}`)} shows it locally).`;
+  if (/invalid YAML|kustomize|helm/i.test(m)) return `the app did not render: fix${p.file ? ` ${mdCode(p.file)}` : ' the manifests'} and merge the fix (${mdCode(cliCommand(`render ${a.app}`, '', { cluster: false }))} in a checkout shows it).`;
   return 'fix the cause and merge the fix, or re-run the deploy if the cause was outside Git.';
 }
 

@@ -116,6 +116,8 @@ export function setupServer(opts: SetupOptions): FastifyInstance {
     const org = opts.env['GH_ORG'];
     const action = `${hosts.web}${org ? `/organizations/${encodeURIComponent(org)}` : ''}/settings/apps/new?state=${state}`;
     const hook = (manifest['hook_attributes'] as { url: string }).url;
+    const appName = typeof manifest['name'] === 'string' ? manifest['name'] : 'mergeops';
+    const settings = `${hosts.web}${org ? `/organizations/${encodeURIComponent(org)}` : ''}/settings/apps/<app slug>`;
     const warn = opts.env['WEBHOOK_PROXY_URL']
       ? ''
       : /^https?:\/\/(localhost|127\.|\[::1\])/.test(baseUrl)
@@ -133,6 +135,12 @@ ${warn}
 <input type="hidden" name="manifest" value="${escapeHtml(JSON.stringify(manifest))}">
 <button type="submit">Register the GitHub App</button>
 </form>
+<h2>Before you click</h2>
+<ul>
+<li><strong>Account or organisation.</strong> ${org ? `The App is registered on the organisation <code>${escapeHtml(org)}</code> (<code>GH_ORG</code>); you must be one of its owners or App managers.` : 'The App is registered on your own account. To register it on an organisation (so its owners manage it), put <code>GH_ORG=&lt;organisation login&gt;</code> in .env, restart and reload this page.'}</li>
+<li><strong>The name must be unique on GitHub.</strong> No other App, user or organisation may have it (<code>${escapeHtml(appName)}</code> from app.yml is likely taken): if GitHub says so, change the name on GitHub's form, for example to <code>${escapeHtml(appName)}-&lt;your organisation&gt;</code>.</li>
+<li><strong>A wrong webhook URL is fixed in place</strong>, not by registering again: open the App's settings (${escapeHtml(settings)}), set <em>Webhook URL</em> under General to the right one (ending in <code>${WEBHOOK_PATH}</code>) and save; deliveries that failed meanwhile can be sent again from Advanced → Recent Deliveries → Redeliver.</li>
+</ul>
 </body></html>
 `);
   });

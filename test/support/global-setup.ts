@@ -22,7 +22,8 @@ export interface EnvTest {
 export function binDir(): string {
   const assets = process.env['KUBEBUILDER_ASSETS'];
   if (assets && fs.existsSync(path.join(assets, 'kube-apiserver'))) return assets;
-  const cache = process.env['MERGEOPS_CACHE'] ?? path.join(process.env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'mergeops');
+  // Empty counts as unset, as in scripts/setup-test-env.sh and src/render/exec.ts's cacheDir.
+  const cache = process.env['MERGEOPS_CACHE'] || path.join(process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache'), 'mergeops');
   return path.join(cache, 'bin');
 }
 

@@ -129,7 +129,7 @@ describe('formatCheck: size limits', () => {
     expect(shown + Number(m?.[1])).toBe(diffs.length);
     // Shown diffs are complete.
     for (const x of diffs.slice(0, shown)) expect(text).toContain(x.diff);
-    expect(text).toContain('npx mergeops diff');
+    expect(text).toMatch(/run `docker run .* ghcr\.io\/mergeops\/mergeops:[^ ]+ node dist\/cli\.js diff <app> --dir \/repo/);
     expect(text.endsWith('\n```')).toBe(true);
   });
 

@@ -210,7 +210,7 @@ describe('formatComment: splitting', () => {
     expect(occurrences(parts, huge.ref)).toBe(1);
     expect(all).toContain(`The diff of this object (${huge.diff.split('\n').length} lines) is too big for a comment`);
     expect(all).toContain('[the check run](https://github.com/acme/deploys/runs/42)');
-    expect(all).toContain('npx mergeops diff web');
+    expect(all).toContain('ghcr.io/mergeops/mergeops:0.1.0 node dist/cli.js diff web --dir /repo');
     expect(all).not.toContain('value for v1 ConfigMap prod/huge number 100\n');
     // The smaller diff is still shown in full.
     expect(all).toContain(fine.diff);

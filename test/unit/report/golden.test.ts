@@ -74,7 +74,8 @@ describe('preview comment through cmark-gfm', () => {
     // Footer: base and head, time, what merging does, check-run link, reproduce command.
     const foot = visibleText(html.slice(html.lastIndexOf('<hr />')));
     expect(foot).toContain('Merging into main will, for web, api-prod, worker: apply, prune what Git dropped, take over fields Git declares that others changed (Git wins), wait up to 5m for health.');
-    expect(foot).toContain('npx mergeops diff web --repo acme/deploys --repo-id 1296269');
+    expect(foot).toContain('docker run --rm -u "$(id -u)" --network host -v "$HOME/.kube/config:/kube/config:ro" -e KUBECONFIG=/kube/config -v "$PWD:/repo" ghcr.io/mergeops/mergeops:0.1.0 node dist/cli.js diff web --dir /repo --repo acme/deploys --repo-id 1296269; the same with api-prod, worker in place of web');
+    expect(foot).not.toContain('npx');
     expect(foot).toContain('git checkout ccccccc');
     expect(foot).toContain('at 2026-12-01 21:12 UTC');
     expect(foot).toContain('base aaaaaaa');
