@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from '@jest/globals';
 import type { Cluster } from '../../src/cluster/connect.js';
 import { startEnvTest, type EnvTest } from './global-setup.js';
 import { startHarness, type Harness } from './harness.js';
@@ -35,9 +36,21 @@ export async function startTwoClusters(): Promise<TwoClusters> {
   };
 }
 
-/** `web` per environment (its own overlay), `api` sharing one folder; each in `<ns>-<env>`. `extra` adds keys to the prod environment. */
-export const envConfig = (ns: string, extra = ''): string =>
-  `environments:\n  - name: staging\n    cluster: staging\n  - name: prod\n    cluster: prod\n${extra}apps:\n  - name: web\n    path: deploy/web/{env}\n    namespace: ${ns}-{env}\n    wait: 20s\n  - name: api\n    path: deploy/api\n    namespace: ${ns}-{env}\n    wait: 0\n`;
+/** The two clusters and the app for every test of the calling file: filled in before its first test, stopped after its last. */
+export function useTwoClusters(): TwoClusters {
+  const env = {} as TwoClusters;
+  beforeAll(async () => void Object.assign(env, await startTwoClusters()), 60_000);
+  afterAll(async () => env.stop?.());
+  return env;
+}
+
+/**
+ * `web` per environment (its own overlay), `api` sharing one folder; each in `<ns>-<env>`.
+ * `extra` adds keys to the prod environment; `web` renames that app, so the files sharing
+ * the run's staging cluster never share an app (and its inventory there).
+ */
+export const envConfig = (ns: string, extra = '', web = 'web'): string =>
+  `environments:\n  - name: staging\n    cluster: staging\n  - name: prod\n    cluster: prod\n${extra}apps:\n  - name: ${web}\n    path: deploy/web/{env}\n    namespace: ${ns}-{env}\n    wait: 20s\n  - name: api\n    path: deploy/api\n    namespace: ${ns}-{env}\n    wait: 0\n`;
 export const configMap = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 export const webDeployment = (image: string): string =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ${image}\n`;
