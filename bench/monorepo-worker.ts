@@ -454,6 +454,7 @@ async function main(): Promise<void> {
     MERGEOPS_MAX_APPS_PER_REPO: String(Math.max(50, job.shape.apps)),
     // A drift scan landing inside a measured run would count as that run's work.
     MERGEOPS_DRIFT_INTERVAL_MS: '0',
+    MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
   });
   const ctx: Ctx = { job, api, cluster, repo, env, concurrency: new WriteConcurrency(), merged: new Map() };
   const namespaces = [...repo.namespaces(), ...repo.namespaces('bench-monok')];

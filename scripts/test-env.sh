@@ -26,13 +26,17 @@ node -e 'const [a,b,c]=process.versions.node.split(".").map(Number); process.exi
   stop "Node $(node --version) is too old" "install Node.js 20.18.1 or newer (https://nodejs.org)"
 
 # --- 1. Debian packages: command each provides → package ---
-# redis-server: the tests' Redis when none answers at REDIS_URL; git: tarball fixtures and the
+# redis-server: the tests' Redis when none answers at REDIS_URL, and the nodes of the Sentinel
+# group and Redis Cluster the HA tests start; redis-sentinel (its own Debian package): their
+# sentinels; redis-tools (redis-cli, a dependency of redis-server): `--cluster create`; git: tarball fixtures and the
 # CLI's remote; openssl: the registry token service's keys; docker-registry: the CNCF
 # Distribution server the image tests start; cmark-gfm: GitHub's Markdown renderer, which the
 # comment tests render previews with.
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need redis-server redis-server
+need redis-sentinel redis-sentinel
+need redis-cli redis-tools
 need git git
 need openssl openssl
 if [ -n "${MERGEOPS_TEST_REGISTRY_BIN:-}" ]; then
@@ -44,7 +48,7 @@ need cmark-gfm cmark-gfm
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    stop "missing ${missing[*]} (commands: redis-server, git, openssl, docker-registry, cmark-gfm), and this machine has no apt-get" \
+    stop "missing ${missing[*]} (commands: redis-server, redis-sentinel, redis-cli, git, openssl, docker-registry, cmark-gfm), and this machine has no apt-get" \
       "install the packages that provide them with your package manager (Debian/Ubuntu names: ${missing[*]})"
   fi
   if [ "$(id -u)" != "0" ]; then

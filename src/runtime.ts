@@ -16,8 +16,8 @@ import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
 import { DeployReports } from './queue/deploy-reports.js';
-import { createRedis } from './queue/redis.js';
-import { DeployState, Deliveries, Leases, PreviewState } from './queue/state.js';
+import { createRedis } from './redis.js';
+import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
@@ -40,20 +40,24 @@ import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.
 import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from './flows/onboard.js';
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
+import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 
 export interface Runtime {
   server?: FastifyInstance;
   /** Base URL of the HTTP server when this process serves webhooks. */
   url?: string;
   queues: Queues;
+  /** Worker processes: per cluster, the drift watches (type and namespace) this process holds. */
+  driftWatches?(): Map<string, string[]>;
   /** Stops taking jobs, lets running ones finish, closes servers and Redis. */
   stop(): Promise<void>;
 }
 
 /** Wires a process for its mode; main.ts and the integration tests both start here. */
 export async function startRuntime(settings: Settings, probot: Probot, log: Logger): Promise<Runtime> {
-  const redis = createRedis(settings.redisUrl);
-  const connection = createRedis(settings.redisUrl, true);
+  const redis = createRedis(settings.redis);
+  const connection = createRedis(settings.redis, true);
   const deliveries = new Deliveries(redis, settings.redisPrefix);
   const previews = new PreviewState(redis, settings.redisPrefix);
   const deploys = new DeployState(redis, settings.redisPrefix);
@@ -184,11 +188,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
+      // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
       branchRefusal: (job, app) => {
-        const grants = targets.get(app.cluster)?.grants ?? [];
+        const grants = targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : [];
         const repo = `${job.owner}/${job.repo}`;
         const env = app.unit?.environment;
-        return (checkDeployBranch(repo, job.branch, job.defaultBranch, app.cluster, grants, env) ?? checkApprovalRequired(repo, app.cluster, grants, env))?.rule ?? null;
+        return checkDeployBranch(repo, job.branch, job.defaultBranch, app.cluster, grants, env) ?? checkApprovalRequired(repo, app.cluster, grants, env);
       },
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
@@ -219,15 +224,51 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
     });
-    const driftWorker = await startDriftWorker(connection, settings.redisPrefix, queues, settings.driftIntervalMs, settings.jobLockMs, {
+    const driftWorker = await startDriftWorker(
+      connection,
+      settings.redisPrefix,
+      queues,
+      { mode: settings.driftTrigger, intervalMs: settings.driftIntervalMs, lockMs: settings.jobLockMs },
+      {
+        hosts,
+        engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
+        log,
+        deployedApps: () => jobDeploys.deployedApps(),
+        isLatestDeploy: (job) => jobDeploys.isLatest(job),
+        enqueueHeal: (job) => enqueueHeal(queues, job),
+        notify,
+        alerts: new DriftAlertState(connection, settings.redisPrefix),
+      },
+      { clusters, names: [...targets.keys()], ownership: new WatchOwnership(connection, settings.redisPrefix) },
+    );
+    runtime.driftWatches = () => driftWorker.watching();
+    // Catch-up after an outage: GitHub's list of the app's deliveries is read with the App JWT;
+    // a redelivery is a write of the delivery's installation, paced with its other writes.
+    const catchUpState = new CatchUpState(connection, settings.redisPrefix);
+    const catchUp = await startCatchUpWorker(connection, settings.redisPrefix, settings.jobLockMs, {
       hosts,
-      engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
       log,
+      intervalMs: settings.catchUpIntervalMs,
+      lookbackMs: settings.catchUpLookbackMs,
+      deliveries: async (since) => listHookDeliveries(await probot.auth(), since),
+      redeliver: async (d) => {
+        const release = await pacer?.acquire(d.installationId ?? 0);
+        try {
+          await redeliverHookDelivery(await probot.auth(), d.id);
+        } finally {
+          await release?.();
+        }
+      },
+      firstRedelivery: (guid) => catchUpState.firstRedelivery(guid),
+      swapLastRun: (now) => catchUpState.swapLastRun(now),
       deployedApps: () => jobDeploys.deployedApps(),
-      isLatestDeploy: (job) => jobDeploys.isLatest(job),
-      enqueueHeal: (job) => enqueueHeal(queues, job),
-      notify,
+      enqueueDeploy: async (job, seenAtMs) => {
+        // pushed_at is in whole seconds: a push GitHub takes after this read must still count as newer.
+        if (!(await jobDeploys.setLatest(job, Math.floor(seenAtMs / 1000) * 1000 - 1000))) return false;
+        return enqueueDeploy(queues, job);
+      },
     });
+    queues.all.push(catchUp.queue);
     const imageWorkers = await startImageWorkers(connection, settings.redisPrefix, {
       hosts,
       registry: new OciDatasource(registryAccess),
@@ -243,7 +284,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

@@ -7,10 +7,11 @@ import { ClusterUnreachableError, KubeApiError } from './client.js';
 import { CLUSTER_CONCURRENCY, type Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
 import { assessHealth, readinessFree } from './health.js';
-import { LEGACY_FIELD_MANAGER, type InventoryKey } from './inventory.js';
+import { LEGACY_FIELD_MANAGER, ownershipOf, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
 import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError } from '../errors.js';
+import { releasedByApp, type OwnerConfigs } from './ownership.js';
 
 export interface ApplyOptions {
   /** Overrides the app's `conflicts:`; self-heal takes back what a hand edit took over. */
@@ -26,6 +27,8 @@ export interface ApplyOptions {
   inventory?: InventoryRecord | null;
   /** Label discovery shared with the other apps of the repository in this job. */
   discovery?: RepoDiscovery;
+  /** Reads another mergeops app's repository config, for its `release:`. */
+  owners?: OwnerConfigs;
 }
 
 export interface ApplyResult {
@@ -75,6 +78,7 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
   if (opts.force !== undefined) planOpts.force = opts.force;
   if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
   if (opts.discovery) planOpts.discovery = opts.discovery;
+  if (opts.owners) planOpts.owners = opts.owners;
   const plan = await planApp(cluster, app, rendered, key, planOpts);
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
@@ -112,12 +116,44 @@ export async function applyApp(cluster: Cluster, app: App, rendered: RenderedObj
     }
   }
 
-  await prune(cluster, plan, rendered, opts, result);
+  await prune(cluster, app, key, plan, rendered, opts, result);
   await record(cluster, key, plan, opts, result);
   return result;
 }
 
-async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
+/** Tries to delete an orphan this many times when it keeps changing under the prune. */
+const PRUNE_ATTEMPTS = 3;
+
+/**
+ * Deletes an orphan only as it was last seen (uid and resourceVersion preconditions): one
+ * that changed since — another app may have taken it over between the plan's list and this
+ * delete — is read again and deleted only while it is still this app's and not released.
+ * What happened: deleted, gone already, or kept and why.
+ */
+export async function deleteOrphan(cluster: Cluster, path: string, seen: KubeObject, app: App, key: InventoryKey): Promise<'deleted' | 'gone' | { kept: string }> {
+  let current = seen;
+  for (let attempt = 1; attempt <= PRUNE_ATTEMPTS; attempt++) {
+    const preconditions = { uid: current.metadata['uid'], resourceVersion: current.metadata['resourceVersion'] };
+    try {
+      await cluster.client.request('DELETE', path, { query: { propagationPolicy: 'Background' }, body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions } });
+      return 'deleted';
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return 'gone';
+      if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+    }
+    const now = await getOrNull(cluster, path);
+    if (now === null) return 'gone';
+    const owner = ownershipOf(now, key);
+    if (owner.owner === 'other') return { kept: `it now belongs to app "${owner.app}" of ${owner.repo}` };
+    if (owner.owner === 'nobody') return { kept: "it no longer carries this app's marks" };
+    const released = releasedByApp(now, app, key);
+    if (released) return { kept: released };
+    current = now;
+  }
+  return { kept: `it kept changing while being pruned (${PRUNE_ATTEMPTS} attempts); the next deploy tries again` };
+}
+
+async function prune(cluster: Cluster, app: App, key: InventoryKey, plan: ClusterPlan, rendered: RenderedObject[], opts: ApplyOptions, result: ApplyResult): Promise<void> {
   if (!opts.prune || plan.orphans.length === 0) return;
   if (result.errors.length) {
     result.pruneSkipped = 'some objects failed to apply, so nothing was pruned';
@@ -134,10 +170,10 @@ async function prune(cluster: Cluster, plan: ClusterPlan, rendered: RenderedObje
       const resource = await cluster.discovery.resolve(o.apiVersion, o.kind);
       if (!resource) return;
       try {
-        await cluster.client.request('DELETE', resourcePath(resource, o.metadata.namespace, o.metadata.name), { query: { propagationPolicy: 'Background' } });
-        result.pruned.push(objectRef(o));
+        const done = await deleteOrphan(cluster, resourcePath(resource, o.metadata.namespace, o.metadata.name), o, app, key);
+        if (done === 'deleted') result.pruned.push(objectRef(o));
+        else if (done !== 'gone') result.warnings.push({ ref: objectRef(o), message: `not pruned although Git no longer has it: ${done.kept}`, from: 'mergeops' });
       } catch (err) {
-        if (err instanceof KubeApiError && err.status === 404) return;
         if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
         else throw err;
       }

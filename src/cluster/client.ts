@@ -107,6 +107,8 @@ export class KubeClient {
     readonly cluster: string,
     private readonly server: URL,
     private readonly agent: https.Agent | http.Agent,
+    /** Watches hold their connection for minutes: their own pool, so they never starve requests of sockets. */
+    private readonly streamAgent: https.Agent | http.Agent,
     private readonly kc: KubeConfig,
     private readonly timeoutMs: number,
     private readonly retry: RetryPolicy,
@@ -128,7 +130,8 @@ export class KubeClient {
       servername: (opts as { servername?: string }).servername,
     };
     const agent = server.protocol === 'http:' ? new http.Agent({ keepAlive: true, maxSockets: 32 }) : new https.Agent(agentOpts);
-    return new KubeClient(cluster, server, agent, kc, timeoutMs, retry);
+    const streamAgent = server.protocol === 'http:' ? new http.Agent({ keepAlive: false }) : new https.Agent({ ...agentOpts, keepAlive: false, maxSockets: Infinity });
+    return new KubeClient(cluster, server, agent, streamAgent, kc, timeoutMs, retry);
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
@@ -183,6 +186,71 @@ export class KubeClient {
     }
   }
 
+  /**
+   * A watch (`?watch=true`): each line the server streams is handed to `onLine` as parsed
+   * JSON until the server ends the stream (its `timeoutSeconds`), the connection breaks
+   * (rejects with ClusterUnreachableError) or `signal` aborts (resolves). An error status
+   * before the stream starts rejects with KubeApiError, as `request` does (410: too old).
+   */
+  async watch(path: string, query: Record<string, string | undefined>, onLine: (line: unknown) => void, signal: AbortSignal): Promise<void> {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries({ ...query, watch: 'true' })) if (v !== undefined) url.searchParams.set(k, v);
+    const headers = { ...(await this.authHeaders()), accept: 'application/json' };
+    const mod = url.protocol === 'http:' ? http : https;
+    await new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      // What `onLine` threw: the stream is cut and the watch fails with it, not as a broken connection.
+      let thrown: unknown;
+      const broke = (err: NodeJS.ErrnoException): void => {
+        if (thrown !== undefined) reject(thrown);
+        else if (signal.aborted) resolve();
+        else reject(new ClusterUnreachableError(this.cluster, err.code ?? err.message));
+      };
+      const req = mod.request(url, { method: 'GET', headers, agent: this.streamAgent, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          if (status < 200 || status >= 300) return;
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line === '') continue;
+            try {
+              onLine(JSON.parse(line));
+            } catch (err) {
+              thrown = err;
+              req.destroy();
+              return;
+            }
+          }
+        });
+        res.on('end', () => {
+          if (status >= 200 && status < 300) return resolve();
+          let reason = 'Unknown';
+          let message = `watch ${url.pathname} failed with HTTP ${status}`;
+          try {
+            const s = JSON.parse(buffered) as { reason?: string; message?: string };
+            reason = s.reason ?? reason;
+            message = s.message ?? message;
+          } catch {
+            // not a Status object; keep the generic message
+          }
+          reject(new KubeApiError(status, reason, message));
+        });
+        res.on('error', broke);
+        // A cut stream may end without an error on the response: `close` before `end`.
+        res.on('close', () => {
+          if (!res.complete) broke(Object.assign(new Error('the watch connection was cut'), { code: 'ECONNRESET' }));
+        });
+      });
+      req.on('error', broke);
+      req.end();
+    });
+  }
+
   private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<RawResponse> {
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
@@ -230,5 +298,6 @@ export class KubeClient {
 
   close(): void {
     this.agent.destroy();
+    this.streamAgent.destroy();
   }
 }

@@ -1,3 +1,4 @@
+import { managedFields } from '../managed-fields.js';
 import type { KubeObject } from '../objects.js';
 
 /**
@@ -10,7 +11,11 @@ export const MANAGED_BY = 'mergeops';
 export const APP_LABEL = 'mergeops.dev/app';
 export const REPO_ID_LABEL = 'mergeops.dev/repo-id';
 export const REPO_ANNOTATION = 'mergeops.dev/repo';
-/** Set by an object's owner on the live object: `<owner>/<repo>/<app>` may take it over. */
+/**
+ * Set on the live object by its owner: `<owner>/<repo>/<app>` (or `<owner>/<repo>`, any app
+ * of it) may take it over. On an object another mergeops app owns it counts only when that
+ * app's own field manager wrote it (its Git declares it), never when anyone else did.
+ */
 export const ADOPT_ANNOTATION = 'mergeops.dev/adopt';
 /**
  * Written by mergeops on a Namespace an app took over rather than created, and kept on every
@@ -59,17 +64,33 @@ export function inventorySelector(key: InventoryKey): string {
   return `${MANAGED_BY_LABEL}=${MANAGED_BY},${APP_LABEL}=${key.app},${REPO_ID_LABEL}=${key.repoId}`;
 }
 
-/** Who a live object belongs to, read from its inventory marks. */
+/**
+ * Who a live object belongs to. Its inventory marks say it first (only the owner's own
+ * applies write them); an object without marks still belongs to the mergeops app whose
+ * field manager applied it (`mergeops/<repo id>/<app>`), so stripping the labels by hand
+ * does not make it anybody's to adopt.
+ */
 export type Ownership =
   | { owner: 'this-app' }
   | { owner: 'nobody' }
-  | { owner: 'other'; repo: string; app: string };
+  | { owner: 'other'; repoId: number; repo: string; app: string };
+
+/** `mergeops/<repo id>/<app>`: a field manager of one mergeops app (see fieldManager). */
+const APP_FIELD_MANAGER = /^mergeops\/(\d+)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/;
 
 export function ownershipOf(live: KubeObject, key: InventoryKey): Ownership {
   const labels = live.metadata.labels ?? {};
-  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY || labels[APP_LABEL] === undefined || labels[REPO_ID_LABEL] === undefined) return { owner: 'nobody' };
-  if (labels[APP_LABEL] === key.app && labels[REPO_ID_LABEL] === String(key.repoId)) return { owner: 'this-app' };
-  return { owner: 'other', repo: live.metadata.annotations?.[REPO_ANNOTATION] ?? `repository id ${labels[REPO_ID_LABEL]}`, app: labels[APP_LABEL] };
+  const repoName = (id: string): string => live.metadata.annotations?.[REPO_ANNOTATION] ?? `repository id ${id}`;
+  if (labels[MANAGED_BY_LABEL] === MANAGED_BY && labels[APP_LABEL] !== undefined && labels[REPO_ID_LABEL] !== undefined) {
+    if (labels[APP_LABEL] === key.app && labels[REPO_ID_LABEL] === String(key.repoId)) return { owner: 'this-app' };
+    return { owner: 'other', repoId: Number(labels[REPO_ID_LABEL]), repo: repoName(labels[REPO_ID_LABEL]), app: labels[APP_LABEL] };
+  }
+  const mine = fieldManager(key);
+  for (const e of managedFields(live)) {
+    const m = e.operation === 'Apply' && e.manager !== mine ? APP_FIELD_MANAGER.exec(e.manager) : null;
+    if (m) return { owner: 'other', repoId: Number(m[1]), repo: repoName(m[1] as string), app: m[2] as string };
+  }
+  return { owner: 'nobody' };
 }
 
 /** What the adopt annotation must say for this app: `<owner>/<repo>/<app>`. */

@@ -21,6 +21,7 @@ import {
   type InventoryKey,
 } from './inventory.js';
 import { inventoryNamespace, parseRef, readInventory, refIdentity, type InventoryRecord } from './inventory-store.js';
+import { releasedByApp, takeOverRefusal, type OwnerConfigs } from './ownership.js';
 import { checkGrants, checkNamespaceMetadata, matchesAny, type Violation } from '../policy/grants.js';
 
 export interface ObjectError {
@@ -73,6 +74,8 @@ export interface PlanOptions {
   inventory?: InventoryRecord | null;
   /** Label discovery shared with the other apps of the repository in this job. */
   discovery?: RepoDiscovery;
+  /** Reads the config of another mergeops app's repository, for its `release:` (absent: only its annotation can release). */
+  owners?: OwnerConfigs;
 }
 
 /**
@@ -232,7 +235,10 @@ export async function planApp(
     // Ownership before anything the server said: an object that is not this app's is
     // refused without a word of its live content (errors can quote it, too).
     if (p.live) {
-      const takeover = takeOverRefusal(p.live, p.desired, app, key);
+      const owner = ownershipOf(p.live, key);
+      // The owner's config is read only when this app asks for the object (GitHub reads cost).
+      const ownerConfig = owner.owner === 'other' && opts.owners && app.adopt.includes(adoptRef(p.desired)) ? await opts.owners.read(owner) : undefined;
+      const takeover = takeOverRefusal(p.live, p.desired, app, key, ownerConfig);
       if (takeover) {
         refused.add(p);
         errors.push({ ref, message: takeover, source: p.source });
@@ -306,7 +312,7 @@ export async function planApp(
     }
   }
 
-  const orphans = opts.orphans ? pruneCandidates(stale, cluster, key, warnings) : [];
+  const orphans = opts.orphans ? pruneCandidates(stale, cluster, app, key, warnings) : [];
   return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans, opts.orphans ? stale : []);
 }
 
@@ -349,20 +355,6 @@ function adoptedByApp(live: KubeObject, app: App, key: InventoryKey): boolean {
   return ownershipOf(live, key).owner !== 'this-app' || a[ADOPTED_ANNOTATION] !== undefined || a[ADOPT_ANNOTATION] === adoptValue(key) || app.adopt.includes(adoptRef(live));
 }
 
-/** Null when the app may write this live object: it is the app's, or explicitly adopted. */
-export function takeOverRefusal(live: KubeObject, desired: KubeObject, app: App, key: InventoryKey): string | null {
-  const owner = ownershipOf(live, key);
-  if (owner.owner === 'this-app') return null;
-  const name = adoptRef(desired);
-  if (app.adopt.includes(name) || live.metadata.annotations?.[ADOPT_ANNOTATION] === adoptValue(key)) return null;
-  const whose = owner.owner === 'other' ? ` (it belongs to app "${owner.app}" of ${owner.repo})` : '';
-  return (
-    `would take over \`${objectRef(desired)}\`, which this app does not manage${whose}; its live content is not shown. ` +
-    `To take it over on purpose, add "${name}" to adopt: of app "${app.name}" in ${REPO_CONFIG_PATH} on the base branch, ` +
-    `or have the object's owner annotate the live object with ${ADOPT_ANNOTATION}: "${adoptValue(key)}"; otherwise give the object in Git another name`
-  );
-}
-
 /**
  * `createNamespace: true`: the app's namespace, labelled as the app's, when it does not exist
  * yet (or was created this way before, so it is not an orphan). A namespace someone else
@@ -380,9 +372,10 @@ async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, 
 
 /**
  * Every prune candidate is re-checked: still inside the app's grant (an operator may have
- * narrowed it), and not marked to be kept. The rest are named, not deleted.
+ * narrowed it), not marked to be kept, and not released by the app to another one. The
+ * rest are named, not deleted.
  */
-function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
+function pruneCandidates(orphans: KubeObject[], cluster: Cluster, app: App, key: InventoryKey, warnings: ObjectWarning[]): KubeObject[] {
   const outside = new Map(
     [...inInventoryNamespace(orphans, cluster), ...checkGrants(orphans.map((o) => ({ object: o, namespaced: o.metadata.namespace !== undefined })), key.repo, cluster.target.name, cluster.target.grants)].map((v) => [v.ref, v.rule]),
   );
@@ -391,7 +384,11 @@ function pruneCandidates(orphans: KubeObject[], cluster: Cluster, key: Inventory
     const rule = outside.get(ref);
     if (rule) warnings.push({ ref, message: `not pruned although Git no longer has it: ${rule}`, from: 'mergeops' });
     else if (o.metadata.annotations?.[PRUNE_ANNOTATION] === 'disabled') warnings.push({ ref, message: `not pruned although Git no longer has it: it carries ${PRUNE_ANNOTATION}: disabled`, from: 'mergeops' });
-    else return true;
+    else {
+      const released = releasedByApp(o, app, key);
+      if (!released) return true;
+      warnings.push({ ref, message: `not pruned although Git no longer has it: ${released}`, from: 'mergeops' });
+    }
     return false;
   });
 }

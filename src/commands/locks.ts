@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { Gauge } from 'prom-client';
 import type { DeployJob } from '../flows/jobs.js';
 import { registry } from '../metrics.js';
@@ -100,7 +100,7 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [])
  */
 export class LockStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

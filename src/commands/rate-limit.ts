@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 export interface RateLimit {
   /** Commands of one name per PR per window. */
@@ -20,7 +20,7 @@ export type RateDecision = { allowed: true } | { allowed: false; notify: boolean
  */
 export class CommandRateLimiter {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly limit: RateLimit = DEFAULT_COMMAND_RATE,
   ) {}

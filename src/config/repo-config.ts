@@ -13,6 +13,8 @@ const DOTTED_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const DEFAULT_WAIT_MS = 300_000;
 /** `Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how `adopt:` names a live object. */
 const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
+/** `owner/repo` (any app of it) or `owner/repo/app`: who a `release:` hands an object to. */
+const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
 const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
 /** Where an app's `path`, `namespace` and Helm values files name the environment they are expanded for. */
 export const ENV_TOKEN = '{env}';
@@ -51,6 +53,16 @@ const appSchema = mapping({
   failOn: unset(list(str(/^warnings$/, 'the only value is warnings'))).describe("[warnings]: the API server's warnings on the dry-run (deprecated APIs, Pod Security warn, policy Warn) fail the preview and the deploy."),
   adopt: unset(list(str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config'))).describe(
     'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
+  ),
+  release: unset(
+    list(
+      mapping({
+        object: str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config').describe('The live object this app hands over, as adopt: names it.'),
+        to: unset(str(RELEASE_TO, 'owner/repo (any app of that repository) or owner/repo/app')).describe('Who may take it: owner/repo or owner/repo/app (default: any mergeops app whose adopt: names it).'),
+      }),
+    ),
+  ).describe(
+    "Objects this app owns and hands over to another mergeops app (another repository's, or another app of this one), which must also list them under adopt:. Read from the default branch of this repository. This app's prune leaves a released object in place.",
   ),
   selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
   review: unset(
@@ -171,24 +183,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
     })
     .transform((c) => {
       const environments = c.environments ? resolveEnvironments(c.environments) : undefined;
-      const entries = (c.apps ?? []).map((a, i) => ({
-        name: a.name,
-        path: a.path,
-        cluster: a.cluster ?? 'default',
-        branch: a.branch ?? defaultBranch,
-        prune: a.prune ?? true,
-        pruneEmpty: a.pruneEmpty ?? false,
-        waitMs: a.wait ?? DEFAULT_WAIT_MS,
-        // `force:` is the older spelling: true was "take over" (now the default), false "fail".
-        conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
-        createNamespace: a.createNamespace ?? false,
-        failOn: (a.failOn ?? []) as 'warnings'[],
-        adopt: a.adopt ?? [],
-        selfHeal: a.selfHeal ?? false,
-        ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
-        ...(a.namespace ? { namespace: a.namespace } : {}),
-        ...(a.helm ? { helm: a.helm } : {}),
-      }));
+      const entries = (c.apps ?? []).map((a) => appEntry(a, defaultBranch));
       if (!environments) {
         const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
         const names = apps.map((a) => a.name);
@@ -203,6 +198,29 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       const images = (c.images ?? []).map((r) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name)) }));
       return { apps: units, images, environments };
     });
+}
+
+/** An app entry with this repository's defaults, before any environment expands it. */
+function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
+  return {
+    name: a.name,
+    path: a.path,
+    cluster: a.cluster ?? 'default',
+    branch: a.branch ?? defaultBranch,
+    prune: a.prune ?? true,
+    pruneEmpty: a.pruneEmpty ?? false,
+    waitMs: a.wait ?? DEFAULT_WAIT_MS,
+    // `force:` is the older spelling: true was "take over" (now the default), false "fail".
+    conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
+    createNamespace: a.createNamespace ?? false,
+    failOn: (a.failOn ?? []) as 'warnings'[],
+    adopt: a.adopt ?? [],
+    ...(a.release?.length ? { release: a.release.map((r) => (r.to ? { object: r.object, to: r.to } : { object: r.object })) } : {}),
+    selfHeal: a.selfHeal ?? false,
+    ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
+    ...(a.namespace ? { namespace: a.namespace } : {}),
+    ...(a.helm ? { helm: a.helm } : {}),
+  };
 }
 
 /** One environment as the engine uses it: its dependencies resolved, its soak in milliseconds. */
@@ -326,27 +344,13 @@ export function configAppName(app: Pick<App, 'name' | 'unit'>): string {
   return app.unit?.app ?? app.name;
 }
 
-type ParsedApp = Omit<z.output<typeof appSchema>, 'wait' | 'force' | 'review' | 'environments' | 'cluster' | 'conflicts' | 'failOn' | 'helm'>;
 type ImageRuleOut = z.output<typeof imageRuleSchema>;
 
 /** One deployable unit: an app, or (with environments) one app in one environment. */
-export interface App extends Pick<ParsedApp, 'name' | 'path'> {
-  cluster: string;
-  branch: string;
-  prune: boolean;
-  pruneEmpty: boolean;
-  waitMs: number;
-  conflicts: 'overwrite' | 'fail';
-  createNamespace: boolean;
-  failOn: 'warnings'[];
-  adopt: string[];
-  selfHeal: boolean;
-  review?: { onRisk: 'action_required' };
-  namespace?: string;
-  helm?: NonNullable<z.output<typeof helmSchema>>;
+export type App = ReturnType<typeof appEntry> & {
   /** Set when the config has environments: which app of it, in which environment. */
   unit?: { app: string; environment: string };
-}
+};
 
 export interface RepoConfig {
   apps: App[];

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { errorText } from '../errors.js';
 import { ConfigError, check } from './validate.js';
 import { DEFAULT_CAPS, type RepoCaps } from './caps.js';
+import { clusterKeyPrefix, type RedisTarget } from '../redis.js';
+import { redisEnvironment, redisTarget } from './redis-target.js';
 
 export type Mode = z.output<typeof environmentSchema>['MERGEOPS_MODE'];
 
@@ -16,8 +18,8 @@ export interface Settings {
   webhookSecret?: string;
   /** A smee.io channel GitHub sends webhooks to, relayed to this process (laptops; Probot's convention). */
   webhookProxyUrl?: string;
-  redisUrl: string;
-  /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis. */
+  redis: RedisTarget;
+  /** Key prefix for every BullMQ and mergeops key, so several installs can share a Redis (hash-tagged on a Cluster). */
   redisPrefix: string;
   clustersFile?: string;
   logLevel: string;
@@ -33,6 +35,12 @@ export interface Settings {
   healthPollMs: number;
   /** How often the drift watch compares deployed apps with their commit; 0 turns it off. */
   driftIntervalMs: number;
+  /** What starts a drift check: Kubernetes watches (a change, as it happens) or the interval's full compare. */
+  driftTrigger: 'watch' | 'interval';
+  /** How often the app asks GitHub for webhooks that failed and checks deployed branch heads (also on start); 0 turns it off. */
+  catchUpIntervalMs: number;
+  /** How far back failed webhook deliveries are redelivered at most. */
+  catchUpLookbackMs: number;
   adminUser?: string;
   adminPassword?: string;
   /** pr: open one onboarding PR (a detected config) per installed repository without one. */
@@ -103,7 +111,7 @@ export const environmentSchema = z.looseObject({
   WEBHOOK_PROXY_URL: text().refine((v) => v === undefined || /^https?:\/\/[^\s/]+/.test(v), {
     error: (iss) => `expected a URL like https://smee.io/abc123, got "${String(iss.input)}"`,
   }),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  ...redisEnvironment,
   MERGEOPS_REDIS_PREFIX: z.string().default('mergeops'),
   MERGEOPS_CLUSTERS: text(),
   LOG_LEVEL: z.string().default('info'),
@@ -114,6 +122,10 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_REVISION_CACHE_BYTES: whole(256 * 1024 * 1024),
   MERGEOPS_HEALTH_POLL_MS: whole(2000),
   MERGEOPS_DRIFT_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_DRIFT_TRIGGER: z.enum(['watch', 'interval'], { error: 'expected watch or interval' }).default('watch'),
+  MERGEOPS_CATCH_UP_INTERVAL_MS: whole(5 * 60_000),
+  // GitHub keeps (and redelivers) deliveries for three days.
+  MERGEOPS_CATCH_UP_LOOKBACK_MS: whole(3 * 24 * 3600_000),
   MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
   MERGEOPS_GITHUB_WRITES_PER_MINUTE: whole(80),
   MERGEOPS_GITHUB_WRITE_WINDOW_MS: whole(60_000),
@@ -145,12 +157,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       throw new ConfigError(`cannot read ${e.PRIVATE_KEY_PATH}: ${errorText(err)}`, 'PRIVATE_KEY_PATH');
     }
   }
+  const redis = redisTarget(e);
   const s: Settings = {
     mode: e.MERGEOPS_MODE,
     port: e.PORT,
     host: e.HOST,
-    redisUrl: e.REDIS_URL,
-    redisPrefix: e.MERGEOPS_REDIS_PREFIX,
+    redis,
+    redisPrefix: redis.kind === 'cluster' ? clusterKeyPrefix(e.MERGEOPS_REDIS_PREFIX) : e.MERGEOPS_REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.MERGEOPS_WORKER_CONCURRENCY,
     jobLockMs: e.MERGEOPS_JOB_LOCK_MS,
@@ -159,6 +172,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     revisionCacheBytes: e.MERGEOPS_REVISION_CACHE_BYTES,
     healthPollMs: e.MERGEOPS_HEALTH_POLL_MS,
     driftIntervalMs: e.MERGEOPS_DRIFT_INTERVAL_MS,
+    driftTrigger: e.MERGEOPS_DRIFT_TRIGGER,
+    catchUpIntervalMs: e.MERGEOPS_CATCH_UP_INTERVAL_MS,
+    catchUpLookbackMs: e.MERGEOPS_CATCH_UP_LOOKBACK_MS,
     imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
     githubWritesPerMinute: e.MERGEOPS_GITHUB_WRITES_PER_MINUTE,
     githubWriteWindowMs: e.MERGEOPS_GITHUB_WRITE_WINDOW_MS,

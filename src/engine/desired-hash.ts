@@ -8,7 +8,7 @@ import { identity, type RenderedObject } from '../objects.js';
  * app whose objects are the same but whose `prune:` or namespace changed must still be
  * applied. `wait`, `selfHeal`, `failOn` and `review` change only what is reported.
  */
-const APPLY_SETTINGS = ['cluster', 'namespace', 'prune', 'pruneEmpty', 'conflicts', 'createNamespace', 'adopt'] as const;
+const APPLY_SETTINGS = ['cluster', 'namespace', 'prune', 'pruneEmpty', 'conflicts', 'createNamespace', 'adopt', 'release'] as const;
 
 /**
  * One hash of what deploying the app would ask of its cluster: its rendered objects (in

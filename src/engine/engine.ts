@@ -4,6 +4,7 @@ import { CLUSTER_CONCURRENCY, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory, type InventoryRecord } from '../cluster/inventory-store.js';
 import { planApp, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
 import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
@@ -35,6 +36,8 @@ export interface AppTarget {
   commit?: string;
   /** Shared by the apps of one job: apps without an inventory look for their labels once. */
   discovery?: RepoDiscovery;
+  /** Reads the default-branch config of another mergeops app that owns an object this one adopts. */
+  owners?: OwnerConfigs;
 }
 
 export interface AppPlan {
@@ -97,6 +100,7 @@ export class Engine {
           orphans: opts.orphans ?? true,
           ...(opts.force !== undefined ? { force: opts.force } : {}),
           ...(t.discovery ? { discovery: t.discovery } : {}),
+          ...(t.owners ? { owners: t.owners } : {}),
         }),
       opts.timings,
     );
@@ -146,6 +150,7 @@ export class Engine {
           ...(opts.force !== undefined ? { force: opts.force } : {}),
           ...(inventory !== undefined ? { inventory } : {}),
           ...(t.discovery ? { discovery: t.discovery } : {}),
+          ...(t.owners ? { owners: t.owners } : {}),
           prune: app.prune,
           pruneEmpty: app.pruneEmpty,
           concurrency: CLUSTER_CONCURRENCY,

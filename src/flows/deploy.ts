@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
+import type { BranchViolation } from '../policy/grants.js';
 import type { App, Environment } from '../config/repo-config.js';
 import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, openRevision } from '../engine/revision.js';
@@ -12,6 +13,7 @@ import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
+import { ownerConfigs } from './owner-configs.js';
 
 /**
  * Apps of one push applied at once: enough to overlap the round trips each app waits on
@@ -37,10 +39,11 @@ export interface DeployDeps {
   holdIfLocked?(job: DeployJob, app: string, pushedAtMs: number): Promise<HeldBy | null>;
   /**
    * Why this job's branch may not deploy `app` (the operator's grant `branches:`, default
-   * the repository's default branch), or null. The config that says where and how an app
-   * deploys is read from the pushed commit, so only allowed branches may have a say.
+   * the repository's default branch; without a policy, the default branch only), or null.
+   * The config that says where and how an app deploys is read from the pushed commit, so
+   * only allowed branches may have a say.
    */
-  branchRefusal?(job: DeployJob, app: App): string | null;
+  branchRefusal?(job: DeployJob, app: App): BranchViolation | null;
   /** The operator's caps on a repository's config (apps, `wait:`). */
   caps?: RepoCaps;
   /** The commit `app` last deployed successfully (null: never): a push skips an app only when it is the push's parent. */
@@ -181,9 +184,15 @@ async function deployApps(
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
     const refused = deps.branchRefusal?.(job, app);
+    if (refused?.noPolicy) {
+      // Running without a policy is the documented rule, not a failure: say so, neutrally.
+      log.info({ app: app.name, branch: job.branch, why: refused.rule }, 'no operator policy: only the default branch deploys; nothing applied');
+      out.notDeployed = refused.rule;
+      continue;
+    }
     if (refused) {
       log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
-      out.problems.push({ message: refused, file: '.github/mergeops.yml', line: 1 });
+      out.problems.push({ message: refused.rule, file: '.github/mergeops.yml', line: 1 });
       continue;
     }
     const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
@@ -213,13 +222,14 @@ async function deployApps(
     })
   ).filter((r): r is Rendered => r !== null);
   const discovery = jobDiscovery();
+  const owners = ownerConfigs(deps.hosts, job.installationId);
   const applyAll = async (units: Rendered[]): Promise<void> => {
     const first = units.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
     const rest = units.filter((r) => !first.includes(r));
     for (const wave of [first, rest]) await mapLimit(wave, DEPLOY_APP_CONCURRENCY, applyOne);
   };
   const applyOne = async ({ app, out, objects }: Rendered): Promise<void> => {
-      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), commit: job.sha, discovery };
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), commit: job.sha, discovery, owners };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { DriftEntry } from '../diff/drift.js';
@@ -28,6 +29,23 @@ export interface DriftDeps {
   enqueueHeal(job: DeployJob): Promise<void>;
   /** Operator notifications (drift detected); queued, never throws. */
   notify?(events: NotifyEvent[]): Promise<void>;
+  /**
+   * The drift each app was last alerted for (check run, notification), so one drift is
+   * alerted once however many compares see it; absent: every compare alerts.
+   */
+  alerts?: DriftAlerts;
+}
+
+export interface DriftAlerts {
+  /** True when `fingerprint` is not the drift last alerted for this app (and records it). */
+  first(d: DeployedApp, fingerprint: string): Promise<boolean>;
+  /** The app is back to Git (or is being healed): the same drift later is a new one. */
+  clear(d: DeployedApp): Promise<void>;
+}
+
+/** `repoId/app`: how a drift check names the apps it is limited to. */
+export function driftAppKey(d: Pick<DeployedApp, 'repoId' | 'app'>): string {
+  return `${d.repoId}/${d.app}`;
 }
 
 /**
@@ -35,8 +53,8 @@ export interface DriftDeps {
  * (dry-run, so defaults don't count). Drift is logged, counted and reported as a check
  * run on that commit; apps with `selfHeal: true` get their commit re-applied.
  */
-export async function runDriftScan(deps: DriftDeps): Promise<DriftFinding[]> {
-  const deployed = await deps.deployedApps();
+export async function runDriftScan(deps: DriftDeps, only?: ReadonlySet<string>): Promise<DriftFinding[]> {
+  const deployed = (await deps.deployedApps()).filter((d) => !only || only.has(driftAppKey(d)));
   const byCommit = new Map<string, DeployedApp[]>();
   for (const d of deployed) {
     const key = `${d.repoId}@${d.sha}`;
@@ -70,19 +88,32 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const app = revision.config.apps.find((a) => a.name === d.app);
       if (!app) continue;
       const drift = await deps.engine.drift({ app, dir: revision.dir, key: appKey(d.repoId, `${d.owner}/${d.repo}`, app) }, { log });
-      if (drift.length === 0) continue;
+      if (drift.length === 0) {
+        await deps.alerts?.clear(d);
+        continue;
+      }
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
       driftDetected.inc({ app: appLabel.of(app.name), cluster: app.cluster, healed: String(heal) }, drift.length);
       log.warn({ app: app.name, objects: drift.map((e) => `${e.ref}: ${e.fields.map((f) => f.path).join(', ')}`), selfHeal: heal }, 'drift detected');
+      // The cluster first: the heal goes before GitHub hears of the drift. Only this app:
+      // its neighbours on the commit may have drift nobody asked to revert.
+      if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal', apps: [app.name] });
+      out.push({ app: app.name, sha: d.sha, drift, healed: heal });
+      // Healed, the app is back to Git: the same hand edit again is a new drift. Kept, the
+      // drift is alerted once, not again by every compare that still sees it.
+      if (heal) await deps.alerts?.clear(d);
+      else if (deps.alerts && !(await deps.alerts.first(d, driftFingerprint(d.sha, drift)))) continue;
       const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
       await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));
       await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: host.checkRunUrl(check.id) })]);
-      // Only this app: its neighbours on the commit may have drift nobody asked to revert.
-      if (heal) await deps.enqueueHeal({ ...d, reason: 'self-heal', apps: [app.name] });
-      out.push({ app: app.name, sha: d.sha, drift, healed: heal });
     }
     return out;
   } finally {
     await revision.close();
   }
+}
+
+/** One drift: the commit it differs from and every differing field with its live value. */
+export function driftFingerprint(sha: string, drift: DriftEntry[]): string {
+  return crypto.createHash('sha256').update(JSON.stringify([sha, drift])).digest('hex').slice(0, 32);
 }

@@ -10,6 +10,7 @@ import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } fr
 import { appsOn, openRevision, type Revision } from '../engine/revision.js';
 import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
+import { ownerConfigs } from './owner-configs.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
 import { formatCheck } from '../report/check.js';
@@ -158,8 +159,9 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     log.info({ apps: scope.affected.map((a) => a.name), unaffected: unchanged.length }, 'rendering apps');
     // Only an app the base branch has can have been deployed, so only it can have drifted.
     const discovery = jobDiscovery();
+    const owners = ownerConfigs(deps.hosts, job.installationId);
     const planned = await mapLimit(scope.affected, APP_CONCURRENCY, async (app) => {
-      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), discovery };
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), discovery, owners };
       const baseApp = baseEntries.get(app.name);
       // Apps a command names are planned as asked (to see their drift, say).
       const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 
 /** GitHub: "no more than 80 content-generating requests per minute" (and 500 an hour). */
 export const WRITES_PER_MINUTE = 80;
@@ -22,14 +22,16 @@ const TURN_POLL_MS = 15;
 // taken when the turn is free and both windows have room, else the script answers how long
 // to wait (never 0: 0 alone means granted, and an entry exactly one window old still
 // counts). The minute is one window plus a second: a request reaches GitHub a little after
-// its slot is taken, and GitHub's own clock decides.
+// its slot is taken, and GitHub's own clock decides. Every key is declared (the log, its
+// pause, its turn): a Redis Cluster routes and checks a script by its KEYS.
 const ACQUIRE = `
-local key, now, id = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local key, pause, turn = KEYS[1], KEYS[2], KEYS[3]
+local now, id = tonumber(ARGV[1]), ARGV[2]
 local perMin, perHour = tonumber(ARGV[3]), tonumber(ARGV[4])
 local minute, hour, turnMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local paused = redis.call('PTTL', key .. ':pause')
+local paused = redis.call('PTTL', pause)
 if paused > 0 then return paused end
-local holder = redis.call('PTTL', key .. ':turn')
+local holder = redis.call('PTTL', turn)
 if holder > 0 or holder == -1 then return -2 end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
 local lastMinute = redis.call('ZCOUNT', key, now - minute, '+inf')
@@ -43,7 +45,7 @@ if redis.call('ZCARD', key) >= perHour then
 end
 redis.call('ZADD', key, now, id)
 redis.call('PEXPIRE', key, hour)
-redis.call('SET', key .. ':turn', id, 'PX', turnMs)
+redis.call('SET', turn, id, 'PX', turnMs)
 return 0
 `;
 
@@ -77,7 +79,7 @@ export interface WriteLimits {
  */
 export class WritePacer {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly limits: WriteLimits = { perMinute: WRITES_PER_MINUTE, perHour: WRITES_PER_HOUR },
   ) {}
@@ -98,7 +100,7 @@ export class WritePacer {
       // A random member: workers in containers all run as pid 1, and two slots taken in the
       // same millisecond under one name would count as one (ZADD only moves its score).
       const id = crypto.randomUUID();
-      const wait = Number(await this.redis.eval(ACQUIRE, 1, key, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS)));
+      const wait = Number(await this.redis.eval(ACQUIRE, 3, key, `${key}:pause`, `${key}:turn`, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS)));
       if (wait === 0) return this.holdTurn(key, id);
       await new Promise((r) => setTimeout(r, wait === -2 ? TURN_POLL_MS : Math.min(wait, minute) + 5));
     }

@@ -1,8 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
-import { redisAnswers } from '../queue/redis.js';
+import { redisAnswers, type RedisClient } from '../redis.js';
 import type { Deliveries } from '../queue/state.js';
 import type { Queues } from '../queue/queues.js';
 import { queueDepth, registry } from '../metrics.js';
@@ -18,7 +17,7 @@ export interface ServerDeps {
   admin?: { user: string; password: string };
   /** `POST /registry/webhook`, only when the operator set a shared or per-host secret. */
   registry?: { secrets: RegistryWebhookSecrets; onEvents(events: ImageEvent[]): Promise<number> };
-  redis: Redis;
+  redis: RedisClient;
   state: Deliveries;
   logger: Logger;
   /** Webhook intake budget; the defaults follow GitHub's payload cap. */

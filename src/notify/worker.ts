@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { Logger } from 'pino';
 import { errorText } from '../errors.js';
 import { notificationsSent } from '../metrics.js';
@@ -118,7 +118,7 @@ export async function send(r: Receiver, job: NotifyJob, delivery: string): Promi
 export interface NotifyWorkerDeps {
   receivers: Receiver[];
   /** For the per-receiver rate limit, shared by every worker replica. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   log: Logger;
 }

@@ -6,9 +6,9 @@ import type { Problem } from '../errors.js';
  * The keys that decide where and how an app deploys. A PR from a fork previews its own
  * manifests, but these come from the base branch's config: a fork must not aim the dry-run
  * (and what it reads back) at another cluster or namespace, nor preview with adoption,
- * namespace creation or prune it was not given.
+ * namespace creation, prune or release it was not given.
  */
-export const TARGET_KEYS = ['cluster', 'namespace', 'branch', 'conflicts', 'prune', 'pruneEmpty', 'createNamespace', 'adopt', 'selfHeal'] as const;
+export const TARGET_KEYS = ['cluster', 'namespace', 'branch', 'conflicts', 'prune', 'pruneEmpty', 'createNamespace', 'adopt', 'release', 'selfHeal'] as const;
 
 /**
  * The apps a fork PR previews: each head app that the base branch also defines, with its
@@ -30,6 +30,8 @@ export function forkPreviewApps(head: App[], base: App[]): { apps: App[]; proble
       continue;
     }
     const merged: App = { ...app, cluster: b.cluster, branch: b.branch, conflicts: b.conflicts, prune: b.prune, pruneEmpty: b.pruneEmpty, createNamespace: b.createNamespace, adopt: b.adopt, selfHeal: b.selfHeal };
+    if (b.release !== undefined) merged.release = b.release;
+    else delete merged.release;
     if (b.namespace !== undefined) merged.namespace = b.namespace;
     else delete merged.namespace;
     apps.push(merged);

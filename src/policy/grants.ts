@@ -105,6 +105,11 @@ export function checkNamespaceMetadata(
   };
 }
 
+/** A branch that may not deploy; `noPolicy` when that is the rule of running without a policy (nothing failed). */
+export interface BranchViolation extends Violation {
+  noPolicy?: true;
+}
+
 /**
  * Whether a commit of `branch` may deploy to `cluster` at all. Where and how something
  * deploys is read from the deployed commit's config, so a branch the operator did not
@@ -113,16 +118,24 @@ export function checkNamespaceMetadata(
  * Grants add up. Without a policy (`grants === null`, local use) only the default branch
  * deploys as well.
  */
-export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null, environment?: string): Violation | null {
-  const forRepo = grants === null ? null : grants.filter((g) => matchesAny(g.repos, repo));
-  // No grant for the repo: checkGrants names that refusal.
-  if (forRepo !== null && forRepo.length === 0) return null;
-  const mine = forRepo === null ? null : forRepo.filter((g) => coversEnvironment(g, environment));
-  if (mine !== null && mine.length === 0) {
-    const which = environment === undefined ? 'apps without environments' : `environment "${environment}"`;
-    return { ref: `cluster ${cluster}`, rule: `no grant of cluster "${cluster}" for ${repo} covers ${which} (its grants name environments: ${forRepo?.flatMap((g) => g.environments ?? []).join(', ')}); ask the operator to add it to a grant's environments in MERGEOPS_CLUSTERS` };
+export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null, environment?: string): BranchViolation | null {
+  if (grants === null) {
+    if (branch === defaultBranch) return null;
+    return {
+      ref: `branch ${branch}`,
+      noPolicy: true,
+      rule: `branch "${branch}" does not deploy ${repo}: the operator configured no policy (no MERGEOPS_CLUSTERS file), and then only the default branch "${defaultBranch}" deploys, whatever the branch's own config says; merge into "${defaultBranch}", or ask the operator for a clusters file whose grant lists this branch under branches:`,
+    };
   }
-  const allowed = [...new Set((mine ?? [{ branches: undefined }]).flatMap((g) => g.branches ?? [defaultBranch]))];
+  const forRepo = grants.filter((g) => matchesAny(g.repos, repo));
+  // No grant for the repo: checkGrants names that refusal.
+  if (forRepo.length === 0) return null;
+  const mine = forRepo.filter((g) => coversEnvironment(g, environment));
+  if (mine.length === 0) {
+    const which = environment === undefined ? 'apps without environments' : `environment "${environment}"`;
+    return { ref: `cluster ${cluster}`, rule: `no grant of cluster "${cluster}" for ${repo} covers ${which} (its grants name environments: ${forRepo.flatMap((g) => g.environments ?? []).join(', ')}); ask the operator to add it to a grant's environments in MERGEOPS_CLUSTERS` };
+  }
+  const allowed = [...new Set(mine.flatMap((g) => g.branches ?? [defaultBranch]))];
   if (matchesAny(allowed, branch)) return null;
   return {
     ref: `branch ${branch}`,

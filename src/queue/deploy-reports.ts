@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { DeployReportJob } from '../flows/jobs.js';
 
 // Takes the next number in the order of applies and makes it the newest report of each
@@ -24,7 +24,7 @@ return seq
  */
 export class DeployReports {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { ImageRule } from '../config/repo-config.js';
 import type { RepoTarget } from '../flows/jobs.js';
 import type { PollState, Watcher } from '../flows/poll.js';
@@ -11,7 +11,7 @@ import { normaliseRepository } from '../images/reference.js';
  */
 export class ImageIndex {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

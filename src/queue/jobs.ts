@@ -11,6 +11,11 @@ export const IMAGE_QUEUE = 'image-bump';
 /** A scheduler per watched image; its job lists the image's tags. */
 export const IMAGE_POLL_QUEUE = 'image-poll';
 
+/** A drift check: of these apps (`repoId/app`, a watch saw someone else change them), or a full compare of every deployed app. */
+export interface DriftJob {
+  apps?: string[];
+}
+
 export interface PollJob {
   repository: string;
 }

@@ -1,14 +1,14 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { DeployJob, DeployReportJob, ImageJob, PreviewJob, SyncJob } from '../flows/jobs.js';
-import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type PollJob } from './jobs.js';
+import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type DriftJob, type PollJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
   deploy: Queue<DeployJob>;
   /** Deploys' GitHub bookkeeping (check run, Deployments, comment), after their apply. */
   deployReport: Queue<DeployReportJob>;
-  /** Holds only the repeatable drift scan; its data is empty. */
-  drift: Queue<Record<string, never>>;
+  /** Drift checks: the repeatable full compare (interval trigger), or what the watches ask for. */
+  drift: Queue<DriftJob>;
   /** Image bumps and config syncs. */
   image: Queue<ImageJob>;
   /** Holds one repeatable tag poll per watched image. */
@@ -30,7 +30,7 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
   const preview = new Queue<PreviewJob>(PREVIEW_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const deploy = new Queue<DeployJob>(DEPLOY_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const deployReport = new Queue<DeployReportJob>(DEPLOY_REPORT_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
-  const drift = new Queue<Record<string, never>>(DRIFT_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
+  const drift = new Queue<DriftJob>(DRIFT_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   const image = new Queue<ImageJob>(IMAGE_QUEUE, { connection, prefix, defaultJobOptions: JOB_DEFAULTS });
   const imagePoll = new Queue<PollJob>(IMAGE_POLL_QUEUE, { connection, prefix, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } });
   return {

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { CommentIdStore } from '../flows/host.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
+import { driftAppKey, type DeployedApp, type DriftAlerts } from '../flows/drift.js';
 
 /*
  * The little shared state mergeops keeps, all in Redis so any worker can pick up any job,
@@ -14,7 +15,7 @@ const WEEK_S = 7 * 24 * 3600;
 /** Webhook delivery ids already handled (within three days, GitHub's redelivery window). */
 export class Deliveries {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -33,7 +34,7 @@ export class Deliveries {
  * Records `sha` under `key` unless a later event already recorded another: webhooks
  * arrive out of order and get redelivered, so the event's own time decides.
  */
-async function setNewest(redis: Redis, key: string, sha: string, atMs: number): Promise<boolean> {
+async function setNewest(redis: RedisClient, key: string, sha: string, atMs: number): Promise<boolean> {
   const script = `local cur = redis.call('get', KEYS[1])
 if cur then
   local t = tonumber(string.match(cur, '^(%d+):'))
@@ -44,7 +45,7 @@ return 1`;
   return (await redis.eval(script, 1, key, String(Math.floor(atMs)), sha, String(WEEK_S))) === 1;
 }
 
-async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean> {
+async function isNewest(redis: RedisClient, key: string, sha: string): Promise<boolean> {
   const v = await redis.get(key);
   return v === null || v.slice(v.indexOf(':') + 1) === sha;
 }
@@ -52,7 +53,7 @@ async function isNewest(redis: Redis, key: string, sha: string): Promise<boolean
 /** Each PR's newest head SHA and its preview comment ids. */
 export class PreviewState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -94,7 +95,7 @@ export class PreviewState {
 /** Each branch's newest pushed commit, and the last commit each app deployed successfully. */
 export class DeployState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -137,6 +138,75 @@ export class DeployState {
   }
 }
 
+/** What catch-up after an outage remembers: when it last ran, which events it asked for again. */
+export class CatchUpState {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  async swapLastRun(nowMs: number): Promise<number | null> {
+    const prev = await this.redis.getset(`${this.prefix}:catch-up:last-run`, String(nowMs));
+    return prev === null ? null : Number(prev);
+  }
+
+  /** True the first time an event is asked for again (within GitHub's three-day window). */
+  async firstRedelivery(guid: string): Promise<boolean> {
+    return (await this.redis.set(`${this.prefix}:catch-up:redelivered:${guid}`, '1', 'EX', 3 * 24 * 3600, 'NX')) === 'OK';
+  }
+}
+
+/** The drift each app was last alerted for, so one drift is alerted once (see DriftDeps.alerts). */
+export class DriftAlertState implements DriftAlerts {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  async first(d: DeployedApp, fingerprint: string): Promise<boolean> {
+    const prev = await this.redis.hget(`${this.prefix}:drift-alerted`, driftAppKey(d));
+    if (prev === fingerprint) return false;
+    await this.redis.hset(`${this.prefix}:drift-alerted`, driftAppKey(d), fingerprint);
+    return true;
+  }
+
+  async clear(d: DeployedApp): Promise<void> {
+    await this.redis.hdel(`${this.prefix}:drift-alerted`, driftAppKey(d));
+  }
+}
+
+/**
+ * Which worker holds the drift watches of a cluster: one owner per cluster across the fleet
+ * (N workers watching would each trigger every check), renewed while it lives; a worker
+ * that fails to renew stops watching, and another takes over within the lease's time.
+ */
+export class WatchOwnership {
+  private readonly token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  /** Takes or keeps the cluster's watches for `ttlMs`; false while another worker holds them. */
+  async hold(cluster: string, ttlMs: number): Promise<boolean> {
+    const script = `local cur = redis.call('get', KEYS[1])
+if cur == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+if cur then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+    return (await this.redis.eval(script, 1, this.key(cluster), this.token, String(ttlMs))) === 1;
+  }
+
+  async release(cluster: string): Promise<void> {
+    await this.redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, this.key(cluster), this.token);
+  }
+
+  private key(cluster: string): string {
+    return `${this.prefix}:lease:drift-watch:${cluster}`;
+  }
+}
+
 export interface Lease {
   release(): Promise<void>;
   extend(): Promise<void>;
@@ -145,7 +215,7 @@ export interface Lease {
 /** Leases so work that must not overlap (one branch's deploys, one repo's bumps) never does, across workers. */
 export class Leases {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

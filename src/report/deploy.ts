@@ -26,6 +26,8 @@ export interface AppDeployReport {
   notStarted?: string;
   /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
   held?: HeldBy;
+  /** Set when this branch does not deploy the app by rule (no operator policy: the default branch only): why. Not a failure. */
+  notDeployed?: string;
   namespace?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
@@ -92,6 +94,7 @@ export function deployFailed(r: DeployReport): boolean {
 
 export function appLine(a: AppDeployReport): string {
   if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
+  if (a.notDeployed) return `not deployed: ${a.notDeployed}`;
   if (a.notStarted) return `not started: ${a.notStarted}`;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
@@ -136,6 +139,7 @@ export function fixFor(p: Problem, a: AppDeployReport): string {
   if (/ProgressDeadlineExceeded|progress deadline/i.test(m)) return `the rollout stopped making progress (often an image that cannot be pulled, a crash loop or a failing readiness probe)${look}.`;
   if (/job failed|BackoffLimitExceeded/i.test(m)) return `the Job's pods failed${look}; its logs say why.`;
   if (/conflict|another field manager|conflicts: fail/i.test(m)) return `another field manager (a hand edit, another controller) owns these fields and the app sets ${mdCode('conflicts: fail')}: undo that change in the cluster, or drop ${mdCode('conflicts: fail')} to let Git take them over.`;
+  if (/would take over/.test(m)) return `the object exists and is not this app's: take the steps the message names (${mdCode('adopt:')}, and for another mergeops app's object its owner's release), or give the object in Git another name.`;
   if (/^not allowed:/.test(m)) return `the operator did not grant this repository that; move the object into a granted namespace or kind, or ask the operator to extend the grant in MERGEOPS\\_CLUSTERS.`;
   if (/forbidden/i.test(m)) return `mergeops's credentials for cluster ${mdCode(a.cluster)} may not do this; ask the operator to extend its RBAC.`;
   if (/has no kind|no matches for kind|CustomResourceDefinition installed/i.test(m)) return 'install the CustomResourceDefinition first, or add it to this app so it is applied before its objects.';
@@ -166,7 +170,7 @@ function target(a: AppDeployReport): string {
 }
 
 function row(a: AppDeployReport): string {
-  return `| ${a.held ? '🔒' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${appLine(a)} |`;
+  return `| ${a.held ? '🔒' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
 }
 
 /**
@@ -215,13 +219,16 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
   );
   const ok = r.apps.filter(appSucceeded).length;
   const held = r.apps.filter((a) => a.held).length;
+  const notDeployed = r.apps.filter((a) => a.notDeployed).length;
   return {
-    conclusion: failed ? 'failure' : held > 0 ? 'neutral' : 'success',
+    conclusion: failed ? 'failure' : held + notDeployed > 0 ? 'neutral' : 'success',
     title: failed
       ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
       : held > 0
         ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
-        : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
+        : notDeployed > 0
+          ? `Not deployed from ${r.branch ?? 'this branch'}: ${notDeployed} app${notDeployed === 1 ? '' : 's'} deploy${notDeployed === 1 ? 's' : ''} only from the default branch`
+          : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
     summary: lines.join('\n').slice(0, DEPLOY_SUMMARY_LIMIT),
     text: '',
     annotations: [

@@ -6,6 +6,7 @@ import { GitHubContract, parseBody } from './github-contract.js';
 import { APP_ID, PRIVATE_KEY } from './github.js';
 import { REPO } from './harness.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, appRoute, standIn, type Route, type StandInReply } from './stand-in.js';
 
 export interface FakeCall {
@@ -36,6 +37,8 @@ export interface FakeGitHub {
   refs: Map<string, string>;
   /** Deployments created, with the states of their statuses. */
   deployments: { id: number; sha: string; environment: string; statuses: string[] }[];
+  /** The app's webhook as GitHub runs it: set `hooks.url` to the app, send events, read the attempts. */
+  hooks: HookDeliveries;
   release(): void;
   close(): Promise<void>;
 }
@@ -53,6 +56,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     hold: null,
     refs: new Map(),
     deployments: [],
+    hooks: new HookDeliveries(() => `http://${fake.host}/api/v3`),
     release: () => {
       fake.hold = null;
       for (const w of waiting.splice(0)) w();
@@ -76,6 +80,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
   const routes: Route[] = [
     { method: 'POST', path: /^\/app\/installations\/\d+\/access_tokens$/, handle: (req) => [201, contract.issueToken(Number(req.uri.split('/')[3]))] },
     appRoute(APP_ID),
+    ...fake.hooks.routes(),
     {
       method: 'POST',
       path: /^\/app-manifests\/[^/]+\/conversions$/,

@@ -11,6 +11,7 @@ import { webhookExample } from './webhook-schemas.js';
 import { APP_ID, GITHUB, INSTALLATION_ID, PRIVATE_KEY, type RepoFiles, WEBHOOK_SECRET, deliver, githubOnlyThroughNock, makeTarball, testProbot, waitFor } from './github.js';
 import { GitHubContract } from './github-contract.js';
 import { compareReply } from './compare.js';
+import { HookDeliveries } from './hook-deliveries.js';
 import { BOT_LOGIN, DOWNLOAD_HOST, appRoute, interceptWithNock, standIn, type Route, type StandInReply, type StandInRequest } from './stand-in.js';
 
 
@@ -96,6 +97,8 @@ export interface Harness {
   postedBy(pr: number, user: { login: string; type: 'User' | 'Bot' }, body: string): number;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
+  /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
+  hooks: HookDeliveries;
   stop(): Promise<void>;
 }
 
@@ -204,17 +207,23 @@ export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }
 
-/** Jest-free, so `npm run bench` drives the same runtime. */
-export async function startHarness(clustersYaml: string, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
+/**
+ * Jest-free, so `npm run bench` drives the same runtime. `clustersYaml` null runs mergeops
+ * as the README's getting-started does: no MERGEOPS_CLUSTERS, so no policy, the test
+ * cluster as the process's own kubeconfig (KUBECONFIG) — cluster "default".
+ */
+export async function startHarness(clustersYaml: string | null, env: Record<string, string> = {}, opts: HarnessOptions = {}): Promise<Harness> {
   githubOnlyThroughNock();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-it-'));
   const clustersFile = path.join(dir, 'clusters.yaml');
-  fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
+  const kubeconfigBefore = process.env['KUBECONFIG'];
+  if (clustersYaml === null) process.env['KUBECONFIG'] = process.env['MERGEOPS_TEST_KUBECONFIG'] ?? '';
+  else fs.writeFileSync(clustersFile, clustersYaml.replace('$KUBECONFIG', process.env['MERGEOPS_TEST_KUBECONFIG'] ?? ''));
   const prefix = env['MERGEOPS_REDIS_PREFIX'] ?? `mergeops-test-${crypto.randomUUID().slice(0, 8)}`;
   const settings = loadSettings({
     REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
     MERGEOPS_REDIS_PREFIX: prefix,
-    MERGEOPS_CLUSTERS: clustersFile,
+    ...(clustersYaml === null ? {} : { MERGEOPS_CLUSTERS: clustersFile }),
     PORT: '0',
     HOST: '127.0.0.1',
     MERGEOPS_WORKER_CONCURRENCY: '2',
@@ -222,6 +231,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     // Pacing would make a test wait out GitHub's minute; the contract still refuses more
     // than 80 writes a minute within one test (see contract-guard.ts).
     MERGEOPS_GITHUB_WRITES_PER_MINUTE: '0',
+    // Catch-up's reads at start would land in every test's call list; its own tests turn it on.
+    MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
+    // Likewise drift checks a watch would start on other tests' hand edits; the drift tests choose.
+    MERGEOPS_DRIFT_TRIGGER: 'interval',
     ...env,
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
@@ -250,7 +263,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     if (!req.uri.startsWith('/app/')) calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null, status: reply[0] });
   };
   const record = (req: StandInRequest): void => void calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const hooks = new HookDeliveries(() => GITHUB);
+  hooks.url = rt.url as string;
   const routes: Route[] = [
+    ...hooks.routes(),
     {
       method: 'POST',
       path: /^\/app\/installations\/\d+\/access_tokens$/,
@@ -428,6 +444,7 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
       tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
     },
     git,
+    hooks,
     open: async (pr, headSha, opts = {}) => {
       const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped
       // As GitHub does, the event lists the labels the PR has now.
@@ -472,6 +489,10 @@ export async function startHarness(clustersYaml: string, env: Record<string, str
     deployReported: reported,
     stop: async () => {
       await rt.stop();
+      if (clustersYaml === null) {
+        if (kubeconfigBefore === undefined) delete process.env['KUBECONFIG'];
+        else process.env['KUBECONFIG'] = kubeconfigBefore;
+      }
       nock.cleanAll();
       nock.enableNetConnect();
       fs.rmSync(dir, { recursive: true, force: true });

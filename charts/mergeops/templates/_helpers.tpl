@@ -121,12 +121,21 @@ Where the clusters file comes from: "secret", "configMap" or "" (none: no policy
 {{- define "mergeops.clustersDir" -}}/etc/mergeops/clusters{{- end }}
 
 {{/*
+The CA bundle of an external Sentinel group or Cluster, mounted from redis.tls.caSecret: "true" or "".
+*/}}
+{{- define "mergeops.redisCa" -}}
+{{- $r := .Values.redis }}{{ if and $r.tls.enabled $r.tls.caSecret (or $r.sentinel.hosts $r.cluster.nodes) }}true{{ end }}
+{{- end }}
+
+{{- define "mergeops.redisCaDir" -}}/etc/mergeops/redis-ca{{- end }}
+
+{{/*
 Environment shared by web and worker. Usage:
 include "mergeops.env" (dict "ctx" $ "mode" "web" "extra" .Values.web.extraEnv)
 */}}
 {{- define "mergeops.env" -}}
 {{- $ctx := .ctx }}
-{{- $reserved := list "MERGEOPS_MODE" "PORT" "REDIS_URL" "REDIS_PASSWORD" "MERGEOPS_CLUSTERS" "APP_ID" "PRIVATE_KEY" "PRIVATE_KEY_PATH" "WEBHOOK_SECRET" -}}
+{{- $reserved := list "MERGEOPS_MODE" "PORT" "REDIS_URL" "REDIS_PASSWORD" "REDIS_SENTINELS" "REDIS_SENTINEL_NAME" "REDIS_SENTINEL_PASSWORD" "REDIS_CLUSTER_NODES" "REDIS_USERNAME" "REDIS_TLS" "REDIS_TLS_CA_FILE" "MERGEOPS_CLUSTERS" "APP_ID" "PRIVATE_KEY" "PRIVATE_KEY_PATH" "WEBHOOK_SECRET" -}}
 - name: MERGEOPS_MODE
   value: {{ .mode }}
 - name: PORT
@@ -139,7 +148,48 @@ include "mergeops.env" (dict "ctx" $ "mode" "web" "extra" .Values.web.extraEnv)
       name: {{ $secret }}
       key: {{ $key }}
 {{- end }}
-{{- if $ctx.Values.redis.bundled.enabled }}
+{{- $r := $ctx.Values.redis }}
+{{- if and $r.sentinel.hosts $r.cluster.nodes }}
+{{- fail "set redis.sentinel.hosts or redis.cluster.nodes, not both" }}
+{{- end }}
+{{- if and $r.bundled.enabled (or $r.sentinel.hosts $r.cluster.nodes) }}
+{{- fail "redis.bundled.enabled runs a single Redis; unset it to use redis.sentinel or redis.cluster" }}
+{{- end }}
+{{- if or $r.sentinel.hosts $r.cluster.nodes }}
+{{- if $r.sentinel.hosts }}
+- name: REDIS_SENTINELS
+  value: {{ join "," $r.sentinel.hosts | quote }}
+- name: REDIS_SENTINEL_NAME
+  value: {{ required "redis.sentinel.masterName: the master name the sentinels monitor (sentinel monitor <name> ...)" $r.sentinel.masterName | quote }}
+{{- else }}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," $r.cluster.nodes | quote }}
+{{- end }}
+{{- with $r.auth.existingSecret }}
+{{- if $r.auth.passwordKey }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $r.auth.passwordKey }}
+{{- end }}
+{{- if and $r.auth.sentinelPasswordKey $r.sentinel.hosts }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $r.auth.sentinelPasswordKey }}
+{{- end }}
+{{- end }}
+{{- if $r.tls.enabled }}
+- name: REDIS_TLS
+  value: "true"
+{{- if $r.tls.caSecret }}
+- name: REDIS_TLS_CA_FILE
+  value: {{ printf "%s/%s" (include "mergeops.redisCaDir" $ctx) $r.tls.caSecretKey | quote }}
+{{- end }}
+{{- end }}
+{{- else if $ctx.Values.redis.bundled.enabled }}
 {{ include "mergeops.redisPasswordEnv" $ctx }}
 - name: REDIS_URL
   # The kubelet puts the password in: it never appears in the pod spec.
@@ -203,6 +253,11 @@ Volumes shared by web and worker. Usage: include "mergeops.volumes" (dict "ctx" 
   configMap:
     name: {{ include "mergeops.clustersConfigMapName" $ctx }}
 {{- end }}
+{{- if include "mergeops.redisCa" $ctx }}
+- name: redis-ca
+  secret:
+    secretName: {{ $ctx.Values.redis.tls.caSecret }}
+{{- end }}
 {{- with $ctx.Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -214,6 +269,11 @@ Volumes shared by web and worker. Usage: include "mergeops.volumes" (dict "ctx" 
 {{- if include "mergeops.clustersSource" . }}
 - name: clusters
   mountPath: {{ include "mergeops.clustersDir" . }}
+  readOnly: true
+{{- end }}
+{{- if include "mergeops.redisCa" . }}
+- name: redis-ca
+  mountPath: {{ include "mergeops.redisCaDir" . }}
   readOnly: true
 {{- end }}
 {{- with .Values.extraVolumeMounts }}

@@ -16,7 +16,7 @@ import type { KubeObject } from '../../../src/objects.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 import { freePort } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CHART = path.join(ROOT, 'charts/mergeops');

@@ -142,9 +142,11 @@ describe('mergeops CLI against the real API server', () => {
       [`v1 ConfigMap ${ns}/extra`, 'delete'],
       [`v1 ConfigMap ${ns}/settings`, 'unchanged'],
     ]);
-    // Another repo id may take `settings` only because the app's adopt: names it.
+    // `settings` is now this app's (repo id 990): another repo id may not take it, adopt: or not,
+    // until its owner releases it.
     const otherRepo = await cli(['diff', 'cli-app', '--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '991', '--repo', 'acme/cli', '-o', 'json']);
-    expect((JSON.parse(otherRepo.stdout) as ObjectDiff[]).map((d) => d.action)).toEqual(['update']);
+    expect(otherRepo.code).toBe(1);
+    expect(otherRepo.stderr).toContain(`which belongs to app "cli-app" of acme/cli, another mergeops app`);
     // A local apply deletes only when asked.
     const kept = await cli(['apply', 'cli-app', '--yes', ...common]);
     expect(kept.code).toBe(0);

@@ -331,7 +331,7 @@ describe('Git wins: preview = deploy, end to end against the real API server', (
     const takeOver = { '.github/mergeops.yml': configOf(app, ns), 'deploy/shared.yaml': cm('shared', { OWNER: 'second' }) };
     const refused = await merge('h1', takeOver);
     expect(refused.body.conclusion).toBe('failure');
-    expect(refused.body.output.summary).toContain(`v1 ConfigMap ${ns}/shared\\\`, which this app does not manage (it belongs to app "${app}" of acme/first)`);
+    expect(refused.body.output.summary).toContain(`v1 ConfigMap ${ns}/shared\\\`, which belongs to app "${app}" of acme/first, another mergeops app`);
     expect(data(await get(cluster, 'v1', 'ConfigMap', ns, 'shared'))).toEqual({ OWNER: 'first' });
 
     // A deploy of the same app name that prunes: only this repo's objects are candidates, and

@@ -66,7 +66,7 @@ describe('operations: metrics, queue dashboard, graceful shutdown', () => {
   });
 
   it('a worker-mode process serves probes and its own metrics, but no webhooks', async () => {
-    const settings = loadSettings({ REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'], MERGEOPS_REDIS_PREFIX: `mergeops-test-worker-${Date.now()}`, PORT: '0', HOST: '127.0.0.1', MERGEOPS_MODE: 'worker', MERGEOPS_DRIFT_INTERVAL_MS: '0' });
+    const settings = loadSettings({ REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'], MERGEOPS_REDIS_PREFIX: `mergeops-test-worker-${Date.now()}`, PORT: '0', HOST: '127.0.0.1', MERGEOPS_MODE: 'worker', MERGEOPS_DRIFT_INTERVAL_MS: '0', MERGEOPS_CATCH_UP_INTERVAL_MS: '0' });
     const worker = await startRuntime(settings, testProbot(), pino({ level: 'silent' }));
     try {
       expect((await fetch(`${worker.url}/healthz`)).status).toBe(200);

@@ -7,7 +7,7 @@ import { ImageIndex } from '../../../src/queue/image-index.js';
 import { runPoll } from '../../../src/flows/poll.js';
 import { pollDeps, syncImages } from '../../../src/queue/image-worker.js';
 import { createQueues, type Queues } from '../../../src/queue/queues.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 
 const rule = (repository: string, policy: ImageRule['policy'] = { kind: 'semver', range: '*', prerelease: false }): ImageRule => ({
   repository,

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import crypto from 'node:crypto';
 import { isContentCreating, WritePacer } from '../../../src/github/write-pacer.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 
 describe('WritePacer: GitHub secondary rate limits per installation, shared in Redis', () => {
   const redis = createRedis(process.env['MERGEOPS_TEST_REDIS_URL'] as string, true);

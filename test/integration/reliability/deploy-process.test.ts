@@ -62,6 +62,7 @@ describe('node dist/main.js deploys a monorepo push', () => {
         MERGEOPS_REDIS_PREFIX: prefix,
         MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
         MERGEOPS_DRIFT_INTERVAL_MS: '0',
+        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
         MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
         APP_ID: String(APP_ID),
         PRIVATE_KEY,

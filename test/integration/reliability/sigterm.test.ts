@@ -8,7 +8,7 @@ import type { Queue } from 'bullmq';
 import type { PreviewJob } from '../../../src/flows/jobs.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueuePreview, type Queues } from '../../../src/queue/queues.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 import { compiledMain } from '../../support/build.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
@@ -81,6 +81,7 @@ describe('SIGTERM to node dist/main.js mid-job', () => {
         MERGEOPS_REDIS_PREFIX: prefix,
         MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
         MERGEOPS_DRIFT_INTERVAL_MS: '0',
+        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
         MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
         MERGEOPS_WORKER_CONCURRENCY: '1',
         APP_ID: String(APP_ID),

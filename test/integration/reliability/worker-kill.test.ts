@@ -10,7 +10,7 @@ import type { Queue } from 'bullmq';
 import type { PreviewJob } from '../../../src/flows/jobs.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueuePreview, type Queues } from '../../../src/queue/queues.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { REPO, sha } from '../../support/harness.js';
@@ -68,6 +68,7 @@ describe('worker process killed (SIGKILL) mid-job', () => {
         MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
         MERGEOPS_JOB_LOCK_MS: String(LOCK_MS),
         MERGEOPS_DRIFT_INTERVAL_MS: '0',
+        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
         MERGEOPS_WORKER_CONCURRENCY: '1',
         APP_ID: String(APP_ID),
         PRIVATE_KEY,

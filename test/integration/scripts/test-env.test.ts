@@ -56,8 +56,8 @@ beforeEach(() => {
   fs.mkdirSync(shims);
   for (const f of ['package.json', 'package-lock.json', 'scripts/test-env.sh', 'scripts/setup-test-env.sh']) fs.copyFileSync(path.join(REPO, f), path.join(copy, f));
   for (const t of ['bash', 'node', 'id', 'dirname', 'mkdir', 'cat', 'sort', 'head']) realTool(t);
-  // The machine has these three; docker-registry and cmark-gfm are "not installed".
-  for (const t of ['redis-server', 'git', 'openssl']) fakeTool(t);
+  // The machine has these; docker-registry and cmark-gfm are "not installed".
+  for (const t of ['redis-server', 'redis-sentinel', 'redis-cli', 'git', 'openssl']) fakeTool(t);
   fakeTool('npm', `mkdir -p node_modules && echo '{}' > node_modules/.package-lock.json`);
   // Binaries "already built": the envtest pair from KUBEBUILDER_ASSETS, tools by setting.
   const assets = path.join(tmp, 'assets');

@@ -12,7 +12,7 @@ import { PRIVATE_KEY, sign, waitFor } from '../../support/github.js';
 import { prPayload, sha } from '../../support/harness.js';
 import { freePort } from '../../support/global-setup.js';
 import { createQueues, type Queues } from '../../../src/queue/queues.js';
-import { createRedis } from '../../../src/queue/redis.js';
+import { createRedis } from '../../../src/redis.js';
 
 /**
  * `npm start` on a fresh clone: `node dist/main.js` with no APP_ID, as a newcomer runs it.

@@ -234,6 +234,18 @@ describe('parseRepoConfig: errors name the key path', () => {
     expect(a.message).toContain('Kind/namespace/name');
   });
 
+  it('reads release: (object, and optionally to whom) and checks both', () => {
+    const c = parse('apps:\n  - name: a\n    path: a\n    release:\n      - object: ConfigMap/shop/payments-config\n        to: acme/billing/pay\n      - object: Namespace/shop\n');
+    expect(c.apps[0]?.release).toEqual([{ object: 'ConfigMap/shop/payments-config', to: 'acme/billing/pay' }, { object: 'Namespace/shop' }]);
+    expect(parse('apps:\n  - name: a\n    path: a\n').apps[0]?.release).toBeUndefined();
+    const o = configError(() => parse('apps:\n  - name: a\n    path: a\n    release: [{ object: payments-config }]\n'));
+    expect(o.path).toBe('apps[0].release[0].object');
+    expect(o.message).toContain('Kind/namespace/name');
+    const t = configError(() => parse('apps:\n  - name: a\n    path: a\n    release: [{ object: ConfigMap/shop/x, to: billing }]\n'));
+    expect(t.path).toBe('apps[0].release[0].to');
+    expect(t.message).toContain('owner/repo (any app of that repository) or owner/repo/app');
+  });
+
   it('rejects a non-boolean pruneEmpty', () => {
     const e = configError(() => parse('apps:\n  - name: a\n    path: a\n    pruneEmpty: 1\n'));
     expect(e.path).toBe('apps[0].pruneEmpty');

@@ -4,6 +4,7 @@ import { CHECK_NAMES } from '../../../src/check-names.js';
 import { runDeploy, type DeployDeps } from '../../../src/flows/deploy.js';
 import { reportDeploy, type DeployReportDeps } from '../../../src/flows/deploy-report.js';
 import type { DeployJob, DeployReportJob } from '../../../src/flows/jobs.js';
+import { checkDeployBranch } from '../../../src/policy/grants.js';
 import { FakeCluster } from '../fakes/cluster.js';
 import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
 
@@ -137,6 +138,19 @@ describe('deploy flow (through the fake host)', () => {
     expect(await runDeploy({ ...job, branch: 'release' }, deps)).toBeNull();
     expect(reports).toEqual([]);
     expect(host.checks).toEqual([]);
+    expect(host.deployments).toEqual([]);
+  });
+
+  it('without an operator policy, a branch other than the default deploys nothing, whatever its config says: a neutral check says why', async () => {
+    const { host, cluster, job, deps, deploy, recorded } = setup({ '.github/mergeops.yml': CONFIG.replace('path: web\n', 'path: web\n    branch: feature\n'), 'web/cm.yaml': cm('web', 'a') });
+    deps.branchRefusal = (j, app) => checkDeployBranch(`${j.owner}/${j.repo}`, j.branch, j.defaultBranch, app.cluster, null);
+    await deploy({ ...job, branch: 'feature' });
+    expect(cluster.applies).toEqual([]);
+    expect(recorded).toEqual([]);
+    const check = host.check(CHECK_NAMES.deploy);
+    expect(check).toMatchObject({ conclusion: 'neutral' });
+    expect(check?.output?.title).toBe('Not deployed from feature: 1 app deploys only from the default branch');
+    expect(check?.output?.summary).toContain('not deployed: branch "feature" does not deploy acme/deploys: the operator configured no policy');
     expect(host.deployments).toEqual([]);
   });
 

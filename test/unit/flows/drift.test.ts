@@ -82,6 +82,36 @@ describe('drift scan (through the fake host)', () => {
     const findings = await runDriftScan({ ...deps, deployedApps: async () => [gone, ...(await first())] });
     expect(findings.map((f) => [f.app, f.sha])).toEqual([['watched', sha]]);
   });
+
+  it('alerts a kept drift once however many compares see it, and again once it changed or went and came back', async () => {
+    const { host, deps, handEdit, cluster } = await setup();
+    const alerted = new Map<string, string>();
+    deps.alerts = {
+      first: async (d, fp) => alerted.get(`${d.repoId}/${d.app}`) !== fp && Boolean(alerted.set(`${d.repoId}/${d.app}`, fp)),
+      clear: async (d) => void alerted.delete(`${d.repoId}/${d.app}`),
+    };
+    const driftChecks = (): number => host.checks.filter((c) => c.name === CHECK_NAMES.drift).length;
+    handEdit('watched');
+    await runDriftScan(deps, new Set(['777/watched']));
+    await runDriftScan(deps, new Set(['777/watched']));
+    expect(driftChecks()).toBe(1);
+    cluster.handEdit({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'ns', name: 'watched' }, ['data', 'value'], 'edited-again');
+    await runDriftScan(deps, new Set(['777/watched']));
+    expect(driftChecks()).toBe(2);
+    cluster.handEdit({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'ns', name: 'watched' }, ['data', 'value'], 'git');
+    await runDriftScan(deps, new Set(['777/watched']));
+    handEdit('watched');
+    await runDriftScan(deps, new Set(['777/watched']));
+    expect(driftChecks()).toBe(3);
+  });
+
+  it('a check limited to some apps compares only those', async () => {
+    const { deps, handEdit, heals } = await setup();
+    handEdit('healed');
+    handEdit('watched');
+    expect((await runDriftScan(deps, new Set(['777/watched']))).map((f) => f.app)).toEqual(['watched']);
+    expect(heals).toEqual([]);
+  });
 });
 
 function appOf(config: string, name: string): App {

@@ -7,11 +7,17 @@ const app = (over: Partial<App> & Pick<App, 'name'>): App => ({ path: `apps/${ov
 describe('forkPreviewApps: a fork previews its manifests at the base branch targets', () => {
   it("takes every target key from the base app, the rest (path, helm, wait) from the fork's", () => {
     const base = app({ name: 'web', namespace: 'shop' });
-    const head = app({ name: 'web', path: 'apps/web-v2', namespace: 'kube-system', cluster: 'prod', conflicts: 'overwrite', prune: false, pruneEmpty: true, createNamespace: true, adopt: ['ConfigMap/kube-system/coredns'], selfHeal: true, branch: 'evil', waitMs: 5000 });
+    const head = app({ name: 'web', path: 'apps/web-v2', namespace: 'kube-system', cluster: 'prod', conflicts: 'overwrite', prune: false, pruneEmpty: true, createNamespace: true, adopt: ['ConfigMap/kube-system/coredns'], release: [{ object: 'ConfigMap/shop/web' }], selfHeal: true, branch: 'evil', waitMs: 5000 });
     const { apps, problems } = forkPreviewApps([head], [base]);
     expect(problems).toEqual([]);
     expect(apps).toEqual([{ ...base, path: 'apps/web-v2', waitMs: 5000 }]);
     for (const k of TARGET_KEYS) expect(apps[0]?.[k]).toEqual(base[k]);
+  });
+
+  it("a fork's release: never counts: the base app's (or none) does", () => {
+    const released = app({ name: 'web', release: [{ object: 'ConfigMap/shop/keep', to: 'acme/other' }] });
+    expect(forkPreviewApps([app({ name: 'web', release: [{ object: 'ConfigMap/shop/web' }] })], [released]).apps[0]?.release).toEqual(released.release);
+    expect(forkPreviewApps([app({ name: 'web', release: [{ object: 'ConfigMap/shop/web' }] })], [app({ name: 'web' })]).apps[0]).not.toHaveProperty('release');
   });
 
   it('a namespace the base app leaves unset stays unset', () => {

@@ -165,7 +165,13 @@ describe('checkDeployBranch: only branches the operator allows deploy', () => {
 
   it('without a policy only the default branch deploys; without a grant for the repo the grant check speaks', () => {
     expect(checkDeployBranch('x/y', 'main', 'main', 'default', null)).toBeNull();
-    expect(checkDeployBranch('x/y', 'feature', 'main', 'default', null)).not.toBeNull();
+    expect(checkDeployBranch('x/y', 'feature', 'main', 'default', null)).toEqual({
+      ref: 'branch feature',
+      noPolicy: true,
+      rule: 'branch "feature" does not deploy x/y: the operator configured no policy (no MERGEOPS_CLUSTERS file), and then only the default branch "main" deploys, whatever the branch\'s own config says; merge into "main", or ask the operator for a clusters file whose grant lists this branch under branches:',
+    });
+    // A policy's refusal is a failure, not the no-policy rule.
+    expect(checkDeployBranch('x/y', 'feature', 'main', 'default', [grant({ repos: ['x/*'] })])?.noPolicy).toBeUndefined();
     expect(checkDeployBranch('x/y', 'feature', 'main', 'prod', [grant({ repos: ['acme/*'] })])).toBeNull();
   });
 });
