@@ -86,6 +86,25 @@ export const clustersFileSchema = mapping({
   if (Object.keys(f.clusters).length === 0) fail(ctx, 'names no clusters', ['clusters']);
 });
 
+/** The Helm chart's values schema, whose `clusters` part is generated from clustersFileSchema. */
+export const CHART_VALUES_SCHEMA_FILE = 'charts/mergeops/values.schema.json';
+
+/**
+ * The JSON Schema (draft-07, the one Helm validates values with) of the clusters map as the
+ * chart takes it: what MERGEOPS_CLUSTERS accepts under `clusters:`, plus `null` for the map and
+ * for a cluster (Helm's way to drop the chart's default cluster). Generated, so the chart
+ * refuses exactly what the app would refuse and accepts everything it reads.
+ */
+export function chartClustersJsonSchema(): Record<string, unknown> {
+  const file = z.toJSONSchema(clustersFileSchema, { io: 'input', target: 'draft-7' }) as unknown as { properties: { clusters: { additionalProperties: Record<string, unknown>; description?: string } } };
+  const { additionalProperties: cluster, description } = file.properties.clusters;
+  return {
+    description: `${description ?? ''} Rendered into the clusters file (MERGEOPS_CLUSTERS); generated from the app's own schema (npm run schema).`.trim(),
+    type: ['object', 'null'],
+    additionalProperties: { anyOf: [cluster, { type: 'null' }] },
+  };
+}
+
 /** How to reach one cluster the operator configured. Credentials never come from a repo. */
 export interface ClusterTarget {
   name: string;

@@ -58,7 +58,7 @@ type RedisEnvironment = { [K in keyof typeof redisEnvironment]: z.output<(typeof
 export function redisTarget(e: RedisEnvironment): RedisTarget {
   const chosen = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => e[k] !== undefined);
   if (chosen.length > 1) {
-    throw new ConfigError(`set only one of REDIS_URL (one server), REDIS_SENTINELS (a Sentinel group) or REDIS_CLUSTER_NODES (a Redis Cluster); unset ${chosen.slice(1).join(' and ')}`, chosen[0] as string);
+    throw new ConfigError(`${chosen.join(' and ')} are ${chosen.length === 2 ? 'both' : 'all'} set; set only one of REDIS_URL (one server), REDIS_SENTINELS (a Sentinel group) or REDIS_CLUSTER_NODES (a Redis Cluster) and empty the others`, chosen[0] as string);
   }
   if (e.REDIS_SENTINELS) {
     if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('is required with REDIS_SENTINELS: the master name the sentinels monitor (`sentinel monitor <name> …`, often "mymaster")', 'REDIS_SENTINEL_NAME');

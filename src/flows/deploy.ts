@@ -22,7 +22,7 @@ import { ownerConfigs } from './owner-configs.js';
  */
 export const DEPLOY_APP_CONCURRENCY = 8;
 /** Apps rendered at once: helm and kustomize are processes, each allowed the operator's render memory. */
-const RENDER_CONCURRENCY = 4;
+export const RENDER_CONCURRENCY = 4;
 
 /** Kinds other apps' objects may need to exist first: the apps that render them apply first. */
 const FOUNDATION_KINDS = new Set(['CustomResourceDefinition', 'Namespace']);

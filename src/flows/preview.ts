@@ -41,7 +41,8 @@ export interface PreviewDeps {
   cancelled?(job: PreviewJob): Promise<boolean>;
 }
 
-const APP_CONCURRENCY = 4;
+/** Apps planned at once, each rendered by a helm or kustomize process (the chart sizes worker memory by it). */
+export const APP_CONCURRENCY = 4;
 
 /** The preview flow: fetch → config → render → plan (dry-run) → diff → report. */
 export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<PreviewReport> {

@@ -203,6 +203,15 @@ export function nextEventTime(): number {
   return ++eventClock;
 }
 
+/**
+ * Resolves once `queue` has no job waiting, running or due: what a test that reads the queue
+ * (or GitHub's call log) "afterwards" must wait for. A job's last GitHub call comes a moment
+ * before BullMQ records it completed, so seeing that call is not seeing the job done.
+ */
+export function queueIdle(queue: { name: string; getJobCounts(...types: string[]): Promise<Record<string, number>> }, timeoutMs = 60_000): Promise<true> {
+  return waitFor(async () => Object.values(await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).every((n) => n === 0) || undefined, `the ${queue.name} queue idle`, timeoutMs);
+}
+
 export function sha(seed: string): string {
   return crypto.createHash('sha1').update(seed).digest('hex');
 }

@@ -120,10 +120,17 @@ describe('charts/mergeops with an external Redis Sentinel group or Redis Cluster
     expect(pod.containers[0]?.volumeMounts?.find((m) => m.name === 'redis-ca')?.mountPath).toBe('/etc/mergeops/redis-ca');
   });
 
+  it('passes helm lint --strict with a Sentinel group and with a Cluster', async () => {
+    const common = ['--set', 'redis.auth.existingSecret=redis-ha', '--set', 'redis.tls.enabled=true', '--set', 'redis.tls.caSecret=redis-ca'];
+    await expect(helm(['lint', '--strict', CHART, '--set', 'redis.sentinel.hosts[0]=s-0:26379', '--set', 'redis.sentinel.masterName=mymaster', '--set', 'redis.auth.sentinelPasswordKey=sentinel-password', ...common])).resolves.toContain('0 chart(s) failed');
+    await expect(helm(['lint', '--strict', CHART, '--set', 'redis.cluster.nodes[0]=r-0:6379', ...common])).resolves.toContain('0 chart(s) failed');
+  });
+
   it('refuses values that cannot work, saying which to change', async () => {
     expect(await renderError(['--set', 'redis.sentinel.hosts[0]=s-0:26379'])).toMatch(/redis.sentinel.masterName: the master name the sentinels monitor/);
     expect(await renderError(['--set', 'redis.sentinel.hosts[0]=s-0:26379', '--set', 'redis.sentinel.masterName=m', '--set', 'redis.cluster.nodes[0]=r-0:6379'])).toMatch(/set redis.sentinel.hosts or redis.cluster.nodes, not both/);
-    expect(await renderError(['--set', 'redis.cluster.nodes[0]=r-0:6379', '--set', 'redis.bundled.enabled=true'])).toMatch(/redis.bundled.enabled runs a single Redis/);
+    // With the password the bundled Redis needs, so the conflict is what is refused.
+    expect(await renderError(['--set', 'redis.cluster.nodes[0]=r-0:6379', '--set', 'redis.bundled.enabled=true', '--set', 'redis.bundled.auth.password=p'])).toMatch(/redis.bundled.enabled runs a single Redis/);
     expect(await renderError(['--set', 'redis.cluster.nodes[0]=r-0:port'])).toMatch(/redis.cluster.nodes.0/);
     expect(await renderError(['--set', 'env.REDIS_SENTINELS=s:1'])).toMatch(/env.REDIS_SENTINELS is set by the chart/);
   });

@@ -17,6 +17,8 @@ import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 import { freePort } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
 import { createRedis } from '../../../src/redis.js';
+import { RENDER_CONCURRENCY } from '../../../src/flows/deploy.js';
+import { APP_CONCURRENCY } from '../../../src/flows/preview.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const CHART = path.join(ROOT, 'charts/mergeops');
@@ -45,6 +47,11 @@ interface EnvVar {
 }
 interface Probe {
   httpGet?: { path: string; port: string | number };
+  tcpSocket?: { port: string | number };
+  exec?: { command: string[] };
+  timeoutSeconds?: number;
+  periodSeconds?: number;
+  failureThreshold?: number;
 }
 interface Container {
   name: string;
@@ -57,8 +64,10 @@ interface Container {
   startupProbe?: Probe;
   securityContext?: Record<string, unknown>;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 interface PodSpec {
+  terminationGracePeriodSeconds?: number;
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
   securityContext?: Record<string, unknown>;
@@ -125,6 +134,20 @@ function resolveEnv(vars: EnvVar[], secrets: Map<string, Record<string, string>>
     out.set(v.name, value);
   }
   return out;
+}
+
+/** Bytes of a Kubernetes memory quantity (`5Gi`, `512Mi`, `400M`, `1073741824`). */
+function bytesOf(quantity: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (!m) throw new Error(`not a memory quantity: ${quantity}`);
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+/** The ```yaml blocks of a Markdown file (indented ones too, as in list items), unindented. */
+function yamlBlocks(file: string): string[] {
+  const text = fs.readFileSync(path.join(ROOT, file), 'utf8');
+  return [...text.matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)].map((m) => (m[2] as string).replace(new RegExp(`^${m[1]}`, 'gm'), ''));
 }
 
 /** The clusters file as the pods see it, checked with mergeops' own loader. */
@@ -260,7 +283,7 @@ describe('charts/mergeops', () => {
     const objs = await template(release, ns);
     const fullname = `${release}-mergeops`;
 
-    expect(objs.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Deployment', 'Service', 'ServiceAccount']);
+    expect(objs.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
     const { web, worker } = expectWebAndWorker(objs, release, ns, fullname);
     expect(web.spec.replicas).toBe(2);
     expect(worker.spec.replicas).toBe(2);
@@ -274,9 +297,34 @@ describe('charts/mergeops', () => {
       expect(w.spec.template.metadata.annotations?.['checksum/clusters']).toMatch(/^[0-9a-f]{64}$/);
     }
 
-    // Default policy: the in-cluster ServiceAccount, and no repository granted anything yet.
+    // Default policy: the in-cluster ServiceAccount, and no repository granted anything yet;
+    // its inventories where the chart's RBAC reaches (rbac.inventoryNamespace).
     const targets = loadRenderedClusters(objs);
-    expect([...targets.values()]).toEqual([{ name: 'default', inCluster: true, grants: [] }]);
+    expect([...targets.values()]).toEqual([{ name: 'default', inCluster: true, grants: [], inventoryNamespace: 'mergeops-system' }]);
+
+    // The defaults agree with each other and with the app.
+    const workerEnv = env(container(worker));
+    const setting = (name: string): number => Number(workerEnv.get(name)?.value);
+    // A worker stopped during the longest health wait an app may ask finishes it, and reports.
+    expect(worker.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(setting('MERGEOPS_MAX_WAIT_MS') / 1000 + 60);
+    // Every render process of every running job at its cap, plus the worker itself, fits.
+    const rendersAtOnce = setting('MERGEOPS_WORKER_CONCURRENCY') * Math.max(RENDER_CONCURRENCY, APP_CONCURRENCY);
+    expect(bytesOf(container(worker).resources?.limits?.['memory'] ?? '0')).toBeGreaterThanOrEqual(rendersAtOnce * setting('MERGEOPS_RENDER_MEMORY_BYTES') + 2 ** 30);
+    // Probes that time out, and a startup probe holding the others back while a pod starts.
+    for (const w of [web, worker]) {
+      const c = container(w);
+      for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(probe?.timeoutSeconds).toEqual(expect.any(Number));
+      expect(c.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    }
+    // Two replicas each: a disruption budget for each, one pod at a time.
+    for (const [component, w] of [
+      ['web', web],
+      ['worker', worker],
+    ] as const) {
+      const pdb = one(objs, 'PodDisruptionBudget', component) as KubeObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+      expect(pdb.spec.maxUnavailable).toBe(1);
+      expect(pdb.spec.selector.matchLabels).toEqual(w.spec.selector.matchLabels);
+    }
 
     const role = one(objs, 'ClusterRole') as KubeObject & { rules: unknown[] };
     expect(role.rules).toEqual([{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }]);
@@ -323,7 +371,10 @@ describe('charts/mergeops', () => {
     // get it from there and the kubelet puts it into REDIS_URL (never in the pod spec).
     const auth = one(objs, 'Secret', 'redis') as KubeObject & { data: Record<string, string> };
     expect(auth.metadata.name).toBe(`${fullname}-redis-auth`);
-    expect(Buffer.from(auth.data['password'] ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(Buffer.from(auth.data['password'] ?? '', 'base64').toString()).toBe('full-values-redis-password');
+    // Every write fsynced before Redis acknowledges it (docs/reliability.md's setting).
+    expect(argAfter(redisC.args ?? [], '--appendfsync')).toBe('always');
+    for (const probe of [redisC.livenessProbe, redisC.readinessProbe, redisC.startupProbe]) expect(probe?.timeoutSeconds).toEqual(expect.any(Number));
     const authRef = { name: auth.metadata.name, key: 'password' };
     expect(argAfter(redisC.args ?? [], '--requirepass')).toBe('$(REDIS_PASSWORD)');
     const redisEnv = env(redisC);
@@ -371,8 +422,9 @@ describe('charts/mergeops', () => {
 
     // Clusters from values, in the format mergeops reads.
     const targets = loadRenderedClusters(objs);
-    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
-    expect(targets.get('staging')).toMatchObject({ kubeconfig: '/etc/mergeops/kubeconfigs/staging', context: 'staging-admin', inCluster: false });
+    // rbac.inventoryNamespace flows into the in-cluster cluster: inventories land where the Role reaches.
+    expect(targets.get('default')).toEqual({ name: 'default', inCluster: true, inventoryNamespace: inventoryNs, grants: [{ repos: ['acme/*'], namespaces: ['shop-*', 'web'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] });
+    expect(targets.get('staging')).toEqual({ name: 'staging', kubeconfig: '/etc/mergeops/kubeconfigs/staging', context: 'staging-admin', inCluster: false, grants: [expect.objectContaining({ repos: ['acme/shop'] })] });
 
     // HPA owns the worker's replica count.
     const hpa = one(objs, 'HorizontalPodAutoscaler', 'worker') as KubeObject & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas: number; maxReplicas: number; metrics: unknown[] } };
@@ -461,7 +513,7 @@ describe('charts/mergeops', () => {
   });
 
   it('the bundled Redis, run with the rendered arguments, refuses a client without the password and lets mergeops in', async () => {
-    const objs = await template('rel', 'ops', ['--set', 'redis.bundled.enabled=true']);
+    const objs = await template('rel', 'ops', ['--set', 'redis.bundled.enabled=true', '--set', 'redis.bundled.auth.password=run-test-password']);
     const secrets = new Map(all(objs, 'Secret').map((o) => [o.metadata.name ?? '', (o as KubeObject & { data: Record<string, string> }).data]));
     const redisC = container(one<Workload>(objs, 'StatefulSet', 'redis'));
     const redisEnv = resolveEnv(redisC.env ?? [], secrets);
@@ -492,6 +544,9 @@ describe('charts/mergeops', () => {
       await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
       expect(await mergeops.ping()).toBe('PONG');
       expect(url).not.toContain('$(');
+      // The rendered arguments are ones redis-server takes and runs with.
+      expect(await mergeops.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+      expect(await mergeops.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
     } finally {
       anonymous.disconnect();
       mergeops.disconnect();
@@ -500,30 +555,63 @@ describe('charts/mergeops', () => {
     }
   });
 
-  it('keeps the generated Redis password across helm upgrade, and uses an operator Secret instead when named', async () => {
-    const ns = uniqueName('chart-auth');
-    const release = uniqueName('auth');
-    await namespace(c, ns);
-    const kube = ['--kubeconfig', process.env['MERGEOPS_TEST_KUBECONFIG'] as string, '--namespace', ns];
-    // No cluster-wide RBAC objects: many releases share the test API server.
+  it('the Redis password survives helm template: an operator Secret or an explicit value, never one generated per render', async () => {
     const values = ['--set', 'redis.bundled.enabled=true', '--set', 'rbac.create=false'];
-    const password = async (): Promise<string | undefined> => (await get(c, 'v1', 'Secret', ns, `${release}-mergeops-redis-auth`))?.['data']?.['password' as never];
-    await helm(['install', release, CHART, ...kube, ...values]);
-    const first = await password();
-    expect(Buffer.from(first ?? '', 'base64').toString()).toMatch(/^[A-Za-z0-9]{32}$/);
-    await helm(['upgrade', release, CHART, ...kube, ...values, '--set', 'env.LOG_LEVEL=debug']);
-    expect(await password()).toBe(first);
-    // helm template cannot look the live Secret up, so each render there is a new password:
-    // proof that the reuse above came from the cluster, not from a fixed value.
-    const [a, b] = await Promise.all([template(release, ns, values), template(release, ns, values)]);
-    expect((one(a, 'Secret', 'redis') as KubeObject & { data: Record<string, string> }).data['password']).not.toBe((one(b, 'Secret', 'redis') as KubeObject & { data: Record<string, string> }).data['password']);
+    // No lookup anywhere: under helm template (Argo CD, Flux) it finds nothing.
+    for (const f of fs.readdirSync(path.join(CHART, 'templates'))) expect([f, /\blookup\b\s+"/.test(fs.readFileSync(path.join(CHART, 'templates', f), 'utf8'))]).toEqual([f, false]);
+    // Neither: refused, saying how to make one.
+    expect(await templateError(values)).toMatch(/redis.bundled needs a password: create a Secret once \(kubectl create secret generic mergeops-redis-auth --from-literal=password="\$\(openssl rand -hex 24\)"\)/);
 
     const own = await template('rel', 'ops', [...values, '--set', 'redis.bundled.auth.existingSecret=redis-pass', '--set', 'redis.bundled.auth.existingSecretKey=pw']);
     expect(all(own, 'Secret')).toEqual([]);
     for (const w of [one<Workload>(own, 'StatefulSet', 'redis'), one<Workload>(own, 'Deployment', 'worker')]) {
       expect(env(container(w)).get('REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'redis-pass', key: 'pw' });
     }
-    expect(all(await template('rel', 'ops', [...values, '--set', 'redis.bundled.networkPolicy.enabled=false']), 'NetworkPolicy')).toEqual([]);
+
+    // An explicit value: every render is the same Secret, so a GitOps controller sees no drift.
+    const explicit = [...values, '--set', 'redis.bundled.auth.password=s3cret-Value_1'];
+    const [a, b] = await Promise.all([helm(['template', 'rel', CHART, '--namespace', 'ops', ...explicit]), helm(['template', 'rel', CHART, '--namespace', 'ops', ...explicit])]);
+    expect(a).toBe(b);
+    const secret = one(yaml.loadAll(a) as KubeObject[], 'Secret', 'redis') as KubeObject & { data: Record<string, string> };
+    expect(Buffer.from(secret.data['password'] ?? '', 'base64').toString()).toBe('s3cret-Value_1');
+    // It goes into REDIS_URL as is: characters a URL would need escaped are refused.
+    expect(await templateError([...values, '--set', 'redis.bundled.auth.password=a@b'])).toMatch(/auth/);
+    expect(all(await template('rel', 'ops', [...explicit, '--set', 'redis.bundled.networkPolicy.enabled=false']), 'NetworkPolicy')).toEqual([]);
+  });
+
+  it('renders a PodDisruptionBudget only for a component with more than one replica', async () => {
+    const single = await template('rel', 'ops', ['--set', 'web.replicaCount=1', '--set', 'worker.replicaCount=1']);
+    expect(all(single, 'PodDisruptionBudget')).toEqual([]);
+    const scaled = await template('rel', 'ops', ['--set', 'web.replicaCount=1', '--set', 'worker.autoscaling.enabled=true', '--set', 'worker.autoscaling.minReplicas=3']);
+    expect(all(scaled, 'PodDisruptionBudget').map((p) => p.metadata.labels?.['app.kubernetes.io/component'])).toEqual(['worker']);
+    expect(all(await template('rel', 'ops', ['--set', 'worker.autoscaling.enabled=true', '--set', 'worker.autoscaling.minReplicas=1', '--set', 'web.podDisruptionBudget.enabled=false']), 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  it("lints and renders the READMEs' own examples: the chart's values files and the project's clusters file", async () => {
+    const examples = [
+      ...yamlBlocks('charts/mergeops/README.md').filter((b) => /^# values-[\w-]+\.yaml/.test(b)),
+      // The clusters file of the project README is a valid `clusters:` value as it stands.
+      ...yamlBlocks('README.md').filter((b) => b.startsWith('clusters:\n')),
+    ];
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-readme-values-'));
+    try {
+      for (const [i, text] of examples.entries()) {
+        const file = path.join(dir, `example-${i}.yaml`);
+        fs.writeFileSync(file, text);
+        await expect(helm(['lint', '--strict', CHART, '-f', file])).resolves.toContain('0 chart(s) failed');
+        const objs = await template('mergeops', 'mergeops', ['-f', file]);
+        expectWebAndWorker(objs, 'mergeops', 'mergeops', 'mergeops');
+        // The rendered clusters file holds each example cluster as mergeops reads it.
+        const example = (yaml.load(text) as { clusters?: Record<string, unknown> }).clusters ?? {};
+        const rendered = loadRenderedClusters(objs);
+        const own = path.join(dir, `clusters-${i}.yaml`);
+        fs.writeFileSync(own, yaml.dump({ clusters: example }));
+        for (const [name, target] of loadClusterTargets(own)) expect(rendered.get(name)).toEqual(target.inCluster ? { ...target, inventoryNamespace: 'mergeops-system' } : target);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses values that would break the install', async () => {
@@ -532,5 +620,12 @@ describe('charts/mergeops', () => {
     expect(await templateError(['--set', 'rbac.scope=namespaced'])).toMatch(/needs rbac.namespaces/);
     expect(await templateError(['--set', 'rbac.scope=everywhere'])).toMatch(/rbac\/scope|rbac.scope/);
     expect(await templateError(['--set', 'redis.url=', '--set', 'redis.bundled.enabled=false'])).toMatch(/set redis.url, redis.existingSecret or redis.bundled.enabled/);
+    // A worker grace shorter than the longest health wait would kill deploys mid-wait.
+    expect(await templateError(['--set', 'worker.terminationGracePeriodSeconds=360'])).toMatch(/worker.terminationGracePeriodSeconds \(360\) must be at least env.MERGEOPS_MAX_WAIT_MS in seconds \(1800\) plus 60/);
+    expect(await templateError(['--set', 'env.MERGEOPS_MAX_WAIT_MS=3600000'])).toMatch(/\(2100\) must be at least env.MERGEOPS_MAX_WAIT_MS in seconds \(3600\)/);
+    // Keys the clusters file refuses are refused by the chart's schema, generated from it.
+    expect(await templateError(['--set', 'clusters.default.grants[0].repo[0]=acme/*'])).toMatch(/repo/);
+    // An in-cluster inventory namespace the chart's RBAC does not cover.
+    expect(await templateError(['--set', 'clusters.default.inventoryNamespace=elsewhere'])).toMatch(/clusters.default.inventoryNamespace is "elsewhere" but rbac.inventoryNamespace is "mergeops-system"/);
   });
 });

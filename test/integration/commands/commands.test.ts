@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { waitFor } from '../../support/github.js';
-import { sha, startHarness, type Harness } from '../../support/harness.js';
+import { queueIdle, sha, startHarness, type Harness } from '../../support/harness.js';
 import { comment, commandsApi, waitForReply, type CommandStandIn } from '../../support/commands.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -14,6 +14,11 @@ describe('comment commands through the whole app (signed issue_comment → real 
   let ns: string;
   const config = (namespace: string) => `apps:\n  - name: web\n    path: deploy/web\n    namespace: ${namespace}\n    wait: 0s\n  - name: rogue\n    path: deploy/rogue\n    namespace: kube-system\n    wait: 0s\n`;
   const main = sha('commands-main');
+  const commandQueue = () => {
+    const q = h.rt.queues.all.find((x) => x.name === 'command');
+    if (!q) throw new Error('no command queue');
+    return q;
+  };
 
   beforeAll(async () => {
     cluster = await testCluster();
@@ -65,7 +70,10 @@ describe('comment commands through the whole app (signed issue_comment → real 
 
   it('conversation, quoted commands, edited comments and bots are ignored: no job, no call', async () => {
     // Every command job in any state: the earlier tests' jobs may still be finishing.
-    const commandJobs = async () => Object.values((await h.rt.queues.all.find((q) => q.name === 'command')?.getJobCounts('completed', 'waiting', 'active', 'failed', 'delayed', 'prioritized')) ?? {}).reduce((a, b) => a + b, 0);
+    const commandJobs = async () => Object.values((await commandQueue().getJobCounts('completed', 'waiting', 'active', 'failed', 'delayed', 'prioritized')) ?? {}).reduce((a, b) => a + b, 0);
+    // The last test saw its replies, not its jobs' last calls (the closing reaction comes after
+    // the reply): counting calls from here before they finish was a race.
+    await queueIdle(commandQueue());
     const jobsBefore = await commandJobs();
     const since = h.calls.length;
     expect((await comment(h, 'looks good to me', { issue: 7 })).status).toBe(202);
@@ -82,6 +90,8 @@ describe('comment commands through the whole app (signed issue_comment → real 
     gh.pulls.set(11, { head, baseSha: main });
     await h.open(11, head, { baseSha: main });
     await h.waitForPreview(head);
+    // Its job is marked done a moment after its last call; the queue is read below.
+    await queueIdle(h.rt.queues.preview);
     const checksOf = () => h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === head);
     expect(checksOf()).toHaveLength(1);
 
@@ -126,7 +136,7 @@ describe('comment commands through the whole app (signed issue_comment → real 
       await comment(h, '/mergeops help', { issue: 13, login: 'writer' });
       await waitFor(() => h.calls.slice(since).find((c) => c.path.includes('/contents/')), 'config read');
       // The job ran to its end (its state says so), and the only call was the config read.
-      await waitFor(async () => ((await h.rt.queues.all.find((q) => q.name === 'command')?.getJobCounts('active', 'waiting'))?.['active'] === 0 ? true : undefined), 'command job done');
+      await queueIdle(commandQueue());
       expect(h.calls.slice(since).map((c) => c.method)).toEqual(['GET']);
     } finally {
       h.git.refs.set('main', main);

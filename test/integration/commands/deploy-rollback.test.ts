@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { waitFor } from '../../support/github.js';
-import { sha, startHarness, type Harness } from '../../support/harness.js';
+import { queueIdle, sha, startHarness, type Harness } from '../../support/harness.js';
 import { clickAction, comment, commandsApi, waitForCheck, waitForReply, type CommandStandIn } from '../../support/commands.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -171,6 +171,8 @@ describe('deploy and rollback commands, and the Roll back button, through the wh
     const appFiles = (f: Record<string, unknown>) => Object.fromEntries(Object.entries(f).filter(([k]) => k.startsWith('apps/web/') || k.startsWith('bases/web/')));
     expect(appFiles(h.git.files.get(head) ?? {})).toEqual(appFiles(h.git.files.get(m2) ?? {}));
     await waitFor(() => h.calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.head_sha === head), 'revert PR preview');
+    // That preview goes on writing (its comment, its check); the calls counted below start after it.
+    await queueIdle(h.rt.queues.preview);
 
     // Another check's button, or another action, is not ours to handle.
     since = h.calls.length;

@@ -61,9 +61,11 @@ describe('deploy on merge against the real API server', () => {
     expect(live.metadata.annotations).toMatchObject({ 'mergeops.dev/repo': 'acme/deploys' });
 
     // The same delivery again, and a new delivery of the same push: no second deploy.
-    const before = h.calls.length;
-    // The check completes before the job does (the PR comment comes after it).
+    // The check completes before the job does (the PR comment comes after it), and the report
+    // job may still be writing: counted calls start once both are done.
     const job = await finished(s);
+    await h.deployReported(s);
+    const before = h.calls.length;
     expect(await h.pushEvent(s, { mergedPr: 31, id: delivery })).toBe(200);
     expect(await h.pushEvent(s, { mergedPr: 31 })).toBe(202);
     // Proved from the queue, not by waiting: the webhook answers after enqueueing, and

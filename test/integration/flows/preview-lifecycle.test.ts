@@ -135,7 +135,8 @@ describe('the PR lifecycle around the preview: labels, quiet repositories, Re-ru
     // The same delivery again: no third run (the job id is the delivery's).
     await rerun(h, { id: firstId, name: 'mergeops / preview', headSha: head, branch: 'feature-71', pr: { number: 71, baseSha: main1 } }, delivery);
     const job = await h.rt.queues.preview.getJob(`rerun-${delivery.replace(/[^A-Za-z0-9-]/g, '')}`);
-    expect(await job?.getState()).toBe('completed');
+    // Seeing the re-run's last call is not seeing its job marked done: wait for that state.
+    await waitFor(async () => (await job?.getState()) === 'completed' || undefined, 'the re-run job completed');
     expect(checkStarts(head, 'mergeops / preview')).toHaveLength(2);
   });
 

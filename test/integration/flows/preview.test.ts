@@ -6,7 +6,7 @@ import { inventoryName, inventoryNamespace } from '../../../src/cluster/inventor
 import type { KubeObject } from '../../../src/objects.js';
 import { deliver } from '../../support/github.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
-import { REPO, prPayload, sha, startHarness, type Harness } from '../../support/harness.js';
+import { REPO, prPayload, queueIdle, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 
 const inv = (app: string) => ({ repoId: 777, repo: 'acme/deploys', app });
@@ -161,6 +161,9 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
   });
 
   it('the same delivery again, or another event for the same head SHA, does no GitHub call', async () => {
+    // The earlier tests saw their previews' last calls, not their jobs finished: the state
+    // read below would race a job still being marked completed.
+    await queueIdle(h.rt.queues.preview);
     const before = h.calls.length;
     const again = await deliver(h.rt.url as string, 'pull_request', prPayload('opened', 5, sha1, sha('no-base')), { id: delivery1 });
     expect(again).toEqual({ status: 200, body: { ok: true, duplicate: true } });

@@ -95,6 +95,8 @@ describe('node dist/main.js deploys a monorepo push', () => {
   };
   const deployed = (s: string) =>
     waitFor(() => gh.calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body?.head_sha === s && c.body?.status === 'completed'), `deploy check of ${s.slice(0, 7)}`, 60_000);
+  // The deploy report's last GitHub call: the merged PRs to comment on, read after the statuses.
+  const reportDone = (s: string) => waitFor(() => gh.calls.find((c) => c.method === 'GET' && c.path.endsWith(`/commits/${s}/pulls`)), `deploy report of ${s.slice(0, 7)} done`, 60_000);
   const value = async (app: string) => ((await get(cluster, 'v1', 'ConfigMap', ns, app))?.['data'] as { value?: string } | undefined)?.value;
 
   it('the first push deploys every app; a push changing one app applies it alone: 7 GitHub calls (no config probe, no merged PR to comment on), one Deployment', async () => {
@@ -104,12 +106,16 @@ describe('node dist/main.js deploys a monorepo push', () => {
     expect((await deployed(first)).body.conclusion).toBe('success');
     expect(await Promise.all(['a', 'b', 'c'].map(value))).toEqual(['1', '1', '1']);
     await waitFor(() => gh.deployments.filter((d) => d.sha === first && d.statuses.length > 0).length === 3 || undefined, 'first deploy reported', 60_000);
+    // Counted from here on, so the first deploy's report must have made its last call.
+    await reportDone(first);
 
     const next = sha(`reldeploy-next-${ns}`);
     const from = gh.calls.length;
     await push(next, files({ b: '2' }), { sha: first, files: firstFiles });
     const check = await deployed(next);
     await waitFor(() => gh.deployments.find((d) => d.sha === next && d.statuses.length > 0), 'merge reported', 60_000);
+    // The list below ends with that call; asserting it before it was made was the flake.
+    await reportDone(next);
     expect(check.body.conclusion).toBe('success');
     expect(await Promise.all(['a', 'b', 'c'].map(value))).toEqual(['1', '2', '1']);
     expect(gh.deployments.filter((d) => d.sha === next).map((d) => [d.environment, d.statuses])).toEqual([[`b-${ns}`, ['success']]]);

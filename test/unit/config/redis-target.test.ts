@@ -57,7 +57,7 @@ describe('where Redis is (REDIS_URL, REDIS_SENTINELS…, REDIS_CLUSTER_NODES…)
     const err = (env: Record<string, string>) => thrown(() => loadSettings(env), ConfigError);
     expect(err({ REDIS_SENTINELS: 's0:26379' }).message).toBe('REDIS_SENTINEL_NAME: is required with REDIS_SENTINELS: the master name the sentinels monitor (`sentinel monitor <name> …`, often "mymaster")');
     expect(err({ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r0:7000' }).message).toBe(
-      'REDIS_URL: set only one of REDIS_URL (one server), REDIS_SENTINELS (a Sentinel group) or REDIS_CLUSTER_NODES (a Redis Cluster); unset REDIS_CLUSTER_NODES',
+      'REDIS_URL: REDIS_URL and REDIS_CLUSTER_NODES are both set; set only one of REDIS_URL (one server), REDIS_SENTINELS (a Sentinel group) or REDIS_CLUSTER_NODES (a Redis Cluster) and empty the others',
     );
     expect(err({ REDIS_SENTINELS: 's0:26379', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: 'r0:7000' }).path).toBe('REDIS_SENTINELS');
     expect(err({ REDIS_SENTINELS: 's0:26379,s1:port', REDIS_SENTINEL_NAME: 'm' }).message).toBe('REDIS_SENTINELS: "s1:port" is not host:port; expected a comma-separated list like sentinel-0.redis:26379,sentinel-1.redis:26379');

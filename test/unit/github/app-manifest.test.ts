@@ -87,6 +87,9 @@ const ISSUES_OR_PRS = (level: Level): Need => [
  */
 const OPERATION_NEEDS: Record<string, Need | null> = {
   'GET /app': null,
+  // The App's own webhook deliveries (catch-up after downtime): App JWT, no installation permission.
+  'GET /app/hook/deliveries': null,
+  'POST /app/hook/deliveries/{delivery_id}/attempts': null,
   'POST /repos/{owner}/{repo}/check-runs': [['checks', 'write']],
   'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}': [['checks', 'write']],
   'POST /repos/{owner}/{repo}/git/blobs': [['contents', 'write']],
@@ -189,7 +192,7 @@ function githubCalls(files: string[]): Map<string, string[]> {
       const route = routeOf(m[1] as string, m[2] as string);
       add(route ?? `octokit.rest.${m[1]}.${m[2]} (unknown to Octokit)`, where);
     }
-    for (const m of text.matchAll(/\.request\(\s*['"`]((?:GET|POST|PATCH|PUT|DELETE) \/[^'"`]*)['"`]/g)) add(m[1] as string, where);
+    for (const m of text.matchAll(/\.(?:request|paginate(?:\.iterator)?)\(\s*['"`]((?:GET|POST|PATCH|PUT|DELETE) \/[^'"`]*)['"`]/g)) add(m[1] as string, where);
     for (const m of text.matchAll(/\bmutation\b[^{]*\{\s*([a-zA-Z]+)\s*\(/g)) add(`graphql ${m[1]}`, where);
     for (const m of text.matchAll(/\bquery\b[^{]*\{\s*([a-zA-Z]+)\s*[({]/g)) add(`graphql ${m[1]}`, where);
   }
@@ -206,6 +209,7 @@ describe('app.yml, the GitHub App manifest', () => {
     expect(calls.get('POST /repos/{owner}/{repo}/check-runs')).toEqual(expect.arrayContaining(['src/github/checks.ts']));
     expect(calls.get('GET /repos/{owner}/{repo}/tarball/{ref}')).toEqual(['src/github/tarball.ts']);
     expect(calls.get('graphql enablePullRequestAutoMerge')).toEqual(['src/github/pulls.ts']);
+    expect(calls.get('GET /app/hook/deliveries')).toEqual(['src/github/hook-deliveries.ts']);
     // Every REST call is an operation of GitHub's OpenAPI description.
     const openapi = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@octokit/openapi/generated/api.github.com.json'), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
     for (const op of calls.keys()) {
