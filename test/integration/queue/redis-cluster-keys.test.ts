@@ -12,7 +12,8 @@ import { createCommandQueue } from '../../../src/queue/command-worker.js';
 import { DeployReports } from '../../../src/queue/deploy-reports.js';
 import { ImageIndex } from '../../../src/queue/image-index.js';
 import { createQueues } from '../../../src/queue/queues.js';
-import { DeployState, Deliveries, Leases, PreviewState } from '../../../src/queue/state.js';
+import { CATCH_UP_QUEUE } from '../../../src/queue/catch-up-worker.js';
+import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from '../../../src/queue/state.js';
 import { createRedis, hashTag, type RedisClient } from '../../../src/redis.js';
 import { startRedisCluster, type RedisClusterNodes } from '../../support/redis-ha.js';
 
@@ -94,9 +95,17 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
 
     expect((await new CommandRateLimiter(redis, prefix).take(42, 3, 'deploy')).allowed).toBe(true);
 
+    // Catch-up after an outage, drift alerts, and the drift watches' owner per cluster.
+    const catchUp = new CatchUpState(worker, prefix);
+    expect(await catchUp.swapLastRun(Date.now())).toBeNull();
+    expect(await catchUp.firstRedelivery('guid-1')).toBe(true);
+    expect(await new DriftAlertState(worker, prefix).first({ ...job, app: 'web' }, 'fp-1')).toBe(true);
+    const watches = new WatchOwnership(worker, prefix);
+    expect(await watches.hold('prod', 60_000)).toBe(true);
+
     // Every BullMQ queue, one job each (BullMQ's scripts touch a queue's keys together).
     const queues = createQueues(worker, prefix);
-    const more = [createCommandQueue(worker, prefix), createNotifyQueue(worker, prefix), new Queue(ONBOARDING_QUEUE, { connection: worker, prefix })];
+    const more = [createCommandQueue(worker, prefix), createNotifyQueue(worker, prefix), new Queue(ONBOARDING_QUEUE, { connection: worker, prefix }), new Queue(CATCH_UP_QUEUE, { connection: worker, prefix })];
     try {
       for (const q of [...queues.all, ...more]) await q.add('probe', {}, { jobId: `probe-${q.name}` });
       for (const q of [...queues.all, ...more]) expect(await q.getWaitingCount()).toBe(1);
@@ -110,8 +119,8 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
     // What was written: every family above, and each BullMQ queue (named after the prefix).
     expect([...families].sort()).toEqual(
       [
-        'command', 'deploy', 'deploy-report', 'drift', 'image-bump', 'image-poll', 'notify', 'onboarding', 'preview',
-        'comments', 'command-rate', 'delivery', 'deploy-config', 'deploy-latest', 'deploy-lock', 'deploy-report-envs', 'deploy-report-seq', 'deployed',
+        'catch-up', 'command', 'deploy', 'deploy-report', 'drift', 'image-bump', 'image-poll', 'notify', 'onboarding', 'preview',
+        'comments', 'drift-alerted', 'command-rate', 'delivery', 'deploy-config', 'deploy-latest', 'deploy-lock', 'deploy-report-envs', 'deploy-report-seq', 'deployed',
         'github-writes', 'head', 'images', 'lease', 'lock-pending', 'locked-repos', 'locks', 'merge-group-cancelled',
       ].sort(),
     );

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import { compiledMain } from '../../support/build.js';
-import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, makeTarball, waitFor } from '../../support/github.js';
+import { freePort } from '../../support/global-setup.js';
+import { startMainProcess, type MainProcess } from '../../support/main-process.js';
+import { makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { REPO, pushPayload, sha } from '../../support/harness.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
@@ -16,13 +15,6 @@ const cm = (name: string, value: string): string => `apiVersion: v1\nkind: Confi
 /** The catch-up interval the app runs with here (MERGEOPS_CATCH_UP_INTERVAL_MS). */
 const INTERVAL_MS = 15_000;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /**
  * What if mergeops was down: `node dist/main.js` as an operator runs it, GitHub over real
@@ -33,7 +25,7 @@ async function freePort(): Promise<number> {
 describe('node dist/main.js catches up after an outage', () => {
   let gh: FakeGitHub;
   let cluster: Cluster;
-  let child: ChildProcess | undefined;
+  let main: MainProcess | undefined;
   let dir: string;
   let ns: string;
   let url: string;
@@ -56,41 +48,14 @@ describe('node dist/main.js catches up after an outage', () => {
     gh.hooks.url = url;
   }, 60_000);
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child?.once('exit', r));
-    }
+    await main?.stop();
     cluster?.client.close();
     await gh?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const start = async (): Promise<number> => {
-    const main = await compiledMain();
-    child = spawn(process.execPath, [main], {
-      cwd: dir,
-      env: {
-        PATH: process.env['PATH'],
-        HOME: process.env['HOME'],
-        MERGEOPS_MODE: 'all',
-        REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
-        MERGEOPS_REDIS_PREFIX: prefix,
-        MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
-        MERGEOPS_DRIFT_INTERVAL_MS: '0',
-        MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
-        MERGEOPS_CATCH_UP_INTERVAL_MS: String(INTERVAL_MS),
-        APP_ID: String(APP_ID),
-        PRIVATE_KEY,
-        WEBHOOK_SECRET,
-        GHE_HOST: gh.host,
-        GHE_PROTOCOL: 'http',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: (process.env['TEST_LOG_LEVEL'] ?? 'error') as NodeJS.ProcessEnv['LOG_LEVEL'],
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => null))?.ok, 'dist/main.js ready', 60_000);
+    main = await startMainProcess({ dir, gh, prefix, port, env: { MERGEOPS_CATCH_UP_INTERVAL_MS: String(INTERVAL_MS) } });
     return Date.now();
   };
   const commit = async (s: string, f: Record<string, string>): Promise<void> => {

@@ -1,26 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import { compiledMain } from '../../support/build.js';
-import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, deliver, makeTarball, waitFor } from '../../support/github.js';
+import { startMainProcess, type MainProcess } from '../../support/main-process.js';
+import { deliver, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { REPO, pushPayload, sha } from '../../support/harness.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
 
 const cm = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /**
  * The deploy flow as an operator runs it: `node dist/main.js` (receiver and worker in one
@@ -32,7 +23,7 @@ async function freePort(): Promise<number> {
 describe('node dist/main.js deploys a monorepo push', () => {
   let gh: FakeGitHub;
   let cluster: Cluster;
-  let child: ChildProcess | undefined;
+  let main: MainProcess | undefined;
   let dir: string;
   let ns: string;
   let url: string;
@@ -43,45 +34,17 @@ describe('node dist/main.js deploys a monorepo push', () => {
   });
 
   beforeAll(async () => {
-    const main = await compiledMain();
     cluster = await testCluster();
     ns = uniqueName('reldeploy');
     await namespace(cluster, ns);
     gh = await startFakeGitHub();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-reldeploy-'));
     fs.writeFileSync(path.join(dir, 'clusters.yaml'), `clusters:\n  default:\n    kubeconfig: ${process.env['MERGEOPS_TEST_KUBECONFIG']}\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["reldeploy-*"]\n`);
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [main], {
-      cwd: dir,
-      env: {
-        PATH: process.env['PATH'],
-        HOME: process.env['HOME'],
-        MERGEOPS_MODE: 'all',
-        REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
-        MERGEOPS_REDIS_PREFIX: prefix,
-        MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
-        MERGEOPS_DRIFT_INTERVAL_MS: '0',
-        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
-        MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
-        APP_ID: String(APP_ID),
-        PRIVATE_KEY,
-        WEBHOOK_SECRET,
-        GHE_HOST: gh.host,
-        GHE_PROTOCOL: 'http',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: (process.env['TEST_LOG_LEVEL'] ?? 'error') as NodeJS.ProcessEnv['LOG_LEVEL'],
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => null))?.ok, 'dist/main.js ready', 60_000);
+    main = await startMainProcess({ dir, gh, prefix });
+    url = main.url;
   }, 180_000);
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child?.once('exit', r));
-    }
+    await main?.stop();
     cluster?.client.close();
     await gh?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
