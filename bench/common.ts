@@ -98,7 +98,7 @@ export async function connect(kubeconfig: string): Promise<Cluster> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   const client = await KubeClient.create('bench', kc);
-  return { client, discovery: new Discovery(client), target: { name: 'bench', inCluster: false, grants: null } };
+  return { client, own: client, discovery: new Discovery(client), target: { name: 'bench', inCluster: false, grants: null } };
 }
 
 export async function createNamespace(cluster: Cluster, name: string): Promise<void> {

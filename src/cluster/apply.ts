@@ -9,7 +9,7 @@ import { resourcePath } from './discovery.js';
 import { assessHealth, readinessFree } from './health.js';
 import { LEGACY_FIELD_MANAGER, ownershipOf, type InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
-import { conflictHint, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
+import { conflictHint, forbiddenMessage, getOrNull, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions, type RepoDiscovery } from './plan.js';
 import { UserError } from '../errors.js';
 import { releasedByApp, type OwnerConfigs } from './ownership.js';
 
@@ -174,7 +174,7 @@ async function prune(cluster: Cluster, app: App, key: InventoryKey, plan: Cluste
         if (done === 'deleted') result.pruned.push(objectRef(o));
         else if (done !== 'gone') result.warnings.push({ ref: objectRef(o), message: `not pruned although Git no longer has it: ${done.kept}`, from: 'mergeops' });
       } catch (err) {
-        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.message}` });
+        if (err instanceof KubeApiError) result.errors.push({ ref: objectRef(o), message: `prune failed: ${err.status === 403 ? forbiddenMessage(err, cluster) : err.message}` });
         else throw err;
       }
     });

@@ -1,6 +1,7 @@
 import https from 'node:https';
 import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { ActingIdentity } from '../config/clusters.js';
 import { ServerVerdictError, UserError } from '../errors.js';
 
 /** The cluster could not be reached at all (DNS, refused, TLS, timeout). */
@@ -112,7 +113,19 @@ export class KubeClient {
     private readonly kc: KubeConfig,
     private readonly timeoutMs: number,
     private readonly retry: RetryPolicy,
+    /** Who this client's requests act as, when not mergeops' own credentials (impersonation). */
+    readonly actingAs: ActingIdentity | null = null,
   ) {}
+
+  /**
+   * The same credentials and connection pool, every request impersonating `who`
+   * (`Impersonate-User`, one `Impersonate-Group` per group): the API server authorizes each
+   * request as that identity, after checking that mergeops may impersonate it. The pools are
+   * this client's: close this one, not the impersonating one.
+   */
+  impersonating(who: ActingIdentity): KubeClient {
+    return new KubeClient(this.cluster, this.server, this.agent, this.streamAgent, this.kc, this.timeoutMs, this.retry, who);
+  }
 
   static async create(cluster: string, kc: KubeConfig, timeoutMs = 30_000, retry: RetryPolicy = DEFAULT_RETRY): Promise<KubeClient> {
     const current = kc.getCurrentCluster();
@@ -146,7 +159,7 @@ export class KubeClient {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string> = { ...(await this.authHeaders()), accept: opts.accept ?? 'application/json' };
+    const headers = await this.headers(opts.accept ?? 'application/json');
     if (payload) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = String(payload.length);
@@ -195,7 +208,7 @@ export class KubeClient {
   async watch(path: string, query: Record<string, string | undefined>, onLine: (line: unknown) => void, signal: AbortSignal): Promise<void> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries({ ...query, watch: 'true' })) if (v !== undefined) url.searchParams.set(k, v);
-    const headers = { ...(await this.authHeaders()), accept: 'application/json' };
+    const headers = await this.headers('application/json');
     const mod = url.protocol === 'http:' ? http : https;
     await new Promise<void>((resolve, reject) => {
       if (signal.aborted) return resolve();
@@ -251,7 +264,7 @@ export class KubeClient {
     });
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined): Promise<RawResponse> {
+  private send(url: URL, method: string, headers: Record<string, string | string[]>, payload: Buffer | undefined): Promise<RawResponse> {
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, agent: this.agent, timeout: this.timeoutMs }, (res) => {
@@ -278,6 +291,17 @@ export class KubeClient {
     const backoff = this.retry.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
     const ms = Math.min(Number.isFinite(asked) && asked > 0 ? asked : backoff, this.retry.maxDelayMs);
     await new Promise((r) => setTimeout(r, ms));
+  }
+
+  /** Credentials, and who the request acts as: every request and watch of an impersonating client says so. */
+  private async headers(accept: string): Promise<Record<string, string | string[]>> {
+    // An array value is sent as one header line per value, as Impersonate-Group must be.
+    const headers: Record<string, string | string[]> = { ...(await this.authHeaders()), accept };
+    if (this.actingAs) {
+      headers['impersonate-user'] = this.actingAs.user;
+      if (this.actingAs.groups.length > 0) headers['impersonate-group'] = this.actingAs.groups;
+    }
+    return headers;
   }
 
   /**

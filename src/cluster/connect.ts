@@ -1,6 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterTarget, ClusterTargets } from '../config/clusters.js';
 import { UserError } from '../errors.js';
+import { identityFor } from '../policy/grants.js';
 import { KubeClient } from './client.js';
 import { Discovery } from './discovery.js';
 
@@ -12,7 +13,16 @@ import { Discovery } from './discovery.js';
 export const CLUSTER_CONCURRENCY = 16;
 
 export interface Cluster {
+  /**
+   * Requests for a repository's objects (dry-run, apply, get, list, delete): as the identity
+   * its grants name (impersonated), or mergeops' own when they name none.
+   */
   client: KubeClient;
+  /**
+   * mergeops' own identity, never impersonated: the apps' inventories, which no repository's
+   * identity may read or write, and discovery.
+   */
+  own: KubeClient;
   discovery: Discovery;
   target: ClusterTarget;
 }
@@ -31,6 +41,8 @@ export class UnknownClusterError extends UserError {
  */
 export class ClusterPool {
   private readonly clusters = new Map<string, Promise<Cluster>>();
+  /** The cluster as each named identity, by cluster and identity: one per pair, sharing the cluster's pool. */
+  private readonly acting = new Map<string, Cluster>();
 
   constructor(private readonly targets: ClusterTargets) {}
 
@@ -46,7 +58,27 @@ export class ClusterPool {
     return c;
   }
 
+  /**
+   * The cluster as `repo`'s requests see it: `client` impersonates the identity the
+   * repository's grants name there (so the API server enforces that identity's RBAC as a
+   * second wall behind the grant check), `own` stays mergeops' own. Without a named
+   * identity, the cluster as it is.
+   */
+  async forRepo(name: string, repo: string): Promise<Cluster> {
+    const cluster = await this.get(name);
+    const who = identityFor(repo, name, cluster.target.grants);
+    if (!who) return cluster;
+    const key = JSON.stringify([name, who.user, who.groups]);
+    let acting = this.acting.get(key);
+    if (!acting) {
+      acting = { ...cluster, client: cluster.own.impersonating(who) };
+      this.acting.set(key, acting);
+    }
+    return acting;
+  }
+
   async close(): Promise<void> {
+    this.acting.clear();
     for (const c of this.clusters.values()) (await c.catch(() => null))?.client.close();
     this.clusters.clear();
   }
@@ -59,5 +91,5 @@ async function connect(target: ClusterTarget): Promise<Cluster> {
   else kc.loadFromDefault();
   if (target.context) kc.setCurrentContext(target.context);
   const client = await KubeClient.create(target.name, kc);
-  return { client, discovery: new Discovery(client), target };
+  return { client, own: client, discovery: new Discovery(client), target };
 }

@@ -77,7 +77,7 @@ export function grantsFingerprint(target: Pick<ClusterTarget, 'grants'>, repo: s
 export async function readInventory(cluster: Cluster, key: InventoryKey): Promise<InventoryRecord | null> {
   let cm: KubeObject;
   try {
-    cm = await cluster.client.request<KubeObject>('GET', path(cluster, key));
+    cm = await cluster.own.request<KubeObject>('GET', path(cluster, key));
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404) return null;
     if (err instanceof KubeApiError && err.status === 403) throw noAccess(cluster, 'read', err);
@@ -146,7 +146,7 @@ export const PLAIN_REFS_MAX_CHARS = 400_000;
  */
 export async function writeInventory(cluster: Cluster, key: InventoryKey, record: InventoryRecord): Promise<void> {
   const send = (): Promise<unknown> =>
-    cluster.client.request('PATCH', path(cluster, key), {
+    cluster.own.request('PATCH', path(cluster, key), {
       body: inventoryObject(cluster, key, record),
       contentType: 'application/apply-patch+yaml',
       query: { fieldManager: INVENTORY_FIELD_MANAGER, force: 'true' },
@@ -161,7 +161,7 @@ export async function writeInventory(cluster: Cluster, key: InventoryKey, record
   }
   const ns = inventoryNamespace(cluster);
   try {
-    await cluster.client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } } } });
+    await cluster.own.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } } } });
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
     // Another worker created it meanwhile: fine.

@@ -206,6 +206,17 @@ export async function planApp(
   const { owned, stale } = await findLive(cluster, key, placed, inventory, opts.orphans, opts.discovery);
   const refused = new Set<PlannedObject>();
   await mapLimit(placed, opts.concurrency, async (p) => {
+    try {
+      await planObject(p);
+    } catch (err) {
+      // The identity the requests act as may not even read the object: the server's verdict
+      // on this object, at its file and line, not a failure of the whole plan.
+      if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+      refused.add(p);
+      errors.push({ ref: objectRef(p.desired), message: forbiddenMessage(err, cluster), source: p.source });
+    }
+  });
+  async function planObject(p: PlannedObject): Promise<void> {
     if (!p.resource) return;
     const ref = objectRef(p.desired);
     const path = resourcePath(p.resource, p.desired.metadata.namespace, p.desired.metadata.name);
@@ -226,6 +237,10 @@ export async function planApp(
       // Only the server's verdict on this object is the user's problem; anything else is ours.
       if (!(err instanceof KubeApiError)) throw err;
       failure = err;
+    }
+    if (failure?.status === 403) {
+      errors.push({ ref, message: forbiddenMessage(failure, cluster), source: p.source });
+      return;
     }
     const ns = p.desired.metadata.namespace;
     const missingNamespace = failure !== undefined && isMissingNamespace(failure, ns);
@@ -302,7 +317,7 @@ export async function planApp(
       return;
     }
     errors.push({ ref, message: `${failure.message}${conflictHint(failure, request)}`, source: p.source });
-  });
+  }
 
   if (app.failOn.includes('warnings')) {
     for (const w of warnings.splice(0)) {
@@ -314,6 +329,18 @@ export async function planApp(
 
   const orphans = opts.orphans ? pruneCandidates(stale, cluster, app, key, warnings) : [];
   return result(placed.filter((p) => p.merged !== null && !refused.has(p)), orphans, opts.orphans ? stale : []);
+}
+
+/**
+ * The API server's `Forbidden`, with who was refused and who can change that: the identity
+ * the operator's grant names (impersonated), or mergeops' own service account.
+ */
+export function forbiddenMessage(err: KubeApiError, cluster: Pick<Cluster, 'client' | 'target'>): string {
+  const who = cluster.client.actingAs;
+  const where = `cluster "${cluster.target.name}"`;
+  return who
+    ? `${err.message} (the API server refused ${who.named}, the identity the operator's grant names for this repository on ${where}; remove the object from Git, or ask the operator to allow it in that identity's Role)`
+    : `${err.message} (the API server refused mergeops' own identity on ${where}; ask the operator to extend its RBAC, or to name a serviceAccount in this repository's grant)`;
 }
 
 /** What to do about a server-side apply conflict, appended to the server's message. */
@@ -362,7 +389,15 @@ function adoptedByApp(live: KubeObject, app: App, key: InventoryKey): boolean {
  */
 async function namespaceToCreate(cluster: Cluster, app: App, key: InventoryKey, inRender: Set<string | undefined>): Promise<RenderedObject | null> {
   if (!app.createNamespace || !app.namespace || inRender.has(app.namespace)) return null;
-  const live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  let live: KubeObject | null;
+  try {
+    live = await getOrNull(cluster, `/api/v1/namespaces/${encodeURIComponent(app.namespace)}`);
+  } catch (err) {
+    // An identity that may not read Namespaces: the Namespace's own dry-run below gets the
+    // server's Forbidden, reported at the config like any object's.
+    if (!(err instanceof KubeApiError && err.status === 403)) throw err;
+    live = null;
+  }
   if (live && ownershipOf(live, key).owner !== 'this-app') return null;
   return {
     object: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: app.namespace, annotations: { [PRUNE_ANNOTATION]: 'disabled' } } },

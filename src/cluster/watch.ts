@@ -5,6 +5,7 @@ import { objectRef, type KubeObject } from '../objects.js';
 import { KubeApiError, type KubeClient } from './client.js';
 import type { Cluster } from './connect.js';
 import { resourcePath } from './discovery.js';
+import { identityFor } from '../policy/grants.js';
 import { APP_LABEL, LEGACY_FIELD_MANAGER, MANAGED_BY, MANAGED_BY_LABEL, REPO_ID_LABEL, fieldManager } from './inventory.js';
 import { INVENTORY_APP_LABEL, INVENTORY_COMPONENT, INVENTORY_COMPONENT_LABEL, INVENTORY_REPO_ID_LABEL, inventoryName, inventoryNamespace, parseInventory, parseRef } from './inventory-store.js';
 
@@ -154,8 +155,8 @@ export interface ClusterWatchHandlers {
  * are left out.
  */
 export class ClusterWatches {
-  /** Inventory ConfigMap name → the app and its refs. */
-  private readonly inventories = new Map<string, { repoId: number; app: string; refs: Set<string> }>();
+  /** Inventory ConfigMap name → the app, its repository and its refs. */
+  private readonly inventories = new Map<string, { repoId: number; repo: string; app: string; refs: Set<string> }>();
   private readonly watches = new Map<string, ResourceWatch>();
   private readonly inventoryWatch: ResourceWatch;
   private reconciling: Promise<void> = Promise.resolve();
@@ -166,7 +167,8 @@ export class ClusterWatches {
     private readonly handlers: ClusterWatchHandlers,
   ) {
     const ns = inventoryNamespace(cluster);
-    this.inventoryWatch = new ResourceWatch(cluster.client, `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`, {
+    // Inventories are mergeops' own record: watched as mergeops itself, never as a repository's identity.
+    this.inventoryWatch = new ResourceWatch(cluster.own, `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`, {
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY},${INVENTORY_COMPONENT_LABEL}=${INVENTORY_COMPONENT}`,
       log: handlers.log,
       onList: (items) => {
@@ -209,7 +211,8 @@ export class ClusterWatches {
     const app = labels[INVENTORY_APP_LABEL] ?? '';
     try {
       const record = parseInventory(cm, { repoId, app, repo: '' });
-      this.inventories.set(name, { repoId, app, refs: new Set(record.objects) });
+      const repo = String((cm['data'] as Record<string, unknown> | undefined)?.['repo'] ?? '');
+      this.inventories.set(name, { repoId, repo, app, refs: new Set(record.objects) });
     } catch (err) {
       this.handlers.log.warn({ inventory: name, err: errorText(err) }, 'not an inventory the drift watch can read; its app is not watched');
     }
@@ -219,22 +222,29 @@ export class ClusterWatches {
   private reconcile(): void {
     this.reconciling = this.reconciling.then(async () => {
       if (this.stopped) return;
-      const wanted = new Map<string, string>();
-      for (const inv of this.inventories.values()) for (const ref of inv.refs) {
-        const key = watchKey(ref);
-        if (key && !wanted.has(key)) wanted.set(key, ref);
+      // Watched as the identity the app's grants name (impersonated), like its deploys: one
+      // watch per (type, namespace) and identity, so the API server checks that identity's RBAC.
+      const wanted = new Map<string, { ref: string; client: KubeClient }>();
+      for (const inv of this.inventories.values()) {
+        const client = this.clientFor(inv.repo);
+        if (!client) continue;
+        for (const ref of inv.refs) {
+          const key = watchKey(ref);
+          const as = client.actingAs ? ` as ${client.actingAs.named}` : '';
+          if (key && !wanted.has(`${key}${as}`)) wanted.set(`${key}${as}`, { ref, client });
+        }
       }
       for (const [key, w] of this.watches) {
         if (wanted.has(key)) continue;
         this.watches.delete(key);
         await w.stop();
       }
-      for (const [key, ref] of wanted) {
+      for (const [key, { ref, client }] of wanted) {
         if (this.watches.has(key)) continue;
         const r = parseRef(ref);
         const info = r ? await this.cluster.discovery.resolve(r.apiVersion, r.kind).catch(() => undefined) : undefined;
         if (!r || !info || !info.verbs.includes('watch')) continue;
-        const w = new ResourceWatch(this.cluster.client, resourcePath(info, r.namespace), {
+        const w = new ResourceWatch(client, resourcePath(info, r.namespace), {
           labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
           log: this.handlers.log,
           onEvent: (type, o) => this.objectEvent(type, o),
@@ -244,6 +254,17 @@ export class ClusterWatches {
         w.start();
       }
     });
+  }
+
+  /** The client `repo`'s objects are read with; null (not watched, the full compare still runs) when its grants name conflicting identities. */
+  private clientFor(repo: string): KubeClient | null {
+    try {
+      const who = identityFor(repo, this.cluster.target.name, this.cluster.target.grants);
+      return who ? this.cluster.own.impersonating(who) : this.cluster.client;
+    } catch (err) {
+      this.handlers.log.warn({ repo, err: errorText(err) }, 'not watching this repository\'s objects');
+      return null;
+    }
   }
 
   private objectEvent(type: WatchEventType, o: KubeObject): void {

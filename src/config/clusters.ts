@@ -44,6 +44,28 @@ export const DEFAULT_INVENTORY_NAMESPACE = 'mergeops-system';
 
 /** A namespace name (DNS-1123 label). */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** `namespace/name` of a ServiceAccount: a DNS-1123 label, then a DNS-1123 subdomain. */
+const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
+
+/**
+ * Who a grant's repositories act as on its cluster: the Kubernetes user (and groups) every
+ * request for their apps impersonates (`Impersonate-User`, `Impersonate-Group`), so the
+ * API server checks that identity's RBAC as well as mergeops checking the grant.
+ */
+export interface ActingIdentity {
+  user: string;
+  groups: string[];
+  /** How the operator wrote it, for messages: `serviceAccount shop/deployer`, `user alice`. */
+  named: string;
+}
+
+function actingIdentity(serviceAccount: string | undefined, user: string | undefined, groups: string[]): ActingIdentity {
+  if (serviceAccount !== undefined) {
+    const [ns, name] = serviceAccount.split('/') as [string, string];
+    return { user: `system:serviceaccount:${ns}:${name}`, groups, named: `serviceAccount ${serviceAccount}` };
+  }
+  return { user: user as string, groups, named: `user ${user}` };
+}
 
 const grantSchema = mapping({
   repos: unset(list(str())).describe('owner/name patterns of the repositories this grant is for.'),
@@ -55,8 +77,17 @@ const grantSchema = mapping({
   environments: unset(list(str())).describe("Environments (globs of the names under a repository's environments:) this grant covers; default: every app deployed here, with or without environments."),
   requireApproval: unset(raisedLevel('deploy')).describe('A person with this repository role must approve each deploy this grant covers (write, maintain, admin). Approvals are not supported yet: such deploys are refused, never made without one.'),
   commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
+  serviceAccount: unset(str(SERVICE_ACCOUNT, 'write namespace/name of a ServiceAccount, e.g. shop/mergeops-deployer')).describe(
+    "Act as this ServiceAccount (namespace/name) on this cluster: every request for these repositories' apps is sent impersonating it, so the API server enforces its RBAC too.",
+  ),
+  user: unset(str()).describe('Act as this user on this cluster (Kubernetes impersonation), like serviceAccount; not both.'),
+  groups: unset(list(str())).describe('Groups to impersonate along with serviceAccount or user (default for a ServiceAccount: the API server adds its own groups).'),
+}).superRefine((g, ctx) => {
+  if (g.serviceAccount !== undefined && g.user !== undefined) fail(ctx, 'name one identity: serviceAccount or user, not both', ['user']);
+  if (g.groups !== undefined && g.serviceAccount === undefined && g.user === undefined) fail(ctx, 'groups are impersonated along with a user: set serviceAccount or user too', ['groups']);
 }).transform((g) => ({
   ...(g.commands ? { commands: g.commands } : {}),
+  ...(g.serviceAccount !== undefined || g.user !== undefined ? { identity: actingIdentity(g.serviceAccount, g.user, g.groups ?? []) } : {}),
   repos: g.repos ?? [],
   namespaces: g.namespaces ?? [],
   clusterKinds: g.clusterKinds ?? ['Namespace'],

@@ -90,7 +90,7 @@ export class Engine {
   async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.get(t.app.cluster);
+    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
     // The stage keeps its first name, "diff": dashboards chart it.
     const plan = await timed(
       this.deps.flow,
@@ -126,7 +126,7 @@ export class Engine {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.get(t.app.cluster);
+    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
     const { app } = t;
     const hash = desiredHash(app, rendered);
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };

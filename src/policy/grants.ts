@@ -1,4 +1,5 @@
-import { groupKind, kindNameProblem, type Grant } from '../config/clusters.js';
+import { groupKind, kindNameProblem, type ActingIdentity, type Grant } from '../config/clusters.js';
+import { UserError } from '../errors.js';
 import { objectRef, type KubeObject } from '../objects.js';
 
 export interface Violation {
@@ -160,4 +161,20 @@ export function checkApprovalRequired(repo: string, cluster: string, grants: Gra
     ref: `cluster ${cluster}`,
     rule: `the operator requires an approval (${need}) for every deploy of ${repo} to ${where}, and this version of mergeops cannot hold a deploy for approval yet, so nothing was applied; ask the operator to drop requireApproval from the grant in MERGEOPS_CLUSTERS, or deploy by hand`,
   };
+}
+
+/**
+ * The identity `repo`'s requests on `cluster` impersonate: the one its grants name, or null
+ * (mergeops' own) when none does. Every grant matching the repository must name the same
+ * one — a request cannot be sent as two identities, and silently picking one would let a
+ * grant without an identity widen (or narrow) another's without the operator seeing it.
+ */
+export function identityFor(repo: string, cluster: string, grants: Grant[] | null): ActingIdentity | null {
+  const mine = (grants ?? []).filter((g) => matchesAny(g.repos, repo));
+  const named = [...new Map(mine.map((g) => [g.identity ? JSON.stringify([g.identity.user, g.identity.groups]) : '', g.identity ?? null])).values()];
+  if (named.length <= 1) return named[0] ?? null;
+  const who = named.map((i) => (i ? i.named : "mergeops' own identity (no serviceAccount or user)"));
+  throw new UserError(
+    `the grants for ${repo} on cluster "${cluster}" name different identities to act as (${who.join('; ')}); every grant matching a repository must name the same serviceAccount or user — ask the operator to fix MERGEOPS_CLUSTERS`,
+  );
 }

@@ -11,7 +11,7 @@ export async function testCluster(name = 'default', file = process.env['MERGEOPS
   const kc = new KubeConfig();
   kc.loadFromFile(file);
   const client = await KubeClient.create(name, kc);
-  return { client, discovery: new Discovery(client), target: { name, inCluster: false, grants: null } };
+  return { client, own: client, discovery: new Discovery(client), target: { name, inCluster: false, grants: null } };
 }
 
 /**

@@ -277,13 +277,13 @@ describe('charts/mergeops', () => {
     await expect(helm(['lint', '--strict', CHART, '-f', FULL_VALUES])).resolves.toContain('0 chart(s) failed');
   });
 
-  it('renders web, worker, Service and cluster-wide RBAC by default, and the API server accepts them', async () => {
+  it('renders web, worker, Service and least-privilege RBAC (impersonation) by default, and the API server accepts them', async () => {
     const ns = uniqueName('chart-default');
     const release = uniqueName('rel');
     const objs = await template(release, ns);
     const fullname = `${release}-mergeops`;
 
-    expect(objs.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    expect(objs.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
     const { web, worker } = expectWebAndWorker(objs, release, ns, fullname);
     expect(web.spec.replicas).toBe(2);
     expect(worker.spec.replicas).toBe(2);
@@ -327,12 +327,15 @@ describe('charts/mergeops', () => {
     }
 
     const role = one(objs, 'ClusterRole') as KubeObject & { rules: unknown[] };
-    expect(role.rules).toEqual([{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] }]);
+    // Discovery only; no identity to impersonate is listed yet (rbac-impersonate.test.ts has the rest).
+    expect(role.rules).toEqual([{ nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*'], verbs: ['get'] }]);
     const binding = one(objs, 'ClusterRoleBinding') as KubeObject & { roleRef: { kind: string; name: string }; subjects: unknown[] };
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: one(objs, 'ServiceAccount').metadata.name, namespace: ns }]);
 
     await namespace(c, ns);
+    // The inventory namespace must exist (the chart gives mergeops a Role there).
+    await namespace(c, 'mergeops-system');
     const { applied, skipped } = await applyAll(c, objs);
     expect(skipped).toEqual([]);
     expect(applied).toHaveLength(objs.length);
@@ -464,7 +467,7 @@ describe('charts/mergeops', () => {
     expect(all(objs, 'ClusterRoleBinding')).toEqual([]);
     expect(all(fixture, 'Role').map((r) => r.metadata.namespace)).toEqual(['shop', 'web', 'mergeops-system']);
     expect(all(objs, 'Role').map((r) => r.metadata.namespace)).toEqual([...targetNs, inventoryNs]);
-    expect((all(objs, 'Role').find((r) => r.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: unknown[] }) | undefined)?.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] }]);
+    expect((all(objs, 'Role').find((r) => r.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: unknown[] }) | undefined)?.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] }]);
     for (const rb of all(objs, 'RoleBinding') as (KubeObject & { roleRef: { kind: string }; subjects: { namespace: string }[] })[]) {
       expect(rb.roleRef.kind).toBe('Role');
       expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: fullname, namespace: ns }]);

@@ -100,7 +100,7 @@ describe('planApp against a real API server', () => {
       currentContext: 'x',
     });
     const client = await KubeClient.create('prod', kc);
-    const dead = { client, discovery: new Discovery(client), target: { name: 'prod', inCluster: false, grants: null } };
+    const dead = { client, own: client, discovery: new Discovery(client), target: { name: 'prod', inCluster: false, grants: null } };
     await expect(planApp(dead, app(ns), [cm(ns, 'a', {})], key)).rejects.toThrow(ClusterUnreachableError);
     await expect(planApp(dead, app(ns), [cm(ns, 'a', {})], key)).rejects.toThrow(/cluster "prod" is unreachable: ECONNREFUSED/);
   });

@@ -69,6 +69,24 @@ describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
     );
   });
 
+  it('reads the identity a grant acts as: a ServiceAccount becomes its Kubernetes user name, groups as given', () => {
+    const t = loadClusterTargets(
+      file('clusters:\n  prod:\n    inCluster: true\n    grants:\n      - { repos: [acme/shop], namespaces: [shop], serviceAccount: shop/mergeops-deployer }\n      - { repos: [acme/ops], user: ops-bot, groups: [ops, auditors] }\n      - { repos: [acme/web] }\n'),
+    );
+    const [sa, user, none] = t.get('prod')?.grants ?? [];
+    expect(sa?.identity).toEqual({ user: 'system:serviceaccount:shop:mergeops-deployer', groups: [], named: 'serviceAccount shop/mergeops-deployer' });
+    expect(user?.identity).toEqual({ user: 'ops-bot', groups: ['ops', 'auditors'], named: 'user ops-bot' });
+    expect(none?.identity).toBeUndefined();
+  });
+
+  it.each([
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], serviceAccount: deployer }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].serviceAccount: "deployer" is not valid: write namespace/name of a ServiceAccount, e.g. shop/mergeops-deployer'],
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], serviceAccount: shop/d, user: alice }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].user: name one identity: serviceAccount or user, not both'],
+    ['clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], groups: [admins] }] }\n', 'MERGEOPS_CLUSTERS.clusters.prod.grants[0].groups: groups are impersonated along with a user: set serviceAccount or user too'],
+  ])('refuses an identity that cannot be impersonated as written (%#)', (text, message) => {
+    expect(thrown(() => loadClusterTargets(file(text)), ConfigError).message).toBe(message);
+  });
+
   it.each([
     ['clusters:\n  prod: { kubeconfig: /k, token: x }\n', 'MERGEOPS_CLUSTERS.clusters.prod: unknown key "token" (allowed: kubeconfig, context, inCluster, grants, inventoryNamespace)'],
     ['clusters:\n  prod: { context: admin }\n', 'MERGEOPS_CLUSTERS.clusters.prod: set kubeconfig (a file path) or inCluster: true'],

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
-import { checkApprovalRequired, checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp } from '../../../src/policy/grants.js';
+import { checkApprovalRequired, checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp, identityFor } from '../../../src/policy/grants.js';
 import type { KubeObject } from '../../../src/objects.js';
+import { UserError } from '../../../src/errors.js';
 
 const grant = (g: Partial<Grant> & Pick<Grant, 'repos'>): Grant => ({ namespaces: [], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, ...g });
 const obj = (apiVersion: string, kind: string, namespace?: string, name = 'x'): { object: KubeObject; namespaced: boolean } => ({
@@ -202,5 +203,29 @@ describe('grants per environment: which branches deploy where, and approvals the
     );
     expect(checkApprovalRequired('other/x', 'k', approval, 'prod-eu')).toBeNull();
     expect(checkApprovalRequired('acme/shop', 'k', [grant({ repos: ['acme/*'], requireApproval: 'write' })])?.rule).toContain('to cluster "k"');
+  });
+});
+
+describe('identityFor: who a repository\'s requests act as on a cluster', () => {
+  const deployer = { user: 'system:serviceaccount:shop:deployer', groups: [], named: 'serviceAccount shop/deployer' };
+  const ops = { user: 'ops-bot', groups: ['ops'], named: 'user ops-bot' };
+
+  it("is the identity its grants name, and mergeops' own (null) when none does or there is no policy", () => {
+    const g = [grant({ repos: ['acme/*'], identity: deployer }), grant({ repos: ['acme/shop'], namespaces: ['extra'], identity: { ...deployer } }), grant({ repos: ['other/*'], identity: ops })];
+    expect(identityFor('acme/shop', 'prod', g)).toEqual(deployer);
+    expect(identityFor('other/x', 'prod', g)).toEqual(ops);
+    expect(identityFor('third/x', 'prod', g)).toBeNull();
+    expect(identityFor('acme/shop', 'prod', [grant({ repos: ['acme/*'] })])).toBeNull();
+    expect(identityFor('acme/shop', 'default', null)).toBeNull();
+  });
+
+  it('refuses grants of one repository that name different identities, or one and none, naming both', () => {
+    const two = [grant({ repos: ['acme/*'], identity: deployer }), grant({ repos: ['acme/shop'], identity: ops })];
+    expect(() => identityFor('acme/shop', 'prod', two)).toThrow(UserError);
+    expect(() => identityFor('acme/shop', 'prod', two)).toThrow('the grants for acme/shop on cluster "prod" name different identities to act as (serviceAccount shop/deployer; user ops-bot)');
+    const mixed = [grant({ repos: ['acme/*'], identity: deployer }), grant({ repos: ['acme/shop'] })];
+    expect(() => identityFor('acme/shop', 'prod', mixed)).toThrow("(serviceAccount shop/deployer; mergeops' own identity (no serviceAccount or user))");
+    // Only the grants matching the repository count.
+    expect(identityFor('acme/web', 'prod', mixed)).toEqual(deployer);
   });
 });
