@@ -3,8 +3,13 @@
 #   docker build -t mergeops .
 #   docker run -e MERGEOPS_MODE=web -e REDIS_URL=... -p 3000:3000 mergeops
 
-ARG NODE_IMAGE=node:24-bookworm-slim
-ARG GO_IMAGE=golang:1.26-bookworm
+# Base images pinned by digest (the tag is for people; the digest is what is pulled), so a
+# release rebuilds from the same bytes. Refresh both together on purpose: a digest names one
+# multi-platform index, which serves linux/amd64 and linux/arm64 alike. Checked against
+# public Dockerfiles that pin the same tags (no registry reachable where this was written):
+# refresh with `docker buildx imagetools inspect node:24-bookworm-slim` (the "Digest:" line).
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:ba849c60be29959425b8734d57b8b4b7d56f98edd9504c9af091d5281095a71e
+ARG GO_IMAGE=golang:1.26-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d
 
 # --- TypeScript → dist/ (plain JavaScript: built once on the build machine's platform) ---
 FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build

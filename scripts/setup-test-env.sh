@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (once, cached by version) the real binaries the tests and the CLI need:
-# kube-apiserver + etcd (the envtest pair), kustomize and helm.
+# kube-apiserver + etcd (the envtest pair), kustomize, helm, and actionlint (lints the
+# release workflow).
 # Progress goes to stderr; binaries land in $MERGEOPS_CACHE/bin (default ~/.cache/mergeops/bin).
 # Re-running is cheap: each binary is keyed by its version and skipped when present.
 set -euo pipefail
@@ -9,6 +10,7 @@ KUBE_VERSION="${KUBE_VERSION:-1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.8}"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-5.8.1}"
 HELM_VERSION="${HELM_VERSION:-3.22.0}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-1.7.12}"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Outside the clone so every checkout on a machine shares one build (CI clones fresh).
@@ -22,7 +24,7 @@ log() { echo "[setup-test-env] $*" >&2; }
 
 have() { [ -x "$BIN/$1" ]; }
 
-# Only a build needs Go; a filled cache (or KUBEBUILDER_ASSETS + MERGEOPS_KUSTOMIZE/HELM) does
+# Only a build needs Go; a filled cache (or KUBEBUILDER_ASSETS + MERGEOPS_KUSTOMIZE/HELM/ACTIONLINT) does
 # not. k8s.io/kubernetes 1.36 declares go 1.26; Debian's golang-go is older.
 GO_MIN=1.26
 need_go() {
@@ -30,7 +32,7 @@ need_go() {
   v="$(go env GOVERSION 2>/dev/null || true)"
   if [ -z "$v" ]; then
     log "building $1 needs Go >= $GO_MIN, and go is not on PATH."
-    log "install it (https://go.dev/dl), or set KUBEBUILDER_ASSETS, MERGEOPS_KUSTOMIZE and MERGEOPS_HELM to binaries you have; then npm test again"
+    log "install it (https://go.dev/dl), or set KUBEBUILDER_ASSETS, MERGEOPS_KUSTOMIZE, MERGEOPS_HELM and MERGEOPS_ACTIONLINT to binaries you have; then npm test again"
     exit 1
   fi
   v="${v#go}"
@@ -125,6 +127,15 @@ build_helm() {
   mv "$CACHE/build/gobin-helm/helm" "$BIN/$out"
 }
 
+build_actionlint() {
+  local out="actionlint-v$ACTIONLINT_VERSION"
+  if have "$out"; then return; fi
+  need_go actionlint
+  log "building actionlint v$ACTIONLINT_VERSION"
+  GOBIN="$CACHE/build/gobin-actionlint" go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+  mv "$CACHE/build/gobin-actionlint/actionlint" "$BIN/$out"
+}
+
 link() { ln -sf "$BIN/$1-v$2" "$BIN/$1"; }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
@@ -137,6 +148,9 @@ fi
 # tests' expectations) depends on the exact version. MERGEOPS_KUSTOMIZE/MERGEOPS_HELM win.
 if [ -z "${MERGEOPS_KUSTOMIZE:-}" ]; then build_kustomize; link kustomize "$KUSTOMIZE_VERSION"; fi
 if [ -z "${MERGEOPS_HELM:-}" ]; then build_helm; link helm "$HELM_VERSION"; fi
+# The release workflow's linter (test/integration/scripts/release-workflow.test.ts).
+# MERGEOPS_ACTIONLINT (a binary you have) wins, as MERGEOPS_KUSTOMIZE/HELM do.
+if [ -z "${MERGEOPS_ACTIONLINT:-}" ]; then build_actionlint; link actionlint "$ACTIONLINT_VERSION"; fi
 # kubectl only for `npm run bench`, which compares against it.
 if [ "${1:-}" = "--with-kubectl" ]; then build_kube_cmd kubectl; link kubectl "$KUBE_VERSION"; fi
 log "binaries ready in $BIN"

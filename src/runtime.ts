@@ -19,6 +19,7 @@ import { DeployReports } from './queue/deploy-reports.js';
 import { createRedis } from './redis.js';
 import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from './queue/state.js';
 import { RevisionCache } from './source/revision-cache.js';
+import { DefaultsCache } from './queue/defaults-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
@@ -77,6 +78,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       : null;
   if (onboardQueue) queues.all.push(onboardQueue);
   const locks = new LockStore(redis, settings.redisPrefix);
+  // A push to a defaults repository retires the cached organisation defaults (web side).
+  const webDefaults = new DefaultsCache(redis, settings.redisPrefix);
   const unexposeLocks = exposeLocks(locks);
   const enqueuePreviewAt = async (job: PreviewJob, at: number): Promise<boolean> => {
     await previews.setHead(job, at);
@@ -155,7 +158,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       return ownLogin;
     };
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
-    const hosts = octokitHosts({ octokit, limits, revisions, botLogin });
+    // The organisation's defaults files, shared by every worker until a push changes them.
+    const defaults = new DefaultsCache(connection, settings.redisPrefix);
+    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults });
     const onboardWorker = onboardQueue
       ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
           const outcome = await runOnboarding(job.data, { hosts, log });
@@ -209,7 +214,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin }),
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin, defaults }),
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
@@ -300,6 +305,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           return enqueueDeploy(queues, job);
         },
         enqueueSync: (job) => enqueueSync(queues, job),
+        defaultsPushed: (installationId, owner, repo) => webDefaults.pushed(installationId, owner, repo),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
         enqueueCommand: (job) => enqueueCommand(commandQueue, job),
         enqueueMergeGroup: async (job) => {

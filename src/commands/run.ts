@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { ClusterTargets } from '../config/clusters.js';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
+import { DEFAULTS_REPO } from '../config/defaults.js';
 import { ConfigError } from '../config/validate.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
@@ -134,7 +135,7 @@ async function readConfig(host: CommandHost, ref: string): Promise<RepoConfig | 
   const text = await host.readFile(REPO_CONFIG_PATH, ref);
   if (text === null) return null;
   try {
-    return parseRepoConfig(text, ref);
+    return parseRepoConfig(text, ref, await host.configDefaults(), { defaultsRepo: host.target.repo === DEFAULTS_REPO });
   } catch (err) {
     if (err instanceof ConfigError) return { problem: `${REPO_CONFIG_PATH} on \`${ref}\` is invalid: ${err.message}` };
     throw err;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseYamlDocuments } from '../yaml.js';
 import { RenderError } from '../errors.js';
-import { ConfigError, anyMapping, bool, check, duration, fail, list, mapping, str, unset } from './validate.js';
+import { ConfigError, anyMapping, bool, check, describe, duration, fail, isObj, list, mapping, str, unset, type Obj } from './validate.js';
+import { NO_DEFAULTS, mergeConfig, type ConfigDefaults } from './merge.js';
 
 export const REPO_CONFIG_PATH = '.github/mergeops.yml';
 
@@ -26,17 +27,21 @@ const NAMESPACE_TEMPLATE = /^([a-z0-9-]|\{env\})+$/;
  * published JSON Schema (schema/mergeops.schema.json) all come from these schemas. Keys
  * are listed in the order they are checked, so the first error is the first in reading order.
  */
-const helmSchema = mapping({
-  releaseName: unset(str(APP_NAME, 'a Helm release name')).describe('Helm release name (default: the app name).'),
+const helmValuesShape = {
   valuesFiles: unset(list(str())).describe('Values files inside the chart folder, applied in order.'),
   values: anyMapping(z.unknown()).optional().describe('Values set inline; they win over valuesFiles.'),
+};
+const helmSchema = mapping({
+  releaseName: unset(str(APP_NAME, 'a Helm release name')).describe('Helm release name (default: the app name).'),
+  ...helmValuesShape,
 }).transform((h) => ({
   valuesFiles: h.valuesFiles ?? [],
   ...(h.releaseName ? { releaseName: h.releaseName } : {}),
   ...(h.values !== undefined ? { values: h.values } : {}),
 }));
 
-const appSchema = mapping({
+/** The keys of one app; an app may inherit all but its identity (name, path) and `adopt`/`release` (objects of that one app). */
+const appShape = {
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
   path: str().describe('Folder with plain manifests, a kustomization or a Helm chart, relative to the repository root.'),
   cluster: unset(str(APP_NAME, 'a cluster name the operator configured')).describe('A cluster the operator configured (default: "default").'),
@@ -74,7 +79,9 @@ const appSchema = mapping({
   ).describe('Risk gate for this app, so branch protection can demand a second look.'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
   environments: unset(list(str())).describe('The environments (names under the top-level environments:) this app deploys to (default: all of them).'),
-}).superRefine((a, ctx) => {
+};
+
+const appSchema = mapping(appShape).superRefine((a, ctx) => {
   if (a.conflicts !== undefined && a.force !== undefined && (a.conflicts === 'overwrite') !== a.force) {
     fail(ctx, `force: ${a.force} contradicts conflicts: ${a.conflicts}; drop force (conflicts replaces it)`, ['force']);
   }
@@ -155,8 +162,35 @@ const environmentSchema = mapping({
   if (e.promote !== undefined) fail(ctx, `promotion pull requests are not supported by this version of mergeops yet; remove promote: (environments share the merged commit until then)`, ['promote']);
 });
 
+/**
+ * App keys every app of a file inherits (`appDefaults:`), in the organisation's defaults
+ * file or a repository's own: an app's own keys win, key by key (see config/defaults.ts).
+ * Not `name`, `path`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`, nor `environments` (the file's own).
+ */
+const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, environments: _environments, ...inheritableShape } = appShape;
+export const appDefaultsSchema = mapping({
+  ...inheritableShape,
+  helm: mapping(helmValuesShape)
+    .optional()
+    .describe('Helm values files and inline values every chart app of the file starts from.'),
+});
+
+/** `owner/repo`, or `repo` for a repository of the same owner: another defaults file to build on. */
+export const EXTENDS_REF = /^([A-Za-z0-9-]+\/)?[A-Za-z0-9._-]+$/;
+/** The version of this file's format that this mergeops reads (see README, "Config file versions"). */
+export const CONFIG_VERSION = 1;
+
 /** The file's shape as written, before defaults: what editors validate against. */
 export const repoConfigFileSchema = mapping({
+  version: unset(
+    z.literal(CONFIG_VERSION, { error: (iss) => `this mergeops reads version ${CONFIG_VERSION} of the file, not ${describe(iss.input)}; leave version out or set ${CONFIG_VERSION}` }),
+  ).describe(`The file format's version: ${CONFIG_VERSION}, the only one so far (default). A change that would make a valid file mean something else comes with a new version.`),
+  _extends: unset(str(EXTENDS_REF, 'owner/repo, or repo for one of the same owner')).describe(
+    "Only in the organisation's defaults file (.github/mergeops.yml of the owner's .github repository): another repository of the same owner whose .github/mergeops.yml these defaults build on (one level).",
+  ),
+  appDefaults: unset(appDefaultsSchema).describe(
+    "Keys every app inherits unless it sets them itself; in the organisation's .github repository they apply to every repository of the installation. Mappings merge key by key, lists and values replace.",
+  ),
   environments: unset(list(environmentSchema)).describe('Where apps deploy, in rollout order: each a cluster (and {env} in app paths); a merge applies them in waves.'),
   apps: unset(list(appSchema)).describe('The apps this repository deploys.'),
   images: unset(list(imageRuleSchema)).describe('Images to keep current with bump pull requests.'),
@@ -167,7 +201,9 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
   return repoConfigFileSchema
     .superRefine((c, ctx) => {
       const apps = c.apps ?? [];
-      if (apps.length === 0) return fail(ctx, 'lists no apps; add at least one under "apps:"', ['apps']);
+      // A file of defaults alone (the organisation's .github repository) deploys nothing.
+      const defaultsOnly = c.appDefaults !== undefined || c._extends !== undefined;
+      if (apps.length === 0 && !defaultsOnly) return fail(ctx, 'lists no apps; add at least one under "apps:"', ['apps']);
       const seen = new Set<string>();
       for (const [i, a] of apps.entries()) {
         if (seen.has(a.name)) return fail(ctx, `duplicate app name "${a.name}"`, ['apps', i, 'name']);
@@ -357,20 +393,35 @@ export interface RepoConfig {
   images: (Omit<ImageRuleOut, 'apps'> & { apps: string[] })[];
   /** In the order written; absent when the config has no environments. */
   environments?: Environment[];
+  /** The defaults files the config was built on (the preview's footer names them). */
+  defaultsFrom?: string[];
 }
 export type HelmSettings = NonNullable<App['helm']>;
 export type ImageRule = RepoConfig['images'][number];
 export type ImagePolicy = ImageRule['policy'];
 
-export function parseRepoConfig(text: string, defaultBranch: string): RepoConfig {
+/**
+ * Reads a repository's `.github/mergeops.yml` on top of `defaults` (the organisation's).
+ * `_extends:` is the organisation's file's alone, unless this repository holds it
+ * (`defaultsRepo`: its own file is that file).
+ */
+export function parseRepoConfig(text: string, defaultBranch: string, defaults: ConfigDefaults = NO_DEFAULTS, opts: { defaultsRepo?: boolean } = {}): RepoConfig {
   try {
-    return parseRepoConfigText(text, defaultBranch);
+    const raw = parseConfigDocument(text);
+    if (isObj(raw) && raw['_extends'] != null && !opts.defaultsRepo) {
+      throw new ConfigError(
+        `only the organisation's defaults file (${REPO_CONFIG_PATH} in the owner's .github repository) may extend another; a repository's own file always builds on the organisation's. Remove _extends here, or move it there`,
+        '_extends',
+      );
+    }
+    return validateRepoConfig(raw, defaultBranch, defaults);
   } catch (err) {
     throw err instanceof ConfigError ? err.inFile(REPO_CONFIG_PATH) : err;
   }
 }
 
-function parseRepoConfigText(text: string, defaultBranch: string): RepoConfig {
+/** The one YAML document of a config file, not yet validated. */
+export function parseConfigDocument(text: string): unknown {
   let docs;
   try {
     docs = parseYamlDocuments(text, REPO_CONFIG_PATH);
@@ -379,11 +430,34 @@ function parseRepoConfigText(text: string, defaultBranch: string): RepoConfig {
     throw err;
   }
   if (docs.length !== 1) throw new ConfigError(`expected exactly one YAML document, found ${docs.length}`, '');
-  return validateRepoConfig(docs[0]?.value, defaultBranch);
+  return docs[0]?.value;
 }
 
-export function validateRepoConfig(raw: unknown, defaultBranch: string): RepoConfig {
-  return check(repoConfigSchema(defaultBranch), raw);
+/**
+ * Validates a config as written, each app on top of the defaults: the organisation's
+ * `appDefaults:`, then the file's own, then the app's keys (config/merge.ts). A mistake a
+ * default caused (a `createNamespace: true` inherited by an app with no namespace) says
+ * where the key came from.
+ */
+export function validateRepoConfig(raw: unknown, defaultBranch: string, defaults: ConfigDefaults = NO_DEFAULTS): RepoConfig {
+  const own = isObj(raw) && isObj(raw['appDefaults']) ? raw['appDefaults'] : {};
+  const inherited = mergeConfig(defaults.appDefaults, own) as Obj;
+  let merged = raw;
+  if (Object.keys(inherited).length > 0 && isObj(raw) && Array.isArray(raw['apps'])) {
+    merged = { ...raw, apps: raw['apps'].map((app: unknown) => (isObj(app) ? mergeConfig(inherited, app) : app)) };
+  }
+  let config: RepoConfig;
+  try {
+    config = check(repoConfigSchema(defaultBranch), merged);
+  } catch (err) {
+    const m = err instanceof ConfigError ? /^apps\[(\d+)\]\.([A-Za-z]+)/.exec(err.path) : null;
+    const app = m && isObj(raw) && Array.isArray(raw['apps']) ? (raw['apps'][Number(m[1])] as unknown) : undefined;
+    const key = m?.[2] as string;
+    if (!(err instanceof ConfigError) || !m || (isObj(app) && app[key] != null) || inherited[key] === undefined) throw err;
+    const from = own[key] != null ? "this file's appDefaults" : `the organisation's defaults (${defaults.sources.join(', extending ')})`;
+    throw new ConfigError(`${err.detail} (inherited from ${from}; set ${key} on the app to override it)`, err.path);
+  }
+  return defaults.sources.length > 0 ? { ...config, defaultsFrom: defaults.sources } : config;
 }
 
 /** Normalises a repo-relative path and refuses anything that could leave the checkout. */
@@ -410,7 +484,8 @@ export const REPO_CONFIG_SCHEMA_FILE = 'schema/mergeops.schema.json';
 export function repoConfigJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(repoConfigFileSchema, { io: 'input', target: 'draft-2020-12' }),
-    title: 'mergeops repository config (.github/mergeops.yml)',
-    description: 'The apps a repository deploys with mergeops, and the images it keeps current.',
+    title: 'mergeops config (.github/mergeops.yml)',
+    description:
+      "The apps a repository deploys with mergeops and the images it keeps current; in the owner's .github repository, also the defaults (appDefaults, _extends) every repository of the installation builds on.",
   };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
 import { affectedApps, scanInputs, type ChangedFiles } from '../engine/affected.js';
-import { appsOn } from '../engine/revision.js';
+import { appsOn, type ConfigBase } from '../engine/revision.js';
 import { errorText } from '../errors.js';
 import type { RepoHost } from './host.js';
 import type { DeployJob } from './jobs.js';
@@ -22,7 +22,7 @@ export interface PushScope {
  * The file list is the job's (from the push payload), or the compare API's `before...sha`
  * when the job carries none; every app deploys when neither can be trusted.
  */
-export async function pushScope(job: DeployJob, host: RepoHost, dir: string, apps: App[], lastDeployed: (app: string) => Promise<string | null>, log: Logger): Promise<PushScope> {
+export async function pushScope(job: DeployJob, host: RepoHost, dir: string, apps: App[], configs: ConfigBase, lastDeployed: (app: string) => Promise<string | null>, log: Logger): Promise<PushScope> {
   const all = (fallback: string): PushScope => {
     log.info({ reason: fallback }, 'changed files not trusted; deploying every app');
     return { apps, unchanged: [], fallback };
@@ -44,7 +44,7 @@ export async function pushScope(job: DeployJob, host: RepoHost, dir: string, app
   if (changed.paths.includes(REPO_CONFIG_PATH)) {
     const text = await host.readFile(REPO_CONFIG_PATH, c.before).catch(() => null);
     try {
-      baseApps = text === null ? [] : appsOn(parseRepoConfig(text, job.defaultBranch), job.branch);
+      baseApps = text === null ? [] : appsOn(parseRepoConfig(text, job.defaultBranch, await configs.defaults, { defaultsRepo: configs.defaultsRepo }), job.branch);
     } catch {
       baseApps = null;
     }

@@ -3,8 +3,9 @@ import type { RepoCaps } from '../config/caps.js';
 import type { BranchViolation } from '../policy/grants.js';
 import type { App, Environment } from '../config/repo-config.js';
 import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision } from '../engine/revision.js';
+import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
+import { isDefaultsOnly } from '../config/defaults.js';
 import { toProblem } from '../errors.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
 import type { RenderedObject } from '../objects.js';
@@ -79,11 +80,20 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
 
   // A repository without a config is not ours to deploy or report on: no check, no comment.
   // Asked before the download (one small read, not a tarball), unless the push is known to keep one.
-  if (!(await keepsConfig(job, deps)) && (await host.readFile(REPO_CONFIG_PATH, job.sha)) === null) {
-    log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
-    return null;
+  if (!(await keepsConfig(job, deps))) {
+    const text = await host.readFile(REPO_CONFIG_PATH, job.sha);
+    if (text === null) {
+      log.info(`no ${REPO_CONFIG_PATH} in this commit; not a mergeops repository, staying quiet`);
+      return null;
+    }
+    // The organisation's defaults (its .github repository): nothing to download or deploy.
+    if (isDefaultsOnly(text)) {
+      log.info(`${REPO_CONFIG_PATH} holds defaults only, no apps; nothing to deploy`);
+      return null;
+    }
   }
-  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps), timings);
+  const configs = configBase(host);
+  const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps, configs), timings);
   const changed: string[] = [];
   try {
     if (revision.ok) {
@@ -97,7 +107,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
       // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
       if ((job.reason ?? 'push') === 'push' && !job.apps) {
-        const scope = await pushScope(job, host, revision.dir, apps, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
+        const scope = await pushScope(job, host, revision.dir, apps, configs, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
         apps = scope.apps;
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);

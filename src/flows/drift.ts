@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { DriftEntry } from '../diff/drift.js';
 import { appKey, type AppEngine } from '../engine/engine.js';
-import { openRevision } from '../engine/revision.js';
+import { configBase, openRevision } from '../engine/revision.js';
 import { errorText } from '../errors.js';
 import { appLabel, driftDetected } from '../metrics.js';
 import { formatDriftCheck } from '../report/drift.js';
@@ -77,7 +77,7 @@ export async function runDriftScan(deps: DriftDeps, only?: ReadonlySet<string>):
 async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): Promise<DriftFinding[]> {
   const first = group[0] as DeployedApp;
   const host = await deps.hosts(first);
-  const revision = await openRevision(() => host.revision(first.sha), first.defaultBranch);
+  const revision = await openRevision(() => host.revision(first.sha), first.defaultBranch, undefined, configBase(host));
   const out: DriftFinding[] = [];
   try {
     if (!revision.ok) {

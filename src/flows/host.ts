@@ -3,6 +3,7 @@ import type { ChangedFiles } from '../engine/affected.js';
 import type { Permission } from '../config/command-permissions.js';
 import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
+import type { ConfigDefaults } from '../config/merge.js';
 
 export interface RepoRef {
   owner: string;
@@ -80,6 +81,12 @@ export interface RepoHost {
    * shows them), or why the list is not complete (GitHub cut it). Errors are thrown.
    */
   changedFiles(base: string, head: string): Promise<ChangedFiles>;
+  /**
+   * The organisation's mergeops defaults this repository's config builds on (the owner's
+   * `.github` repository, default branch, and the file it extends); a broken one throws
+   * the ConfigError that names it. Cached across jobs until a push changes them.
+   */
+  configDefaults(): Promise<ConfigDefaults>;
   /** A file's text at `ref`, or null when it does not exist there. */
   readFile(path: string, ref: string): Promise<string | null>;
   /** The commit a branch points at, or null when the branch does not exist. */

@@ -7,7 +7,7 @@ import { detectDrift } from '../diff/drift.js';
 import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
 import { desiredHash } from '../engine/desired-hash.js';
 import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
-import { appsOn, openRevision, type Revision } from '../engine/revision.js';
+import { appsOn, configBase, openRevision, type Revision } from '../engine/revision.js';
 import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
 import { ownerConfigs } from './owner-configs.js';
@@ -118,14 +118,16 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     at: new Date().toISOString(),
     repoId: job.repoId,
   };
+  // Both revisions build on the organisation's defaults, read once (from the cache when unchanged).
+  const configs = configBase(host);
   // The base revision says which apps are deployed (only those can have drifted); without it the preview still works.
-  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch).catch((err: unknown) => {
+  const base = openRevision(() => host.cachedRevision(job.baseSha), job.defaultBranch, undefined, configs).catch((err: unknown) => {
     log.warn({ err: errorText(err) }, 'base revision unavailable; drift not checked');
     return null;
   });
   let head;
   try {
-    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps), timings);
+    head = await timed('preview', 'fetch', () => openRevision(() => host.revision(job.headSha), job.defaultBranch, deps.caps, configs), timings);
   } catch (err) {
     await (await base)?.close();
     throw err;
@@ -136,6 +138,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       report.problems.push(head.problem);
       return report;
     }
+    if (head.config.defaultsFrom) report.defaultsFrom = head.config.defaultsFrom;
     const baseApps = new Set(baseRev?.ok ? baseRev.config.apps.map((a) => a.name) : []);
     let config = head.config;
     if (job.fromFork) {

@@ -15,6 +15,12 @@ export interface AppDeps {
   enqueueDeploy(job: DeployJob, eventAtMs: number): Promise<boolean>;
   /** Re-read a repo's `images:` (its default branch moved, or the app was installed). */
   enqueueSync(job: SyncJob): Promise<void>;
+  /**
+   * A default-branch push that may have changed `repo`'s `.github/mergeops.yml`: retire the
+   * cached organisation defaults if they were read from it (the owner's `.github`, or the
+   * file it extends).
+   */
+  defaultsPushed?(installationId: number, owner: string, repo: string): Promise<boolean>;
   /** A registry has a new build: bump every repo watching the image. */
   imageEvents(events: ImageEvent[]): Promise<number>;
   /** A `/mergeops` comment or a clicked check-run button. */
@@ -146,6 +152,8 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       // The image watch reads only the config's `images:`: a push whose trusted file list
       // leaves the config alone cannot change it (one GitHub read saved per merge).
       if (job.branch === job.defaultBranch && configMayHaveChanged(job.changes)) {
+        // Before the deploy is queued: jobs of this push (and later ones) read the new defaults.
+        if (await deps.defaultsPushed?.(installationId, job.owner, job.repo)) context.log.info({ repo: `${job.owner}/${job.repo}` }, 'organisation config defaults changed; cache retired');
         await deps.enqueueSync({ kind: 'sync', installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, defaultBranch: job.defaultBranch });
       }
       // pushed_at is the time of this push (seconds), even when redelivered days later.

@@ -15,6 +15,9 @@ import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullR
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
 import { syncLabels } from './labels.js';
 import type { Octokit, RepoRef } from './types.js';
+import type { ConfigDefaults } from '../config/merge.js';
+import type { DefaultsCache } from '../queue/defaults-cache.js';
+import { configDefaults, readText } from './config-defaults.js';
 
 export interface OctokitHostOptions {
   /** An installation-authenticated client; the runtime's also records rate-limit metrics. */
@@ -24,6 +27,8 @@ export interface OctokitHostOptions {
   revisions?: RevisionCache;
   /** This app's bot login (`<slug>[bot]`): the only author whose preview comments are ours. */
   botLogin(): Promise<string>;
+  /** The organisation's defaults files as last read; without it every job reads them. */
+  defaults?: DefaultsCache;
 }
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
@@ -110,18 +115,12 @@ export class OctokitRepoHost implements RepoHost {
     return changedFiles(this.octokit, this.r, base, head);
   }
 
-  async readFile(path: string, ref: string): Promise<string | null> {
-    try {
-      const res = await this.octokit.rest.repos.getContent({ ...this.r, path, ref, mediaType: { format: 'raw' } });
-      // The raw media type comes back as text or bytes depending on the content type GitHub sets.
-      const data = res.data as unknown;
-      const text = typeof data === 'string' ? data : data instanceof ArrayBuffer ? Buffer.from(data).toString('utf8') : null;
-      if (text === null) throw new Error(`unexpected reply reading ${path}`);
-      return text;
-    } catch (err) {
-      if ((err as { status?: number }).status === 404) return null;
-      throw err;
-    }
+  readFile(path: string, ref: string): Promise<string | null> {
+    return readText(this.octokit, this.r, path, ref);
+  }
+
+  configDefaults(): Promise<ConfigDefaults> {
+    return configDefaults(this.octokit, this.target.installationId, this.target.owner, this.opts.defaults);
   }
 
   branchHead(branch: string): Promise<string | null> {

@@ -4,6 +4,7 @@ import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } fro
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
 import { allProblems, rolloutText, type AppReport, type PreviewReport, type Problem } from './types.js';
 import { CHECK_NAMES } from '../check-names.js';
+import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { cliCommand } from './cli-command.js';
 
 /** GitHub rejects issue comments over 65,536 characters. */
@@ -395,6 +396,7 @@ function footer(r: PreviewReport): string {
     r.baseSha ? `base ${mdCode(r.baseSha.slice(0, 7))}` : '',
     r.sha !== 'local' ? `head ${mdCode(r.sha.slice(0, 7))}` : '',
     r.allRendered ? `every app rendered (the changed files were not trusted): ${escapeMd(r.allRendered)}` : '',
+    r.defaultsFrom?.length ? `defaults from ${r.defaultsFrom.map((s) => mdCode(`${s}:${REPO_CONFIG_PATH}`)).join(' extending ')}` : '',
     r.checkRunUrl ? mdLink('full diff in the check run', r.checkRunUrl) : '',
     r.version ? `mergeops ${escapeMd(r.version)}` : '',
   ].filter(Boolean);

@@ -75,6 +75,8 @@ export interface PreviewReport {
   /** GitHub's numeric repository id: the inventory key `mergeops diff` needs to find deletions. */
   repoId?: number;
   version?: string;
+  /** The organisation's defaults files the config was built on (`acme/.github`, then what it extends). */
+  defaultsFrom?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview (write access checked). */
   riskAcceptedBy?: string;
   /** The config's environments in rollout order; absent without environments. */

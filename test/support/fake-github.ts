@@ -35,6 +35,8 @@ export interface FakeGitHub {
   hold: string | null;
   /** Branch heads, as `GET git/ref` answers them (a deploy confirms its commit there). */
   refs: Map<string, string>;
+  /** `.github/mergeops.yml` on the default branch of the owner's other repositories (`acme/.github`), by full name; absent: 404. */
+  defaultsFiles: Map<string, string>;
   /** Deployments created, with the states of their statuses. */
   deployments: { id: number; sha: string; environment: string; statuses: string[] }[];
   /** The app's webhook as GitHub runs it: set `hooks.url` to the app, send events, read the attempts. */
@@ -55,6 +57,7 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
     manifestCodes: new Map(),
     hold: null,
     refs: new Map(),
+    defaultsFiles: new Map(),
     deployments: [],
     hooks: new HookDeliveries(() => `http://${fake.host}/api/v3`),
     release: () => {
@@ -100,7 +103,15 @@ export async function startFakeGitHub(): Promise<FakeGitHub> {
       path: /^\/repos\/[^/]+\/[^/]+\/contents\/.+/,
       handle: async (req) => {
         record(req.method, req.uri, null);
-        const t = fake.tarballs.get(req.url.searchParams.get('ref') ?? '');
+        const ref = req.url.searchParams.get('ref');
+        // Without a ref, the default branch: what the organisation's defaults are read from.
+        if (ref === null) {
+          const [, , owner, repo] = (req.uri.split('?')[0] as string).split('/');
+          const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
+          const text = file === '.github/mergeops.yml' ? fake.defaultsFiles.get(`${owner}/${repo}`) : undefined;
+          return text === undefined ? [404, { message: 'Not Found' }] : [200, text, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }];
+        }
+        const t = fake.tarballs.get(ref);
         if (!t) return [404, { message: 'Not Found' }];
         const text = await fileOf(t, decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? ''));
         return text === null ? [404, { message: 'Not Found' }] : [200, text, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }];

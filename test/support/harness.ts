@@ -97,6 +97,12 @@ export interface Harness {
   postedBy(pr: number, user: { login: string; type: 'User' | 'Bot' }, body: string): number;
   /** The stand-in's Git: branch heads, commits with their files (pushed or created through the Git Data API), pull requests. */
   git: FakeGit;
+  /**
+   * Other repositories of the owner, by name (`.github`, a shared defaults repository):
+   * their files on the default branch. A repository not here answers 404, as GitHub does
+   * for one that does not exist or the installation cannot see.
+   */
+  otherRepos: Map<string, RepoFiles>;
   /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
   hooks: HookDeliveries;
   stop(): Promise<void>;
@@ -265,6 +271,7 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
   const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
   const merges = new Map<string, number>();
   let nextDeploymentId = 500;
+  const otherRepos = new Map<string, RepoFiles>();
   const git: FakeGit = { refs: new Map(), files: new Map(), pulls: [], deployments: [], blobs: new Map(), issueLabels: new Map(), repoLabels: new Map() };
   const contract = new GitHubContract({ appId: APP_ID, privateKey: PRIVATE_KEY, secondaryLimits: opts.secondaryLimits ?? true, ...(opts.rateWindowMs ? { rateWindowMs: opts.rateWindowMs } : {}) });
   // What GitHub refused is recorded with its status, like a fault, so tests can count it.
@@ -407,6 +414,19 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
         return compareReply(GITHUB, { owner: REPO.owner, name: REPO.name }, req.url.pathname.split('/compare/')[1] ?? '', (s) => git.files.get(s));
       },
     },
+    {
+      // The contents of the owner's other repositories (the organisation's defaults) on their
+      // default branch (no ref); reads at a ref are left to routes a test adds for a repository.
+      method: 'GET',
+      path: new RegExp(`^/repos/${REPO.owner}/(?!${REPO.name}/)[^/]+/contents/[^?]+$`),
+      handle: (req) => {
+        record(req);
+        const name = req.url.pathname.split('/')[3] as string;
+        const file = decodeURIComponent(req.url.pathname.split('/contents/')[1] ?? '');
+        const content = otherRepos.get(name)?.[file];
+        return typeof content === 'string' ? [200, content, { 'content-type': 'application/vnd.github.raw; charset=utf-8' }] : [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/repos/contents#get-repository-content', status: '404' }];
+      },
+    },
     ...gitDataRoutes(git, record, tarballs),
   ];
   const github = standIn(contract, routes, {
@@ -453,6 +473,7 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
       tarballs.set(s, await makeTarball(files, `${REPO.owner}-${REPO.name}-${s.slice(0, 7)}`));
     },
     git,
+    otherRepos,
     hooks,
     open: async (pr, headSha, opts = {}) => {
       const p = prPayload(opts.action ?? 'opened', pr, headSha, opts.baseSha ?? sha('no-base')) as Record<string, any>; // fixture JSON is untyped

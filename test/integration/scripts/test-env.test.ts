@@ -62,7 +62,7 @@ beforeEach(() => {
   // Binaries "already built": the envtest pair from KUBEBUILDER_ASSETS, tools by setting.
   const assets = path.join(tmp, 'assets');
   fs.mkdirSync(assets);
-  for (const b of ['kube-apiserver', 'etcd', 'kustomize', 'helm']) fs.writeFileSync(path.join(assets, b), '#!/bin/sh\n', { mode: 0o755 });
+  for (const b of ['kube-apiserver', 'etcd', 'kustomize', 'helm', 'actionlint']) fs.writeFileSync(path.join(assets, b), '#!/bin/sh\n', { mode: 0o755 });
   fs.chmodSync(copy, 0o777);
 });
 
@@ -74,6 +74,7 @@ const binaries = (): Record<string, string> => ({
   KUBEBUILDER_ASSETS: path.join(tmp, 'assets'),
   MERGEOPS_KUSTOMIZE: path.join(tmp, 'assets/kustomize'),
   MERGEOPS_HELM: path.join(tmp, 'assets/helm'),
+  MERGEOPS_ACTIONLINT: path.join(tmp, 'assets/actionlint'),
 });
 
 describe('scripts/test-env.sh (the set-up `npm test` does first)', () => {

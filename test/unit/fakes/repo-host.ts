@@ -9,6 +9,8 @@ import type { Checkout } from '../../../src/source/checkout.js';
 import { labelChanges } from '../../../src/report/labels.js';
 import type { Permission } from '../../../src/config/command-permissions.js';
 import type { ChangedFiles } from '../../../src/engine/affected.js';
+import type { ConfigDefaults } from '../../../src/config/merge.js';
+import { readDefaultsFiles, resolveDefaults } from '../../../src/config/defaults.js';
 
 export type Files = Record<string, string>;
 
@@ -197,6 +199,17 @@ export class FakeRepoHost implements RepoHost {
     const paths = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((f) => a[f] !== b[f]).sort();
     if (paths.length >= this.compareLimit) return { complete: false, reason: `${paths.length} or more files changed: GitHub's compare API lists at most ${this.compareLimit}` };
     return { complete: true, paths };
+  }
+
+  /**
+   * `.github/mergeops.yml` on the default branch of other repositories of the owner (the
+   * organisation's `.github` and what it extends), by full name; absent: GitHub's 404.
+   */
+  readonly defaultsFiles = new Map<string, string>();
+
+  async configDefaults(): Promise<ConfigDefaults> {
+    const files = await readDefaultsFiles(this.target.owner, async (repo) => this.defaultsFiles.get(repo) ?? null);
+    return resolveDefaults(this.target.owner, files);
   }
 
   async readFile(file: string, ref: string): Promise<string | null> {
