@@ -6,7 +6,7 @@ import { grantsFingerprint, readInventory, type InventoryRecord } from '../clust
 import { planApp, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
-import type { App } from '../config/repo-config.js';
+import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
@@ -168,6 +168,14 @@ export class Engine {
     }
     return out;
   }
+}
+
+/**
+ * The inventory key of an app of a repository: one per app, and with environments one per
+ * (app, environment), whatever clusters they share.
+ */
+export function appKey(repoId: number, repo: string, app: App): InventoryKey {
+  return { repoId, repo, app: clusterAppName(app) };
 }
 
 /** Made once per job and put in every target of it: its apps share one label discovery. */
