@@ -102,39 +102,31 @@ GO
   cd "$ROOT"
 }
 
-build_kustomize() {
-  local out="kustomize-v$KUSTOMIZE_VERSION"
+# `go install <module>@v<version> [flags…]` into the cache as <name>-v<version>, once.
+go_install() {
+  local name="$1" version="$2" module="$3"
+  shift 3
+  local out="$name-v$version"
   if have "$out"; then return; fi
-  need_go kustomize
-  log "building kustomize v$KUSTOMIZE_VERSION"
-  GOBIN="$CACHE/build/gobin-kustomize" go install "sigs.k8s.io/kustomize/kustomize/v5@v$KUSTOMIZE_VERSION"
-  mv "$CACHE/build/gobin-kustomize/kustomize" "$BIN/$out"
+  need_go "$name"
+  log "building $name v$version"
+  GOBIN="$CACHE/build/gobin-$name" go install "$@" "$module@v$version"
+  mv "$CACHE/build/gobin-$name/$name" "$BIN/$out"
 }
 
+build_kustomize() { go_install kustomize "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5; }
+
 build_helm() {
-  local out="helm-v$HELM_VERSION"
-  if have "$out"; then return; fi
-  need_go helm
-  log "building helm v$HELM_VERSION"
   # Without these ldflags helm reports v0.0.0 and a default KubeVersion, which
   # breaks charts that check .Capabilities.
   local pkg=helm.sh/helm/v3/internal/version
   local minor lint=helm.sh/helm/v3/pkg/lint/rules cu=helm.sh/helm/v3/pkg/chartutil
   minor="$(echo "$KUBE_VERSION" | cut -d. -f2)"
-  GOBIN="$CACHE/build/gobin-helm" go install -ldflags "-s -w -X $pkg.version=v$HELM_VERSION -X $pkg.gitTreeState=clean \
-    -X $lint.k8sVersionMajor=1 -X $lint.k8sVersionMinor=$minor -X $cu.k8sVersionMajor=1 -X $cu.k8sVersionMinor=$minor" \
-    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
-  mv "$CACHE/build/gobin-helm/helm" "$BIN/$out"
+  go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm -ldflags "-s -w -X $pkg.version=v$HELM_VERSION -X $pkg.gitTreeState=clean \
+    -X $lint.k8sVersionMajor=1 -X $lint.k8sVersionMinor=$minor -X $cu.k8sVersionMajor=1 -X $cu.k8sVersionMinor=$minor"
 }
 
-build_actionlint() {
-  local out="actionlint-v$ACTIONLINT_VERSION"
-  if have "$out"; then return; fi
-  need_go actionlint
-  log "building actionlint v$ACTIONLINT_VERSION"
-  GOBIN="$CACHE/build/gobin-actionlint" go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
-  mv "$CACHE/build/gobin-actionlint/actionlint" "$BIN/$out"
-}
+build_actionlint() { go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint; }
 
 link() { ln -sf "$BIN/$1-v$2" "$BIN/$1"; }
 

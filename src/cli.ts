@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClusterPool } from './cluster/connect.js';
 import { localClusterTarget, type LocalCluster } from './config/clusters.js';
-import { Engine, type AppTarget } from './engine/engine.js';
+import { appKey, Engine, type AppTarget } from './engine/engine.js';
 import { parseCli, USAGE } from './cli/arguments.js';
 import { apply, diff, listApps, loadConfig, makeLogger, pickApp, printRender, renderApp, validate, type CliIo } from './cli/commands.js';
 import { describeError } from './cli/messages.js';
@@ -54,7 +54,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const repo = await repoName(args.values.repo, dir, io.env);
     const repoId = await resolveRepoId(args.repoId, repo, dir, io.env);
     // A local apply prunes only when asked: --prune, and the app's own prune: true.
-    const target: AppTarget = { app: { ...app, prune: app.prune && (args.command !== 'apply' || Boolean(args.values.prune) || Boolean(args.values['dry-run'])) }, dir, key: { repoId, repo, app: app.name } };
+    const target: AppTarget = { app: { ...app, prune: app.prune && (args.command !== 'apply' || Boolean(args.values.prune) || Boolean(args.values['dry-run'])) }, dir, key: appKey(repoId, repo, app) };
     source = localClusterTarget(app.cluster, args.values, io.env);
     pool = new ClusterPool(new Map([[app.cluster, source.target]]));
     const engine = new Engine({ clusters: pool, log, flow: 'cli' });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadClusterTargets } from './config/clusters.js';
-import { checkDeployBranch } from './policy/grants.js';
+import { checkApprovalRequired, checkDeployBranch } from './policy/grants.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
@@ -195,7 +195,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
       // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
-      branchRefusal: (job, app) => checkDeployBranch(`${job.owner}/${job.repo}`, job.branch, job.defaultBranch, app.cluster, targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : []),
+      branchRefusal: (job, app) => {
+        const grants = targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : [];
+        const repo = `${job.owner}/${job.repo}`;
+        const env = app.unit?.environment;
+        return checkDeployBranch(repo, job.branch, job.defaultBranch, app.cluster, grants, env) ?? checkApprovalRequired(repo, app.cluster, grants, env);
+      },
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
     });

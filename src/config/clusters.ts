@@ -74,6 +74,8 @@ const grantSchema = mapping({
   denyKinds: unset(list(kindName())).describe('Kinds this grant never allows, namespaced or cluster-scoped, as group/Kind (e.g. rbac.authorization.k8s.io/RoleBinding).'),
   namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
   branches: unset(list(str())).describe("Branches (globs) whose commits may deploy here (default: the repository's default branch only)."),
+  environments: unset(list(str())).describe("Environments (globs of the names under a repository's environments:) this grant covers; default: every app deployed here, with or without environments."),
+  requireApproval: unset(raisedLevel('deploy')).describe('A person with this repository role must approve each deploy this grant covers (write, maintain, admin). Approvals are not supported yet: such deploys are refused, never made without one.'),
   commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
   serviceAccount: unset(str(SERVICE_ACCOUNT, 'write namespace/name of a ServiceAccount, e.g. shop/mergeops-deployer')).describe(
     "Act as this ServiceAccount (namespace/name) on this cluster: every request for these repositories' apps is sent impersonating it, so the API server enforces its RBAC too.",
@@ -92,6 +94,8 @@ const grantSchema = mapping({
   denyKinds: g.denyKinds ?? [],
   namespaceMetadata: g.namespaceMetadata ?? false,
   ...(g.branches ? { branches: g.branches } : {}),
+  ...(g.environments ? { environments: g.environments } : {}),
+  ...(g.requireApproval && isPermission(g.requireApproval) ? { requireApproval: g.requireApproval } : {}),
 }));
 
 const clusterSchema = mapping({

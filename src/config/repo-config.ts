@@ -17,6 +17,10 @@ const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-
 /** `owner/repo` (any app of it) or `owner/repo/app`: who a `release:` hands an object to. */
 const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
 const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
+/** Where an app's `path`, `namespace` and Helm values files name the environment they are expanded for. */
+export const ENV_TOKEN = '{env}';
+/** A namespace that may hold `{env}`: checked again, as a DNS label, once expanded. */
+const NAMESPACE_TEMPLATE = /^([a-z0-9-]|\{env\})+$/;
 
 /**
  * `.github/mergeops.yml`, written once: the types below, the error messages and the
@@ -41,7 +45,7 @@ const appShape = {
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
   path: str().describe('Folder with plain manifests, a kustomization or a Helm chart, relative to the repository root.'),
   cluster: unset(str(APP_NAME, 'a cluster name the operator configured')).describe('A cluster the operator configured (default: "default").'),
-  namespace: unset(str(APP_NAME, 'a Kubernetes namespace name')).describe('Namespace for namespaced objects that name none.'),
+  namespace: unset(str(NAMESPACE_TEMPLATE, 'a Kubernetes namespace name')).describe('Namespace for namespaced objects that name none; may hold {env} (web-{env}).'),
   branch: unset(str(BRANCH, 'a branch name')).describe("The branch this app deploys from (default: the repository's default branch)."),
   prune: unset(bool()).describe('Delete objects this app deployed that Git no longer has (default: true).'),
   pruneEmpty: unset(bool()).describe('Allow a deploy whose render is empty to prune everything the app had (default: false).'),
@@ -74,6 +78,7 @@ const appShape = {
     }),
   ).describe('Risk gate for this app, so branch protection can demand a second look.'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
+  environments: unset(list(str())).describe('The environments (names under the top-level environments:) this app deploys to (default: all of them).'),
 };
 
 const appSchema = mapping(appShape).superRefine((a, ctx) => {
@@ -141,12 +146,28 @@ const imageRuleSchema = mapping({
   ...(r.helm ? { helmKeys: { repository: r.helm.repository ?? 'image.repository', tag: r.helm.tag ?? 'image.tag' } } : {}),
 }));
 
+/** Keys of the design that later versions will add: refused, never accepted and ignored. */
+const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
+
+const environmentSchema = mapping({
+  name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The environment name: unique, what {env} becomes in app paths.'),
+  cluster: str(APP_NAME, 'a cluster name the operator configured').describe('The cluster every app of this environment deploys to.'),
+  after: unset(list(str())).describe('Environments applied and healthy before this one starts (default: the one listed before it; [] = none).'),
+  soak: duration().optional().describe('How long the environments it comes after stay healthy before it starts: "10m", or 0 (default: 0).'),
+  approval: notYet('approval gates').optional(),
+  promote: notYet('promotion pull requests').optional(),
+}).superRefine((e, ctx) => {
+  // Production deployed without the approval its config asks for would be worse than no deploy.
+  if (e.approval !== undefined) fail(ctx, `approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy ${e.name} without the approval it asks for)`, ['approval']);
+  if (e.promote !== undefined) fail(ctx, `promotion pull requests are not supported by this version of mergeops yet; remove promote: (environments share the merged commit until then)`, ['promote']);
+});
+
 /**
  * App keys every app of a file inherits (`appDefaults:`), in the organisation's defaults
  * file or a repository's own: an app's own keys win, key by key (see config/defaults.ts).
- * Not `name`, `path`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`.
+ * Not `name`, `path`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`, nor `environments` (the file's own).
  */
-const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, ...inheritableShape } = appShape;
+const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, environments: _environments, ...inheritableShape } = appShape;
 export const appDefaultsSchema = mapping({
   ...inheritableShape,
   helm: mapping(helmValuesShape)
@@ -170,12 +191,13 @@ export const repoConfigFileSchema = mapping({
   appDefaults: unset(appDefaultsSchema).describe(
     "Keys every app inherits unless it sets them itself; in the organisation's .github repository they apply to every repository of the installation. Mappings merge key by key, lists and values replace.",
   ),
+  environments: unset(list(environmentSchema)).describe('Where apps deploy, in rollout order: each a cluster (and {env} in app paths); a merge applies them in waves.'),
   apps: unset(list(appSchema)).describe('The apps this repository deploys.'),
   images: unset(list(imageRuleSchema)).describe('Images to keep current with bump pull requests.'),
 });
 
 /** The file's schema with this repository's defaults (an app's branch defaults to the default branch). */
-function repoConfigSchema(defaultBranch: string) {
+function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown> {
   return repoConfigFileSchema
     .superRefine((c, ctx) => {
       const apps = c.apps ?? [];
@@ -187,6 +209,8 @@ function repoConfigSchema(defaultBranch: string) {
         if (seen.has(a.name)) return fail(ctx, `duplicate app name "${a.name}"`, ['apps', i, 'name']);
         seen.add(a.name);
       }
+      const problem = environmentsProblem(c.environments, apps);
+      if (problem) return fail(ctx, problem.message, problem.path);
       for (const [i, r] of (c.images ?? []).entries()) {
         for (const [j, name] of (r.apps ?? []).entries()) {
           if (!seen.has(name)) return fail(ctx, `no app named "${name}" in apps`, ['images', i, 'apps', j]);
@@ -194,34 +218,184 @@ function repoConfigSchema(defaultBranch: string) {
       }
     })
     .transform((c) => {
-      const apps = (c.apps ?? []).map((a, i) => ({
-        name: a.name,
-        path: safeRelativePath(a.path, `apps[${i}].path`),
-        cluster: a.cluster ?? 'default',
-        branch: a.branch ?? defaultBranch,
-        prune: a.prune ?? true,
-        pruneEmpty: a.pruneEmpty ?? false,
-        waitMs: a.wait ?? DEFAULT_WAIT_MS,
-        // `force:` is the older spelling: true was "take over" (now the default), false "fail".
-        conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
-        createNamespace: a.createNamespace ?? false,
-        failOn: (a.failOn ?? []) as 'warnings'[],
-        adopt: a.adopt ?? [],
-        ...(a.release?.length ? { release: a.release.map((r) => (r.to ? { object: r.object, to: r.to } : { object: r.object })) } : {}),
-        selfHeal: a.selfHeal ?? false,
-        ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
-        ...(a.namespace ? { namespace: a.namespace } : {}),
-        ...(a.helm ? { helm: a.helm } : {}),
-      }));
-      const names = apps.map((a) => a.name);
-      const images = (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names }));
-      return { apps, images };
+      const environments = c.environments ? resolveEnvironments(c.environments) : undefined;
+      const entries = (c.apps ?? []).map((a) => appEntry(a, defaultBranch));
+      if (!environments) {
+        const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
+        const names = apps.map((a) => a.name);
+        return { apps, images: (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names })) };
+      }
+      // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
+      const units = entries.flatMap((a, i) => {
+        const wanted = c.apps?.[i]?.environments;
+        return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e) => expandUnit(a, e, i));
+      });
+      const unitsOf = (names: string[]): string[] => units.filter((u) => names.includes(u.unit?.app ?? u.name)).map((u) => u.name);
+      const images = (c.images ?? []).map((r) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name)) }));
+      return { apps: units, images, environments };
     });
 }
 
-/** `defaultsFrom`: the defaults files the config was built on (the preview's footer names them). */
-export type RepoConfig = z.output<ReturnType<typeof repoConfigSchema>> & { defaultsFrom?: string[] };
-export type App = RepoConfig['apps'][number];
+/** An app entry with this repository's defaults, before any environment expands it. */
+function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
+  return {
+    name: a.name,
+    path: a.path,
+    cluster: a.cluster ?? 'default',
+    branch: a.branch ?? defaultBranch,
+    prune: a.prune ?? true,
+    pruneEmpty: a.pruneEmpty ?? false,
+    waitMs: a.wait ?? DEFAULT_WAIT_MS,
+    // `force:` is the older spelling: true was "take over" (now the default), false "fail".
+    conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
+    createNamespace: a.createNamespace ?? false,
+    failOn: (a.failOn ?? []) as 'warnings'[],
+    adopt: a.adopt ?? [],
+    ...(a.release?.length ? { release: a.release.map((r) => (r.to ? { object: r.object, to: r.to } : { object: r.object })) } : {}),
+    selfHeal: a.selfHeal ?? false,
+    ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
+    ...(a.namespace ? { namespace: a.namespace } : {}),
+    ...(a.helm ? { helm: a.helm } : {}),
+  };
+}
+
+/** One environment as the engine uses it: its dependencies resolved, its soak in milliseconds. */
+export interface Environment {
+  name: string;
+  cluster: string;
+  /** Environments applied and healthy before this one starts. */
+  after: string[];
+  soakMs: number;
+}
+
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined };
+type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
+
+/** `after` defaults to the environment listed before (none for the first). */
+function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
+  return entries.map((e, i) => ({ name: e.name, cluster: e.cluster, after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []), soakMs: e.soak ?? 0 }));
+}
+
+/**
+ * What is wrong with the environments and the apps' use of them, with its key path: unknown
+ * or duplicate names, a cycle in `after`, `{env}` or `environments:` on an app while the file
+ * has none, a `cluster:` on an app the environments place, an expanded name too long.
+ */
+function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: AppEntry[]): { message: string; path: PropertyKey[] } | null {
+  const templated = (a: AppEntry): [string, PropertyKey[]][] => [
+    [a.path, ['path']],
+    [a.namespace ?? '', ['namespace']],
+    ...(a.helm?.valuesFiles ?? []).map((f, j): [string, PropertyKey[]] => [f, ['helm', 'valuesFiles', j]]),
+  ];
+  if (!envEntries) {
+    for (const [i, a] of apps.entries()) {
+      if (a.environments) return { message: 'names environments, but this file has no top-level environments: list; add one, or remove this key', path: ['apps', i, 'environments'] };
+      const hit = templated(a).find(([v]) => v.includes(ENV_TOKEN));
+      if (hit) return { message: `"${hit[0]}" holds ${ENV_TOKEN}, which only a file with a top-level environments: list expands; add one, or write the path out`, path: ['apps', i, ...hit[1]] };
+    }
+    return null;
+  }
+  if (envEntries.length === 0) return { message: 'lists no environments; add at least one, or remove the key', path: ['environments'] };
+  const names = envEntries.map((e) => e.name);
+  const known = `environments: ${names.join(', ')}`;
+  for (const [i, e] of envEntries.entries()) {
+    if (names.indexOf(e.name) !== i) return { message: `duplicate environment name "${e.name}"`, path: ['environments', i, 'name'] };
+    for (const [j, dep] of (e.after ?? []).entries()) {
+      if (!names.includes(dep)) return { message: `no environment named "${dep}" (${known})`, path: ['environments', i, 'after', j] };
+      if (dep === e.name) return { message: `"${e.name}" cannot come after itself`, path: ['environments', i, 'after', j] };
+    }
+  }
+  const resolved = resolveEnvironments(envEntries);
+  const cycle = findCycle(resolved);
+  if (cycle) return { message: `the environments come after each other in a circle (${cycle.join(' → ')}); one of them must not wait for the others`, path: ['environments', names.indexOf(cycle[0] as string), 'after'] };
+  for (const [i, a] of apps.entries()) {
+    if (a.cluster !== undefined) return { message: `the environments decide where an app deploys (${resolved.map((e) => `${e.name} → cluster ${e.cluster}`).join(', ')}); remove cluster: here, or list the app's environments`, path: ['apps', i, 'cluster'] };
+    if (a.environments?.length === 0) return { message: 'lists no environments; leave the key out to deploy to every environment', path: ['apps', i, 'environments'] };
+    for (const [j, env] of (a.environments ?? []).entries()) {
+      if (!names.includes(env)) return { message: `no environment named "${env}" (${known})`, path: ['apps', i, 'environments', j] };
+    }
+    for (const env of a.environments ?? names) {
+      const key = unitKey(a.name, env);
+      if (key.length > 63) return { message: `"${a.name}" in environment "${env}" makes the name ${key}, longer than the 63 characters a Kubernetes label allows; shorten the app or environment name`, path: ['apps', i, 'name'] };
+      const ns = a.namespace?.split(ENV_TOKEN).join(env);
+      if (ns !== undefined && !APP_NAME.test(ns)) return { message: `"${ns}" (in environment ${env}) is not valid: a Kubernetes namespace name`, path: ['apps', i, 'namespace'] };
+    }
+  }
+  return null;
+}
+
+/** The first circle of `after` edges, as names (`a → b → a`); null when there is none. */
+function findCycle(envs: Environment[]): string[] | null {
+  const byName = new Map(envs.map((e) => [e.name, e]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): string[] | null => {
+    if (state.get(name) === 'done') return null;
+    if (state.get(name) === 'visiting') return [...stack.slice(stack.indexOf(name)), name];
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const dep of byName.get(name)?.after ?? []) {
+      const found = visit(dep);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(name, 'done');
+    return null;
+  };
+  for (const e of envs) {
+    const found = visit(e.name);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** `web.staging`: the unit's name where Kubernetes reads it (inventory, field manager, labels); app and environment names hold no `.`. */
+function unitKey(app: string, environment: string): string {
+  return `${app}.${environment}`;
+}
+
+/**
+ * The app of one environment: that environment's cluster, `{env}` in its path, namespace and
+ * Helm values files replaced, and the name people read (`web · staging`: Deployments, reports).
+ */
+function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number): App {
+  const fill = (v: string): string => v.split(ENV_TOKEN).join(env.name);
+  const out: App = { ...a, name: `${a.name} · ${env.name}`, cluster: env.cluster, path: safeRelativePath(fill(a.path), `apps[${i}].path`), unit: { app: a.name, environment: env.name } };
+  if (a.namespace) out.namespace = fill(a.namespace);
+  if (a.helm) out.helm = { ...a.helm, valuesFiles: a.helm.valuesFiles.map(fill) };
+  return out;
+}
+
+/**
+ * The name the cluster knows an app by (inventory, field manager, `mergeops.dev/app`): the
+ * app's own name, or `web.staging` for one environment of it, so two environments (on two
+ * clusters or on one) never share an inventory or a field manager.
+ */
+export function clusterAppName(app: Pick<App, 'name' | 'unit'>): string {
+  return app.unit ? unitKey(app.unit.app, app.unit.environment) : app.name;
+}
+
+/** The app's name in the config (`web` for `web · staging`): Helm's default release name. */
+export function configAppName(app: Pick<App, 'name' | 'unit'>): string {
+  return app.unit?.app ?? app.name;
+}
+
+type ImageRuleOut = z.output<typeof imageRuleSchema>;
+
+/** One deployable unit: an app, or (with environments) one app in one environment. */
+export type App = ReturnType<typeof appEntry> & {
+  /** Set when the config has environments: which app of it, in which environment. */
+  unit?: { app: string; environment: string };
+};
+
+export interface RepoConfig {
+  apps: App[];
+  images: (Omit<ImageRuleOut, 'apps'> & { apps: string[] })[];
+  /** In the order written; absent when the config has no environments. */
+  environments?: Environment[];
+  /** The defaults files the config was built on (the preview's footer names them). */
+  defaultsFrom?: string[];
+}
 export type HelmSettings = NonNullable<App['helm']>;
 export type ImageRule = RepoConfig['images'][number];
 export type ImagePolicy = ImageRule['policy'];

@@ -7,7 +7,7 @@ import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js'
 import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
-import type { App } from '../config/repo-config.js';
+import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
@@ -218,6 +218,14 @@ export class Engine {
       await lease.release();
     }
   }
+}
+
+/**
+ * The inventory key of an app of a repository: one per app, and with environments one per
+ * (app, environment), whatever clusters they share.
+ */
+export function appKey(repoId: number, repo: string, app: App): InventoryKey {
+  return { repoId, repo, app: clusterAppName(app) };
 }
 
 /** Made once per job and put in every target of it: its apps share one label discovery. */

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
 import type { BranchViolation } from '../policy/grants.js';
-import type { App } from '../config/repo-config.js';
-import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import type { App, Environment } from '../config/repo-config.js';
+import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { isDefaultsOnly } from '../config/defaults.js';
@@ -112,7 +112,8 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
-      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings);
+      if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster }));
+      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
     } else {
@@ -175,12 +176,21 @@ interface Rendered {
  * the job after every app has settled, so it is retried whole; applying the same commit
  * again changes nothing.
  */
-async function deployApps(job: DeployJob, apps: App[], dir: string, deps: DeployDeps, log: Logger, timings: Record<string, number>): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
+async function deployApps(
+  job: DeployJob,
+  apps: App[],
+  dir: string,
+  deps: DeployDeps,
+  log: Logger,
+  timings: Record<string, number>,
+  environments?: Environment[],
+): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
   const reports: AppDeployReport[] = [];
   const toRender: { app: App; out: AppDeployReport }[] = [];
   for (const app of apps) {
     const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
     if (app.namespace) out.namespace = app.namespace;
+    if (app.unit) out.environment = app.unit.environment;
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.
     const refused = deps.branchRefusal?.(job, app);
@@ -222,13 +232,15 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
     })
   ).filter((r): r is Rendered => r !== null);
   rendered = await refuseSharedObjects(rendered, dir, deps, job, userProblem);
-  const first = rendered.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
-  const rest = rendered.filter((r) => !first.includes(r));
   const discovery = jobDiscovery();
   const owners = ownerConfigs(deps.hosts, job.installationId);
-  for (const wave of [first, rest]) {
-    await mapLimit(wave, DEPLOY_APP_CONCURRENCY, async ({ app, out, objects }) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, commit: job.sha, discovery, owners };
+  const applyAll = async (units: Rendered[]): Promise<void> => {
+    const first = units.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
+    const rest = units.filter((r) => !first.includes(r));
+    for (const wave of [first, rest]) await mapLimit(wave, DEPLOY_APP_CONCURRENCY, applyOne);
+  };
+  const applyOne = async ({ app, out, objects }: Rendered): Promise<void> => {
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), commit: job.sha, discovery, owners };
       try {
         const applied = await deps.engine.apply(t, {
           rendered: objects,
@@ -249,10 +261,58 @@ async function deployApps(job: DeployJob, apps: App[], dir: string, deps: Deploy
         return;
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
-    });
-  }
+  };
+  if (environments) await deployInWaves(environments, rendered, reports, applyAll, log);
+  else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
-  return { reports, attempted: new Set(toRender.map((r) => r.app.name)) };
+  return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined).map((r) => r.app.name)) };
+}
+
+/** How an environment's deploy ended, as its dependents' "not started: staging failed" says it; `applied`: something was applied now. */
+interface WaveOutcome {
+  state: 'deployed' | 'failed' | 'held (locked)' | 'not started';
+  applied: boolean;
+}
+
+/**
+ * Environments in dependency order: each starts once every environment it comes `after`
+ * has deployed (applied, healthy within its apps' `wait`) and, when one of them applied
+ * something now, stayed so for its `soak`; independent environments run side by side. An
+ * environment with a unit that did not deploy (refused, failed, unhealthy, held by a lock)
+ * stops every environment after it, whose units are reported as not started, naming it.
+ */
+async function deployInWaves(environments: Environment[], rendered: Rendered[], reports: AppDeployReport[], applyAll: (units: Rendered[]) => Promise<void>, log: Logger): Promise<void> {
+  const outcome = new Map<string, Promise<WaveOutcome>>();
+  const run = async (env: Environment): Promise<WaveOutcome> => {
+    const deps = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<WaveOutcome>)) })));
+    const units = reports.filter((r) => r.environment === env.name);
+    const blocked = deps.filter((d) => d.state !== 'deployed');
+    if (blocked.length > 0) {
+      const why = blocked.map((d) => `${d.name} ${d.state}`).join(', ');
+      for (const u of units) u.notStarted = why;
+      if (units.length) log.warn({ environment: env.name, blockedBy: why }, 'environment not started');
+      return { state: 'not started', applied: false };
+    }
+    if (env.soakMs > 0 && deps.some((d) => d.applied)) {
+      log.info({ environment: env.name, soakMs: env.soakMs }, 'waiting out the soak of the environments it comes after');
+      await new Promise((r) => setTimeout(r, env.soakMs));
+    }
+    const mine = rendered.filter((r) => r.out.environment === env.name);
+    if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
+    await applyAll(mine);
+    const state = units.some((u) => !appSucceeded(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
+    return { state, applied: mine.length > 0 };
+  };
+  // `after` names only earlier-resolved or later entries; a promise per environment resolves each once, in dependency order (the config refuses cycles).
+  const start = (env: Environment): Promise<WaveOutcome> => {
+    const existing = outcome.get(env.name);
+    if (existing) return existing;
+    for (const name of env.after) start(environments.find((e) => e.name === name) as Environment);
+    const p = run(env);
+    outcome.set(env.name, p);
+    return p;
+  };
+  await Promise.all(environments.map(start));
 }
 
 /**

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { DriftEntry } from '../diff/drift.js';
-import type { AppEngine } from '../engine/engine.js';
+import { appKey, type AppEngine } from '../engine/engine.js';
 import { configBase, openRevision } from '../engine/revision.js';
 import { errorText } from '../errors.js';
 import { appLabel, driftDetected } from '../metrics.js';
@@ -87,7 +87,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
     for (const d of group) {
       const app = revision.config.apps.find((a) => a.name === d.app);
       if (!app) continue;
-      const drift = await deps.engine.drift({ app, dir: revision.dir, key: { repoId: d.repoId, repo: `${d.owner}/${d.repo}`, app: app.name } }, { log });
+      const drift = await deps.engine.drift({ app, dir: revision.dir, key: appKey(d.repoId, `${d.owner}/${d.repo}`, app) }, { log });
       if (drift.length === 0) {
         await deps.alerts?.clear(d);
         continue;

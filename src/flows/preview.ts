@@ -6,7 +6,7 @@ import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
 import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
 import { desiredHash } from '../engine/desired-hash.js';
-import { jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, configBase, openRevision, type Revision } from '../engine/revision.js';
 import type { RenderedObject } from '../objects.js';
 import { forkPreviewApps } from '../policy/fork.js';
@@ -151,6 +151,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       report.problems.push(...forked.problems);
       config = { ...head.config, apps: forked.apps };
     }
+    if (config.environments) report.environments = config.environments;
     const candidates = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     const dir = head.dir;
     const started = Date.now();
@@ -164,7 +165,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     const discovery = jobDiscovery();
     const owners = ownerConfigs(deps.hosts, job.installationId);
     const planned = await mapLimit(scope.affected, APP_CONCURRENCY, async (app) => {
-      const t: AppTarget = { app, dir, key: { repoId: job.repoId, repo: `${job.owner}/${job.repo}`, app: app.name }, discovery, owners };
+      const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), discovery, owners };
       const baseApp = baseEntries.get(app.name);
       // Apps a command names are planned as asked (to see their drift, say).
       const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};
@@ -239,7 +240,7 @@ async function renderAgainstBase(t: AppTarget, baseApp: App, baseDir: string, de
 }
 
 function unchangedApp(app: App, why: UnchangedApp['why']): UnchangedApp {
-  return { app: app.name, cluster: app.cluster, ...(app.namespace ? { namespace: app.namespace } : {}), why };
+  return { app: app.name, cluster: app.cluster, ...(app.namespace ? { namespace: app.namespace } : {}), ...(app.unit ? { environment: app.unit.environment } : {}), why };
 }
 
 /**
@@ -250,6 +251,7 @@ async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngi
   const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
+  if (app.unit) out.environment = app.unit.environment;
   if (app.review) out.review = app.review;
   try {
     const { plan, problems, warnings } = await engine.plan(t, { log, ...(rendered ? { rendered } : {}) });

@@ -119,7 +119,7 @@ export interface BranchViolation extends Violation {
  * Grants add up. Without a policy (`grants === null`, local use) only the default branch
  * deploys as well.
  */
-export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null): BranchViolation | null {
+export function checkDeployBranch(repo: string, branch: string, defaultBranch: string, cluster: string, grants: Grant[] | null, environment?: string): BranchViolation | null {
   if (grants === null) {
     if (branch === defaultBranch) return null;
     return {
@@ -128,14 +128,38 @@ export function checkDeployBranch(repo: string, branch: string, defaultBranch: s
       rule: `branch "${branch}" does not deploy ${repo}: the operator configured no policy (no MERGEOPS_CLUSTERS file), and then only the default branch "${defaultBranch}" deploys, whatever the branch's own config says; merge into "${defaultBranch}", or ask the operator for a clusters file whose grant lists this branch under branches:`,
     };
   }
-  const mine = grants.filter((g) => matchesAny(g.repos, repo));
+  const forRepo = grants.filter((g) => matchesAny(g.repos, repo));
   // No grant for the repo: checkGrants names that refusal.
-  if (mine.length === 0) return null;
+  if (forRepo.length === 0) return null;
+  const mine = forRepo.filter((g) => coversEnvironment(g, environment));
+  if (mine.length === 0) {
+    const which = environment === undefined ? 'apps without environments' : `environment "${environment}"`;
+    return { ref: `cluster ${cluster}`, rule: `no grant of cluster "${cluster}" for ${repo} covers ${which} (its grants name environments: ${forRepo.flatMap((g) => g.environments ?? []).join(', ')}); ask the operator to add it to a grant's environments in MERGEOPS_CLUSTERS` };
+  }
   const allowed = [...new Set(mine.flatMap((g) => g.branches ?? [defaultBranch]))];
   if (matchesAny(allowed, branch)) return null;
   return {
     ref: `branch ${branch}`,
     rule: `branch "${branch}" may not deploy ${repo} to cluster "${cluster}" (allowed: ${allowed.join(', ')}); merge into an allowed branch, or ask the operator to add it to the grant's branches in MERGEOPS_CLUSTERS`,
+  };
+}
+
+/** A grant without `environments:` covers every app on its cluster; one with it, only the units of those environments. */
+function coversEnvironment(g: Grant, environment: string | undefined): boolean {
+  return g.environments === undefined || (environment !== undefined && matchesAny(g.environments, environment));
+}
+
+/**
+ * The operator's `requireApproval:` on a grant that covers this deploy. mergeops cannot hold
+ * a deploy for an approval yet, so such a deploy is refused, never made without one.
+ */
+export function checkApprovalRequired(repo: string, cluster: string, grants: Grant[] | null, environment?: string): Violation | null {
+  const need = (grants ?? []).filter((g) => matchesAny(g.repos, repo) && coversEnvironment(g, environment)).find((g) => g.requireApproval)?.requireApproval;
+  if (need === undefined) return null;
+  const where = environment === undefined ? `cluster "${cluster}"` : `environment "${environment}" (cluster "${cluster}")`;
+  return {
+    ref: `cluster ${cluster}`,
+    rule: `the operator requires an approval (${need}) for every deploy of ${repo} to ${where}, and this version of mergeops cannot hold a deploy for approval yet, so nothing was applied; ask the operator to drop requireApproval from the grant in MERGEOPS_CLUSTERS, or deploy by hand`,
   };
 }
 

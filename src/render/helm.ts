@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import type { App } from '../config/repo-config.js';
+import { configAppName, type App } from '../config/repo-config.js';
 import { isInside } from '../source/paths.js';
 import { DEFAULT_TOOL_LIMITS, ToolError, runTool, toolPath, type ToolLimits } from './exec.js';
 import { scrub } from './kustomize.js';
@@ -18,7 +18,7 @@ export async function renderHelm(app: App, checkout: string, limits: ToolLimits 
   const root = await fs.realpath(checkout);
   const dir = path.join(root, app.path);
   const helm = app.helm ?? { valuesFiles: [] };
-  const args = ['template', helm.releaseName ?? app.name, '.', '--namespace', app.namespace ?? 'default', '--skip-tests'];
+  const args = ['template', helm.releaseName ?? configAppName(app), '.', '--namespace', app.namespace ?? 'default', '--skip-tests'];
   for (const f of helm.valuesFiles) {
     const target = path.resolve(dir, f);
     const real = await fs.realpath(target).catch(() => null);

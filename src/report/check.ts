@@ -1,4 +1,4 @@
-import { allProblems, counts, countsText, type PreviewReport } from './types.js';
+import { allProblems, counts, countsText, rolloutText, type PreviewReport } from './types.js';
 import { fence, objectText } from './markdown.js';
 import { gatedRisks } from './risk.js';
 import { reproduce } from './comment.js';
@@ -49,6 +49,7 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     : [];
   const summary = [
     ...gate,
+    ...environmentLines(r),
     ...problems.map((p) => `- ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`),
     ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
     ...(r.unchanged?.length ? [`- ${r.unchanged.length} app${r.unchanged.length === 1 ? '' : 's'} unchanged, not planned (drift not checked): ${r.unchanged.map((u) => `\`${u.app}\``).join(', ')}`] : []),
@@ -75,6 +76,25 @@ export function formatCheck(r: PreviewReport): CheckOutput {
         message: p.message,
       })),
   };
+}
+
+/**
+ * With environments, the check lists them first: the rollout order, then per environment
+ * what the merge changes there (apps planned with changes, failed, unchanged).
+ */
+function environmentLines(r: PreviewReport): string[] {
+  if (!r.environments) return [];
+  const code = (s: string): string => `\`${s}\``;
+  const lines = [`- environments: merging applies ${rolloutText(r.environments, code)}`];
+  for (const e of r.environments) {
+    const planned = r.apps.filter((a) => a.environment === e.name);
+    const parts = [
+      ...planned.map((a) => `${code(a.app)} ${a.problems.length ? 'failed' : countsText(counts(a.diffs))}`),
+      ...(r.unchanged ?? []).filter((u) => u.environment === e.name).map((u) => `${code(u.app)} unchanged`),
+    ];
+    lines.push(`- environment ${code(e.name)} → cluster ${code(e.cluster)}: ${parts.join('; ') || 'no app of this change'}`);
+  }
+  return lines;
 }
 
 /** Every diff in full, as far as the limit allows; what does not fit is named, not dropped silently. */

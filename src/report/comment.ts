@@ -2,7 +2,7 @@ import type { ObjectDiff } from '../diff/types.js';
 import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
 import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
-import { allProblems, type AppReport, type PreviewReport, type Problem } from './types.js';
+import { allProblems, rolloutText, type AppReport, type PreviewReport, type Problem } from './types.js';
 import { CHECK_NAMES } from '../check-names.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { cliCommand } from './cli-command.js';
@@ -380,6 +380,7 @@ function footer(r: PreviewReport): string {
     const does = changing.length ? ` will, ${mergeLine(changing)}.` : ' changes nothing in the cluster.';
     const blocked = failing.length ? ` ${failing.map((a) => mdCode(a.app)).join(', ')} failed to preview; ${failing.length === 1 ? 'its deploy' : 'their deploys'} would most likely fail the same way.` : '';
     lines.push(`**Merging**${into}${does}${blocked}`, '');
+    if (r.environments) lines.push(`**Environments** roll out in waves: ${rolloutText(r.environments, mdCode)}; an environment whose dependencies fail is not started.`, '');
   } else if (r.unchanged?.length) {
     lines.push(`**Merging**${into} changes nothing any app renders.`, '');
   }

@@ -20,6 +20,10 @@ export const ROLLBACK_ACTION = { label: 'Roll back', description: 'Open a PR res
 export interface AppDeployReport {
   app: string;
   cluster: string;
+  /** The environment of this unit (`web · prod`'s `prod`), when the config has environments. */
+  environment?: string;
+  /** Why this unit was not applied: an environment it comes after did not deploy (`staging failed`). */
+  notStarted?: string;
   /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
   held?: HeldBy;
   /** Set when this branch does not deploy the app by rule (no operator policy: the default branch only): why. Not a failure. */
@@ -43,6 +47,20 @@ export interface DeployReport {
   serverUrl?: string;
   /** Apps on the branch this push could not change: not applied, no Deployment. */
   unchanged?: string[];
+  /** The config's environments in rollout order; absent without environments. */
+  environments?: { name: string; cluster: string }[];
+}
+
+/** One line per rollout: each environment and how it went (`staging` ✅ · `prod` ⛔ not started: staging failed). */
+function environmentsLine(r: DeployReport): string[] {
+  if (!r.environments) return [];
+  const parts = r.environments.map((e) => {
+    const units = r.apps.filter((a) => a.environment === e.name);
+    const notStarted = units.find((a) => a.notStarted)?.notStarted;
+    const state = units.length === 0 ? '➖ nothing to deploy' : notStarted ? `⛔ not started: ${escapeMd(notStarted)}` : units.some((a) => a.held) ? '🔒 held' : units.every(appSucceeded) ? '✅ deployed' : '❌ failed';
+    return `${mdCode(e.name)} (${mdCode(e.cluster)}) ${state}`;
+  });
+  return [`**Environments:** ${parts.join(' → ')}`, ''];
 }
 
 /** One line for the apps a push did not touch: how many, and their names (the first 20). */
@@ -67,7 +85,7 @@ export interface DeploymentsNote {
 }
 
 export function appSucceeded(a: AppDeployReport): boolean {
-  return a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
+  return a.notStarted === undefined && a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
 }
 
 export function deployFailed(r: DeployReport): boolean {
@@ -77,6 +95,7 @@ export function deployFailed(r: DeployReport): boolean {
 export function appLine(a: AppDeployReport): string {
   if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
   if (a.notDeployed) return `not deployed: ${a.notDeployed}`;
+  if (a.notStarted) return `not started: ${a.notStarted}`;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
@@ -151,7 +170,7 @@ function target(a: AppDeployReport): string {
 }
 
 function row(a: AppDeployReport): string {
-  return `| ${a.held ? '🔒' : a.notDeployed ? '➖' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
+  return `| ${a.held ? '🔒' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
 }
 
 /**
@@ -180,6 +199,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
   const failed = deployFailed(r);
   const lines = [
     ...r.problems.map((p) => problemItem(r, null, p)),
+    ...environmentsLine(r),
     '| | App | Target | Result |',
     '|:-:|---|---|---|',
     ...r.apps.map(row),
@@ -237,14 +257,15 @@ export function formatDeployComment(r: DeployReport, checkUrl: string | undefine
   const held = r.apps.some((a) => a.held);
   const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : held ? '🔒 held (locked)' : '✅ succeeded'}`;
   const lines = [head, ''];
-  const failing = r.apps.filter((a) => !a.held && !appSucceeded(a));
+  // A unit not started has no failure of its own: its row says which environment stopped it.
+  const failing = r.apps.filter((a) => !a.held && !a.notStarted && !appSucceeded(a));
   if (failed) {
     const n = failing.length + (r.problems.length ? 1 : 0);
     lines.push('> [!CAUTION]', `> **${r.problems.length && !r.apps.length ? 'The deploy failed before any app was applied' : `${n} of ${Math.max(r.apps.length, 1)} app${r.apps.length === 1 ? '' : 's'} failed`}.** The causes, in the API server's words, and the fix for each are below.`, '');
   }
   lines.push(...r.problems.map((p) => problemItem(r, null, p)));
   if (r.problems.length) lines.push('');
-  lines.push('| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '', ...unchangedLine(r));
+  lines.push(...environmentsLine(r), '| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '', ...unchangedLine(r));
   for (const a of failing) {
     lines.push(`#### ❌ ${mdCode(a.app)} → ${target(a)}`, '', ...appProblems(a).map((p) => problemItem(r, a, p)), '', `After the failure: ${stateAfter(a)}.`, '');
   }

@@ -16,6 +16,8 @@ export interface MergeBehaviour {
 
 export interface AppReport {
   app: string;
+  /** The environment of this row (`web · prod`'s `prod`), when the config has environments. */
+  environment?: string;
   cluster: string;
   /** The app's default namespace, for the target column. */
   namespace?: string;
@@ -37,7 +39,16 @@ export interface UnchangedApp {
   app: string;
   cluster: string;
   namespace?: string;
+  environment?: string;
   why: 'files' | 'render';
+}
+
+/** An environment as the reports name it: rollout order, its cluster, what it waits for. */
+export interface EnvironmentReport {
+  name: string;
+  cluster: string;
+  after: string[];
+  soakMs: number;
 }
 
 export interface PreviewReport {
@@ -68,6 +79,24 @@ export interface PreviewReport {
   defaultsFrom?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview (write access checked). */
   riskAcceptedBy?: string;
+  /** The config's environments in rollout order; absent without environments. */
+  environments?: EnvironmentReport[];
+}
+
+/** `staging` first, then `prod` after `staging` (soak 10m): how the merge will roll out. */
+export function rolloutText(envs: EnvironmentReport[], code: (s: string) => string): string {
+  return envs
+    .map((e) => {
+      const wait = e.after.length ? ` once ${e.after.map(code).join(' and ')} ${e.after.length === 1 ? 'is' : 'are'} healthy${e.soakMs ? ` for ${formatDuration(e.soakMs)}` : ''}` : ' first';
+      return `${code(e.name)} (cluster ${code(e.cluster)})${wait}`;
+    })
+    .join(', ');
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  return [h && `${h}h`, m && `${m}m`, sec && `${sec}s`].filter(Boolean).join('') || '0s';
 }
 
 export interface Counts {

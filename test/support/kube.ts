@@ -5,8 +5,8 @@ import type { Cluster } from '../../src/cluster/connect.js';
 import { Discovery, resourcePath } from '../../src/cluster/discovery.js';
 import type { KubeObject } from '../../src/objects.js';
 
-export async function testCluster(name = 'default'): Promise<Cluster> {
-  const file = process.env['MERGEOPS_TEST_KUBECONFIG'];
+/** A client of the run's API server, or of another one (a second envtest's kubeconfig `file`). */
+export async function testCluster(name = 'default', file = process.env['MERGEOPS_TEST_KUBECONFIG']): Promise<Cluster> {
   if (!file) throw new Error('MERGEOPS_TEST_KUBECONFIG not set: the jest global setup did not run');
   const kc = new KubeConfig();
   kc.loadFromFile(file);
@@ -50,4 +50,24 @@ export async function namespace(c: Cluster, name: string): Promise<void> {
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
+
+/** Plays the Deployment controller (none runs here): reports the rollout done through /status. */
+export async function rollOut(cluster: Cluster, ns: string, name: string, stop: { done: boolean }, before?: () => Promise<void>): Promise<void> {
+  while (!stop.done) {
+    const d = await get(cluster, 'apps/v1', 'Deployment', ns, name);
+    if (d) {
+      const gen = d.metadata['generation'] as number;
+      const replicas = (d['spec'] as { replicas: number }).replicas;
+      const status = (d['status'] ?? {}) as { observedGeneration?: number };
+      if (status.observedGeneration !== gen) {
+        await before?.();
+        await cluster.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/status`, {
+          body: { status: { observedGeneration: gen, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas } },
+          contentType: 'application/merge-patch+json',
+        });
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

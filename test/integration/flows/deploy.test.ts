@@ -4,31 +4,12 @@ import type { Cluster } from '../../../src/cluster/connect.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { waitFor } from '../../support/github.js';
 import { nextEventTime, sha, startHarness, type Harness, REPO } from '../../support/harness.js';
-import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
+import { get, namespace, put, rollOut, testCluster, uniqueName } from '../../support/kube.js';
 
 const config = (ns: string, extra = '') => `apps:\n  - name: store\n    path: deploy/shop\n    namespace: ${ns}\n    wait: 3s\n${extra}`;
 const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 const deployment = (replicas: number) =>
   `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: nginx:1.27\n`;
-
-/** Plays the Deployment controller (none runs here): reports the rollout done through /status. */
-async function rollOut(cluster: Cluster, ns: string, name: string, stop: { done: boolean }): Promise<void> {
-  while (!stop.done) {
-    const d = await get(cluster, 'apps/v1', 'Deployment', ns, name);
-    if (d) {
-      const gen = d.metadata['generation'] as number;
-      const replicas = (d['spec'] as { replicas: number }).replicas;
-      const status = (d['status'] ?? {}) as { observedGeneration?: number };
-      if (status.observedGeneration !== gen) {
-        await cluster.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/status`, {
-          body: { status: { observedGeneration: gen, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas } },
-          contentType: 'application/merge-patch+json',
-        });
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('deploy on merge against the real API server', () => {
   let h: Harness;

@@ -8,6 +8,11 @@ import { edit, get, namespace, testCluster, uniqueName } from '../../support/kub
 const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 /** The issue's bound: a hand edit of a selfHeal app is reverted within this. */
 const HEAL_BOUND_MS = 2000;
+/**
+ * GitHub's minute, scaled down for the app's pacer and the stand-in's limits alike (as in
+ * deploy-write-budget.test.ts): the 100-app deploy reports ~200 writes, paced, within its test.
+ */
+const RATE_WINDOW_MS = 2000;
 
 /**
  * Drift seen as it happens: the app runs with MERGEOPS_DRIFT_TRIGGER=watch against the real
@@ -22,7 +27,7 @@ describe('drift watches (real API server)', () => {
   beforeAll(async () => {
     cluster = await testCluster();
     proxy = await startFaultProxy(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: ${proxy.kubeconfig}\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dwatch-*"]\n`, { MERGEOPS_DRIFT_TRIGGER: 'watch', MERGEOPS_MAX_APPS_PER_REPO: '200' });
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: ${proxy.kubeconfig}\n    grants:\n      - repos: ["${REPO.owner}/*"]\n        namespaces: ["dwatch-*"]\n`, { MERGEOPS_DRIFT_TRIGGER: 'watch', MERGEOPS_MAX_APPS_PER_REPO: '200', MERGEOPS_GITHUB_WRITES_PER_MINUTE: '80', MERGEOPS_GITHUB_WRITE_WINDOW_MS: String(RATE_WINDOW_MS) }, { rateWindowMs: RATE_WINDOW_MS });
     ns = uniqueName('dwatch');
     await namespace(cluster, ns);
   });
@@ -94,6 +99,7 @@ describe('drift watches (real API server)', () => {
     await h.pushEvent(s);
     await waitFor(async () => ((await value('m99', spaces[1])) === 'git' ? true : undefined), 'the 100 apps deployed', 150_000);
     for (const n of spaces) await watchOpen(`/api/v1/namespaces/${n}/configmaps`);
+    await h.deployReported(s);
     const watched = h.rt.driftWatches?.().get('default') ?? [];
     expect(watched).toEqual(expect.arrayContaining(spaces.map((n) => `v1 ConfigMap ${n}`)));
     // At the API server: every path watched once, however many apps live there.

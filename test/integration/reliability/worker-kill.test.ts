@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Queue } from 'bullmq';
 import type { PreviewJob } from '../../../src/flows/jobs.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
@@ -13,12 +11,10 @@ import { createQueues, enqueuePreview, type Queues } from '../../../src/queue/qu
 import { createRedis } from '../../../src/redis.js';
 import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
+import { compiledMain } from '../../support/build.js';
 import { REPO, sha } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-/** Compiled once per run (incrementally), outside dist/ so a developer's build is not touched. */
-const OUT = path.join(ROOT, '.cache', 'reliability-dist');
 const LOCK_MS = 1500;
 
 /**
@@ -34,9 +30,10 @@ describe('worker process killed (SIGKILL) mid-job', () => {
   let ns: string;
   const prefix = `mergeops-kill-${crypto.randomUUID().slice(0, 8)}`;
   const children: ChildProcess[] = [];
+  let main: string;
 
   beforeAll(async () => {
-    await promisify(execFile)(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', OUT, '--incremental', '--tsBuildInfoFile', path.join(OUT, '.tsbuildinfo')]);
+    main = await compiledMain();
     const cluster = await testCluster();
     ns = uniqueName('relkill');
     await namespace(cluster, ns);
@@ -57,7 +54,7 @@ describe('worker process killed (SIGKILL) mid-job', () => {
 
   /** `node dist/main.js` in worker mode, as a container would run it. */
   function worker(name: string): ChildProcess {
-    const child = spawn(process.execPath, [path.join(OUT, 'main.js')], {
+    const child = spawn(process.execPath, [main], {
       cwd: dir,
       env: {
         PATH: process.env['PATH'],

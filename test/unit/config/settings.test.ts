@@ -51,6 +51,14 @@ describe('loadClusterTargets (the MERGEOPS_CLUSTERS schema)', () => {
     expect(t.get('lab')).toEqual({ name: 'lab', inCluster: true, grants: [] });
   });
 
+  it('reads which environments a grant covers and the approval it requires (never below write)', () => {
+    const t = loadClusterTargets(file('clusters:\n  prod:\n    inCluster: true\n    grants:\n      - { repos: [acme/*], environments: [prod-*], requireApproval: maintain }\n'));
+    expect(t.get('prod')?.grants?.[0]).toMatchObject({ environments: ['prod-*'], requireApproval: 'maintain' });
+    expect(thrown(() => loadClusterTargets(file('clusters:\n  prod: { inCluster: true, grants: [{ repos: [a/b], requireApproval: read }] }\n')), ConfigError).message).toBe(
+      'MERGEOPS_CLUSTERS.clusters.prod.grants[0].requireApproval: "read" is below the default (write); grants can only raise what a command needs',
+    );
+  });
+
   it('reads the namespace of the app inventories per cluster (absent: the default, mergeops-system)', () => {
     const t = loadClusterTargets(file('clusters:\n  prod: { inCluster: true, inventoryNamespace: ops-inventory }\n  lab: { inCluster: true }\n'));
     expect(t.get('prod')?.inventoryNamespace).toBe('ops-inventory');

@@ -352,3 +352,63 @@ describe('deploy flow: a push deploys the apps it affects', () => {
     }
   });
 });
+
+describe('deploy flow with environments (waves)', () => {
+  const ENVS = `environments:
+  - name: staging
+    cluster: staging
+  - name: prod-eu
+    cluster: eu
+  - name: prod-us
+    cluster: us
+    after: [staging]
+  - name: dr
+    cluster: dr
+    after: [prod-eu]
+  - name: sandbox
+    cluster: staging
+    after: []
+apps:
+  - name: web
+    path: web
+    namespace: web-{env}
+    wait: 30s
+`;
+
+  it('applies each environment only after the ones it comes after, fanning out after staging', async () => {
+    const { cluster, deps, job, reports } = setup({ '.github/mergeops.yml': ENVS, 'web/cm.yaml': cm('web', 'a') });
+    await runDeploy(job, deps);
+    const order = cluster.applies.map((a) => a.app);
+    const at = (name: string): number => order.indexOf(`web · ${name}`);
+    expect(order).toHaveLength(5);
+    expect(at('staging')).toBeLessThan(at('prod-eu'));
+    expect(at('staging')).toBeLessThan(at('prod-us'));
+    expect(at('prod-eu')).toBeLessThan(at('dr'));
+    expect(cluster.get('v1', 'ConfigMap', 'web-dr', 'web')?.data).toEqual({ value: 'a' });
+    const report = reports[0]?.job.report;
+    expect(report?.environments?.map((e) => e.name)).toEqual(['staging', 'prod-eu', 'prod-us', 'dr', 'sandbox']);
+    expect(report?.apps.every((a) => a.notStarted === undefined)).toBe(true);
+  });
+
+  it('a failed environment stops every environment after it (named, never silently skipped); others go on', async () => {
+    const { cluster, deps, job, reports, report, host } = setup({ '.github/mergeops.yml': ENVS, 'web/cm.yaml': cm('web', 'a') });
+    cluster.unhealthy.set('v1 ConfigMap web-staging/web', 'not ready');
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app).sort()).toEqual(['web · sandbox', 'web · staging']);
+    const apps = reports[0]?.job.report.apps ?? [];
+    expect(apps.map((a) => [a.app, a.notStarted])).toEqual([
+      ['web · staging', undefined],
+      ['web · prod-eu', 'staging failed'],
+      ['web · prod-us', 'staging failed'],
+      ['web · dr', 'prod-eu not started'],
+      ['web · sandbox', undefined],
+    ]);
+    // Not started is not changed: only the units that were applied get a GitHub Deployment.
+    expect(reports[0]?.job.changed).toEqual(['web · staging', 'web · sandbox']);
+    await report();
+    expect(host.deployments.map((d) => d.environment).sort()).toEqual(['web · sandbox', 'web · staging']);
+    const check = host.check(CHECK_NAMES.deploy);
+    expect(check?.conclusion).toBe('failure');
+    expect(check?.output?.summary).toContain('| ⛔ | <code>web · dr</code> | <code>dr</code> / <code>web-dr</code> | not started: prod-eu not started |');
+  });
+});

@@ -193,8 +193,10 @@ function githubCalls(files: string[]): Map<string, string[]> {
       add(route ?? `octokit.rest.${m[1]}.${m[2]} (unknown to Octokit)`, where);
     }
     for (const m of text.matchAll(/\.(?:request|paginate(?:\.iterator)?)\(\s*['"`]((?:GET|POST|PATCH|PUT|DELETE) \/[^'"`]*)['"`]/g)) add(m[1] as string, where);
-    for (const m of text.matchAll(/\bmutation\b[^{]*\{\s*([a-zA-Z]+)\s*\(/g)) add(`graphql ${m[1]}`, where);
-    for (const m of text.matchAll(/\bquery\b[^{]*\{\s*([a-zA-Z]+)\s*[({]/g)) add(`graphql ${m[1]}`, where);
+    // GraphQL: only the documents handed to `.graphql(` (a TypeScript `query:` parameter elsewhere is not one).
+    for (const doc of text.matchAll(/\.graphql(?:<[^>]*>)?\(\s*`([^`]*)`/g)) {
+      for (const m of (doc[1] as string).matchAll(/\b(?:mutation|query)\b[^{]*\{\s*([a-zA-Z]+)\s*[({]/g)) add(`graphql ${m[1]}`, where);
+    }
   }
   return calls;
 }

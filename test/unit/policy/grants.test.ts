@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
-import { checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp, identityFor } from '../../../src/policy/grants.js';
+import { checkApprovalRequired, checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp, identityFor } from '../../../src/policy/grants.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { UserError } from '../../../src/errors.js';
 
@@ -174,6 +174,35 @@ describe('checkDeployBranch: only branches the operator allows deploy', () => {
     // A policy's refusal is a failure, not the no-policy rule.
     expect(checkDeployBranch('x/y', 'feature', 'main', 'default', [grant({ repos: ['x/*'] })])?.noPolicy).toBeUndefined();
     expect(checkDeployBranch('x/y', 'feature', 'main', 'prod', [grant({ repos: ['acme/*'] })])).toBeNull();
+  });
+});
+
+describe('grants per environment: which branches deploy where, and approvals the operator requires', () => {
+  const g = [grant({ repos: ['acme/*'], environments: ['staging'], branches: ['main', 'release/*'] }), grant({ repos: ['acme/*'], environments: ['prod-*'], branches: ['main'] })];
+
+  it('lets a branch deploy only the environments a grant with that branch covers', () => {
+    expect(checkDeployBranch('acme/shop', 'release/2', 'main', 'k', g, 'staging')).toBeNull();
+    expect(checkDeployBranch('acme/shop', 'release/2', 'main', 'k', g, 'prod-eu')?.rule).toContain('branch "release/2" may not deploy acme/shop to cluster "k" (allowed: main)');
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'k', g, 'prod-eu')).toBeNull();
+  });
+
+  it('refuses an environment (or an app without one) that no grant of the repository covers', () => {
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'k', g, 'qa')?.rule).toBe(
+      'no grant of cluster "k" for acme/shop covers environment "qa" (its grants name environments: staging, prod-*); ask the operator to add it to a grant\'s environments in MERGEOPS_CLUSTERS',
+    );
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'k', g)?.rule).toContain('covers apps without environments');
+    // A grant without environments: covers every app on its cluster, as before.
+    expect(checkDeployBranch('acme/shop', 'main', 'main', 'k', [grant({ repos: ['acme/*'] })], 'qa')).toBeNull();
+  });
+
+  it('refuses a deploy a grant requires an approval for (approvals do not exist yet), and only that one', () => {
+    const approval = [grant({ repos: ['acme/*'], environments: ['prod-*'], requireApproval: 'maintain' }), grant({ repos: ['acme/*'], environments: ['staging'] })];
+    expect(checkApprovalRequired('acme/shop', 'k', approval, 'staging')).toBeNull();
+    expect(checkApprovalRequired('acme/shop', 'k', approval, 'prod-eu')?.rule).toContain(
+      'the operator requires an approval (maintain) for every deploy of acme/shop to environment "prod-eu" (cluster "k"), and this version of mergeops cannot hold a deploy for approval yet, so nothing was applied',
+    );
+    expect(checkApprovalRequired('other/x', 'k', approval, 'prod-eu')).toBeNull();
+    expect(checkApprovalRequired('acme/shop', 'k', [grant({ repos: ['acme/*'], requireApproval: 'write' })])?.rule).toContain('to cluster "k"');
   });
 });
 

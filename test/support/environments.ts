@@ -1,0 +1,56 @@
+import { afterAll, beforeAll } from '@jest/globals';
+import type { Cluster } from '../../src/cluster/connect.js';
+import { startEnvTest, type EnvTest } from './global-setup.js';
+import { startHarness, type Harness } from './harness.js';
+import { testCluster } from './kube.js';
+
+/**
+ * Environments through the app, on two real API servers: `staging` is the run's own, `prod`
+ * a second kube-apiserver + etcd started for the test file. Each (app, environment) is
+ * planned and applied against its environment's cluster, never one cluster pretending to be two.
+ */
+export interface TwoClusters {
+  h: Harness;
+  staging: Cluster;
+  prod: Cluster;
+  stop(): Promise<void>;
+}
+
+const grants = '    grants:\n      - repos: ["acme/*"]\n        namespaces: ["envs-*"]\n';
+
+export async function startTwoClusters(): Promise<TwoClusters> {
+  const prodEnv: EnvTest = await startEnvTest();
+  const staging = await testCluster('staging');
+  const prod = await testCluster('prod', prodEnv.kubeconfig);
+  const h = await startHarness(`clusters:\n  staging:\n    kubeconfig: $KUBECONFIG\n${grants}  prod:\n    kubeconfig: ${prodEnv.kubeconfig}\n${grants}`);
+  return {
+    h,
+    staging,
+    prod,
+    stop: async () => {
+      await h.stop();
+      staging.client.close();
+      prod.client.close();
+      await prodEnv.stop();
+    },
+  };
+}
+
+/** The two clusters and the app for every test of the calling file: filled in before its first test, stopped after its last. */
+export function useTwoClusters(): TwoClusters {
+  const env = {} as TwoClusters;
+  beforeAll(async () => void Object.assign(env, await startTwoClusters()), 60_000);
+  afterAll(async () => env.stop?.());
+  return env;
+}
+
+/**
+ * `web` per environment (its own overlay), `api` sharing one folder; each in `<ns>-<env>`.
+ * `extra` adds keys to the prod environment; `web` renames that app, so the files sharing
+ * the run's staging cluster never share an app (and its inventory there).
+ */
+export const envConfig = (ns: string, extra = '', web = 'web'): string =>
+  `environments:\n  - name: staging\n    cluster: staging\n  - name: prod\n    cluster: prod\n${extra}apps:\n  - name: ${web}\n    path: deploy/web/{env}\n    namespace: ${ns}-{env}\n    wait: 20s\n  - name: api\n    path: deploy/api\n    namespace: ${ns}-{env}\n    wait: 0\n`;
+export const configMap = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+export const webDeployment = (image: string): string =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: ${image}\n`;

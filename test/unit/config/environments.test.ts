@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { clusterAppName, configAppName, parseRepoConfig, type RepoConfig } from '../../../src/config/repo-config.js';
+import { ConfigError } from '../../../src/config/validate.js';
+import { appKey } from '../../../src/engine/engine.js';
+import { fieldManager } from '../../../src/cluster/inventory.js';
+import { inventoryName } from '../../../src/cluster/inventory-store.js';
+import { thrown } from '../../support/expect-error.js';
+
+const parse = (text: string): RepoConfig => parseRepoConfig(text, 'main');
+const configError = (text: string): string => thrown(() => parse(text), ConfigError).message;
+
+/** The README's worked example, as written there: the code follows the documentation. */
+function readmeExample(): string {
+  const readme = fs.readFileSync('README.md', 'utf8');
+  const section = readme.slice(readme.indexOf('### Environments\n'));
+  const m = /```yaml\n([\s\S]*?)```/.exec(section);
+  if (!m?.[1]) throw new Error('README has no yaml block under ### Environments');
+  return m[1];
+}
+
+const TWO = `
+environments:
+  - name: staging
+    cluster: staging
+  - name: prod
+    cluster: prod
+apps:
+`;
+
+describe('environments in .github/mergeops.yml', () => {
+  it("expands the README's staging → prod example into one unit per app and environment", () => {
+    const cfg = parse(readmeExample());
+    expect(cfg.environments).toEqual([
+      { name: 'staging', cluster: 'staging', after: [], soakMs: 0 },
+      { name: 'prod', cluster: 'prod', after: ['staging'], soakMs: 600_000 },
+    ]);
+    expect(cfg.apps.map((a) => [a.name, a.cluster, a.path, a.namespace, a.unit])).toEqual([
+      ['web · staging', 'staging', 'deploy/web/overlays/staging', 'web', { app: 'web', environment: 'staging' }],
+      ['web · prod', 'prod', 'deploy/web/overlays/prod', 'web', { app: 'web', environment: 'prod' }],
+    ]);
+  });
+
+  it('gives each (app, environment) its own inventory, field manager and Deployment name, also on one cluster', () => {
+    const cfg = parse(`${TWO.replace('cluster: prod', 'cluster: staging')}  - name: web\n    path: deploy/web\n    namespace: web-{env}\n`);
+    const keys = cfg.apps.map((a) => appKey(7, 'acme/shop', a));
+    expect(keys.map(inventoryName)).toEqual(['mergeops-7-web.staging', 'mergeops-7-web.prod']);
+    expect(keys.map(fieldManager)).toEqual(['mergeops/7/web.staging', 'mergeops/7/web.prod']);
+    expect(cfg.apps.map((a) => [a.name, a.cluster, a.namespace])).toEqual([
+      ['web · staging', 'staging', 'web-staging'],
+      ['web · prod', 'staging', 'web-prod'],
+    ]);
+    expect(cfg.apps.map(configAppName)).toEqual(['web', 'web']);
+  });
+
+  it('keeps an app without environments exactly as before: its name is what the cluster knows it by', () => {
+    const cfg = parse('apps:\n  - name: web\n    path: deploy/web\n');
+    expect(cfg.environments).toBeUndefined();
+    expect(cfg.apps[0]?.unit).toBeUndefined();
+    expect(clusterAppName(cfg.apps[0]!)).toBe('web');
+    expect(inventoryName(appKey(7, 'acme/shop', cfg.apps[0]!))).toBe('mergeops-7-web');
+  });
+
+  it('defaults after to the environment before, honours [] and explicit fan-out, and reads soak', () => {
+    const cfg = parse(`
+environments:
+  - name: staging
+    cluster: a
+  - name: prod-eu
+    cluster: b
+    soak: 10m
+  - name: prod-us
+    cluster: c
+    after: [staging]
+  - name: sandbox
+    cluster: a
+    after: []
+apps:
+  - name: web
+    path: deploy/{env}
+    environments: [staging, prod-us]
+    helm:
+      valuesFiles: ["values-{env}.yaml"]
+`);
+    expect(cfg.environments?.map((e) => [e.name, e.after, e.soakMs])).toEqual([
+      ['staging', [], 0],
+      ['prod-eu', ['staging'], 600_000],
+      ['prod-us', ['staging'], 0],
+      ['sandbox', [], 0],
+    ]);
+    expect(cfg.apps.map((a) => [a.name, a.path, a.helm?.valuesFiles])).toEqual([
+      ['web · staging', 'deploy/staging', ['values-staging.yaml']],
+      ['web · prod-us', 'deploy/prod-us', ['values-prod-us.yaml']],
+    ]);
+  });
+
+  it('points images[].apps at every environment of the apps it names', () => {
+    const cfg = parse(`${TWO}  - name: web\n    path: deploy/{env}\n  - name: api\n    path: api/{env}\n    environments: [staging]\nimages:\n  - repository: ghcr.io/acme/web\n    policy: { semver: "^1" }\n    apps: [web]\n  - repository: ghcr.io/acme/all\n    policy: { semver: "^1" }\n`);
+    expect(cfg.images.map((r) => r.apps)).toEqual([
+      ['web · staging', 'web · prod'],
+      ['web · staging', 'web · prod', 'api · staging'],
+    ]);
+  });
+
+  it.each([
+    ['an unknown environment in after', `environments:\n  - name: staging\n    cluster: s\n  - name: prod\n    cluster: p\n    after: [stagign]\napps:\n  - name: web\n    path: w\n`, 'environments[1].after[0]: no environment named "stagign" (environments: staging, prod)'],
+    ['an environment after itself', `environments:\n  - name: prod\n    cluster: p\n    after: [prod]\napps:\n  - name: web\n    path: w\n`, 'environments[0].after[0]: "prod" cannot come after itself'],
+    ['a cycle', `environments:\n  - name: a\n    cluster: p\n    after: [b]\n  - name: b\n    cluster: p\napps:\n  - name: web\n    path: w\n`, 'environments[0].after: the environments come after each other in a circle (a → b → a)'],
+    ['a duplicate environment', `environments:\n  - name: a\n    cluster: p\n  - name: a\n    cluster: q\napps:\n  - name: web\n    path: w\n`, 'environments[1].name: duplicate environment name "a"'],
+    ['an environment without a cluster', `environments:\n  - name: a\napps:\n  - name: web\n    path: w\n`, 'environments[0].cluster: is required'],
+    ['{env} without environments', `apps:\n  - name: web\n    path: deploy/{env}\n`, 'apps[0].path: "deploy/{env}" holds {env}, which only a file with a top-level environments: list expands'],
+    ['{env} in a values file without environments', `apps:\n  - name: web\n    path: w\n    helm:\n      valuesFiles: ["values-{env}.yaml"]\n`, 'apps[0].helm.valuesFiles[0]: "values-{env}.yaml" holds {env}'],
+    ['an app naming environments without any', `apps:\n  - name: web\n    path: w\n    environments: [prod]\n`, 'apps[0].environments: names environments, but this file has no top-level environments: list'],
+    ['an app naming an unknown environment', `${TWO}  - name: web\n    path: w\n    environments: [staging, qa]\n`, 'apps[0].environments[1]: no environment named "qa" (environments: staging, prod)'],
+    ['an app with a cluster of its own', `${TWO}  - name: web\n    path: w\n    cluster: prod\n`, 'apps[0].cluster: the environments decide where an app deploys (staging → cluster staging, prod → cluster prod)'],
+    ['a namespace that is no name once expanded', `${TWO}  - name: web\n    path: w\n    namespace: "{env}-"\n`, 'apps[0].namespace: "staging-" (in environment staging) is not valid'],
+    ['a unit name too long for a label', `${TWO}  - name: ${'w'.repeat(60)}\n    path: w\n`, 'longer than the 63 characters a Kubernetes label allows'],
+  ])('refuses %s with its key path', (_what, text, message) => {
+    expect(configError(text)).toContain(message);
+  });
+
+  it.each([
+    ['approval', 'approval: write', 'environments[1].approval: approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy prod without the approval it asks for)'],
+    ['promote', 'promote: pr', 'environments[1].promote: promotion pull requests are not supported by this version of mergeops yet; remove promote:'],
+  ])('refuses %s: never accepted and ignored', (_key, line, message) => {
+    expect(configError(`${TWO.replace('cluster: prod\n', `cluster: prod\n    ${line}\n`)}  - name: web\n    path: w\n`)).toContain(message);
+  });
+});
