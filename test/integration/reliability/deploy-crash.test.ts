@@ -1,26 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { readInventory } from '../../../src/cluster/inventory-store.js';
 import type { DeployJob } from '../../../src/flows/jobs.js';
 import { deployJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueueDeploy, type Queues } from '../../../src/queue/queues.js';
 import { createRedis } from '../../../src/redis.js';
+import { compiledMain } from '../../support/build.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { REPO, sha } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-/** Compiled once per run (incrementally), outside dist/ so a developer's build is not touched. */
-const OUT = path.join(ROOT, '.cache', 'reliability-dist');
 const LOCK_MS = 1500;
 /**
  * Kill runs: half a 200-object first deploy, half a deploy that prunes 100 objects (and
@@ -62,12 +58,13 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
   let ns: string;
   let invNs: string;
   let current: ChildProcess | undefined;
+  let main: string;
   const prefix = `mergeops-crash-${crypto.randomUUID().slice(0, 8)}`;
   const children: ChildProcess[] = [];
   const figures: string[] = [];
 
   beforeAll(async () => {
-    await promisify(execFile)(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', OUT, '--incremental', '--tsBuildInfoFile', path.join(OUT, '.tsbuildinfo')]);
+    main = await compiledMain();
     cluster = await testCluster();
     ns = uniqueName('relcrash');
     invNs = uniqueName('relcrash-inv');
@@ -94,7 +91,7 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
 
   /** `node dist/main.js` in worker mode, as a container would run it. */
   function worker(): ChildProcess {
-    const child = spawn(process.execPath, [path.join(OUT, 'main.js')], {
+    const child = spawn(process.execPath, [main], {
       cwd: dir,
       env: {
         PATH: process.env['PATH'],
@@ -148,7 +145,7 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
   async function expectConverged(app: string, objects: Record<string, string>): Promise<{ lost: number; leaked: number }> {
     const list = await cluster.client.request<{ items: { metadata: { name: string }; data?: { value?: string } }[] }>('GET', `/api/v1/namespaces/${ns}/configmaps`, { query: { labelSelector: `mergeops.dev/app=${app}` } });
     const live = Object.fromEntries(list.items.map((o) => [o.metadata.name, o.data?.value ?? '']));
-    const inventory = await readInventory({ client: cluster.client, target: { name: 'default', inCluster: false, grants: null, inventoryNamespace: invNs } } as unknown as Cluster, { repoId: REPO.id, repo: `${REPO.owner}/${REPO.name}`, app });
+    const inventory = await readInventory({ client: cluster.client, own: cluster.client, target: { name: 'default', inCluster: false, grants: null, inventoryNamespace: invNs } } as unknown as Cluster, { repoId: REPO.id, repo: `${REPO.owner}/${REPO.name}`, app });
     const recorded = new Set(inventory?.objects ?? []);
     const lost = Object.keys(live).filter((n) => !recorded.has(`v1 ConfigMap ${ns}/${n}`)).length;
     const leaked = Object.keys(live).filter((n) => !(n in objects)).length;
