@@ -128,6 +128,8 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   if (changed.length > 0 || (opts.prune && plan.orphans.length > 0)) {
     const pending = pendingInventory(plan);
     if (pending) recorded = { ...pending, resourceVersion: await writeRecord(cluster, key, pending, result) };
+    // Nothing is written that the record does not hold: a pending record refused is the end of this apply.
+    if (result.errors.length) return { result, record: async () => undefined };
   }
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));

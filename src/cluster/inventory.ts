@@ -76,7 +76,7 @@ export type Ownership =
   | { owner: 'other'; repoId: number; repo: string; app: string };
 
 /** `mergeops/<repo id>/<app>`: a field manager of one mergeops app (see fieldManager). */
-const APP_FIELD_MANAGER = /^mergeops\/(\d+)\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/;
+const APP_FIELD_MANAGER = /^mergeops\/(\d+)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 
 export function ownershipOf(live: KubeObject, key: InventoryKey): Ownership {
   const labels = live.metadata.labels ?? {};

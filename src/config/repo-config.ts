@@ -14,8 +14,8 @@ const DOTTED_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const DEFAULT_WAIT_MS = 300_000;
 /** `Kind/namespace/name`, or `Kind/name` for a cluster-scoped object: how `adopt:` names a live object. */
 const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
-/** `owner/repo` (any app of it) or `owner/repo/app`: who a `release:` hands an object to. */
-const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/;
+/** `owner/repo` (any app of it) or `owner/repo/app` (`web.staging` for one environment of it): who a `release:` hands an object to. */
+const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?)?$/;
 const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
 /** Where an app's `path`, `namespace` and Helm values files name the environment they are expanded for. */
 export const ENV_TOKEN = '{env}';
@@ -354,13 +354,22 @@ function unitKey(app: string, environment: string): string {
   return `${app}.${environment}`;
 }
 
+/** Between an app and its environment in the name people read: `web · staging`. */
+const UNIT_SEPARATOR = ' · ';
+
+/** clusterAppName from the name people read (`web · staging` → `web.staging`), for records that keep only that. */
+export function clusterNameOf(displayName: string): string {
+  const [app, environment, ...rest] = displayName.split(UNIT_SEPARATOR);
+  return environment !== undefined && rest.length === 0 ? unitKey(app as string, environment) : displayName;
+}
+
 /**
  * The app of one environment: that environment's cluster, `{env}` in its path, namespace and
  * Helm values files replaced, and the name people read (`web · staging`: Deployments, reports).
  */
 function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number): App {
   const fill = (v: string): string => v.split(ENV_TOKEN).join(env.name);
-  const out: App = { ...a, name: `${a.name} · ${env.name}`, cluster: env.cluster, path: safeRelativePath(fill(a.path), `apps[${i}].path`), unit: { app: a.name, environment: env.name } };
+  const out: App = { ...a, name: `${a.name}${UNIT_SEPARATOR}${env.name}`, cluster: env.cluster, path: safeRelativePath(fill(a.path), `apps[${i}].path`), unit: { app: a.name, environment: env.name } };
   if (a.namespace) out.namespace = fill(a.namespace);
   if (a.helm) out.helm = { ...a.helm, valuesFiles: a.helm.valuesFiles.map(fill) };
   return out;

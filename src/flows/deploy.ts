@@ -214,11 +214,14 @@ async function deployApps(
     toRender.push({ app, out });
   }
   const ours: unknown[] = [];
+  // Units whose attempt ended in an error of ours (retried): their report is empty, yet they did not deploy.
+  const interrupted = new Set<AppDeployReport>();
   const userProblem = (out: AppDeployReport, err: unknown): void => {
     try {
       out.problems.push(toProblem(err));
     } catch {
       ours.push(err);
+      interrupted.add(out);
     }
   };
   let rendered = (
@@ -262,7 +265,7 @@ async function deployApps(
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
   };
-  if (environments) await deployInWaves(environments, rendered, reports, applyAll, log);
+  if (environments) await deployInWaves(environments, rendered, reports, applyAll, interrupted, log);
   else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
   return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined).map((r) => r.app.name)) };
@@ -281,7 +284,7 @@ interface WaveOutcome {
  * environment with a unit that did not deploy (refused, failed, unhealthy, held by a lock)
  * stops every environment after it, whose units are reported as not started, naming it.
  */
-async function deployInWaves(environments: Environment[], rendered: Rendered[], reports: AppDeployReport[], applyAll: (units: Rendered[]) => Promise<void>, log: Logger): Promise<void> {
+async function deployInWaves(environments: Environment[], rendered: Rendered[], reports: AppDeployReport[], applyAll: (units: Rendered[]) => Promise<void>, interrupted: ReadonlySet<AppDeployReport>, log: Logger): Promise<void> {
   const outcome = new Map<string, Promise<WaveOutcome>>();
   const run = async (env: Environment): Promise<WaveOutcome> => {
     const deps = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<WaveOutcome>)) })));
@@ -300,7 +303,8 @@ async function deployInWaves(environments: Environment[], rendered: Rendered[], 
     const mine = rendered.filter((r) => r.out.environment === env.name);
     if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
     await applyAll(mine);
-    const state = units.some((u) => !appSucceeded(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
+    // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
+    const state = units.some((u) => !appSucceeded(u) || interrupted.has(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
     return { state, applied: mine.length > 0 };
   };
   // `after` names only earlier-resolved or later entries; a promise per environment resolves each once, in dependency order (the config refuses cycles).

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
+import { clusterNameOf } from '../config/repo-config.js';
 import type { DriftEntry } from '../diff/drift.js';
 import { appKey, type AppEngine } from '../engine/engine.js';
 import { configBase, openRevision } from '../engine/revision.js';
@@ -43,9 +44,13 @@ export interface DriftAlerts {
   clear(d: DeployedApp): Promise<void>;
 }
 
-/** `repoId/app`: how a drift check names the apps it is limited to. */
+/**
+ * `repoId/app`, by the name the cluster knows (`web.staging`): how a drift check names the
+ * apps it is limited to — the watches report objects' labels, deploy records keep the name
+ * people read (`web · staging`); both come here.
+ */
 export function driftAppKey(d: Pick<DeployedApp, 'repoId' | 'app'>): string {
-  return `${d.repoId}/${d.app}`;
+  return `${d.repoId}/${clusterNameOf(d.app)}`;
 }
 
 /**

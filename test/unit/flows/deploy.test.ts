@@ -411,4 +411,16 @@ apps:
     expect(check?.conclusion).toBe('failure');
     expect(check?.output?.summary).toContain('| ⛔ | <code>web · dr</code> | <code>dr</code> / <code>web-dr</code> | not started: prod-eu not started |');
   });
+
+  it('an environment interrupted by an error of ours (retried) stops the environments after it: production never goes before staging', async () => {
+    const { cluster, deps, job } = setup({ '.github/mergeops.yml': ENVS, 'web/cm.yaml': cm('web', 'a') });
+    const apply = cluster.apply.bind(cluster);
+    cluster.apply = async (t, o) => {
+      if (t.app.name === 'web · staging') throw new ClusterUnreachableError('staging', 'ECONNRESET (after 4 attempts)');
+      return apply(t, o);
+    };
+    await expect(runDeploy(job, deps)).rejects.toThrow(ClusterUnreachableError);
+    // Only the environment that does not come after staging was applied; the job is retried whole.
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · sandbox']);
+  });
 });

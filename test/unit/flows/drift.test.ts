@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
 import { CHECK_NAMES } from '../../../src/check-names.js';
-import { runDriftScan, type DeployedApp, type DriftDeps } from '../../../src/flows/drift.js';
+import { driftAppKey, runDriftScan, type DeployedApp, type DriftDeps } from '../../../src/flows/drift.js';
 import type { DeployJob } from '../../../src/flows/jobs.js';
 import { FakeCluster } from '../fakes/cluster.js';
 import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
@@ -119,3 +119,10 @@ function appOf(config: string, name: string): App {
   if (!app) throw new Error(`no app ${name}`);
   return app;
 }
+
+describe('driftAppKey', () => {
+  it('names one environment of an app alike from a deploy record (web · staging) and from a watch (the label web.staging)', () => {
+    expect(driftAppKey({ repoId: 7, app: 'web · staging' })).toBe(driftAppKey({ repoId: 7, app: 'web.staging' }));
+    expect(driftAppKey({ repoId: 7, app: 'web' })).toBe('7/web');
+  });
+});
