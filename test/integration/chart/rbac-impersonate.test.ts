@@ -76,6 +76,8 @@ describe('charts/mergeops RBAC: impersonation, the recommended mode', () => {
         '* get /api,/api/*,/apis,/apis/*',
         '* impersonate groups web-team',
         '* impersonate users alice',
+        // The per-(repo, app, cluster) deploy Lease, beside the inventories, as mergeops itself.
+        'mergeops-system get,create,update,delete leases',
         'mergeops-system get,list,watch,create,patch configmaps',
         'shop impersonate serviceaccounts ci-bot,mergeops-deployer',
         'web impersonate serviceaccounts deployer',
