@@ -36,8 +36,9 @@ describe('drift watches (real API server)', () => {
     cluster?.client.close();
   });
 
-  const twoApps = () => `  - name: healed\n    path: healed\n    namespace: ${ns}\n    selfHeal: true\n  - name: kept\n    path: kept\n    namespace: ${ns}\n`;
-  const twoAppFiles = { 'healed/cm.yaml': cm('healed', 'git'), 'kept/cm.yaml': cm('kept', 'git') };
+  // App names of their own: another suite's app of the same name and repository would share this one's deploy Lease on the shared API server.
+  const twoApps = () => `  - name: selfhealed\n    path: selfhealed\n    namespace: ${ns}\n    selfHeal: true\n  - name: kept\n    path: kept\n    namespace: ${ns}\n`;
+  const twoAppFiles = { 'selfhealed/cm.yaml': cm('selfhealed', 'git'), 'kept/cm.yaml': cm('kept', 'git') };
   const watchRequests = (path: string): ProxiedRequest[] => proxy.requests.filter((r) => r.method === 'GET' && r.url.startsWith(`${path}?`) && /[?&]watch=true/.test(r.url));
   const value = async (name: string, where = ns) => ((await get(cluster, 'v1', 'ConfigMap', where, name))?.['data'] as { value?: string } | undefined)?.value;
   const driftAlerts = (app: string) => h.calls.filter((c) => c.method === 'PATCH' && !c.status && String(c.body?.output?.title).startsWith(`Drift in ${app}:`));
@@ -72,14 +73,14 @@ describe('drift watches (real API server)', () => {
     await watchOpen(`/api/v1/namespaces/${ns}/configmaps`);
     await driftIdle();
 
-    await revertedAfterEdit('healed');
-    await waitFor(() => driftAlerts('healed').length > 0 || undefined, 'the drift alert of healed');
+    await revertedAfterEdit('selfhealed');
+    await waitFor(() => driftAlerts('selfhealed').length > 0 || undefined, 'the drift alert of selfhealed');
     await deployIdle();
     await driftIdle();
     // The heal's own apply is a watch event too: the app's own write starts no check.
-    expect(await checksOf('healed')).toHaveLength(1);
-    expect(driftAlerts('healed')).toHaveLength(1);
-    expect(driftAlerts('healed')[0]?.body.output.title).toBe('Drift in healed: 1 object differs from this commit; re-applying (selfHeal)');
+    expect(await checksOf('selfhealed')).toHaveLength(1);
+    expect(driftAlerts('selfhealed')).toHaveLength(1);
+    expect(driftAlerts('selfhealed')[0]?.body.output.title).toBe('Drift in selfhealed: 1 object differs from this commit; re-applying (selfHeal)');
 
     await kubectlEdit('kept', 'hand-edited');
     await waitFor(() => driftAlerts('kept').length > 0 || undefined, 'the drift alert of kept');
@@ -126,7 +127,7 @@ describe('drift watches (real API server)', () => {
     expect(lists()).toBe(listed);
     await driftIdle();
     await deployIdle();
-    await revertedAfterEdit('healed');
+    await revertedAfterEdit('selfhealed');
   }, 120_000);
 
   it('a watch the API server answers 410 Gone lists again and runs one full compare', async () => {
