@@ -54,8 +54,10 @@ describe('deploying a monorepo: cluster first, a Deployment only for changed app
   const deploymentsOf = (s: string) => h.git.deployments.filter((d) => d.sha === s);
   const reportDone = async (s: string) =>
     waitFor(async () => {
-      const j = await h.rt.queues.deployReport.getJob(`report-deploy-${REPO.id}-main-${s}`);
-      return j && (await j.getState()) === 'completed' ? j : undefined;
+      const id = `report-deploy-${REPO.id}-main-${s}`;
+      const j = await h.rt.queues.deployReport.getJob(id);
+      // Read again once completed: a snapshot taken before the retry finished has the old attemptsMade.
+      return j && (await j.getState()) === 'completed' ? h.rt.queues.deployReport.getJob(id) : undefined;
     }, `the report of ${s.slice(0, 7)}`, 60_000);
 
   it('every app is applied before GitHub hears a word of the deploy; then one check run and a Deployment per app', async () => {
