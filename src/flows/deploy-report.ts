@@ -130,10 +130,21 @@ async function noteReplaced(host: RepoHost, deps: DeployReportDeps, job: DeployR
   const by = `${job.sha.slice(0, 7)}${newPr !== null ? ` (#${newPr})` : ''}`;
   const old = await deps.openChecks?.get(job.repoId, r.sha);
   if (old) {
+    // The environment, and those waiting behind it: the newer commit goes on with all of them.
+    const gone = new Set([r.environment]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const a of old.report.apps) {
+        if (a.waiting?.kind === 'after' && gone.has(a.waiting.environment) && a.environment && !gone.has(a.environment)) {
+          gone.add(a.environment);
+          grew = true;
+        }
+      }
+    }
     const report: DeployReport = {
       ...old.report,
       apps: old.report.apps.map((a) => {
-        if (a.environment !== r.environment || a.waiting === undefined) return a;
+        if (!gone.has(a.environment ?? '') || a.waiting === undefined) return a;
         const { waiting: _waiting, ...rest } = a;
         return { ...rest, notDeployed: `replaced by ${by}, the newer commit waiting for ${r.environment}` };
       }),
