@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { applyStaged, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
-import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../cluster/app-lease.js';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
@@ -87,6 +87,8 @@ export class Engine {
    */
   private readonly holder: string;
   private readonly turns = new Map<string, Promise<unknown>>();
+  /** Leases whose release failed (the API server did not answer): given back by close(). */
+  private readonly unreleased = new Map<string, { cluster: Cluster; key: InventoryKey }>();
 
   constructor(private readonly deps: EngineDeps) {
     this.holder = leaseHolder(deps.flow);
@@ -175,6 +177,22 @@ export class Engine {
     return this.inTurn(`${app.cluster}\0${t.key.repoId}\0${app.name}`, () => this.applyHeld(cluster, t, rendered, record, log, opts));
   }
 
+  /**
+   * Gives back every Lease this engine may still hold because its release failed, so a
+   * process stopped gracefully (SIGTERM) does not make the next writer of those apps wait
+   * out a whole lease duration. Best effort: a Lease that cannot be given back lapses.
+   * Call after the workers stopped taking jobs (running applies release their own).
+   */
+  async close(): Promise<void> {
+    for (const [k, { cluster, key }] of this.unreleased) {
+      try {
+        if (await releaseAppLease(cluster, key, this.holder)) this.unreleased.delete(k);
+      } catch (err) {
+        this.deps.log.warn({ app: key.app, cluster: cluster.target.name, err: (err as Error).message }, 'could not give back the app lease on stop; it lapses on its own');
+      }
+    }
+  }
+
   private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void }): Promise<AppApply> {
     const { app } = t;
     // One writer per app and cluster, whoever runs it (a worker of any fleet, the CLI): the
@@ -215,7 +233,9 @@ export class Engine {
       await staged.record(out.health?.healthy ?? true);
       return out;
     } finally {
-      await lease.release();
+      const k = `${cluster.target.name}\0${t.key.repoId}\0${t.key.app}`;
+      if (await lease.release()) this.unreleased.delete(k);
+      else this.unreleased.set(k, { cluster, key: t.key });
     }
   }
 }
