@@ -14,6 +14,7 @@ import { timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
 import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
+import { renderDeployed } from './deployed.js';
 import { desiredHash } from './desired-hash.js';
 
 export interface EngineDeps {
@@ -167,7 +168,7 @@ export class Engine {
       // One GET decides: the render is what the last successful deploy applied under the same
       // grants, so an apply would send the same requests (drift is self-heal's to take back).
       const inventory = await readInventory(cluster, t.key);
-      if (inventory?.desiredHash === hash && inventory.grants === grantsFingerprint(cluster.target, t.key.repo)) {
+      if (inventory && renderDeployed(inventory, hash, grantsFingerprint(cluster.target, t.key.repo))) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
         const result: ApplyResult = { created: [], configured: [], unchanged: [...inventory.objects], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };

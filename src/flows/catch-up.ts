@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { headMissed } from '../engine/deployed.js';
 import { errorText } from '../errors.js';
 import type { DeployedApp } from './drift.js';
 import type { RepoHosts } from './host.js';
@@ -123,7 +124,7 @@ async function deployMissedHeads(deps: CatchUpDeps, log: Logger): Promise<string
     try {
       const seenAt = Date.now();
       const head = await (await deps.hosts(first)).branchHead(first.branch);
-      if (head === null || apps.some((a) => a.sha === head)) continue;
+      if (head === null || !headMissed(apps.map((a) => a.sha), head)) continue;
       const { app: _app, apps: _apps, reason: _reason, changes: _changes, checkRun: _checkRun, ...target } = first;
       // Where every app of the branch stands at one commit, the deploy asks GitHub what
       // changed since (the compare API) and applies only the apps that touches; else all.
