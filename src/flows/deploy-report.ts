@@ -3,6 +3,8 @@ import { CHECK_NAMES } from '../check-names.js';
 import { deployEvents, type NotifyEvent } from '../notify/events.js';
 import { ROLLBACK_ACTION, appLine, appSucceeded, formatDeployCheck, formatDeployComment, type Coalesced } from '../report/deploy.js';
 import type { RepoHosts } from './host.js';
+import { dashboardDeploy } from './dashboard.js';
+import type { DashboardDeploy } from '../report/dashboard.js';
 import type { DeployJob, DeployReportJob, DeployReportProgress } from './jobs.js';
 
 export interface DeployReportDeps {
@@ -19,6 +21,8 @@ export interface DeployReportDeps {
    * backlog the newest status wins, and an older one is not written at all.
    */
   newerReport?(job: DeployReportJob, app: string): Promise<string | null>;
+  /** The deploy dashboard's record of this deploy (its PR and check); it coalesces its own edit. */
+  dashboard?(job: DeployReportJob, deploy: DashboardDeploy): Promise<void>;
 }
 
 /**
@@ -81,5 +85,9 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
     }
   }
   await deps.notify?.(deployEvents(report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
+  if (deps.dashboard) {
+    const entry = dashboardDeploy(report, job, new Date().toISOString(), pr, url);
+    if (entry) await deps.dashboard(job, entry);
+  }
   log.info({ deployments: deploying.length, coalesced: coalesced.length }, 'deploy reported');
 }
