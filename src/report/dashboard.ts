@@ -140,11 +140,13 @@ export function unitToken(unit: string): string {
 }
 
 const short = (sha: string): string => sha.slice(0, 7);
+/** A link whose text is Markdown already (a `<code>` commit, an icon): mdLink would escape it. */
+const linked = (markdown: string, url: string): string => `[${markdown}](${url.replace(/[()<> ]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)})`;
 const time = (iso: string): string => `${iso.replace('T', ' ').slice(0, 16)} UTC`;
 const STATE_ICON: Record<UnitState, string> = { healthy: '✅', failed: '❌', held: '🔒 held', 'not-started': '⛔ not started' };
 
 function commitText(v: DashboardView, r: UnitRecord): string {
-  const commit = mdLink(mdCode(short(r.sha)), `${v.serverUrl}/${v.repo}/commit/${r.sha}`);
+  const commit = linked(mdCode(short(r.sha)), `${v.serverUrl}/${v.repo}/commit/${r.sha}`);
   return r.pr ? `${commit} #${r.pr}` : commit;
 }
 
@@ -156,7 +158,7 @@ function cell(v: DashboardView, u: DashboardUnit | undefined): string {
   else parts.push('not deployed yet');
   if (u.last && u.last.state !== 'healthy') {
     const what = `${STATE_ICON[u.last.state]} ${mdCode(short(u.last.sha))}`;
-    parts.push(u.last.checkUrl ? mdLink(what, u.last.checkUrl) : what);
+    parts.push(u.last.checkUrl ? linked(what, u.last.checkUrl) : what);
   }
   if (u.drift) parts.push(u.drift.checkUrl ? mdLink(`⚠️ drift (${u.drift.objects})`, u.drift.checkUrl) : `⚠️ drift (${u.drift.objects})`);
   if (u.lock) parts.push(`🔒 @${escapeMd(u.lock.by)}${u.lock.reason ? `: ${escapeMd(u.lock.reason)}` : ''}`);

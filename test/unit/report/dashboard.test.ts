@@ -78,6 +78,8 @@ describe('the dashboard as GitHub renders it (cmark-gfm)', () => {
     expect(html).not.toContain('<b>now</b>');
     expect(html).not.toMatch(/@team(?!&#8203;)/);
     expect(text).toContain('not deployed yet');
+    // The deployed commit is a link to it, shown as code, with its PR.
+    expect(html).toContain(`<a href="https://github.com/acme/shop/commit/${SHA_A}"><code>aaaaaaa</code></a> #231 · ✅ 2026-12-07 01:00 UTC`);
     expect(text).toContain('#233 Bump ghcr.io/acme/web to 2.3.0');
     expect(html).toContain('href="https://github.com/acme/shop/runs/1"');
     expect(text).toContain('✅ 1, ❌ 1 (failed: web · prod)');
