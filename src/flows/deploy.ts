@@ -14,6 +14,7 @@ import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob, DeployReportJob } from './jobs.js';
 import { pushScope } from './deploy-affected.js';
+import { promotionBranch } from './promote.js';
 import { ownerConfigs } from './owner-configs.js';
 
 /**
@@ -61,6 +62,11 @@ export interface DeployDeps {
    * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
    */
   report(job: Omit<DeployReportJob, 'deployJobId' | 'seq'>): Promise<void>;
+  /**
+   * `environment` (promoted by pull request) has its source healthy at this commit: queue
+   * its promotion for when the soak (`delayMs`) is over. Redis only; GitHub comes later.
+   */
+  promote?(job: DeployJob, environment: string, delayMs: number): Promise<void>;
 }
 
 /**
@@ -106,14 +112,19 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       }
       // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
       // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
+      let changedFiles: string[] | undefined;
       if ((job.reason ?? 'push') === 'push' && !job.apps) {
         const scope = await pushScope(job, host, revision.dir, apps, configs, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
         apps = scope.apps;
+        changedFiles = scope.changed;
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
       if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster }));
-      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments);
+      const promotion = { sources: promotionSources(revision.config.apps, revision.config.environments), changedFiles, due: [] as Environment[] };
+      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, promotion);
+      // Queued (Redis only) before the report: a promotion never waits for GitHub's pacing of this deploy's bookkeeping.
+      for (const env of promotion.due) await deps.promote?.(job, env.name, env.soakMs);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
     } else {
@@ -163,6 +174,33 @@ export function appChanged(a: AppDeployReport, attempted: boolean): boolean {
   return r !== undefined && r.created.length + r.configured.length + r.pruned.length > 0;
 }
 
+/** A unit of a `promote: pr` environment whose folder is its own: the unit its promotion reads from (its source environment's). */
+type PromotionSources = Map<string, { from: string; branch: string }>;
+
+/**
+ * The units moved by promotion pull requests, by name: those of `promote: pr` environments
+ * whose folder differs from their source environment's (a shared folder has nothing to
+ * promote: the merge moves it, in its wave).
+ */
+function promotionSources(apps: App[], environments: Environment[] | undefined): PromotionSources {
+  const out: PromotionSources = new Map();
+  for (const env of environments ?? []) {
+    if (!env.promote) continue;
+    for (const target of apps.filter((a) => a.unit?.environment === env.name)) {
+      const source = apps.find((a) => a.unit?.app === target.unit?.app && a.unit?.environment === env.promote?.from);
+      if (source && source.path !== target.path) out.set(target.name, { from: env.promote.from, branch: promotionBranch(target.unit?.app as string, env.name) });
+    }
+  }
+  return out;
+}
+
+/** What the waves need to know of promotions: which units they move, the push's changed files (when known), and the environments to promote now. */
+interface PromotionScope {
+  sources: PromotionSources;
+  changedFiles: string[] | undefined;
+  due: Environment[];
+}
+
 interface Rendered {
   app: App;
   out: AppDeployReport;
@@ -184,6 +222,7 @@ async function deployApps(
   log: Logger,
   timings: Record<string, number>,
   environments?: Environment[],
+  promotion?: PromotionScope,
 ): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
   const reports: AppDeployReport[] = [];
   const toRender: { app: App; out: AppDeployReport }[] = [];
@@ -203,6 +242,16 @@ async function deployApps(
     if (refused) {
       log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
       out.problems.push({ message: refused.rule, file: '.github/mergeops.yml', line: 1 });
+      continue;
+    }
+    // A promoted environment moves when its promotion pull request merges: a push that left its
+    // own folder alone does not apply it (a shared base it reads waits for that merge too).
+    // Applied as before when the push's files are unknown, or it never deployed (its first deploy).
+    const promoted = promotion?.sources.get(app.name);
+    const files = promotion?.changedFiles;
+    if (promoted && files && !files.some((f) => f === app.path || f.startsWith(`${app.path}/`)) && (await deps.lastDeployed?.(job, app.name)) != null) {
+      log.info({ app: app.name, from: promoted.from }, 'promoted by pull request; this push did not change its own files, not applied');
+      out.awaitsPromotion = promoted;
       continue;
     }
     const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
@@ -265,7 +314,8 @@ async function deployApps(
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
   };
-  if (environments) await deployInWaves(environments, rendered, reports, applyAll, interrupted, log);
+  const promote = (env: Environment): void => void (job.reason !== 'self-heal' && promotion?.due.push(env));
+  if (environments) await deployInWaves(environments, rendered, reports, applyAll, interrupted, log, promote);
   else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
   return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined).map((r) => r.app.name)) };
@@ -273,7 +323,7 @@ async function deployApps(
 
 /** How an environment's deploy ended, as its dependents' "not started: staging failed" says it; `applied`: something was applied now. */
 interface WaveOutcome {
-  state: 'deployed' | 'failed' | 'held (locked)' | 'not started';
+  state: 'deployed' | 'failed' | 'held (locked)' | 'not started' | 'waits for its promotion pull request';
   applied: boolean;
 }
 
@@ -284,7 +334,15 @@ interface WaveOutcome {
  * environment with a unit that did not deploy (refused, failed, unhealthy, held by a lock)
  * stops every environment after it, whose units are reported as not started, naming it.
  */
-async function deployInWaves(environments: Environment[], rendered: Rendered[], reports: AppDeployReport[], applyAll: (units: Rendered[]) => Promise<void>, interrupted: ReadonlySet<AppDeployReport>, log: Logger): Promise<void> {
+async function deployInWaves(
+  environments: Environment[],
+  rendered: Rendered[],
+  reports: AppDeployReport[],
+  applyAll: (units: Rendered[]) => Promise<void>,
+  interrupted: ReadonlySet<AppDeployReport>,
+  log: Logger,
+  promote: (env: Environment) => void,
+): Promise<void> {
   const outcome = new Map<string, Promise<WaveOutcome>>();
   const run = async (env: Environment): Promise<WaveOutcome> => {
     const deps = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<WaveOutcome>)) })));
@@ -296,15 +354,27 @@ async function deployInWaves(environments: Environment[], rendered: Rendered[], 
       if (units.length) log.warn({ environment: env.name, blockedBy: why }, 'environment not started');
       return { state: 'not started', applied: false };
     }
-    if (env.soakMs > 0 && deps.some((d) => d.applied)) {
+    const mine = rendered.filter((r) => r.out.environment === env.name);
+    // Its source deployed something now and is healthy: propose the promotion once the soak is over (a delayed job, no one waits here).
+    if (env.promote && deps.some((d) => d.name === env.promote?.from && d.applied)) {
+      log.info({ environment: env.name, from: env.promote.from, soakMs: env.soakMs }, 'source environment healthy; promotion queued');
+      promote(env);
+    }
+    // A promoted environment with nothing of its own to apply now has no soak to wait out.
+    if (env.soakMs > 0 && deps.some((d) => d.applied) && !(env.promote && mine.length === 0)) {
       log.info({ environment: env.name, soakMs: env.soakMs }, 'waiting out the soak of the environments it comes after');
       await new Promise((r) => setTimeout(r, env.soakMs));
     }
-    const mine = rendered.filter((r) => r.out.environment === env.name);
     if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
     await applyAll(mine);
     // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
-    const state = units.some((u) => !appSucceeded(u) || interrupted.has(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
+    const state = units.some((u) => !appSucceeded(u) || interrupted.has(u))
+      ? 'failed'
+      : units.some((u) => u.held)
+        ? 'held (locked)'
+        : units.some((u) => u.awaitsPromotion)
+          ? 'waits for its promotion pull request'
+          : 'deployed';
     return { state, applied: mine.length > 0 };
   };
   // `after` names only earlier-resolved or later entries; a promise per environment resolves each once, in dependency order (the config refuses cycles).
