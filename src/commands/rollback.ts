@@ -6,6 +6,7 @@ import { REPO_CONFIG_PATH, clusterAppName, parseRepoConfig, type App } from '../
 import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
 import type { CommandHost } from './host.js';
+import { unitWords } from './parse.js';
 import { describeChanges, inScope, planRollback, readScope, type TreeChange } from './rollback-plan.js';
 
 export const ROLLBACK_LABELS = ['mergeops', 'rollback'];
@@ -64,7 +65,7 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     const from = req.from ?? (await deps.deployedSha?.(app.name)) ?? history[0]?.sha;
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
-      return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+      return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${unitWords(app.name)} to <sha>\`` };
     }
   }
   const now = await host.revision(head);
@@ -110,7 +111,7 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
       }
     }
     if (sharedOnly) return { ok: false, message: sharedRefusal(app, req, sharedOnly.target, sharedOnly.shared) };
-    return { ok: false, message: `\`${app.name}\`'s files at its earlier successful deploys (${candidates.map((c) => c.slice(0, 7)).join(', ')}) equal today's; name a commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+    return { ok: false, message: `\`${app.name}\`'s files at its earlier successful deploys (${candidates.map((c) => c.slice(0, 7)).join(', ')}) equal today's; name a commit: \`/mergeops rollback ${unitWords(app.name)} to <sha>\`` };
   } finally {
     await now.remove();
   }
