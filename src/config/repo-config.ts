@@ -3,6 +3,7 @@ import { parseYamlDocuments } from '../yaml.js';
 import { RenderError } from '../errors.js';
 import { ConfigError, anyMapping, bool, check, describe, duration, fail, isObj, list, mapping, str, unset, type Obj } from './validate.js';
 import { NO_DEFAULTS, mergeConfig, type ConfigDefaults } from './merge.js';
+import { PERMISSION_LEVELS, isPermission, type Permission } from './command-permissions.js';
 
 export const REPO_CONFIG_PATH = '.github/mergeops.yml';
 
@@ -148,8 +149,8 @@ const imageRuleSchema = mapping({
   ...(r.helm ? { helmKeys: { repository: r.helm.repository ?? 'image.repository', tag: r.helm.tag ?? 'image.tag' } } : {}),
 }));
 
-/** Keys of the design that later versions will add: refused, never accepted and ignored. */
-const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
+/** The roles `approval:` may name: GitHub's repository roles (`none` approves nothing). */
+const APPROVAL_ROLES: readonly Permission[] = PERMISSION_LEVELS.filter((p) => p !== 'none');
 
 /**
  * `promote: pr`, or `promote: { pr: true, from: staging, files: [config.env] }`: this
@@ -176,11 +177,10 @@ const environmentSchema = mapping({
   cluster: str(APP_NAME, 'a cluster name the operator configured').describe('The cluster every app of this environment deploys to.'),
   after: unset(list(str())).describe('Environments applied and healthy before this one starts (default: the one listed before it; [] = none).'),
   soak: duration().optional().describe('How long the environments it comes after stay healthy before it starts: "10m", or 0 (default: 0).'),
-  approval: notYet('approval gates').optional(),
+  approval: unset(str().refine((v) => APPROVAL_ROLES.includes(v as Permission), { error: `expected one of ${APPROVAL_ROLES.join(', ')}` })).describe(
+    'Hold this environment after the ones it comes after are healthy (and soaked) until a person with this repository role promotes it: the "Promote" button on the mergeops / deploy check, or /mergeops promote <app|all> <environment> (read, triage, write, maintain, admin; the operator may raise it).',
+  ),
   promote: promoteSchema.optional(),
-}).superRefine((e, ctx) => {
-  // Production deployed without the approval its config asks for would be worse than no deploy.
-  if (e.approval !== undefined) fail(ctx, `approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy ${e.name} without the approval it asks for)`, ['approval']);
 });
 
 /**
@@ -295,6 +295,8 @@ export interface Environment {
   /** Environments applied and healthy before this one starts. */
   after: string[];
   soakMs: number;
+  /** The repository role that promotes it (`approval:`); absent: it follows on its own. */
+  approval?: Permission;
   /** Set for `promote: pr`: moved forward by a promotion pull request from `from`, not by the merge. */
   promote?: Promotion;
 }
@@ -306,14 +308,14 @@ export interface Promotion {
 }
 
 type PromoteEntry = 'pr' | { pr: true; from?: string | undefined; files?: string[] | undefined };
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; promote?: PromoteEntry | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
   return entries.map((e, i) => {
     const after = e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []);
-    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0 };
+    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0, ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}) };
     if (e.promote !== undefined) {
       const p: Exclude<PromoteEntry, 'pr'> | Record<string, never> = e.promote === 'pr' ? {} : e.promote;
       env.promote = { from: p.from ?? (after[0] as string), files: p.files ?? [] };

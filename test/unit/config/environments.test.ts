@@ -119,10 +119,14 @@ apps:
     expect(configError(text)).toContain(message);
   });
 
-  it('refuses approval: never accepted and ignored', () => {
-    expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: write\n')}  - name: web\n    path: w\n`)).toContain(
-      'environments[1].approval: approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy prod without the approval it asks for)',
-    );
+  it('reads approval: as the repository role that promotes the environment, and refuses one that is no role', () => {
+    const cfg = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: maintain\n')}  - name: web\n    path: w\n`);
+    expect(cfg.environments?.map((e) => [e.name, e.approval])).toEqual([
+      ['staging', undefined],
+      ['prod', 'maintain'],
+    ]);
+    expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: owner\n')}  - name: web\n    path: w\n`)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
+    expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: none\n')}  - name: web\n    path: w\n`)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
   });
 
   it('reads promote: pr as a promotion from the environment before, and the long form with from and files', () => {
