@@ -215,6 +215,9 @@ export const repoConfigFileSchema = mapping({
   environments: unset(list(environmentSchema)).describe('Where apps deploy, in rollout order: each a cluster (and {env} in app paths); a merge applies them in waves.'),
   apps: unset(list(appSchema)).describe('The apps this repository deploys.'),
   images: unset(list(imageRuleSchema)).describe('Images to keep current with bump pull requests.'),
+  dashboard: unset(bool()).describe(
+    'Keep a deploy dashboard issue in this repository: every app × environment, recent deploys, and checkboxes that unlock, re-deploy and re-run (default: false, or true when the operator turns dashboards on for every repository).',
+  ),
 });
 
 /** The file's schema with this repository's defaults (an app's branch defaults to the default branch). */
@@ -250,7 +253,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       if (!environments) {
         const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
         const names = apps.map((a) => a.name);
-        return { apps, images: (c.images ?? []).map(({ environments: _none, ...r }) => ({ ...r, apps: r.apps ?? names })) };
+        return { apps, images: (c.images ?? []).map(({ environments: _none, ...r }) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
       }
       // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
       const units = entries.flatMap((a, i) => {
@@ -261,7 +264,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       const unitsOf = (names: string[], envs: string[] | undefined): string[] =>
         units.filter((u) => names.includes(u.unit?.app ?? u.name) && (!envs || envs.includes(u.unit?.environment ?? ''))).map((u) => u.name);
       const images = (c.images ?? []).map(({ environments: envs, ...r }) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name), envs) }));
-      return { apps: units, images, environments };
+      return { apps: units, images, environments, ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
     });
 }
 
@@ -461,6 +464,8 @@ export interface RepoConfig {
   environments?: Environment[];
   /** The defaults files the config was built on (the preview's footer names them). */
   defaultsFrom?: string[];
+  /** `dashboard:` as written: true or false decides, absent follows the operator (MERGEOPS_DASHBOARD). */
+  dashboard?: boolean;
 }
 export type HelmSettings = NonNullable<App['helm']>;
 export type ImageRule = RepoConfig['images'][number];

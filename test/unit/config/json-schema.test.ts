@@ -32,7 +32,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
 
   it("covers the organisation's defaults file too: _extends, and appDefaults with every app key but name, path, adopt, release and environments", () => {
     const s = repoConfigJsonSchema() as { properties: Record<string, { anyOf?: { properties?: Record<string, unknown>; required?: string[] }[] }> };
-    expect(Object.keys(s.properties).sort()).toEqual(['_extends', 'appDefaults', 'apps', 'environments', 'images', 'version']);
+    expect(Object.keys(s.properties).sort()).toEqual(['_extends', 'appDefaults', 'apps', 'dashboard', 'environments', 'images', 'version']);
     const defaults = s.properties['appDefaults']?.anyOf?.find((a) => a.properties);
     expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'prune', 'pruneEmpty', 'review', 'selfHeal', 'wait'].sort());
     expect(defaults?.required ?? []).toEqual([]);
