@@ -191,6 +191,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
       log,
       caps: settings.caps,
+      rolloutAnalysis: settings.rolloutAnalysis !== 'off',
       isLatestHead: (job) => jobPreviews.isLatestHead(job),
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
