@@ -19,6 +19,8 @@ export interface RollbackDeps {
   history: number;
   /** The commit mergeops recorded the app as deployed at (its deploy state), newer than its last Deployment when a push changed only other apps. */
   deployedSha?(app: string): Promise<string | null>;
+  /** The commit a bootstrap first deployed the app at, which has no GitHub Deployment (see BOOTSTRAP_DEPLOYMENTS_MAX). */
+  firstDeploySha?(app: string): Promise<string | null>;
   /** The revert PR gets its preview at once, without waiting for GitHub's webhook. */
   enqueuePreview(pr: number, headSha: string, baseRef: string, baseSha: string): Promise<void>;
 }
@@ -42,7 +44,8 @@ export type RollbackResult = { ok: true; message: string; pr: number } | { ok: f
  * "Previous successful deploy" comes from GitHub Deployments (environment = app name),
  * which the deploy flow writes for the apps a push changed: the newest `success` at
  * another commit than the one deployed now (mergeops' own record of it, which pushes that
- * left the app alone move on too), skipping ones whose files equal today's.
+ * left the app alone move on too), skipping ones whose files equal today's; then the commit
+ * a bootstrap first deployed the app at, which wrote it no Deployment.
  */
 export async function rollbackApp(app: App, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
   const host = deps.host;
@@ -57,7 +60,10 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     const history = await host.deploymentHistory(app.name, deps.history);
     // What is deployed now is mergeops' own record; Deployments only list the changes.
     const from = req.from ?? (await deps.deployedSha?.(app.name)) ?? history[0]?.sha;
-    candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
+    // A bootstrap's first deploy wrote no Deployment: it is the oldest good commit there is.
+    const first = (await deps.firstDeploySha?.(app.name)) ?? null;
+    const good = [...history.filter((d) => d.state === 'success').map((d) => d.sha), ...(first ? [first] : [])];
+    candidates = [...new Set(good.filter((s) => s !== from))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
     }

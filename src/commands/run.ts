@@ -43,6 +43,8 @@ export interface CommandDeps {
    * stale after a push that changed another one.
    */
   deployedSha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
+  /** The commit a bootstrap first deployed `app` at without writing it a GitHub Deployment (null: none). */
+  firstDeploySha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
   log: Logger;
   now?: () => number;
 }
@@ -378,6 +380,7 @@ function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): Rollback
     log,
     history: DEPLOYMENT_HISTORY,
     ...(deps.deployedSha ? { deployedSha: (app: string) => (deps.deployedSha as NonNullable<CommandDeps['deployedSha']>)({ repoId: job.repoId }, app) } : {}),
+    ...(deps.firstDeploySha ? { firstDeploySha: (app: string) => (deps.firstDeploySha as NonNullable<CommandDeps['firstDeploySha']>)({ repoId: job.repoId }, app) } : {}),
     enqueuePreview: async (pr, headSha, baseRef, baseSha) => {
       const p: PreviewJob = { installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, pr, headSha, baseRef, baseSha, defaultBranch: job.defaultBranch, fromFork: false };
       await deps.enqueuePreview(p, `preview-${job.repoId}-${pr}-${headSha}`);

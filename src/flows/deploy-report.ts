@@ -50,7 +50,7 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
   if (!check) {
     // A failed app offers the "Roll back" button; its click opens the revert PR.
     const failedApp = report.apps.some((a) => !a.held && !appSucceeded(a));
-    const output = { ...formatDeployCheck(report, { deployments: deploying, coalesced }), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) };
+    const output = { ...formatDeployCheck(report, { deployments: deploying, coalesced, ...(job.bootstrapped ? { bootstrapped: job.bootstrapped } : {}) }), ...(failedApp ? { actions: [ROLLBACK_ACTION] } : {}) };
     if (progress.openCheck) await host.finishCheck(progress.openCheck.id, output);
     check = progress.openCheck ?? (await host.reportCheck(CHECK_NAMES.deploy, job.sha, output));
     await save({ ...progress, checkRun: check });
