@@ -190,10 +190,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
     const deployReports = new DeployReports(connection, settings.redisPrefix);
+    // A dead worker's app Lease lapses when its job would be taken over (about twice the job lock);
+    // one stopped gracefully gives back what it still holds (closed below, after its workers).
+    const deployEngine = new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport }, {
       hosts: bookkeepingHosts,
-      // A dead worker's app Lease lapses when its job would be taken over (about twice the job lock).
-      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } }),
+      engine: deployEngine,
       log,
       caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
@@ -300,7 +302,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), () => deployEngine.close(), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
 import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
+import { rollbackCandidates, rollbackFrom, type DeployRecord } from '../engine/deployed.js';
 import type { CommandHost } from './host.js';
 import { describeChanges, planRollback, readScope } from './rollback-plan.js';
 
@@ -17,10 +18,8 @@ export interface RollbackDeps {
   log: Logger;
   /** How many Deployments of the app to read. */
   history: number;
-  /** The commit mergeops recorded the app as deployed at (its deploy state), newer than its last Deployment when a push changed only other apps. */
-  deployedSha?(app: string): Promise<string | null>;
-  /** The commit a bootstrap first deployed the app at, which has no GitHub Deployment (see BOOTSTRAP_DEPLOYMENTS_MAX). */
-  firstDeploySha?(app: string): Promise<string | null>;
+  /** mergeops' deploy record (engine/deployed.ts) and the repository it is read for. */
+  record?: { repoId: number; store: DeployRecord };
   /** The revert PR gets its preview at once, without waiting for GitHub's webhook. */
   enqueuePreview(pr: number, headSha: string, baseRef: string, baseSha: string): Promise<void>;
 }
@@ -58,12 +57,8 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     candidates = [full];
   } else {
     const history = await host.deploymentHistory(app.name, deps.history);
-    // What is deployed now is mergeops' own record; Deployments only list the changes.
-    const from = req.from ?? (await deps.deployedSha?.(app.name)) ?? history[0]?.sha;
-    // A bootstrap's first deploy wrote no Deployment: it is the oldest good commit there is.
-    const first = (await deps.firstDeploySha?.(app.name)) ?? null;
-    const good = [...history.filter((d) => d.state === 'success').map((d) => d.sha), ...(first ? [first] : [])];
-    candidates = [...new Set(good.filter((s) => s !== from))].slice(0, MAX_CANDIDATES);
+    const from = req.from ?? (await rollbackFrom(app.name, deps.record, history));
+    candidates = (await rollbackCandidates(app.name, deps.record, history, from)).slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
     }

@@ -6,6 +6,7 @@ import { DEFAULTS_REPO } from '../config/defaults.js';
 import { ConfigError } from '../config/validate.js';
 import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
 import { globToRegExp } from '../policy/grants.js';
+import { deployedAt, type DeployRecord } from '../engine/deployed.js';
 import type { DeployJob, PreviewJob } from '../flows/jobs.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
@@ -36,15 +37,10 @@ export interface CommandDeps {
   enqueueDeploy(job: DeployJob, jobId: string): Promise<void>;
   /** False when a newer commit was pushed to the branch (the cluster never goes back). */
   isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
-  /**
-   * The commit mergeops itself recorded `app` as deployed at (null: none): the deploy
-   * state every deploy writes, for the apps a push changed and the ones it left as they
-   * were. GitHub Deployments exist only for changed apps, so they alone would call an app
-   * stale after a push that changed another one.
-   */
-  deployedSha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
-  /** The commit a bootstrap first deployed `app` at without writing it a GitHub Deployment (null: none). */
-  firstDeploySha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
+  /** mergeops' deploy record: where each app is deployed, as engine/deployed.ts reads it. */
+  deployedSha?: DeployRecord['deployedSha'];
+  /** The commit a bootstrap first deployed an app at without a GitHub Deployment (rollback's oldest candidate). */
+  firstDeploySha?: DeployRecord['firstDeploySha'];
   log: Logger;
   now?: () => number;
 }
@@ -265,8 +261,7 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
     if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
-    const recorded = (await ctx.deps.deployedSha?.({ repoId: j.repoId }, app.name)) ?? null;
-    const last = recorded ? { sha: recorded } : (await ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY)).find((d) => d.state === 'success');
+    const last = await deployedAt(j.repoId, app.name, recordOf(ctx.deps), () => ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY));
     if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy recorded yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
       throw new Refusal(`\`${app.name}\` was last deployed at ${last.sha.slice(0, 7)}, but a newer commit on \`${app.branch}\` has not deployed successfully; fix it with a new commit or \`/mergeops rollback ${app.name}\``);
@@ -374,13 +369,18 @@ export function locksCheck(locks: Lock[]): { title: string; summary: string; con
   };
 }
 
+/** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
+function recordOf(deps: CommandDeps): DeployRecord | undefined {
+  const read = deps.deployedSha;
+  return read ? { deployedSha: read, ...(deps.firstDeploySha ? { firstDeploySha: deps.firstDeploySha } : {}) } : undefined;
+}
+
 function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): RollbackDeps {
   return {
     host: deps.host,
     log,
     history: DEPLOYMENT_HISTORY,
-    ...(deps.deployedSha ? { deployedSha: (app: string) => (deps.deployedSha as NonNullable<CommandDeps['deployedSha']>)({ repoId: job.repoId }, app) } : {}),
-    ...(deps.firstDeploySha ? { firstDeploySha: (app: string) => (deps.firstDeploySha as NonNullable<CommandDeps['firstDeploySha']>)({ repoId: job.repoId }, app) } : {}),
+    ...(deps.deployedSha ? { record: { repoId: job.repoId, store: recordOf(deps) as DeployRecord } } : {}),
     enqueuePreview: async (pr, headSha, baseRef, baseSha) => {
       const p: PreviewJob = { installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, pr, headSha, baseRef, baseSha, defaultBranch: job.defaultBranch, fromFork: false };
       await deps.enqueuePreview(p, `preview-${job.repoId}-${pr}-${headSha}`);
