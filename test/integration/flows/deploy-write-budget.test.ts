@@ -115,7 +115,11 @@ describe('the GitHub write budget under a stand-in that enforces GitHub\'s secon
     expect(ds).toHaveLength(45);
     expect(new Set(ds.map((d) => d.environment)).size).toBe(45);
     expect(ds.every((d) => d.statuses.length === 1 && d.statuses[0]?.state === 'success')).toBe(true);
-    const job = await h.rt.queues.deployReport.getJob(`report-deploy-${REPO.id}-main-${s}`);
+    // Read once completed: attemptsMade counts an attempt when it ends, and the report still
+    // has its last reads to make after the last status.
+    const jobId = `report-deploy-${REPO.id}-main-${s}`;
+    await waitFor(async () => ((await hh.rt.queues.deployReport.getJobState(jobId)) === 'completed' ? true : undefined), 'the report job completed', 30_000);
+    const job = await h.rt.queues.deployReport.getJob(jobId);
     // Waited out in place, not by failing the job.
     expect(job?.attemptsMade).toBe(1);
     // The contract recorded exactly those refusals (the guard fails a test for any it did not expect).
