@@ -6,6 +6,7 @@ import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
 import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { OwnerConfigs } from '../cluster/ownership.js';
+import { previewCluster } from '../cluster/preview-namespace.js';
 import type { RepoCaps } from '../config/caps.js';
 import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
@@ -41,6 +42,11 @@ export interface AppTarget {
   discovery?: RepoDiscovery;
   /** Reads the default-branch config of another mergeops app that owns an object this one adopts. */
   owners?: OwnerConfigs;
+  /**
+   * Set for a preview environment: every request for the render acts as the namespace's own
+   * ServiceAccount and the grant check allows this namespace only (see cluster/preview-namespace.ts).
+   */
+  preview?: { namespace: string; denyKinds: string[] };
 }
 
 export interface AppPlan {
@@ -104,6 +110,12 @@ export class Engine {
     }
   }
 
+  /** The cluster as the target's requests see it: the repository's grant and identity, or a preview namespace's. */
+  private async clusterFor(t: AppTarget): Promise<Cluster> {
+    if (!t.preview) return this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    return previewCluster(await this.deps.clusters.get(t.app.cluster), t.preview.namespace, t.key.repo, t.preview.denyKinds);
+  }
+
   render(t: AppTarget, timings?: Record<string, number>): Promise<RenderedObject[]> {
     return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir, this.deps.caps), timings);
   }
@@ -116,7 +128,7 @@ export class Engine {
   async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    const cluster = await this.clusterFor(t);
     // The stage keeps its first name, "diff": dashboards chart it.
     const plan = await timed(
       this.deps.flow,
@@ -157,7 +169,7 @@ export class Engine {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    const cluster = await this.clusterFor(t);
     const { app } = t;
     const hash = desiredHash(app, rendered);
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };
