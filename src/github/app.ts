@@ -5,10 +5,12 @@ import { PREVIEW_ENV_LABEL } from '../engine/preview-env.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
-import { ROLLBACK_ACTION } from '../report/deploy.js';
+import { ROLLBACK_ACTION, promoteActionIndex } from '../report/deploy.js';
 import { CHECK_NAMES } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
 import type { OnboardJob } from '../flows/onboard.js';
+import type { DashboardActionJob } from '../commands/dashboard.js';
+import { DASHBOARD_MARKER, tickedBoxes } from '../report/dashboard.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -35,6 +37,8 @@ export interface AppDeps {
    * (`jobId` is per delivery, so a redelivered event re-runs once).
    */
   rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
+  /** Boxes ticked on a deploy dashboard issue (absent: the operator turned dashboards off). */
+  dashboardTicked?(job: DashboardActionJob): Promise<boolean>;
   /** Set when the operator turned onboarding on: newly installed repositories to offer a config to. */
   onboard?(jobs: OnboardJob[]): Promise<void>;
   /** The PR got the preview-environment label: preview its head again (a job of its own), which brings the environments up. */
@@ -218,19 +222,38 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       context.log.info({ issue: p.issue.number, actor: job.actor, added }, added ? 'command enqueued' : 'command already queued for this comment');
     });
 
-    // The "Roll back" button of a failed deploy check (GitHub sends it only to the app that made the check).
+    // A box ticked on the deploy dashboard: GitHub sends the whole new body and the old one
+    // (`changes.body.from`); the boxes ticked in between are the request. Our own edits (a
+    // bot's) untick boxes and never act, so the dashboard cannot loop on itself.
+    app.on('issues.edited', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      const ticked = deps.dashboardTicked;
+      if (!ticked || installationId === undefined || p.sender.type === 'Bot' || p.changes.body === undefined || p.issue.pull_request) return;
+      if (!(p.issue.body ?? '').includes(DASHBOARD_MARKER)) return;
+      const boxes = tickedBoxes(p.changes.body.from, p.issue.body);
+      if (boxes.length === 0) return;
+      const job: DashboardActionJob = { kind: 'action', installationId, ...repoOf(p.repository), actor: p.sender.login, issue: p.issue.number, boxes, delivery: context.id };
+      const added = await ticked(job);
+      context.log.info({ issue: p.issue.number, actor: job.actor, boxes: boxes.length, added }, added ? 'dashboard boxes enqueued' : 'dashboard edit already queued');
+    });
+
+    // The buttons of a deploy check: "Roll back" on a failed one, "Promote to …" on one waiting
+    // for an approval (GitHub sends the click only to the app that made the check).
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
+      const identifier = p.requested_action?.identifier ?? '';
+      if (installationId === undefined || p.check_run.name !== CHECK_NAMES.deploy) return;
+      if (identifier !== ROLLBACK_ACTION.identifier && promoteActionIndex(identifier) === null) return;
       const job: CommandJob = {
         installationId,
         ...repoOf(p.repository),
         actor: p.sender.login,
-        source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier: ROLLBACK_ACTION.identifier },
+        source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier },
       };
       await deps.enqueueCommand(job);
-      context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor }, 'rollback button enqueued');
+      context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor, identifier }, 'deploy check button enqueued');
     });
 
     // "Re-run" on a mergeops check. GitHub sends it only to the app that made the check; the

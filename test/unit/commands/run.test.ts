@@ -9,7 +9,9 @@ import type { CommandJob } from '../../../src/commands/jobs.js';
 import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
 import { LOCK_REPREVIEW_LIMIT, neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
-import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
+import type { DeployJob, PreviewJob, WaitingPromotion } from '../../../src/flows/jobs.js';
+import { runDashboardActions, type DashboardActionDeps, type DashboardActionJob } from '../../../src/commands/dashboard.js';
+import type { BoxRef } from '../../../src/report/dashboard.js';
 
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
 
@@ -259,5 +261,166 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
 
   it('a lock reason cannot ping people or break the locks table', () => {
     expect(neutralise('ask @ops | <b>now</b> `x`')).toBe("ask @\u200bops    b now /b  'x'");
+  });
+});
+
+describe('runDashboardActions: ticked dashboard boxes run as their commands, once', () => {
+  const LOCK_AT = '2026-01-01T00:00:00.000Z';
+  const action = (boxes: BoxRef[], actor: string, delivery = 'd1'): DashboardActionJob => ({ kind: 'action', installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, defaultBranch: 'main', actor, issue: 90, boxes, delivery });
+  const unlockWeb: BoxRef = { kind: 'unlock', target: 'web', version: String(Date.parse(LOCK_AT)) };
+  function withDashboard(t: ReturnType<typeof setup>) {
+    const acted = new Set<string>();
+    const said: string[] = [];
+    const deps: DashboardActionDeps = {
+      ...t.deps,
+      enabled: () => true,
+      actedOn: async (_r, id) => acted.has(id),
+      firstAction: async (_r, id) => {
+        if (acted.has(id)) return false;
+        acted.add(id);
+        return true;
+      },
+      recordAction: async (_r, line) => void said.push(line),
+    };
+    return { deps, said, acted };
+  }
+
+  it('unlock by a reader is refused with the command rule and leaves the box to act on; by a writer it unlocks and applies the held commit; a second tick does nothing', async () => {
+    const t = setup();
+    const d = withDashboard(t);
+    t.host.roles.set('reader', 'read');
+    t.host.roles.set('writer', 'write');
+    await t.locks.lock({ repo: 'acme/shop' }, ['web'], 'alice', 'db migration');
+    t.locks.pending.push({ app: 'web', installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, sha: 'c'.repeat(40), branch: 'main', defaultBranch: 'main', pushedAtMs: 1 });
+
+    expect(await runDashboardActions(action([unlockWeb], 'reader'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(d.said[0]).toContain('@reader ticked unlock <code>web</code>: ❌ `unlock` needs write access to this repository; @reader has read access');
+    expect(t.locks.locks.has('web')).toBe(true);
+    expect(d.acted.size).toBe(0);
+
+    expect(await runDashboardActions(action([unlockWeb], 'writer', 'd2'), d.deps)).toEqual({ acted: 1, refused: 0, ignored: 0 });
+    expect(t.locks.locks.has('web')).toBe(false);
+    expect(t.deploys.map((x) => [x.job.sha, x.job.apps, x.job.reason])).toEqual([['c'.repeat(40), ['web'], 'unlock']]);
+    expect(d.said[1]).toContain('@writer ticked unlock <code>web</code>: ✅ Unlocked `web`.');
+    expect(t.lines.some((l) => l['audit'] === 'command' && l['actor'] === 'writer' && l['outcome'] === 'done' && l['via'] === 'dashboard')).toBe(true);
+
+    const asked = t.host.permissionAsked;
+    expect(await runDashboardActions(action([unlockWeb], 'writer', 'd3'), d.deps)).toEqual({ acted: 0, refused: 0, ignored: 1 });
+    expect(t.deploys).toHaveLength(1);
+    expect(d.said).toHaveLength(2);
+    expect(t.host.permissionAsked).toBe(asked);
+  });
+
+  it('a box drawn for an older lock does not lift a newer one; re-run and re-deploy need write as deploy does', async () => {
+    const t = setup({ deployed: { api: 'a'.repeat(40) } });
+    const d = withDashboard(t);
+    t.host.roles.set('writer', 'write');
+    t.host.roles.set('triager', 'triage');
+    await t.locks.lock({ repo: 'acme/shop' }, ['web'], 'alice', 'x');
+    const stale = { ...unlockWeb, version: '1' };
+    expect(await runDashboardActions(action([stale], 'writer'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(t.locks.locks.has('web')).toBe(true);
+    expect(d.said[0]).toContain('that lock is not held any more');
+
+    const rerun: BoxRef = { kind: 'rerun', target: 'b'.repeat(40), version: 'api' };
+    expect(await runDashboardActions(action([rerun], 'triager', 'd2'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(d.said[1]).toContain('`deploy` needs write access');
+    expect(await runDashboardActions(action([rerun, { kind: 'redeploy', target: 'api', version: 'a'.repeat(40) }], 'writer', 'd3'), d.deps)).toEqual({ acted: 2, refused: 0, ignored: 0 });
+    expect(t.deploys.map((x) => [x.job.sha, x.job.apps, x.job.reason])).toEqual([
+      ['b'.repeat(40), ['api'], 'command'],
+      ['a'.repeat(40), ['api'], 'command'],
+    ]);
+  });
+});
+
+describe('promote: the approval gate of an environment', () => {
+  const ENV_CONFIG = 'environments:\n  - name: staging\n    cluster: default\n  - name: prod-eu\n    cluster: default\n    approval: write\napps:\n  - name: web\n    path: deploy/{env}\n    namespace: shop\n  - name: api\n    path: api/{env}\n    namespace: shop\n';
+  const SHA = 'c'.repeat(40);
+  const waitingJob = (apps: string[]): WaitingPromotion => ({
+    job: { installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, sha: SHA, branch: 'main', defaultBranch: 'main', reason: 'promote', environments: ['prod-eu'], apps },
+    role: 'write',
+    since: '2026-01-01T10:00:00.000Z',
+  });
+
+  /** The Redis store's rules in memory: one waiting commit per environment, taken unit by unit. */
+  function withWaiting(t: ReturnType<typeof setup>, w: WaitingPromotion | null, extra: Partial<CommandDeps> = {}) {
+    const store = { current: w };
+    t.host.setConfig(ENV_CONFIG);
+    t.deps.approvals = {
+      take: async (_repoId, _branch, env, units, sha) => {
+        const cur = store.current;
+        if (!cur || cur.job.environments[0] !== env || (sha !== null && cur.job.sha !== sha)) return null;
+        const taken = cur.job.apps.filter((a) => units === 'all' || units.includes(a));
+        if (!taken.length) return null;
+        const left = cur.job.apps.filter((a) => !taken.includes(a));
+        store.current = left.length ? { ...cur, job: { ...cur.job, apps: left } } : null;
+        return { ...cur, job: { ...cur.job, apps: taken } };
+      },
+    };
+    Object.assign(t.deps, extra);
+    return store;
+  }
+
+  it("a reader is refused (readably, naming the role), a writer's promote enqueues the waiting commit's promotion for that app only", async () => {
+    const t = setup();
+    const store = withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));
+    t.host.roles.set('reader', 'read');
+    t.host.roles.set('writer', 'write');
+    expect((await runCommand(job('/mergeops promote web prod-eu', 'reader'), t.deps)).ok).toBe(false);
+    expect(t.host.replies.at(-1)?.body).toContain(':x: `promote` needs write access to this repository; @reader has read access (promoting `prod-eu` needs write: its approval)');
+    expect(t.deploys).toEqual([]);
+    const out = await runCommand(job('/mergeops promote web prod-eu', 'writer'), t.deps);
+    expect(out.ok).toBe(true);
+    expect(t.deploys).toEqual([{ job: expect.objectContaining({ sha: SHA, reason: 'promote', promotedBy: 'writer', environments: ['prod-eu'], apps: ['web · prod-eu'] }), id: `deploy-promote-9-${SHA}-prod-eu-42` }]);
+    expect(t.host.replies.at(-1)?.body).toContain(`:white_check_mark: Promoting ${SHA.slice(0, 7)} (waiting since 2026-01-01 10:00 UTC) to \`prod-eu\` for \`web · prod-eu\``);
+    // api keeps waiting; a second promote of web finds nothing.
+    expect(store.current?.job.apps).toEqual(['api · prod-eu']);
+    await runCommand(job('/mergeops promote web prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain(':x: nothing waits for `prod-eu` in `web`');
+    expect(t.lines.filter((l) => l['command'] === 'promote').map((l) => l['outcome'])).toEqual(['refused', 'done', 'refused']);
+  });
+
+  it("the operator's grant raises who may promote (commands: promote, requireApproval:), never lowers it", async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu']), {
+      clusters: new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, commands: { promote: 'maintain' } }] }]]),
+    });
+    t.host.roles.set('writer', 'write');
+    t.host.roles.set('lead', 'admin');
+    await runCommand(job('/mergeops promote all prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain("`promote` needs maintain access to this repository; @writer has write access (promoting `prod-eu` needs maintain: the operator's raise of promote)");
+    t.deps.operatorApproval = () => 'admin';
+    t.host.roles.set('writer', 'maintain');
+    await runCommand(job('/mergeops promote all prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain("needs admin access to this repository; @writer has maintain access (promoting `prod-eu` needs admin: its approval (the operator's requireApproval))");
+    expect((await runCommand(job('/mergeops promote all prod-eu', 'lead'), t.deps)).ok).toBe(true);
+    expect(t.deploys).toHaveLength(1);
+  });
+
+  it('refuses readably: an unknown environment, one without approval, an app not deployed there, a bad usage', async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu']));
+    t.host.roles.set('writer', 'write');
+    const reply = async (line: string) => (await runCommand(job(line, 'writer'), t.deps), t.host.replies.at(-1)?.body ?? '');
+    expect(await reply('/mergeops promote web prod')).toContain('no environment named `prod` in this repository\'s .github/mergeops.yml (environments: `staging`, `prod-eu`)');
+    expect(await reply('/mergeops promote web staging')).toContain('`staging` asks for no approval: it deploys on its own once the environments before it are healthy');
+    expect(await reply('/mergeops promote docs prod-eu')).toContain('no app named `docs` deploys to `prod-eu` (apps there: `web`, `api`)');
+    expect(await reply('/mergeops promote prod-eu')).toContain('Usage: `/mergeops promote <app|all> <environment>`');
+    expect(t.deploys).toEqual([]);
+  });
+
+  it('the Promote button promotes that check\'s commit (all its waiting units) and answers on its merged PR; a replaced commit is refused', async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));
+    t.host.roles.set('writer', 'write');
+    t.host.merged.set(SHA, 31);
+    const click = (sha: string): CommandJob => ({ installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, defaultBranch: 'main', actor: 'writer', source: { kind: 'button', sha, checkRunId: 5, identifier: 'mergeops-promote-1' } });
+    const old = 'd'.repeat(40);
+    t.host.merged.set(old, 30);
+    expect((await runCommand(click(old), t.deps)).ok).toBe(false);
+    expect(t.host.replies.find((r) => r.issue === 30)?.body).toContain(`@writer clicked **Promote to prod-eu** on the deploy of ${old.slice(0, 7)}.\n\n${old.slice(0, 7)} no longer waits for \`prod-eu\``);
+    expect((await runCommand(click(SHA), t.deps)).ok).toBe(true);
+    expect(t.deploys.map((d) => d.job.apps)).toEqual([['web · prod-eu', 'api · prod-eu']]);
+    expect(t.host.replies.find((r) => r.issue === 31)?.body).toContain(':white_check_mark: @writer clicked **Promote to prod-eu**');
   });
 });
