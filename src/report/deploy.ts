@@ -1,4 +1,5 @@
-import type { ApplyResult, HealthReport } from '../cluster/apply.js';
+import type { ApplyResult } from '../cluster/apply.js';
+import type { HealthReport } from '../cluster/wait.js';
 import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
 import { cliCommand } from './cli-command.js';
