@@ -7,7 +7,8 @@ import { ApprovalStore, OpenDeployChecks } from './queue/approvals.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
-import { WRITES_PER_HOUR, WritePacer, isContentCreating } from './github/write-pacer.js';
+import { RedisLabelDefinitions } from './queue/label-definitions.js';
+import { WRITES_PER_HOUR, WritePacer, isContentCreating, priorityOf, type WritePriority } from './github/write-pacer.js';
 import { retryAfterSeconds } from './github/octokit.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
@@ -43,6 +44,7 @@ import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from '
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
 import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { createPreviewEnvQueue, previewEnvDownJobId, startPreviewEnvWorker } from './queue/preview-env-worker.js';
 import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 import { DashboardQueue, createDashboardQueue, startDashboardWorker } from './queue/dashboard-worker.js';
 import { DashboardState } from './queue/dashboard-state.js';
@@ -85,6 +87,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       ? new Queue<OnboardJob>(ONBOARDING_QUEUE, { connection, prefix: settings.redisPrefix, defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } } })
       : null;
   if (onboardQueue) queues.all.push(onboardQueue);
+  // Preview environments' teardowns and sweep.
+  const previewEnvQueue = createPreviewEnvQueue(connection, settings.redisPrefix);
+  queues.all.push(previewEnvQueue);
   // Deploy dashboards (operator option, on by default for repositories that opt in).
   const dashboardQueue = settings.dashboard !== 'off' ? createDashboardQueue(connection, settings.redisPrefix) : null;
   if (dashboardQueue) queues.all.push(dashboardQueue);
@@ -112,6 +117,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       await commandQueue.close();
       await notifyQueue.close();
       await onboardQueue?.close();
+      await previewEnvQueue.close();
       await dashboardQueue?.close();
       unexposeLocks();
       redis.disconnect();
@@ -135,15 +141,17 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     // On the worker connection, like the job state: a Redis restart pauses a write, not fails it.
     const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR, windowMs: settings.githubWriteWindowMs }) : null;
-    const octokit = async (id: number) => {
+    // `priority`: whether a person waits for this client's writes (previews, commands) or
+    // they are bookkeeping (a deploy's report); a request may name its own (labels).
+    const octokit = async (id: number, priority: WritePriority = 'person') => {
       const client = await probot.auth(id);
       // Every worker shares one budget per installation: GitHub's secondary rate limits, one
-      // write in flight at a time. Wrapped around Octokit's own retry-after wait, so the turn
-      // is held while a refused write waits to go again; a wait GitHub named that outlasts
-      // the request pauses every process's writes of this installation.
+      // write in flight at a time, people's writes first. Wrapped around Octokit's own
+      // retry-after wait, so the turn is held while a refused write waits to go again; a wait
+      // GitHub named that outlasts the request pauses every process's writes of this installation.
       client.hook.wrap('request', async (request, options) => {
         if (!pacer || !isContentCreating(options.method, options.url)) return request(options);
-        const release = await pacer.acquire(id);
+        const release = await pacer.acquire(id, priorityOf(options, priority));
         try {
           return await request(options);
         } catch (err) {
@@ -173,7 +181,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     // The organisation's defaults files, shared by every worker until a push changes them.
     const defaults = new DefaultsCache(connection, settings.redisPrefix);
-    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults });
+    const labelDefinitions = new RedisLabelDefinitions(connection, settings.redisPrefix);
+    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults, labelDefinitions });
+    // Deploys and their reports write bookkeeping only: nobody waits on a Deployment status.
+    const bookkeepingHosts = octokitHosts({ octokit: (id) => octokit(id, 'bookkeeping'), limits, revisions, botLogin, defaults, labelDefinitions });
     const onboardWorker = onboardQueue
       ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
           const outcome = await runOnboarding(job.data, { hosts, log });
@@ -186,6 +197,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
     const notifyWorker = receivers.length ? startNotifyWorker(connection, { receivers, redis: connection, prefix: settings.redisPrefix, log }) : null;
     if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
+    // Preview environments apply (and wait for health) like a deploy, under their own flow label.
+    const previewEnvEngine = new Engine({ clusters, log, flow: 'preview-env', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       hosts,
       engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
@@ -196,7 +209,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
+      previewEnvs: { clusters, engine: previewEnvEngine, log, caps: settings.caps, clusterNames: [...targets.keys()] },
     });
+    const previewEnvWorker = await startPreviewEnvWorker(connection, settings.redisPrefix, settings.jobLockMs, previewEnvQueue, { clusters, log, hosts, clusterNames: [...targets.keys()], sweepMs: settings.previewEnvSweepMs });
+    closers.push(() => previewEnvWorker.close());
     const deployReports = new DeployReports(connection, settings.redisPrefix);
     // The dashboard's records are kept for every repository (a dashboard turned on later
     // shows the history); a render is asked for only where dashboards can be on at all.
@@ -210,7 +226,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // one stopped gracefully gives back what it still holds (closed below, after its workers).
     const deployEngine = new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport, queue: queues.deploy }, {
-      hosts,
+      hosts: bookkeepingHosts,
       engine: deployEngine,
       log,
       caps: settings.caps,
@@ -218,6 +234,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
+      recordFirstDeploys: (job, apps) => jobDeploys.recordFirstDeploys(job, apps),
       // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
       branchRefusal: (job, app) => {
         const grants = targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : [];
@@ -234,12 +251,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     // A deploy's GitHub bookkeeping, after its apply: paced writes never hold a deploy lease.
     const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {
-      hosts,
+      hosts: bookkeepingHosts,
       log,
       openChecks,
       notify,
       reportLocks: async (job) => {
-        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
+        const host = new OctokitCommandHost(job, await octokit(job.installationId, 'bookkeeping'), { limits, botLogin });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
       ...(dashboards
@@ -266,6 +283,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
+      firstDeploySha: (job, app) => jobDeploys.firstDeploySha(job, app),
       approvals,
       operatorApproval: (repo, env) => requiredApproval(repo, grantsOf(env.cluster), env.name),
     };
@@ -278,7 +296,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
           host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
-          render: { locks: (repoId) => jobLocks.list(repoId), deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit) },
+          render: {
+            locks: (repoId) => jobLocks.list(repoId),
+            deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit),
+            waiting: async (repoId, branch) => (await approvals.waiting(repoId, branch)).map((w) => ({ sha: w.job.sha, units: w.job.apps, role: w.role, since: w.since })),
+          },
           commands: commandDeps,
           state: dashboardState,
           queue: dashboards,
@@ -293,7 +315,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       queues,
       { mode: settings.driftTrigger, intervalMs: settings.driftIntervalMs, lockMs: settings.jobLockMs },
       {
-        hosts,
+        // Drift checks and alerts: nobody is waiting on them at that moment.
+        hosts: bookkeepingHosts,
         engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
         log,
         deployedApps: () => jobDeploys.deployedApps(),
@@ -398,6 +421,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           // Re-running an older commit's deploy would roll the branch back behind its head.
           if (!(await deploys.isLatest(run.job))) return false;
           await queues.deploy.add('deploy', run.job, { jobId });
+          return true;
+        },
+        enqueuePreviewEnvUp: async (job, jobId, at) => {
+          if (await queues.preview.getJob(jobId)) return false;
+          // The label's preview is the newest word on this PR: its comment must be allowed to land.
+          await previews.setHead(job, at);
+          await queues.preview.add('preview', job, { jobId });
+          return true;
+        },
+        enqueuePreviewEnvDown: async (job, eventId) => {
+          const jobId = previewEnvDownJobId(job, eventId);
+          if (await previewEnvQueue.getJob(jobId)) return false;
+          await previewEnvQueue.add('down', job, { jobId });
           return true;
         },
         cancelMergeGroup: async (job) => {

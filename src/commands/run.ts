@@ -40,6 +40,8 @@ export interface CommandDeps {
   isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
   /** mergeops' deploy record: where each app is deployed, as engine/deployed.ts reads it. */
   deployedSha?: DeployRecord['deployedSha'];
+  /** The commit a bootstrap first deployed an app at without a GitHub Deployment (rollback's oldest candidate). */
+  firstDeploySha?: DeployRecord['firstDeploySha'];
   /** Commits waiting for an environment's promotion (queue/approvals.ts); without it, `promote` says nothing waits. */
   approvals?: PromotionStore;
   /** The operator's `requireApproval:` for `repo`'s units of `env`, or null (see policy/grants.ts requiredApproval). */
@@ -149,7 +151,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
 }
 
 /** A command a dashboard box stands for: the same grants, permission rules, work and audit as its comment. */
-export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string };
+export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string } | { name: 'promote'; environment: string; sha: string };
 
 /**
  * A ticked dashboard box, run as the command it stands for (`unlock web`, `deploy web`) under
@@ -169,6 +171,7 @@ export async function runDashboardCommand(
   const ctx: Context = { job, config, deps, pull: null, issue: job.source.issue };
   const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
   try {
+    if (command.name === 'promote') return await promoteBox(ctx, command, decided, log);
     const byName = new Map(config.apps.map((a) => [a.name, a]));
     const targets = command.apps === 'all' ? config.apps : command.apps.map((n) => byName.get(n)).filter((a): a is App => a !== undefined);
     if (command.apps !== 'all' && targets.length !== command.apps.length) throw new Refusal(`no app named ${command.apps.map((a) => `\`${a}\``).join(', ')} in .github/mergeops.yml on \`${job.defaultBranch}\` any more`);
@@ -344,6 +347,32 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
 }
 
 /**
+ * The dashboard's "Promote" box: `/mergeops promote all <environment>` for the commit the box
+ * was drawn for. The role is decided as `promote` decides it (the environment's approval,
+ * the operator's requireApproval, a grant's raise), before the box counts as acted on.
+ */
+async function promoteBox(ctx: Context, c: { environment: string; sha: string }, decided: () => Promise<boolean>, log: Logger): Promise<{ ok: boolean; text: string } | null> {
+  const { job, config, deps } = ctx;
+  const repo = `${job.owner}/${job.repo}`;
+  const env = config.environments?.find((e) => e.name === c.environment);
+  const role = env ? approvalRole(env.approval, deps.operatorApproval?.(repo, env) ?? null) : null;
+  if (env && role !== null) {
+    const units = config.apps.filter((a) => a.unit?.environment === c.environment);
+    const overrides = appOverrides(config, repo, deps.clusters);
+    const raised = requiredPermission('promote', units.flatMap((a) => overrides.get(a.name) ?? []));
+    const need = atLeast(raised, role) ? raised : role;
+    const decision = authorize('promote', need, { login: job.actor, permission: await deps.host.permission(job.actor), forkAuthor: false });
+    if (!decision.allowed) throw new Refusal(`${decision.reason} (promoting \`${c.environment}\` needs ${need})`);
+    if (!(await decided())) {
+      audit(log, job, 'promote', 'already-done', { via: 'dashboard' });
+      return null;
+    }
+  }
+  // promote() reads the same rules again and takes the waiting commit atomically (once).
+  return { ok: true, text: await promote(ctx, 'all', c.environment, c.sha, log) };
+}
+
+/**
  * A failed deploy of `sha` run again for `apps` (GitHub's "Re-run" on the deploy check, from
  * the dashboard): only while `sha` is still its branch's newest commit, so the cluster never
  * goes back; a locked app is refused as `deploy` refuses it.
@@ -463,7 +492,7 @@ function siblingsOf(config: RepoConfig, app: App): App[] {
 /** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
 function recordOf(deps: CommandDeps): DeployRecord | undefined {
   const read = deps.deployedSha;
-  return read ? { deployedSha: read } : undefined;
+  return read ? { deployedSha: read, ...(deps.firstDeploySha ? { firstDeploySha: deps.firstDeploySha } : {}) } : undefined;
 }
 
 function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): RollbackDeps {

@@ -33,7 +33,14 @@ export interface PreviewJob {
   labels?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */
   riskAcceptedBy?: string;
+  /** `up`: a writer's `/mergeops env up` (access checked by the command): start the PR's preview environments, a fork's too. */
+  previewEnv?: 'up';
 }
+
+/** Preview environments of one PR to remove (closed, label removed, a command), or the periodic sweep. */
+export type PreviewEnvJob =
+  | { kind: 'down'; installationId: number; owner: string; repo: string; repoId: number; pr: number; reason: 'closed' | 'label removed' | 'command'; apps?: string[] }
+  | { kind: 'sweep' };
 
 /** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
 export interface DeployJob {
@@ -106,6 +113,8 @@ export interface DeployReportJob extends Pick<DeployJob, 'installationId' | 'own
   report: DeployReport;
   /** The apps that get a Deployment: applied or pruned something, or failed. */
   changed: string[];
+  /** Apps a bootstrap deployed for the first time: no Deployment (BOOTSTRAP_DEPLOYMENTS_MAX), listed in the check. */
+  bootstrapped?: string[];
   /** What the bookkeeping already did, so a retry goes on from there instead of writing twice. */
   progress?: DeployReportProgress;
 }

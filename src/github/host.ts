@@ -5,7 +5,7 @@ import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
-import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
+import type { CommentIdStore, DeploymentOptions, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
 import { cancelCheck, checkRunUrl, failCheck, finishCheck, holdCheck, progressCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
 import { changedFiles, commitOnBranch } from './compare.js';
@@ -14,7 +14,9 @@ import { createDeployment, mergedPullRequest, setDeploymentState } from './deplo
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
 import { syncLabels } from './labels.js';
+import type { LabelDefinitions } from '../queue/label-definitions.js';
 import type { Octokit, RepoRef } from './types.js';
+import { BOOKKEEPING } from './write-pacer.js';
 import type { ConfigDefaults } from '../config/merge.js';
 import type { DefaultsCache } from '../queue/defaults-cache.js';
 import { configDefaults, readText } from './config-defaults.js';
@@ -29,6 +31,8 @@ export interface OctokitHostOptions {
   botLogin(): Promise<string>;
   /** The organisation's defaults files as last read; without it every job reads them. */
   defaults?: DefaultsCache;
+  /** mergeops's label definitions each repository has; without it a label is looked up before it is created. */
+  labelDefinitions?: LabelDefinitions;
 }
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
@@ -87,12 +91,12 @@ export class OctokitRepoHost implements RepoHost {
     await this.octokit.rest.issues.createComment({ ...this.r, issue_number: issue, body });
   }
 
-  createDeployment(sha: string, environment: string, description: string): Promise<number> {
-    return createDeployment(this.octokit, this.r, sha, environment, description);
+  createDeployment(sha: string, environment: string, description: string, opts?: DeploymentOptions): Promise<number> {
+    return createDeployment(this.octokit, this.r, sha, environment, description, opts);
   }
 
-  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
-    return setDeploymentState(this.octokit, this.r, deploymentId, state, description, logUrl);
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void> {
+    return setDeploymentState(this.octokit, this.r, deploymentId, state, description, logUrl, environmentUrl);
   }
 
   revision(sha: string): Promise<Checkout> {
@@ -159,6 +163,16 @@ export class OctokitRepoHost implements RepoHost {
     return findOpenPullRequest(this.octokit, this.r, branch);
   }
 
+  async pullRequestState(number: number): Promise<{ open: boolean; labels: string[] } | null> {
+    try {
+      const pr = await this.octokit.rest.pulls.get({ ...this.r, pull_number: number });
+      return { open: pr.data.state === 'open', labels: pr.data.labels.map((l) => l.name) };
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return null;
+      throw err;
+    }
+  }
+
   findDeclinedPullRequest(branch: string, title: string): Promise<number | null> {
     return findDeclinedPullRequest(this.octokit, this.r, branch, title);
   }
@@ -177,11 +191,11 @@ export class OctokitRepoHost implements RepoHost {
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {
-    await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
+    await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels, request: BOOKKEEPING });
   }
 
   syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
-    return syncLabels(this.octokit, this.r, issue, desired, known);
+    return syncLabels(this.octokit, { ...this.r, repoId: this.target.repoId }, issue, desired, known, this.opts.labelDefinitions);
   }
 
   async permission(login: string): Promise<Permission> {
