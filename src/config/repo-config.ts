@@ -146,6 +146,12 @@ const imageRuleSchema = mapping({
   ...(r.helm ? { helmKeys: { repository: r.helm.repository ?? 'image.repository', tag: r.helm.tag ?? 'image.tag' } } : {}),
 }));
 
+/**
+ * Environments of one file with their own preview check run: each is one more GitHub write
+ * per preview, so how many a repository can ask for is bounded.
+ */
+export const MAX_ENVIRONMENT_CHECKS = 10;
+
 /** Keys of the design that later versions will add: refused, never accepted and ignored. */
 const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
 
@@ -154,6 +160,7 @@ const environmentSchema = mapping({
   cluster: str(APP_NAME, 'a cluster name the operator configured').describe('The cluster every app of this environment deploys to.'),
   after: unset(list(str())).describe('Environments applied and healthy before this one starts (default: the one listed before it; [] = none).'),
   soak: duration().optional().describe('How long the environments it comes after stay healthy before it starts: "10m", or 0 (default: 0).'),
+  previewCheck: unset(bool()).describe(`Give this environment its own check run on pull requests, "mergeops / preview (<name>)", for branch protection to require (default: false; at most ${MAX_ENVIRONMENT_CHECKS} environments of a file).`),
   approval: notYet('approval gates').optional(),
   promote: notYet('promotion pull requests').optional(),
 }).superRefine((e, ctx) => {
@@ -266,14 +273,22 @@ export interface Environment {
   /** Environments applied and healthy before this one starts. */
   after: string[];
   soakMs: number;
+  /** Its own preview check run, `mergeops / preview (<name>)`, beside the overall one. */
+  previewCheck?: true;
 }
 
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
-  return entries.map((e, i) => ({ name: e.name, cluster: e.cluster, after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []), soakMs: e.soak ?? 0 }));
+  return entries.map((e, i) => ({
+    name: e.name,
+    cluster: e.cluster,
+    after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []),
+    soakMs: e.soak ?? 0,
+    ...(e.previewCheck ? { previewCheck: true as const } : {}),
+  }));
 }
 
 /**
@@ -298,6 +313,9 @@ function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: A
   if (envEntries.length === 0) return { message: 'lists no environments; add at least one, or remove the key', path: ['environments'] };
   const names = envEntries.map((e) => e.name);
   const known = `environments: ${names.join(', ')}`;
+  const checked = envEntries.map((e, i) => [e, i] as const).filter(([e]) => e.previewCheck);
+  const over = checked[MAX_ENVIRONMENT_CHECKS];
+  if (over) return { message: `more than ${MAX_ENVIRONMENT_CHECKS} environments ask for their own preview check (each is one more GitHub write per preview); keep previewCheck: true on the ones branch protection requires`, path: ['environments', over[1], 'previewCheck'] };
   for (const [i, e] of envEntries.entries()) {
     if (names.indexOf(e.name) !== i) return { message: `duplicate environment name "${e.name}"`, path: ['environments', i, 'name'] };
     for (const [j, dep] of (e.after ?? []).entries()) {

@@ -112,7 +112,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
-      if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster }));
+      if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster, after: e.after }));
       const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));

@@ -49,6 +49,8 @@ export interface EnvironmentReport {
   cluster: string;
   after: string[];
   soakMs: number;
+  /** Its own preview check run beside the overall one (`previewCheck: true`). */
+  previewCheck?: true;
 }
 
 export interface PreviewReport {

@@ -24,7 +24,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
   it('describes the environments, and the keys a later version adds (so editors offer them, and the app refuses them)', () => {
     const s = repoConfigJsonSchema() as { properties: { environments: { anyOf: { items?: { properties: Record<string, { description?: string }>; required: string[] } }[] } } };
     const env = s.properties.environments.anyOf.find((a) => a.items)?.items;
-    expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'promote', 'soak']);
+    expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'previewCheck', 'promote', 'soak']);
     expect(env?.required.sort()).toEqual(['cluster', 'name']);
     expect(env?.properties['approval']?.description).toMatch(/^Not supported yet/);
   });

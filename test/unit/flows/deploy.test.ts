@@ -410,6 +410,10 @@ apps:
     const check = host.check(CHECK_NAMES.deploy);
     expect(check?.conclusion).toBe('failure');
     expect(check?.output?.summary).toContain('| ⛔ | <code>web · dr</code> | <code>dr</code> / <code>web-dr</code> | not started: prod-eu not started |');
+    // Wave by wave: `·` within a wave (sandbox beside staging, prod-eu beside prod-us), `→` between waves.
+    expect(check?.output?.summary).toContain(
+      '**Environments:** <code>staging</code> (<code>staging</code>) ❌ failed · <code>sandbox</code> (<code>staging</code>) ✅ deployed → <code>prod-eu</code> (<code>eu</code>) ⛔ not started: staging failed · <code>prod-us</code> (<code>us</code>) ⛔ not started: staging failed → <code>dr</code> (<code>dr</code>) ⛔ not started: prod-eu not started',
+    );
   });
 
   it('an environment interrupted by an error of ours (retried) stops the environments after it: production never goes before staging', async () => {
