@@ -26,6 +26,7 @@ export { version } from './version.js';
 
 /** The CLI; returns the exit code. Never throws and never exits: the entry below does that. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let engine: Engine | undefined;
   let source: LocalCluster | undefined;
   let pool: ClusterPool | undefined;
   try {
@@ -57,7 +58,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const target: AppTarget = { app: { ...app, prune: app.prune && (args.command !== 'apply' || Boolean(args.values.prune) || Boolean(args.values['dry-run'])) }, dir, key: appKey(repoId, repo, app) };
     source = localClusterTarget(app.cluster, args.values, io.env);
     pool = new ClusterPool(new Map([[app.cluster, source.target]]));
-    const engine = new Engine({ clusters: pool, log, flow: 'cli' });
+    engine = new Engine({ clusters: pool, log, flow: 'cli' });
     log.debug({ app: app.name, objects: rendered.length, cluster: source.where, repo, repoId }, 'rendered');
 
     if (args.command === 'diff' || args.values['dry-run']) {
@@ -74,6 +75,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (io.env['DEBUG'] === '1' && typeof stack === 'string') io.stderr(`${stack}\n`);
     return 1;
   } finally {
+    // An apply whose Lease release failed gives it back now, so the next deploy need not wait it out.
+    await engine?.close();
     await pool?.close();
   }
 }

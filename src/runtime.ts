@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Probot } from 'probot';
 import { loadClusterTargets } from './config/clusters.js';
-import { checkApprovalRequired, checkDeployBranch } from './policy/grants.js';
+import { checkApprovalRequired, checkDeployBranch, requiredApproval } from './policy/grants.js';
+import { ApprovalStore, OpenDeployChecks } from './queue/approvals.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
@@ -184,10 +185,16 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
     const deployReports = new DeployReports(connection, settings.redisPrefix);
-    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport }, {
+    // Commits waiting for an environment's promotion, and their checks left in progress: durable, shared by every worker.
+    const approvals = new ApprovalStore(connection, settings.redisPrefix);
+    const openChecks = new OpenDeployChecks(connection, settings.redisPrefix);
+    const grantsOf = (cluster: string) => (targets.has(cluster) ? (targets.get(cluster)?.grants ?? null) : []);
+    // A dead worker's app Lease lapses when its job would be taken over (about twice the job lock);
+    // one stopped gracefully gives back what it still holds (closed below, after its workers).
+    const deployEngine = new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
+    const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport, queue: queues.deploy }, {
       hosts,
-      // A dead worker's app Lease lapses when its job would be taken over (about twice the job lock).
-      engine: new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } }),
+      engine: deployEngine,
       log,
       caps: settings.caps,
       recordDeployed: (job, app) => jobDeploys.recordDeployed(job, app),
@@ -201,6 +208,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         const env = app.unit?.environment;
         return checkDeployBranch(repo, job.branch, job.defaultBranch, app.cluster, grants, env) ?? checkApprovalRequired(repo, app.cluster, grants, env);
       },
+      operatorApproval: (job, env) => requiredApproval(`${job.owner}/${job.repo}`, grantsOf(env.cluster), env.name),
+      awaitApproval: (w) => approvals.wait(w),
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
     });
@@ -208,6 +217,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {
       hosts,
       log,
+      openChecks,
       notify,
       reportLocks: async (job) => {
         const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
@@ -230,6 +240,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
+      approvals,
+      operatorApproval: (repo, env) => requiredApproval(repo, grantsOf(env.cluster), env.name),
     });
     const driftWorker = await startDriftWorker(
       connection,
@@ -291,7 +303,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
     });
     // Workers close first (on stop they wait for running jobs), then the pools they use.
-    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), async () => clusters.close(), () => revisions.close());
+    closers.push(async () => notifyWorker?.close(), () => worker.close(), () => deployWorker.close(), () => deployReportWorker.close(), () => commandWorker.close(), () => driftWorker.close(), () => catchUp.close(), ...imageWorkers.map((w) => () => w.close()), () => deployEngine.close(), async () => clusters.close(), () => revisions.close());
     log.info({ concurrency: settings.workerConcurrency }, 'preview worker started');
   }
   const web = settings.mode !== 'worker';

@@ -25,8 +25,12 @@ export interface AppLease {
    * before prune and before the inventory write.
    */
   confirm(): Promise<void>;
-  /** Stops renewing and deletes the Lease if it is still ours. */
-  release(): Promise<void>;
+  /**
+   * Stops renewing and deletes the Lease if it is still ours. False when that could not be
+   * done (the API server did not answer): the Lease may still be ours, and is given back by
+   * releaseAppLease later (the engine does on stop) or lapses on its own.
+   */
+  release(): Promise<boolean>;
 }
 
 export interface LeaseOptions {
@@ -195,13 +199,33 @@ function heldLease(cluster: Cluster, key: InventoryKey, taken: LeaseObject, opts
     async release() {
       clearInterval(timer);
       await chain;
-      if (lost) return;
+      if (lost) return true;
       try {
         await cluster.own.request('DELETE', leasePath(cluster, key), { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: current.metadata['resourceVersion'] } } });
+        return true;
       } catch (err) {
-        // Not ours any more (409), or gone: nothing to give back. It expires on its own otherwise.
-        if (!(err instanceof KubeApiError)) opts.log.warn({ app: key.app, err: (err as Error).message }, 'app lease release failed; it expires on its own');
+        // Not ours any more (409), or gone (404): nothing to give back.
+        if (err instanceof KubeApiError && (err.status === 409 || err.status === 404)) return true;
+        opts.log.warn({ app: key.app, err: (err as Error).message }, 'app lease release failed; given back on stop, or it lapses on its own');
+        return false;
       }
     },
   };
+}
+
+/**
+ * Gives back a Lease a release could not (the API server was away): deleted only while
+ * `holder` still holds it, conditional on the version read. A process stopping gracefully
+ * calls this, so the next writer does not wait out the Lease's whole duration. True when
+ * the Lease is not `holder`'s any more.
+ */
+export async function releaseAppLease(cluster: Cluster, key: InventoryKey, holder: string): Promise<boolean> {
+  const live = await getLease(cluster, key);
+  if (!live || live.spec?.holderIdentity !== holder) return true;
+  try {
+    await cluster.own.request('DELETE', leasePath(cluster, key), { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: live.metadata['resourceVersion'] } } });
+  } catch (err) {
+    if (!(err instanceof KubeApiError && (err.status === 409 || err.status === 404))) throw err;
+  }
+  return true;
 }

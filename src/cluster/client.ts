@@ -208,8 +208,10 @@ export class KubeClient {
    * JSON until the server ends the stream (its `timeoutSeconds`), the connection breaks
    * (rejects with ClusterUnreachableError) or `signal` aborts (resolves). An error status
    * before the stream starts rejects with KubeApiError, as `request` does (410: too old).
+   * A stream silent for `idleMs` (no event, no bookmark) is cut as broken: a half-open
+   * connection (a node or proxy gone without a FIN) would otherwise hang the watch for good.
    */
-  async watch(path: string, query: Record<string, string | undefined>, onLine: (line: unknown) => void, signal: AbortSignal): Promise<void> {
+  async watch(path: string, query: Record<string, string | undefined>, onLine: (line: unknown) => void, signal: AbortSignal, idleMs?: number): Promise<void> {
     const url = new URL(path, this.server);
     for (const [k, v] of Object.entries({ ...query, watch: 'true' })) if (v !== undefined) url.searchParams.set(k, v);
     const headers = await this.headers('application/json');
@@ -263,6 +265,7 @@ export class KubeClient {
           if (!res.complete) broke(Object.assign(new Error('the watch connection was cut'), { code: 'ECONNRESET' }));
         });
       });
+      if (idleMs !== undefined) req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error(`the watch was silent for ${idleMs} ms`), { code: 'ETIMEDOUT' })));
       req.on('error', broke);
       req.end();
     });

@@ -13,6 +13,12 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** How long the server keeps one watch request open before we resume it (its `timeoutSeconds`). */
 const WATCH_TIMEOUT_S = 300;
+/**
+ * The client's own limit on a silent watch: the server ends every watch by its
+ * `timeoutSeconds` (bookmarks come more often), so a stream silent longer than that has a
+ * dead connection under it and is resumed from its resourceVersion.
+ */
+export const WATCH_IDLE_MS = WATCH_TIMEOUT_S * 1000 + 30_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
@@ -27,6 +33,8 @@ export interface ResourceWatchOptions {
   /** When set, every list hands over its items (else the list is one item long, for its resourceVersion). */
   onList?(items: KubeObject[]): void;
   log: Logger;
+  /** How long a watch may stay silent before it is cut and resumed (WATCH_IDLE_MS; tests shorten it). */
+  idleMs?: number;
 }
 
 /**
@@ -77,6 +85,7 @@ export class ResourceWatch {
           { labelSelector: this.opts.labelSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(WATCH_TIMEOUT_S) },
           (line) => this.handle(line as { type: string; object: KubeObject & { code?: number; reason?: string; message?: string } }),
           signal,
+          this.opts.idleMs ?? WATCH_IDLE_MS,
         );
         retryMs = RETRY_MIN_MS;
       } catch (err) {

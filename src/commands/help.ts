@@ -8,6 +8,7 @@ const WHAT: Record<CommandName, string> = {
   lock: 'freeze deploys: merges are recorded, not applied, until `unlock`',
   unlock: 'lift the freeze and apply the newest commit merged meanwhile',
   rollback: 'open a pull request that restores the app to its previous successful deploy (or `<sha>`)',
+  promote: 'on an environment with `approval:`: apply the commit waiting for it (the newest one that passed the environments before it)',
 };
 
 /** Per app: the operator's raises that apply to it (from the grants of its cluster). */
@@ -16,6 +17,8 @@ export type AppOverrides = ReadonlyMap<string, readonly CommandPermissions[]>;
 /** Who may run `command`: the default and, where grants raise it, which apps need more. */
 export function whoMay(command: CommandName, apps: AppOverrides): string {
   const base = DEFAULT_REQUIRED[command];
+  // `approval:` names who promotes each environment; the operator's raises come on top.
+  if (command === 'promote') return "the role the environment's `approval:` names (the operator's grant may raise it)";
   const raised = new Map<Permission, string[]>();
   for (const [app, overrides] of apps) {
     const need = requiredPermission(command, overrides);

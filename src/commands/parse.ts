@@ -26,7 +26,9 @@ export type Command =
   | { name: 'deploy'; apps: string[] }
   | { name: 'lock'; apps: string[] | 'all'; reason: string }
   | { name: 'unlock'; apps: string[] | 'all' }
-  | { name: 'rollback'; app: string; to?: string };
+  | { name: 'rollback'; app: string; to?: string }
+  /** `app` is a config app name (`web`, not `web · prod`) or `all`; the runner checks both names against the environments. */
+  | { name: 'promote'; app: string; environment: string };
 
 /** A comment addressed to us, as words; `name` is null when the first word is no command. */
 export interface CommandLine {
@@ -47,6 +49,7 @@ export const USAGE: Record<CommandName, string> = {
   lock: '/mergeops lock <app…|all> [reason]',
   unlock: '/mergeops unlock <app…|all>',
   rollback: '/mergeops rollback <app> [to <sha>]',
+  promote: '/mergeops promote <app|all> <environment>',
 };
 
 /**
@@ -138,6 +141,12 @@ export function bindCommand(line: CommandLine, apps: readonly string[]): Parsed<
       if (!SHA.test(to)) return { ok: false, usage: 'rollback', error: `\`${to.slice(0, 50)}\` is not a commit SHA (7 to 40 hex digits)` };
       return { ok: true, value: { name: 'rollback', app, to: to.toLowerCase() } };
     }
+    case 'promote': {
+      const [app, environment, ...extra] = line.args;
+      if (app === undefined || environment === undefined || extra.length > 0) return { ok: false, usage: 'promote', error: 'name the app (or `all`) and the environment to promote, e.g. `/mergeops promote web prod-eu`' };
+      if (!APP_NAME.test(app) || !APP_NAME.test(environment)) return { ok: false, usage: 'promote', error: `\`${(APP_NAME.test(app) ? environment : app).slice(0, 70)}\` is not an app or environment name (lowercase letters, digits and "-")` };
+      return { ok: true, value: { name: 'promote', app, environment } };
+    }
   }
 }
 
@@ -155,6 +164,9 @@ export function appsOf(c: Command): string[] | 'all' {
       return [];
     case 'rollback':
       return [c.app];
+    case 'promote':
+      // Bound to the environment's units by the runner (the config's app names are `web · prod-eu`).
+      return [];
     default:
       return c.apps;
   }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
 import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
+import { rollbackFrom, type DeployRecord } from '../engine/deployed.js';
 import type { CommandHost } from './host.js';
 import { describeChanges, planRollback, readScope } from './rollback-plan.js';
 
@@ -17,8 +18,8 @@ export interface RollbackDeps {
   log: Logger;
   /** How many Deployments of the app to read. */
   history: number;
-  /** The commit mergeops recorded the app as deployed at (its deploy state), newer than its last Deployment when a push changed only other apps. */
-  deployedSha?(app: string): Promise<string | null>;
+  /** mergeops' deploy record (engine/deployed.ts) and the repository it is read for. */
+  record?: { repoId: number; store: DeployRecord };
   /** The revert PR gets its preview at once, without waiting for GitHub's webhook. */
   enqueuePreview(pr: number, headSha: string, baseRef: string, baseSha: string): Promise<void>;
 }
@@ -55,8 +56,7 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     candidates = [full];
   } else {
     const history = await host.deploymentHistory(app.name, deps.history);
-    // What is deployed now is mergeops' own record; Deployments only list the changes.
-    const from = req.from ?? (await deps.deployedSha?.(app.name)) ?? history[0]?.sha;
+    const from = req.from ?? (await rollbackFrom(app.name, deps.record, history));
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };

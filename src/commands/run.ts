@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import type { ClusterTargets } from '../config/clusters.js';
-import { REPO_CONFIG_PATH, parseRepoConfig, type App, type RepoConfig } from '../config/repo-config.js';
+import { REPO_CONFIG_PATH, parseRepoConfig, type App, type Environment, type RepoConfig } from '../config/repo-config.js';
 import { DEFAULTS_REPO } from '../config/defaults.js';
 import { ConfigError } from '../config/validate.js';
-import type { CommandName, CommandPermissions } from '../config/command-permissions.js';
-import { globToRegExp } from '../policy/grants.js';
-import type { DeployJob, PreviewJob } from '../flows/jobs.js';
+import { atLeast, type CommandName, type CommandPermissions, type Permission } from '../config/command-permissions.js';
+import { approvalRole, globToRegExp } from '../policy/grants.js';
+import { deployedAt, type DeployRecord } from '../engine/deployed.js';
+import type { DeployJob, PreviewJob, WaitingPromotion } from '../flows/jobs.js';
+import { promoteActionIndex } from '../report/deploy.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
 import type { CommandJob } from './jobs.js';
@@ -36,15 +38,19 @@ export interface CommandDeps {
   enqueueDeploy(job: DeployJob, jobId: string): Promise<void>;
   /** False when a newer commit was pushed to the branch (the cluster never goes back). */
   isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
-  /**
-   * The commit mergeops itself recorded `app` as deployed at (null: none): the deploy
-   * state every deploy writes, for the apps a push changed and the ones it left as they
-   * were. GitHub Deployments exist only for changed apps, so they alone would call an app
-   * stale after a push that changed another one.
-   */
-  deployedSha?(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null>;
+  /** mergeops' deploy record: where each app is deployed, as engine/deployed.ts reads it. */
+  deployedSha?: DeployRecord['deployedSha'];
+  /** Commits waiting for an environment's promotion (queue/approvals.ts); without it, `promote` says nothing waits. */
+  approvals?: PromotionStore;
+  /** The operator's `requireApproval:` for `repo`'s units of `env`, or null (see policy/grants.ts requiredApproval). */
+  operatorApproval?(repo: string, env: Environment): Permission | null;
   log: Logger;
   now?: () => number;
+}
+
+/** What `promote` needs of the waiting commits: the ones waiting, and taking (atomically) the units it promotes. */
+export interface PromotionStore {
+  take(repoId: number, branch: string, environment: string, units: readonly string[] | 'all', sha: string | null): Promise<WaitingPromotion | null>;
 }
 
 export interface CommandOutcome {
@@ -73,7 +79,10 @@ class Refusal extends Error {}
  * replies, never throws; a throw is ours and the job is retried.
  */
 export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<CommandOutcome> {
-  if (job.source.kind === 'button') return runRollbackButton(job, job.source, deps);
+  if (job.source.kind === 'button') {
+    const index = promoteActionIndex(job.source.identifier);
+    return index === null ? runRollbackButton(job, job.source, deps) : runPromoteButton(job, job.source, index, deps);
+  }
   const src = job.source;
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, issue: src.issue, actor: job.actor, flow: 'command' });
   const parsed = parseComment(src.line);
@@ -114,6 +123,10 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
   const pull = src.isPullRequest ? await deps.host.pull(src.issue) : null;
   const ctx: Context = { job, config, deps, pull, issue: src.issue };
   try {
+    if (command.name === 'promote') {
+      const text = await promote(ctx, command.app, command.environment, null, log);
+      return finish(deps, src.commentId, src.issue, src.line, true, text, 'promote');
+    }
     const targets = targetApps(ctx, command);
     const refusedApps = targets.flatMap((a) => {
       const g = grantOf(a, `${job.owner}/${job.repo}`, deps.clusters);
@@ -124,7 +137,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
     const permission = await deps.host.permission(job.actor);
     const decision = authorize(command.name, need, { login: job.actor, permission, forkAuthor: pull !== null && pull.fromFork && pull.author === job.actor });
     if (!decision.allowed) throw new Refusal(decision.reason);
-    const text = await execute(ctx, command, targets, log);
+    const text = await execute(ctx, command as Exclude<Command, { name: 'help' | 'promote' }>, targets, log);
     audit(log, job, command.name, 'done', { apps: targets.map((a) => a.name), permission });
     return finish(deps, src.commentId, src.issue, src.line, true, text, command.name);
   } catch (err) {
@@ -209,7 +222,7 @@ export function grantOf(app: App, repo: string, clusters: ClusterTargets): { ok:
   return { ok: true, overrides: mine.map((g) => g.commands ?? {}) };
 }
 
-async function execute(ctx: Context, c: Exclude<Command, { name: 'help' }>, targets: App[], log: Logger): Promise<string> {
+async function execute(ctx: Context, c: Exclude<Command, { name: 'help' | 'promote' }>, targets: App[], log: Logger): Promise<string> {
   switch (c.name) {
     case 'preview':
       return preview(ctx, c.apps.length > 0 ? targets : null);
@@ -263,8 +276,7 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
     if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
-    const recorded = (await ctx.deps.deployedSha?.({ repoId: j.repoId }, app.name)) ?? null;
-    const last = recorded ? { sha: recorded } : (await ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY)).find((d) => d.state === 'success');
+    const last = await deployedAt(j.repoId, app.name, recordOf(ctx.deps), () => ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY));
     if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy recorded yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
       throw new Refusal(`\`${app.name}\` was last deployed at ${last.sha.slice(0, 7)}, but a newer commit on \`${app.branch}\` has not deployed successfully; fix it with a new commit or \`/mergeops rollback ${app.name}\``);
@@ -372,12 +384,18 @@ export function locksCheck(locks: Lock[]): { title: string; summary: string; con
   };
 }
 
+/** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
+function recordOf(deps: CommandDeps): DeployRecord | undefined {
+  const read = deps.deployedSha;
+  return read ? { deployedSha: read } : undefined;
+}
+
 function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): RollbackDeps {
   return {
     host: deps.host,
     log,
     history: DEPLOYMENT_HISTORY,
-    ...(deps.deployedSha ? { deployedSha: (app: string) => (deps.deployedSha as NonNullable<CommandDeps['deployedSha']>)({ repoId: job.repoId }, app) } : {}),
+    ...(deps.deployedSha ? { record: { repoId: job.repoId, store: recordOf(deps) as DeployRecord } } : {}),
     enqueuePreview: async (pr, headSha, baseRef, baseSha) => {
       const p: PreviewJob = { installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, pr, headSha, baseRef, baseSha, defaultBranch: job.defaultBranch, fromFork: false };
       await deps.enqueuePreview(p, `preview-${job.repoId}-${pr}-${headSha}`);
@@ -435,4 +453,82 @@ async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['sourc
     lines.push(`\`${app.name}\`: ${r.message}`);
   }
   return say(ok, lines.join('\n'));
+}
+
+/**
+ * Promotes `app` (or `all`) in `environment`: the commit waiting for it there (the newest
+ * that passed the environments before; `sha` when a button names one) is applied by a
+ * promotion deploy. The actor needs the role the environment's `approval:` names, the
+ * operator's `requireApproval:` if stricter, and any raise of `promote` in the grants of
+ * its units' clusters: the strictest wins. Throws a Refusal with a readable reason.
+ */
+async function promote(ctx: Context, app: string, environment: string, sha: string | null, log: Logger): Promise<string> {
+  const { job, config, deps } = ctx;
+  const repo = `${job.owner}/${job.repo}`;
+  const envs = config.environments ?? [];
+  const env = envs.find((e) => e.name === environment);
+  if (!env) throw new Refusal(envs.length ? `no environment named \`${environment}\` in this repository's .github/mergeops.yml (environments: ${envs.map((e) => `\`${e.name}\``).join(', ')})` : "this repository's .github/mergeops.yml has no environments: nothing to promote");
+  const role = approvalRole(env.approval, deps.operatorApproval?.(repo, env) ?? null);
+  if (role === null) throw new Refusal(`\`${environment}\` asks for no approval: it deploys on its own once the environments before it are healthy`);
+  const units = config.apps.filter((a) => a.unit?.environment === environment && (app === 'all' || a.unit.app === app));
+  if (units.length === 0) {
+    const names = [...new Set(config.apps.filter((a) => a.unit?.environment === environment).map((a) => a.unit?.app ?? a.name))];
+    throw new Refusal(`no app named \`${app}\` deploys to \`${environment}\` (apps there: ${names.map((n) => `\`${n}\``).join(', ') || 'none'})`);
+  }
+  const refused = units.flatMap((a) => {
+    const g = grantOf(a, repo, deps.clusters);
+    return g.ok ? [] : [g.reason];
+  });
+  if (refused.length > 0) throw new Refusal(refused.join('\n'));
+  const overrides = appOverrides(config, repo, deps.clusters);
+  const raised = requiredPermission('promote', units.flatMap((a) => overrides.get(a.name) ?? []));
+  const need = atLeast(raised, role) ? raised : role;
+  const permission = await deps.host.permission(job.actor);
+  const decision = authorize('promote', need, { login: job.actor, permission, forkAuthor: ctx.pull !== null && ctx.pull.fromFork && ctx.pull.author === job.actor });
+  if (!decision.allowed) throw new Refusal(`${decision.reason} (promoting \`${environment}\` needs ${need}: ${need === role ? `its approval${env.approval === role ? '' : " (the operator's requireApproval)"}` : "the operator's raise of promote"})`);
+  const taken = await deps.approvals?.take(job.repoId, (units[0] as App).branch, environment, app === 'all' ? 'all' : units.map((a) => a.name), sha);
+  if (!taken) {
+    throw new Refusal(
+      sha
+        ? `${sha.slice(0, 7)} no longer waits for \`${environment}\`: it was promoted already, or a newer commit that passed the environments before replaced it (that commit's deploy check has the button)`
+        : `nothing waits for \`${environment}\`${app === 'all' ? '' : ` in \`${app}\``}: no merge has passed the environments before it since its last promotion`,
+    );
+  }
+  const at = (deps.now ?? Date.now)();
+  const next: DeployJob = { ...taken.job, reason: 'promote', promotedBy: job.actor };
+  // A fresh id per promotion: each is a person's new decision. No `:` (BullMQ ids).
+  await deps.enqueueDeploy(next, `deploy-promote-${job.repoId}-${taken.job.sha}-${environment}-${at}`);
+  audit(log, job, 'promote', 'done', { environment, sha: taken.job.sha, units: taken.job.apps, permission, need });
+  const after = taken.job.environments.slice(1);
+  return `Promoting ${taken.job.sha.slice(0, 7)} (waiting since ${taken.since.replace('T', ' ').slice(0, 16)} UTC) to \`${environment}\` for ${taken.job.apps.map((a) => `\`${a}\``).join(', ')}${after.length ? `; ${after.map((e) => `\`${e}\``).join(', ')} follow${after.length === 1 ? 's' : ''} by ${after.length === 1 ? 'its' : 'their'} own rules` : ''}. The \`mergeops / deploy\` check on ${taken.job.sha.slice(0, 7)} reports the result.`;
+}
+
+/**
+ * A "Promote to …" button of a deploy check: the same rules as `/mergeops promote all
+ * <environment>`, for the commit of that check only. The answer goes to that commit's
+ * merged PR.
+ */
+async function runPromoteButton(job: CommandJob, src: Extract<CommandJob['source'], { kind: 'button' }>, index: number, deps: CommandDeps): Promise<CommandOutcome> {
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, sha: src.sha.slice(0, 7), actor: job.actor, flow: 'command' });
+  const config = await readConfig(deps.host, job.defaultBranch);
+  if (config === null || 'problem' in config) {
+    audit(log, job, 'promote', 'refused', { reason: 'no valid config on the default branch' });
+    return { command: 'promote', ok: false, reply: null };
+  }
+  const pr = await deps.host.mergedPullRequest(src.sha);
+  const environment = config.environments?.[index]?.name;
+  let ok = true;
+  let text: string;
+  try {
+    if (environment === undefined) throw new Refusal(`this button names environment ${index + 1} of the config, which has ${config.environments?.length ?? 0} now; use \`/mergeops promote <app|all> <environment>\``);
+    text = await promote({ job, config, deps, pull: null, issue: pr ?? 0 }, 'all', environment, src.sha, log);
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    ok = false;
+    text = err.message;
+    audit(log, job, 'promote', 'refused', { reason: err.message, via: 'button' });
+  }
+  const reply = `${ok ? ':white_check_mark:' : ':x:'} @${job.actor} clicked **Promote${environment ? ` to ${environment}` : ''}** on the deploy of ${src.sha.slice(0, 7)}.\n\n${text}`;
+  if (pr !== null) await deps.host.comment(pr, reply);
+  return { command: 'promote', ok, reply };
 }

@@ -23,6 +23,7 @@ const commandsSchema = mapping({
   lock: unset(raisedLevel('lock')),
   unlock: unset(raisedLevel('unlock')),
   rollback: unset(raisedLevel('rollback')),
+  promote: unset(raisedLevel('promote')),
 }).transform((o): CommandPermissions => {
   const out: CommandPermissions = {};
   for (const c of COMMAND_NAMES) if (o[c] && isPermission(o[c])) out[c] = o[c] as Permission;
@@ -75,7 +76,7 @@ const grantSchema = mapping({
   namespaceMetadata: unset(bool()).describe('May change labels and annotations of existing Namespaces the app did not create (default: false).'),
   branches: unset(list(str())).describe("Branches (globs) whose commits may deploy here (default: the repository's default branch only)."),
   environments: unset(list(str())).describe("Environments (globs of the names under a repository's environments:) this grant covers; default: every app deployed here, with or without environments."),
-  requireApproval: unset(raisedLevel('deploy')).describe('A person with this repository role must approve each deploy this grant covers (write, maintain, admin). Approvals are not supported yet: such deploys are refused, never made without one.'),
+  requireApproval: unset(raisedLevel('deploy')).describe("A person with this repository role must promote each deploy to an environment this grant covers (write, maintain, admin), whatever the repository's approval: says (the stricter of the two wins). Apps without environments cannot be held: their deploys here are refused."),
   commands: unset(commandsSchema).describe('Raise the repository role a /mergeops command needs on apps this grant covers, e.g. {rollback: maintain} (read, triage, write, maintain, admin; never below the default).'),
   serviceAccount: unset(str(SERVICE_ACCOUNT, 'write namespace/name of a ServiceAccount, e.g. shop/mergeops-deployer')).describe(
     "Act as this ServiceAccount (namespace/name) on this cluster: every request for these repositories' apps is sent impersonating it, so the API server enforces its RBAC too.",

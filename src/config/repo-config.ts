@@ -3,6 +3,7 @@ import { parseYamlDocuments } from '../yaml.js';
 import { RenderError } from '../errors.js';
 import { ConfigError, anyMapping, bool, check, describe, duration, fail, isObj, list, mapping, str, unset, type Obj } from './validate.js';
 import { NO_DEFAULTS, mergeConfig, type ConfigDefaults } from './merge.js';
+import { PERMISSION_LEVELS, isPermission, type Permission } from './command-permissions.js';
 
 export const REPO_CONFIG_PATH = '.github/mergeops.yml';
 
@@ -152,6 +153,9 @@ const imageRuleSchema = mapping({
  */
 export const MAX_ENVIRONMENT_CHECKS = 10;
 
+/** The roles `approval:` may name: GitHub's repository roles (`none` approves nothing). */
+const APPROVAL_ROLES: readonly Permission[] = PERMISSION_LEVELS.filter((p) => p !== 'none');
+
 /** Keys of the design that later versions will add: refused, never accepted and ignored. */
 const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
 
@@ -161,11 +165,11 @@ const environmentSchema = mapping({
   after: unset(list(str())).describe('Environments applied and healthy before this one starts (default: the one listed before it; [] = none).'),
   soak: duration().optional().describe('How long the environments it comes after stay healthy before it starts: "10m", or 0 (default: 0).'),
   previewCheck: unset(bool()).describe(`Give this environment its own check run on pull requests, "mergeops / preview (<name>)", for branch protection to require (default: false; at most ${MAX_ENVIRONMENT_CHECKS} environments of a file).`),
-  approval: notYet('approval gates').optional(),
+  approval: unset(str().refine((v) => APPROVAL_ROLES.includes(v as Permission), { error: `expected one of ${APPROVAL_ROLES.join(', ')}` })).describe(
+    'Hold this environment after the ones it comes after are healthy (and soaked) until a person with this repository role promotes it: the "Promote" button on the mergeops / deploy check, or /mergeops promote <app|all> <environment> (read, triage, write, maintain, admin; the operator may raise it).',
+  ),
   promote: notYet('promotion pull requests').optional(),
 }).superRefine((e, ctx) => {
-  // Production deployed without the approval its config asks for would be worse than no deploy.
-  if (e.approval !== undefined) fail(ctx, `approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy ${e.name} without the approval it asks for)`, ['approval']);
   if (e.promote !== undefined) fail(ctx, `promotion pull requests are not supported by this version of mergeops yet; remove promote: (environments share the merged commit until then)`, ['promote']);
 });
 
@@ -275,9 +279,11 @@ export interface Environment {
   soakMs: number;
   /** Its own preview check run, `mergeops / preview (<name>)`, beside the overall one. */
   previewCheck?: true;
+  /** The repository role that promotes it (`approval:`); absent: it follows on its own. */
+  approval?: Permission;
 }
 
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined; approval?: string | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
@@ -288,6 +294,7 @@ function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
     after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []),
     soakMs: e.soak ?? 0,
     ...(e.previewCheck ? { previewCheck: true as const } : {}),
+    ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}),
   }));
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { applyStaged, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
-import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../cluster/app-lease.js';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
@@ -14,6 +14,7 @@ import { timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
 import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
+import { renderDeployed } from './deployed.js';
 import { desiredHash } from './desired-hash.js';
 
 export interface EngineDeps {
@@ -87,6 +88,8 @@ export class Engine {
    */
   private readonly holder: string;
   private readonly turns = new Map<string, Promise<unknown>>();
+  /** Leases whose release failed (the API server did not answer): given back by close(). */
+  private readonly unreleased = new Map<string, { cluster: Cluster; key: InventoryKey }>();
 
   constructor(private readonly deps: EngineDeps) {
     this.holder = leaseHolder(deps.flow);
@@ -165,7 +168,7 @@ export class Engine {
       // One GET decides: the render is what the last successful deploy applied under the same
       // grants, so an apply would send the same requests (drift is self-heal's to take back).
       const inventory = await readInventory(cluster, t.key);
-      if (inventory?.desiredHash === hash && inventory.grants === grantsFingerprint(cluster.target, t.key.repo)) {
+      if (inventory && renderDeployed(inventory, hash, grantsFingerprint(cluster.target, t.key.repo))) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
         const result: ApplyResult = { created: [], configured: [], unchanged: [...inventory.objects], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
@@ -173,6 +176,22 @@ export class Engine {
       }
     }
     return this.inTurn(`${app.cluster}\0${t.key.repoId}\0${app.name}`, () => this.applyHeld(cluster, t, rendered, record, log, opts));
+  }
+
+  /**
+   * Gives back every Lease this engine may still hold because its release failed, so a
+   * process stopped gracefully (SIGTERM) does not make the next writer of those apps wait
+   * out a whole lease duration. Best effort: a Lease that cannot be given back lapses.
+   * Call after the workers stopped taking jobs (running applies release their own).
+   */
+  async close(): Promise<void> {
+    for (const [k, { cluster, key }] of this.unreleased) {
+      try {
+        if (await releaseAppLease(cluster, key, this.holder)) this.unreleased.delete(k);
+      } catch (err) {
+        this.deps.log.warn({ app: key.app, cluster: cluster.target.name, err: (err as Error).message }, 'could not give back the app lease on stop; it lapses on its own');
+      }
+    }
   }
 
   private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void }): Promise<AppApply> {
@@ -215,7 +234,9 @@ export class Engine {
       await staged.record(out.health?.healthy ?? true);
       return out;
     } finally {
-      await lease.release();
+      const k = `${cluster.target.name}\0${t.key.repoId}\0${t.key.app}`;
+      if (await lease.release()) this.unreleased.delete(k);
+      else this.unreleased.set(k, { cluster, key: t.key });
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { headMissed } from '../engine/deployed.js';
 import { errorText } from '../errors.js';
 import type { DeployedApp } from './drift.js';
 import type { RepoHosts } from './host.js';
@@ -49,7 +50,8 @@ export interface CatchUpOutcome {
 
 /**
  * What mergeops does after it was down: GitHub does not redeliver a webhook on its own, so
- * it asks for every event whose deliveries all failed (once per event), and — for what even
+ * it asks for every event whose deliveries all failed (once per event; see failedEvents
+ * for which), and — for what even
  * that misses (a delivery older than GitHub keeps, a redelivery that failed too) — reads
  * each deployed branch's head and deploys it where no app of the branch is at it yet.
  * Redeliveries go first, so a missed push arrives as itself (with its changed files).
@@ -59,7 +61,7 @@ export async function runCatchUp(deps: CatchUpDeps, now = Date.now()): Promise<C
   const last = await deps.swapLastRun(now);
   const since = Math.max(now - deps.lookbackMs, last === null ? 0 : last - deps.intervalMs);
   const redelivered: number[] = [];
-  for (const d of failedEvents(await deps.deliveries(since), since)) {
+  for (const d of failedEvents(await deps.deliveries(since), since, now)) {
     if (!(await deps.firstRedelivery(d.guid))) continue;
     try {
       await deps.redeliver(d);
@@ -74,17 +76,36 @@ export async function runCatchUp(deps: CatchUpDeps, now = Date.now()): Promise<C
 }
 
 /**
- * The events to ask for again: one delivery per guid, the newest, for guids none of whose
- * attempts succeeded, delivered since `sinceMs` (as GitHub's own redelivery script does).
+ * Events that carry state mergeops must catch up on whenever they arrive: a push or
+ * a pull request still decides what deploys or what the preview shows, an installation
+ * change what mergeops may see, a package publish what a bump proposes, a merge group a
+ * check the merge queue waits for.
  */
-export function failedEvents(list: HookDelivery[], sinceMs: number): HookDelivery[] {
+const STATE_EVENTS: ReadonlySet<string> = new Set(['push', 'pull_request', 'installation', 'installation_repositories', 'registry_package', 'merge_group']);
+/**
+ * Events that carry someone's request (a `/mergeops` comment, a check run's button):
+ * asked for again only while the person may still be waiting for the answer. A command
+ * from hours ago must not run now, when whatever it was about has moved on (a `deploy` or
+ * `rollback` of then is not what anyone wants now).
+ */
+const REQUEST_EVENTS: ReadonlySet<string> = new Set(['issue_comment', 'check_run']);
+export const REQUEST_REDELIVERY_MAX_AGE_MS = 10 * 60_000;
+
+/**
+ * The events to ask for again: one delivery per guid, the newest, for guids none of whose
+ * attempts succeeded, delivered since `sinceMs` (as GitHub's own redelivery script does);
+ * only events that carry state, and requests no older than REQUEST_REDELIVERY_MAX_AGE_MS.
+ */
+export function failedEvents(list: HookDelivery[], sinceMs: number, nowMs = Date.now()): HookDelivery[] {
   const byGuid = new Map<string, HookDelivery[]>();
   for (const d of list) byGuid.set(d.guid, [...(byGuid.get(d.guid) ?? []), d]);
   const out: HookDelivery[] = [];
   for (const attempts of byGuid.values()) {
     if (attempts.some((a) => a.status === 'OK')) continue;
     const newest = attempts.reduce((a, b) => (b.deliveredAtMs > a.deliveredAtMs ? b : a));
-    if (newest.deliveredAtMs >= sinceMs) out.push(newest);
+    if (newest.deliveredAtMs < sinceMs) continue;
+    if (STATE_EVENTS.has(newest.event)) out.push(newest);
+    else if (REQUEST_EVENTS.has(newest.event) && nowMs - Math.min(...attempts.map((a) => a.deliveredAtMs)) <= REQUEST_REDELIVERY_MAX_AGE_MS) out.push(newest);
   }
   return out.sort((a, b) => a.deliveredAtMs - b.deliveredAtMs);
 }
@@ -103,7 +124,7 @@ async function deployMissedHeads(deps: CatchUpDeps, log: Logger): Promise<string
     try {
       const seenAt = Date.now();
       const head = await (await deps.hosts(first)).branchHead(first.branch);
-      if (head === null || apps.some((a) => a.sha === head)) continue;
+      if (head === null || !headMissed(apps.map((a) => a.sha), head)) continue;
       const { app: _app, apps: _apps, reason: _reason, changes: _changes, checkRun: _checkRun, ...target } = first;
       // Where every app of the branch stands at one commit, the deploy asks GitHub what
       // changed since (the compare API) and applies only the apps that touches; else all.

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
 import { affectedApps, scanInputs, type ChangedFiles } from '../engine/affected.js';
+import { deployedAtPushBase } from '../engine/deployed.js';
 import { appsOn, type ConfigBase } from '../engine/revision.js';
 import { errorText } from '../errors.js';
 import type { RepoHost } from './host.js';
@@ -55,8 +56,7 @@ export async function pushScope(job: DeployJob, host: RepoHost, dir: string, app
   const unchanged: App[] = [];
   for (const app of decision.unaffected) {
     const at = await lastDeployed(app.name);
-    // At this very commit: a retry of this job, after its first attempt recorded it.
-    if (at === c.before || at === job.sha) unchanged.push(app);
+    if (deployedAtPushBase(at, c.before, job.sha)) unchanged.push(app);
     else {
       decision.why.set(app.name, at === null ? 'never deployed' : `last deployed at ${at.slice(0, 7)}, not at the push's parent`);
       deploy.push(app);

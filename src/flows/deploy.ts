@@ -12,7 +12,10 @@ import type { RenderedObject, SourceRef } from '../objects.js';
 import { appLine, appSucceeded, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
 import { mapLimit } from '../util/pool.js';
 import type { RepoHosts } from './host.js';
-import type { DeployJob, DeployReportJob } from './jobs.js';
+import type { DeployJob, DeployReportJob, WaitingPromotion } from './jobs.js';
+import type { Permission } from '../config/command-permissions.js';
+import { approvalRole } from '../policy/grants.js';
+import { gateOf, withDependents, type DependencyOutcome } from './environment-gates.js';
 import { pushScope } from './deploy-affected.js';
 import { ownerConfigs } from './owner-configs.js';
 
@@ -61,6 +64,23 @@ export interface DeployDeps {
    * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
    */
   report(job: Omit<DeployReportJob, 'deployJobId' | 'seq'>): Promise<void>;
+  /**
+   * The operator's `requireApproval:` for this repository's units of `env` (the strictest
+   * grant covering it on its cluster), or null; the stricter of it and `approval:` promotes.
+   */
+  operatorApproval?(job: DeployJob, env: Environment): Permission | null;
+  /**
+   * Goes on with the environments of `job` at `atMs` (a soak's end): a delayed job, so this
+   * one ends now and the branch's lease goes to other deploys meanwhile. Without it (unit
+   * tests of the waves alone) the soak is waited out in the job.
+   */
+  continueLater?(job: DeployJob & { environments: string[] }, atMs: number): Promise<void>;
+  /**
+   * Records `waiting` as the commit held before its environment (durably) and answers the
+   * one it replaced, if any: the newest commit that passed the environments before is the
+   * one promoted.
+   */
+  awaitApproval?(waiting: WaitingPromotion): Promise<WaitingPromotion | null>;
 }
 
 /**
@@ -113,7 +133,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
       if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster, after: e.after }));
-      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments);
+      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, report);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
     } else {
@@ -184,6 +204,7 @@ async function deployApps(
   log: Logger,
   timings: Record<string, number>,
   environments?: Environment[],
+  report?: DeployReport,
 ): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
   const reports: AppDeployReport[] = [];
   const toRender: { app: App; out: AppDeployReport }[] = [];
@@ -252,7 +273,7 @@ async function deployApps(
           ...(job.reason === 'self-heal' ? { force: true } : {}),
           // A push whose render equals what the app's inventory recorded changes nothing: one
           // GET, and (nothing created, changed or pruned) no Deployment either.
-          skipUnchanged: job.reason === 'push' || job.reason === undefined,
+          skipUnchanged: job.reason === 'push' || job.reason === undefined || job.reason === 'continue' || job.reason === 'promote',
           log,
           timings,
         });
@@ -265,50 +286,90 @@ async function deployApps(
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
   };
-  if (environments) await deployInWaves(environments, rendered, reports, applyAll, interrupted, log);
+  if (environments) await deployInWaves({ job, environments, rendered, reports, applyAll, interrupted, deps, log, ...(report ? { report } : {}) });
   else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
-  return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined).map((r) => r.app.name)) };
+  return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined && r.out.waiting === undefined).map((r) => r.app.name)) };
 }
 
-/** How an environment's deploy ended, as its dependents' "not started: staging failed" says it; `applied`: something was applied now. */
-interface WaveOutcome {
-  state: 'deployed' | 'failed' | 'held (locked)' | 'not started';
-  applied: boolean;
+interface Waves {
+  job: DeployJob;
+  environments: Environment[];
+  rendered: Rendered[];
+  reports: AppDeployReport[];
+  applyAll: (units: Rendered[]) => Promise<void>;
+  /** Units whose attempt ended in an error of ours (the job is retried). */
+  interrupted: ReadonlySet<AppDeployReport>;
+  deps: DeployDeps;
+  log: Logger;
+  report?: DeployReport;
 }
 
 /**
- * Environments in dependency order: each starts once every environment it comes `after`
- * has deployed (applied, healthy within its apps' `wait`) and, when one of them applied
- * something now, stayed so for its `soak`; independent environments run side by side. An
- * environment with a unit that did not deploy (refused, failed, unhealthy, held by a lock)
- * stops every environment after it, whose units are reported as not started, naming it.
+ * Environments in dependency order, each through its gate (environment-gates.ts): it
+ * starts once every environment it comes `after` has deployed (applied, healthy within its
+ * apps' `wait`); when one of them applied something now, its `soak` is a delayed job that
+ * goes on later, so this job (and the branch's lease) ends meanwhile; an environment with an
+ * approval then waits for a person's promotion, durably. Independent environments run side
+ * by side. An environment with a unit that did not deploy (refused, failed, unhealthy, held
+ * by a lock) stops every environment after it, whose units are reported as not started,
+ * naming it; one that waits has the environments after it wait behind it, and they go on
+ * with it. A continuation (`job.environments`) runs the environments it lists; the others
+ * deployed earlier.
  */
-async function deployInWaves(environments: Environment[], rendered: Rendered[], reports: AppDeployReport[], applyAll: (units: Rendered[]) => Promise<void>, interrupted: ReadonlySet<AppDeployReport>, log: Logger): Promise<void> {
-  const outcome = new Map<string, Promise<WaveOutcome>>();
-  const run = async (env: Environment): Promise<WaveOutcome> => {
-    const deps = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<WaveOutcome>)) })));
+async function deployInWaves(w: Waves): Promise<void> {
+  const { job, environments, rendered, reports, applyAll, interrupted, deps, log } = w;
+  const outcome = new Map<string, Promise<Omit<DependencyOutcome, 'name'>>>();
+  const first = job.environments?.[0];
+  const run = async (env: Environment): Promise<Omit<DependencyOutcome, 'name'>> => {
+    const before = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<Omit<DependencyOutcome, 'name'>>)) })));
+    if (job.environments && !job.environments.includes(env.name)) return { state: 'deployed', applied: false };
     const units = reports.filter((r) => r.environment === env.name);
-    const blocked = deps.filter((d) => d.state !== 'deployed');
-    if (blocked.length > 0) {
-      const why = blocked.map((d) => `${d.name} ${d.state}`).join(', ');
-      for (const u of units) u.notStarted = why;
-      if (units.length) log.warn({ environment: env.name, blockedBy: why }, 'environment not started');
-      return { state: 'not started', applied: false };
-    }
-    if (env.soakMs > 0 && deps.some((d) => d.applied)) {
-      log.info({ environment: env.name, soakMs: env.soakMs }, 'waiting out the soak of the environments it comes after');
-      await new Promise((r) => setTimeout(r, env.soakMs));
-    }
     const mine = rendered.filter((r) => r.out.environment === env.name);
+    const role = approvalRole(env.approval, deps.operatorApproval?.(job, env) ?? null);
+    const gate = gateOf(env, before, { role, soaked: first === env.name && job.reason === 'continue', promoted: first === env.name && job.reason === 'promote', nowMs: Date.now() });
+    switch (gate.kind) {
+      case 'blocked':
+        for (const u of units) u.notStarted = gate.why;
+        if (units.length) log.warn({ environment: env.name, blockedBy: gate.why }, 'environment not started');
+        return { state: 'not started', applied: false };
+      case 'behind':
+        for (const u of mine) u.out.waiting = { kind: 'after', environment: gate.environment };
+        return { state: mine.length ? 'waiting' : 'deployed', applied: false };
+      case 'soak': {
+        if (!deps.continueLater) {
+          log.info({ environment: env.name, soakMs: env.soakMs }, 'waiting out the soak of the environments it comes after');
+          await new Promise((r) => setTimeout(r, env.soakMs));
+          break;
+        }
+        if (mine.length === 0) return { state: 'deployed', applied: false };
+        const until = new Date(gate.untilMs).toISOString();
+        for (const u of mine) u.out.waiting = { kind: 'soak', until };
+        await deps.continueLater(continuation(job, environments, env.name, rendered, 'continue'), gate.untilMs);
+        log.info({ environment: env.name, until }, 'soak started; a delayed job goes on with this environment, the deploy lease is free meanwhile');
+        return { state: 'waiting', applied: false };
+      }
+      case 'approval': {
+        if (mine.length === 0) return { state: 'deployed', applied: false };
+        for (const u of mine) u.out.waiting = { kind: 'approval', role: gate.role };
+        const waiting: WaitingPromotion = { job: continuation(job, environments, env.name, rendered, 'promote'), role: gate.role, since: new Date().toISOString() };
+        const replaced = (await deps.awaitApproval?.(waiting)) ?? null;
+        if (replaced && replaced.job.sha !== job.sha && w.report) w.report.replaced = [...(w.report.replaced ?? []), { environment: env.name, sha: replaced.job.sha }];
+        log.info({ environment: env.name, role: gate.role, replaced: replaced?.job.sha.slice(0, 7) }, 'environment waits for approval');
+        return { state: 'waiting', applied: false };
+      }
+      case 'apply':
+        break;
+    }
     if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
+    if (first === env.name && job.promotedBy) for (const u of units) u.promotedBy = job.promotedBy;
     await applyAll(mine);
     // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
     const state = units.some((u) => !appSucceeded(u) || interrupted.has(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
     return { state, applied: mine.length > 0 };
   };
   // `after` names only earlier-resolved or later entries; a promise per environment resolves each once, in dependency order (the config refuses cycles).
-  const start = (env: Environment): Promise<WaveOutcome> => {
+  const start = (env: Environment): Promise<Omit<DependencyOutcome, 'name'>> => {
     const existing = outcome.get(env.name);
     if (existing) return existing;
     for (const name of env.after) start(environments.find((e) => e.name === name) as Environment);
@@ -317,6 +378,16 @@ async function deployInWaves(environments: Environment[], rendered: Rendered[], 
     return p;
   };
   await Promise.all(environments.map(start));
+}
+
+/**
+ * The deploy that goes on with `env` and the environments after it: this commit, the units
+ * of theirs this job rendered (what the push changed), the environment first.
+ */
+function continuation(job: DeployJob, environments: Environment[], env: string, rendered: Rendered[], reason: 'continue' | 'promote'): DeployJob & { environments: string[]; apps: string[] } {
+  const envs = withDependents(environments, env);
+  const { changes: _changes, checkRun: _checkRun, promotedBy: _promotedBy, ...rest } = job;
+  return { ...rest, reason, environments: envs, apps: rendered.filter((r) => envs.includes(r.out.environment ?? '')).map((r) => r.app.name) };
 }
 
 /**

@@ -52,6 +52,11 @@ export interface RepoHost {
   failCheck(id: number, title: string, summary: string): Promise<void>;
   /** Completes a check run as cancelled: its work was called off (a merge group left the queue). */
   cancelCheck(id: number, summary: string): Promise<void>;
+  /**
+   * A check run left in progress with this output and its buttons (a deploy waiting for a
+   * soak or an approval): created, or `id` updated; returns it.
+   */
+  holdCheck(name: CheckName, headSha: string, output: CheckOutput, id?: number): Promise<{ id: number; url?: string }>;
   /** Updates an in-progress check run's title and summary (a deploy retrying after a transient failure). */
   progressCheck(id: number, title: string, summary: string): Promise<void>;
   /** The check run's page, for links from comments and Deployments. */
@@ -93,6 +98,8 @@ export interface RepoHost {
   readFile(path: string, ref: string): Promise<string | null>;
   /** The commit a branch points at, or null when the branch does not exist. */
   branchHead(branch: string): Promise<string | null>;
+  /** Whether `sha` is on `branch` (its head, or an ancestor of it): GitHub's compare of the two. */
+  commitOnBranch(sha: string, branch: string): Promise<boolean>;
   /** Writes `files` on top of `baseSha` as one commit; equal trees mean equal content. */
   commitFiles(baseSha: string, files: FileChange[], message: string): Promise<{ sha: string; tree: string }>;
   commitTree(sha: string): Promise<{ tree: string; parents: string[] }>;

@@ -1,4 +1,5 @@
 import type { DeployReport } from '../report/deploy.js';
+import type { Permission } from '../config/command-permissions.js';
 
 /**
  * What each flow is asked to do. A job carries references only — never manifests, tokens
@@ -49,7 +50,7 @@ export interface DeployJob {
    * Why this commit deploys: a push, drift self-heal re-applying it, `/mergeops deploy`
    * re-applying it, or `/mergeops unlock` applying what was merged while locked.
    */
-  reason?: 'push' | 'self-heal' | 'command' | 'unlock';
+  reason?: 'push' | 'self-heal' | 'command' | 'unlock' | 'continue' | 'promote';
   /** Only these apps of the branch (commands); every app on the branch when absent. */
   apps?: string[];
   /**
@@ -59,6 +60,29 @@ export interface DeployJob {
   checkRun?: { id: number; url?: string };
   /** What a push changed, so it deploys only the apps it affects; absent: every app. */
   changes?: PushChanges;
+  /**
+   * A deploy that goes on from where an earlier one of this commit stopped: after a soak
+   * (`continue`) or a promotion (`promote`). The first is the environment it goes on with
+   * (its soak is over, or it was promoted), the rest come after it; every environment not
+   * listed deployed earlier.
+   */
+  environments?: string[];
+  /** Who promoted `environments[0]` (`reason: 'promote'`). */
+  promotedBy?: string;
+}
+
+/**
+ * A commit held before an environment that asks for an approval: durable in Redis until a
+ * person promotes it or a newer commit that passed the environments before replaces it.
+ * References only, like a job.
+ */
+export interface WaitingPromotion {
+  /** The deploy to run on promotion: this commit, the units waiting, the environment first. */
+  job: DeployJob & { environments: string[]; apps: string[] };
+  /** The repository role that promotes it (the stricter of `approval:` and the operator's `requireApproval:`). */
+  role: Permission;
+  /** ISO 8601: when it began to wait. */
+  since: string;
 }
 
 /**
@@ -98,6 +122,8 @@ export interface DeployReportProgress {
   /** Apps whose final Deployment status is posted. */
   statuses?: string[];
   commented?: boolean;
+  /** Older waiting commits this report has told they were replaced (their check, their PR). */
+  replacedNoted?: string[];
 }
 
 /** A repository whose config lists images: enough to fetch it and open PRs in it. */

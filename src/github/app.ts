@@ -4,7 +4,7 @@ import type { DeployJob, PreviewJob, PushChanges, SyncJob } from '../flows/jobs.
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
-import { ROLLBACK_ACTION } from '../report/deploy.js';
+import { ROLLBACK_ACTION, promoteActionIndex } from '../report/deploy.js';
 import { CHECK_NAMES, isPreviewCheck } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
 import type { OnboardJob } from '../flows/onboard.js';
@@ -179,19 +179,22 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       context.log.info({ issue: p.issue.number, actor: job.actor, added }, added ? 'command enqueued' : 'command already queued for this comment');
     });
 
-    // The "Roll back" button of a failed deploy check (GitHub sends it only to the app that made the check).
+    // The buttons of a deploy check: "Roll back" on a failed one, "Promote to …" on one waiting
+    // for an approval (GitHub sends the click only to the app that made the check).
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ROLLBACK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.deploy) return;
+      const identifier = p.requested_action?.identifier ?? '';
+      if (installationId === undefined || p.check_run.name !== CHECK_NAMES.deploy) return;
+      if (identifier !== ROLLBACK_ACTION.identifier && promoteActionIndex(identifier) === null) return;
       const job: CommandJob = {
         installationId,
         ...repoOf(p.repository),
         actor: p.sender.login,
-        source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier: ROLLBACK_ACTION.identifier },
+        source: { kind: 'button', sha: p.check_run.head_sha, checkRunId: p.check_run.id, identifier },
       };
       await deps.enqueueCommand(job);
-      context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor }, 'rollback button enqueued');
+      context.log.info({ sha: p.check_run.head_sha.slice(0, 7), actor: job.actor, identifier }, 'deploy check button enqueued');
     });
 
     // "Re-run" on a mergeops check. GitHub sends it only to the app that made the check; the

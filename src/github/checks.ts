@@ -36,7 +36,8 @@ export async function finishCheck(octokit: Octokit, r: RepoRef, checkRunId: numb
     batches.push(out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST));
   }
   const output = { title: out.title, summary: out.summary, text: out.text };
-  const actions = out.actions?.length ? { actions: out.actions } : {};
+  // An empty list clears buttons an earlier update put on (a promotion done, a commit replaced).
+  const actions = out.actions !== undefined ? { actions: out.actions } : {};
   const complete = (o: typeof output & { annotations: CheckOutput['annotations'] }) =>
     octokit.rest.checks.update({ ...r, check_run_id: checkRunId, status: 'completed', conclusion: out.conclusion, completed_at: new Date().toISOString(), output: o, ...actions });
   try {
@@ -79,6 +80,22 @@ export async function reportCheck(octokit: Octokit, r: RepoRef, name: CheckName,
   for (let i = ANNOTATIONS_PER_REQUEST; i < out.annotations.length; i += ANNOTATIONS_PER_REQUEST) {
     await octokit.rest.checks.update({ ...r, check_run_id: res.data.id, output: { ...output, annotations: out.annotations.slice(i, i + ANNOTATIONS_PER_REQUEST) } });
   }
+  return { id: res.data.id, url: res.data.html_url ?? undefined };
+}
+
+/**
+ * A check run in progress with a full output and buttons: a deploy waiting for a soak or an
+ * approval. Created (with its first 50 annotations), or `id` updated; GitHub shows the
+ * buttons on a run in progress, and its click arrives as `check_run.requested_action`.
+ */
+export async function holdCheck(octokit: Octokit, r: RepoRef, name: CheckName, headSha: string, out: CheckOutput, id?: number): Promise<{ id: number; url: string | undefined }> {
+  const output = { title: out.title, summary: out.summary, text: out.text, annotations: out.annotations.slice(0, ANNOTATIONS_PER_REQUEST) };
+  const actions = { actions: out.actions ?? [] };
+  if (id !== undefined) {
+    const res = await octokit.rest.checks.update({ ...r, check_run_id: id, status: 'in_progress', output, ...actions });
+    return { id, url: res.data.html_url ?? undefined };
+  }
+  const res = await octokit.rest.checks.create({ ...r, name, head_sha: headSha, status: 'in_progress', started_at: new Date().toISOString(), output, ...actions });
   return { id: res.data.id, url: res.data.html_url ?? undefined };
 }
 

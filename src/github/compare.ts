@@ -22,3 +22,17 @@ export async function changedFiles(octokit: Octokit, r: RepoRef, base: string, h
   }
   return { complete: true, paths: changedPaths(files) };
 }
+
+/**
+ * Whether `sha` is on `branch`: GitHub compares the two (`{sha}...{branch}`), and the branch
+ * is then its head (`identical`) or ahead of it. A commit GitHub does not have (404) is not.
+ */
+export async function commitOnBranch(octokit: Octokit, r: RepoRef, sha: string, branch: string): Promise<boolean> {
+  try {
+    const { data } = await octokit.rest.repos.compareCommitsWithBasehead({ ...r, basehead: `${sha}...${branch}`, per_page: 1 });
+    return data.status === 'identical' || data.status === 'ahead';
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return false;
+    throw err;
+  }
+}

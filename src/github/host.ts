@@ -6,9 +6,9 @@ import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
 import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
-import { cancelCheck, checkRunUrl, failCheck, finishCheck, progressCheck, reportCheck, startCheck, webUrl } from './checks.js';
+import { cancelCheck, checkRunUrl, failCheck, finishCheck, holdCheck, progressCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
-import { changedFiles } from './compare.js';
+import { changedFiles, commitOnBranch } from './compare.js';
 import type { ChangedFiles } from '../engine/affected.js';
 import { createDeployment, mergedPullRequest, setDeploymentState } from './deployments.js';
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
@@ -61,6 +61,10 @@ export class OctokitRepoHost implements RepoHost {
 
   cancelCheck(id: number, summary: string): Promise<void> {
     return cancelCheck(this.octokit, this.r, id, summary);
+  }
+
+  holdCheck(name: CheckName, headSha: string, output: CheckOutput, id?: number): Promise<{ id: number; url?: string }> {
+    return holdCheck(this.octokit, this.r, name, headSha, output, id).then((c) => (c.url ? { id: c.id, url: c.url } : { id: c.id }));
   }
 
   progressCheck(id: number, title: string, summary: string): Promise<void> {
@@ -129,6 +133,10 @@ export class OctokitRepoHost implements RepoHost {
 
   branchHead(branch: string): Promise<string | null> {
     return branchHead(this.octokit, this.r, branch);
+  }
+
+  commitOnBranch(sha: string, branch: string): Promise<boolean> {
+    return commitOnBranch(this.octokit, this.r, sha, branch);
   }
 
   commitFiles(baseSha: string, files: FileChange[], message: string): Promise<{ sha: string; tree: string }> {

@@ -52,13 +52,13 @@ export function verifySignature(secret: string, body: Buffer, header: string | u
  * well-formed signature header, a declared body over GitHub's cap, or more bytes in flight
  * than the budget) is answered before its body is read; the rest is buffered only up to
  * the cap (slow senders are cut off by the server's request timeout), the HMAC is checked
- * over the raw bytes before anything is parsed, deliveries already seen are dropped
- * (GitHub redelivers with the same id), and the event goes to Probot, whose handlers only
+ * over the raw bytes before anything is parsed, deliveries already handled are dropped
+ * (GitHub redelivers with the same id; one whose handler died is not), and the event goes to Probot, whose handlers only
  * enqueue — so the answer goes back in milliseconds, far inside GitHub's 10 s deadline.
  */
 export async function webhookRoutes(
   app: FastifyInstance,
-  opts: { probot: Probot; secret: string; state: Deliveries; limits?: IntakeLimits },
+  opts: { probot: Probot; secret: string; state: Pick<Deliveries, 'firstDelivery' | 'handled' | 'forgetDelivery'>; limits?: IntakeLimits },
 ): Promise<void> {
   const limits = opts.limits ?? DEFAULT_INTAKE_LIMITS;
   let inflight = 0;
@@ -136,6 +136,9 @@ export async function webhookRoutes(
       webhooksReceived.inc({ event, outcome: 'error' });
       return reply.code(500).send({ error: 'handler failed; redeliver to retry' });
     }
+    // Only now is the id kept for GitHub's redelivery window: a process that died above
+    // left a short-lived mark, so the redelivery of this event is handled, not dropped.
+    await opts.state.handled(id);
     webhooksReceived.inc({ event, outcome: 'accepted' });
     return reply.code(202).send({ ok: true });
   });

@@ -16,6 +16,8 @@ export interface NotifyEvent {
   repo: string;
   app: string;
   cluster: string;
+  /** The environment of an (app, environment) unit, when the repository has environments. */
+  environment?: string;
   sha: string;
   branch?: string;
   /** One line, what happened: "deploy of web failed: 1 object not healthy". */
@@ -36,11 +38,11 @@ function clip(s: string): string {
   return s.length <= MAX_MESSAGE ? s : `${s.slice(0, MAX_MESSAGE - 1)}…`;
 }
 
-/** One event per app of a deploy: failed or succeeded (a held app is neither). */
+/** One event per app of a deploy: failed or succeeded (a held app, or one waiting for its soak or approval, is neither). */
 export function deployEvents(r: DeployReport, opts: { url?: string; pullRequest?: number; healing?: boolean; at?: Date }): NotifyEvent[] {
   const at = (opts.at ?? new Date()).toISOString();
   return r.apps
-    .filter((a) => !a.held)
+    .filter((a) => !a.held && !a.waiting)
     .map((a) => {
       const ok = appSucceeded(a);
       const problems = appProblems(a);
@@ -55,6 +57,7 @@ export function deployEvents(r: DeployReport, opts: { url?: string; pullRequest?
         at,
       };
       if (r.branch) e.branch = r.branch;
+      if (a.environment) e.environment = a.environment;
       if (opts.url) e.url = opts.url;
       if (opts.pullRequest !== undefined) e.pullRequest = opts.pullRequest;
       return e;

@@ -1,4 +1,5 @@
 import { groupKind, kindNameProblem, type ActingIdentity, type Grant } from '../config/clusters.js';
+import { atLeast, type Permission } from '../config/command-permissions.js';
 import { UserError } from '../errors.js';
 import { objectRef, type KubeObject } from '../objects.js';
 
@@ -150,16 +151,37 @@ function coversEnvironment(g: Grant, environment: string | undefined): boolean {
 }
 
 /**
- * The operator's `requireApproval:` on a grant that covers this deploy. mergeops cannot hold
- * a deploy for an approval yet, so such a deploy is refused, never made without one.
+ * The strictest `requireApproval:` of the grants that cover `repo`'s deploys of `environment`
+ * on this cluster, or null: the operator's approval, whatever the repository's config says.
+ */
+export function requiredApproval(repo: string, grants: Grant[] | null, environment: string | undefined): Permission | null {
+  let need: Permission | null = null;
+  for (const g of grants ?? []) {
+    if (!g.requireApproval || !matchesAny(g.repos, repo) || !coversEnvironment(g, environment)) continue;
+    if (need === null || atLeast(g.requireApproval, need)) need = g.requireApproval;
+  }
+  return need;
+}
+
+/** The role that promotes an environment: the stricter of the repository's `approval:` and the operator's `requireApproval:`; null when neither asks. */
+export function approvalRole(repoApproval: Permission | undefined, operator: Permission | null): Permission | null {
+  if (operator === null) return repoApproval ?? null;
+  if (repoApproval === undefined) return operator;
+  return atLeast(repoApproval, operator) ? repoApproval : operator;
+}
+
+/**
+ * The operator's `requireApproval:` on a grant that covers an app without environments:
+ * only an environment can wait for a promotion, so such a deploy is refused, never made
+ * without one. (Environment units wait instead: see requiredApproval.)
  */
 export function checkApprovalRequired(repo: string, cluster: string, grants: Grant[] | null, environment?: string): Violation | null {
-  const need = (grants ?? []).filter((g) => matchesAny(g.repos, repo) && coversEnvironment(g, environment)).find((g) => g.requireApproval)?.requireApproval;
-  if (need === undefined) return null;
-  const where = environment === undefined ? `cluster "${cluster}"` : `environment "${environment}" (cluster "${cluster}")`;
+  if (environment !== undefined) return null;
+  const need = requiredApproval(repo, grants, environment);
+  if (need === null) return null;
   return {
     ref: `cluster ${cluster}`,
-    rule: `the operator requires an approval (${need}) for every deploy of ${repo} to ${where}, and this version of mergeops cannot hold a deploy for approval yet, so nothing was applied; ask the operator to drop requireApproval from the grant in MERGEOPS_CLUSTERS, or deploy by hand`,
+    rule: `the operator requires an approval (${need}) for every deploy of ${repo} to cluster "${cluster}", and only an environment can wait for one (environments: with approval:), so nothing was applied; list the app under an environment on this cluster, or ask the operator to drop requireApproval from the grant in MERGEOPS_CLUSTERS`,
   };
 }
 

@@ -8,13 +8,13 @@ import type { RepoHost } from '../flows/host.js';
 import type { DeployJob, DeployReportJob } from '../flows/jobs.js';
 import { DEPLOY_SUMMARY_LIMIT, formatDeployCheck } from '../report/deploy.js';
 import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
-import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, deployReportJobId } from './jobs.js';
+import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, continueJobId, deployReportJobId } from './jobs.js';
 import type { DeployReports } from './deploy-reports.js';
 import type { DeployState, Leases } from './state.js';
 
 const RETRY_LOCKED_MS = 1000;
 
-export type DeployWorkerDeps = Omit<DeployDeps, 'report'>;
+export type DeployWorkerDeps = Omit<DeployDeps, 'report' | 'continueLater'>;
 export type DeployReportWorkerDeps = Omit<DeployReportDeps, 'progress' | 'newerReport'>;
 
 /**
@@ -29,7 +29,7 @@ export function startDeployWorker(
   connection: ConnectionOptions,
   prefix: string,
   limits: WorkerLimits,
-  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob> },
+  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob>; queue: Queue<DeployJob> },
   deps: DeployWorkerDeps,
 ): Worker<DeployJob> {
   return startFlowWorker<DeployJob, string>(
@@ -68,12 +68,17 @@ export function startDeployWorker(
 async function processDeploy(
   job: Job<DeployJob>,
   token: string | undefined,
-  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob> },
+  state: { deploys: DeployState; leases: Leases; reports: DeployReports; reportQueue: Queue<DeployReportJob>; queue: Queue<DeployJob> },
   workerDeps: DeployWorkerDeps,
   limits: WorkerLimits,
 ): Promise<{ outcome: string; value: string }> {
+  const queue = state.queue;
   const deps: DeployDeps = {
     ...workerDeps,
+    // A soak is a delayed job of its own: this job ends and lets the branch's lease go.
+    continueLater: async (next, atMs) => {
+      await queue.add('deploy', next, { jobId: continueJobId(next), delay: Math.max(0, atMs - Date.now()), ...(job.opts.attempts !== undefined ? { attempts: job.opts.attempts } : {}), ...(job.opts.backoff !== undefined ? { backoff: job.opts.backoff } : {}) });
+    },
     report: async (r) => {
       const deployJobId = job.id ?? `deploy-${r.repoId}-${r.sha}`;
       const jobId = deployReportJobId(deployJobId);
@@ -90,7 +95,11 @@ async function processDeploy(
     },
   };
   const d = job.data;
-  if (!(await state.deploys.isLatest(d))) {
+  // A promotion applies the commit that waited for it, which may be older than the branch's
+  // newest (a newer merge still on its way through staging): it is checked to be on the
+  // branch instead. Every other deploy is of the branch's newest commit, or dropped.
+  const promotion = d.reason === 'promote';
+  if (!promotion && !(await state.deploys.isLatest(d))) {
     deps.log.info({ sha: d.sha.slice(0, 7), branch: d.branch }, 'a newer commit was pushed to this branch; dropping this deploy');
     return { outcome: 'superseded', value: 'superseded' };
   }
@@ -105,10 +114,10 @@ async function processDeploy(
   const keepAlive = setInterval(() => void lease.extend().catch(() => undefined), leaseMs / 3);
   try {
     // Checked again under the lease: a newer commit may have arrived while we waited.
-    if (!(await state.deploys.isLatest(d))) return { outcome: 'superseded', value: 'superseded' };
+    if (!promotion && !(await state.deploys.isLatest(d))) return { outcome: 'superseded', value: 'superseded' };
     // Redis is not a trust boundary: what the job claims is confirmed with GitHub first.
     const host = await deps.hosts(d);
-    const verdict = await checkDeployClaim(d, { repository: () => host.repository(), branchHead: (b) => host.branchHead(b) });
+    const verdict = await checkDeployClaim(d, { repository: () => host.repository(), branchHead: (b) => host.branchHead(b), ...(promotion ? { onBranch: (sha: string, b: string) => host.commitOnBranch(sha, b) } : {}) });
     if (!verdict.deploy) {
       const line = verdict.stale ? 'this commit is no longer the head of its branch; deploying nothing' : 'GitHub does not confirm this deploy job; deploying nothing';
       (verdict.stale ? deps.log.info.bind(deps.log) : deps.log.warn.bind(deps.log))({ job: job.id, repo: `${d.owner}/${d.repo}`, branch: d.branch, sha: d.sha.slice(0, 7), why: verdict.why }, line);

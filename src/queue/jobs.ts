@@ -40,6 +40,11 @@ export function deployJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'>): st
   return `deploy-${j.repoId}-${encodeURIComponent(j.branch).replace(/[:%]/g, '_')}-${j.sha}`;
 }
 
+/** A soak's continuation of a commit's deploy: one per commit and environment, so a retried deploy schedules it once. */
+export function continueJobId(j: Pick<DeployJob, 'repoId' | 'sha' | 'branch'> & { environments: string[] }): string {
+  return `${deployJobId(j)}-continue-${j.environments[0]}`;
+}
+
 /** One report per deploy job: a retried deploy that reached its report does not report twice. */
 export function deployReportJobId(deployJobId: string): string {
   return `report-${deployJobId}`;

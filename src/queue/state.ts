@@ -12,21 +12,42 @@ import { driftAppKey, type DeployedApp, type DriftAlerts } from '../flows/drift.
 
 const WEEK_S = 7 * 24 * 3600;
 
-/** Webhook delivery ids already handled (within three days, GitHub's redelivery window). */
+/**
+ * While a delivery's handler runs, its id is held this long only: a process that dies
+ * mid-handler (no answer reached GitHub, so GitHub lists the delivery as failed) must not
+ * turn GitHub's redelivery — or catch-up's — away as a duplicate. Handlers only enqueue,
+ * far inside GitHub's 10 s deadline; a minute covers a slow Redis.
+ */
+export const DELIVERY_HANDLING_S = 60;
+/** A handled delivery's id is kept for GitHub's redelivery window (three days). */
+export const DELIVERY_HANDLED_S = 3 * 24 * 3600;
+
+/** Webhook delivery ids being handled (briefly) or handled (within three days, GitHub's redelivery window). */
 export class Deliveries {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    /** How long a handler's mark lasts before it is confirmed (tests shorten it). */
+    private readonly handlingS = DELIVERY_HANDLING_S,
   ) {}
 
-  /** True the first time a delivery id is seen. */
+  /** True the first time a delivery id is seen (or once a handler that took it died): the caller handles it. */
   async firstDelivery(id: string): Promise<boolean> {
-    return (await this.redis.set(`${this.prefix}:delivery:${id}`, '1', 'EX', 3 * 24 * 3600, 'NX')) === 'OK';
+    return (await this.redis.set(this.key(id), '1', 'EX', this.handlingS, 'NX')) === 'OK';
+  }
+
+  /** The handler succeeded: the id is kept for GitHub's whole redelivery window. */
+  async handled(id: string): Promise<void> {
+    await this.redis.set(this.key(id), '1', 'EX', DELIVERY_HANDLED_S);
   }
 
   /** Lets GitHub's redelivery try again after the handler failed. */
   async forgetDelivery(id: string): Promise<void> {
-    await this.redis.del(`${this.prefix}:delivery:${id}`);
+    await this.redis.del(this.key(id));
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}:delivery:${id}`;
   }
 }
 

@@ -2,6 +2,7 @@ import type { ApplyResult, HealthReport } from '../cluster/apply.js';
 import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
 import { cliCommand } from './cli-command.js';
+import type { Permission } from '../config/command-permissions.js';
 import type { Problem } from './types.js';
 
 /** A deploy freeze (`/mergeops lock`) that kept an app's commit from being applied. */
@@ -17,6 +18,59 @@ export interface HeldBy {
  */
 export const ROLLBACK_ACTION = { label: 'Roll back', description: 'Open a PR restoring the last good deploy', identifier: 'mergeops-rollback' } as const;
 
+/**
+ * Why a unit waits instead of applying: its environment's soak runs (a delayed job goes on
+ * at `until`), it waits for a person's promotion (`approval`), or an environment it comes
+ * after waits (`after`). Waiting is not failing: nothing was tried on its cluster.
+ */
+export type Waiting = { kind: 'soak'; until: string } | { kind: 'approval'; role: Permission } | { kind: 'after'; environment: string };
+
+/**
+ * GitHub's limits on a check run's `actions`: at most 3 per check run, label ≤ 20
+ * characters, identifier ≤ 20, description ≤ 40 (REST "Create a check run").
+ */
+export const CHECK_ACTION_LIMITS = { perRun: 3, label: 20, identifier: 20, description: 40 } as const;
+/** A Promote button's identifier: this prefix and the environment's position in the config (an environment name may be longer than GitHub allows). */
+export const PROMOTE_ACTION_PREFIX = 'mergeops-promote-';
+
+export interface CheckAction {
+  label: string;
+  description: string;
+  identifier: string;
+}
+
+/** `text` within `max` characters, an ellipsis marking a cut. */
+function fit(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** The "Promote to prod-eu" button of an environment waiting for approval, within GitHub's limits. */
+export function promoteAction(environment: string, index: number, role: Permission, sha: string): CheckAction {
+  return {
+    label: fit(`Promote to ${environment}`, CHECK_ACTION_LIMITS.label),
+    description: fit(`Apply ${sha.slice(0, 7)} to ${environment} (${role})`, CHECK_ACTION_LIMITS.description),
+    identifier: `${PROMOTE_ACTION_PREFIX}${index}`,
+  };
+}
+
+/** The environment index a Promote button's identifier names, or null for another button. */
+export function promoteActionIndex(identifier: string): number | null {
+  if (!identifier.startsWith(PROMOTE_ACTION_PREFIX)) return null;
+  const n = Number(identifier.slice(PROMOTE_ACTION_PREFIX.length));
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+/** The buttons a deploy check offers: Roll back first when a unit failed, then one Promote per environment waiting for approval, at most GitHub's 3 in all. */
+export function deployActions(r: DeployReport): CheckAction[] {
+  const out: CheckAction[] = [];
+  if (r.apps.some((a) => !a.held && !a.waiting && !appSucceeded(a))) out.push(ROLLBACK_ACTION);
+  for (const [i, e] of (r.environments ?? []).entries()) {
+    const w = r.apps.find((a) => a.environment === e.name && a.waiting?.kind === 'approval')?.waiting;
+    if (w?.kind === 'approval') out.push(promoteAction(e.name, i, w.role, r.sha));
+  }
+  return out.slice(0, CHECK_ACTION_LIMITS.perRun);
+}
+
 export interface AppDeployReport {
   app: string;
   cluster: string;
@@ -26,6 +80,10 @@ export interface AppDeployReport {
   notStarted?: string;
   /** Set when the app is locked: the commit was recorded for the unlock, not applied. */
   held?: HeldBy;
+  /** Set while the unit waits for its environment's soak or a promotion; not applied yet. */
+  waiting?: Waiting;
+  /** Who promoted this unit's environment (`/mergeops promote`, the Promote button). */
+  promotedBy?: string;
   /** Set when this branch does not deploy the app by rule (no operator policy: the default branch only): why. Not a failure. */
   notDeployed?: string;
   namespace?: string;
@@ -49,6 +107,29 @@ export interface DeployReport {
   unchanged?: string[];
   /** The config's environments in rollout order, with what each comes after; absent without environments. */
   environments?: { name: string; cluster: string; after?: string[] }[];
+  /** Older commits this one replaced as the one waiting for an environment's promotion (the newest verified commit is promoted). */
+  replaced?: { environment: string; sha: string }[];
+}
+
+/** How a waiting unit reads: `waiting for approval (write)`, `soaking until 14:12 UTC`. */
+export function waitingText(w: Waiting): string {
+  if (w.kind === 'approval') return `waiting for approval (${w.role})`;
+  if (w.kind === 'soak') return `soaking until ${w.until.replace('T', ' ').slice(0, 19)} UTC`;
+  return `waiting for ${w.environment}`;
+}
+
+/**
+ * One report of a commit's deploy out of two: `later`'s units (a soak's or promotion's
+ * continuation) replace the same units of `earlier`, so the check run keeps the whole timeline.
+ */
+export function mergeReports(earlier: DeployReport | null, later: DeployReport): DeployReport {
+  if (!earlier) return later;
+  const mine = new Set(later.apps.map((a) => a.app));
+  const apps = [...earlier.apps.filter((a) => !mine.has(a.app)), ...later.apps];
+  const order = (later.environments ?? earlier.environments ?? []).map((e) => e.name);
+  apps.sort((a, b) => order.indexOf(a.environment ?? '') - order.indexOf(b.environment ?? ''));
+  const unchanged = [...new Set([...(earlier.unchanged ?? []), ...(later.unchanged ?? [])])];
+  return { ...earlier, ...later, apps, problems: [...earlier.problems, ...later.problems], ...(unchanged.length ? { unchanged } : {}) };
 }
 
 /**
@@ -61,7 +142,20 @@ function environmentsLine(r: DeployReport): string[] {
   const part = (e: { name: string; cluster: string }): string => {
     const units = r.apps.filter((a) => a.environment === e.name);
     const notStarted = units.find((a) => a.notStarted)?.notStarted;
-    const state = units.length === 0 ? '➖ nothing to deploy' : notStarted ? `⛔ not started: ${escapeMd(notStarted)}` : units.some((a) => a.held) ? '🔒 held' : units.every(appSucceeded) ? '✅ deployed' : '❌ failed';
+    const waiting = units.find((a) => a.waiting)?.waiting;
+    const promoted = units.find((a) => a.promotedBy)?.promotedBy;
+    const state =
+      units.length === 0
+        ? '➖ nothing to deploy'
+        : notStarted
+          ? `⛔ not started: ${escapeMd(notStarted)}`
+          : units.some((a) => a.held)
+            ? '🔒 held'
+            : waiting
+              ? `⏳ ${waitingText(waiting)}`
+              : units.every(appSucceeded)
+                ? `✅ deployed${promoted ? ` (promoted by @${promoted})` : ''}`
+                : '❌ failed';
     return `${mdCode(e.name)} (${mdCode(e.cluster)}) ${state}`;
   };
   const waves: string[][] = [];
@@ -112,6 +206,11 @@ export interface DeploymentsNote {
   coalesced: Coalesced[];
 }
 
+/** A waiting unit has not failed, nor deployed: `appSucceeded` is true for it, so callers ask this first. */
+export function appWaiting(a: AppDeployReport): boolean {
+  return a.waiting !== undefined;
+}
+
 export function appSucceeded(a: AppDeployReport): boolean {
   return a.notStarted === undefined && a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
 }
@@ -124,6 +223,7 @@ export function appLine(a: AppDeployReport): string {
   if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
   if (a.notDeployed) return `not deployed: ${a.notDeployed}`;
   if (a.notStarted) return `not started: ${a.notStarted}`;
+  if (a.waiting) return `${waitingText(a.waiting)}${a.waiting.kind === 'approval' && a.environment ? `: \`/mergeops promote ${a.app.split(' · ')[0]} ${a.environment}\` or the Promote button` : ''}`;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
@@ -198,7 +298,7 @@ function target(a: AppDeployReport): string {
 }
 
 function row(a: AppDeployReport): string {
-  return `| ${a.held ? '🔒' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
+  return `| ${a.held ? '🔒' : a.waiting ? '⏳' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
 }
 
 /**
@@ -221,6 +321,12 @@ function deploymentsLines(r: DeployReport, note: DeploymentsNote): string[] {
 }
 
 
+/** Which older waiting commits this one replaced: the newest commit that passed the environments before is the one promoted. */
+function replacedLines(r: DeployReport): string[] {
+  if (!r.replaced?.length) return [];
+  return [...r.replaced.map((x) => `⏭️ Replaces ${mdCode(x.sha.slice(0, 7))} as the commit waiting for ${mdCode(x.environment)}: the newest commit that passed the environments before it is the one promoted.`), ''];
+}
+
 /** A deploy check's summary stays under GitHub's 65,535 characters with room for a line of context. */
 export const DEPLOY_SUMMARY_LIMIT = 65_000;
 export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): CheckOutput {
@@ -234,6 +340,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
     '',
     ...unchangedLine(r),
     ...(note ? deploymentsLines(r, note) : []),
+    ...replacedLines(r),
   ];
   for (const a of r.apps) {
     const ps = appProblems(a);
@@ -248,10 +355,14 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
   const ok = r.apps.filter(appSucceeded).length;
   const held = r.apps.filter((a) => a.held).length;
   const notDeployed = r.apps.filter((a) => a.notDeployed).length;
+  const waiting = r.apps.filter((a) => a.waiting);
+  const waitingEnvs = [...new Set(waiting.map((a) => a.environment ?? a.app))];
   return {
     conclusion: failed ? 'failure' : held + notDeployed > 0 ? 'neutral' : 'success',
     title: failed
       ? `Deploy failed for ${r.apps.length - ok + (r.problems.length ? 1 : 0)} of ${Math.max(r.apps.length, 1)} apps`
+      : waiting.length > 0
+        ? `Waiting: ${waitingEnvs.map((e) => `${e} ${waitingText(waiting.find((a) => (a.environment ?? a.app) === e)?.waiting as Waiting)}`).join('; ')}${ok > waiting.length ? `; deployed ${ok - waiting.length}` : ''}`
       : held > 0
         ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
         : notDeployed > 0
@@ -283,7 +394,8 @@ export function formatDeployComment(r: DeployReport, checkUrl: string | undefine
   const failed = deployFailed(r);
   const onto = r.branch ? ` from ${mdCode(r.branch)}` : '';
   const held = r.apps.some((a) => a.held);
-  const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : held ? '🔒 held (locked)' : '✅ succeeded'}`;
+  const waiting = r.apps.some((a) => a.waiting);
+  const head = `### mergeops deploy of ${mdCode(r.sha.slice(0, 7))}${onto}: ${failed ? '❌ failed' : held ? '🔒 held (locked)' : waiting ? '⏳ waiting' : '✅ succeeded'}`;
   const lines = [head, ''];
   // A unit not started has no failure of its own: its row says which environment stopped it.
   const failing = r.apps.filter((a) => !a.held && !a.notStarted && !appSucceeded(a));
@@ -293,7 +405,7 @@ export function formatDeployComment(r: DeployReport, checkUrl: string | undefine
   }
   lines.push(...r.problems.map((p) => problemItem(r, null, p)));
   if (r.problems.length) lines.push('');
-  lines.push(...environmentsLine(r), '| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '', ...unchangedLine(r));
+  lines.push(...environmentsLine(r), '| | App | Target | Result |', '|:-:|---|---|---|', ...r.apps.map(row), '', ...unchangedLine(r), ...replacedLines(r));
   for (const a of failing) {
     lines.push(`#### ❌ ${mdCode(a.app)} → ${target(a)}`, '', ...appProblems(a).map((p) => problemItem(r, a, p)), '', `After the failure: ${stateAfter(a)}.`, '');
   }

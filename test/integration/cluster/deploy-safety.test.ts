@@ -203,4 +203,22 @@ describe('deploy path safety (real API server, faults injected)', () => {
     // The thief's Lease is left alone.
     expect(((await c.client.request<KubeObject & { spec: { holderIdentity: string } }>('GET', leaseUrl)).spec.holderIdentity)).toBe('thief');
   });
+  it('a Lease whose release failed (the API server did not answer) is given back when the engine stops, so the next writer does not wait it out', async () => {
+    const a = app(ns, { name: 'handback' });
+    const leaseUrl = `/apis/coordination.k8s.io/v1/namespaces/${invNs}/leases/${inventoryName(key('handback'))}`;
+    const first = engine('deploy', { durationS: 60 });
+    // Every DELETE of the Lease is cut off: the apply succeeds, its release does not.
+    proxy.rule = (r) => (r.method === 'DELETE' && r.path === leaseUrl ? 'drop' : undefined);
+    await first.apply(target(a), { rendered: [cm(ns, 'handback-a')] });
+    proxy.rule = null;
+    const held = await c.client.request<KubeObject & { spec: { holderIdentity: string } }>('GET', leaseUrl);
+    expect(held.spec.holderIdentity).toMatch(/^deploy\//);
+    // A graceful stop gives it back.
+    await first.close();
+    expect(await get(c, 'coordination.k8s.io/v1', 'Lease', invNs, inventoryName(key('handback')))).toBeNull();
+    // Another writer takes it at once: far inside the 60 s the Lease would otherwise last.
+    const started = Date.now();
+    await engine('cli', { durationS: 60, waitMs: 5_000 }).apply(target(a), { rendered: [cm(ns, 'handback-a', '2')] });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { foreignChange, lastWriter, watchKey } from '../../../src/cluster/watch.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import http from 'node:http';
+import { pino } from 'pino';
+import { KubeClient } from '../../../src/cluster/client.js';
+import { ResourceWatch, foreignChange, lastWriter, watchKey } from '../../../src/cluster/watch.js';
 import type { KubeObject } from '../../../src/objects.js';
 
 const labels = { 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/app': 'web', 'mergeops.dev/repo-id': '777' };
@@ -40,5 +44,46 @@ describe('watchKey', () => {
     expect(watchKey('apps/v1 Deployment shop/api')).toBe('apps/v1 Deployment shop');
     expect(watchKey('v1 Namespace shop')).toBe('v1 Namespace ');
     expect(watchKey('nonsense')).toBeNull();
+  });
+});
+
+describe('ResourceWatch: a silent connection', () => {
+  it('a watch that hears nothing (no event, no bookmark) for its idle limit is cut and resumed from its resourceVersion, not left hanging', async () => {
+    const watches: string[] = [];
+    const held: http.ServerResponse[] = [];
+    // An API server whose watch answers 200, streams one event, then goes silent: what a
+    // half-open connection looks like from this side.
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.searchParams.get('watch') !== 'true') {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ metadata: { resourceVersion: '7' }, items: [] }));
+        return;
+      }
+      watches.push(url.searchParams.get('resourceVersion') ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (watches.length === 1) res.write(`${JSON.stringify({ type: 'MODIFIED', object: { ...cm([]), metadata: { ...cm([]).metadata, resourceVersion: '8' } } })}\n`);
+      held.push(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const client = await KubeClient.create('c', kc);
+    const events: string[] = [];
+    const w = new ResourceWatch(client, '/api/v1/namespaces/shop/configmaps', { labelSelector: 'a=b', onEvent: (t) => void events.push(t), onGap: () => undefined, log: pino({ level: 'silent' }), idleMs: 300 });
+    try {
+      w.start();
+      const deadline = Date.now() + 10_000;
+      while (watches.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // The first watch from the list's version; the resumed one from the last event's.
+      expect(watches.slice(0, 2)).toEqual(['7', '8']);
+      expect(events).toEqual(['MODIFIED']);
+    } finally {
+      await w.stop();
+      for (const res of held) res.destroy();
+      client.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -9,7 +9,7 @@ import type { CommandJob } from '../../../src/commands/jobs.js';
 import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/locks.js';
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
 import { LOCK_REPREVIEW_LIMIT, neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
-import type { DeployJob, PreviewJob } from '../../../src/flows/jobs.js';
+import type { DeployJob, PreviewJob, WaitingPromotion } from '../../../src/flows/jobs.js';
 
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
 
@@ -259,5 +259,97 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
 
   it('a lock reason cannot ping people or break the locks table', () => {
     expect(neutralise('ask @ops | <b>now</b> `x`')).toBe("ask @\u200bops    b now /b  'x'");
+  });
+});
+
+describe('promote: the approval gate of an environment', () => {
+  const ENV_CONFIG = 'environments:\n  - name: staging\n    cluster: default\n  - name: prod-eu\n    cluster: default\n    approval: write\napps:\n  - name: web\n    path: deploy/{env}\n    namespace: shop\n  - name: api\n    path: api/{env}\n    namespace: shop\n';
+  const SHA = 'c'.repeat(40);
+  const waitingJob = (apps: string[]): WaitingPromotion => ({
+    job: { installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, sha: SHA, branch: 'main', defaultBranch: 'main', reason: 'promote', environments: ['prod-eu'], apps },
+    role: 'write',
+    since: '2026-01-01T10:00:00.000Z',
+  });
+
+  /** The Redis store's rules in memory: one waiting commit per environment, taken unit by unit. */
+  function withWaiting(t: ReturnType<typeof setup>, w: WaitingPromotion | null, extra: Partial<CommandDeps> = {}) {
+    const store = { current: w };
+    t.host.setConfig(ENV_CONFIG);
+    t.deps.approvals = {
+      take: async (_repoId, _branch, env, units, sha) => {
+        const cur = store.current;
+        if (!cur || cur.job.environments[0] !== env || (sha !== null && cur.job.sha !== sha)) return null;
+        const taken = cur.job.apps.filter((a) => units === 'all' || units.includes(a));
+        if (!taken.length) return null;
+        const left = cur.job.apps.filter((a) => !taken.includes(a));
+        store.current = left.length ? { ...cur, job: { ...cur.job, apps: left } } : null;
+        return { ...cur, job: { ...cur.job, apps: taken } };
+      },
+    };
+    Object.assign(t.deps, extra);
+    return store;
+  }
+
+  it("a reader is refused (readably, naming the role), a writer's promote enqueues the waiting commit's promotion for that app only", async () => {
+    const t = setup();
+    const store = withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));
+    t.host.roles.set('reader', 'read');
+    t.host.roles.set('writer', 'write');
+    expect((await runCommand(job('/mergeops promote web prod-eu', 'reader'), t.deps)).ok).toBe(false);
+    expect(t.host.replies.at(-1)?.body).toContain(':x: `promote` needs write access to this repository; @reader has read access (promoting `prod-eu` needs write: its approval)');
+    expect(t.deploys).toEqual([]);
+    const out = await runCommand(job('/mergeops promote web prod-eu', 'writer'), t.deps);
+    expect(out.ok).toBe(true);
+    expect(t.deploys).toEqual([{ job: expect.objectContaining({ sha: SHA, reason: 'promote', promotedBy: 'writer', environments: ['prod-eu'], apps: ['web · prod-eu'] }), id: `deploy-promote-9-${SHA}-prod-eu-42` }]);
+    expect(t.host.replies.at(-1)?.body).toContain(`:white_check_mark: Promoting ${SHA.slice(0, 7)} (waiting since 2026-01-01 10:00 UTC) to \`prod-eu\` for \`web · prod-eu\``);
+    // api keeps waiting; a second promote of web finds nothing.
+    expect(store.current?.job.apps).toEqual(['api · prod-eu']);
+    await runCommand(job('/mergeops promote web prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain(':x: nothing waits for `prod-eu` in `web`');
+    expect(t.lines.filter((l) => l['command'] === 'promote').map((l) => l['outcome'])).toEqual(['refused', 'done', 'refused']);
+  });
+
+  it("the operator's grant raises who may promote (commands: promote, requireApproval:), never lowers it", async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu']), {
+      clusters: new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false, commands: { promote: 'maintain' } }] }]]),
+    });
+    t.host.roles.set('writer', 'write');
+    t.host.roles.set('lead', 'admin');
+    await runCommand(job('/mergeops promote all prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain("`promote` needs maintain access to this repository; @writer has write access (promoting `prod-eu` needs maintain: the operator's raise of promote)");
+    t.deps.operatorApproval = () => 'admin';
+    t.host.roles.set('writer', 'maintain');
+    await runCommand(job('/mergeops promote all prod-eu', 'writer'), t.deps);
+    expect(t.host.replies.at(-1)?.body).toContain("needs admin access to this repository; @writer has maintain access (promoting `prod-eu` needs admin: its approval (the operator's requireApproval))");
+    expect((await runCommand(job('/mergeops promote all prod-eu', 'lead'), t.deps)).ok).toBe(true);
+    expect(t.deploys).toHaveLength(1);
+  });
+
+  it('refuses readably: an unknown environment, one without approval, an app not deployed there, a bad usage', async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu']));
+    t.host.roles.set('writer', 'write');
+    const reply = async (line: string) => (await runCommand(job(line, 'writer'), t.deps), t.host.replies.at(-1)?.body ?? '');
+    expect(await reply('/mergeops promote web prod')).toContain('no environment named `prod` in this repository\'s .github/mergeops.yml (environments: `staging`, `prod-eu`)');
+    expect(await reply('/mergeops promote web staging')).toContain('`staging` asks for no approval: it deploys on its own once the environments before it are healthy');
+    expect(await reply('/mergeops promote docs prod-eu')).toContain('no app named `docs` deploys to `prod-eu` (apps there: `web`, `api`)');
+    expect(await reply('/mergeops promote prod-eu')).toContain('Usage: `/mergeops promote <app|all> <environment>`');
+    expect(t.deploys).toEqual([]);
+  });
+
+  it('the Promote button promotes that check\'s commit (all its waiting units) and answers on its merged PR; a replaced commit is refused', async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));
+    t.host.roles.set('writer', 'write');
+    t.host.merged.set(SHA, 31);
+    const click = (sha: string): CommandJob => ({ installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, defaultBranch: 'main', actor: 'writer', source: { kind: 'button', sha, checkRunId: 5, identifier: 'mergeops-promote-1' } });
+    const old = 'd'.repeat(40);
+    t.host.merged.set(old, 30);
+    expect((await runCommand(click(old), t.deps)).ok).toBe(false);
+    expect(t.host.replies.find((r) => r.issue === 30)?.body).toContain(`@writer clicked **Promote to prod-eu** on the deploy of ${old.slice(0, 7)}.\n\n${old.slice(0, 7)} no longer waits for \`prod-eu\``);
+    expect((await runCommand(click(SHA), t.deps)).ok).toBe(true);
+    expect(t.deploys.map((d) => d.job.apps)).toEqual([['web · prod-eu', 'api · prod-eu']]);
+    expect(t.host.replies.find((r) => r.issue === 31)?.body).toContain(':white_check_mark: @writer clicked **Promote to prod-eu**');
   });
 });

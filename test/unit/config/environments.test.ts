@@ -133,8 +133,17 @@ apps:
     ]);
   });
 
+  it('reads approval: as the repository role that promotes the environment, and refuses one that is no role', () => {
+    const cfg = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: maintain\n')}  - name: web\n    path: w\n`);
+    expect(cfg.environments?.map((e) => [e.name, e.approval])).toEqual([
+      ['staging', undefined],
+      ['prod', 'maintain'],
+    ]);
+    expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: owner\n')}  - name: web\n    path: w\n`)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
+    expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: none\n')}  - name: web\n    path: w\n`)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
+  });
+
   it.each([
-    ['approval', 'approval: write', 'environments[1].approval: approval gates are not supported by this version of mergeops yet; remove approval: (a merge would otherwise deploy prod without the approval it asks for)'],
     ['promote', 'promote: pr', 'environments[1].promote: promotion pull requests are not supported by this version of mergeops yet; remove promote:'],
   ])('refuses %s: never accepted and ignored', (_key, line, message) => {
     expect(configError(`${TWO.replace('cluster: prod\n', `cluster: prod\n    ${line}\n`)}  - name: web\n    path: w\n`)).toContain(message);

@@ -102,6 +102,16 @@ export class FakeRepoHost implements RepoHost {
     Object.assign(this.mustCheck(id), { status: 'completed', conclusion: 'failure', output: { title, summary } });
   }
 
+  async holdCheck(name: CheckName, headSha: string, output: CheckOutput, id?: number): Promise<{ id: number; url?: string }> {
+    if (id !== undefined) {
+      Object.assign(this.mustCheck(id), { status: 'in_progress', output });
+      return { id, url: this.checkRunUrl(id) };
+    }
+    const made = this.nextId++;
+    this.checks.push({ id: made, name, headSha, status: 'in_progress', output });
+    return { id: made, url: this.checkRunUrl(made) };
+  }
+
   async progressCheck(id: number, title: string, summary: string): Promise<void> {
     Object.assign(this.mustCheck(id), { status: 'in_progress', output: { title, summary } });
   }
@@ -224,6 +234,20 @@ export class FakeRepoHost implements RepoHost {
 
   async branchHead(branch: string): Promise<string | null> {
     return this.branches.get(branch) ?? null;
+  }
+
+  /** The fake's commits record their parents: `sha` is on the branch when it is the head or an ancestor of it. */
+  async commitOnBranch(sha: string, branch: string): Promise<boolean> {
+    const seen = new Set<string>();
+    const queue = [this.branches.get(branch)];
+    while (queue.length) {
+      const at = queue.shift();
+      if (at === undefined || seen.has(at)) continue;
+      if (at === sha) return true;
+      seen.add(at);
+      queue.push(...(this.commits.get(at)?.parents ?? []));
+    }
+    return false;
   }
 
   async commitFiles(baseSha: string, files: FileChange[]): Promise<{ sha: string; tree: string }> {

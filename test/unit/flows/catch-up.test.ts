@@ -9,7 +9,7 @@ const HOUR = 3600_000;
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const at = (hoursAgo: number): number => NOW - hoursAgo * HOUR;
 let nextId = 1;
-const attempt = (guid: string, hoursAgo: number, status: string): HookDelivery => ({ id: nextId++, guid, deliveredAtMs: at(hoursAgo), status, event: 'push', installationId: 1 });
+const attempt = (guid: string, hoursAgo: number, status: string, event = 'push'): HookDelivery => ({ id: nextId++, guid, deliveredAtMs: at(hoursAgo), status, event, installationId: 1 });
 
 function setup(opts: { deliveries?: HookDelivery[]; lastRun?: number | null } = {}) {
   const host = new FakeRepoHost();
@@ -47,14 +47,32 @@ function setup(opts: { deliveries?: HookDelivery[]; lastRun?: number | null } = 
 describe('failedEvents: which webhook deliveries to ask GitHub for again', () => {
   it('one per event none of whose attempts succeeded, the newest attempt, oldest event first', () => {
     const list = [attempt('lost', 2, 'failed to connect'), attempt('lost', 1, 'failed to connect'), attempt('made-it', 3, 'failed to connect'), attempt('made-it', 2.5, 'OK'), attempt('fine', 1, 'OK'), attempt('refused', 4, 'Invalid HTTP Response: 500')];
-    expect(failedEvents(list, at(10)).map((d) => [d.guid, d.deliveredAtMs])).toEqual([
+    expect(failedEvents(list, at(10), NOW).map((d) => [d.guid, d.deliveredAtMs])).toEqual([
       ['refused', at(4)],
       ['lost', at(1)],
     ]);
   });
 
   it('leaves events older than the window alone', () => {
-    expect(failedEvents([attempt('old', 80, 'failed to connect')], at(72))).toEqual([]);
+    expect(failedEvents([attempt('old', 80, 'failed to connect')], at(72), NOW)).toEqual([]);
+  });
+
+  it('asks again for events that carry state whenever they failed, and for /mergeops comments and check-run buttons only while someone may still wait for the answer', () => {
+    const failed = 'failed to connect';
+    const list = [
+      attempt('push', 5, failed, 'push'),
+      attempt('pr', 5, failed, 'pull_request'),
+      attempt('install', 5, failed, 'installation_repositories'),
+      attempt('package', 5, failed, 'registry_package'),
+      attempt('old-command', 5, failed, 'issue_comment'),
+      attempt('old-button', 5, failed, 'check_run'),
+      attempt('fresh-command', 0.05, failed, 'issue_comment'),
+      // First tried 2 h ago, retried by hand a minute ago: the request is still 2 h old.
+      attempt('retried-command', 2, failed, 'issue_comment'),
+      attempt('retried-command', 1 / 60, failed, 'issue_comment'),
+      attempt('other', 1, failed, 'star'),
+    ];
+    expect(failedEvents(list, at(10), NOW).map((d) => d.guid)).toEqual(['push', 'pr', 'install', 'package', 'fresh-command']);
   });
 });
 

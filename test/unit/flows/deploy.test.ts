@@ -1,10 +1,11 @@
 import { ClusterUnreachableError } from '../../../src/cluster/client.js';
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
+import type { CheckOutput } from '../../../src/report/check.js';
 import { CHECK_NAMES } from '../../../src/check-names.js';
 import { runDeploy, type DeployDeps } from '../../../src/flows/deploy.js';
-import { reportDeploy, type DeployReportDeps } from '../../../src/flows/deploy-report.js';
-import type { DeployJob, DeployReportJob } from '../../../src/flows/jobs.js';
+import { reportDeploy, type DeployReportDeps, type OpenDeployCheck } from '../../../src/flows/deploy-report.js';
+import type { DeployJob, DeployReportJob, WaitingPromotion } from '../../../src/flows/jobs.js';
 import { checkDeployBranch } from '../../../src/policy/grants.js';
 import { FakeCluster } from '../fakes/cluster.js';
 import { FakeRepoHost, fakeHosts } from '../fakes/repo-host.js';
@@ -426,5 +427,106 @@ apps:
     await expect(runDeploy(job, deps)).rejects.toThrow(ClusterUnreachableError);
     // Only the environment that does not come after staging was applied; the job is retried whole.
     expect(cluster.applies.map((a) => a.app)).toEqual(['web · sandbox']);
+  });
+});
+
+describe('deploy flow with approval gates and soaks (environments)', () => {
+  const GATED = `environments:
+  - name: staging
+    cluster: staging
+  - name: prod-eu
+    cluster: eu
+    soak: 10m
+    approval: write
+  - name: dr
+    cluster: dr
+apps:
+  - name: web
+    path: web
+    namespace: web-{env}
+`;
+
+  /** A deploy with the worker's seams for soaks and approvals recorded, as the worker and Redis would keep them. */
+  function gated(files: Record<string, string>) {
+    const s = setup(files);
+    const continued: { job: DeployJob; atMs: number }[] = [];
+    const waiting = new Map<string, WaitingPromotion>();
+    s.deps.continueLater = async (job, atMs) => void continued.push({ job, atMs });
+    s.deps.awaitApproval = async (w) => {
+      const env = w.job.environments[0] as string;
+      const prev = waiting.get(env) ?? null;
+      waiting.set(env, w);
+      return prev && prev.job.sha !== w.job.sha ? prev : null;
+    };
+    return { ...s, continued, waiting };
+  }
+
+  it('staging applies; the soak is a delayed continuation (the job ends); after it prod-eu waits for approval; the promotion applies prod-eu, then dr follows', async () => {
+    const { cluster, deps, job, reports, continued, waiting } = gated({ '.github/mergeops.yml': GATED, 'web/cm.yaml': cm('web', 'a') });
+    const before = Date.now();
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging']);
+    // The job did not sleep for the soak: it handed the rest on, due ten minutes on.
+    expect(continued).toHaveLength(1);
+    expect(continued[0]?.job).toMatchObject({ sha: job.sha, reason: 'continue', environments: ['prod-eu', 'dr'], apps: ['web · prod-eu', 'web · dr'] });
+    expect(continued[0]?.atMs).toBeGreaterThanOrEqual(before + 600_000);
+    expect(reports[0]?.job.report.apps.map((a) => [a.app, a.waiting?.kind])).toEqual([
+      ['web · staging', undefined],
+      ['web · prod-eu', 'soak'],
+      ['web · dr', 'after'],
+    ]);
+    // Waiting is neither a Deployment nor a failure.
+    expect(reports[0]?.job.changed).toEqual(['web · staging']);
+
+    // The soak is over: prod-eu reaches its gate and waits for a person, durably.
+    await runDeploy(continued[0]?.job as DeployJob, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging']);
+    expect(waiting.get('prod-eu')).toMatchObject({ role: 'write', job: { sha: job.sha, reason: 'promote', environments: ['prod-eu', 'dr'], apps: ['web · prod-eu', 'web · dr'] } });
+    expect(reports[1]?.job.report.apps.map((a) => [a.app, a.waiting])).toEqual([
+      ['web · prod-eu', { kind: 'approval', role: 'write' }],
+      ['web · dr', { kind: 'after', environment: 'prod-eu' }],
+    ]);
+
+    // The promotion: prod-eu applies (no soak again), then dr on its own rule.
+    await runDeploy({ ...(waiting.get('prod-eu')?.job as DeployJob), promotedBy: 'writer' }, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging', 'web · prod-eu', 'web · dr']);
+    expect(reports[2]?.job.report.apps.map((a) => [a.app, a.promotedBy, a.waiting])).toEqual([
+      ['web · prod-eu', 'writer', undefined],
+      ['web · dr', undefined, undefined],
+    ]);
+  });
+
+  it("an operator's requireApproval holds an environment the repository does not gate (the stricter role wins)", async () => {
+    const { cluster, deps, job, waiting } = gated({ '.github/mergeops.yml': GATED.replace('    soak: 10m\n    approval: write\n', '    approval: write\n'), 'web/cm.yaml': cm('web', 'a') });
+    deps.operatorApproval = (_job, env) => (env.name === 'dr' ? 'admin' : env.name === 'prod-eu' ? 'maintain' : null);
+    await runDeploy(job, deps);
+    expect(waiting.get('prod-eu')?.role).toBe('maintain');
+    await runDeploy({ ...(waiting.get('prod-eu')?.job as DeployJob), promotedBy: 'lead' }, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging', 'web · prod-eu']);
+    expect(waiting.get('dr')?.role).toBe('admin');
+  });
+
+  it('a newer commit that passes staging replaces the waiting one, and its report says so; the check stays in progress with the Promote button', async () => {
+    const { host, deps, job, reports, waiting, report } = gated({ '.github/mergeops.yml': GATED.replace('    soak: 10m\n', ''), 'web/cm.yaml': cm('web', 'a') });
+    host.merged.set(job.sha, 41);
+    await runDeploy(job, deps);
+    const newer = host.push({ '.github/mergeops.yml': GATED.replace('    soak: 10m\n', ''), 'web/cm.yaml': cm('web', 'b') }, 'main');
+    host.merged.set(newer, 42);
+    await runDeploy({ ...job, sha: newer }, deps);
+    expect(waiting.get('prod-eu')?.job.sha).toBe(newer);
+    expect(reports[1]?.job.report.replaced).toEqual([{ environment: 'prod-eu', sha: job.sha }]);
+    const open = new Map<string, OpenDeployCheck>();
+    const openChecks = { get: async (_r: number, sha: string) => open.get(sha) ?? null, set: async (_r: number, sha: string, o: OpenDeployCheck) => void open.set(sha, o), clear: async (_r: number, sha: string) => void open.delete(sha) };
+    await report(0, { openChecks });
+    const first = host.checks.at(-1);
+    expect(first).toMatchObject({ headSha: job.sha, status: 'in_progress' });
+    expect((first?.output as CheckOutput | undefined)?.actions).toEqual([{ label: 'Promote to prod-eu', description: `Apply ${job.sha.slice(0, 7)} to prod-eu (write)`, identifier: 'mergeops-promote-1' }]);
+    await report(1, { openChecks });
+    // The older commit's check ends (its buttons gone) and its PR hears which PR replaced it.
+    expect(host.checks.find((c) => c.headSha === job.sha)).toMatchObject({ status: 'completed', conclusion: 'neutral' });
+    expect((host.checks.find((c) => c.headSha === job.sha)?.output as CheckOutput | undefined)?.actions).toEqual([]);
+    expect(host.comments.find((c) => c.issue === 41 && c.body.includes('replaced by #42'))).toBeDefined();
+    expect(host.checks.find((c) => c.headSha === newer)).toMatchObject({ status: 'in_progress' });
+    expect(host.checks.find((c) => c.headSha === newer)?.output?.summary).toContain(`Replaces <code>${job.sha.slice(0, 7)}</code> as the commit waiting for <code>prod-eu</code>`);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { groupKind, kindNameProblem, type Grant } from '../../../src/config/clusters.js';
-import { checkApprovalRequired, checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp, identityFor } from '../../../src/policy/grants.js';
+import { approvalRole, checkApprovalRequired, requiredApproval, checkDeployBranch, checkGrants, checkNamespaceMetadata, globToRegExp, identityFor } from '../../../src/policy/grants.js';
 import type { KubeObject } from '../../../src/objects.js';
 import { UserError } from '../../../src/errors.js';
 
@@ -195,14 +195,25 @@ describe('grants per environment: which branches deploy where, and approvals the
     expect(checkDeployBranch('acme/shop', 'main', 'main', 'k', [grant({ repos: ['acme/*'] })], 'qa')).toBeNull();
   });
 
-  it('refuses a deploy a grant requires an approval for (approvals do not exist yet), and only that one', () => {
-    const approval = [grant({ repos: ['acme/*'], environments: ['prod-*'], requireApproval: 'maintain' }), grant({ repos: ['acme/*'], environments: ['staging'] })];
-    expect(checkApprovalRequired('acme/shop', 'k', approval, 'staging')).toBeNull();
-    expect(checkApprovalRequired('acme/shop', 'k', approval, 'prod-eu')?.rule).toContain(
-      'the operator requires an approval (maintain) for every deploy of acme/shop to environment "prod-eu" (cluster "k"), and this version of mergeops cannot hold a deploy for approval yet, so nothing was applied',
+  it("an operator's requireApproval holds environments (the strictest covering grant wins) and refuses apps without environments", () => {
+    const approval = [grant({ repos: ['acme/*'], environments: ['prod-*'], requireApproval: 'maintain' }), grant({ repos: ['acme/*'], environments: ['prod-eu'], requireApproval: 'admin' }), grant({ repos: ['acme/*'], environments: ['staging'] })];
+    expect(requiredApproval('acme/shop', approval, 'staging')).toBeNull();
+    expect(requiredApproval('acme/shop', approval, 'prod-us')).toBe('maintain');
+    expect(requiredApproval('acme/shop', approval, 'prod-eu')).toBe('admin');
+    expect(requiredApproval('other/x', approval, 'prod-eu')).toBeNull();
+    // An environment waits for the promotion instead of being refused.
+    expect(checkApprovalRequired('acme/shop', 'k', approval, 'prod-eu')).toBeNull();
+    expect(checkApprovalRequired('acme/shop', 'k', [grant({ repos: ['acme/*'], requireApproval: 'write' })])?.rule).toContain(
+      'the operator requires an approval (write) for every deploy of acme/shop to cluster "k", and only an environment can wait for one',
     );
-    expect(checkApprovalRequired('other/x', 'k', approval, 'prod-eu')).toBeNull();
-    expect(checkApprovalRequired('acme/shop', 'k', [grant({ repos: ['acme/*'], requireApproval: 'write' })])?.rule).toContain('to cluster "k"');
+  });
+
+  it('the role that promotes an environment is the stricter of approval: and requireApproval:', () => {
+    expect(approvalRole(undefined, null)).toBeNull();
+    expect(approvalRole('write', null)).toBe('write');
+    expect(approvalRole(undefined, 'maintain')).toBe('maintain');
+    expect(approvalRole('read', 'maintain')).toBe('maintain');
+    expect(approvalRole('admin', 'maintain')).toBe('admin');
   });
 });
 
