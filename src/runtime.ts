@@ -24,7 +24,7 @@ import { DefaultsCache } from './queue/defaults-cache.js';
 import { startPreviewWorker } from './queue/preview-worker.js';
 import { ImageIndex } from './queue/image-index.js';
 import { enqueueImageEvents, startImageWorkers } from './queue/image-worker.js';
-import type { PreviewJob } from './flows/jobs.js';
+import type { DeployJob, DeployReportJob, PreviewJob } from './flows/jobs.js';
 import { appBotLogin } from './github/comments.js';
 import { octokitHosts } from './github/host.js';
 import { Engine } from './engine/engine.js';
@@ -35,7 +35,7 @@ import { LockStore, exposeLocks } from './commands/locks.js';
 import { CommandRateLimiter } from './commands/rate-limit.js';
 import { createCommandQueue, enqueueCommand, startCommandWorker } from './queue/command-worker.js';
 import { OctokitCommandHost } from './github/command-host.js';
-import { LOCKS_CHECK, locksCheck } from './commands/run.js';
+import { LOCKS_CHECK, locksCheck, type CommandDeps } from './commands/run.js';
 import { mergeGroupPreviewJobId } from './queue/jobs.js';
 import { loadNotifications } from './notify/config.js';
 import { Notifier, createNotifyQueue, startNotifyWorker } from './notify/worker.js';
@@ -44,6 +44,13 @@ import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
 import { startCatchUpWorker } from './queue/catch-up-worker.js';
 import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
+import { DashboardQueue, createDashboardQueue, startDashboardWorker } from './queue/dashboard-worker.js';
+import { DashboardState } from './queue/dashboard-state.js';
+import { OctokitDashboardHost } from './github/dashboard-host.js';
+import type { DashboardActionJob } from './commands/dashboard.js';
+import type { CommandJob } from './commands/jobs.js';
+import type { DashboardDrift } from './flows/dashboard.js';
+import type { DashboardDeploy } from './report/dashboard.js';
 
 export interface Runtime {
   server?: FastifyInstance;
@@ -78,6 +85,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       ? new Queue<OnboardJob>(ONBOARDING_QUEUE, { connection, prefix: settings.redisPrefix, defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } } })
       : null;
   if (onboardQueue) queues.all.push(onboardQueue);
+  // Deploy dashboards (operator option, on by default for repositories that opt in).
+  const dashboardQueue = settings.dashboard !== 'off' ? createDashboardQueue(connection, settings.redisPrefix) : null;
+  if (dashboardQueue) queues.all.push(dashboardQueue);
+  const webDashboards = dashboardQueue ? new DashboardQueue(dashboardQueue, new DashboardState(redis, settings.redisPrefix), settings.dashboardDelayMs) : null;
   const locks = new LockStore(redis, settings.redisPrefix);
   // A push to a defaults repository retires the cached organisation defaults (web side).
   const webDefaults = new DefaultsCache(redis, settings.redisPrefix);
@@ -101,6 +112,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       await commandQueue.close();
       await notifyQueue.close();
       await onboardQueue?.close();
+      await dashboardQueue?.close();
       unexposeLocks();
       redis.disconnect();
       connection.disconnect();
@@ -179,12 +191,17 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
       log,
       caps: settings.caps,
+      rolloutAnalysis: settings.rolloutAnalysis !== 'off',
       isLatestHead: (job) => jobPreviews.isLatestHead(job),
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
     });
     const deployReports = new DeployReports(connection, settings.redisPrefix);
+    // The dashboard's records are kept for every repository (a dashboard turned on later
+    // shows the history); a render is asked for only where dashboards can be on at all.
+    const dashboardState = new DashboardState(connection, settings.redisPrefix);
+    const dashboards = dashboardQueue ? new DashboardQueue(dashboardQueue, dashboardState, settings.dashboardDelayMs) : null;
     // Commits waiting for an environment's promotion, and their checks left in progress: durable, shared by every worker.
     const approvals = new ApprovalStore(connection, settings.redisPrefix);
     const openChecks = new OpenDeployChecks(connection, settings.redisPrefix);
@@ -223,13 +240,20 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
+      ...(dashboards
+        ? {
+            dashboard: async (job: DeployReportJob, entry: DashboardDeploy) => {
+              await dashboardState.recordDeploy(job.repoId, entry);
+              await dashboards.touch(job);
+            },
+          }
+        : {}),
     });
-    const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
-      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin, defaults }),
+    // What commands need, shared by the comment commands and the dashboard's boxes.
+    const commandDeps: Omit<CommandDeps, 'host' | 'log'> = {
       locks: jobLocks,
       rate: new CommandRateLimiter(connection, settings.redisPrefix, settings.commandRate),
       clusters: targets,
-      log,
       enqueuePreview: async (job, jobId) => {
         // The comment is the command's answer too: this run must be allowed to edit it.
         await jobPreviews.setHead(job, Date.now());
@@ -242,7 +266,25 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
       approvals,
       operatorApproval: (repo, env) => requiredApproval(repo, grantsOf(env.cluster), env.name),
+    };
+    const commandWorker = startCommandWorker(connection, settings.redisPrefix, workerLimits, {
+      ...commandDeps,
+      log,
+      host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin, defaults }),
+      ...(dashboards ? { changed: async (job: CommandJob) => void (await dashboards.touch(job)) } : {}),
     });
+    const dashboardWorker = dashboards
+      ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
+          host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
+          render: { locks: (repoId) => jobLocks.list(repoId), deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit) },
+          commands: commandDeps,
+          state: dashboardState,
+          queue: dashboards,
+          mode: settings.dashboard,
+          log,
+        })
+      : null;
+    if (dashboardWorker) closers.push(() => dashboardWorker.close());
     const driftWorker = await startDriftWorker(
       connection,
       settings.redisPrefix,
@@ -257,6 +299,13 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         enqueueHeal: (job) => enqueueHeal(queues, job),
         notify,
         alerts: new DriftAlertState(connection, settings.redisPrefix),
+        ...(dashboards
+          ? {
+              dashboard: async (d: DeployJob & { app: string }, drift: DashboardDrift | null) => {
+                if (await dashboardState.recordDrift(d.repoId, d.app, drift)) await dashboards.touch(d);
+              },
+            }
+          : {}),
       },
       { clusters, names: [...targets.keys()], ownership: new WatchOwnership(connection, settings.redisPrefix) },
     );
@@ -322,6 +371,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         defaultsPushed: (installationId, owner, repo) => webDefaults.pushed(installationId, owner, repo),
         imageEvents: (events) => enqueueImageEvents(queues, index, events),
         enqueueCommand: (job) => enqueueCommand(commandQueue, job),
+        ...(webDashboards ? { dashboardTicked: (job: DashboardActionJob) => webDashboards.act(job) } : {}),
         enqueueMergeGroup: async (job) => {
           const jobId = mergeGroupPreviewJobId(job);
           if (await queues.preview.getJob(jobId)) return false;

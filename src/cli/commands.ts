@@ -5,6 +5,7 @@ import { loadClusterTargets } from '../config/clusters.js';
 import { REPO_CONFIG_PATH, type App, type RepoConfig } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
+import { CHECK_LABELS, analyzeRollout, type RolloutEntry } from '../diff/rollout.js';
 import type { ObjectDiff } from '../diff/types.js';
 import { renderTarget, type AppTarget, type Engine } from '../engine/engine.js';
 import { readConfig } from '../engine/revision.js';
@@ -99,9 +100,12 @@ export function makeLogger(env: NodeJS.ProcessEnv): Logger {
 
 export async function diff(engine: Engine, t: AppTarget, rendered: RenderedObject[], output: string, io: CliIo): Promise<number> {
   const { app, key } = t;
-  const { plan, problems, warnings } = await engine.plan(t, { rendered });
+  const { plan, problems, warnings, facts } = await engine.plan(t, { rendered, rollout: true });
   const diffs: ObjectDiff[] = diffPlan(plan.objects, plan.orphans, plan.ours);
+  // The preview's rollout analysis, the same facts read the same way.
+  const rollout = problems.length ? [] : analyzeRollout({ objects: plan.objects, orphans: plan.orphans, app, ...(facts ? { facts } : {}) });
   for (const w of warnings) io.stderr(`warning: ${problemLine(w)}\n`);
+  for (const u of facts?.unread ?? []) io.stderr(`warning: rollout: could not read ${u}; its checks were skipped\n`);
   if (output === 'json') {
     io.stdout(`${JSON.stringify(diffs, null, 2)}\n`);
   } else if (output === 'markdown') {
@@ -109,15 +113,23 @@ export async function diff(engine: Engine, t: AppTarget, rendered: RenderedObjec
     const drift = problems.length ? [] : detectDrift(plan.objects, plan.ours);
     const appReport: AppReport = { app: app.name, cluster: app.cluster, diffs, problems, drift, warnings, merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
     if (app.namespace) appReport.namespace = app.namespace;
+    if (rollout.length) appReport.rollout = rollout;
     const report: PreviewReport = { repo: key.repo, sha: 'local', apps: [appReport], problems: [], at: new Date().toISOString() };
     const text = formatComment(report).join('\n');
     io.stdout(text.endsWith('\n') ? text : `${text}\n`);
   } else {
     io.stdout(formatUnified(diffs, { color: wantsColor(io.isTTY ?? false, io.env) }));
+    if (rollout.length) io.stdout(rolloutText(rollout));
   }
+  if (output === 'json' && rollout.length) io.stderr(rolloutText(rollout));
   if (problems.length) {
     for (const p of problems) io.stderr(`error: ${problemLine(p)}\n`);
     io.stderr(`mergeops: ${problems.length} object${problems.length > 1 ? 's' : ''} of app "${app.name}" failed the dry-run (listed above); fix ${problems.length > 1 ? 'them' : 'it'} and run again\n`);
+    return 1;
+  }
+  const failing = rollout.flatMap((e) => e.findings.filter((f) => f.fails));
+  if (failing.length) {
+    io.stderr(`mergeops: ${failing.length} rollout finding${failing.length > 1 ? 's' : ''} of app "${app.name}" fail the preview (failOn: ${[...new Set(failing.map((f) => f.check))].join(', ')}); listed above\n`);
     return 1;
   }
   return diffs.some((d) => d.action !== 'unchanged') ? 2 : 0;
@@ -231,4 +243,14 @@ export async function listApps(config: RepoConfig, dir: string, output: string, 
   const width = Object.fromEntries(cols.map((c) => [c, Math.max(...all.map((r) => String(r[c]).length))])) as Record<keyof typeof head, number>;
   io.stdout(all.map((r) => cols.map((c, i) => (i === cols.length - 1 ? String(r[c]) : String(r[c]).padEnd(width[c]))).join('   ').trimEnd()).join('\n') + '\n');
   return 0;
+}
+
+/** The Rollout lines as the terminal shows them: one per workload, its findings indented. */
+export function rolloutText(entries: RolloutEntry[]): string {
+  const lines = ['', 'Rollout:'];
+  for (const e of entries) {
+    lines.push(`  ${e.ref}${e.source ? ` (${e.source.file}:${e.source.line})` : ''}: ${e.line.replace(/`/g, '')}`);
+    for (const f of e.findings) lines.push(`    ${f.fails ? 'error' : 'warning'}: ${f.check} (${CHECK_LABELS[f.check]}): ${f.message.replace(/`/g, '')}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

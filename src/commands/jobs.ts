@@ -26,6 +26,13 @@ export type CommandSource =
       sha: string;
       checkRunId: number;
       identifier: string;
+    }
+  | {
+      kind: 'dashboard';
+      /** The dashboard issue whose box was ticked. */
+      issue: number;
+      /** The webhook delivery and box: what makes the ids of the jobs this action enqueues. */
+      tag: string;
     };
 
 export interface CommandJob extends CommandRepo {
@@ -36,7 +43,13 @@ export interface CommandJob extends CommandRepo {
 
 /** A redelivered comment or click must not run twice; ids may not contain ":". */
 export function commandJobId(j: CommandJob): string {
+  if (j.source.kind === 'dashboard') return `command-${j.repoId}-dashboard-${j.source.tag}`;
   return j.source.kind === 'comment' ? `command-${j.repoId}-comment-${j.source.commentId}` : `command-${j.repoId}-button-${j.source.checkRunId}-${j.actor}-${Date.now()}`;
+}
+
+/** What makes the ids of jobs a command enqueues (re-previews) its own: the comment, or the dashboard tick. */
+export function sourceTag(j: CommandJob): string {
+  return j.source.kind === 'comment' ? String(j.source.commentId) : j.source.kind === 'dashboard' ? j.source.tag : '0';
 }
 
 /** The check run action a failed deploy offers; GitHub caps identifiers at 20 characters. */

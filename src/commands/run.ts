@@ -11,7 +11,7 @@ import type { DeployJob, PreviewJob, WaitingPromotion } from '../flows/jobs.js';
 import { promoteActionIndex } from '../report/deploy.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
-import type { CommandJob } from './jobs.js';
+import { sourceTag, type CommandJob } from './jobs.js';
 import { ALL_APPS, type Lock, type LockStore, type PendingDeploy } from './locks.js';
 import { appsOf, bindCommand, parseComment, type Command } from './parse.js';
 import { authorize, requiredPermission } from './permissions.js';
@@ -83,6 +83,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
     const index = promoteActionIndex(job.source.identifier);
     return index === null ? runRollbackButton(job, job.source, deps) : runPromoteButton(job, job.source, index, deps);
   }
+  if (job.source.kind === 'dashboard') throw new Error('a dashboard box runs through runDashboardCommand');
   const src = job.source;
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, issue: src.issue, actor: job.actor, flow: 'command' });
   const parsed = parseComment(src.line);
@@ -147,11 +148,58 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
   }
 }
 
+/** A command a dashboard box stands for: the same grants, permission rules, work and audit as its comment. */
+export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string };
+
+/**
+ * A ticked dashboard box, run as the command it stands for (`unlock web`, `deploy web`) under
+ * the same rules: the apps' grants, the permission the command needs (raised by the
+ * operator's grants), then the command itself. Returns what to say in the dashboard; a
+ * refusal is `ok: false`, never a throw. `decided` runs once the action is allowed and
+ * before it acts: false there (the box was acted on already) stops it with nothing said.
+ */
+export async function runDashboardCommand(
+  job: CommandJob & { source: { kind: 'dashboard' } },
+  config: RepoConfig,
+  command: BoxCommand,
+  deps: CommandDeps,
+  decided: () => Promise<boolean>,
+): Promise<{ ok: boolean; text: string } | null> {
+  const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, issue: job.source.issue, actor: job.actor, flow: 'dashboard' });
+  const ctx: Context = { job, config, deps, pull: null, issue: job.source.issue };
+  const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
+  try {
+    const byName = new Map(config.apps.map((a) => [a.name, a]));
+    const targets = command.apps === 'all' ? config.apps : command.apps.map((n) => byName.get(n)).filter((a): a is App => a !== undefined);
+    if (command.apps !== 'all' && targets.length !== command.apps.length) throw new Refusal(`no app named ${command.apps.map((a) => `\`${a}\``).join(', ')} in .github/mergeops.yml on \`${job.defaultBranch}\` any more`);
+    const refused = targets.flatMap((a) => {
+      const g = grantOf(a, `${job.owner}/${job.repo}`, deps.clusters);
+      return g.ok ? [] : [g.reason];
+    });
+    if (refused.length > 0) throw new Refusal(refused.join('\n'));
+    const need = requiredPermission(command.name, command.apps === 'all' ? [...overrides.values()].flat() : targets.flatMap((a) => overrides.get(a.name) ?? []));
+    const permission = await deps.host.permission(job.actor);
+    const decision = authorize(command.name, need, { login: job.actor, permission, forkAuthor: false });
+    if (!decision.allowed) throw new Refusal(decision.reason);
+    if (!(await decided())) {
+      audit(log, job, command.name, 'already-done', { via: 'dashboard' });
+      return null;
+    }
+    const text = command.name === 'deploy' && command.rerun ? await rerunCommit(ctx, targets, command.rerun) : await execute(ctx, command, targets, log);
+    audit(log, job, command.name, 'done', { apps: targets.map((a) => a.name), permission, via: 'dashboard' });
+    return { ok: true, text };
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    audit(log, job, command.name, 'refused', { reason: err.message, via: 'dashboard' });
+    return { ok: false, text: err.message };
+  }
+}
+
 /**
  * `.github/mergeops.yml` on the default branch: commands act on what was reviewed and
  * merged, never on what a PR proposes. Null when there is none; a problem text when invalid.
  */
-async function readConfig(host: CommandHost, ref: string): Promise<RepoConfig | null | { problem: string }> {
+export async function readConfig(host: CommandHost, ref: string): Promise<RepoConfig | null | { problem: string }> {
   const text = await host.readFile(REPO_CONFIG_PATH, ref);
   if (text === null) return null;
   try {
@@ -261,7 +309,7 @@ async function preview(ctx: Context, apps: App[] | null): Promise<string> {
     ...(apps ? { apps: apps.map((a) => a.name) } : {}),
   };
   // A new id per command: the commit's first preview ran already, this one must run again.
-  const id = `preview-${j.repoId}-${pull.number}-${pull.headSha}-command-${ctx.job.source.kind === 'comment' ? ctx.job.source.commentId : 0}`;
+  const id = `preview-${j.repoId}-${pull.number}-${pull.headSha}-command-${sourceTag(ctx.job)}`;
   await ctx.deps.enqueuePreview(job, id);
   const which = apps ? apps.map((a) => `\`${a.name}\``).join(', ') : 'every app of this pull request';
   return `Re-running the preview of ${pull.headSha.slice(0, 7)} for ${which} against the live cluster; the preview comment and the \`mergeops / preview\` check update when it is done.`;
@@ -290,6 +338,28 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
     const job: DeployJob = { installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, sha: plan.sha, branch: plan.branch, defaultBranch: j.defaultBranch, reason: 'command', apps: plan.apps };
     await ctx.deps.enqueueDeploy(job, `deploy-command-${j.repoId}-${plan.sha}-${(ctx.deps.now ?? Date.now)()}`);
     lines.push(`Re-applying ${plan.sha.slice(0, 7)} (the last deployed commit) for ${plan.apps.map((a) => `\`${a}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * A failed deploy of `sha` run again for `apps` (GitHub's "Re-run" on the deploy check, from
+ * the dashboard): only while `sha` is still its branch's newest commit, so the cluster never
+ * goes back; a locked app is refused as `deploy` refuses it.
+ */
+async function rerunCommit(ctx: Context, apps: App[], sha: string): Promise<string> {
+  const j = ctx.job;
+  for (const app of apps) {
+    const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
+    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; unlock it first`);
+  }
+  const lines: string[] = [];
+  for (const branch of [...new Set(apps.map((a) => a.branch))]) {
+    const names = apps.filter((a) => a.branch === branch).map((a) => a.name);
+    if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch, sha }))) throw new Refusal(`a newer commit than ${sha.slice(0, 7)} was pushed to \`${branch}\` since; it deploys instead (the cluster never goes back)`);
+    const job: DeployJob = { installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, sha, branch, defaultBranch: j.defaultBranch, reason: 'command', apps: names };
+    await ctx.deps.enqueueDeploy(job, `deploy-rerun-${j.repoId}-${sha}-${sourceTag(j)}`);
+    lines.push(`Re-running the deploy of ${sha.slice(0, 7)} for ${names.map((a) => `\`${a}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
   }
   return lines.join('\n');
 }
@@ -343,7 +413,7 @@ async function repreviewOpenPulls(ctx: Context, apps: string[], change: string):
   const affected = apps.includes(ALL_APPS) ? ctx.config.apps : ctx.config.apps.filter((a) => apps.includes(a.name));
   const branches = [...new Set(affected.map((a) => a.branch))].sort();
   const j = ctx.job;
-  const tag = ctx.job.source.kind === 'comment' ? ctx.job.source.commentId : 0;
+  const tag = sourceTag(ctx.job);
   const lines: string[] = [];
   for (const branch of branches) {
     const pulls = await ctx.deps.host.openPulls(branch, LOCK_REPREVIEW_LIMIT);

@@ -3,6 +3,7 @@ import { parseYamlDocuments } from '../yaml.js';
 import { RenderError } from '../errors.js';
 import { ConfigError, anyMapping, bool, check, describe, duration, fail, isObj, list, mapping, str, unset, type Obj } from './validate.js';
 import { NO_DEFAULTS, mergeConfig, type ConfigDefaults } from './merge.js';
+import { ROLLOUT_CHECKS, type RolloutCheck } from '../rollout-checks.js';
 import { PERMISSION_LEVELS, isPermission, type Permission } from './command-permissions.js';
 
 export const REPO_CONFIG_PATH = '.github/mergeops.yml';
@@ -17,6 +18,8 @@ const DEFAULT_WAIT_MS = 300_000;
 const ADOPT_REF = /^[A-Za-z][A-Za-z0-9]*\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$/;
 /** `owner/repo` (any app of it) or `owner/repo/app` (`web.staging` for one environment of it): who a `release:` hands an object to. */
 const RELEASE_TO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+(\/[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?)?$/;
+/** What `failOn:` may name: the dry-run's warnings, or a finding of the rollout analysis. */
+const FAIL_ON = new RegExp(`^(warnings|${ROLLOUT_CHECKS.join('|')})$`);
 const CONFLICTS_HINT = 'overwrite (Git wins, the default) or fail (keep fields other managers set)';
 /** Where an app's `path`, `namespace` and Helm values files name the environment they are expanded for. */
 export const ENV_TOKEN = '{env}';
@@ -56,7 +59,12 @@ const appShape = {
   ),
   force: unset(bool()).describe('Older spelling of conflicts, kept for compatibility: true is overwrite, false is fail.'),
   createNamespace: unset(bool()).describe("Create the app's namespace first (labelled as this app's) when it does not exist; it must be granted (default: false)."),
-  failOn: unset(list(str(/^warnings$/, 'the only value is warnings'))).describe("[warnings]: the API server's warnings on the dry-run (deprecated APIs, Pod Security warn, policy Warn) fail the preview and the deploy."),
+  failOn: unset(list(str(FAIL_ON, `warnings or a rollout check: ${ROLLOUT_CHECKS.join(', ')}`))).describe(
+    `What fails the preview: warnings (the API server's warnings on the dry-run — deprecated APIs, Pod Security warn, policy Warn — fail the preview and the deploy), or a rollout check of the preview (${ROLLOUT_CHECKS.join(', ')}).`,
+  ),
+  restartOnConfigChange: unset(bool()).describe(
+    'Restart a workload\'s pods when a ConfigMap or Secret of the render that they read changes: mergeops sets the pod-template annotation mergeops.dev/config-hash to a hash of those configs (default: false).',
+  ),
   adopt: unset(list(str(ADOPT_REF, 'Kind/namespace/name (or Kind/name for a cluster-scoped object), e.g. ConfigMap/shop/payments-config'))).describe(
     'Live objects this app may take over although it did not create them (Kind/namespace/name). Without it such an object is refused, never adopted silently.',
   ),
@@ -205,6 +213,9 @@ export const repoConfigFileSchema = mapping({
   environments: unset(list(environmentSchema)).describe('Where apps deploy, in rollout order: each a cluster (and {env} in app paths); a merge applies them in waves.'),
   apps: unset(list(appSchema)).describe('The apps this repository deploys.'),
   images: unset(list(imageRuleSchema)).describe('Images to keep current with bump pull requests.'),
+  dashboard: unset(bool()).describe(
+    'Keep a deploy dashboard issue in this repository: every app × environment, recent deploys, and checkboxes that unlock, re-deploy and re-run (default: false, or true when the operator turns dashboards on for every repository).',
+  ),
 });
 
 /** The file's schema with this repository's defaults (an app's branch defaults to the default branch). */
@@ -234,7 +245,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       if (!environments) {
         const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
         const names = apps.map((a) => a.name);
-        return { apps, images: (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names })) };
+        return { apps, images: (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
       }
       // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
       const units = entries.flatMap((a, i) => {
@@ -243,7 +254,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       });
       const unitsOf = (names: string[]): string[] => units.filter((u) => names.includes(u.unit?.app ?? u.name)).map((u) => u.name);
       const images = (c.images ?? []).map((r) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name)) }));
-      return { apps: units, images, environments };
+      return { apps: units, images, environments, ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
     });
 }
 
@@ -260,10 +271,11 @@ function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
     // `force:` is the older spelling: true was "take over" (now the default), false "fail".
     conflicts: (a.conflicts ?? (a.force === false ? 'fail' : 'overwrite')) as 'overwrite' | 'fail',
     createNamespace: a.createNamespace ?? false,
-    failOn: (a.failOn ?? []) as 'warnings'[],
+    failOn: (a.failOn ?? []) as ('warnings' | RolloutCheck)[],
     adopt: a.adopt ?? [],
     ...(a.release?.length ? { release: a.release.map((r) => (r.to ? { object: r.object, to: r.to } : { object: r.object })) } : {}),
     selfHeal: a.selfHeal ?? false,
+    ...(a.restartOnConfigChange ? { restartOnConfigChange: true as const } : {}),
     ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
     ...(a.namespace ? { namespace: a.namespace } : {}),
     ...(a.helm ? { helm: a.helm } : {}),
@@ -429,6 +441,8 @@ export interface RepoConfig {
   environments?: Environment[];
   /** The defaults files the config was built on (the preview's footer names them). */
   defaultsFrom?: string[];
+  /** `dashboard:` as written: true or false decides, absent follows the operator (MERGEOPS_DASHBOARD). */
+  dashboard?: boolean;
 }
 export type HelmSettings = NonNullable<App['helm']>;
 export type ImageRule = RepoConfig['images'][number];

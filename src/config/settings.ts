@@ -45,6 +45,8 @@ export interface Settings {
   adminPassword?: string;
   /** pr: open one onboarding PR (a detected config) per installed repository without one. */
   onboarding?: 'off' | 'pr';
+  /** off: previews leave out the rollout analysis and its reads of quotas, LimitRanges, PDBs and HPAs. */
+  rolloutAnalysis?: 'on' | 'off';
   /** Notification receivers and their routing (MERGEOPS_NOTIFICATIONS file). */
   notificationsFile?: string;
   /** Credentials and TLS per registry host (MERGEOPS_REGISTRIES file). */
@@ -65,6 +67,10 @@ export interface Settings {
   webhookInflightBytes: number;
   /** What one repository's config may ask of the workers and the API server. */
   caps: RepoCaps;
+  /** Deploy dashboard issues: off, only repositories whose config says `dashboard: true`, or all (unless `dashboard: false`). */
+  dashboard: 'off' | 'opt-in' | 'all';
+  /** How long a dashboard waits for more changes before it is written: changes within it are one edit. */
+  dashboardDelayMs: number;
 }
 
 /** A whole number of the environment; unset or empty is the default. */
@@ -143,6 +149,9 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_REGISTRY_WEBHOOK_SECRET: text(),
   MERGEOPS_NOTIFICATIONS: text(),
   MERGEOPS_ONBOARDING: z.enum(['off', 'pr'], { error: 'expected off or pr' }).default('off'),
+  MERGEOPS_ROLLOUT_ANALYSIS: z.enum(['on', 'off'], { error: 'expected on or off' }).default('on'),
+  MERGEOPS_DASHBOARD: z.enum(['off', 'opt-in', 'all'], { error: 'expected off, opt-in or all' }).default('opt-in'),
+  MERGEOPS_DASHBOARD_DELAY_MS: whole(10_000),
   GHE_HOST: text(),
   GHE_PROTOCOL: z.string().default('https'),
 });
@@ -187,10 +196,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       renderMemoryBytes: e.MERGEOPS_RENDER_MEMORY_BYTES,
       maxWaitMs: e.MERGEOPS_MAX_WAIT_MS,
     },
+    dashboard: e.MERGEOPS_DASHBOARD,
+    dashboardDelayMs: e.MERGEOPS_DASHBOARD_DELAY_MS,
   };
   if (e.MERGEOPS_REGISTRIES) s.registriesFile = e.MERGEOPS_REGISTRIES;
   if (e.MERGEOPS_NOTIFICATIONS) s.notificationsFile = e.MERGEOPS_NOTIFICATIONS;
   s.onboarding = e.MERGEOPS_ONBOARDING;
+  s.rolloutAnalysis = e.MERGEOPS_ROLLOUT_ANALYSIS;
   if (e.MERGEOPS_REGISTRY_WEBHOOK_SECRET) s.registryWebhookSecret = e.MERGEOPS_REGISTRY_WEBHOOK_SECRET;
   if (e.APP_ID) s.appId = e.APP_ID;
   if (privateKey) s.privateKey = privateKey.replace(/\\n/g, '\n');

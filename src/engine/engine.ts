@@ -9,6 +9,7 @@ import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
 import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
+import { changedWorkloadNamespaces, type RolloutFacts } from '../diff/rollout.js';
 import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
@@ -16,6 +17,7 @@ import { render, renderLimits } from '../render/index.js';
 import { applyChanges, planChanges, type ChangeSet } from './changes.js';
 import { renderDeployed } from './deployed.js';
 import { desiredHash } from './desired-hash.js';
+import { readRolloutFacts } from './rollout-facts.js';
 
 export interface EngineDeps {
   clusters: ClusterPool;
@@ -52,6 +54,8 @@ export interface AppPlan {
   warnings: Problem[];
   /** What applying would do to each object. */
   changes: ChangeSet;
+  /** Live facts for the rollout analysis, when asked for and a workload changes (none read otherwise). */
+  facts?: RolloutFacts;
 }
 
 export interface AppApply {
@@ -116,7 +120,7 @@ export class Engine {
    * dry run, so conflicts under the app's `conflicts: fail` show as a deploy meets them.
    * `force` overrides the app's setting (the drift scan asks what Git winning reverts).
    */
-  async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean } = {}): Promise<AppPlan> {
+  async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean; rollout?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
     const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
@@ -133,7 +137,11 @@ export class Engine {
         }),
       opts.timings,
     );
-    return { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
+    const out: AppPlan = { plan, problems: plan.errors.map(objectProblem), warnings: plan.warnings.map(objectProblem), changes: planChanges(plan, t.app.prune) };
+    // Cost follows the change: quotas, limits, PDBs and HPAs are read only where a workload changes.
+    const namespaces = opts.rollout ? changedWorkloadNamespaces(plan.objects) : [];
+    if (namespaces.length) out.facts = await timed(this.deps.flow, 'rollout', () => readRolloutFacts(cluster, namespaces), opts.timings);
+    return out;
   }
 
   /** Each rendered object's identity on the app's cluster, and where Git declares it. */

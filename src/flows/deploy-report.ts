@@ -5,6 +5,8 @@ import { appLine, appSucceeded, deployActions, formatDeployCheck, formatDeployCo
 import type { CheckOutput } from '../report/check.js';
 import type { RepoHost } from './host.js';
 import type { RepoHosts } from './host.js';
+import { dashboardDeploy } from './dashboard.js';
+import type { DashboardDeploy } from '../report/dashboard.js';
 import type { DeployJob, DeployReportJob, DeployReportProgress } from './jobs.js';
 
 /** A commit's deploy check run left in progress while an environment waits (soak, approval), and the report it shows. */
@@ -38,6 +40,8 @@ export interface DeployReportDeps {
    * backlog the newest status wins, and an older one is not written at all.
    */
   newerReport?(job: DeployReportJob, app: string): Promise<string | null>;
+  /** The deploy dashboard's record of this deploy (its PR and check); it coalesces its own edit. */
+  dashboard?(job: DeployReportJob, deploy: DashboardDeploy): Promise<void>;
 }
 
 /**
@@ -116,6 +120,10 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
     }
   }
   await deps.notify?.(deployEvents(job.report, { url, ...(pr !== null ? { pullRequest: pr } : {}), healing: job.reason === 'self-heal' }));
+  if (deps.dashboard) {
+    const entry = dashboardDeploy(job.report, job, new Date().toISOString(), pr, url);
+    if (entry) await deps.dashboard(job, entry);
+  }
   log.info({ deployments: deploying.length, coalesced: coalesced.length }, 'deploy reported');
 }
 

@@ -11,6 +11,7 @@ import { formatDriftCheck } from '../report/drift.js';
 import type { RepoHosts } from './host.js';
 import type { DeployJob } from './jobs.js';
 import { driftEvent, type NotifyEvent } from '../notify/events.js';
+import type { DashboardDrift } from './dashboard.js';
 
 export type DeployedApp = DeployJob & { app: string };
 
@@ -35,6 +36,8 @@ export interface DriftDeps {
    * alerted once however many compares see it; absent: every compare alerts.
    */
   alerts?: DriftAlerts;
+  /** The deploy dashboard's record of an app's drift (null: back to Git, or being healed). */
+  dashboard?(d: DeployedApp, drift: DashboardDrift | null): Promise<void>;
 }
 
 export interface DriftAlerts {
@@ -95,6 +98,7 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       const drift = await deps.engine.drift({ app, dir: revision.dir, key: appKey(d.repoId, `${d.owner}/${d.repo}`, app) }, { log });
       if (drift.length === 0) {
         await deps.alerts?.clear(d);
+        await deps.dashboard?.(d, null);
         continue;
       }
       const heal = app.selfHeal && (await deps.isLatestDeploy(d));
@@ -106,10 +110,13 @@ async function scanCommit(group: DeployedApp[], deps: DriftDeps, log: Logger): P
       out.push({ app: app.name, sha: d.sha, drift, healed: heal });
       // Healed, the app is back to Git: the same hand edit again is a new drift. Kept, the
       // drift is alerted once, not again by every compare that still sees it.
-      if (heal) await deps.alerts?.clear(d);
-      else if (deps.alerts && !(await deps.alerts.first(d, driftFingerprint(d.sha, drift)))) continue;
+      if (heal) {
+        await deps.alerts?.clear(d);
+        await deps.dashboard?.(d, null);
+      } else if (deps.alerts && !(await deps.alerts.first(d, driftFingerprint(d.sha, drift)))) continue;
       const check = await host.startCheck(CHECK_NAMES.drift, d.sha);
       await host.finishCheck(check.id, formatDriftCheck(app.name, drift, heal));
+      if (!heal) await deps.dashboard?.(d, { objects: drift.length, fields: drift.flatMap((e) => e.fields.map((f) => `${e.ref} ${f.path}`)).slice(0, 5), checkUrl: host.checkRunUrl(check.id), at: new Date().toISOString() });
       await deps.notify?.([driftEvent({ repo: `${d.owner}/${d.repo}`, app: app.name, cluster: app.cluster, sha: d.sha, drift, healing: heal, url: host.checkRunUrl(check.id) })]);
     }
     return out;

@@ -4,6 +4,7 @@ import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
 import { detectDrift } from '../diff/drift.js';
+import { analyzeRollout } from '../diff/rollout.js';
 import { affectedApps, scanInputs, type AffectedDecision, type ChangedFiles } from '../engine/affected.js';
 import { desiredHash } from '../engine/desired-hash.js';
 import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
@@ -39,6 +40,8 @@ export interface PreviewDeps {
   environmentCheckRunIds?: { get(environment: string): number | undefined; set(environment: string, id: number): Promise<void> };
   /** The deploy freeze on an app, shown in its preview ("🔒 locked by @user: reason"). */
   lockOf?(job: PreviewJob, app: string): Promise<{ by: string; reason: string; at: string } | null>;
+  /** False: leave out the rollout analysis (MERGEOPS_ROLLOUT_ANALYSIS=off); on by default. */
+  rolloutAnalysis?: boolean;
   /** True once the work was called off (its merge group left the queue): stop, report cancelled. */
   cancelled?(job: PreviewJob): Promise<boolean>;
 }
@@ -192,7 +195,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       // Apps a command names are planned as asked (to see their drift, say).
       const render = baseRev?.ok && baseApp && !job.apps ? await renderAgainstBase(t, baseApp, baseRev.dir, deps) : {};
       if (render.same) return unchangedApp(app, 'render');
-      const r = await previewApp(t, baseApps.has(app.name), deps.engine, log, render.rendered);
+      const r = await previewApp(t, baseApps.has(app.name), deps.engine, log, render.rendered, deps.rolloutAnalysis ?? true);
       const lock = await deps.lockOf?.(job, app.name);
       if (lock) r.lock = lock;
       return r;
@@ -269,15 +272,19 @@ function unchangedApp(app: App, why: UnchangedApp['why']): UnchangedApp {
  * Plans the app exactly as its deploy will (same requests, as a dry run). The plan's own
  * field records say what the merge reverts of others' changes (drift) and what it keeps.
  */
-async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger, rendered?: RenderedObject[]): Promise<AppReport> {
+async function previewApp(t: AppTarget, deployedBefore: boolean, engine: AppEngine, log: Logger, rendered: RenderedObject[] | undefined, rollout: boolean): Promise<AppReport> {
   const app: App = t.app;
   const out: AppReport = { app: app.name, cluster: app.cluster, diffs: [], problems: [], drift: [], warnings: [], merge: { prune: app.prune, waitMs: app.waitMs, force: app.conflicts === 'overwrite' } };
   if (app.namespace) out.namespace = app.namespace;
   if (app.unit) out.environment = app.unit.environment;
   if (app.review) out.review = app.review;
   try {
-    const { plan, problems, warnings } = await engine.plan(t, { log, ...(rendered ? { rendered } : {}) });
+    const { plan, problems, warnings, facts } = await engine.plan(t, { log, rollout, ...(rendered ? { rendered } : {}) });
     out.diffs = diffPlan(plan.objects, plan.orphans, plan.ours);
+    if (rollout && problems.length === 0) {
+      out.rollout = analyzeRollout({ objects: plan.objects, orphans: plan.orphans, app, ...(facts ? { facts } : {}) });
+      if (facts?.unread?.length) log.warn({ app: app.name, unread: facts.unread }, 'rollout facts not readable; their checks skipped');
+    }
     log.info({ app: app.name, changes: out.diffs.filter((d) => d.action !== 'unchanged').length, problems: problems.length, warnings: warnings.length }, 'diffed');
     out.problems.push(...problems);
     out.warnings = warnings;

@@ -8,6 +8,8 @@ import { ROLLBACK_ACTION, promoteActionIndex } from '../report/deploy.js';
 import { CHECK_NAMES, isPreviewCheck } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
 import type { OnboardJob } from '../flows/onboard.js';
+import type { DashboardActionJob } from '../commands/dashboard.js';
+import { DASHBOARD_MARKER, tickedBoxes } from '../report/dashboard.js';
 
 export interface AppDeps {
   /** `eventAtMs` orders events for the same PR/branch: a late redelivery must not win. */
@@ -34,6 +36,8 @@ export interface AppDeps {
    * (`jobId` is per delivery, so a redelivered event re-runs once).
    */
   rerun(run: { kind: 'preview'; job: PreviewJob } | { kind: 'deploy'; job: DeployJob }, jobId: string): Promise<boolean>;
+  /** Boxes ticked on a deploy dashboard issue (absent: the operator turned dashboards off). */
+  dashboardTicked?(job: DashboardActionJob): Promise<boolean>;
   /** Set when the operator turned onboarding on: newly installed repositories to offer a config to. */
   onboard?(jobs: OnboardJob[]): Promise<void>;
 }
@@ -177,6 +181,22 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       };
       const added = await deps.enqueueCommand(job);
       context.log.info({ issue: p.issue.number, actor: job.actor, added }, added ? 'command enqueued' : 'command already queued for this comment');
+    });
+
+    // A box ticked on the deploy dashboard: GitHub sends the whole new body and the old one
+    // (`changes.body.from`); the boxes ticked in between are the request. Our own edits (a
+    // bot's) untick boxes and never act, so the dashboard cannot loop on itself.
+    app.on('issues.edited', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      const ticked = deps.dashboardTicked;
+      if (!ticked || installationId === undefined || p.sender.type === 'Bot' || p.changes.body === undefined || p.issue.pull_request) return;
+      if (!(p.issue.body ?? '').includes(DASHBOARD_MARKER)) return;
+      const boxes = tickedBoxes(p.changes.body.from, p.issue.body);
+      if (boxes.length === 0) return;
+      const job: DashboardActionJob = { kind: 'action', installationId, ...repoOf(p.repository), actor: p.sender.login, issue: p.issue.number, boxes, delivery: context.id };
+      const added = await ticked(job);
+      context.log.info({ issue: p.issue.number, actor: job.actor, boxes: boxes.length, added }, added ? 'dashboard boxes enqueued' : 'dashboard edit already queued');
     });
 
     // The buttons of a deploy check: "Roll back" on a failed one, "Promote to …" on one waiting

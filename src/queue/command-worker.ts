@@ -26,7 +26,11 @@ export async function enqueueCommand(queue: Queue<CommandJob>, job: CommandJob):
   return true;
 }
 
-export type CommandWorkerDeps = Omit<CommandDeps, 'host'> & { host(job: CommandJob): Promise<CommandHost> };
+export type CommandWorkerDeps = Omit<CommandDeps, 'host'> & {
+  host(job: CommandJob): Promise<CommandHost>;
+  /** After a command that changed what the dashboard shows (a lock, an unlock). */
+  changed?(job: CommandJob): Promise<void>;
+};
 
 export function startCommandWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, deps: CommandWorkerDeps): Worker<CommandJob> {
   return startFlowWorker<CommandJob, string>(
@@ -48,6 +52,7 @@ export function startCommandWorker(connection: ConnectionOptions, prefix: string
     async (job) => {
       const host = await deps.host(job.data);
       const out = await runCommand(job.data, { ...deps, host });
+      if (out.ok && (out.command === 'lock' || out.command === 'unlock')) await deps.changed?.(job.data);
       return { outcome: 'completed', value: out.ok ? 'ok' : 'refused' };
     },
   );

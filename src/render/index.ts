@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { App } from '../config/repo-config.js';
 import { DEFAULT_CAPS, type RepoCaps } from '../config/caps.js';
 import { DEFAULT_TOOL_LIMITS, type ToolLimits } from './exec.js';
+import { withConfigHashes } from './config-hash.js';
 import { renderHelm } from './helm.js';
 import { KUSTOMIZATION_FILES, kustomizeInputs, renderKustomize } from './kustomize.js';
 import { isInside } from '../source/paths.js';
@@ -46,7 +47,7 @@ export async function render(app: App, checkout: string, limits: RenderLimits = 
     );
   }
   rejectDuplicates(objects);
-  return objects;
+  return app.restartOnConfigChange ? withConfigHashes(objects, app.namespace) : objects;
 }
 
 /**

@@ -1,6 +1,8 @@
 import { allProblems, counts, countsText, rolloutText, type PreviewReport } from './types.js';
 import { fence, objectText } from './markdown.js';
-import { gatedRisks } from './risk.js';
+import { gatedRisks, rolloutFailures } from './risk.js';
+import { CHECK_LABELS, type RolloutEntry } from '../diff/rollout.js';
+import { shortRef } from './summary.js';
 import { reproduce } from './comment.js';
 import { CHECK_NAMES } from '../check-names.js';
 
@@ -35,9 +37,12 @@ export function formatCheck(r: PreviewReport): CheckOutput {
   const c = counts(r.apps.flatMap((a) => a.diffs));
   const gated = problems.length ? [] : gatedRisks(r);
   const held = gated.length > 0 && !r.riskAcceptedBy;
+  const failing = rolloutFailures(r);
   const title = problems.length
     ? `${problems.length} problem${problems.length > 1 ? 's' : ''} found`
-    : held
+    : failing.length
+      ? `${failing.length} rollout finding${failing.length === 1 ? '' : 's'} fail${failing.length === 1 ? 's' : ''} the preview (failOn: ${[...new Set(failing.map((f) => f.rollout?.check))].join(', ')})`
+      : held
       ? `Review required: ${gated.length} risky change${gated.length === 1 ? '' : 's'} (${[...new Set(gated.map((g) => g.app))].join(', ')})`
       : `${countsText(c)} in ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`;
   const gate = gated.length
@@ -55,28 +60,47 @@ export function formatCheck(r: PreviewReport): CheckOutput {
     ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => `- warning: ${p.ref ? `\`${p.ref}\`: ` : ''}${p.message}${p.file ? ` (${p.file}${p.line ? `:${p.line}` : ''})` : ''}`)),
     ...(r.unchanged?.length ? [`- ${r.unchanged.length} app${r.unchanged.length === 1 ? '' : 's'} unchanged, not planned (drift not checked): ${r.unchanged.map((u) => `\`${u.app}\``).join(', ')}`] : []),
     ...(r.allRendered ? [`- every app rendered (the changed files were not trusted): ${r.allRendered}`] : []),
+    ...r.apps.flatMap((a) => (a.rollout ?? []).flatMap((e) => [`- \`${a.app}\` rollout of \`${shortRef(e.ref)}\`: ${e.line}`, ...e.findings.map((f) => `  - ${f.fails ? 'failure' : 'warning'} \`${f.check}\`: ${f.message}`)])),
     ...r.apps.map((a) => `- \`${a.app}\` → \`${a.cluster}\`: ${a.problems.length ? `failed (${a.problems.length} problem${a.problems.length > 1 ? 's' : ''} above)` : countsText(counts(a.diffs))}${a.drift.length ? `; drift in ${a.drift.map((d) => `\`${d.ref}\``).join(', ')}` : ''}${a.lock ? `; 🔒 locked by @${a.lock.by}${a.lock.reason ? `: ${a.lock.reason}` : ''}` : ''}`),
   ].join('\n');
   return {
-    conclusion: problems.length ? 'failure' : held ? 'action_required' : 'success',
+    conclusion: problems.length || failing.length ? 'failure' : held ? 'action_required' : 'success',
     ...(held ? { actions: [ACCEPT_RISK_ACTION] } : {}),
     title,
     summary: clip(summary || 'Nothing to preview.', CHECK_TEXT_LIMIT),
     text: fullText(r),
     annotations: [
-      ...problems.map((p) => ({ p, level: 'failure' as const })),
-      ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => ({ p, level: 'warning' as const }))),
-    ]
-      .filter(({ p }) => p.file)
-      .map(({ p, level }) => ({
-        path: p.file as string,
-        start_line: p.line ?? 1,
-        end_line: p.line ?? 1,
-        annotation_level: level,
-        title: p.ref ?? 'mergeops',
-        message: p.message,
-      })),
+      ...[
+        ...problems.map((p) => ({ p, level: 'failure' as const })),
+        ...r.apps.flatMap((a) => (a.warnings ?? []).map((p) => ({ p, level: 'warning' as const }))),
+      ]
+        .filter(({ p }) => p.file)
+        .map(({ p, level }): CheckAnnotation => ({
+          path: p.file as string,
+          start_line: p.line ?? 1,
+          end_line: p.line ?? 1,
+          annotation_level: level,
+          title: p.ref ?? 'mergeops',
+          message: p.message,
+        })),
+      ...r.apps.flatMap((a) => (a.rollout ?? []).flatMap((e) => rolloutAnnotation(a.app, e))),
+    ],
   };
+}
+
+/** One annotation per workload at its file and line: its Rollout line and what may go wrong (failure when failOn names it). */
+function rolloutAnnotation(app: string, e: RolloutEntry): CheckAnnotation[] {
+  if (!e.source) return [];
+  const level = e.findings.some((f) => f.fails) ? 'failure' : e.findings.length ? 'warning' : 'notice';
+  const findings = e.findings.map((f) => `${f.fails ? 'fails (failOn)' : 'warning'} ${f.check} — ${CHECK_LABELS[f.check]}: ${f.message}`);
+  return [{
+    path: e.source.file,
+    start_line: e.source.line,
+    end_line: e.source.line,
+    annotation_level: level,
+    title: `Rollout of ${shortRef(e.ref)} (${app})`,
+    message: [`Rollout: ${e.line}`, ...findings].join('\n'),
+  }];
 }
 
 /**

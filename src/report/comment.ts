@@ -1,4 +1,5 @@
 import type { ObjectDiff } from '../diff/types.js';
+import { CHECK_LABELS, type RolloutEntry } from '../diff/rollout.js';
 import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
 import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
@@ -125,6 +126,9 @@ function riskAlert(r: PreviewReport): string {
   if (img.length) items.push(img.length <= NAMES_IN_LINE ? img.map((x) => fieldText(x.field ?? { path: '' }, new Map(), MD)).join(' · ') : `${plural(img.length, 'image')} change`);
   const crit = of('critical-kind').filter((x) => !del.some((d) => d.ref === x.ref));
   if (crit.length) items.push(`cluster-wide or data-holding kinds change: ${names(crit)}`);
+  const rollout = of('rollout');
+  const shown = rollout.slice(0, NAMES_IN_LINE).map((x) => `${mdCode(shortRef(x.ref ?? ''))} ${rolloutLabel(x)}`);
+  if (rollout.length) items.push(`rollout: ${shown.join(', ')}${rollout.length > NAMES_IN_LINE ? ` and ${plural(rollout.length - NAMES_IN_LINE, 'more finding')}` : ''}`);
   const caution = problems > 0 || risks.some((x) => x.severity === 'caution');
   const lines = [`> [!${caution ? 'CAUTION' : 'WARNING'}]`, `> **Review before merging:** ${items.join(' · ')}`];
   const gated = problems ? [] : gatedRisks(r);
@@ -135,6 +139,13 @@ function riskAlert(r: PreviewReport): string {
       : `> ${mdCode('mergeops / preview')} ends as **action required** (${mdCode('review.onRisk')} of ${apps}): after a second look, someone with write access presses **Accept risk** on the check run.`);
   }
   return lines.join('\n');
+}
+
+/** `keeps the old config` and, when the app's failOn names it, that it fails the preview. */
+function rolloutLabel(x: Risk): string {
+  const f = x.rollout;
+  if (!f) return '';
+  return `${CHECK_LABELS[f.check]} (${mdCode(f.check)}${f.fails ? ', fails the preview: failOn' : ''})`;
 }
 
 const ICON = { failed: '❌', caution: '⛔', warning: '⚠️', ok: '✅', none: '➖' } as const;
@@ -196,6 +207,7 @@ function lookAt(a: AppReport): string {
     ...of('replicas').map((r) => `replicas ${escapeMd(r.field?.before ?? '(unset)')} → ${escapeMd(r.field?.after ?? '(unset)')}`),
     ...of('image').map((r) => fieldText(r.field ?? { path: '' }, new Map(), MD)),
     ...a.diffs.filter((d) => d.renamedFrom).map((d) => `↪️ ${escapeMd(d.kind)} ${mdCode(refName(d.ref).replace(/-[^-]+$/, ''))} renamed`),
+    ...(a.rollout ?? []).map((e) => `${e.findings.length ? '⚠️' : '🔁'} ${mdCode(refName(e.ref))} ${e.findings.length ? [...new Set(e.findings.map((f) => CHECK_LABELS[f.check]))].join(', ') : escapeMd(e.short)}`),
   ];
   if (a.drift.length) items.push(`🔄 drift (${plural(a.drift.length, 'object')})`);
   if (items.length === 0) {
@@ -240,6 +252,7 @@ function appBlocks(r: PreviewReport, a: AppReport, budget: number): string[] {
   // One block per problem so a long list can split between comments.
   if (a.problems.length) out.push(...problemLines(r, a.problems).map((l) => `${l}\n`), `\n${nextStep(r, a)}\n\n`);
   if (a.warnings?.length) out.push(...problemLines(r, a.warnings, '⚠️').map((l) => `${l}\n`), '\n');
+  if (a.rollout?.length) out.push(rolloutBlock(r, a.rollout));
   // `metadata.name` values of renamed objects: fields that point at them "follow the rename".
   const renames = new Map(a.diffs.filter((d) => d.renamedFrom).map((d) => [refName(d.renamedFrom as string), refName(d.ref)]));
   const changed = a.diffs.filter((d) => d.action !== 'unchanged').sort((x, y) => objectOrder(a, x) - objectOrder(a, y));
@@ -276,6 +289,27 @@ export function driftBlock(a: AppReport): string {
     '',
     '',
   ].join('\n');
+}
+
+/**
+ * What the merge does to running workloads, one "Rollout" line each, with what may go
+ * wrong below it. Lines and messages hold names in backticks only (from the analysis).
+ */
+export function rolloutBlock(r: PreviewReport, entries: RolloutEntry[]): string {
+  const lines = ['**Rollout**', ''];
+  for (const e of entries) {
+    const where = e.source ? ` (${sourceLink(r, e.source.file, e.source.line)})` : '';
+    lines.push(`- ${e.findings.length ? '⚠️' : '🔁'} ${mdCode(shortRef(e.ref))}: ${e.line}${where}`);
+    for (const f of e.findings) lines.push(`  - ${f.fails ? '⛔' : '⚠️'} **${escapeMd(CHECK_LABELS[f.check])}** (${mdCode(f.check)}${f.fails ? ': failOn makes it fail the preview' : ''}): ${f.message}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+function sourceLink(r: PreviewReport, file: string, line: number): string {
+  const label = `${file}#L${line}`;
+  if (r.sha === 'local') return mdCode(label);
+  const path = file.split('/').map(encodeURIComponent).join('/');
+  return mdLink(label, `${r.serverUrl ?? 'https://github.com'}/${r.repo}/blob/${r.sha}/${path}#L${line}`);
 }
 
 /** `blob/<sha>/<path>#L<n>` on the head commit, as an HTML link (summaries are HTML). */

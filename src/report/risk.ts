@@ -1,5 +1,6 @@
 import type { ObjectDiff } from '../diff/types.js';
 import type { FieldChange } from '../diff/fields.js';
+import type { RolloutFinding } from '../diff/rollout.js';
 import type { AppReport, PreviewReport } from './types.js';
 
 /**
@@ -19,7 +20,9 @@ export type RiskKind =
   /** A Namespace, CustomResourceDefinition or PersistentVolumeClaim changes: cluster-wide or data. */
   | 'critical-kind'
   /** The app could not be previewed: nothing says the merge is safe. */
-  | 'failed';
+  | 'failed'
+  /** A finding of the rollout analysis (config not picked up, no quota room, a fighting HPA…). */
+  | 'rollout';
 
 export interface Risk {
   kind: RiskKind;
@@ -29,6 +32,8 @@ export interface Risk {
   objectKind?: string;
   /** The field that makes it a risk (replicas, image), with its values. */
   field?: FieldChange;
+  /** The rollout finding, for `rollout`: its check name and message. */
+  rollout?: RolloutFinding;
   /** caution: data or service loss is likely if it is a mistake; warning: look before merging. */
   severity: 'warning' | 'caution';
 }
@@ -66,6 +71,8 @@ export function appRisks(app: AppReport): Risk[] {
       else if (isImageField(f.path)) add('image', d, 'warning', f);
     }
   }
+  // A finding the app's failOn names fails the preview: caution, not a warning.
+  for (const e of app.rollout ?? []) for (const f of e.findings) out.push({ kind: 'rollout', app: app.app, ref: e.ref, objectKind: e.kind, rollout: f, severity: f.fails ? 'caution' : 'warning' });
   // Only fields the merge reverts are a risk; fields it keeps change nothing.
   for (const e of app.drift.filter((d) => d.fields.length > 0)) out.push({ kind: 'drift', app: app.app, ref: e.ref, severity: 'warning' });
   return out;
@@ -77,6 +84,11 @@ export const GATED: ReadonlySet<RiskKind> = new Set(['delete', 'critical-kind'])
 /** The risks that make a gated app's preview end as action_required. */
 export function gatedRisks(r: PreviewReport): Risk[] {
   return r.apps.filter((a) => a.review?.onRisk === 'action_required').flatMap((a) => appRisks(a).filter((x) => GATED.has(x.kind)));
+}
+
+/** Rollout findings the app's `failOn:` names: each fails the preview's check. */
+export function rolloutFailures(r: PreviewReport): Risk[] {
+  return r.apps.filter((a) => a.problems.length === 0).flatMap((a) => appRisks(a).filter((x) => x.kind === 'rollout' && x.rollout?.fails));
 }
 
 export function reportRisks(r: PreviewReport): Risk[] {

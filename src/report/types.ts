@@ -1,5 +1,6 @@
 import type { DriftEntry } from '../diff/drift.js';
 import type { ObjectDiff } from '../diff/types.js';
+import type { RolloutEntry } from '../diff/rollout.js';
 
 import type { Problem } from '../errors.js';
 
@@ -30,6 +31,8 @@ export interface AppReport {
   /** A deploy freeze on the app: merging records the commit, the unlock applies it. */
   lock?: { by: string; reason: string; at: string };
   merge?: MergeBehaviour;
+  /** What the merge does to running workloads: one entry per changed workload (or route) with its findings. */
+  rollout?: RolloutEntry[];
   /** `review.onRisk` of the app: action_required gates deletions and Namespace/CRD/PVC changes. */
   review?: { onRisk: 'action_required' | 'success' };
 }

@@ -145,11 +145,12 @@ export async function comment(h: Harness, body: string, opts: { issue: number; l
 }
 
 /** A signed `check_run.requested_action`: someone clicked a button on our check run. */
-export async function clickAction(h: Harness, opts: { sha: string; checkRunId: number; login: string; identifier: string; name?: string }): Promise<number> {
+export async function clickAction(h: Harness, opts: { sha: string; checkRunId: number; login: string; identifier: string; name?: string; inProgress?: boolean }): Promise<number> {
   const p = webhookExample('check_run', 'requested_action');
   repository(p);
   p['requested_action'] = { identifier: opts.identifier };
-  Object.assign(p['check_run'], { id: opts.checkRunId, head_sha: opts.sha, name: opts.name ?? 'mergeops / deploy', status: 'completed', conclusion: 'failure' });
+  // A deploy waiting for a promotion keeps its check run in progress: GitHub sends it so, without a conclusion.
+  Object.assign(p['check_run'], { id: opts.checkRunId, head_sha: opts.sha, name: opts.name ?? 'mergeops / deploy', ...(opts.inProgress ? { status: 'in_progress', conclusion: null, completed_at: null } : { status: 'completed', conclusion: 'failure' }) });
   p['sender'] = { ...p['sender'], login: opts.login };
   return (await deliver(h.rt.url as string, 'check_run', p)).status;
 }

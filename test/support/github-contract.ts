@@ -120,6 +120,26 @@ function escapePointer(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/**
+ * OpenAPI 3.0 lets `nullable: true` stand beside `oneOf` without a `type` (create-an-issue's
+ * `milestone`: a string, a number or null); Ajv's `nullable` needs a `type` and refuses to
+ * compile such a schema. Each is rewritten to what it means: the schema, or null.
+ */
+function nullableWithoutType(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const n of node) nullableWithoutType(n);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  for (const v of Object.values(o)) nullableWithoutType(v);
+  if (o['nullable'] === true && o['type'] === undefined && o['$ref'] === undefined) {
+    const { nullable: _nullable, ...rest } = o;
+    for (const k of Object.keys(o)) delete o[k];
+    o['anyOf'] = [rest, { type: 'null' }];
+  }
+}
+
 function loadSpec(): Spec {
   if (spec) return spec;
   const doc = require('@octokit/openapi/generated/api.github.com.json') as {
@@ -130,6 +150,7 @@ function loadSpec(): Spec {
   // examples) and its custom formats (repo.nwo, uri-template) are not checks, so not strict.
   const ajv = new Ajv({ strict: false, allErrors: false, verbose: true, validateSchema: false, logger: false, validateFormats: true });
   addFormats(ajv);
+  nullableWithoutType(doc);
   ajv.addSchema({ ...doc, $id: SPEC_ID } as unknown as Record<string, unknown>);
   const resolveParam = (p: unknown): Parameter => {
     const ref = (p as { $ref?: string }).$ref;

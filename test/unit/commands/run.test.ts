@@ -10,6 +10,8 @@ import { ALL_APPS, type Lock, type PendingDeploy } from '../../../src/commands/l
 import type { RateDecision } from '../../../src/commands/rate-limit.js';
 import { LOCK_REPREVIEW_LIMIT, neutralise, runCommand, type CommandDeps } from '../../../src/commands/run.js';
 import type { DeployJob, PreviewJob, WaitingPromotion } from '../../../src/flows/jobs.js';
+import { runDashboardActions, type DashboardActionDeps, type DashboardActionJob } from '../../../src/commands/dashboard.js';
+import type { BoxRef } from '../../../src/report/dashboard.js';
 
 const TARGETS: ClusterTargets = new Map([['default', { name: 'default', inCluster: true, grants: [{ repos: ['acme/*'], namespaces: ['shop'], clusterKinds: ['Namespace'], denyKinds: [], namespaceMetadata: false }] }]]);
 
@@ -259,6 +261,75 @@ describe('runCommand against in-memory GitHub, locks and queues', () => {
 
   it('a lock reason cannot ping people or break the locks table', () => {
     expect(neutralise('ask @ops | <b>now</b> `x`')).toBe("ask @\u200bops    b now /b  'x'");
+  });
+});
+
+describe('runDashboardActions: ticked dashboard boxes run as their commands, once', () => {
+  const LOCK_AT = '2026-01-01T00:00:00.000Z';
+  const action = (boxes: BoxRef[], actor: string, delivery = 'd1'): DashboardActionJob => ({ kind: 'action', installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, defaultBranch: 'main', actor, issue: 90, boxes, delivery });
+  const unlockWeb: BoxRef = { kind: 'unlock', target: 'web', version: String(Date.parse(LOCK_AT)) };
+  function withDashboard(t: ReturnType<typeof setup>) {
+    const acted = new Set<string>();
+    const said: string[] = [];
+    const deps: DashboardActionDeps = {
+      ...t.deps,
+      enabled: () => true,
+      actedOn: async (_r, id) => acted.has(id),
+      firstAction: async (_r, id) => {
+        if (acted.has(id)) return false;
+        acted.add(id);
+        return true;
+      },
+      recordAction: async (_r, line) => void said.push(line),
+    };
+    return { deps, said, acted };
+  }
+
+  it('unlock by a reader is refused with the command rule and leaves the box to act on; by a writer it unlocks and applies the held commit; a second tick does nothing', async () => {
+    const t = setup();
+    const d = withDashboard(t);
+    t.host.roles.set('reader', 'read');
+    t.host.roles.set('writer', 'write');
+    await t.locks.lock({ repo: 'acme/shop' }, ['web'], 'alice', 'db migration');
+    t.locks.pending.push({ app: 'web', installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, sha: 'c'.repeat(40), branch: 'main', defaultBranch: 'main', pushedAtMs: 1 });
+
+    expect(await runDashboardActions(action([unlockWeb], 'reader'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(d.said[0]).toContain('@reader ticked unlock <code>web</code>: ❌ `unlock` needs write access to this repository; @reader has read access');
+    expect(t.locks.locks.has('web')).toBe(true);
+    expect(d.acted.size).toBe(0);
+
+    expect(await runDashboardActions(action([unlockWeb], 'writer', 'd2'), d.deps)).toEqual({ acted: 1, refused: 0, ignored: 0 });
+    expect(t.locks.locks.has('web')).toBe(false);
+    expect(t.deploys.map((x) => [x.job.sha, x.job.apps, x.job.reason])).toEqual([['c'.repeat(40), ['web'], 'unlock']]);
+    expect(d.said[1]).toContain('@writer ticked unlock <code>web</code>: ✅ Unlocked `web`.');
+    expect(t.lines.some((l) => l['audit'] === 'command' && l['actor'] === 'writer' && l['outcome'] === 'done' && l['via'] === 'dashboard')).toBe(true);
+
+    const asked = t.host.permissionAsked;
+    expect(await runDashboardActions(action([unlockWeb], 'writer', 'd3'), d.deps)).toEqual({ acted: 0, refused: 0, ignored: 1 });
+    expect(t.deploys).toHaveLength(1);
+    expect(d.said).toHaveLength(2);
+    expect(t.host.permissionAsked).toBe(asked);
+  });
+
+  it('a box drawn for an older lock does not lift a newer one; re-run and re-deploy need write as deploy does', async () => {
+    const t = setup({ deployed: { api: 'a'.repeat(40) } });
+    const d = withDashboard(t);
+    t.host.roles.set('writer', 'write');
+    t.host.roles.set('triager', 'triage');
+    await t.locks.lock({ repo: 'acme/shop' }, ['web'], 'alice', 'x');
+    const stale = { ...unlockWeb, version: '1' };
+    expect(await runDashboardActions(action([stale], 'writer'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(t.locks.locks.has('web')).toBe(true);
+    expect(d.said[0]).toContain('that lock is not held any more');
+
+    const rerun: BoxRef = { kind: 'rerun', target: 'b'.repeat(40), version: 'api' };
+    expect(await runDashboardActions(action([rerun], 'triager', 'd2'), d.deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(d.said[1]).toContain('`deploy` needs write access');
+    expect(await runDashboardActions(action([rerun, { kind: 'redeploy', target: 'api', version: 'a'.repeat(40) }], 'writer', 'd3'), d.deps)).toEqual({ acted: 2, refused: 0, ignored: 0 });
+    expect(t.deploys.map((x) => [x.job.sha, x.job.apps, x.job.reason])).toEqual([
+      ['b'.repeat(40), ['api'], 'command'],
+      ['a'.repeat(40), ['api'], 'command'],
+    ]);
   });
 });
 

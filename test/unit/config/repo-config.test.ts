@@ -228,7 +228,9 @@ describe('parseRepoConfig: errors name the key path', () => {
     expect(configError(() => parse('apps:\n  - name: a\n    path: a\n    createNamespace: true\n')).path).toBe('apps[0].createNamespace');
     const f = configError(() => parse('apps:\n  - name: a\n    path: a\n    failOn: [errors]\n'));
     expect(f.path).toBe('apps[0].failOn[0]');
-    expect(f.message).toContain('the only value is warnings');
+    expect(f.message).toContain('warnings or a rollout check: config-not-reloaded, selector-mismatch, quota, pdb-blocks, hpa-fights, wait-too-short, route-missing-backend');
+    const rollout = parse('apps:\n  - name: a\n    path: a\n    failOn: [warnings, config-not-reloaded, quota]\n    restartOnConfigChange: true\n');
+    expect(rollout.apps[0]).toMatchObject({ failOn: ['warnings', 'config-not-reloaded', 'quota'], restartOnConfigChange: true });
     const a = configError(() => parse('apps:\n  - name: a\n    path: a\n    adopt: [payments-config]\n'));
     expect(a.path).toBe('apps[0].adopt[0]');
     expect(a.message).toContain('Kind/namespace/name');

@@ -115,6 +115,10 @@ const OPERATION_NEEDS: Record<string, Need | null> = {
   'POST /repos/{owner}/{repo}/issues/{issue_number}/labels': ISSUES_OR_PRS('write'),
   'DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}': ISSUES_OR_PRS('write'),
   'GET /repos/{owner}/{repo}/labels/{name}': ISSUES_OR_PRS('read'),
+  // The deploy dashboard: an issue (not a pull request), so the issues permission alone.
+  'GET /repos/{owner}/{repo}/issues': [['issues', 'read']],
+  'POST /repos/{owner}/{repo}/issues': [['issues', 'write']],
+  'PATCH /repos/{owner}/{repo}/issues/{issue_number}': [['issues', 'write']],
   'POST /repos/{owner}/{repo}/labels': ISSUES_OR_PRS('write'),
   'POST /repos/{owner}/{repo}/pulls': [['pull_requests', 'write']],
   'PATCH /repos/{owner}/{repo}/pulls/{pull_number}': [['pull_requests', 'write']],

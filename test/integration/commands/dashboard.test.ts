@@ -1,0 +1,218 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Queue } from 'bullmq';
+import type { Cluster } from '../../../src/cluster/connect.js';
+import { INSTALLATION_ID, deliver, waitFor } from '../../support/github.js';
+import { REPO, queueIdle, sha, startHarness, type Harness, type Recorded } from '../../support/harness.js';
+import { comment, commandsApi, waitForCheck, waitForReply, type CommandStandIn } from '../../support/commands.js';
+import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { BOT_LOGIN, type Route } from '../../support/stand-in.js';
+import { webhookExample } from '../../support/webhook-schemas.js';
+
+const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+const value = async (cluster: Cluster, ns: string, name: string): Promise<unknown> => ((await get(cluster, 'v1', 'ConfigMap', ns, name))?.['data'] as { value?: string } | undefined)?.value;
+
+interface FakeIssue {
+  number: number;
+  title: string;
+  body: string;
+  labels: string[];
+  author: string;
+}
+
+/** GitHub's issues endpoints the dashboard uses: create, edit, list by label; bodies kept as GitHub keeps them. */
+function issuesApi(h: Harness): FakeIssue[] {
+  const issues: FakeIssue[] = [];
+  const repoPath = `/repos/${REPO.owner}/${REPO.name}`;
+  const json = (i: FakeIssue) => ({ id: i.number, number: i.number, title: i.title, body: i.body, state: 'open', user: { login: i.author, type: 'Bot' }, labels: i.labels.map((name) => ({ name })) });
+  const record = (req: { method: string; uri: string; body?: unknown }): void => void h.calls.push({ at: Date.now(), method: req.method, path: req.uri, body: req.body ?? null });
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: `${repoPath}/issues`,
+      handle: (req) => {
+        record(req);
+        const b = req.body as { title: string; body: string; labels?: string[] };
+        const issue = { number: 900 + issues.length, title: b.title, body: b.body, labels: b.labels ?? [], author: BOT_LOGIN };
+        issues.push(issue);
+        return [201, json(issue)];
+      },
+    },
+    {
+      method: 'PATCH',
+      path: new RegExp(`^${repoPath}/issues/\\d+$`),
+      handle: (req) => {
+        record(req);
+        const issue = issues.find((i) => i.number === Number(req.uri.split('/').pop()));
+        if (!issue) return [404, { message: 'Not Found' }];
+        issue.body = (req.body as { body: string }).body;
+        return [200, json(issue)];
+      },
+    },
+    {
+      method: 'GET',
+      path: new RegExp(`^${repoPath}/issues\\?`),
+      handle: (req) => {
+        record(req);
+        const label = req.url.searchParams.get('labels');
+        return [200, issues.filter((i) => !label || i.labels.includes(label)).map(json)];
+      },
+    },
+  ];
+  h.serve(routes);
+  return issues;
+}
+
+/** A signed `issues.edited` as GitHub sends it when someone ticks a box: the new body, and the old one in `changes.body.from`. */
+async function edit(h: Harness, issue: FakeIssue, from: string, to: string, sender: { login: string; type?: 'User' | 'Bot' }, id?: string): Promise<number> {
+  const p = webhookExample('issues', 'edited');
+  Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
+  p['repository'].owner.login = REPO.owner;
+  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  Object.assign(p['issue'], { number: issue.number, title: issue.title, body: to });
+  delete p['issue'].pull_request;
+  p['issue'].user = { ...p['issue'].user, login: BOT_LOGIN, type: 'Bot' };
+  p['changes'] = { body: { from } };
+  p['sender'] = { ...p['sender'], login: sender.login, type: sender.type ?? 'User' };
+  return (await deliver(h.rt.url as string, 'issues', p, id ? { id } : {})).status;
+}
+
+const tick = (body: string, line: RegExp): string => {
+  const lines = body.split('\n');
+  const i = lines.findIndex((l) => l.startsWith('- [ ] <!-- mergeops-box') && line.test(l));
+  if (i < 0) throw new Error(`no box matching ${line} in\n${body}`);
+  lines[i] = (lines[i] as string).replace('- [ ]', '- [x]');
+  return lines.join('\n');
+};
+
+describe('the deploy dashboard issue, through the whole app', () => {
+  let h: Harness;
+  let gh: CommandStandIn;
+  let issues: FakeIssue[];
+  let cluster: Cluster;
+  let ns: string;
+  let dashboardQueue: Queue;
+  const config = `dashboard: true\napps:\n  - name: web\n    path: deploy/web\n    namespace: NS\n    wait: 0s\n  - name: api\n    path: deploy/api\n    namespace: NS\n    wait: 0s\n`;
+  const issueEdits = (since: number): Recorded[] => h.calls.slice(since).filter((c) => c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path) && !c.status);
+  /** The dashboard once its body satisfies `ok` (written after `since`). */
+  const dashboardWhen = (since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> =>
+    waitFor(() => h.calls.slice(since).find((c) => !c.status && ((c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path)) || (c.method === 'POST' && c.path.endsWith('/issues'))) && ok(String(c.body.body))), `the dashboard to show ${what}`);
+
+  beforeAll(async () => {
+    cluster = await testCluster();
+    ns = uniqueName('dsh');
+    await namespace(cluster, ns);
+    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["dsh-*"]\n`, { MERGEOPS_DASHBOARD_DELAY_MS: '300' });
+    gh = commandsApi(h);
+    gh.roles.set('writer', 'write');
+    gh.roles.set('reader', 'read');
+    issues = issuesApi(h);
+    dashboardQueue = h.rt.queues.all.find((q) => q.name === 'dashboard') as Queue;
+  });
+  afterAll(async () => {
+    await h?.stop();
+    cluster?.client.close();
+  });
+
+  it('shows the deploys, a lock and a drift; unlock ticked by a reader is refused and unticked, by a writer unlocks and deploys, and a second tick does nothing twice', async () => {
+    const conf = config.replace(/NS/g, ns);
+    const m1 = sha(`dash-m1-${ns}`);
+    await h.push(m1, { '.github/mergeops.yml': conf, 'deploy/web/a.yaml': cm('web', '1'), 'deploy/api/a.yaml': cm('api', '1') });
+    h.git.refs.set('main', m1);
+    let since = h.calls.length;
+    await h.pushEvent(m1);
+    expect((await h.waitForDeploy(m1)).body.conclusion).toBe('success');
+
+    // The first deploy makes the issue (one, labelled), with both apps deployed at m1.
+    const created = await dashboardWhen(since, 'the first deploy', (b) => b.includes('<code>web</code>') && b.includes('<code>api</code>'));
+    expect(created.method).toBe('POST');
+    expect(created.body.title).toBe('mergeops dashboard');
+    expect(created.body.labels).toEqual(['mergeops-dashboard']);
+    expect(issues).toHaveLength(1);
+    const issue = issues[0] as FakeIssue;
+    const row = (b: string, app: string): string => b.split('\n').find((l) => l.startsWith(`| <code>${app}</code> |`)) ?? '';
+    expect(row(created.body.body, 'web')).toContain(`<code>${m1.slice(0, 7)}</code>`);
+    expect(row(created.body.body, 'web')).toContain('✅');
+    expect(created.body.body).toContain('### Recent deploys');
+    expect(created.body.body).toContain('✅ 2');
+
+    // A lock: who and why in the table, and a box to lift it.
+    since = h.calls.length;
+    await comment(h, '/mergeops lock web db migration', { issue: 40, login: 'writer', isPullRequest: false });
+    await waitForReply(h, 40, since, '> /mergeops lock');
+    const locked = await dashboardWhen(since, 'the lock', (b) => row(b, 'web').includes('🔒 @writer: db migration'));
+    expect(locked.path).toBe(`/repos/${REPO.owner}/${REPO.name}/issues/${issue.number}`);
+    expect(locked.body.body).toMatch(/^- \[ \] <!-- mergeops-box unlock web \d+ --> Unlock <code>web<\/code> \(locked by @writer/m);
+
+    // A drift: a hand edit of api, found by the drift check, shown with a box to re-deploy.
+    await cluster.client.request('PATCH', `/api/v1/namespaces/${ns}/configmaps/api`, { body: { data: { value: 'hand-edited' } }, contentType: 'application/merge-patch+json', query: { fieldManager: 'kubectl-edit' } });
+    since = h.calls.length;
+    await h.rt.queues.drift.add('drift-scan', {});
+    const drifted = await dashboardWhen(since, 'the drift', (b) => row(b, 'api').includes('⚠️ drift (1)'));
+    expect(drifted.body.body).toMatch(/^- \[ \] <!-- mergeops-box redeploy api [0-9a-f]{40} --> Re-deploy <code>api<\/code>/m);
+    expect(row(drifted.body.body, 'web')).toContain('🔒 @writer');
+
+    // A merge while web is locked: held, shown as held.
+    const m2 = sha(`dash-m2-${ns}`);
+    await h.push(m2, { '.github/mergeops.yml': conf, 'deploy/web/a.yaml': cm('web', '2'), 'deploy/api/a.yaml': cm('api', '1') });
+    h.git.refs.set('main', m2);
+    since = h.calls.length;
+    await h.pushEvent(m2, { before: m1 });
+    expect((await waitForCheck(h, m2, 'mergeops / deploy', since)).body.conclusion).toBe('neutral');
+    await dashboardWhen(since, 'the held merge', (b) => row(b, 'web').includes('🔒 held'));
+    expect(await value(cluster, ns, 'web')).toBe('1');
+    await queueIdle(dashboardQueue);
+
+    // A reader ticks "unlock": refused, said so, the box unticked; nothing applied.
+    const page = issue.body;
+    expect(page).toMatch(/^- \[ \] <!-- mergeops-box unlock web /m);
+    const readerTick = tick(page, /unlock web/);
+    since = h.calls.length;
+    await edit(h, issue, page, readerTick, { login: 'reader' });
+    const refused = await dashboardWhen(since, "the reader's refusal", (b) => b.includes('@reader ticked unlock <code>web</code>: ❌'));
+    expect(refused.body.body).toContain('`unlock` needs write access to this repository; @reader has read access');
+    expect(refused.body.body).toMatch(/^- \[ \] <!-- mergeops-box unlock web /m);
+    expect(refused.body.body).not.toMatch(/^- \[x\]/m);
+    expect(await value(cluster, ns, 'web')).toBe('1');
+
+    // A writer ticks it: unlocked, the held merge applied, the line says who did what.
+    const page2 = issue.body;
+    const writerTick = tick(page2, /unlock web/);
+    since = h.calls.length;
+    await edit(h, issue, page2, writerTick, { login: 'writer' }, 'dash-writer-tick');
+    const done = await dashboardWhen(since, "the writer's unlock", (b) => b.includes('@writer ticked unlock <code>web</code>: ✅'));
+    expect(done.body.body).toContain(`Applying ${m2.slice(0, 7)}, merged while locked, to \`web\``);
+    expect(done.body.body).not.toContain('mergeops-box unlock');
+    expect((await waitForCheck(h, m2, 'mergeops / deploy', since)).body.conclusion).toBe('success');
+    expect(await value(cluster, ns, 'web')).toBe('2');
+    await waitFor(() => (row(issue.body, 'web').includes(`<code>${m2.slice(0, 7)}</code>`) && !row(issue.body, 'web').includes('🔒') ? true : undefined), 'the dashboard to show web deployed at m2, unlocked');
+    await queueIdle(dashboardQueue);
+    await queueIdle(h.rt.queues.deploy);
+
+    // The same box ticked again (the writer's page was stale, or GitHub redelivered): nothing twice.
+    const deploysBefore = h.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.name === 'mergeops / deploy').length;
+    const bodyBefore = issue.body;
+    since = h.calls.length;
+    await edit(h, issue, page2, writerTick, { login: 'writer' });
+    await edit(h, issue, page2, writerTick, { login: 'writer' }, 'dash-writer-tick');
+    // Proven from the queue: the second tick's job ran and acted on nothing.
+    const secondTick = async (): Promise<true | undefined> => {
+      const jobs = await dashboardQueue.getJobs(['completed']);
+      return jobs.some((j) => j?.data.kind === 'action' && j.data.delivery !== 'dash-writer-tick' && j.data.actor === 'writer' && String(j.returnvalue).startsWith('acted 0, refused 0')) || undefined;
+    };
+    await waitFor(secondTick, 'the second tick to be handled');
+    await queueIdle(dashboardQueue);
+    await queueIdle(h.rt.queues.deploy);
+    expect(issueEdits(since)).toEqual([]);
+    expect(issue.body).toBe(bodyBefore);
+    expect(h.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body.name === 'mergeops / deploy').length).toBe(deploysBefore);
+    expect(h.calls.slice(since).filter((c) => c.path.includes('/collaborators/'))).toEqual([]);
+
+    // Our own edits (the bot unticking) never act, so the dashboard cannot loop on itself.
+    since = h.calls.length;
+    const botTick = tick(issue.body, /redeploy api/);
+    await edit(h, issue, issue.body, botTick, { login: BOT_LOGIN, type: 'Bot' });
+    await queueIdle(dashboardQueue);
+    expect(h.calls.slice(since).filter((c) => c.path.includes('/collaborators/') || c.path.endsWith('/issues/' + issue.number))).toEqual([]);
+    expect(issues).toHaveLength(1);
+  });
+});
