@@ -6,10 +6,9 @@
  */
 import crypto from 'node:crypto';
 import { pino } from 'pino';
-import { applyApp } from '../src/cluster/apply.js';
 import { deliver, waitFor } from '../test/support/github.js';
 import { REPO, prPayload, sha, startHarness, type Harness, type Recorded } from '../test/support/harness.js';
-import { CLUSTERS_YAML, appRepo, connect, createNamespace, dropKeys, log, objects, percentile, sleep, type BenchEnv, type Section } from './common.js';
+import { CLUSTERS_YAML, appRepo, connect, createNamespace, deployApp, dropKeys, log, objects, percentile, sleep, type BenchEnv, type Section } from './common.js';
 import { harnessEnv, productionLog, productionProbot } from './harness.js';
 
 /** Octokit's throttle spaces writes of one installation 1 s apart, comment POSTs 3 s. */
@@ -59,7 +58,7 @@ async function measure(h: Harness, env: BenchEnv, sizes: number[], runs: number,
       await createNamespace(cluster, ns);
       // Steady state: the app is deployed at version 0 and each PR changes 20% of it.
       const deployed = objects(ns, n, 0).map((object) => ({ object, source: { file: 'deploy/app.yaml', line: 1 } }));
-      const applied = await applyApp(cluster, { name: app, path: 'deploy', cluster: 'default', namespace: ns, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false }, deployed, { repoId: REPO.id, repo: `${REPO.owner}/${REPO.name}`, app }, { force: true, prune: false, pruneEmpty: false, concurrency: 16, log: pino({ level: 'silent' }) });
+      const applied = await deployApp(cluster, { name: app, path: 'deploy', cluster: 'default', namespace: ns, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false }, deployed, { repoId: REPO.id, repo: `${REPO.owner}/${REPO.name}`, app }, { force: true, prune: false, pruneEmpty: false, concurrency: 16, log: pino({ level: 'silent' }) });
       if (applied.errors.length) throw new Error(`pre-deploy failed: ${applied.errors[0]?.message}`);
       const base = sha(`base-${tag}`);
       await h.push(base, appRepo(app, ns, n, 0));

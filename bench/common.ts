@@ -1,9 +1,14 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../src/cluster/app-lease.js';
+import { applyStaged, type ApplyOptions, type ApplyResult } from '../src/cluster/apply.js';
 import { KubeClient } from '../src/cluster/client.js';
 import type { Cluster } from '../src/cluster/connect.js';
 import { Discovery } from '../src/cluster/discovery.js';
-import type { KubeObject } from '../src/objects.js';
+import type { InventoryKey } from '../src/cluster/inventory.js';
+import type { App } from '../src/config/repo-config.js';
+import { desiredHash } from '../src/engine/desired-hash.js';
+import type { KubeObject, RenderedObject } from '../src/objects.js';
 import { dumpYaml } from '../src/yaml.js';
 
 /** One benchmark's part of RESULTS.md: a markdown table and what it means. */
@@ -99,6 +104,23 @@ export async function connect(kubeconfig: string): Promise<Cluster> {
   kc.loadFromFile(kubeconfig);
   const client = await KubeClient.create('bench', kc);
   return { client, own: client, discovery: new Discovery(client), target: { name: 'bench', inCluster: false, grants: null } };
+}
+
+/**
+ * One deploy of an app as the engine runs it, without the health wait (the bench's objects
+ * have none): the app's Lease, the staged apply under it (pending record, writes, prune),
+ * the inventory record with the render's hash, the Lease given back. The bench times the
+ * real path, bookkeeping included.
+ */
+export async function deployApp(cluster: Cluster, app: App, rendered: RenderedObject[], key: InventoryKey, opts: Omit<ApplyOptions, 'lease' | 'record'>): Promise<ApplyResult> {
+  const lease = await acquireAppLease(cluster, key, { holder: leaseHolder('bench'), durationS: DEFAULT_LEASE_SECONDS, waitMs: DEFAULT_LEASE_WAIT_MS, log: opts.log });
+  try {
+    const staged = await applyStaged(cluster, app, rendered, key, { ...opts, lease, record: { desiredHash: desiredHash(app, rendered) } });
+    await staged.record(true);
+    return staged.result;
+  } finally {
+    await lease.release();
+  }
 }
 
 export async function createNamespace(cluster: Cluster, name: string): Promise<void> {

@@ -8,13 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { applyApp } from '../src/cluster/apply.js';
 import { planApp } from '../src/cluster/plan.js';
 import type { App } from '../src/config/repo-config.js';
 import { diffPlan } from '../src/diff/diff.js';
 import type { RenderedObject } from '../src/objects.js';
 import { binDir } from '../test/support/global-setup.js';
-import { connect, createNamespace, log, manifest, median, objects, time, type BenchEnv, type Section } from './common.js';
+import { connect, createNamespace, deployApp, log, manifest, median, objects, time, type BenchEnv, type Section } from './common.js';
 
 const run = promisify(execFile);
 
@@ -51,14 +50,14 @@ export async function benchKubectl(env: BenchEnv, sizes: number[], repeat: numbe
       const opts = { force: true, prune: false, pruneEmpty: false, concurrency: 16, log: quiet };
       const apply = ['apply', '--server-side', '--field-manager', 'bench', '-f'];
 
-      const firstM = await time(() => applyApp(cluster, app, rendered(0), key, opts));
+      const firstM = await time(() => deployApp(cluster, app, rendered(0), key, opts));
       const firstK = await time(() => kubectl(env.kubeconfig, [...apply, file(0)]));
       let writes = -1;
       const againMs: number[] = [];
       for (let i = 0; i < repeat; i++) {
         againMs.push(
           await time(async () => {
-            const r = await applyApp(cluster, app, rendered(0), key, opts);
+            const r = await deployApp(cluster, app, rendered(0), key, opts);
             writes = r.created.length + r.configured.length;
           }),
         );

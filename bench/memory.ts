@@ -10,8 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { applyApp } from '../src/cluster/apply.js';
-import { CLUSTERS_YAML, connect, createNamespace, log, objects, type BenchEnv, type Section } from './common.js';
+import { CLUSTERS_YAML, connect, createNamespace, deployApp, log, objects, type BenchEnv, type Section } from './common.js';
 import type { MemoryJob, MemoryResult } from './memory-shared.js';
 
 const run = promisify(execFile);
@@ -26,7 +25,7 @@ export async function benchMemory(env: BenchEnv, n: number): Promise<Section> {
     await createNamespace(cluster, ns);
     log(`memory: deploying ${n} objects first, so the preview diffs against live objects`);
     const rendered = objects(ns, n, 0).map((object) => ({ object, source: { file: 'deploy/app.yaml', line: 1 } }));
-    const r = await applyApp(cluster, { name: app, path: 'deploy', cluster: 'default', namespace: ns, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false }, rendered, { repoId, repo: 'acme/memory', app }, { force: true, prune: false, pruneEmpty: false, concurrency: 16, log: pino({ level: 'silent' }) });
+    const r = await deployApp(cluster, { name: app, path: 'deploy', cluster: 'default', namespace: ns, branch: 'main', prune: false, pruneEmpty: false, waitMs: 0, conflicts: 'overwrite', createNamespace: false, failOn: [], adopt: [], selfHeal: false }, rendered, { repoId, repo: 'acme/memory', app }, { force: true, prune: false, pruneEmpty: false, concurrency: 16, log: pino({ level: 'silent' }) });
     if (r.errors.length) throw new Error(`deploy failed: ${r.errors[0]?.message}`);
   } finally {
     cluster.client.close();

@@ -12,7 +12,7 @@ import { retryAfterSeconds } from './github/octokit.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
-import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueuePromotion, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
@@ -229,6 +229,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       awaitApproval: (w) => approvals.wait(w),
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
+      promote: (job, environment, delayMs) =>
+        enqueuePromotion(queues, { kind: 'promote', installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, defaultBranch: job.defaultBranch, environment, sha: job.sha, branch: job.branch }, delayMs),
     });
     // A deploy's GitHub bookkeeping, after its apply: paced writes never hold a deploy lease.
     const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {

@@ -13,7 +13,7 @@ import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
 import { sourceTag, type CommandJob } from './jobs.js';
 import { ALL_APPS, type Lock, type LockStore, type PendingDeploy } from './locks.js';
-import { appsOf, bindCommand, parseComment, type Command } from './parse.js';
+import { appsOf, bindCommand, parseComment, unitWords, type Command } from './parse.js';
 import { authorize, requiredPermission } from './permissions.js';
 import type { CommandRateLimiter } from './rate-limit.js';
 import { rollbackApp, type RollbackDeps } from './rollback.js';
@@ -281,7 +281,8 @@ async function execute(ctx: Context, c: Exclude<Command, { name: 'help' | 'promo
     case 'unlock':
       return unlock(ctx, c.apps === 'all' ? 'all' : targets.map((a) => a.name));
     case 'rollback': {
-      const r = await rollbackApp(targets[0] as App, { to: c.to, actor: ctx.job.actor, via: `a comment on #${ctx.issue}` }, rollbackDeps(ctx.job, ctx.deps, log));
+      const app = targets[0] as App;
+      const r = await rollbackApp(app, { to: c.to, actor: ctx.job.actor, via: `a comment on #${ctx.issue}`, siblings: siblingsOf(ctx.config, app) }, rollbackDeps(ctx.job, ctx.deps, log));
       if (!r.ok) throw new Refusal(r.message);
       return r.message;
     }
@@ -323,7 +324,7 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   const plans = new Map<string, { branch: string; sha: string; apps: string[] }>();
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
-    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
+    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${unitWords(app.name)}\` first`);
     const last = await deployedAt(j.repoId, app.name, recordOf(ctx.deps), () => ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY));
     if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy recorded yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
@@ -375,7 +376,7 @@ async function lock(ctx: Context, apps: string[] | 'all', reason: string): Promi
   await postLocksCheck(ctx);
   const lines: string[] = [];
   const label = (app: string) => (app === ALL_APPS ? 'every app of this repository' : `\`${app}\``);
-  if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => l.app).join(' ')}\`.`);
+  if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => unitWords(l.app)).join(' ')}\`.`);
   for (const l of r.already) lines.push(`${label(l.app)} was already ${lockLine(l)}; that lock stays.`);
   if (r.locked.length > 0) lines.push(...(await repreviewOpenPulls(ctx, r.locked.map((l) => l.app), 'show the lock')));
   return lines.join('\n');
@@ -454,6 +455,11 @@ export function locksCheck(locks: Lock[]): { title: string; summary: string; con
   };
 }
 
+/** The app's units in its other environments (none without environments): what a rollback of one environment must leave alone. */
+function siblingsOf(config: RepoConfig, app: App): App[] {
+  return app.unit ? config.apps.filter((a) => a.unit?.app === app.unit?.app && a.name !== app.name) : [];
+}
+
 /** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
 function recordOf(deps: CommandDeps): DeployRecord | undefined {
   const read = deps.deployedSha;
@@ -517,7 +523,7 @@ async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['sourc
       lines.push(`\`${app.name}\`: ${decision.reason}`);
       continue;
     }
-    const r = await rollbackApp(app, { from: src.sha, actor: job.actor, via: `the Roll back button on the failed deploy of ${src.sha.slice(0, 7)}` }, rollbackDeps(job, deps, log));
+    const r = await rollbackApp(app, { from: src.sha, actor: job.actor, via: `the Roll back button on the failed deploy of ${src.sha.slice(0, 7)}`, siblings: siblingsOf(config, app) }, rollbackDeps(job, deps, log));
     audit(log, job, 'rollback', r.ok ? 'done' : 'refused', { app: app.name, permission, via: 'button' });
     ok &&= r.ok;
     lines.push(`\`${app.name}\`: ${r.message}`);

@@ -129,6 +129,7 @@ const imageRuleSchema = mapping({
   repository: str(IMAGE_REPOSITORY, 'an image repository like ghcr.io/acme/app').describe('The image repository, e.g. ghcr.io/acme/app.'),
   policy: policySchema.describe('Which tag to bump to: exactly one of semver, regex or digest.'),
   apps: unset(list(str())).describe('Apps whose files reference the image (default: all apps).'),
+  environments: unset(list(str())).describe("Only these environments' files are bumped (e.g. [staging]): the later ones get the new tag through their promotion pull requests (default: every environment)."),
   helm: mapping({
     repository: unset(str(DOTTED_KEY, 'a dotted key path such as image.repository')),
     tag: unset(str(DOTTED_KEY, 'a dotted key path such as image.tag')),
@@ -147,6 +148,7 @@ const imageRuleSchema = mapping({
   policy: r.policy.policy,
   pinDigest: r.policy.pinDigest,
   apps: r.apps,
+  environments: r.environments,
   pullRequest: {
     labels: r.pullRequest?.labels ?? [],
     automerge: r.pullRequest?.automerge ?? false,
@@ -164,8 +166,25 @@ export const MAX_ENVIRONMENT_CHECKS = 10;
 /** The roles `approval:` may name: GitHub's repository roles (`none` approves nothing). */
 const APPROVAL_ROLES: readonly Permission[] = PERMISSION_LEVELS.filter((p) => p !== 'none');
 
-/** Keys of the design that later versions will add: refused, never accepted and ignored. */
-const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
+/**
+ * `promote: pr`, or `promote: { pr: true, from: staging, files: [config.env] }`: this
+ * environment is moved forward by a pull request that carries the source environment's image
+ * tags (and the files listed) into this environment's own files, instead of by the merge.
+ */
+/** A path inside the app folder: relative, no `..` segment, no backslash or space. */
+const PROMOTE_FILE = /^(?!(.*\/)?\.\.(\/|$))[^\s/\\][^\s\\]*$/;
+const promoteSchema = z
+  .union([
+    z.literal('pr', { error: (iss) => `expected pr or a mapping { pr: true, from, files }, got ${describe(iss.input)}` }),
+    mapping({
+      pr: z.literal(true, { error: (iss) => `expected true (promotion by pull request is the only kind so far), got ${describe(iss.input)}` }).describe('true: promote by pull request.'),
+      from: unset(str(APP_NAME, 'an environment name')).describe('The environment whose image tags (and files) the pull request carries (default: the first one under after:).'),
+      files: unset(list(str(PROMOTE_FILE, 'a path relative to the app folder of the environment, e.g. config.env'))).describe(
+        "Files copied as they are from the source environment's app folder into this one's (paths relative to each app's folder), besides the image tags.",
+      ),
+    }),
+  ])
+  .describe('pr: this environment is not applied by the merge that deploys the one before it; once that one is healthy (and soaked) mergeops opens or updates one pull request per app carrying its image tags (and files:) here, and merging it applies this environment.');
 
 const environmentSchema = mapping({
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The environment name: unique, what {env} becomes in app paths.'),
@@ -176,9 +195,7 @@ const environmentSchema = mapping({
   approval: unset(str().refine((v) => APPROVAL_ROLES.includes(v as Permission), { error: `expected one of ${APPROVAL_ROLES.join(', ')}` })).describe(
     'Hold this environment after the ones it comes after are healthy (and soaked) until a person with this repository role promotes it: the "Promote" button on the mergeops / deploy check, or /mergeops promote <app|all> <environment> (read, triage, write, maintain, admin; the operator may raise it).',
   ),
-  promote: notYet('promotion pull requests').optional(),
-}).superRefine((e, ctx) => {
-  if (e.promote !== undefined) fail(ctx, `promotion pull requests are not supported by this version of mergeops yet; remove promote: (environments share the merged commit until then)`, ['promote']);
+  promote: promoteSchema.optional(),
 });
 
 /**
@@ -237,6 +254,12 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
         for (const [j, name] of (r.apps ?? []).entries()) {
           if (!seen.has(name)) return fail(ctx, `no app named "${name}" in apps`, ['images', i, 'apps', j]);
         }
+        const envNames = (c.environments ?? []).map((e) => e.name);
+        if (r.environments && !c.environments) return fail(ctx, 'names environments, but this file has no top-level environments: list; add one, or remove this key', ['images', i, 'environments']);
+        if (r.environments?.length === 0) return fail(ctx, 'lists no environments; leave the key out to bump every environment', ['images', i, 'environments']);
+        for (const [j, name] of (r.environments ?? []).entries()) {
+          if (!envNames.includes(name)) return fail(ctx, `no environment named "${name}" (environments: ${envNames.join(', ')})`, ['images', i, 'environments', j]);
+        }
       }
     })
     .transform((c) => {
@@ -245,15 +268,17 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       if (!environments) {
         const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
         const names = apps.map((a) => a.name);
-        return { apps, images: (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
+        return { apps, images: (c.images ?? []).map(({ environments: _none, ...r }) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
       }
       // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
       const units = entries.flatMap((a, i) => {
         const wanted = c.apps?.[i]?.environments;
         return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e) => expandUnit(a, e, i));
       });
-      const unitsOf = (names: string[]): string[] => units.filter((u) => names.includes(u.unit?.app ?? u.name)).map((u) => u.name);
-      const images = (c.images ?? []).map((r) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name)) }));
+      // images[].environments narrows the units further: a bump edits only those environments' files.
+      const unitsOf = (names: string[], envs: string[] | undefined): string[] =>
+        units.filter((u) => names.includes(u.unit?.app ?? u.name) && (!envs || envs.includes(u.unit?.environment ?? ''))).map((u) => u.name);
+      const images = (c.images ?? []).map(({ environments: envs, ...r }) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name), envs) }));
       return { apps: units, images, environments, ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
     });
 }
@@ -293,21 +318,31 @@ export interface Environment {
   previewCheck?: true;
   /** The repository role that promotes it (`approval:`); absent: it follows on its own. */
   approval?: Permission;
+  /** Set for `promote: pr`: moved forward by a promotion pull request from `from`, not by the merge. */
+  promote?: Promotion;
 }
 
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined; approval?: string | undefined };
+/** How an environment is promoted: by a pull request carrying `from`'s image tags and `files` (relative to each app's folder). */
+export interface Promotion {
+  from: string;
+  files: string[];
+}
+
+type PromoteEntry = 'pr' | { pr: true; from?: string | undefined; files?: string[] | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
-  return entries.map((e, i) => ({
-    name: e.name,
-    cluster: e.cluster,
-    after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []),
-    soakMs: e.soak ?? 0,
-    ...(e.previewCheck ? { previewCheck: true as const } : {}),
-    ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}),
-  }));
+  return entries.map((e, i) => {
+    const after = e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []);
+    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0, ...(e.previewCheck ? { previewCheck: true as const } : {}), ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}) };
+    if (e.promote !== undefined) {
+      const p: Exclude<PromoteEntry, 'pr'> | Record<string, never> = e.promote === 'pr' ? {} : e.promote;
+      env.promote = { from: p.from ?? (after[0] as string), files: p.files ?? [] };
+    }
+    return env;
+  });
 }
 
 /**
@@ -341,6 +376,14 @@ function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: A
       if (!names.includes(dep)) return { message: `no environment named "${dep}" (${known})`, path: ['environments', i, 'after', j] };
       if (dep === e.name) return { message: `"${e.name}" cannot come after itself`, path: ['environments', i, 'after', j] };
     }
+  }
+  for (const [i, e] of envEntries.entries()) {
+    const p = e.promote;
+    if (p === undefined) continue;
+    const after = e.after ?? (i > 0 ? [(envEntries[i - 1] as EnvironmentEntry).name] : []);
+    const from = p === 'pr' ? undefined : p.from;
+    if (from === undefined && after.length === 0) return { message: `"${e.name}" comes after no environment, so there is nothing to promote from; name one under after:, or remove promote:`, path: ['environments', i, 'promote'] };
+    if (from !== undefined && !after.includes(from)) return { message: `promotes from "${from}", which is not one it comes after (after: ${after.join(', ') || 'none'}); the source must be healthy before a promotion is proposed`, path: ['environments', i, 'promote', 'from'] };
   }
   const resolved = resolveEnvironments(envEntries);
   const cycle = findCycle(resolved);
@@ -436,7 +479,8 @@ export type App = ReturnType<typeof appEntry> & {
 
 export interface RepoConfig {
   apps: App[];
-  images: (Omit<ImageRuleOut, 'apps'> & { apps: string[] })[];
+  /** With environments, `apps` names the units its `environments:` (default: all) cover: the files a bump edits. */
+  images: (Omit<ImageRuleOut, 'apps' | 'environments'> & { apps: string[] })[];
   /** In the order written; absent when the config has no environments. */
   environments?: Environment[];
   /** The defaults files the config was built on (the preview's footer names them). */

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
-import { applyStaged, waitHealthy, type ApplyResult, type HealthReport } from '../cluster/apply.js';
+import { applyStaged, type ApplyResult } from '../cluster/apply.js';
+import { waitHealthy, type HealthReport } from '../cluster/wait.js';
 import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
-import { planApp, renderedIdentities, RepoDiscovery, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
+import { RepoDiscovery } from '../cluster/live.js';
+import { planApp, renderedIdentities, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { OwnerConfigs } from '../cluster/ownership.js';
 import type { RepoCaps } from '../config/caps.js';
 import { clusterAppName, type App } from '../config/repo-config.js';

@@ -114,6 +114,8 @@ export interface RepoHost {
   findDeclinedPullRequest(branch: string, title: string): Promise<number | null>;
   createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;
   updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void>;
+  /** Closes a pull request mergeops opened whose change is no longer needed. */
+  closePullRequest(number: number): Promise<void>;
   addLabels(issue: number, labels: string[]): Promise<void>;
   /**
    * Makes mergeops's own labels on an issue or PR equal `desired`, writing only the changes;

@@ -158,5 +158,19 @@ export interface SyncJob {
   defaultBranch?: string;
 }
 
-/** What the image queue carries: a bump of one image, or a re-read of a repo's `images:`. */
-export type ImageJob = BumpJob | SyncJob;
+/**
+ * "`environment`'s source environment is healthy at `sha`": open or update the promotion
+ * pull requests that carry its image tags (and listed files) into `environment`'s files.
+ */
+export interface PromoteJob extends RepoTarget {
+  kind: 'promote';
+  /** The environment promoted into (it has `promote: pr`). */
+  environment: string;
+  /** The commit the source environment deployed and stayed healthy at. */
+  sha: string;
+  /** The branch that commit deployed from: the pull requests' base. */
+  branch: string;
+}
+
+/** What the image queue carries: a bump of one image, a re-read of a repo's `images:`, or a promotion. */
+export type ImageJob = BumpJob | SyncJob | PromoteJob;

@@ -172,6 +172,10 @@ export class OctokitRepoHost implements RepoHost {
     await this.octokit.rest.pulls.update({ ...this.r, pull_number: number, ...pr });
   }
 
+  async closePullRequest(number: number): Promise<void> {
+    await this.octokit.rest.pulls.update({ ...this.r, pull_number: number, state: 'closed' });
+  }
+
   async addLabels(issue: number, labels: string[]): Promise<void> {
     await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
   }

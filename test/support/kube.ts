@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../../src/cluster/client.js';
-import { getOrNull } from '../../src/cluster/plan.js';
+import { getOrNull } from '../../src/cluster/live.js';
 import type { Cluster } from '../../src/cluster/connect.js';
 import { Discovery, resourcePath } from '../../src/cluster/discovery.js';
 import type { KubeObject } from '../../src/objects.js';

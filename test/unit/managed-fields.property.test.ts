@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { migratedEntries } from '../../src/cluster/apply.js';
+import { migratedEntries } from '../../src/cluster/field-managers.js';
 import { leafPaths, ownsPath, unionFieldSets, type FieldSet, type ManagedFieldsEntry } from '../../src/managed-fields.js';
 
 /** Field sets as the API server writes them: `f:`/`k:`/`i:` keys, `.` self markers, `{}` leaves. */

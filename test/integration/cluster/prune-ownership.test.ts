@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { deleteOrphan } from '../../../src/cluster/apply.js';
+import { deleteOrphan } from '../../../src/cluster/prune.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { fieldManager, withInventory, type InventoryKey } from '../../../src/cluster/inventory.js';
 import type { App } from '../../../src/config/repo-config.js';

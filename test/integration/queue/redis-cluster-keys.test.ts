@@ -15,6 +15,7 @@ import { createQueues } from '../../../src/queue/queues.js';
 import { CATCH_UP_QUEUE } from '../../../src/queue/catch-up-worker.js';
 import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from '../../../src/queue/state.js';
 import { createRedis, hashTag, type RedisClient } from '../../../src/redis.js';
+import { ApprovalStore, OpenDeployChecks } from '../../../src/queue/approvals.js';
 import { startRedisCluster, type RedisClusterNodes } from '../../support/redis-ha.js';
 
 /**
@@ -86,6 +87,13 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
     const reports = new DeployReports(worker, prefix);
     expect(await reports.claim(42, job.sha, ['web'])).toBeGreaterThan(0);
 
+    // Commits waiting for a promotion (WAIT and TAKE are one script each) and their checks left in progress.
+    const approvals = new ApprovalStore(worker, prefix);
+    const waiting = { job: { ...job, reason: 'promote' as const, environments: ['prod'], apps: ['web · prod'] }, role: 'write' as const, since: new Date().toISOString() };
+    expect(await approvals.wait(waiting)).toBeNull();
+    expect((await approvals.take(42, 'main', 'prod', 'all', job.sha))?.job.apps).toEqual(['web · prod']);
+    await new OpenDeployChecks(worker, prefix).set(42, job.sha, { check: { id: 1 }, report: { repo: 'acme/web', sha: job.sha, apps: [], problems: [] } });
+
     // The image index: one MULTI over the repo's set, each image's watchers and the index of all.
     const index = new ImageIndex(worker, prefix);
     // Only the fields sync reads; the rest of a rule does not reach Redis.
@@ -122,6 +130,7 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
         'catch-up', 'command', 'deploy', 'deploy-report', 'drift', 'image-bump', 'image-poll', 'notify', 'onboarding', 'preview',
         'comments', 'drift-alerted', 'command-rate', 'delivery', 'deploy-config', 'deploy-latest', 'deploy-lock', 'deploy-report-envs', 'deploy-report-seq', 'deployed',
         'github-writes', 'head', 'images', 'lease', 'lock-pending', 'locked-repos', 'locks', 'merge-group-cancelled',
+        'deploy-open-check',
       ].sort(),
     );
     const untagged = keys.filter(({ key }) => hashTag(key) !== 'keys-test');

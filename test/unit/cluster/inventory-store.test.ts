@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { nextInventory, pendingInventory } from '../../../src/cluster/apply.js';
+import { nextInventory, pendingInventory } from '../../../src/cluster/apply-record.js';
 import { withInventory } from '../../../src/cluster/inventory.js';
 import { inventoryName, inventoryObject, parseInventory, parseRef, refIdentity, type InventoryRecord } from '../../../src/cluster/inventory-store.js';
 import { identity, objectRef, type KubeObject, type PlannedObject } from '../../../src/objects.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { migratedEntries } from '../../../src/cluster/apply.js';
+import { migratedEntries } from '../../../src/cluster/field-managers.js';
 import { parseWarnings } from '../../../src/cluster/client.js';
 import { fieldManager, ownershipOf, withInventory } from '../../../src/cluster/inventory.js';
 import { releaseOf, releasedByApp, takeOverRefusal, type OwnerConfig } from '../../../src/cluster/ownership.js';

@@ -21,13 +21,13 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     expect(app?.additionalProperties).toBe(false);
   });
 
-  it('describes the environments (approval: included), and the keys a later version adds (so editors offer them, and the app refuses them)', () => {
+  it('describes the environments, approval: and promote: included', () => {
     const s = repoConfigJsonSchema() as { properties: { environments: { anyOf: { items?: { properties: Record<string, { description?: string }>; required: string[] } }[] } } };
     const env = s.properties.environments.anyOf.find((a) => a.items)?.items;
     expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'previewCheck', 'promote', 'soak']);
     expect(env?.required.sort()).toEqual(['cluster', 'name']);
     expect(env?.properties['approval']?.description).toMatch(/^Hold this environment/);
-    expect(env?.properties['promote']?.description).toMatch(/^Not supported yet/);
+    expect(env?.properties['promote']?.description).toMatch(/^pr: this environment is not applied by the merge/);
   });
 
   it("covers the organisation's defaults file too: _extends, and appDefaults with every app key but name, path, adopt, release and environments", () => {
