@@ -278,7 +278,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
           host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
-          render: { locks: (repoId) => jobLocks.list(repoId), deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit) },
+          render: {
+            locks: (repoId) => jobLocks.list(repoId),
+            deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit),
+            waiting: async (repoId, branch) => (await approvals.waiting(repoId, branch)).map((w) => ({ sha: w.job.sha, units: w.job.apps, role: w.role, since: w.since })),
+          },
           commands: commandDeps,
           state: dashboardState,
           queue: dashboards,

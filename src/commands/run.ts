@@ -149,7 +149,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
 }
 
 /** A command a dashboard box stands for: the same grants, permission rules, work and audit as its comment. */
-export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string };
+export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string } | { name: 'promote'; environment: string; sha: string };
 
 /**
  * A ticked dashboard box, run as the command it stands for (`unlock web`, `deploy web`) under
@@ -169,6 +169,7 @@ export async function runDashboardCommand(
   const ctx: Context = { job, config, deps, pull: null, issue: job.source.issue };
   const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
   try {
+    if (command.name === 'promote') return await promoteBox(ctx, command, decided, log);
     const byName = new Map(config.apps.map((a) => [a.name, a]));
     const targets = command.apps === 'all' ? config.apps : command.apps.map((n) => byName.get(n)).filter((a): a is App => a !== undefined);
     if (command.apps !== 'all' && targets.length !== command.apps.length) throw new Refusal(`no app named ${command.apps.map((a) => `\`${a}\``).join(', ')} in .github/mergeops.yml on \`${job.defaultBranch}\` any more`);
@@ -341,6 +342,32 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
     lines.push(`Re-applying ${plan.sha.slice(0, 7)} (the last deployed commit) for ${plan.apps.map((a) => `\`${a}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The dashboard's "Promote" box: `/mergeops promote all <environment>` for the commit the box
+ * was drawn for. The role is decided as `promote` decides it (the environment's approval,
+ * the operator's requireApproval, a grant's raise), before the box counts as acted on.
+ */
+async function promoteBox(ctx: Context, c: { environment: string; sha: string }, decided: () => Promise<boolean>, log: Logger): Promise<{ ok: boolean; text: string } | null> {
+  const { job, config, deps } = ctx;
+  const repo = `${job.owner}/${job.repo}`;
+  const env = config.environments?.find((e) => e.name === c.environment);
+  const role = env ? approvalRole(env.approval, deps.operatorApproval?.(repo, env) ?? null) : null;
+  if (env && role !== null) {
+    const units = config.apps.filter((a) => a.unit?.environment === c.environment);
+    const overrides = appOverrides(config, repo, deps.clusters);
+    const raised = requiredPermission('promote', units.flatMap((a) => overrides.get(a.name) ?? []));
+    const need = atLeast(raised, role) ? raised : role;
+    const decision = authorize('promote', need, { login: job.actor, permission: await deps.host.permission(job.actor), forkAuthor: false });
+    if (!decision.allowed) throw new Refusal(`${decision.reason} (promoting \`${c.environment}\` needs ${need})`);
+    if (!(await decided())) {
+      audit(log, job, 'promote', 'already-done', { via: 'dashboard' });
+      return null;
+    }
+  }
+  // promote() reads the same rules again and takes the waiting commit atomically (once).
+  return { ok: true, text: await promote(ctx, 'all', c.environment, c.sha, log) };
 }
 
 /**

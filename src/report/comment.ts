@@ -126,7 +126,8 @@ function riskAlert(r: PreviewReport): string {
   if (img.length) items.push(img.length <= NAMES_IN_LINE ? img.map((x) => fieldText(x.field ?? { path: '' }, new Map(), MD)).join(' · ') : `${plural(img.length, 'image')} change`);
   const crit = of('critical-kind').filter((x) => !del.some((d) => d.ref === x.ref));
   if (crit.length) items.push(`cluster-wide or data-holding kinds change: ${names(crit)}`);
-  const rollout = of('rollout');
+  // What fails the preview (failOn) first.
+  const rollout = of('rollout').sort((x, y) => Number(!!y.rollout?.fails) - Number(!!x.rollout?.fails));
   const shown = rollout.slice(0, NAMES_IN_LINE).map((x) => `${mdCode(shortRef(x.ref ?? ''))} ${rolloutLabel(x)}`);
   if (rollout.length) items.push(`rollout: ${shown.join(', ')}${rollout.length > NAMES_IN_LINE ? ` and ${plural(rollout.length - NAMES_IN_LINE, 'more finding')}` : ''}`);
   const caution = problems > 0 || risks.some((x) => x.severity === 'caution');
