@@ -44,6 +44,36 @@ const helmSchema = mapping({
   ...(h.values !== undefined ? { values: h.values } : {}),
 }));
 
+/** Where a preview environment's `namespace`, `url`, Helm `values` and `set` values name the pull request and the app. */
+export const PR_NUMBER_TOKEN = '{number}';
+export const APP_TOKEN = '{app}';
+/** A preview namespace template: checked again, as a DNS label, once the PR number is in. */
+const PREVIEW_NAMESPACE_TEMPLATE = /^([a-z0-9-]|\{number\}|\{app\})+$/;
+/** A field of a rendered object, as `set:` names it: `spec.rules.0.host`. */
+const FIELD_PATH = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export const DEFAULT_PREVIEW_NAMESPACE = `pr-${PR_NUMBER_TOKEN}-${APP_TOKEN}`;
+const DEFAULT_PREVIEW_TTL_MS = 72 * 3600_000;
+
+const previewEnvironmentSchema = mapping({
+  cluster: unset(str(APP_NAME, 'a cluster name the operator configured')).describe("The cluster the environment runs on; the operator must grant it previewNamespaces (default: the app's cluster)."),
+  namespace: unset(str(PREVIEW_NAMESPACE_TEMPLATE, 'a namespace name that may hold {number} and {app}')).describe(`The environment's namespace; every namespaced object of the render is moved into it (default: ${DEFAULT_PREVIEW_NAMESPACE}).`),
+  url: unset(str()).describe('The address shown on the pull request and on its GitHub Deployment; may hold {number} and {app}.'),
+  values: anyMapping(z.unknown()).optional().describe('Helm values for the environment, over the app\'s own; dotted keys are paths (ingress.host), and string values may hold {number} and {app}.'),
+  set: unset(
+    list(
+      mapping({
+        kind: str().describe('The kind of the rendered objects to change (Ingress).'),
+        name: unset(str()).describe('Only the object of this name (default: every object of the kind).'),
+        path: str(FIELD_PATH, 'a dotted field path such as spec.rules.0.host').describe('The field to set, as a dotted path; numbers index lists.'),
+        value: str().describe('The value; may hold {number}, {app} and {namespace}.'),
+      }),
+    ),
+  ).describe('Fields of the rendered objects set for the environment (any renderer: plain, kustomize or Helm), e.g. an Ingress host.'),
+  ttl: duration().optional().describe('How long the environment lives without a push before it is removed: "72h" (default), or /mergeops env extend.'),
+  wait: duration().optional().describe("How long bringing it up waits for health (default: the app's wait)."),
+  when: unset(str(/^(label|always)$/, 'label or always')).describe('label: pull requests labelled "mergeops: preview-env" (default); always: every pull request from this repository (never a fork\'s).'),
+});
+
 /** The keys of one app; an app may inherit all but its identity (name, path) and `adopt`/`release` (objects of that one app). */
 const appShape = {
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
@@ -88,6 +118,7 @@ const appShape = {
   ).describe('Risk gate for this app, so branch protection can demand a second look.'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
   environments: unset(list(str())).describe('The environments (names under the top-level environments:) this app deploys to (default: all of them).'),
+  previewEnvironment: previewEnvironmentSchema.optional().describe("A running copy of the pull request's render, in a namespace of its own, linked from the PR (read from the base branch)."),
 };
 
 const appSchema = mapping(appShape).superRefine((a, ctx) => {
@@ -273,7 +304,7 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
       const units = entries.flatMap((a, i) => {
         const wanted = c.apps?.[i]?.environments;
-        return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e) => expandUnit(a, e, i));
+        return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e, j) => expandUnit(a, e, i, j === 0, c.apps?.[i]?.previewEnvironment?.cluster !== undefined));
       });
       // images[].environments narrows the units further: a bump edits only those environments' files.
       const unitsOf = (names: string[], envs: string[] | undefined): string[] =>
@@ -304,6 +335,33 @@ function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
     ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
     ...(a.namespace ? { namespace: a.namespace } : {}),
     ...(a.helm ? { helm: a.helm } : {}),
+    ...(a.previewEnvironment ? { previewEnvironment: previewEnvironmentOf(a.previewEnvironment, a.cluster ?? 'default', a.wait ?? DEFAULT_WAIT_MS) } : {}),
+  };
+}
+
+/** A preview environment as the flow uses it: every default filled in, templates not yet expanded. */
+export interface PreviewEnvironmentSpec {
+  cluster: string;
+  /** With {number} and {app}. */
+  namespace: string;
+  url?: string;
+  values?: Record<string, unknown>;
+  set: { kind: string; name?: string; path: string; value: string }[];
+  ttlMs: number;
+  waitMs: number;
+  when: 'label' | 'always';
+}
+
+function previewEnvironmentOf(p: z.output<typeof previewEnvironmentSchema>, cluster: string, waitMs: number): PreviewEnvironmentSpec {
+  return {
+    cluster: p.cluster ?? cluster,
+    namespace: p.namespace ?? DEFAULT_PREVIEW_NAMESPACE,
+    ...(p.url ? { url: p.url } : {}),
+    ...(p.values ? { values: p.values } : {}),
+    set: (p.set ?? []).map((s) => (s.name ? { kind: s.kind, name: s.name, path: s.path, value: s.value } : { kind: s.kind, path: s.path, value: s.value })),
+    ttlMs: p.ttl ?? DEFAULT_PREVIEW_TTL_MS,
+    waitMs: p.wait ?? waitMs,
+    when: (p.when ?? 'label') as 'label' | 'always',
   };
 }
 
@@ -447,9 +505,12 @@ export function clusterNameOf(displayName: string): string {
  * The app of one environment: that environment's cluster, `{env}` in its path, namespace and
  * Helm values files replaced, and the name people read (`web · staging`: Deployments, reports).
  */
-function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number): App {
+function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number, first: boolean, explicitPreviewCluster: boolean): App {
   const fill = (v: string): string => v.split(ENV_TOKEN).join(env.name);
   const out: App = { ...a, name: `${a.name}${UNIT_SEPARATOR}${env.name}`, cluster: env.cluster, path: safeRelativePath(fill(a.path), `apps[${i}].path`), unit: { app: a.name, environment: env.name } };
+  // One preview environment per app: the unit of its first environment runs it (on that cluster, unless it names one).
+  if (a.previewEnvironment && !first) delete out.previewEnvironment;
+  else if (a.previewEnvironment && !explicitPreviewCluster) out.previewEnvironment = { ...a.previewEnvironment, cluster: env.cluster };
   if (a.namespace) out.namespace = fill(a.namespace);
   if (a.helm) out.helm = { ...a.helm, valuesFiles: a.helm.valuesFiles.map(fill) };
   return out;

@@ -16,7 +16,13 @@ export interface HostTarget extends RepoRef {
   repoId: number;
 }
 
-export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error';
+export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error' | 'inactive';
+
+/** A Deployment's options beyond the commit and environment: a preview environment's is transient. */
+export interface DeploymentOptions {
+  /** GitHub's transient_environment: the environment goes away (a per-PR preview). */
+  transient?: boolean;
+}
 
 export interface CommentIdStore {
   get(): Promise<number[] | null>;
@@ -70,8 +76,9 @@ export interface RepoHost {
   comment(issue: number, body: string): Promise<void>;
 
   // Deployments
-  createDeployment(sha: string, environment: string, description: string): Promise<number>;
-  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
+  createDeployment(sha: string, environment: string, description: string, opts?: DeploymentOptions): Promise<number>;
+  /** `environmentUrl` is what GitHub's "View deployment" opens. */
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void>;
 
   // Revisions
   /** The repository at `sha`, downloaded and extracted within the operator's limits. */
@@ -110,6 +117,8 @@ export interface RepoHost {
   /** The merged pull request a pushed commit came from, if any. */
   mergedPullRequest(sha: string): Promise<number | null>;
   findOpenPullRequest(branch: string): Promise<PullRequestRef | null>;
+  /** A pull request's state and labels now; null when GitHub does not know it (deleted, or no access). */
+  pullRequestState?(number: number): Promise<{ open: boolean; labels: string[] } | null>;
   /** A closed, unmerged PR from `branch` titled `title`: someone declined exactly this change. */
   findDeclinedPullRequest(branch: string, title: string): Promise<number | null>;
   createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;

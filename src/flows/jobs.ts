@@ -35,7 +35,14 @@ export interface PreviewJob {
   labels?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */
   riskAcceptedBy?: string;
+  /** `up`: a writer's `/mergeops env up` (access checked by the command): start the PR's preview environments, a fork's too. */
+  previewEnv?: 'up';
 }
+
+/** Preview environments of one PR to remove (closed, label removed, a command), or the periodic sweep. */
+export type PreviewEnvJob =
+  | { kind: 'down'; installationId: number; owner: string; repo: string; repoId: number; pr: number; reason: 'closed' | 'label removed' | 'command'; apps?: string[] }
+  | { kind: 'sweep' };
 
 /** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
 export interface DeployJob {

@@ -16,7 +16,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     const s = repoConfigJsonSchema() as { additionalProperties: boolean; properties: { apps: { anyOf: { items?: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } }[] } } };
     expect(s.additionalProperties).toBe(false);
     const app = s.properties.apps.anyOf.find((a) => a.items)?.items;
-    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
+    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'previewEnvironment', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
     expect(app?.required.sort()).toEqual(['name', 'path']);
     expect(app?.additionalProperties).toBe(false);
   });
@@ -34,7 +34,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     const s = repoConfigJsonSchema() as { properties: Record<string, { anyOf?: { properties?: Record<string, unknown>; required?: string[] }[] }> };
     expect(Object.keys(s.properties).sort()).toEqual(['_extends', 'appDefaults', 'apps', 'dashboard', 'environments', 'images', 'version']);
     const defaults = s.properties['appDefaults']?.anyOf?.find((a) => a.properties);
-    expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'prune', 'pruneEmpty', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
+    expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'previewEnvironment', 'prune', 'pruneEmpty', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
     expect(defaults?.required ?? []).toEqual([]);
   });
 });
