@@ -33,7 +33,7 @@ describe('environments in .github/mergeops.yml', () => {
     const cfg = parse(readmeExample());
     expect(cfg.environments).toEqual([
       { name: 'staging', cluster: 'staging', after: [], soakMs: 0 },
-      { name: 'prod', cluster: 'prod', after: ['staging'], soakMs: 600_000 },
+      { name: 'prod', cluster: 'prod', after: ['staging'], soakMs: 600_000, approval: 'write' },
     ]);
     expect(cfg.apps.map((a) => [a.name, a.cluster, a.path, a.namespace, a.unit])).toEqual([
       ['web · staging', 'staging', 'deploy/web/overlays/staging', 'web', { app: 'web', environment: 'staging' }],
