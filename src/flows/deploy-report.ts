@@ -104,7 +104,7 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
       await save({ ...progress, deployments: { ...progress.deployments, [app]: id } });
     }
     if (!progress.statuses?.includes(app)) {
-      await host.setDeploymentState(id, appSucceeded(a) ? 'success' : 'failure', appLine(a), url);
+      await host.setDeploymentState(id, appSucceeded(a) ? 'success' : 'failure', appLine(a), url, a.url);
       await save({ ...progress, statuses: [...(progress.statuses ?? []), app] });
     }
   }

@@ -71,7 +71,8 @@ export interface RepoHost {
 
   // Deployments
   createDeployment(sha: string, environment: string, description: string): Promise<number>;
-  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void>;
+  /** `environmentUrl`: where the deployed app answers (the app's `url:`), shown on GitHub's Environments page. */
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void>;
 
   // Revisions
   /** The repository at `sha`, downloaded and extracted within the operator's limits. */

@@ -18,7 +18,7 @@ export async function createDeployment(octokit: Octokit, r: RepoRef, sha: string
   return res.data.id;
 }
 
-export async function setDeploymentState(octokit: Octokit, r: RepoRef, deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
+export async function setDeploymentState(octokit: Octokit, r: RepoRef, deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void> {
   await octokit.rest.repos.createDeploymentStatus({
     ...r,
     deployment_id: deploymentId,
@@ -26,6 +26,7 @@ export async function setDeploymentState(octokit: Octokit, r: RepoRef, deploymen
     // GitHub caps descriptions at 140 characters.
     description: description.length > 140 ? `${description.slice(0, 137)}...` : description,
     ...(logUrl ? { log_url: logUrl } : {}),
+    ...(environmentUrl ? { environment_url: environmentUrl } : {}),
   });
 }
 

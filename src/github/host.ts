@@ -91,8 +91,8 @@ export class OctokitRepoHost implements RepoHost {
     return createDeployment(this.octokit, this.r, sha, environment, description);
   }
 
-  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
-    return setDeploymentState(this.octokit, this.r, deploymentId, state, description, logUrl);
+  setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void> {
+    return setDeploymentState(this.octokit, this.r, deploymentId, state, description, logUrl, environmentUrl);
   }
 
   revision(sha: string): Promise<Checkout> {

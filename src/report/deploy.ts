@@ -88,6 +88,8 @@ export interface AppDeployReport {
   /** Set when this branch does not deploy the app by rule (no operator policy: the default branch only): why. Not a failure. */
   notDeployed?: string;
   namespace?: string;
+  /** Where the app answers (`url:`, `{env}` filled in): its GitHub Deployment's environment_url. */
+  url?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
   result?: ApplyResult;

@@ -33,7 +33,7 @@ describe('environments in .github/mergeops.yml', () => {
     const cfg = parse(readmeExample());
     expect(cfg.environments).toEqual([
       { name: 'staging', cluster: 'staging', after: [], soakMs: 0 },
-      { name: 'prod', cluster: 'prod', after: ['staging'], soakMs: 600_000 },
+      { name: 'prod', cluster: 'prod', after: ['staging'], soakMs: 600_000, approval: 'write' },
     ]);
     expect(cfg.apps.map((a) => [a.name, a.cluster, a.path, a.namespace, a.unit])).toEqual([
       ['web · staging', 'staging', 'deploy/web/overlays/staging', 'web', { app: 'web', environment: 'staging' }],
@@ -117,6 +117,16 @@ apps:
     ['a unit name too long for a label', `${TWO}  - name: ${'w'.repeat(60)}\n    path: w\n`, 'longer than the 63 characters a Kubernetes label allows'],
   ])('refuses %s with its key path', (_what, text, message) => {
     expect(configError(text)).toContain(message);
+  });
+
+  it('expands {env} in an app\'s url: per environment (its Deployments\' environment_url), and refuses {env} without environments and an address that is no http(s) one', () => {
+    const cfg = parse(`${TWO}  - name: web\n    path: w\n    url: https://{env}.shop.example.com/\n`);
+    expect(cfg.apps.map((a) => [a.name, a.url])).toEqual([
+      ['web · staging', 'https://staging.shop.example.com/'],
+      ['web · prod', 'https://prod.shop.example.com/'],
+    ]);
+    expect(configError('apps:\n  - name: web\n    path: w\n    url: https://{env}.example.com\n')).toContain('apps[0].url: "https://{env}.example.com" holds {env}');
+    expect(configError(`${TWO}  - name: web\n    path: w\n    url: "javascript:alert(1)"\n`)).toContain('apps[0].url:');
   });
 
   it('reads approval: as the repository role that promotes the environment, and refuses one that is no role', () => {
