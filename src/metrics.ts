@@ -100,3 +100,14 @@ export const notificationsSent = new Counter({
   labelNames: ['receiver', 'event', 'outcome'] as const,
   registers: [registry],
 });
+
+/**
+ * Running preview environments and how old each is, as the last sweep of this process saw
+ * them on the clusters (labels are bounded by the operator's caps per cluster).
+ */
+export const previewEnvironments = new Gauge({
+  name: 'mergeops_preview_environment_age_seconds',
+  help: 'Age of each running preview environment (seconds since it was created), per cluster, namespace, repository, pull request and app',
+  labelNames: ['cluster', 'namespace', 'repo', 'pr', 'app'] as const,
+  registers: [registry],
+});

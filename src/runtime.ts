@@ -12,7 +12,7 @@ import { retryAfterSeconds } from './github/octokit.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
 import { MAX_WEBHOOK_BYTES } from './http/webhooks.js';
-import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueueSync, type Queues } from './queue/queues.js';
+import { createQueues, enqueueDeploy, enqueueHeal, enqueuePreview, enqueuePromotion, enqueueSync, type Queues } from './queue/queues.js';
 import { startDriftWorker } from './queue/drift-worker.js';
 import { githubRateLimitRemaining, installationLabel } from './metrics.js';
 import { startDeployReportWorker, startDeployWorker } from './queue/deploy-worker.js';
@@ -43,6 +43,7 @@ import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from '
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
 import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { createPreviewEnvQueue, previewEnvDownJobId, startPreviewEnvWorker } from './queue/preview-env-worker.js';
 import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 import { DashboardQueue, createDashboardQueue, startDashboardWorker } from './queue/dashboard-worker.js';
 import { DashboardState } from './queue/dashboard-state.js';
@@ -85,6 +86,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       ? new Queue<OnboardJob>(ONBOARDING_QUEUE, { connection, prefix: settings.redisPrefix, defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { age: 30 * 24 * 3600 }, removeOnFail: { age: 7 * 24 * 3600 } } })
       : null;
   if (onboardQueue) queues.all.push(onboardQueue);
+  // Preview environments' teardowns and sweep.
+  const previewEnvQueue = createPreviewEnvQueue(connection, settings.redisPrefix);
+  queues.all.push(previewEnvQueue);
   // Deploy dashboards (operator option, on by default for repositories that opt in).
   const dashboardQueue = settings.dashboard !== 'off' ? createDashboardQueue(connection, settings.redisPrefix) : null;
   if (dashboardQueue) queues.all.push(dashboardQueue);
@@ -112,6 +116,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       await commandQueue.close();
       await notifyQueue.close();
       await onboardQueue?.close();
+      await previewEnvQueue.close();
       await dashboardQueue?.close();
       unexposeLocks();
       redis.disconnect();
@@ -186,6 +191,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const notify = (events: Parameters<Notifier['emit']>[0]) => notifier.emit(events);
     const notifyWorker = receivers.length ? startNotifyWorker(connection, { receivers, redis: connection, prefix: settings.redisPrefix, log }) : null;
     if (notifyWorker) log.info({ receivers: receivers.map((r) => `${r.name} (${r.type})`) }, 'notifications on');
+    // Preview environments apply (and wait for health) like a deploy, under their own flow label.
+    const previewEnvEngine = new Engine({ clusters, log, flow: 'preview-env', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
     const worker = startPreviewWorker(connection, settings.redisPrefix, workerLimits, {
       hosts,
       engine: new Engine({ clusters, log, flow: 'preview', caps: settings.caps }),
@@ -196,7 +203,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       commentIds: (job) => jobPreviews.commentIds(job),
       lockOf: (job, app) => jobLocks.lockOf(job.repoId, app),
       cancelled: async (job) => job.mergeGroup !== undefined && (await jobPreviews.mergeGroupCancelled(job)),
+      previewEnvs: { clusters, engine: previewEnvEngine, log, caps: settings.caps, clusterNames: [...targets.keys()] },
     });
+    const previewEnvWorker = await startPreviewEnvWorker(connection, settings.redisPrefix, settings.jobLockMs, previewEnvQueue, { clusters, log, hosts, clusterNames: [...targets.keys()], sweepMs: settings.previewEnvSweepMs });
+    closers.push(() => previewEnvWorker.close());
     const deployReports = new DeployReports(connection, settings.redisPrefix);
     // The dashboard's records are kept for every repository (a dashboard turned on later
     // shows the history); a render is asked for only where dashboards can be on at all.
@@ -229,6 +239,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       awaitApproval: (w) => approvals.wait(w),
       holdIfLocked: (job, app, pushedAtMs) =>
         jobLocks.holdIfLocked({ app, installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, sha: job.sha, branch: job.branch, defaultBranch: job.defaultBranch, pushedAtMs }),
+      promote: (job, environment, delayMs) =>
+        enqueuePromotion(queues, { kind: 'promote', installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId, defaultBranch: job.defaultBranch, environment, sha: job.sha, branch: job.branch }, delayMs),
     });
     // A deploy's GitHub bookkeeping, after its apply: paced writes never hold a deploy lease.
     const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {
@@ -276,7 +288,11 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
           host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
-          render: { locks: (repoId) => jobLocks.list(repoId), deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit) },
+          render: {
+            locks: (repoId) => jobLocks.list(repoId),
+            deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit),
+            waiting: async (repoId, branch) => (await approvals.waiting(repoId, branch)).map((w) => ({ sha: w.job.sha, units: w.job.apps, role: w.role, since: w.since })),
+          },
           commands: commandDeps,
           state: dashboardState,
           queue: dashboards,
@@ -396,6 +412,19 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
           // Re-running an older commit's deploy would roll the branch back behind its head.
           if (!(await deploys.isLatest(run.job))) return false;
           await queues.deploy.add('deploy', run.job, { jobId });
+          return true;
+        },
+        enqueuePreviewEnvUp: async (job, jobId, at) => {
+          if (await queues.preview.getJob(jobId)) return false;
+          // The label's preview is the newest word on this PR: its comment must be allowed to land.
+          await previews.setHead(job, at);
+          await queues.preview.add('preview', job, { jobId });
+          return true;
+        },
+        enqueuePreviewEnvDown: async (job, eventId) => {
+          const jobId = previewEnvDownJobId(job, eventId);
+          if (await previewEnvQueue.getJob(jobId)) return false;
+          await previewEnvQueue.add('down', job, { jobId });
           return true;
         },
         cancelMergeGroup: async (job) => {

@@ -102,7 +102,7 @@ async function commandOf(box: BoxRef, config: RepoConfig, job: DashboardActionJo
       return { name: 'deploy', apps: apps as string[], rerun: box.target };
     }
     case 'approve':
-      // Environment approval gates are not in this version; no box of this kind is drawn yet.
-      return { refusal: 'approvals are not part of this version of mergeops' };
+      if (!/^[0-9a-f]{40}$/.test(box.version) || !config.environments?.some((e) => e.name === box.target)) return { refusal: `no environment \`${box.target}\` in the config any more` };
+      return { name: 'promote', environment: box.target, sha: box.version };
   }
 }

@@ -46,9 +46,9 @@ export const USAGE: Record<CommandName, string> = {
   help: '/mergeops help',
   preview: '/mergeops preview [app…]',
   deploy: '/mergeops deploy [app…]',
-  lock: '/mergeops lock <app…|all> [reason]',
-  unlock: '/mergeops unlock <app…|all>',
-  rollback: '/mergeops rollback <app> [to <sha>]',
+  lock: '/mergeops lock <app [environment]…|all [environment]> [reason]',
+  unlock: '/mergeops unlock <app [environment]…|all [environment]>',
+  rollback: '/mergeops rollback <app> [environment] [to <sha>]',
   promote: '/mergeops promote <app|all> <environment>',
 };
 
@@ -91,6 +91,8 @@ export function commandLineOf(body: string | null | undefined): string | null {
  */
 export function bindCommand(line: CommandLine, apps: readonly string[]): Parsed<Command> {
   if (line.name === null) return { ok: true, value: { name: 'help', unknown: line.word.slice(0, 40) } };
+  // With environments, the apps are units (`web · prod-eu`), named in commands as `web prod-eu`.
+  if ((line.name === 'lock' || line.name === 'unlock' || line.name === 'rollback') && apps.some((a) => a.includes(UNIT_SEPARATOR))) return bindUnitCommand(line, apps);
   const known = new Set(apps);
   const unknownApp = (a: string): Parsed<Command> => ({
     ok: false,
@@ -146,6 +148,95 @@ export function bindCommand(line: CommandLine, apps: readonly string[]): Parsed<
       if (app === undefined || environment === undefined || extra.length > 0) return { ok: false, usage: 'promote', error: 'name the app (or `all`) and the environment to promote, e.g. `/mergeops promote web prod-eu`' };
       if (!APP_NAME.test(app) || !APP_NAME.test(environment)) return { ok: false, usage: 'promote', error: `\`${(APP_NAME.test(app) ? environment : app).slice(0, 70)}\` is not an app or environment name (lowercase letters, digits and "-")` };
       return { ok: true, value: { name: 'promote', app, environment } };
+    }
+  }
+}
+
+/** Between an app and its environment in a unit's name (`web · prod-eu`), as the config names units. */
+export const UNIT_SEPARATOR = ' · ';
+
+/** `web prod-eu`: how a command names the unit `web · prod-eu` (the words to type back). */
+export function unitWords(unit: string): string {
+  return unit.split(UNIT_SEPARATOR).join(' ');
+}
+
+type UnitTargets = { units: string[] | 'all'; consumed: number } | { error: string };
+
+/**
+ * The leading targets of a command in a config with environments: `web prod-eu` (one unit),
+ * `web` (every environment of web), `all prod-eu` (every app of prod-eu), `all` (the whole
+ * repository, first word only). Reading stops at the first word that names none.
+ */
+function unitTargets(args: readonly string[], units: readonly string[]): UnitTargets {
+  const split = units.map((u) => {
+    const [app, environment] = u.split(UNIT_SEPARATOR) as [string, string];
+    return { unit: u, app, environment };
+  });
+  const apps = new Set(split.map((s) => s.app));
+  const environments = [...new Set(split.map((s) => s.environment))];
+  const out: string[] = [];
+  let i = 0;
+  if (args[0] === 'all' && !apps.has('all')) {
+    const env = args[1];
+    if (env === undefined || !environments.includes(env)) return { units: 'all', consumed: 1 };
+    return { units: split.filter((s) => s.environment === env).map((s) => s.unit), consumed: 2 };
+  }
+  while (i < args.length && apps.has(args[i] as string)) {
+    const app = args[i] as string;
+    const env = args[i + 1];
+    const mine = split.filter((s) => s.app === app);
+    if (env !== undefined && environments.includes(env) && !apps.has(env)) {
+      const unit = mine.find((s) => s.environment === env);
+      if (!unit) return { error: `\`${app}\` does not deploy to \`${env}\` (its environments: ${mine.map((s) => `\`${s.environment}\``).join(', ')})` };
+      out.push(unit.unit);
+      i += 2;
+    } else {
+      out.push(...mine.map((s) => s.unit));
+      i += 1;
+    }
+  }
+  return { units: [...new Set(out)], consumed: i };
+}
+
+/** lock, unlock and rollback against units: the same commands, each app optionally followed by its environment. */
+function bindUnitCommand(line: CommandLine, units: readonly string[]): Parsed<Command> {
+  const name = line.name as 'lock' | 'unlock' | 'rollback';
+  const apps = [...new Set(units.map((u) => u.split(UNIT_SEPARATOR)[0] as string))];
+  const environments = [...new Set(units.map((u) => u.split(UNIT_SEPARATOR)[1] as string))];
+  const unknown = (a: string): Parsed<Command> => ({
+    ok: false,
+    usage: name,
+    error: APP_NAME.test(a)
+      ? `no app named \`${a}\` in this repository's .github/mergeops.yml (apps: ${apps.map((x) => `\`${x}\``).join(', ')}; environments: ${environments.map((x) => `\`${x}\``).join(', ')})`
+      : `\`${a.slice(0, 70)}\` is not an app name (lowercase letters, digits and "-")`,
+  });
+  if (line.args.length === 0) return { ok: false, usage: name, error: name === 'rollback' ? 'name the app (and its environment) to roll back' : `name the apps to ${name} (each optionally with its environment: \`web prod-eu\`), or \`all\` / \`all <environment>\`` };
+  const t = unitTargets(line.args, units);
+  if ('error' in t) return { ok: false, usage: name, error: t.error };
+  if (t.consumed === 0) return unknown(line.args[0] as string);
+  switch (name) {
+    case 'lock': {
+      const reason = reasonAfter(line.rest, t.consumed);
+      if (reason.length > MAX_REASON) return { ok: false, usage: 'lock', error: `the reason is ${reason.length} characters long; keep it under ${MAX_REASON}` };
+      return { ok: true, value: { name: 'lock', apps: t.units, reason } };
+    }
+    case 'unlock': {
+      const extra = line.args[t.consumed];
+      if (extra !== undefined) return environments.includes(extra) ? { ok: false, usage: 'unlock', error: `\`${extra}\` follows no app name; write \`<app> ${extra}\` or \`all ${extra}\`` } : unknown(extra);
+      return { ok: true, value: { name: 'unlock', apps: t.units } };
+    }
+    case 'rollback': {
+      const app = line.args[0] as string;
+      if (t.units === 'all' || (app === 'all' && !apps.includes('all'))) return { ok: false, usage: 'rollback', error: 'roll back one app in one environment at a time' };
+      if (t.units.length !== 1 || t.consumed !== 2) {
+        return { ok: false, usage: 'rollback', error: `name the environment to roll back \`${app}\` in: ${t.units.map((u) => `\`/mergeops rollback ${unitWords(u)}\``).join(' or ')}` };
+      }
+      const [kw, to, ...extra] = line.args.slice(t.consumed);
+      const unit = t.units[0] as string;
+      if (kw === undefined) return { ok: true, value: { name: 'rollback', app: unit } };
+      if (kw !== 'to' || to === undefined || extra.length > 0) return { ok: false, usage: 'rollback', error: 'after the app and environment only `to <sha>` may follow' };
+      if (!SHA.test(to)) return { ok: false, usage: 'rollback', error: `\`${to.slice(0, 50)}\` is not a commit SHA (7 to 40 hex digits)` };
+      return { ok: true, value: { name: 'rollback', app: unit, to: to.toLowerCase() } };
     }
   }
 }

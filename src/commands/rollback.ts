@@ -2,12 +2,13 @@ import { errorText } from '../errors.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { REPO_CONFIG_PATH, parseRepoConfig, type App } from '../config/repo-config.js';
+import { REPO_CONFIG_PATH, clusterAppName, parseRepoConfig, type App } from '../config/repo-config.js';
 import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
 import { rollbackFrom, type DeployRecord } from '../engine/deployed.js';
 import type { CommandHost } from './host.js';
-import { describeChanges, planRollback, readScope } from './rollback-plan.js';
+import { unitWords } from './parse.js';
+import { describeChanges, inScope, planRollback, readScope, type TreeChange } from './rollback-plan.js';
 
 export const ROLLBACK_LABELS = ['mergeops', 'rollback'];
 /** Older successful deploys tried when the newest one has the same files as now. */
@@ -32,6 +33,11 @@ export interface RollbackRequest {
   actor: string;
   /** Where the request came from, for the PR body. */
   via: string;
+  /**
+   * The app's units in its other environments, when `app` is one environment of it: files
+   * their renders read too are shared, and a rollback of one environment never writes them.
+   */
+  siblings?: App[];
 }
 
 export type RollbackResult = { ok: true; message: string; pr: number } | { ok: false; message: string };
@@ -59,12 +65,16 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
     const from = req.from ?? (await rollbackFrom(app.name, deps.record, history));
     candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
-      return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+      return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${unitWords(app.name)} to <sha>\`` };
     }
   }
   const now = await host.revision(head);
+  // Files another environment of the app reads too, at the candidate and now, are that environment's as well.
+  const siblingScopes = async (checkout: Checkout): Promise<string[]> => (await Promise.all((req.siblings ?? []).map((s) => inputsOr(s, checkout, deps.log)))).flat();
+  let sharedOnly: { target: string; shared: TreeChange[] } | null = null;
   try {
     const nowInputs = await inputsOr(app, now, deps.log);
+    const nowShared = await siblingScopes(now);
     for (const target of candidates) {
       let checkout: Checkout;
       try {
@@ -80,33 +90,57 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
           continue;
         }
         const scopes = [...new Set([...nowInputs, ...(await inputsOr(targetApp, checkout, deps.log))])];
-        const changes = planRollback(scopes, await readScope(checkout.dir, scopes), await readScope(now.dir, scopes));
+        const all = planRollback(scopes, await readScope(checkout.dir, scopes), await readScope(now.dir, scopes));
+        const sharedScopes = [...nowShared, ...(await siblingScopes(checkout))];
+        const shared = all.filter((c) => inScope(c.path, sharedScopes));
+        const changes = all.filter((c) => !shared.includes(c));
+        if (changes.length === 0 && shared.length > 0) {
+          sharedOnly ??= { target, shared };
+          if (req.to) return { ok: false, message: sharedRefusal(app, req, target, shared) };
+          deps.log.info({ app: app.name, target: target.slice(0, 7) }, 'only files shared with other environments differ at this deploy; trying an older one');
+          continue;
+        }
         if (changes.length === 0) {
           if (req.to) return { ok: false, message: `\`${app.name}\`'s files at ${target.slice(0, 7)} are the same as on \`${app.branch}\` now; nothing to roll back` };
           deps.log.info({ app: app.name, target: target.slice(0, 7) }, 'files equal at this deploy; trying an older one');
           continue;
         }
-        return await openRevert(app, head, target, changes, req, deps);
+        return await openRevert(app, head, target, changes, req, deps, shared);
       } finally {
         await checkout.remove();
       }
     }
-    return { ok: false, message: `\`${app.name}\`'s files at its earlier successful deploys (${candidates.map((c) => c.slice(0, 7)).join(', ')}) equal today's; name a commit: \`/mergeops rollback ${app.name} to <sha>\`` };
+    if (sharedOnly) return { ok: false, message: sharedRefusal(app, req, sharedOnly.target, sharedOnly.shared) };
+    return { ok: false, message: `\`${app.name}\`'s files at its earlier successful deploys (${candidates.map((c) => c.slice(0, 7)).join(', ')}) equal today's; name a commit: \`/mergeops rollback ${unitWords(app.name)} to <sha>\`` };
   } finally {
     await now.remove();
   }
 }
 
-async function openRevert(app: App, head: string, target: string, changes: ReturnType<typeof planRollback>, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
+/**
+ * Why one environment cannot be rolled back alone: what differs is read by its other
+ * environments too (a shared base or folder), so restoring it would move them as well.
+ */
+function sharedRefusal(app: App, req: RollbackRequest, target: string, shared: TreeChange[]): string {
+  const others = (req.siblings ?? []).map((s) => `\`${s.unit?.environment ?? s.name}\``).join(', ');
+  const files = shared.slice(0, 5).map((c) => `\`${c.path}\``).join(', ') + (shared.length > 5 ? ` and ${shared.length - 5} more` : '');
+  return `what differs between now and ${target.slice(0, 7)} (the previous deploy of \`${app.name}\`) is shared with ${others || 'its other environments'} (${files}); restoring it here would roll those back too, so no pull request was opened. Roll back each environment that reads it, or revert the change that altered it`;
+}
+
+async function openRevert(app: App, head: string, target: string, changes: ReturnType<typeof planRollback>, req: RollbackRequest, deps: RollbackDeps, shared: TreeChange[] = []): Promise<RollbackResult> {
   const short = target.slice(0, 7);
-  const branch = `mergeops/rollback-${app.name}-${short}`;
+  // `web.prod-eu` for one environment of an app: a branch name holds no spaces.
+  const branch = `mergeops/rollback-${clusterAppName(app)}-${short}`;
   const open = await deps.host.findOpenPullRequest(branch);
   if (open) return { ok: true, pr: open.number, message: `a pull request rolling \`${app.name}\` back to ${short} is open already: #${open.number}` };
   const title = `Roll back ${app.name} to ${short}`;
   const body = [
-    `Restores the files of \`${app.name}\` (its path \`${app.path}\` and everything its render reads) to commit ${target}${req.to ? '' : ', its previous successful deploy'}.`,
+    `Restores the files of \`${app.name}\` (its path \`${app.path}\` and everything its render reads${req.siblings?.length ? ' that is its environment\'s own' : ''}) to commit ${target}${req.to ? '' : ', its previous successful deploy'}.`,
     '',
     ...describeChanges(changes),
+    ...(shared.length
+      ? ['', `Left as they are, because ${(req.siblings ?? []).map((s) => `\`${s.unit?.environment ?? s.name}\``).join(', ') || 'other environments'} read${(req.siblings ?? []).length === 1 ? 's' : ''} them too (restoring them would roll those environments back as well):`, ...shared.map((c) => `- \`${c.path}\``)]
+      : []),
     '',
     `Requested by @${req.actor} through ${req.via}. Merging deploys it like any other change; the preview below shows what it will change in the cluster.`,
   ].join('\n');

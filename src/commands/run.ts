@@ -13,7 +13,7 @@ import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
 import { sourceTag, type CommandJob } from './jobs.js';
 import { ALL_APPS, type Lock, type LockStore, type PendingDeploy } from './locks.js';
-import { appsOf, bindCommand, parseComment, type Command } from './parse.js';
+import { appsOf, bindCommand, parseComment, unitWords, type Command } from './parse.js';
 import { authorize, requiredPermission } from './permissions.js';
 import type { CommandRateLimiter } from './rate-limit.js';
 import { rollbackApp, type RollbackDeps } from './rollback.js';
@@ -149,7 +149,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
 }
 
 /** A command a dashboard box stands for: the same grants, permission rules, work and audit as its comment. */
-export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string };
+export type BoxCommand = { name: 'unlock'; apps: string[] | 'all' } | { name: 'deploy'; apps: string[]; rerun?: string } | { name: 'promote'; environment: string; sha: string };
 
 /**
  * A ticked dashboard box, run as the command it stands for (`unlock web`, `deploy web`) under
@@ -169,6 +169,7 @@ export async function runDashboardCommand(
   const ctx: Context = { job, config, deps, pull: null, issue: job.source.issue };
   const overrides = appOverrides(config, `${job.owner}/${job.repo}`, deps.clusters);
   try {
+    if (command.name === 'promote') return await promoteBox(ctx, command, decided, log);
     const byName = new Map(config.apps.map((a) => [a.name, a]));
     const targets = command.apps === 'all' ? config.apps : command.apps.map((n) => byName.get(n)).filter((a): a is App => a !== undefined);
     if (command.apps !== 'all' && targets.length !== command.apps.length) throw new Refusal(`no app named ${command.apps.map((a) => `\`${a}\``).join(', ')} in .github/mergeops.yml on \`${job.defaultBranch}\` any more`);
@@ -281,7 +282,8 @@ async function execute(ctx: Context, c: Exclude<Command, { name: 'help' | 'promo
     case 'unlock':
       return unlock(ctx, c.apps === 'all' ? 'all' : targets.map((a) => a.name));
     case 'rollback': {
-      const r = await rollbackApp(targets[0] as App, { to: c.to, actor: ctx.job.actor, via: `a comment on #${ctx.issue}` }, rollbackDeps(ctx.job, ctx.deps, log));
+      const app = targets[0] as App;
+      const r = await rollbackApp(app, { to: c.to, actor: ctx.job.actor, via: `a comment on #${ctx.issue}`, siblings: siblingsOf(ctx.config, app) }, rollbackDeps(ctx.job, ctx.deps, log));
       if (!r.ok) throw new Refusal(r.message);
       return r.message;
     }
@@ -323,7 +325,7 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
   const plans = new Map<string, { branch: string; sha: string; apps: string[] }>();
   for (const app of apps) {
     const lock = await ctx.deps.locks.lockOf(j.repoId, app.name);
-    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${app.name}\` first`);
+    if (lock) throw new Refusal(`\`${app.name}\` is ${lockLine(lock)}; \`/mergeops unlock ${unitWords(app.name)}\` first`);
     const last = await deployedAt(j.repoId, app.name, recordOf(ctx.deps), () => ctx.deps.host.deploymentHistory(app.name, DEPLOYMENT_HISTORY));
     if (!last) throw new Refusal(`\`${app.name}\` has no successful deploy recorded yet; merge a change to deploy it`);
     if (!(await ctx.deps.isLatestDeploy({ repoId: j.repoId, branch: app.branch, sha: last.sha }))) {
@@ -340,6 +342,32 @@ async function deploy(ctx: Context, apps: App[]): Promise<string> {
     lines.push(`Re-applying ${plan.sha.slice(0, 7)} (the last deployed commit) for ${plan.apps.map((a) => `\`${a}\``).join(', ')}; the \`mergeops / deploy\` check on it reports the result.`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The dashboard's "Promote" box: `/mergeops promote all <environment>` for the commit the box
+ * was drawn for. The role is decided as `promote` decides it (the environment's approval,
+ * the operator's requireApproval, a grant's raise), before the box counts as acted on.
+ */
+async function promoteBox(ctx: Context, c: { environment: string; sha: string }, decided: () => Promise<boolean>, log: Logger): Promise<{ ok: boolean; text: string } | null> {
+  const { job, config, deps } = ctx;
+  const repo = `${job.owner}/${job.repo}`;
+  const env = config.environments?.find((e) => e.name === c.environment);
+  const role = env ? approvalRole(env.approval, deps.operatorApproval?.(repo, env) ?? null) : null;
+  if (env && role !== null) {
+    const units = config.apps.filter((a) => a.unit?.environment === c.environment);
+    const overrides = appOverrides(config, repo, deps.clusters);
+    const raised = requiredPermission('promote', units.flatMap((a) => overrides.get(a.name) ?? []));
+    const need = atLeast(raised, role) ? raised : role;
+    const decision = authorize('promote', need, { login: job.actor, permission: await deps.host.permission(job.actor), forkAuthor: false });
+    if (!decision.allowed) throw new Refusal(`${decision.reason} (promoting \`${c.environment}\` needs ${need})`);
+    if (!(await decided())) {
+      audit(log, job, 'promote', 'already-done', { via: 'dashboard' });
+      return null;
+    }
+  }
+  // promote() reads the same rules again and takes the waiting commit atomically (once).
+  return { ok: true, text: await promote(ctx, 'all', c.environment, c.sha, log) };
 }
 
 /**
@@ -375,7 +403,7 @@ async function lock(ctx: Context, apps: string[] | 'all', reason: string): Promi
   await postLocksCheck(ctx);
   const lines: string[] = [];
   const label = (app: string) => (app === ALL_APPS ? 'every app of this repository' : `\`${app}\``);
-  if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => l.app).join(' ')}\`.`);
+  if (r.locked.length > 0) lines.push(`Locked ${r.locked.map((l) => label(l.app)).join(', ')}: merges are recorded, not applied, until \`/mergeops unlock ${apps === 'all' ? 'all' : r.locked.map((l) => unitWords(l.app)).join(' ')}\`.`);
   for (const l of r.already) lines.push(`${label(l.app)} was already ${lockLine(l)}; that lock stays.`);
   if (r.locked.length > 0) lines.push(...(await repreviewOpenPulls(ctx, r.locked.map((l) => l.app), 'show the lock')));
   return lines.join('\n');
@@ -454,6 +482,11 @@ export function locksCheck(locks: Lock[]): { title: string; summary: string; con
   };
 }
 
+/** The app's units in its other environments (none without environments): what a rollback of one environment must leave alone. */
+function siblingsOf(config: RepoConfig, app: App): App[] {
+  return app.unit ? config.apps.filter((a) => a.unit?.app === app.unit?.app && a.name !== app.name) : [];
+}
+
 /** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
 function recordOf(deps: CommandDeps): DeployRecord | undefined {
   const read = deps.deployedSha;
@@ -517,7 +550,7 @@ async function runRollbackButton(job: CommandJob, src: Extract<CommandJob['sourc
       lines.push(`\`${app.name}\`: ${decision.reason}`);
       continue;
     }
-    const r = await rollbackApp(app, { from: src.sha, actor: job.actor, via: `the Roll back button on the failed deploy of ${src.sha.slice(0, 7)}` }, rollbackDeps(job, deps, log));
+    const r = await rollbackApp(app, { from: src.sha, actor: job.actor, via: `the Roll back button on the failed deploy of ${src.sha.slice(0, 7)}`, siblings: siblingsOf(config, app) }, rollbackDeps(job, deps, log));
     audit(log, job, 'rollback', r.ok ? 'done' : 'refused', { app: app.name, permission, via: 'button' });
     ok &&= r.ok;
     lines.push(`\`${app.name}\`: ${r.message}`);

@@ -68,6 +68,19 @@ function actingIdentity(serviceAccount: string | undefined, user: string | undef
   return { user: user as string, groups, named: `user ${user}` };
 }
 
+const positiveInt = () => z.number({ error: (iss) => `expected a whole number, got ${JSON.stringify(iss.input)}` }).int().positive();
+
+/** Defaults of a grant's `preview:`, in one place (README and .env.example name them). */
+export const PREVIEW_DEFAULTS = { role: 'edit', maxPerRepository: 3, maxTotal: 10 } as const;
+
+const previewGrantSchema = mapping({
+  role: unset(str()).describe(`The ClusterRole bound (by a RoleBinding in each preview namespace) to the ServiceAccount the environment is applied as (default: ${PREVIEW_DEFAULTS.role}). Nothing it grants reaches outside the namespace.`),
+  maxPerRepository: unset(positiveInt()).describe(`Preview environments one repository may run on this cluster at once (default: ${PREVIEW_DEFAULTS.maxPerRepository}).`),
+  maxTotal: unset(positiveInt()).describe(`Preview environments of every repository on this cluster at once (default: ${PREVIEW_DEFAULTS.maxTotal}).`),
+  resourceQuota: anyMapping(z.unknown()).optional().describe('The spec of a ResourceQuota created in every preview namespace (e.g. {hard: {pods: "10", requests.cpu: "2"}}).'),
+  limitRange: anyMapping(z.unknown()).optional().describe('The spec of a LimitRange created in every preview namespace (default requests and limits for containers).'),
+});
+
 const grantSchema = mapping({
   repos: unset(list(str())).describe('owner/name patterns of the repositories this grant is for.'),
   namespaces: unset(list(str())).describe('Namespaces their namespaced objects may be in.'),
@@ -83,9 +96,12 @@ const grantSchema = mapping({
   ),
   user: unset(str()).describe('Act as this user on this cluster (Kubernetes impersonation), like serviceAccount; not both.'),
   groups: unset(list(str())).describe('Groups to impersonate along with serviceAccount or user (default for a ServiceAccount: the API server adds its own groups).'),
+  previewNamespaces: unset(list(str())).describe('Namespaces (globs, e.g. ["pr-*"]) in which these repositories may run per-PR preview environments; none: no preview environments.'),
+  preview: unset(previewGrantSchema).describe('How preview environments run here: the role they get in their namespace, caps, and the quota every preview namespace gets.'),
 }).superRefine((g, ctx) => {
   if (g.serviceAccount !== undefined && g.user !== undefined) fail(ctx, 'name one identity: serviceAccount or user, not both', ['user']);
   if (g.groups !== undefined && g.serviceAccount === undefined && g.user === undefined) fail(ctx, 'groups are impersonated along with a user: set serviceAccount or user too', ['groups']);
+  if (g.preview !== undefined && !g.previewNamespaces?.length) fail(ctx, 'preview: has no effect without previewNamespaces (the namespaces preview environments may use)', ['preview']);
 }).transform((g) => ({
   ...(g.commands ? { commands: g.commands } : {}),
   ...(g.serviceAccount !== undefined || g.user !== undefined ? { identity: actingIdentity(g.serviceAccount, g.user, g.groups ?? []) } : {}),
@@ -97,7 +113,29 @@ const grantSchema = mapping({
   ...(g.branches ? { branches: g.branches } : {}),
   ...(g.environments ? { environments: g.environments } : {}),
   ...(g.requireApproval && isPermission(g.requireApproval) ? { requireApproval: g.requireApproval } : {}),
+  ...(g.previewNamespaces?.length
+    ? {
+        preview: {
+          namespaces: g.previewNamespaces,
+          role: g.preview?.role ?? PREVIEW_DEFAULTS.role,
+          maxPerRepository: g.preview?.maxPerRepository ?? PREVIEW_DEFAULTS.maxPerRepository,
+          maxTotal: g.preview?.maxTotal ?? PREVIEW_DEFAULTS.maxTotal,
+          ...(g.preview?.resourceQuota ? { resourceQuota: g.preview.resourceQuota } : {}),
+          ...(g.preview?.limitRange ? { limitRange: g.preview.limitRange } : {}),
+        } as PreviewGrant,
+      }
+    : {}),
 }));
+
+/** What a grant allows of preview environments, defaults filled in. */
+export interface PreviewGrant {
+  namespaces: string[];
+  role: string;
+  maxPerRepository: number;
+  maxTotal: number;
+  resourceQuota?: Record<string, unknown>;
+  limitRange?: Record<string, unknown>;
+}
 
 const clusterSchema = mapping({
   kubeconfig: unset(str()).describe('Path of the kubeconfig file for this cluster.'),

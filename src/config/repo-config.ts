@@ -44,6 +44,36 @@ const helmSchema = mapping({
   ...(h.values !== undefined ? { values: h.values } : {}),
 }));
 
+/** Where a preview environment's `namespace`, `url`, Helm `values` and `set` values name the pull request and the app. */
+export const PR_NUMBER_TOKEN = '{number}';
+export const APP_TOKEN = '{app}';
+/** A preview namespace template: checked again, as a DNS label, once the PR number is in. */
+const PREVIEW_NAMESPACE_TEMPLATE = /^([a-z0-9-]|\{number\}|\{app\})+$/;
+/** A field of a rendered object, as `set:` names it: `spec.rules.0.host`. */
+const FIELD_PATH = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export const DEFAULT_PREVIEW_NAMESPACE = `pr-${PR_NUMBER_TOKEN}-${APP_TOKEN}`;
+const DEFAULT_PREVIEW_TTL_MS = 72 * 3600_000;
+
+const previewEnvironmentSchema = mapping({
+  cluster: unset(str(APP_NAME, 'a cluster name the operator configured')).describe("The cluster the environment runs on; the operator must grant it previewNamespaces (default: the app's cluster)."),
+  namespace: unset(str(PREVIEW_NAMESPACE_TEMPLATE, 'a namespace name that may hold {number} and {app}')).describe(`The environment's namespace; every namespaced object of the render is moved into it (default: ${DEFAULT_PREVIEW_NAMESPACE}).`),
+  url: unset(str()).describe('The address shown on the pull request and on its GitHub Deployment; may hold {number} and {app}.'),
+  values: anyMapping(z.unknown()).optional().describe('Helm values for the environment, over the app\'s own; dotted keys are paths (ingress.host), and string values may hold {number} and {app}.'),
+  set: unset(
+    list(
+      mapping({
+        kind: str().describe('The kind of the rendered objects to change (Ingress).'),
+        name: unset(str()).describe('Only the object of this name (default: every object of the kind).'),
+        path: str(FIELD_PATH, 'a dotted field path such as spec.rules.0.host').describe('The field to set, as a dotted path; numbers index lists.'),
+        value: str().describe('The value; may hold {number}, {app} and {namespace}.'),
+      }),
+    ),
+  ).describe('Fields of the rendered objects set for the environment (any renderer: plain, kustomize or Helm), e.g. an Ingress host.'),
+  ttl: duration().optional().describe('How long the environment lives without a push before it is removed: "72h" (default), or /mergeops env extend.'),
+  wait: duration().optional().describe("How long bringing it up waits for health (default: the app's wait)."),
+  when: unset(str(/^(label|always)$/, 'label or always')).describe('label: pull requests labelled "mergeops: preview-env" (default); always: every pull request from this repository (never a fork\'s).'),
+});
+
 /** The keys of one app; an app may inherit all but its identity (name, path) and `adopt`/`release` (objects of that one app). */
 const appShape = {
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The app name: a DNS-1123 label, unique in this file.'),
@@ -91,6 +121,7 @@ const appShape = {
   ).describe('Risk gate for this app, so branch protection can demand a second look.'),
   helm: helmSchema.optional().describe('Helm settings, for a path holding a chart.'),
   environments: unset(list(str())).describe('The environments (names under the top-level environments:) this app deploys to (default: all of them).'),
+  previewEnvironment: previewEnvironmentSchema.optional().describe("A running copy of the pull request's render, in a namespace of its own, linked from the PR (read from the base branch)."),
 };
 
 const appSchema = mapping(appShape).superRefine((a, ctx) => {
@@ -132,6 +163,7 @@ const imageRuleSchema = mapping({
   repository: str(IMAGE_REPOSITORY, 'an image repository like ghcr.io/acme/app').describe('The image repository, e.g. ghcr.io/acme/app.'),
   policy: policySchema.describe('Which tag to bump to: exactly one of semver, regex or digest.'),
   apps: unset(list(str())).describe('Apps whose files reference the image (default: all apps).'),
+  environments: unset(list(str())).describe("Only these environments' files are bumped (e.g. [staging]): the later ones get the new tag through their promotion pull requests (default: every environment)."),
   helm: mapping({
     repository: unset(str(DOTTED_KEY, 'a dotted key path such as image.repository')),
     tag: unset(str(DOTTED_KEY, 'a dotted key path such as image.tag')),
@@ -150,6 +182,7 @@ const imageRuleSchema = mapping({
   policy: r.policy.policy,
   pinDigest: r.policy.pinDigest,
   apps: r.apps,
+  environments: r.environments,
   pullRequest: {
     labels: r.pullRequest?.labels ?? [],
     automerge: r.pullRequest?.automerge ?? false,
@@ -161,8 +194,25 @@ const imageRuleSchema = mapping({
 /** The roles `approval:` may name: GitHub's repository roles (`none` approves nothing). */
 const APPROVAL_ROLES: readonly Permission[] = PERMISSION_LEVELS.filter((p) => p !== 'none');
 
-/** Keys of the design that later versions will add: refused, never accepted and ignored. */
-const notYet = (what: string) => z.unknown().describe(`Not supported yet (${what}); a config that sets it is refused.`);
+/**
+ * `promote: pr`, or `promote: { pr: true, from: staging, files: [config.env] }`: this
+ * environment is moved forward by a pull request that carries the source environment's image
+ * tags (and the files listed) into this environment's own files, instead of by the merge.
+ */
+/** A path inside the app folder: relative, no `..` segment, no backslash or space. */
+const PROMOTE_FILE = /^(?!(.*\/)?\.\.(\/|$))[^\s/\\][^\s\\]*$/;
+const promoteSchema = z
+  .union([
+    z.literal('pr', { error: (iss) => `expected pr or a mapping { pr: true, from, files }, got ${describe(iss.input)}` }),
+    mapping({
+      pr: z.literal(true, { error: (iss) => `expected true (promotion by pull request is the only kind so far), got ${describe(iss.input)}` }).describe('true: promote by pull request.'),
+      from: unset(str(APP_NAME, 'an environment name')).describe('The environment whose image tags (and files) the pull request carries (default: the first one under after:).'),
+      files: unset(list(str(PROMOTE_FILE, 'a path relative to the app folder of the environment, e.g. config.env'))).describe(
+        "Files copied as they are from the source environment's app folder into this one's (paths relative to each app's folder), besides the image tags.",
+      ),
+    }),
+  ])
+  .describe('pr: this environment is not applied by the merge that deploys the one before it; once that one is healthy (and soaked) mergeops opens or updates one pull request per app carrying its image tags (and files:) here, and merging it applies this environment.');
 
 const environmentSchema = mapping({
   name: str(APP_NAME, 'use lowercase letters, digits and "-", at most 63 characters').describe('The environment name: unique, what {env} becomes in app paths.'),
@@ -172,9 +222,7 @@ const environmentSchema = mapping({
   approval: unset(str().refine((v) => APPROVAL_ROLES.includes(v as Permission), { error: `expected one of ${APPROVAL_ROLES.join(', ')}` })).describe(
     'Hold this environment after the ones it comes after are healthy (and soaked) until a person with this repository role promotes it: the "Promote" button on the mergeops / deploy check, or /mergeops promote <app|all> <environment> (read, triage, write, maintain, admin; the operator may raise it).',
   ),
-  promote: notYet('promotion pull requests').optional(),
-}).superRefine((e, ctx) => {
-  if (e.promote !== undefined) fail(ctx, `promotion pull requests are not supported by this version of mergeops yet; remove promote: (environments share the merged commit until then)`, ['promote']);
+  promote: promoteSchema.optional(),
 });
 
 /**
@@ -233,6 +281,12 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
         for (const [j, name] of (r.apps ?? []).entries()) {
           if (!seen.has(name)) return fail(ctx, `no app named "${name}" in apps`, ['images', i, 'apps', j]);
         }
+        const envNames = (c.environments ?? []).map((e) => e.name);
+        if (r.environments && !c.environments) return fail(ctx, 'names environments, but this file has no top-level environments: list; add one, or remove this key', ['images', i, 'environments']);
+        if (r.environments?.length === 0) return fail(ctx, 'lists no environments; leave the key out to bump every environment', ['images', i, 'environments']);
+        for (const [j, name] of (r.environments ?? []).entries()) {
+          if (!envNames.includes(name)) return fail(ctx, `no environment named "${name}" (environments: ${envNames.join(', ')})`, ['images', i, 'environments', j]);
+        }
       }
     })
     .transform((c) => {
@@ -241,15 +295,17 @@ function repoConfigSchema(defaultBranch: string): z.ZodType<RepoConfig, unknown>
       if (!environments) {
         const apps: App[] = entries.map((a, i) => ({ ...a, path: safeRelativePath(a.path, `apps[${i}].path`) }));
         const names = apps.map((a) => a.name);
-        return { apps, images: (c.images ?? []).map((r) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
+        return { apps, images: (c.images ?? []).map(({ environments: _none, ...r }) => ({ ...r, apps: r.apps ?? names })), ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
       }
       // Each (app, environment) is one deployable unit; images[].apps names apps, so every unit of them.
       const units = entries.flatMap((a, i) => {
         const wanted = c.apps?.[i]?.environments;
-        return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e) => expandUnit(a, e, i));
+        return environments.filter((e) => !wanted || wanted.includes(e.name)).map((e, j) => expandUnit(a, e, i, j === 0, c.apps?.[i]?.previewEnvironment?.cluster !== undefined));
       });
-      const unitsOf = (names: string[]): string[] => units.filter((u) => names.includes(u.unit?.app ?? u.name)).map((u) => u.name);
-      const images = (c.images ?? []).map((r) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name)) }));
+      // images[].environments narrows the units further: a bump edits only those environments' files.
+      const unitsOf = (names: string[], envs: string[] | undefined): string[] =>
+        units.filter((u) => names.includes(u.unit?.app ?? u.name) && (!envs || envs.includes(u.unit?.environment ?? ''))).map((u) => u.name);
+      const images = (c.images ?? []).map(({ environments: envs, ...r }) => ({ ...r, apps: unitsOf(r.apps ?? entries.map((a) => a.name), envs) }));
       return { apps: units, images, environments, ...(c.dashboard !== undefined ? { dashboard: c.dashboard } : {}) };
     });
 }
@@ -276,6 +332,33 @@ function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
     ...(a.namespace ? { namespace: a.namespace } : {}),
     ...(a.helm ? { helm: a.helm } : {}),
     ...(a.url ? { url: a.url } : {}),
+    ...(a.previewEnvironment ? { previewEnvironment: previewEnvironmentOf(a.previewEnvironment, a.cluster ?? 'default', a.wait ?? DEFAULT_WAIT_MS) } : {}),
+  };
+}
+
+/** A preview environment as the flow uses it: every default filled in, templates not yet expanded. */
+export interface PreviewEnvironmentSpec {
+  cluster: string;
+  /** With {number} and {app}. */
+  namespace: string;
+  url?: string;
+  values?: Record<string, unknown>;
+  set: { kind: string; name?: string; path: string; value: string }[];
+  ttlMs: number;
+  waitMs: number;
+  when: 'label' | 'always';
+}
+
+function previewEnvironmentOf(p: z.output<typeof previewEnvironmentSchema>, cluster: string, waitMs: number): PreviewEnvironmentSpec {
+  return {
+    cluster: p.cluster ?? cluster,
+    namespace: p.namespace ?? DEFAULT_PREVIEW_NAMESPACE,
+    ...(p.url ? { url: p.url } : {}),
+    ...(p.values ? { values: p.values } : {}),
+    set: (p.set ?? []).map((s) => (s.name ? { kind: s.kind, name: s.name, path: s.path, value: s.value } : { kind: s.kind, path: s.path, value: s.value })),
+    ttlMs: p.ttl ?? DEFAULT_PREVIEW_TTL_MS,
+    waitMs: p.wait ?? waitMs,
+    when: (p.when ?? 'label') as 'label' | 'always',
   };
 }
 
@@ -288,20 +371,31 @@ export interface Environment {
   soakMs: number;
   /** The repository role that promotes it (`approval:`); absent: it follows on its own. */
   approval?: Permission;
+  /** Set for `promote: pr`: moved forward by a promotion pull request from `from`, not by the merge. */
+  promote?: Promotion;
 }
 
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; approval?: string | undefined };
+/** How an environment is promoted: by a pull request carrying `from`'s image tags and `files` (relative to each app's folder). */
+export interface Promotion {
+  from: string;
+  files: string[];
+}
+
+type PromoteEntry = 'pr' | { pr: true; from?: string | undefined; files?: string[] | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined; url?: string | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
-  return entries.map((e, i) => ({
-    name: e.name,
-    cluster: e.cluster,
-    after: e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []),
-    soakMs: e.soak ?? 0,
-    ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}),
-  }));
+  return entries.map((e, i) => {
+    const after = e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []);
+    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0, ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}) };
+    if (e.promote !== undefined) {
+      const p: Exclude<PromoteEntry, 'pr'> | Record<string, never> = e.promote === 'pr' ? {} : e.promote;
+      env.promote = { from: p.from ?? (after[0] as string), files: p.files ?? [] };
+    }
+    return env;
+  });
 }
 
 /**
@@ -333,6 +427,14 @@ function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: A
       if (!names.includes(dep)) return { message: `no environment named "${dep}" (${known})`, path: ['environments', i, 'after', j] };
       if (dep === e.name) return { message: `"${e.name}" cannot come after itself`, path: ['environments', i, 'after', j] };
     }
+  }
+  for (const [i, e] of envEntries.entries()) {
+    const p = e.promote;
+    if (p === undefined) continue;
+    const after = e.after ?? (i > 0 ? [(envEntries[i - 1] as EnvironmentEntry).name] : []);
+    const from = p === 'pr' ? undefined : p.from;
+    if (from === undefined && after.length === 0) return { message: `"${e.name}" comes after no environment, so there is nothing to promote from; name one under after:, or remove promote:`, path: ['environments', i, 'promote'] };
+    if (from !== undefined && !after.includes(from)) return { message: `promotes from "${from}", which is not one it comes after (after: ${after.join(', ') || 'none'}); the source must be healthy before a promotion is proposed`, path: ['environments', i, 'promote', 'from'] };
   }
   const resolved = resolveEnvironments(envEntries);
   const cycle = findCycle(resolved);
@@ -396,9 +498,12 @@ export function clusterNameOf(displayName: string): string {
  * The app of one environment: that environment's cluster, `{env}` in its path, namespace and
  * Helm values files replaced, and the name people read (`web · staging`: Deployments, reports).
  */
-function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number): App {
+function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: number, first: boolean, explicitPreviewCluster: boolean): App {
   const fill = (v: string): string => v.split(ENV_TOKEN).join(env.name);
   const out: App = { ...a, name: `${a.name}${UNIT_SEPARATOR}${env.name}`, cluster: env.cluster, path: safeRelativePath(fill(a.path), `apps[${i}].path`), unit: { app: a.name, environment: env.name } };
+  // One preview environment per app: the unit of its first environment runs it (on that cluster, unless it names one).
+  if (a.previewEnvironment && !first) delete out.previewEnvironment;
+  else if (a.previewEnvironment && !explicitPreviewCluster) out.previewEnvironment = { ...a.previewEnvironment, cluster: env.cluster };
   if (a.namespace) out.namespace = fill(a.namespace);
   if (a.helm) out.helm = { ...a.helm, valuesFiles: a.helm.valuesFiles.map(fill) };
   if (a.url) out.url = fill(a.url);
@@ -429,7 +534,8 @@ export type App = ReturnType<typeof appEntry> & {
 
 export interface RepoConfig {
   apps: App[];
-  images: (Omit<ImageRuleOut, 'apps'> & { apps: string[] })[];
+  /** With environments, `apps` names the units its `environments:` (default: all) cover: the files a bump edits. */
+  images: (Omit<ImageRuleOut, 'apps' | 'environments'> & { apps: string[] })[];
   /** In the order written; absent when the config has no environments. */
   environments?: Environment[];
   /** The defaults files the config was built on (the preview's footer names them). */

@@ -41,6 +41,8 @@ export interface Settings {
   catchUpIntervalMs: number;
   /** How far back failed webhook deliveries are redelivered at most. */
   catchUpLookbackMs: number;
+  /** How often preview environments are swept (TTL, closed or gone PRs, the /metrics gauge); 0 turns the sweep off. */
+  previewEnvSweepMs: number;
   adminUser?: string;
   adminPassword?: string;
   /** pr: open one onboarding PR (a detected config) per installed repository without one. */
@@ -130,6 +132,7 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_DRIFT_INTERVAL_MS: whole(5 * 60_000),
   MERGEOPS_DRIFT_TRIGGER: z.enum(['watch', 'interval'], { error: 'expected watch or interval' }).default('watch'),
   MERGEOPS_CATCH_UP_INTERVAL_MS: whole(5 * 60_000),
+  MERGEOPS_PREVIEW_ENV_SWEEP_MS: whole(60_000),
   // GitHub keeps (and redelivers) deliveries for three days.
   MERGEOPS_CATCH_UP_LOOKBACK_MS: whole(3 * 24 * 3600_000),
   MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
@@ -184,6 +187,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     driftTrigger: e.MERGEOPS_DRIFT_TRIGGER,
     catchUpIntervalMs: e.MERGEOPS_CATCH_UP_INTERVAL_MS,
     catchUpLookbackMs: e.MERGEOPS_CATCH_UP_LOOKBACK_MS,
+    previewEnvSweepMs: e.MERGEOPS_PREVIEW_ENV_SWEEP_MS,
     imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
     githubWritesPerMinute: e.MERGEOPS_GITHUB_WRITES_PER_MINUTE,
     githubWriteWindowMs: e.MERGEOPS_GITHUB_WRITE_WINDOW_MS,

@@ -8,6 +8,7 @@ import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js'
 import { RepoDiscovery } from '../cluster/live.js';
 import { planApp, renderedIdentities, type ClusterPlan, type ObjectError } from '../cluster/plan.js';
 import type { OwnerConfigs } from '../cluster/ownership.js';
+import { previewCluster } from '../cluster/preview-namespace.js';
 import type { RepoCaps } from '../config/caps.js';
 import { clusterAppName, type App } from '../config/repo-config.js';
 import { detectDrift, type DriftEntry } from '../diff/drift.js';
@@ -46,6 +47,11 @@ export interface AppTarget {
   discovery?: RepoDiscovery;
   /** Reads the default-branch config of another mergeops app that owns an object this one adopts. */
   owners?: OwnerConfigs;
+  /**
+   * Set for a preview environment: every request for the render acts as the namespace's own
+   * ServiceAccount and the grant check allows this namespace only (see cluster/preview-namespace.ts).
+   */
+  preview?: { namespace: string; denyKinds: string[] };
 }
 
 export interface AppPlan {
@@ -113,6 +119,12 @@ export class Engine {
     }
   }
 
+  /** The cluster as the target's requests see it: the repository's grant and identity, or a preview namespace's. */
+  private async clusterFor(t: AppTarget): Promise<Cluster> {
+    if (!t.preview) return this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    return previewCluster(await this.deps.clusters.get(t.app.cluster), t.preview.namespace, t.key.repo, t.preview.denyKinds);
+  }
+
   render(t: AppTarget, timings?: Record<string, number>): Promise<RenderedObject[]> {
     return timed(this.deps.flow, 'render', () => renderTarget(t.app, t.dir, this.deps.caps), timings);
   }
@@ -125,7 +137,7 @@ export class Engine {
   async plan(t: AppTarget, opts: StageOptions & { force?: boolean; orphans?: boolean; rollout?: boolean } = {}): Promise<AppPlan> {
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     (opts.log ?? this.deps.log).info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    const cluster = await this.clusterFor(t);
     // The stage keeps its first name, "diff": dashboards chart it.
     const plan = await timed(
       this.deps.flow,
@@ -170,7 +182,7 @@ export class Engine {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
-    const cluster = await this.deps.clusters.forRepo(t.app.cluster, t.key.repo);
+    const cluster = await this.clusterFor(t);
     const { app } = t;
     const hash = desiredHash(app, rendered);
     const record = t.commit ? { desiredHash: hash, commit: t.commit } : { desiredHash: hash };

@@ -142,7 +142,7 @@ function byBaseBranch(config: RepoConfig, rules: ImageRule[]): Map<string, { rul
   return out;
 }
 
-interface PullRequestDraft {
+export interface PullRequestDraft {
   branch: string;
   base: string;
   baseSha: string;
@@ -153,7 +153,8 @@ interface PullRequestDraft {
   automerge: boolean;
 }
 
-async function upsertPullRequest(host: RepoHost, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged' | 'declined'; pr: number; headSha: string }> {
+/** Opens the draft's pull request, or updates the open one on its branch (a tree already there is not pushed again). */
+export async function upsertPullRequest(host: RepoHost, d: PullRequestDraft, log: Logger): Promise<{ result: 'opened' | 'updated' | 'unchanged' | 'declined'; pr: number; headSha: string }> {
   const open = await host.findOpenPullRequest(d.branch);
   if (!open) {
     // Renovate's rule: a closed bump is a "no" to that version; a newer build asks again.

@@ -57,6 +57,8 @@ export interface DashboardDeps {
   mode: DashboardMode;
   /** Every lock of the repository (`app` is a config app name, or `*` for all). */
   locks(repoId: number): Promise<{ app: string; by: string; reason: string; at: string }[]>;
+  /** Commits waiting for an environment's promotion on `branch` (env approval gates): unit names, commit, role, since. */
+  waiting?(repoId: number, branch: string): Promise<{ sha: string; units: string[]; role: string; since: string }[]>;
   /** The commit mergeops recorded a unit deployed at (before the dashboard kept its own records). */
   deployedSha(repoId: number, unit: string): Promise<string | null>;
   log: Logger;
@@ -128,6 +130,10 @@ async function gather(target: DashboardTarget, config: RepoConfig, deps: Dashboa
     deps.locks(target.repoId),
     deps.host.openPullsFromUs(),
   ]);
+  const pending = new Map<string, { sha: string; role: string; since: string }>();
+  for (const branch of [...new Set(config.apps.map((a) => a.branch))]) {
+    for (const w of (await deps.waiting?.(target.repoId, branch)) ?? []) for (const u of w.units) pending.set(u, { sha: w.sha, role: w.role, since: w.since });
+  }
   const units: DashboardUnit[] = [];
   for (const app of config.apps) {
     const rec = records.get(app.name) ?? {};
@@ -143,7 +149,7 @@ async function gather(target: DashboardTarget, config: RepoConfig, deps: Dashboa
       ...(rec.last && (!rec.deployed || rec.last.at > rec.deployed.at) ? { last: rec.last } : {}),
       ...(d ? { drift: d } : {}),
       ...(lock ? { lock: { key: lock.app, by: lock.by, reason: lock.reason, at: lock.at } } : {}),
-      // Seam for environment approval gates: when a waiting promotion is recorded, `pending` is set here.
+      ...(pending.has(app.name) ? { pending: pending.get(app.name) } : {}),
     });
   }
   return {

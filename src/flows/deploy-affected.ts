@@ -14,6 +14,8 @@ export interface PushScope {
   unchanged: App[];
   /** Set when every app deploys because the changed files could not be trusted: why. */
   fallback?: string;
+  /** The files the push changed, when that list is complete (what decides whether it moves a promoted environment). */
+  changed?: string[];
 }
 
 /**
@@ -64,5 +66,5 @@ export async function pushScope(job: DeployJob, host: RepoHost, dir: string, app
   }
   log.info({ files: changed.paths.length, deploy: deploy.map((a) => `${a.name}: ${decision.why.get(a.name)}`), unchanged: unchanged.map((a) => a.name) }, 'affected apps decided');
   // Keep config order: CRD-first ordering across apps is the config's.
-  return { apps: apps.filter((a) => deploy.includes(a)), unchanged };
+  return { apps: apps.filter((a) => deploy.includes(a)), unchanged, changed: changed.paths };
 }

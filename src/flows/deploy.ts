@@ -17,6 +17,7 @@ import type { Permission } from '../config/command-permissions.js';
 import { approvalRole } from '../policy/grants.js';
 import { gateOf, withDependents, type DependencyOutcome } from './environment-gates.js';
 import { pushScope } from './deploy-affected.js';
+import { promotionBranch } from './promote.js';
 import { ownerConfigs } from './owner-configs.js';
 
 /**
@@ -81,6 +82,11 @@ export interface DeployDeps {
    * one promoted.
    */
   awaitApproval?(waiting: WaitingPromotion): Promise<WaitingPromotion | null>;
+  /**
+   * `environment` (promoted by pull request) has its source healthy at this commit: queue
+   * its promotion for when the soak (`delayMs`) is over. Redis only; GitHub comes later.
+   */
+  promote?(job: DeployJob, environment: string, delayMs: number): Promise<void>;
 }
 
 /**
@@ -126,14 +132,19 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       }
       // Cost follows the change: a push deploys only the apps it affects (commands, unlocks
       // and self-heal name their own). Skipped apps stay recorded as deployed, now at this commit.
+      let changedFiles: string[] | undefined;
       if ((job.reason ?? 'push') === 'push' && !job.apps) {
         const scope = await pushScope(job, host, revision.dir, apps, configs, (app) => deps.lastDeployed?.(job, app) ?? Promise.resolve(null), log);
         apps = scope.apps;
+        changedFiles = scope.changed;
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
       if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster }));
-      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, report);
+      const promotion: PromotionScope = { sources: promotionSources(revision.config.apps, revision.config.environments), changedFiles, due: [] };
+      const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, report, promotion);
+      // Queued (Redis only) before the report: a promotion never waits for GitHub's pacing of this deploy's bookkeeping.
+      for (const env of promotion.due) await deps.promote?.(job, env.name, env.soakMs);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
     } else {
@@ -183,6 +194,33 @@ export function appChanged(a: AppDeployReport, attempted: boolean): boolean {
   return r !== undefined && r.created.length + r.configured.length + r.pruned.length > 0;
 }
 
+/** A unit of a `promote: pr` environment whose folder is its own: the unit its promotion reads from (its source environment's). */
+type PromotionSources = Map<string, { from: string; branch: string }>;
+
+/**
+ * The units moved by promotion pull requests, by name: those of `promote: pr` environments
+ * whose folder differs from their source environment's (a shared folder has nothing to
+ * promote: the merge moves it, in its wave).
+ */
+function promotionSources(apps: App[], environments: Environment[] | undefined): PromotionSources {
+  const out: PromotionSources = new Map();
+  for (const env of environments ?? []) {
+    if (!env.promote) continue;
+    for (const target of apps.filter((a) => a.unit?.environment === env.name)) {
+      const source = apps.find((a) => a.unit?.app === target.unit?.app && a.unit?.environment === env.promote?.from);
+      if (source && source.path !== target.path) out.set(target.name, { from: env.promote.from, branch: promotionBranch(target.unit?.app as string, env.name) });
+    }
+  }
+  return out;
+}
+
+/** What the waves need to know of promotions: which units they move, the push's changed files (when known), and the environments to promote now. */
+interface PromotionScope {
+  sources: PromotionSources;
+  changedFiles: string[] | undefined;
+  due: Environment[];
+}
+
 interface Rendered {
   app: App;
   out: AppDeployReport;
@@ -205,6 +243,7 @@ async function deployApps(
   timings: Record<string, number>,
   environments?: Environment[],
   report?: DeployReport,
+  promotion?: PromotionScope,
 ): Promise<{ reports: AppDeployReport[]; attempted: Set<string> }> {
   const reports: AppDeployReport[] = [];
   const toRender: { app: App; out: AppDeployReport }[] = [];
@@ -225,6 +264,16 @@ async function deployApps(
     if (refused) {
       log.warn({ app: app.name, branch: job.branch }, 'branch may not deploy this app; nothing applied');
       out.problems.push({ message: refused.rule, file: '.github/mergeops.yml', line: 1 });
+      continue;
+    }
+    // A promoted environment moves when its promotion pull request merges: a push that left its
+    // own folder alone does not apply it (a shared base it reads waits for that merge too).
+    // Applied as before when the push's files are unknown, or it never deployed (its first deploy).
+    const promoted = promotion?.sources.get(app.name);
+    const files = promotion?.changedFiles;
+    if (promoted && files && !files.some((f) => f === app.path || f.startsWith(`${app.path}/`)) && (await deps.lastDeployed?.(job, app.name)) != null) {
+      log.info({ app: app.name, from: promoted.from }, 'promoted by pull request; this push did not change its own files, not applied');
+      out.awaitsPromotion = promoted;
       continue;
     }
     const held = await deps.holdIfLocked?.(job, app.name, job.reason === 'self-heal' ? 0 : Date.now());
@@ -287,7 +336,8 @@ async function deployApps(
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
   };
-  if (environments) await deployInWaves({ job, environments, rendered, reports, applyAll, interrupted, deps, log, ...(report ? { report } : {}) });
+  const promote = (env: Environment): void => void (job.reason !== 'self-heal' && promotion?.due.push(env));
+  if (environments) await deployInWaves({ job, environments, rendered, reports, applyAll, interrupted, deps, log, promote, ...(report ? { report } : {}) });
   else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
   return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined && r.out.waiting === undefined).map((r) => r.app.name)) };
@@ -303,6 +353,8 @@ interface Waves {
   interrupted: ReadonlySet<AppDeployReport>;
   deps: DeployDeps;
   log: Logger;
+  /** Queues the promotion of a `promote: pr` environment whose source is healthy now. */
+  promote: (env: Environment) => void;
   report?: DeployReport;
 }
 
@@ -329,6 +381,15 @@ async function deployInWaves(w: Waves): Promise<void> {
     const mine = rendered.filter((r) => r.out.environment === env.name);
     const role = approvalRole(env.approval, deps.operatorApproval?.(job, env) ?? null);
     const gate = gateOf(env, before, { role, soaked: first === env.name && job.reason === 'continue', promoted: first === env.name && job.reason === 'promote', nowMs: Date.now() });
+    if (env.promote && gate.kind !== 'blocked') {
+      // Its source applied something now and is healthy: propose the promotion once the soak is over (a delayed job; nobody waits here).
+      if (before.some((d) => d.name === env.promote?.from && d.applied && d.state === 'deployed')) {
+        log.info({ environment: env.name, from: env.promote.from, soakMs: env.soakMs }, 'source environment healthy; promotion queued');
+        w.promote(env);
+      }
+      // Nothing of its own to apply now: its units wait for their promotion pull request (the environments after it wait too), or are unchanged.
+      if (mine.length === 0) return { state: units.some((u) => u.awaitsPromotion) ? 'waits for its promotion pull request' : 'deployed', applied: false };
+    }
     switch (gate.kind) {
       case 'blocked':
         for (const u of units) u.notStarted = gate.why;
@@ -366,7 +427,13 @@ async function deployInWaves(w: Waves): Promise<void> {
     if (first === env.name && job.promotedBy) for (const u of units) u.promotedBy = job.promotedBy;
     await applyAll(mine);
     // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
-    const state = units.some((u) => !appSucceeded(u) || interrupted.has(u)) ? 'failed' : units.some((u) => u.held) ? 'held (locked)' : 'deployed';
+    const state = units.some((u) => !appSucceeded(u) || interrupted.has(u))
+      ? 'failed'
+      : units.some((u) => u.held)
+        ? 'held (locked)'
+        : units.some((u) => u.awaitsPromotion)
+          ? 'waits for its promotion pull request'
+          : 'deployed';
     return { state, applied: mine.length > 0 };
   };
   // `after` names only earlier-resolved or later entries; a promise per environment resolves each once, in dependency order (the config refuses cycles).

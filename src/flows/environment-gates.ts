@@ -2,7 +2,7 @@ import type { Permission } from '../config/command-permissions.js';
 import type { Environment } from '../config/repo-config.js';
 
 /** How an environment's deploy ended in this job, as its dependents see it. */
-export type EnvironmentState = 'deployed' | 'failed' | 'held (locked)' | 'not started' | 'waiting';
+export type EnvironmentState = 'deployed' | 'failed' | 'held (locked)' | 'not started' | 'waiting' | 'waits for its promotion pull request';
 
 export interface DependencyOutcome {
   name: string;

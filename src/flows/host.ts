@@ -16,7 +16,13 @@ export interface HostTarget extends RepoRef {
   repoId: number;
 }
 
-export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error';
+export type DeploymentState = 'in_progress' | 'success' | 'failure' | 'error' | 'inactive';
+
+/** A Deployment's options beyond the commit and environment: a preview environment's is transient. */
+export interface DeploymentOptions {
+  /** GitHub's transient_environment: the environment goes away (a per-PR preview). */
+  transient?: boolean;
+}
 
 export interface CommentIdStore {
   get(): Promise<number[] | null>;
@@ -70,8 +76,8 @@ export interface RepoHost {
   comment(issue: number, body: string): Promise<void>;
 
   // Deployments
-  createDeployment(sha: string, environment: string, description: string): Promise<number>;
-  /** `environmentUrl`: where the deployed app answers (the app's `url:`), shown on GitHub's Environments page. */
+  createDeployment(sha: string, environment: string, description: string, opts?: DeploymentOptions): Promise<number>;
+  /** `environmentUrl` is what GitHub's "View deployment" opens. */
   setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void>;
 
   // Revisions
@@ -111,10 +117,14 @@ export interface RepoHost {
   /** The merged pull request a pushed commit came from, if any. */
   mergedPullRequest(sha: string): Promise<number | null>;
   findOpenPullRequest(branch: string): Promise<PullRequestRef | null>;
+  /** A pull request's state and labels now; null when GitHub does not know it (deleted, or no access). */
+  pullRequestState?(number: number): Promise<{ open: boolean; labels: string[] } | null>;
   /** A closed, unmerged PR from `branch` titled `title`: someone declined exactly this change. */
   findDeclinedPullRequest(branch: string, title: string): Promise<number | null>;
   createPullRequest(pr: { title: string; head: string; base: string; body: string }): Promise<PullRequestRef>;
   updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void>;
+  /** Closes a pull request mergeops opened whose change is no longer needed. */
+  closePullRequest(number: number): Promise<void>;
   addLabels(issue: number, labels: string[]): Promise<void>;
   /**
    * Makes mergeops's own labels on an issue or PR equal `desired`, writing only the changes;

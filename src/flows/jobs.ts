@@ -33,7 +33,14 @@ export interface PreviewJob {
   labels?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */
   riskAcceptedBy?: string;
+  /** `up`: a writer's `/mergeops env up` (access checked by the command): start the PR's preview environments, a fork's too. */
+  previewEnv?: 'up';
 }
+
+/** Preview environments of one PR to remove (closed, label removed, a command), or the periodic sweep. */
+export type PreviewEnvJob =
+  | { kind: 'down'; installationId: number; owner: string; repo: string; repoId: number; pr: number; reason: 'closed' | 'label removed' | 'command'; apps?: string[] }
+  | { kind: 'sweep' };
 
 /** One push to a branch: every app whose `branch` it is gets deployed at `sha`. */
 export interface DeployJob {
@@ -156,5 +163,19 @@ export interface SyncJob {
   defaultBranch?: string;
 }
 
-/** What the image queue carries: a bump of one image, or a re-read of a repo's `images:`. */
-export type ImageJob = BumpJob | SyncJob;
+/**
+ * "`environment`'s source environment is healthy at `sha`": open or update the promotion
+ * pull requests that carry its image tags (and listed files) into `environment`'s files.
+ */
+export interface PromoteJob extends RepoTarget {
+  kind: 'promote';
+  /** The environment promoted into (it has `promote: pr`). */
+  environment: string;
+  /** The commit the source environment deployed and stayed healthy at. */
+  sha: string;
+  /** The branch that commit deployed from: the pull requests' base. */
+  branch: string;
+}
+
+/** What the image queue carries: a bump of one image, a re-read of a repo's `images:`, or a promotion. */
+export type ImageJob = BumpJob | SyncJob | PromoteJob;

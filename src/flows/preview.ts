@@ -24,6 +24,10 @@ import { mapLimit } from '../util/pool.js';
 import type { CommentIdStore, RepoHost, RepoHosts } from './host.js';
 import type { PreviewJob } from './jobs.js';
 import { atLeast } from '../config/command-permissions.js';
+import { configAppName } from '../config/repo-config.js';
+import { previewNamespaceName } from '../engine/preview-env.js';
+import type { PreviewEnvReport } from '../report/types.js';
+import { bringUp, environmentsOf, previewClusters, reportEnvironment, wantedEnvironments, type PreviewEnvDeps, type WantedEnvironment } from './preview-env.js';
 
 export interface PreviewDeps {
   hosts: RepoHosts;
@@ -42,7 +46,19 @@ export interface PreviewDeps {
   rolloutAnalysis?: boolean;
   /** True once the work was called off (its merge group left the queue): stop, report cancelled. */
   cancelled?(job: PreviewJob): Promise<boolean>;
+  /** Per-PR preview environments; absent: none are started (the CLI, tests of the plain preview). */
+  previewEnvs?: PreviewEnvDeps & { clusterNames: string[] };
 }
+
+/** Environments to bring up after the comment, and the head checkout they render from (closed by runPreview). */
+interface EnvWork {
+  wants: WantedEnvironment[];
+  dir: string;
+  close?: () => Promise<void>;
+}
+
+/** Environments of one PR brought up at once: each is a render and a health wait. */
+const ENV_CONCURRENCY = 2;
 
 /** Apps planned at once, each rendered by a helm or kustomize process (the chart sizes worker memory by it). */
 export const APP_CONCURRENCY = 4;
@@ -71,7 +87,18 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   }
 
   const timings: Record<string, number> = {};
-  const report = await buildReport(job, host, deps, log, timings);
+  const envWork: EnvWork = { wants: [], dir: '' };
+  try {
+    return await previewAndEnvironments(job, host, deps, log, timings, envWork, checkRunId, started);
+  } finally {
+    await envWork.close?.();
+  }
+}
+
+async function previewAndEnvironments(job: PreviewJob, host: RepoHost, deps: PreviewDeps, log: Logger, timings: Record<string, number>, envWork: EnvWork, checkRunId: number, started: number): Promise<PreviewReport> {
+  const report = await buildReport(job, host, deps, log, timings, envWork);
+  const envs = deps.previewEnvs;
+  if (envs && envWork.wants.length) report.previewEnvironments = envWork.wants.map((w) => startingLine(job, w));
   if (await deps.cancelled?.(job)) {
     log.info('called off (the merge group left the queue); check cancelled');
     await host.cancelCheck(checkRunId, 'The merge group left the queue before its preview finished.');
@@ -103,6 +130,13 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
     }
     await host.finishCheck(checkRunId, formatCheck(report));
   }, timings);
+  if (envs && envWork.wants.length) {
+    // The cluster first: every environment is up (or has failed) before GitHub hears of any.
+    const lines = await timed('preview', 'environments', () => mapLimit(envWork.wants, ENV_CONCURRENCY, (w) => bringUp(job, w, envWork.dir, envs)), timings);
+    report.previewEnvironments = lines;
+    if (await deps.isLatestHead(job)) await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
+    for (const line of lines) await reportEnvironment(job, line, host, envs, report.checkRunUrl);
+  }
   log.info(
     { apps: report.apps.length, problems: report.problems.length + report.apps.reduce((n, a) => n + a.problems.length, 0), ms: Date.now() - started, timings },
     'preview done',
@@ -110,7 +144,19 @@ export async function runPreview(job: PreviewJob, deps: PreviewDeps): Promise<Pr
   return report;
 }
 
-async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, log: Logger, timings: Record<string, number>): Promise<PreviewReport> {
+/** The 🌐 line of the first comment, before the environment is applied. */
+function startingLine(job: PreviewJob, w: WantedEnvironment): PreviewEnvReport {
+  const app = configAppName(w.app);
+  let namespace = '';
+  try {
+    namespace = previewNamespaceName(w.spec, job.pr, app);
+  } catch {
+    // bringUp reports the bad template.
+  }
+  return { app, state: 'starting', namespace, cluster: w.spec.cluster };
+}
+
+async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, log: Logger, timings: Record<string, number>, envWork?: EnvWork): Promise<PreviewReport> {
   const report: PreviewReport = {
     repo: `${job.owner}/${job.repo}`,
     sha: job.headSha,
@@ -136,6 +182,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     throw err;
   }
   const baseRev = await base;
+  let keepHead = false;
   try {
     if (!head.ok) {
       report.problems.push(head.problem);
@@ -155,6 +202,20 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
       config = { ...head.config, apps: forked.apps };
     }
     if (config.environments) report.environments = config.environments;
+    if (envWork && deps.previewEnvs && baseRev?.ok) {
+      const baseApps = appsOn(baseRev.config, job.baseRef);
+      if (baseApps.some((a) => a.previewEnvironment)) {
+        const running = await environmentsOf(await previewClusters(deps.previewEnvs.clusters, deps.previewEnvs.clusterNames), job.repoId, job.pr);
+        envWork.wants = wantedEnvironments(job, appsOn(config, job.baseRef), baseApps, running);
+        if (envWork.wants.length) {
+          // The head checkout stays open for the environments, applied after the comment.
+          envWork.dir = head.dir;
+          const h = head;
+          envWork.close = () => h.close();
+          keepHead = true;
+        }
+      }
+    }
     const candidates = appsOn(config, job.baseRef).filter((a) => !job.apps || job.apps.includes(a.name));
     const dir = head.dir;
     const started = Date.now();
@@ -185,7 +246,7 @@ async function buildReport(job: PreviewJob, host: RepoHost, deps: PreviewDeps, l
     timings['apps'] = Date.now() - started;
     return report;
   } finally {
-    await head.close();
+    if (!keepHead) await head.close();
     await baseRev?.close();
   }
 }

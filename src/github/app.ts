@@ -1,6 +1,7 @@
 import type { ApplicationFunction } from 'probot';
 import { fromRegistryPackage, type ImageEvent } from '../images/events.js';
-import type { DeployJob, PreviewJob, PushChanges, SyncJob } from '../flows/jobs.js';
+import type { DeployJob, PreviewEnvJob, PreviewJob, PushChanges, SyncJob } from '../flows/jobs.js';
+import { PREVIEW_ENV_LABEL } from '../engine/preview-env.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
@@ -40,6 +41,10 @@ export interface AppDeps {
   dashboardTicked?(job: DashboardActionJob): Promise<boolean>;
   /** Set when the operator turned onboarding on: newly installed repositories to offer a config to. */
   onboard?(jobs: OnboardJob[]): Promise<void>;
+  /** The PR got the preview-environment label: preview its head again (a job of its own), which brings the environments up. */
+  enqueuePreviewEnvUp?(job: PreviewJob, jobId: string, eventAtMs: number): Promise<boolean>;
+  /** The PR closed, or lost the label: remove its environments. `eventId` makes a redelivery a no-op. */
+  enqueuePreviewEnvDown?(job: Extract<PreviewEnvJob, { kind: 'down' }>, eventId: string): Promise<boolean>;
 }
 
 interface CheckRunEvent {
@@ -131,6 +136,40 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       };
       const added = await deps.enqueuePreview(job, Date.parse(pr.updated_at) || Date.now());
       context.log.info({ pr: pr.number, sha: pr.head.sha.slice(0, 7), added }, added ? 'preview enqueued' : 'preview already queued for this commit');
+    });
+
+    // Preview environments: the label brings them up (a preview of the head, as a job of its
+    // own since the head's preview may have run already); closing or unlabelling removes them.
+    app.on('pull_request.labeled', async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || p.label?.name !== PREVIEW_ENV_LABEL || !deps.enqueuePreviewEnvUp || p.pull_request.state !== 'open') return;
+      const pr = p.pull_request;
+      const job: PreviewJob = {
+        installationId,
+        ...repoOf(p.repository),
+        pr: pr.number,
+        headSha: pr.head.sha,
+        baseRef: pr.base.ref,
+        baseSha: pr.base.sha,
+        fromFork: pr.head.repo?.full_name !== p.repository.full_name,
+        labels: pr.labels.map((l) => l.name),
+      };
+      const added = await deps.enqueuePreviewEnvUp(job, `preview-env-up-${job.repoId}-${job.pr}-${job.headSha}-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`, Date.parse(pr.updated_at) || Date.now());
+      context.log.info({ pr: pr.number, fork: job.fromFork, added }, job.fromFork ? 'preview-env label on a fork PR: previewed, no environment (a writer may /mergeops env up)' : 'preview environment requested by label');
+    });
+
+    app.on(['pull_request.unlabeled', 'pull_request.closed'], async (context) => {
+      const p = context.payload;
+      const installationId = p.installation?.id;
+      if (installationId === undefined || !deps.enqueuePreviewEnvDown) return;
+      const unlabeled = p.action === 'unlabeled';
+      if (unlabeled && (!('label' in p) || p.label?.name !== PREVIEW_ENV_LABEL)) return;
+      const added = await deps.enqueuePreviewEnvDown(
+        { kind: 'down', installationId, ...repoOf(p.repository), pr: p.pull_request.number, reason: unlabeled ? 'label removed' : 'closed' },
+        context.id,
+      );
+      context.log.info({ pr: p.pull_request.number, action: p.action, added }, 'preview environments to remove (if any)');
     });
 
     // A push to a branch is a merge landing (or a direct push): deploy the apps on it.

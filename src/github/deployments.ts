@@ -1,9 +1,9 @@
-import type { DeploymentState } from '../flows/host.js';
+import type { DeploymentOptions, DeploymentState } from '../flows/host.js';
 import type { Octokit, RepoRef } from './types.js';
 
 
 /** A GitHub Deployment per app (environment = app name), so the repo's Environments page shows it. */
-export async function createDeployment(octokit: Octokit, r: RepoRef, sha: string, environment: string, description: string): Promise<number> {
+export async function createDeployment(octokit: Octokit, r: RepoRef, sha: string, environment: string, description: string, opts: DeploymentOptions = {}): Promise<number> {
   const res = await octokit.rest.repos.createDeployment({
     ...r,
     ref: sha,
@@ -13,6 +13,7 @@ export async function createDeployment(octokit: Octokit, r: RepoRef, sha: string
     // Our own check runs on this SHA are what the deploy reports; none must block it.
     required_contexts: [],
     production_environment: false,
+    ...(opts.transient ? { transient_environment: true } : {}),
   });
   if (!('id' in res.data)) throw new Error(`GitHub did not create a deployment for ${environment}: ${res.data.message ?? 'no reason given'}`);
   return res.data.id;

@@ -5,7 +5,7 @@ import type { CheckOutput } from '../report/check.js';
 import type { Checkout } from '../source/checkout.js';
 import type { ExtractLimits } from '../source/extract.js';
 import type { RevisionCache } from '../source/revision-cache.js';
-import type { CommentIdStore, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
+import type { CommentIdStore, DeploymentOptions, DeploymentState, FileChange, HostTarget, PullRequestRef, RepoHost, RepoHosts } from '../flows/host.js';
 import { cancelCheck, checkRunUrl, failCheck, finishCheck, holdCheck, progressCheck, reportCheck, startCheck, webUrl } from './checks.js';
 import { upsertComments } from './comments.js';
 import { changedFiles, commitOnBranch } from './compare.js';
@@ -87,8 +87,8 @@ export class OctokitRepoHost implements RepoHost {
     await this.octokit.rest.issues.createComment({ ...this.r, issue_number: issue, body });
   }
 
-  createDeployment(sha: string, environment: string, description: string): Promise<number> {
-    return createDeployment(this.octokit, this.r, sha, environment, description);
+  createDeployment(sha: string, environment: string, description: string, opts?: DeploymentOptions): Promise<number> {
+    return createDeployment(this.octokit, this.r, sha, environment, description, opts);
   }
 
   setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void> {
@@ -159,6 +159,16 @@ export class OctokitRepoHost implements RepoHost {
     return findOpenPullRequest(this.octokit, this.r, branch);
   }
 
+  async pullRequestState(number: number): Promise<{ open: boolean; labels: string[] } | null> {
+    try {
+      const pr = await this.octokit.rest.pulls.get({ ...this.r, pull_number: number });
+      return { open: pr.data.state === 'open', labels: pr.data.labels.map((l) => l.name) };
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return null;
+      throw err;
+    }
+  }
+
   findDeclinedPullRequest(branch: string, title: string): Promise<number | null> {
     return findDeclinedPullRequest(this.octokit, this.r, branch, title);
   }
@@ -170,6 +180,10 @@ export class OctokitRepoHost implements RepoHost {
 
   async updatePullRequest(number: number, pr: { title: string; body: string }): Promise<void> {
     await this.octokit.rest.pulls.update({ ...this.r, pull_number: number, ...pr });
+  }
+
+  async closePullRequest(number: number): Promise<void> {
+    await this.octokit.rest.pulls.update({ ...this.r, pull_number: number, state: 'closed' });
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {

@@ -302,3 +302,39 @@ export function editImageFile(kind: ImageFileKind, text: string, update: TagUpda
       return editManifests(text, update);
   }
 }
+
+/**
+ * The image repositories a file sets, as written (kustomize `images:` entries by newName
+ * else name, `image:` fields, Helm's `keys.repository`): what a promotion may carry over.
+ */
+export function namedImages(kind: ImageFileKind, text: string, keys: HelmKeys = DEFAULT_HELM_KEYS): string[] {
+  const out = new Set<string>();
+  const scalars = scan(text);
+  switch (kind) {
+    case 'kustomization': {
+      const entries: Scalar[][] = [];
+      for (const s of scalars) {
+        if (s.path.length !== 2 || s.path[0] !== 'images') continue;
+        if (s.dash || entries.length === 0) entries.push([]);
+        entries[entries.length - 1]?.push(s);
+      }
+      for (const entry of entries) {
+        const image = entry.find((s) => s.path[1] === 'newName') ?? entry.find((s) => s.path[1] === 'name');
+        if (image?.value) out.add(image.value);
+      }
+      break;
+    }
+    case 'helm-values': {
+      const repo = scalars.find((s) => s.path.join('.') === keys.repository);
+      if (repo?.value) out.add(repo.value);
+      break;
+    }
+    case 'manifests':
+      for (const s of scalars) {
+        if (s.path[s.path.length - 1] !== 'image' || s.value == null) continue;
+        const ref = parseImageRef(s.value);
+        if (ref) out.add(ref.repository);
+      }
+  }
+  return [...out];
+}

@@ -15,7 +15,7 @@ const MAX_FILES = 5000;
  * When a kustomization sets the image (`images:`), that is the one place edited for the
  * app: the manifests' own tags are overridden anyway, and a bump PR should be one line.
  */
-export async function collectImageFiles(checkout: string, apps: App[], rule: ImageRule): Promise<ImageFile[]> {
+export async function collectImageFiles(checkout: string, apps: App[], rule: Pick<ImageRule, 'repository' | 'helmKeys'>): Promise<ImageFile[]> {
   const byPath = new Map<string, ImageFile>();
   for (const app of apps) {
     const kind = await detectKind(checkout, app);

@@ -28,7 +28,7 @@ export async function enqueueCommand(queue: Queue<CommandJob>, job: CommandJob):
 
 export type CommandWorkerDeps = Omit<CommandDeps, 'host'> & {
   host(job: CommandJob): Promise<CommandHost>;
-  /** After a command that changed what the dashboard shows (a lock, an unlock). */
+  /** After a command that changed what the dashboard shows (a lock, an unlock, a promotion). */
   changed?(job: CommandJob): Promise<void>;
 };
 
@@ -52,7 +52,7 @@ export function startCommandWorker(connection: ConnectionOptions, prefix: string
     async (job) => {
       const host = await deps.host(job.data);
       const out = await runCommand(job.data, { ...deps, host });
-      if (out.ok && (out.command === 'lock' || out.command === 'unlock')) await deps.changed?.(job.data);
+      if (out.ok && (out.command === 'lock' || out.command === 'unlock' || out.command === 'promote')) await deps.changed?.(job.data);
       return { outcome: 'completed', value: out.ok ? 'ok' : 'refused' };
     },
   );

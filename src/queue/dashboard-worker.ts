@@ -65,7 +65,7 @@ export class DashboardQueue {
 export interface DashboardWorkerDeps {
   host(job: CommandRepo): Promise<DashboardHost & CommandHost>;
   /** What a render reads besides the dashboard's own records (locks, deploy records). */
-  render: Pick<DashboardDeps, 'locks' | 'deployedSha'>;
+  render: Pick<DashboardDeps, 'locks' | 'deployedSha' | 'waiting'>;
   /** What a ticked box needs to run as its command. */
   commands: Omit<CommandDeps, 'host' | 'log'>;
   state: DashboardState;

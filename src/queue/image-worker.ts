@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job, type Worker } from 'bullmq';
 import { onRegistryRateLimit, runBump, runSync, type BumpDeps } from '../flows/bump.js';
+import { runPromotion } from '../flows/promote.js';
 import { RegistryRateLimitError } from '../images/registry/datasource.js';
 import type { BumpJob, ImageJob, RepoTarget } from '../flows/jobs.js';
 import { runPoll, type PollDeps, type PollOutcome } from '../flows/poll.js';
@@ -95,16 +96,17 @@ export async function startImageWorkers(connection: ConnectionOptions, prefix: s
 async function processImageJob(job: Job<ImageJob>, token: string | undefined, deps: ImageWorkerDeps, bumpDeps: BumpDeps): Promise<{ outcome: string; value: unknown }> {
   const d = job.data;
   if (d.kind === 'sync') return { outcome: 'synced', value: await runSync(d, bumpDeps) };
-  // One bump at a time per repo: two builds landing together must not race on one branch.
+  // One bump or promotion at a time per repo: two builds landing together must not race on one branch.
   const lease = await deps.leases.acquireLease(`bump:${d.repoId}`, LEASE_MS);
   if (!lease) {
     await job.moveToDelayed(Date.now() + 1000, token);
     throw new DelayedError();
   }
   try {
+    if (d.kind === 'promote') return { outcome: 'completed', value: await runPromotion(d, bumpDeps) };
     return { outcome: 'completed', value: await runBump(d, bumpDeps) };
   } catch (err) {
-    if (!(err instanceof RegistryRateLimitError)) throw err;
+    if (!(err instanceof RegistryRateLimitError) || d.kind === 'promote') throw err;
     const waits = d.rateLimitWaits ?? 0;
     const next = onRegistryRateLimit(err, waits);
     if ('giveUp' in next) throw new UnrecoverableError(next.giveUp);

@@ -60,6 +60,11 @@ export function syncJobId(j: { repoId: number; sha?: string }, now = Date.now())
   return `sync-${j.repoId}-${j.sha ?? now}`;
 }
 
+/** One promotion per target environment and healthy commit: a retried deploy proposes it once. */
+export function promoteJobId(j: { repoId: number; environment: string; sha: string }): string {
+  return `promote-${j.repoId}-${j.environment}-${j.sha}`;
+}
+
 /** `idParts` name the trigger (tag and digest, or the poll's fingerprint), so the same trigger twice is one bump. */
 export function bumpJobId(w: Pick<RepoTarget, 'repoId'>, image: string, ...idParts: string[]): string {
   return `bump-${w.repoId}-${shortHash(image, ...idParts)}`;

@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { DeployJob, DeployReportJob, ImageJob, PreviewJob, SyncJob } from '../flows/jobs.js';
-import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, syncJobId, type DriftJob, type PollJob } from './jobs.js';
+import type { DeployJob, DeployReportJob, ImageJob, PreviewJob, PromoteJob, SyncJob } from '../flows/jobs.js';
+import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, DRIFT_QUEUE, IMAGE_POLL_QUEUE, IMAGE_QUEUE, PREVIEW_QUEUE, deployJobId, healJobId, previewJobId, promoteJobId, syncJobId, type DriftJob, type PollJob } from './jobs.js';
 
 export interface Queues {
   preview: Queue<PreviewJob>;
@@ -70,4 +70,12 @@ export async function enqueueHeal(queues: Queues, job: DeployJob & { app?: strin
 /** Re-reads a repo's `images:`; the same commit twice is one job. */
 export async function enqueueSync(queues: Queues, job: SyncJob): Promise<void> {
   await queues.image.add('sync', job, { jobId: syncJobId(job) });
+}
+
+/**
+ * Proposes a promotion once the source environment's soak is over: a delayed job, so no
+ * worker (nor the deploy's lease) waits out the soak; the same commit twice is one job.
+ */
+export async function enqueuePromotion(queues: Queues, job: PromoteJob, delayMs: number): Promise<void> {
+  await queues.image.add('promote', job, { jobId: promoteJobId(job), ...(delayMs > 0 ? { delay: delayMs } : {}) });
 }

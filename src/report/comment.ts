@@ -3,7 +3,7 @@ import { CHECK_LABELS, type RolloutEntry } from '../diff/rollout.js';
 import { driftFields, escapeMd, fence, htmlCode, htmlLink, mdCode, mdLink } from './markdown.js';
 import { appChanges, appRisks, deletes, gatedRisks, reportRisks, type Risk } from './risk.js';
 import { HTML, MD, fieldText, fieldsText, refName, renamedTail, secretKeysText, shortPath, shortRef } from './summary.js';
-import { allProblems, rolloutText, type AppReport, type PreviewReport, type Problem } from './types.js';
+import { allProblems, rolloutText, type AppReport, type PreviewEnvReport, type PreviewReport, type Problem } from './types.js';
 import { CHECK_NAMES } from '../check-names.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { cliCommand } from './cli-command.js';
@@ -42,6 +42,7 @@ export function formatComment(report: PreviewReport, opts: CommentOptions = {}):
   // Room for the marker and the part header and footer added after packing.
   const budget = limit - 400;
   const blocks: string[] = [header(report)];
+  if (report.previewEnvironments?.length) blocks.push(previewEnvBlock(report.previewEnvironments));
   const quiet: AppReport[] = [];
   for (const app of report.apps) {
     if (app.problems.length === 0 && !appChanges(app)) quiet.push(app);
@@ -68,6 +69,27 @@ export function formatComment(report: PreviewReport, opts: CommentOptions = {}):
     const bottom = i < n - 1 ? `\n_Continued in the next comment (part ${i + 2} of ${n})._\n` : '';
     return `${marker(i + 1)}\n${top}${body}${bottom}`;
   });
+}
+
+// ── preview environments: one 🌐 line per app ─────────────────────────────────────────
+
+const ENV_STATE: Record<PreviewEnvReport['state'], string> = { starting: '⏳ starting', ready: 'ready', failed: '❌ failed', refused: '⛔ not started' };
+
+/** "🌐 Preview environment: ready · https://…", or its failure and cause; what the render held that it does not. */
+export function previewEnvBlock(envs: PreviewEnvReport[]): string {
+  const lines = envs.map((e) => {
+    const who = envs.length > 1 ? ` ${mdCode(e.app)}` : '';
+    const where = e.state === 'ready' && e.url ? ` · ${e.url}` : e.state === 'ready' || e.state === 'starting' ? ` · ${mdCode(e.namespace)} on ${mdCode(e.cluster)}` : '';
+    // Escaped, but PR numbers (`in use: #12, #15`) stay links.
+    const why = e.message ? `: ${escapeMd(e.message).replace(/\\#(\d)/g, '#$1')}` : '';
+    let line = `🌐 Preview environment${who}: ${ENV_STATE[e.state]}${where}${why}`;
+    if (e.refused?.length) {
+      const shown = e.refused.slice(0, 10).map((r) => `${mdCode(r.ref)} (${escapeMd(r.why)})`).join(', ');
+      line += `\n  Not in the environment: ${shown}${e.refused.length > 10 ? `, and ${e.refused.length - 10} more` : ''}`;
+    }
+    return line;
+  });
+  return `${lines.join('\n\n')}\n\n`;
 }
 
 // ── header: title, risk alert, one row per app ─────────────────────────────────────────
@@ -126,7 +148,8 @@ function riskAlert(r: PreviewReport): string {
   if (img.length) items.push(img.length <= NAMES_IN_LINE ? img.map((x) => fieldText(x.field ?? { path: '' }, new Map(), MD)).join(' · ') : `${plural(img.length, 'image')} change`);
   const crit = of('critical-kind').filter((x) => !del.some((d) => d.ref === x.ref));
   if (crit.length) items.push(`cluster-wide or data-holding kinds change: ${names(crit)}`);
-  const rollout = of('rollout');
+  // What fails the preview (failOn) first.
+  const rollout = of('rollout').sort((x, y) => Number(!!y.rollout?.fails) - Number(!!x.rollout?.fails));
   const shown = rollout.slice(0, NAMES_IN_LINE).map((x) => `${mdCode(shortRef(x.ref ?? ''))} ${rolloutLabel(x)}`);
   if (rollout.length) items.push(`rollout: ${shown.join(', ')}${rollout.length > NAMES_IN_LINE ? ` and ${plural(rollout.length - NAMES_IN_LINE, 'more finding')}` : ''}`);
   const caution = problems > 0 || risks.some((x) => x.severity === 'caution');

@@ -44,11 +44,8 @@ export interface DashboardUnit {
   last?: UnitRecord;
   drift?: { objects: number; fields: string[]; checkUrl?: string; at: string };
   lock?: { key: string; by: string; reason: string; at: string };
-  /**
-   * A promotion or approval waiting for a person (environment approval gates). Nothing on
-   * main records one yet; when something does, the flow fills this and the box appears.
-   */
-  pending?: { what: string; boxVersion: string };
+  /** The commit waiting here for a person's promotion (an environment's approval gate). */
+  pending?: { sha: string; role: string; since: string };
 }
 
 export interface DashboardDeploy {
@@ -162,7 +159,7 @@ function cell(v: DashboardView, u: DashboardUnit | undefined): string {
   }
   if (u.drift) parts.push(u.drift.checkUrl ? mdLink(`⚠️ drift (${u.drift.objects})`, u.drift.checkUrl) : `⚠️ drift (${u.drift.objects})`);
   if (u.lock) parts.push(`🔒 @${escapeMd(u.lock.by)}${u.lock.reason ? `: ${escapeMd(u.lock.reason)}` : ''}`);
-  if (u.pending) parts.push(`⏳ ${escapeMd(u.pending.what)}`);
+  if (u.pending) parts.push(`⏳ ${mdCode(short(u.pending.sha))} waits for approval (${escapeMd(u.pending.role)})`);
   return parts.join(' · ');
 }
 
@@ -170,7 +167,14 @@ function cell(v: DashboardView, u: DashboardUnit | undefined): string {
 export function boxesOf(v: DashboardView): { box: BoxRef; text: string }[] {
   const out: { box: BoxRef; text: string }[] = [];
   const where = (u: DashboardUnit): string => `${mdCode(u.app)}${u.environment ? ` in **${escapeMd(u.environment)}**` : ''}`;
-  for (const u of v.units) if (u.pending) out.push({ box: { kind: 'approve', target: unitToken(u.unit), version: u.pending.boxVersion }, text: `Approve ${where(u)}: ${escapeMd(u.pending.what)} (needs write)` });
+  // One box per environment and waiting commit: it promotes every unit of that commit waiting there.
+  const waiting = new Map<string, DashboardUnit[]>();
+  for (const u of v.units) if (u.pending && u.environment) waiting.set(`${u.environment} ${u.pending.sha}`, [...(waiting.get(`${u.environment} ${u.pending.sha}`) ?? []), u]);
+  for (const us of waiting.values()) {
+    const first = us[0] as DashboardUnit;
+    const p = first.pending as NonNullable<DashboardUnit['pending']>;
+    out.push({ box: { kind: 'approve', target: first.environment as string, version: p.sha }, text: `Promote ${mdCode(short(p.sha))} to **${escapeMd(first.environment as string)}** for ${us.map((u) => mdCode(u.app)).join(', ')} (waiting since ${time(p.since)}; needs ${escapeMd(p.role)})` });
+  }
   const locks = new Map<string, DashboardUnit>();
   for (const u of v.units) if (u.lock && !locks.has(u.lock.key)) locks.set(u.lock.key, u);
   for (const [key, u] of locks) {
@@ -266,7 +270,7 @@ export function continuation(n: number): string {
 
 /** One line for "Done here": who did what, and what came of it. */
 export function actionLine(at: string, actor: string, box: BoxRef, ok: boolean, text: string): string {
-  const what = box.kind === 'rerun' ? `re-run the deploy of ${mdCode(short(box.target))}` : `${box.kind} ${mdCode(box.target)}`;
+  const what = box.kind === 'rerun' ? `re-run the deploy of ${mdCode(short(box.target))}` : box.kind === 'approve' ? `promote ${mdCode(short(box.version))} to ${mdCode(box.target)}` : `${box.kind} ${mdCode(box.target)}`;
   const said = text.split('\n').filter((l) => l.trim()).slice(0, 3).join(' ');
   return `${time(at)} @${escapeMd(actor)} ticked ${what}: ${ok ? '✅' : '❌'} ${said.length > 600 ? `${said.slice(0, 600)}…` : said}`;
 }

@@ -87,6 +87,11 @@ export interface AppDeployReport {
   promotedBy?: string;
   /** Set when this branch does not deploy the app by rule (no operator policy: the default branch only): why. Not a failure. */
   notDeployed?: string;
+  /**
+   * Set for a unit of a `promote: pr` environment that this push did not change its own files
+   * of: it moves when its promotion pull request (`branch`) merges, not with this merge. Not a failure.
+   */
+  awaitsPromotion?: { from: string; branch: string };
   namespace?: string;
   /** Where the app answers (`url:`, `{env}` filled in): its GitHub Deployment's environment_url. */
   url?: string;
@@ -152,9 +157,11 @@ function environmentsLine(r: DeployReport): string[] {
             ? '🔒 held'
             : waiting
               ? `⏳ ${waitingText(waiting)}`
-              : units.every(appSucceeded)
-                ? `✅ deployed${promoted ? ` (promoted by @${promoted})` : ''}`
-                : '❌ failed';
+              : !units.every(appSucceeded)
+                ? '❌ failed'
+                : units.every((a) => a.awaitsPromotion)
+                  ? `🔀 promoted by pull request from ${mdCode(units[0]?.awaitsPromotion?.from ?? '')}`
+                  : `✅ deployed${promoted ? ` (promoted by @${promoted})` : ''}`;
     return `${mdCode(e.name)} (${mdCode(e.cluster)}) ${state}`;
   });
   return [`**Environments:** ${parts.join(' → ')}`, ''];
@@ -195,9 +202,11 @@ export function deployFailed(r: DeployReport): boolean {
 }
 
 export function appLine(a: AppDeployReport): string {
-  if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app}\``;
+  // The unit `web · prod-eu` is typed `web prod-eu` in a command.
+  if (a.held) return `held: :lock: locked by @${a.held.by}${a.held.reason ? `: ${a.held.reason}` : ''}; recorded, applies on \`/mergeops unlock ${a.app.split(' · ').join(' ')}\``;
   if (a.notDeployed) return `not deployed: ${a.notDeployed}`;
   if (a.notStarted) return `not started: ${a.notStarted}`;
+  if (a.awaitsPromotion) return `not applied by this merge: promoted by pull request from ${a.awaitsPromotion.from} (\`${a.awaitsPromotion.branch}\`), which mergeops opens once ${a.awaitsPromotion.from} is healthy`;
   if (a.waiting) return `${waitingText(a.waiting)}${a.waiting.kind === 'approval' && a.environment ? `: \`/mergeops promote ${a.app.split(' · ')[0]} ${a.environment}\` or the Promote button` : ''}`;
   const r = a.result;
   const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
@@ -273,7 +282,7 @@ function target(a: AppDeployReport): string {
 }
 
 function row(a: AppDeployReport): string {
-  return `| ${a.held ? '🔒' : a.waiting ? '⏳' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
+  return `| ${a.held ? '🔒' : a.waiting ? '⏳' : a.notDeployed ? '➖' : a.notStarted ? '⛔' : a.awaitsPromotion ? '🔀' : appSucceeded(a) ? '✅' : '❌'} | ${mdCode(a.app)} | ${target(a)} | ${a.notDeployed ? escapeMd(appLine(a)) : appLine(a)} |`;
 }
 
 /**
@@ -330,6 +339,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
   const ok = r.apps.filter(appSucceeded).length;
   const held = r.apps.filter((a) => a.held).length;
   const notDeployed = r.apps.filter((a) => a.notDeployed).length;
+  const promoted = r.apps.filter((a) => a.awaitsPromotion).length;
   const waiting = r.apps.filter((a) => a.waiting);
   const waitingEnvs = [...new Set(waiting.map((a) => a.environment ?? a.app))];
   return {
@@ -342,7 +352,7 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
         ? `Deploy held for ${held} locked app${held === 1 ? '' : 's'}${ok > held ? `; deployed ${ok - held}` : ''}`
         : notDeployed > 0
           ? `Not deployed from ${r.branch ?? 'this branch'}: ${notDeployed} app${notDeployed === 1 ? '' : 's'} deploy${notDeployed === 1 ? 's' : ''} only from the default branch`
-          : `Deployed ${r.apps.length} app${r.apps.length === 1 ? '' : 's'}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
+          : `Deployed ${r.apps.length - promoted} app${r.apps.length - promoted === 1 ? '' : 's'}${promoted ? ` · ${promoted} promoted by pull request` : ''}${r.unchanged?.length ? ` · ${r.unchanged.length} unchanged` : ''}`,
     summary: lines.join('\n').slice(0, DEPLOY_SUMMARY_LIMIT),
     text: '',
     annotations: [

@@ -54,8 +54,21 @@ export interface EnvironmentReport {
   soakMs: number;
 }
 
+/** One app's preview environment, as the comment's 🌐 line says it. */
+export interface PreviewEnvReport {
+  app: string;
+  state: 'starting' | 'ready' | 'failed' | 'refused';
+  url?: string;
+  namespace: string;
+  cluster: string;
+  message?: string;
+  refused?: { ref: string; why: string }[];
+}
+
 export interface PreviewReport {
   repo: string;
+  /** Preview environments of this PR brought up (or refused) by this job. */
+  previewEnvironments?: PreviewEnvReport[];
   /** The head commit previewed. */
   sha: string;
   /** The apps planned against the cluster. */

@@ -38,7 +38,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startEnvTest(): Promise<EnvTest> {
+/** `apiServerArgs`: more kube-apiserver flags (an audit policy and log, say). */
+export async function startEnvTest(opts: { apiServerArgs?: string[] } = {}): Promise<EnvTest> {
   const bin = binDir();
   for (const b of ['etcd', 'kube-apiserver']) {
     if (!fs.existsSync(path.join(bin, b))) throw new Error(`${b} not found in ${bin}; run \`npm run setup:test-env\` first`);
@@ -103,6 +104,7 @@ export async function startEnvTest(): Promise<EnvTest> {
       `--service-account-signing-key-file=${path.join(dir, 'sa.key')}`,
       '--disable-admission-plugins=ServiceAccount',
       '--v=0',
+      ...(opts.apiServerArgs ?? []),
     ]);
     const server = `https://127.0.0.1:${apiPort}`;
     await waitReady(server, token, procs, path.join(dir, 'log.txt'));

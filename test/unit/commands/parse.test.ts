@@ -91,3 +91,46 @@ describe('bindCommand', () => {
     expect(bind('/mergeops rollback nope')).toMatchObject({ ok: false, error: expect.stringContaining('no app named `nope`') });
   });
 });
+
+describe('bindCommand with environments (the apps are units: `web · prod-eu`)', () => {
+  const UNITS = ['web · staging', 'web · prod-eu', 'web · prod-us', 'api · staging', 'api · prod-eu'];
+  const bindUnits = (body: string) => bindCommand(line(body), UNITS);
+
+  it('lock takes an app and its environment, an app alone (every environment of it), all of one environment, or all', () => {
+    expect(bindUnits('/mergeops lock web prod-eu db migration')).toEqual({ ok: true, value: { name: 'lock', apps: ['web · prod-eu'], reason: 'db migration' } });
+    expect(bindUnits('/mergeops lock web prod-eu api staging')).toEqual({ ok: true, value: { name: 'lock', apps: ['web · prod-eu', 'api · staging'], reason: '' } });
+    expect(bindUnits('/mergeops lock web freeze')).toEqual({ ok: true, value: { name: 'lock', apps: ['web · staging', 'web · prod-eu', 'web · prod-us'], reason: 'freeze' } });
+    expect(bindUnits('/mergeops lock all prod-eu incident')).toEqual({ ok: true, value: { name: 'lock', apps: ['web · prod-eu', 'api · prod-eu'], reason: 'incident' } });
+    expect(bindUnits('/mergeops lock all release freeze')).toEqual({ ok: true, value: { name: 'lock', apps: 'all', reason: 'release freeze' } });
+  });
+
+  it('refuses an environment the app does not deploy to, and names the ones it does', () => {
+    expect(bindUnits('/mergeops lock api prod-us')).toEqual({ ok: false, usage: 'lock', error: '`api` does not deploy to `prod-us` (its environments: `staging`, `prod-eu`)' });
+    expect(bindUnits('/mergeops lock nope prod-eu')).toMatchObject({ ok: false, error: expect.stringContaining('no app named `nope` in this repository\'s .github/mergeops.yml (apps: `web`, `api`; environments: `staging`, `prod-eu`, `prod-us`)') });
+  });
+
+  it('unlock takes the same targets and nothing after them', () => {
+    expect(bindUnits('/mergeops unlock web prod-eu')).toEqual({ ok: true, value: { name: 'unlock', apps: ['web · prod-eu'] } });
+    expect(bindUnits('/mergeops unlock all prod-eu')).toEqual({ ok: true, value: { name: 'unlock', apps: ['web · prod-eu', 'api · prod-eu'] } });
+    expect(bindUnits('/mergeops unlock all')).toEqual({ ok: true, value: { name: 'unlock', apps: 'all' } });
+    expect(bindUnits('/mergeops unlock web')).toEqual({ ok: true, value: { name: 'unlock', apps: ['web · staging', 'web · prod-eu', 'web · prod-us'] } });
+    expect(bindUnits('/mergeops unlock web prod-eu because')).toMatchObject({ ok: false, error: expect.stringContaining('`because`') });
+  });
+
+  it('rollback takes one app in one environment, with an optional `to <sha>`, and asks for the environment when it is missing', () => {
+    expect(bindUnits('/mergeops rollback web prod-eu')).toEqual({ ok: true, value: { name: 'rollback', app: 'web · prod-eu' } });
+    expect(bindUnits('/mergeops rollback web prod-eu to ABCDEF1')).toEqual({ ok: true, value: { name: 'rollback', app: 'web · prod-eu', to: 'abcdef1' } });
+    expect(bindUnits('/mergeops rollback web')).toEqual({
+      ok: false,
+      usage: 'rollback',
+      error: 'name the environment to roll back `web` in: `/mergeops rollback web staging` or `/mergeops rollback web prod-eu` or `/mergeops rollback web prod-us`',
+    });
+    expect(bindUnits('/mergeops rollback web prod-eu to main')).toMatchObject({ ok: false, error: expect.stringContaining('not a commit SHA') });
+    expect(bindUnits('/mergeops rollback all prod-eu')).toMatchObject({ ok: false, error: 'roll back one app in one environment at a time' });
+  });
+
+  it('leaves the other commands and configs without environments as they were', () => {
+    expect(bindCommand(line('/mergeops lock web prod-eu'), APPS)).toEqual({ ok: true, value: { name: 'lock', apps: ['web'], reason: 'prod-eu' } });
+    expect(bindUnits('/mergeops deploy web · prod-eu')).toMatchObject({ ok: false });
+  });
+});

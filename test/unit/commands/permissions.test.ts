@@ -59,14 +59,14 @@ describe('help text', () => {
     expect(whoMay('rollback', apps)).toBe('write access (maintain for `web`)');
     expect(whoMay('help', apps)).toBe('anyone');
     const text = helpText(apps);
-    for (const c of ['help', 'preview [app…]', 'deploy [app…]', 'lock <app…|all> [reason]', 'unlock <app…|all>', 'rollback <app> [to <sha>]']) expect(text).toContain(`\`/mergeops ${c}\``);
+    for (const c of ['help', 'preview [app…]', 'deploy [app…]', 'lock <app [environment]…|all [environment]> [reason]', 'unlock <app [environment]…|all [environment]>', 'rollback <app> [environment] [to <sha>]']) expect(text).toContain(`\`/mergeops ${c}\``);
     expect(text).toContain('from a fork without write access can run only `help`');
     expect(text).toContain('Apps in this repository: `web`, `api`.');
   });
 
   it('names an unknown command, escaping backticks, and shows the usage of a malformed one', () => {
     expect(helpText(new Map(), { unknown: 'a`b' })).toContain("mergeops has no command `a'b`");
-    expect(helpText(new Map(), { error: 'name the app to roll back', usage: 'rollback' })).toContain(':x: name the app to roll back\n\nUsage: `/mergeops rollback <app> [to <sha>]`');
+    expect(helpText(new Map(), { error: 'name the app to roll back', usage: 'rollback' })).toContain(':x: name the app to roll back\n\nUsage: `/mergeops rollback <app> [environment] [to <sha>]`');
   });
 });
 

@@ -82,3 +82,48 @@ describe('rollbackApp on the in-memory GitHub', () => {
     expect(t.host.pulls).toHaveLength(1);
   });
 });
+
+describe('rollbackApp for one environment of an app', () => {
+  const ENV_CONFIG = 'environments:\n  - name: staging\n    cluster: s\n  - name: prod\n    cluster: p\napps:\n  - name: web\n    path: deploy/web/{env}\n';
+  const units = parseRepoConfig(ENV_CONFIG, 'main').apps;
+  const prod = units.find((a) => a.name === 'web · prod') as (typeof units)[0];
+  const siblings = units.filter((a) => a !== prod);
+  const overlay = 'resources:\n  - ../base\n';
+  const files = (prodTag: string, baseValue: string): Files => ({
+    '.github/mergeops.yml': ENV_CONFIG,
+    'deploy/web/base/kustomization.yaml': 'resources:\n  - cm.yaml\n',
+    'deploy/web/base/cm.yaml': `kind: ConfigMap\ndata: {v: "${baseValue}"}\n`,
+    'deploy/web/staging/kustomization.yaml': overlay,
+    'deploy/web/prod/kustomization.yaml': `${overlay}images:\n  - name: web\n    newTag: "${prodTag}"\n`,
+  });
+
+  it("restores only prod's own folder; a shared base that differs is left alone and named in the pull request", async () => {
+    const t = setup();
+    const v1 = t.host.push(files('1.0', 'a'));
+    const v2 = t.host.push(files('2.0', 'b'), 'main');
+    t.host.history = [t.deployed(v2, 'success', 2), t.deployed(v1, 'success', 1)];
+    const r = await rollbackApp(prod, { actor: 'alice', via: 'a test', siblings }, t.deps);
+    expect(r).toMatchObject({ ok: true, message: expect.stringContaining(`rolling \`web · prod\` back to ${v1.slice(0, 7)} (1 file)`) });
+    const pr = t.host.pulls[0];
+    expect(pr?.head).toBe(`mergeops/rollback-web.prod-${v1.slice(0, 7)}`);
+    expect(pr?.body).toContain('- restore `deploy/web/prod/kustomization.yaml`');
+    expect(pr?.body).toContain('Left as they are, because `staging` reads them too');
+    expect(pr?.body).toContain('- `deploy/web/base/cm.yaml`');
+    const head = t.host.branches.get(pr?.head ?? '') as string;
+    expect(t.host.commits.get(head)?.files).toEqual({ ...files('2.0', 'b'), 'deploy/web/prod/kustomization.yaml': files('1.0', 'a')['deploy/web/prod/kustomization.yaml'] });
+  });
+
+  it('refuses readably when only files shared with the other environments differ', async () => {
+    const t = setup();
+    const v1 = t.host.push(files('2.0', 'a'));
+    const v2 = t.host.push(files('2.0', 'b'), 'main');
+    t.host.history = [t.deployed(v2, 'success', 2), t.deployed(v1, 'success', 1)];
+    const r = await rollbackApp(prod, { actor: 'alice', via: 'a test', siblings }, t.deps);
+    expect(r).toEqual({
+      ok: false,
+      message: `what differs between now and ${v1.slice(0, 7)} (the previous deploy of \`web · prod\`) is shared with \`staging\` (\`deploy/web/base/cm.yaml\`); restoring it here would roll those back too, so no pull request was opened. Roll back each environment that reads it, or revert the change that altered it`,
+    });
+    expect(t.host.pulls).toEqual([]);
+    expect(t.host.openCheckouts).toBe(0);
+  });
+});

@@ -361,6 +361,32 @@ describe('promote: the approval gate of an environment', () => {
     return store;
   }
 
+  it('the dashboard\'s Promote box: a reader is refused by the approval role, a writer promotes every unit waiting there once, a second tick does nothing', async () => {
+    const t = setup();
+    withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));
+    t.host.roles.set('reader', 'read');
+    t.host.roles.set('writer', 'write');
+    const acted = new Set<string>();
+    const said: string[] = [];
+    const deps: DashboardActionDeps = {
+      ...t.deps,
+      enabled: () => true,
+      actedOn: async (_r, id) => acted.has(id),
+      firstAction: async (_r, id) => !acted.has(id) && acted.add(id).size > 0,
+      recordAction: async (_r, line) => void said.push(line),
+    };
+    const box: BoxRef = { kind: 'approve', target: 'prod-eu', version: SHA };
+    const tick = (actor: string, delivery: string): DashboardActionJob => ({ kind: 'action', installationId: 1, owner: 'acme', repo: 'shop', repoId: 9, defaultBranch: 'main', actor, issue: 90, boxes: [box], delivery });
+    expect(await runDashboardActions(tick('reader', 'd1'), deps)).toEqual({ acted: 0, refused: 1, ignored: 0 });
+    expect(said[0]).toContain('@reader ticked promote <code>ccccccc</code> to <code>prod-eu</code>: ❌ `promote` needs write access to this repository; @reader has read access (promoting `prod-eu` needs write)');
+    expect(t.deploys).toEqual([]);
+    expect(await runDashboardActions(tick('writer', 'd2'), deps)).toEqual({ acted: 1, refused: 0, ignored: 0 });
+    expect(t.deploys.map((d) => [d.job.sha, d.job.reason, d.job.apps])).toEqual([[SHA, 'promote', ['web · prod-eu', 'api · prod-eu']]]);
+    expect(said[1]).toContain(`✅ Promoting ${SHA.slice(0, 7)}`);
+    expect(await runDashboardActions(tick('writer', 'd3'), deps)).toEqual({ acted: 0, refused: 0, ignored: 1 });
+    expect(t.deploys).toHaveLength(1);
+  });
+
   it("a reader is refused (readably, naming the role), a writer's promote enqueues the waiting commit's promotion for that app only", async () => {
     const t = setup();
     const store = withWaiting(t, waitingJob(['web · prod-eu', 'api · prod-eu']));

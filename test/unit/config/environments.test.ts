@@ -139,9 +139,30 @@ apps:
     expect(configError(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    approval: none\n')}  - name: web\n    path: w\n`)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
   });
 
+  it('reads promote: pr as a promotion from the environment before, and the long form with from and files', () => {
+    const short = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    promote: pr\n')}  - name: web\n    path: deploy/{env}\n`);
+    expect(short.environments?.map((e) => e.promote)).toEqual([undefined, { from: 'staging', files: [] }]);
+    const long = parse(
+      `environments:\n  - name: staging\n    cluster: s\n  - name: qa\n    cluster: s\n    after: []\n  - name: prod\n    cluster: p\n    after: [staging, qa]\n    promote: { pr: true, from: qa, files: [config.env, settings/app.properties] }\napps:\n  - name: web\n    path: deploy/{env}\n`,
+    );
+    expect(long.environments?.[2]?.promote).toEqual({ from: 'qa', files: ['config.env', 'settings/app.properties'] });
+  });
+
   it.each([
-    ['promote', 'promote: pr', 'environments[1].promote: promotion pull requests are not supported by this version of mergeops yet; remove promote:'],
-  ])('refuses %s: never accepted and ignored', (_key, line, message) => {
-    expect(configError(`${TWO.replace('cluster: prod\n', `cluster: prod\n    ${line}\n`)}  - name: web\n    path: w\n`)).toContain(message);
+    ['promote on the first environment', `environments:\n  - name: staging\n    cluster: s\n    promote: pr\napps:\n  - name: web\n    path: w\n`, 'environments[0].promote: "staging" comes after no environment, so there is nothing to promote from'],
+    ['promote from an environment it does not come after', `environments:\n  - name: staging\n    cluster: s\n  - name: qa\n    cluster: s\n  - name: prod\n    cluster: p\n    after: [qa]\n    promote: { pr: true, from: staging }\napps:\n  - name: web\n    path: w\n`, 'environments[2].promote.from: promotes from "staging", which is not one it comes after (after: qa)'],
+    ['promote: something else', `${TWO.replace('cluster: prod\n', 'cluster: prod\n    promote: auto\n')}  - name: web\n    path: w\n`, 'environments[1].promote'],
+    ['promote files leaving the folder', `${TWO.replace('cluster: prod\n', 'cluster: prod\n    promote: { pr: true, files: [/etc/passwd] }\n')}  - name: web\n    path: w\n`, 'environments[1].promote.files[0]'],
+    ['promote files climbing out of the folder', `${TWO.replace('cluster: prod\n', 'cluster: prod\n    promote: { pr: true, files: [a/../../x.env] }\n')}  - name: web\n    path: w\n`, 'environments[1].promote.files[0]'],
+    ['images[].environments without environments', `apps:\n  - name: web\n    path: w\nimages:\n  - repository: ghcr.io/acme/web\n    policy: { semver: "^1" }\n    environments: [staging]\n`, 'images[0].environments: names environments, but this file has no top-level environments: list'],
+    ['images[].environments naming an unknown one', `${TWO}  - name: web\n    path: w/{env}\nimages:\n  - repository: ghcr.io/acme/web\n    policy: { semver: "^1" }\n    environments: [stagign]\n`, 'images[0].environments[0]: no environment named "stagign" (environments: staging, prod)'],
+  ])('refuses %s with its key path', (_what, text, message) => {
+    expect(configError(text)).toContain(message);
+  });
+
+  it('points a bump with images[].environments at those environments only: the later ones get it by promotion', () => {
+    const cfg = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    promote: pr\n')}  - name: web\n    path: deploy/{env}\nimages:\n  - repository: ghcr.io/acme/web\n    policy: { semver: "^1" }\n    environments: [staging]\n  - repository: ghcr.io/acme/sidecar\n    policy: { semver: "^1" }\n`);
+    expect(cfg.images.map((r) => r.apps)).toEqual([['web · staging'], ['web · staging', 'web · prod']]);
+    expect(cfg.images[0]).not.toHaveProperty('environments');
   });
 });

@@ -16,25 +16,25 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     const s = repoConfigJsonSchema() as { additionalProperties: boolean; properties: { apps: { anyOf: { items?: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } }[] } } };
     expect(s.additionalProperties).toBe(false);
     const app = s.properties.apps.anyOf.find((a) => a.items)?.items;
-    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'url', 'wait'].sort());
+    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'previewEnvironment', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'url', 'wait'].sort());
     expect(app?.required.sort()).toEqual(['name', 'path']);
     expect(app?.additionalProperties).toBe(false);
   });
 
-  it('describes the environments (approval: included), and the keys a later version adds (so editors offer them, and the app refuses them)', () => {
+  it('describes the environments, approval: and promote: included', () => {
     const s = repoConfigJsonSchema() as { properties: { environments: { anyOf: { items?: { properties: Record<string, { description?: string }>; required: string[] } }[] } } };
     const env = s.properties.environments.anyOf.find((a) => a.items)?.items;
     expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'promote', 'soak']);
     expect(env?.required.sort()).toEqual(['cluster', 'name']);
     expect(env?.properties['approval']?.description).toMatch(/^Hold this environment/);
-    expect(env?.properties['promote']?.description).toMatch(/^Not supported yet/);
+    expect(env?.properties['promote']?.description).toMatch(/^pr: this environment is not applied by the merge/);
   });
 
   it("covers the organisation's defaults file too: _extends, and appDefaults with every app key but name, path, adopt, release and environments", () => {
     const s = repoConfigJsonSchema() as { properties: Record<string, { anyOf?: { properties?: Record<string, unknown>; required?: string[] }[] }> };
     expect(Object.keys(s.properties).sort()).toEqual(['_extends', 'appDefaults', 'apps', 'dashboard', 'environments', 'images', 'version']);
     const defaults = s.properties['appDefaults']?.anyOf?.find((a) => a.properties);
-    expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'prune', 'pruneEmpty', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
+    expect(Object.keys(defaults?.properties ?? {}).sort()).toEqual(['branch', 'cluster', 'conflicts', 'createNamespace', 'failOn', 'force', 'helm', 'namespace', 'previewEnvironment', 'prune', 'pruneEmpty', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
     expect(defaults?.required ?? []).toEqual([]);
   });
 });

@@ -294,6 +294,10 @@ export class FakeRepoHost implements RepoHost {
     Object.assign(this.mustPull(number), pr);
   }
 
+  async closePullRequest(number: number): Promise<void> {
+    this.mustPull(number).state = 'closed';
+  }
+
   async addLabels(issue: number, labels: string[]): Promise<void> {
     const p = this.mustPull(issue);
     p.labels = [...new Set([...p.labels, ...labels])];

@@ -537,3 +537,91 @@ apps:
     expect(host.checks.find((c) => c.headSha === newer)?.output?.summary).toContain(`Replaces <code>${job.sha.slice(0, 7)}</code> as the commit waiting for <code>prod-eu</code>`);
   });
 });
+
+describe('deploy flow with an environment promoted by pull request', () => {
+  const PROMOTED = `environments:
+  - name: staging
+    cluster: staging
+  - name: prod-eu
+    cluster: eu
+    soak: 10m
+    promote: pr
+  - name: prod-us
+    cluster: us
+    after: [prod-eu]
+apps:
+  - name: web
+    path: web/{env}
+    namespace: web-{env}
+    wait: 0
+  - name: api
+    path: api
+    namespace: api-{env}
+    wait: 0
+`;
+  const base = { 'web/staging/cm.yaml': cm('web', '1'), 'web/prod-eu/cm.yaml': cm('web', '1'), 'web/prod-us/cm.yaml': cm('web', '1'), 'api/cm.yaml': cm('api', '1') };
+
+  /** `soak` stays 10m only where nothing of prod-eu applies (a soak before an apply is waited out for real). */
+  function pushAfterDeploy(change: Record<string, string>, soak = '0') {
+    const files = { ...base, '.github/mergeops.yml': PROMOTED.replace('soak: 10m', `soak: ${soak}`) };
+    const s = setup(files);
+    const before = s.job.sha;
+    const sha = s.host.push({ ...files, ...change }, 'main', [before]);
+    s.deps.lastDeployed = async () => before;
+    const promoted: { environment: string; sha: string; delayMs: number }[] = [];
+    s.deps.promote = async (job, environment, delayMs) => void promoted.push({ environment, sha: job.sha, delayMs });
+    return { ...s, promoted, job: { ...s.job, sha, reason: 'push' as const, changes: { before, paths: Object.keys(change) } } };
+  }
+
+  it("a merge that changes staging's files applies staging, not prod-eu, and queues prod-eu's promotion for after its soak", async () => {
+    const { cluster, deps, job, promoted, reports } = pushAfterDeploy({ 'web/staging/cm.yaml': cm('web', '2') }, '10m');
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging']);
+    expect(promoted).toEqual([{ environment: 'prod-eu', sha: job.sha, delayMs: 600_000 }]);
+    // No soak is waited out in the deploy (the promotion job is delayed instead): this test would time out otherwise.
+    expect(reports[0]?.job.report.apps.map((a) => a.app)).toEqual(['web · staging']);
+  });
+
+  it('a folder every environment shares has nothing to promote: it moves with the merge, in waves, the promoted environment included', async () => {
+    const { cluster, deps, job, promoted, reports, report, host } = pushAfterDeploy({ 'web/staging/cm.yaml': cm('web', '2'), 'api/cm.yaml': cm('api', '2') });
+    // `web/{env}` is each environment's own; api/ is read by every environment, so api moves with the merge.
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app).sort()).toEqual(['api · prod-eu', 'api · prod-us', 'api · staging', 'web · staging']);
+    expect(promoted.map((p) => p.environment)).toEqual(['prod-eu']);
+    expect(cluster.get('v1', 'ConfigMap', 'api-prod-us', 'api')?.data).toEqual({ value: '2' });
+    expect(reports[0]?.job.report.apps.find((a) => a.app === 'web · prod-eu')).toBeUndefined();
+    await report();
+    expect(host.check(CHECK_NAMES.deploy)?.conclusion).toBe('success');
+  });
+
+  it('a unit of the promoted environment that the push reaches without touching its folder waits for its pull request, named in the check', async () => {
+    const { cluster, deps, job, reports, report, host } = pushAfterDeploy({ 'web/staging/cm.yaml': cm('web', '2') });
+    // prod-eu's web last deployed elsewhere: the push reaches it, yet its own folder is unchanged.
+    deps.lastDeployed = async (_j, app) => (app === 'web · prod-eu' ? 'f'.repeat(40) : (job.changes as { before: string }).before);
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging']);
+    const apps = reports[0]?.job.report.apps ?? [];
+    expect(apps.find((a) => a.app === 'web · prod-eu')?.awaitsPromotion).toEqual({ from: 'staging', branch: 'mergeops/promote/web/prod-eu' });
+    expect(reports[0]?.job.changed).toEqual(['web · staging']);
+    await report();
+    const check = host.check(CHECK_NAMES.deploy);
+    expect(check?.conclusion).toBe('success');
+    expect(check?.output?.summary).toContain('<code>prod-eu</code> (<code>eu</code>) 🔀 promoted by pull request from <code>staging</code>');
+    expect(check?.output?.summary).toContain('| 🔀 | <code>web · prod-eu</code> |');
+  });
+
+  it("the promotion pull request's merge (prod-eu's folder changed) applies prod-eu only, and then prod-us's own rule decides for prod-us", async () => {
+    const { cluster, deps, job, promoted } = pushAfterDeploy({ 'web/prod-eu/cm.yaml': cm('web', '2') });
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · prod-eu']);
+    expect(cluster.get('v1', 'ConfigMap', 'web-prod-eu', 'web')?.data).toEqual({ value: '2' });
+    expect(promoted).toEqual([]);
+  });
+
+  it('a first deploy (never deployed) applies the promoted environment with the waves', async () => {
+    const { cluster, deps, job } = pushAfterDeploy({ 'web/staging/cm.yaml': cm('web', '2') });
+    deps.lastDeployed = async () => null;
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toContain('web · prod-eu');
+  });
+});

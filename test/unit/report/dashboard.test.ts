@@ -101,6 +101,22 @@ describe('the dashboard as GitHub renders it (cmark-gfm)', () => {
     for (const p of pages.slice(1)) expect(renderGfm(p)).toContain('<table>');
   });
 
+  it('offers one Promote box per environment and waiting commit, naming the apps and the role', () => {
+    const pending = { sha: SHA_B, role: 'write', since: '2026-12-07T01:45:00.000Z' };
+    const v = view(
+      [
+        { ...web, unit: 'web · prod', environment: 'prod', pending },
+        { ...web, unit: 'api · prod', app: 'api', environment: 'prod', pending },
+      ],
+      { environments: ['prod'] },
+    );
+    const [body] = formatDashboard(v);
+    const boxes = [...parseBoxes(body).values()].map((b) => b.box);
+    expect(boxes).toEqual([{ kind: 'approve', target: 'prod', version: SHA_B }]);
+    expect(visibleText(renderGfm(body as string))).toContain('Promote bbbbbbb to prod for web, api (waiting since 2026-12-07 01:45 UTC; needs write)');
+    expect(body).toContain('⏳ <code>bbbbbbb</code> waits for approval (write)');
+  });
+
   it('names an environment unit in boxes without spaces', () => {
     expect(unitToken('web · staging')).toBe('web.staging');
   });
