@@ -114,8 +114,8 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
   if (job.reason !== 'self-heal') {
     pr = await host.mergedPullRequest(job.sha);
     if (pr !== null && !progress.commented) {
-      // This job's part of the timeline: a continuation says what it applied, not the earlier environments again.
-      await host.comment(pr, formatDeployComment(job.report, url));
+      // The whole timeline of the commit, as its check shows it (a continuation's own report lacks the earlier environments).
+      await host.comment(pr, formatDeployComment(report, url));
       await save({ ...progress, commented: true });
     }
   }

@@ -61,7 +61,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     // A reader's promote is refused, readably; nothing is applied.
     let since = env.h.calls.length;
     await comment(env.h, '/mergeops promote web prod-eu', { issue: 80, login: 'reader' });
-    const refused = await waitForReply(env.h, 80, since, '/mergeops promote');
+    const refused = await waitForReply(env.h, 80, since, '> /mergeops promote web prod-eu');
     expect(refused.body.body).toContain(':x: `promote` needs write access to this repository; @reader has read access (promoting `prod-eu` needs write: its approval)');
     expect(await value('prod', ns)).toBeUndefined();
 
@@ -82,7 +82,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     // The writer's promote (on the first PR: the newest verified commit is what gets promoted) applies s2 to prod-eu.
     since = env.h.calls.length;
     await comment(env.h, '/mergeops promote web prod-eu', { issue: 80, login: 'writer' });
-    const ok = await waitForReply(env.h, 80, since, '/mergeops promote');
+    const ok = await waitForReply(env.h, 80, since, '> /mergeops promote web prod-eu');
     expect(ok.body.body).toContain(`:white_check_mark: Promoting ${s2.slice(0, 7)}`);
     const done = await completed(s2);
     expect(done.body.conclusion).toBe('success');
