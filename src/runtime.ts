@@ -7,7 +7,8 @@ import { ApprovalStore, OpenDeployChecks } from './queue/approvals.js';
 import type { Settings } from './config/settings.js';
 import { ClusterPool } from './cluster/connect.js';
 import { mergeopsApp } from './github/app.js';
-import { WRITES_PER_HOUR, WritePacer, isContentCreating } from './github/write-pacer.js';
+import { RedisLabelDefinitions } from './queue/label-definitions.js';
+import { WRITES_PER_HOUR, WritePacer, isContentCreating, priorityOf, type WritePriority } from './github/write-pacer.js';
 import { retryAfterSeconds } from './github/octokit.js';
 import { buildServer } from './http/server.js';
 import type { RegistryWebhookSecrets } from './http/registry-webhook.js';
@@ -140,15 +141,17 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     // On the worker connection, like the job state: a Redis restart pauses a write, not fails it.
     const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR, windowMs: settings.githubWriteWindowMs }) : null;
-    const octokit = async (id: number) => {
+    // `priority`: whether a person waits for this client's writes (previews, commands) or
+    // they are bookkeeping (a deploy's report); a request may name its own (labels).
+    const octokit = async (id: number, priority: WritePriority = 'person') => {
       const client = await probot.auth(id);
       // Every worker shares one budget per installation: GitHub's secondary rate limits, one
-      // write in flight at a time. Wrapped around Octokit's own retry-after wait, so the turn
-      // is held while a refused write waits to go again; a wait GitHub named that outlasts
-      // the request pauses every process's writes of this installation.
+      // write in flight at a time, people's writes first. Wrapped around Octokit's own
+      // retry-after wait, so the turn is held while a refused write waits to go again; a wait
+      // GitHub named that outlasts the request pauses every process's writes of this installation.
       client.hook.wrap('request', async (request, options) => {
         if (!pacer || !isContentCreating(options.method, options.url)) return request(options);
-        const release = await pacer.acquire(id);
+        const release = await pacer.acquire(id, priorityOf(options, priority));
         try {
           return await request(options);
         } catch (err) {
@@ -178,7 +181,10 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const revisions = await RevisionCache.create(settings.revisionCacheBytes);
     // The organisation's defaults files, shared by every worker until a push changes them.
     const defaults = new DefaultsCache(connection, settings.redisPrefix);
-    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults });
+    const labelDefinitions = new RedisLabelDefinitions(connection, settings.redisPrefix);
+    const hosts = octokitHosts({ octokit, limits, revisions, botLogin, defaults, labelDefinitions });
+    // Deploys and their reports write bookkeeping only: nobody waits on a Deployment status.
+    const bookkeepingHosts = octokitHosts({ octokit: (id) => octokit(id, 'bookkeeping'), limits, revisions, botLogin, defaults, labelDefinitions });
     const onboardWorker = onboardQueue
       ? startFlowWorker<OnboardJob, string>({ queue: ONBOARDING_QUEUE, flow: 'onboarding', connection, prefix: settings.redisPrefix, limits: workerLimits, log }, async (job) => {
           const outcome = await runOnboarding(job.data, { hosts, log });
@@ -220,7 +226,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     // one stopped gracefully gives back what it still holds (closed below, after its workers).
     const deployEngine = new Engine({ clusters, log, flow: 'deploy', healthPollMs: settings.healthPollMs, caps: settings.caps, lease: { durationS: Math.max(2, Math.ceil((2 * settings.jobLockMs) / 1000)) } });
     const deployWorker = startDeployWorker(connection, settings.redisPrefix, workerLimits, { deploys: jobDeploys, leases, reports: deployReports, reportQueue: queues.deployReport, queue: queues.deploy }, {
-      hosts,
+      hosts: bookkeepingHosts,
       engine: deployEngine,
       log,
       caps: settings.caps,
@@ -228,6 +234,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       lastDeployed: (job, app) => jobDeploys.deployedSha(job, app),
       configAt: (job) => jobDeploys.configAt(job),
       recordConfigAt: (job) => jobDeploys.recordConfigAt(job),
+      recordFirstDeploys: (job, apps) => jobDeploys.recordFirstDeploys(job, apps),
       // No clusters file is no policy (grants null: the default branch only); a cluster the file does not list, no grant.
       branchRefusal: (job, app) => {
         const grants = targets.has(app.cluster) ? (targets.get(app.cluster)?.grants ?? null) : [];
@@ -244,12 +251,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     // A deploy's GitHub bookkeeping, after its apply: paced writes never hold a deploy lease.
     const deployReportWorker = startDeployReportWorker(connection, settings.redisPrefix, workerLimits, deployReports, {
-      hosts,
+      hosts: bookkeepingHosts,
       log,
       openChecks,
       notify,
       reportLocks: async (job) => {
-        const host = new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin });
+        const host = new OctokitCommandHost(job, await octokit(job.installationId, 'bookkeeping'), { limits, botLogin });
         await host.postCheck(LOCKS_CHECK, job.sha, locksCheck(await jobLocks.list(job.repoId)));
       },
       ...(dashboards
@@ -276,6 +283,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
+      firstDeploySha: (job, app) => jobDeploys.firstDeploySha(job, app),
       approvals,
       operatorApproval: (repo, env) => requiredApproval(repo, grantsOf(env.cluster), env.name),
     };
@@ -307,7 +315,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       queues,
       { mode: settings.driftTrigger, intervalMs: settings.driftIntervalMs, lockMs: settings.jobLockMs },
       {
-        hosts,
+        // Drift checks and alerts: nobody is waiting on them at that moment.
+        hosts: bookkeepingHosts,
         engine: new Engine({ clusters, log, flow: 'drift', caps: settings.caps }),
         log,
         deployedApps: () => jobDeploys.deployedApps(),

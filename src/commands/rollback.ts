@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { REPO_CONFIG_PATH, clusterAppName, parseRepoConfig, type App } from '../config/repo-config.js';
 import type { Checkout } from '../source/checkout.js';
 import { renderInputs } from '../render/index.js';
-import { rollbackFrom, type DeployRecord } from '../engine/deployed.js';
+import { rollbackCandidates, rollbackFrom, type DeployRecord } from '../engine/deployed.js';
 import type { CommandHost } from './host.js';
 import { unitWords } from './parse.js';
 import { describeChanges, inScope, planRollback, readScope, type TreeChange } from './rollback-plan.js';
@@ -49,7 +49,8 @@ export type RollbackResult = { ok: true; message: string; pr: number } | { ok: f
  * "Previous successful deploy" comes from GitHub Deployments (environment = app name),
  * which the deploy flow writes for the apps a push changed: the newest `success` at
  * another commit than the one deployed now (mergeops' own record of it, which pushes that
- * left the app alone move on too), skipping ones whose files equal today's.
+ * left the app alone move on too), skipping ones whose files equal today's; then the commit
+ * a bootstrap first deployed the app at, which wrote it no Deployment.
  */
 export async function rollbackApp(app: App, req: RollbackRequest, deps: RollbackDeps): Promise<RollbackResult> {
   const host = deps.host;
@@ -63,7 +64,7 @@ export async function rollbackApp(app: App, req: RollbackRequest, deps: Rollback
   } else {
     const history = await host.deploymentHistory(app.name, deps.history);
     const from = req.from ?? (await rollbackFrom(app.name, deps.record, history));
-    candidates = [...new Set(history.filter((d) => d.state === 'success' && d.sha !== from).map((d) => d.sha))].slice(0, MAX_CANDIDATES);
+    candidates = (await rollbackCandidates(app.name, deps.record, history, from)).slice(0, MAX_CANDIDATES);
     if (candidates.length === 0) {
       return { ok: false, message: `no successful deploy of \`${app.name}\` before ${from ? from.slice(0, 7) : 'now'} is recorded in GitHub Deployments; name the commit: \`/mergeops rollback ${unitWords(app.name)} to <sha>\`` };
     }

@@ -40,6 +40,8 @@ export interface CommandDeps {
   isLatestDeploy(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<boolean>;
   /** mergeops' deploy record: where each app is deployed, as engine/deployed.ts reads it. */
   deployedSha?: DeployRecord['deployedSha'];
+  /** The commit a bootstrap first deployed an app at without a GitHub Deployment (rollback's oldest candidate). */
+  firstDeploySha?: DeployRecord['firstDeploySha'];
   /** Commits waiting for an environment's promotion (queue/approvals.ts); without it, `promote` says nothing waits. */
   approvals?: PromotionStore;
   /** The operator's `requireApproval:` for `repo`'s units of `env`, or null (see policy/grants.ts requiredApproval). */
@@ -490,7 +492,7 @@ function siblingsOf(config: RepoConfig, app: App): App[] {
 /** The deploy record, when the worker wired one (unit tests of other commands leave it out). */
 function recordOf(deps: CommandDeps): DeployRecord | undefined {
   const read = deps.deployedSha;
-  return read ? { deployedSha: read } : undefined;
+  return read ? { deployedSha: read, ...(deps.firstDeploySha ? { firstDeploySha: deps.firstDeploySha } : {}) } : undefined;
 }
 
 function rollbackDeps(job: CommandJob, deps: CommandDeps, log: Logger): RollbackDeps {

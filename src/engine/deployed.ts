@@ -19,6 +19,11 @@ import type { InventoryRecord } from '../cluster/inventory-store.js';
 /** mergeops' own deploy record: the commit each app last deployed successfully (null: never). */
 export interface DeployRecord {
   deployedSha(j: { repoId: number }, app: string): Promise<string | null>;
+  /**
+   * The commit a bootstrap first deployed `app` at, which wrote it no GitHub Deployment
+   * (flows/deploy.ts BOOTSTRAP_DEPLOYMENTS_MAX): rollback's oldest good commit for it.
+   */
+  firstDeploySha?(j: { repoId: number }, app: string): Promise<string | null>;
 }
 
 /** A GitHub Deployment of the app (environment = app name), newest first. */
@@ -53,6 +58,17 @@ export async function deployedAt(repoId: number, app: string, record: DeployReco
  */
 export async function rollbackFrom(app: string, record: { repoId: number; store: DeployRecord } | undefined, history: readonly DeploymentEntry[]): Promise<string | undefined> {
   return (await record?.store.deployedSha({ repoId: record.repoId }, app)) ?? history[0]?.sha;
+}
+
+/**
+ * The commits a rollback may go back to, newest first: the app's earlier successful GitHub
+ * Deployments, then the commit a bootstrap first deployed it at without one (its oldest
+ * good commit), never the one it goes back from.
+ */
+export async function rollbackCandidates(app: string, record: { repoId: number; store: DeployRecord } | undefined, history: readonly DeploymentEntry[], from: string | undefined): Promise<string[]> {
+  const first = (await record?.store.firstDeploySha?.({ repoId: record.repoId }, app)) ?? null;
+  const good = [...history.filter((d) => d.state === 'success').map((d) => d.sha), ...(first ? [first] : [])];
+  return [...new Set(good.filter((s) => s !== from))];
 }
 
 /**

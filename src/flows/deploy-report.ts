@@ -75,7 +75,7 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
   let check = progress.checkRun;
   if (!check) {
     // A failed app offers the "Roll back" button, an environment waiting for approval "Promote to …".
-    const output: CheckOutput = { ...formatDeployCheck(report, { deployments: deploying, coalesced }), actions: deployActions(report) };
+    const output: CheckOutput = { ...formatDeployCheck(report, { deployments: deploying, coalesced, ...(job.bootstrapped ? { bootstrapped: job.bootstrapped } : {}) }), actions: deployActions(report) };
     const earlier = open?.check ?? progress.openCheck;
     if (waiting) {
       // In progress while it waits: the commit is not deployed everywhere yet, and the buttons stay on it.

@@ -61,6 +61,11 @@ export interface DeployDeps {
   configAt?(job: DeployJob): Promise<string | null>;
   recordConfigAt?(job: DeployJob): Promise<void>;
   /**
+   * Records the commit apps were first deployed at when a bootstrap writes them no GitHub
+   * Deployment (see BOOTSTRAP_DEPLOYMENTS_MAX): rollback's oldest good commit for them.
+   */
+  recordFirstDeploys?(job: DeployJob, apps: string[]): Promise<void>;
+  /**
    * Hands the finished deploy's GitHub bookkeeping on (check run, Deployments, comment,
    * notifications): the worker queues it, so the cluster never waits for GitHub's pacing.
    */
@@ -121,6 +126,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
   const configs = configBase(host);
   const revision = await timed('deploy', 'fetch', () => openRevision(() => host.revision(job.sha), job.defaultBranch, deps.caps, configs), timings);
   const changed: string[] = [];
+  const bootstrapped: string[] = [];
   try {
     if (revision.ok) {
       await deps.recordConfigAt?.(job);
@@ -147,6 +153,13 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       for (const env of promotion.due) await deps.promote?.(job, env.name, env.soakMs);
       report.apps = deployed.reports;
       changed.push(...report.apps.filter((a) => appChanged(a, deployed.attempted.has(a.app))).map((a) => a.app));
+      // A bootstrap's Deployments tell nobody anything the check does not: fold them.
+      const firsts = report.apps.filter((a) => changed.includes(a.app) && onlyCreated(a)).map((a) => a.app);
+      if (firsts.length > BOOTSTRAP_DEPLOYMENTS_MAX) {
+        await deps.recordFirstDeploys?.(job, firsts);
+        bootstrapped.push(...firsts);
+        changed.splice(0, changed.length, ...changed.filter((a) => !firsts.includes(a)));
+      }
     } else {
       report.problems.push(revision.problem);
     }
@@ -162,6 +175,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       ...(job.reason ? { reason: job.reason } : {}),
       report: compactReport(report),
       changed,
+      ...(bootstrapped.length ? { bootstrapped } : {}),
     });
     return report;
   } finally {
@@ -192,6 +206,22 @@ export function appChanged(a: AppDeployReport, attempted: boolean): boolean {
   if (!appSucceeded(a)) return true;
   const r = a.result;
   return r !== undefined && r.created.length + r.configured.length + r.pruned.length > 0;
+}
+
+/**
+ * A push that deploys more apps than this for the first time (a bootstrap: a new monorepo,
+ * a new cluster) writes no GitHub Deployment for them. Each would cost two of the
+ * installation's writes (80 a minute) and tell no one more than the deploy check's list: a
+ * 200-app bootstrap spent five minutes of the budget on them. Their commit is recorded
+ * (recordFirstDeploys) so rollback still finds it; their next change gets a Deployment as
+ * usual. A few new apps keep theirs, so the Environments page shows them at once.
+ */
+export const BOOTSTRAP_DEPLOYMENTS_MAX = 10;
+
+/** A deploy that only created objects (none configured or pruned): the app's first, in effect. */
+export function onlyCreated(a: AppDeployReport): boolean {
+  const r = a.result;
+  return appSucceeded(a) && r !== undefined && r.created.length > 0 && r.configured.length === 0 && r.pruned.length === 0;
 }
 
 /** A unit of a `promote: pr` environment whose folder is its own: the unit its promotion reads from (its source environment's). */

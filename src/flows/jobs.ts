@@ -113,6 +113,8 @@ export interface DeployReportJob extends Pick<DeployJob, 'installationId' | 'own
   report: DeployReport;
   /** The apps that get a Deployment: applied or pruned something, or failed. */
   changed: string[];
+  /** Apps a bootstrap deployed for the first time: no Deployment (BOOTSTRAP_DEPLOYMENTS_MAX), listed in the check. */
+  bootstrapped?: string[];
   /** What the bookkeeping already did, so a retry goes on from there instead of writing twice. */
   progress?: DeployReportProgress;
 }

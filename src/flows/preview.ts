@@ -113,22 +113,23 @@ async function previewAndEnvironments(job: PreviewJob, host: RepoHost, deps: Pre
     else log.info({ actor: job.riskAcceptedBy, level }, '"Accept risk" pressed without write access; the gate stays');
   }
   await timed('preview', 'report', async () => {
-    // Comment first: Octokit spaces an installation's writes a second apart, and the
-    // comment is what people wait for; the check completes one write slot later.
-    // A merge group has no pull request to comment on: its check is the whole report.
+    // What people wait for first, the comment then the check (both paced as theirs); the
+    // labels after, as bookkeeping, so a deploy's backlog of GitHub writes never holds the
+    // check back. A merge group has no pull request to comment on: its check is the whole report.
+    let labels: string[] | null = null;
     if (job.mergeGroup) {
       log.info({ ref: job.mergeGroup.headRef }, 'merge group preview; check only');
     } else if (await deps.isLatestHead(job)) {
       await host.upsertPreviewComments(job.pr, formatComment(report), deps.commentIds(job));
-      const labels = previewLabels(report);
-      if (labels) {
-        const changed = await host.syncLabels(job.pr, labels, job.labels);
-        if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
-      }
+      labels = previewLabels(report);
     } else {
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
     await host.finishCheck(checkRunId, formatCheck(report));
+    if (labels) {
+      const changed = await host.syncLabels(job.pr, labels, job.labels);
+      if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
+    }
   }, timings);
   if (envs && envWork.wants.length) {
     // The cluster first: every environment is up (or has failed) before GitHub hears of any.

@@ -14,7 +14,9 @@ import { createDeployment, mergedPullRequest, setDeploymentState } from './deplo
 import { branchHead, commitFiles, commitTree, enableAutoMerge, findDeclinedPullRequest, findOpenPullRequest, setBranch } from './pulls.js';
 import { fetchCachedRevision, fetchRevision } from './tarball.js';
 import { syncLabels } from './labels.js';
+import type { LabelDefinitions } from '../queue/label-definitions.js';
 import type { Octokit, RepoRef } from './types.js';
+import { BOOKKEEPING } from './write-pacer.js';
 import type { ConfigDefaults } from '../config/merge.js';
 import type { DefaultsCache } from '../queue/defaults-cache.js';
 import { configDefaults, readText } from './config-defaults.js';
@@ -29,6 +31,8 @@ export interface OctokitHostOptions {
   botLogin(): Promise<string>;
   /** The organisation's defaults files as last read; without it every job reads them. */
   defaults?: DefaultsCache;
+  /** mergeops's label definitions each repository has; without it a label is looked up before it is created. */
+  labelDefinitions?: LabelDefinitions;
 }
 
 /** RepoHost over Octokit: every method is one or a few REST (or GraphQL) calls. */
@@ -187,11 +191,11 @@ export class OctokitRepoHost implements RepoHost {
   }
 
   async addLabels(issue: number, labels: string[]): Promise<void> {
-    await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels });
+    await this.octokit.rest.issues.addLabels({ ...this.r, issue_number: issue, labels, request: BOOKKEEPING });
   }
 
   syncLabels(issue: number, desired: readonly string[], known?: readonly string[]): Promise<{ add: string[]; remove: string[] }> {
-    return syncLabels(this.octokit, this.r, issue, desired, known);
+    return syncLabels(this.octokit, { ...this.r, repoId: this.target.repoId }, issue, desired, known, this.opts.labelDefinitions);
   }
 
   async permission(login: string): Promise<Permission> {

@@ -143,6 +143,19 @@ export class DeployState {
     return v ? (JSON.parse(v) as DeployJob).sha : null;
   }
 
+  /**
+   * The commit apps were first deployed at by a bootstrap that wrote them no GitHub
+   * Deployment: rollback's oldest candidate for them. One write for all of them.
+   */
+  async recordFirstDeploys(j: Pick<DeployJob, 'repoId' | 'sha'>, apps: string[]): Promise<void> {
+    if (apps.length) await this.redis.hset(`${this.prefix}:first-deployed`, Object.fromEntries(apps.map((a) => [`${j.repoId}/${a}`, j.sha])));
+  }
+
+  /** The commit a bootstrap first deployed `app` at without a GitHub Deployment, or null. */
+  async firstDeploySha(j: Pick<DeployJob, 'repoId'>, app: string): Promise<string | null> {
+    return this.redis.hget(`${this.prefix}:first-deployed`, `${j.repoId}/${app}`);
+  }
+
   /** Records that `j.sha` of its branch holds a repository config (its deploy read one). */
   async recordConfigAt(j: Pick<DeployJob, 'repoId' | 'branch' | 'sha'>): Promise<void> {
     await this.redis.set(branchKey(this.prefix, 'config', j), j.sha);

@@ -186,6 +186,8 @@ export interface Coalesced {
 export interface DeploymentsNote {
   deployments: string[];
   coalesced: Coalesced[];
+  /** Apps a bootstrap deployed for the first time, whose Deployments were folded into the check. */
+  bootstrapped?: string[];
 }
 
 /** A waiting unit has not failed, nor deployed: `appSucceeded` is true for it, so callers ask this first. */
@@ -291,9 +293,14 @@ function row(a: AppDeployReport): string {
  */
 function deploymentsLines(r: DeployReport, note: DeploymentsNote): string[] {
   const lines: string[] = [];
-  const unchanged = r.apps.length - note.deployments.length - note.coalesced.length;
+  const firsts = note.bootstrapped ?? [];
+  const unchanged = r.apps.length - note.deployments.length - note.coalesced.length - firsts.length;
   const names = (xs: string[]) => xs.map(mdCode).join(', ');
   if (note.deployments.length) lines.push(`GitHub Deployments for the ${note.deployments.length} changed app${note.deployments.length === 1 ? '' : 's'}: ${names(note.deployments)}.`);
+  if (firsts.length) {
+    const shown = firsts.slice(0, 20);
+    lines.push(`${firsts.length} apps deployed for the first time (a bootstrap): no GitHub Deployment each, this check is their record (rollback knows the commit); their next change gets one: ${names(shown)}${firsts.length > shown.length ? ` and ${firsts.length - shown.length} more` : ''}.`);
+  }
   if (unchanged > 0) lines.push(`${unchanged} app${unchanged === 1 ? '' : 's'} unchanged, held or not deployed from here: no Deployment.`);
   if (note.coalesced.length) {
     const by = [...new Set(note.coalesced.map((c) => c.by))];

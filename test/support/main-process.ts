@@ -13,22 +13,34 @@ export interface MainProcess {
   stop(): Promise<void>;
 }
 
+export interface MainOptions {
+  /** Its working directory, holding `clusters.yaml` (its clusters file). */
+  dir: string;
+  gh: FakeGitHub;
+  prefix: string;
+  /** `all` (receiver and worker, the default) or `worker`, as a container runs it. */
+  mode?: 'all' | 'worker';
+  /** 0: any free port, not waited for. */
+  port?: number;
+  env?: Record<string, string>;
+  /** `pipe`: the test reads its output (child.stdout/stderr); the default passes it through. */
+  output?: 'inherit' | 'pipe';
+}
+
 /**
- * `node dist/main.js` as an operator runs it (receiver and worker in one process), against
- * the test Redis and the HTTP GitHub stand-in, with `dir/clusters.yaml` as its clusters file;
- * resolves once /readyz answers. Drift, catch-up and image polls are off unless `env` turns
- * them on: a test counts what its own flow sends.
+ * `node dist/main.js` (`main`, from compiledMain()) as an operator runs it, against the test
+ * Redis and the HTTP GitHub stand-in, with `dir/clusters.yaml` as its clusters file; not
+ * waited for. Drift, catch-up and image polls are off unless `env` turns them on: a test
+ * counts what its own flow sends. The one set-up every process test shares (deploy-crash,
+ * deploy-race, worker-kill, sigterm, catch-up and deploy processes).
  */
-export async function startMainProcess(opts: { dir: string; gh: FakeGitHub; prefix: string; port?: number; env?: Record<string, string> }): Promise<MainProcess> {
-  const main = await compiledMain();
-  const port = opts.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [main], {
+export function spawnMain(main: string, opts: MainOptions): ChildProcess {
+  return spawn(process.execPath, [main], {
     cwd: opts.dir,
     env: {
       PATH: process.env['PATH'],
       HOME: process.env['HOME'],
-      MERGEOPS_MODE: 'all',
+      MERGEOPS_MODE: opts.mode ?? 'all',
       REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
       MERGEOPS_REDIS_PREFIX: opts.prefix,
       MERGEOPS_CLUSTERS: path.join(opts.dir, 'clusters.yaml'),
@@ -40,13 +52,21 @@ export async function startMainProcess(opts: { dir: string; gh: FakeGitHub; pref
       WEBHOOK_SECRET,
       GHE_HOST: opts.gh.host,
       GHE_PROTOCOL: 'http',
-      PORT: String(port),
+      PORT: String(opts.port ?? 0),
       HOST: '127.0.0.1',
       LOG_LEVEL: (process.env['TEST_LOG_LEVEL'] ?? 'error') as NodeJS.ProcessEnv['LOG_LEVEL'],
       ...opts.env,
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', opts.output ?? 'inherit', opts.output ?? 'inherit'],
   });
+}
+
+/** spawnMain on a free port (unless given); resolves once its /readyz answers. */
+export async function startMainProcess(opts: MainOptions): Promise<MainProcess> {
+  const main = await compiledMain();
+  const port = opts.port || (await freePort());
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawnMain(main, { ...opts, port });
   await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => null))?.ok, 'dist/main.js ready', 60_000);
   return {
     child,

@@ -155,6 +155,35 @@ describe('deploy on merge against the real API server', () => {
     expect(body).toContain('**Next:** fix it in a new pull request');
   });
 
+  it('a health failure, then a push that changes only another app: the failing app is applied again and reported failing, never as unchanged or deployed', async () => {
+    const ns = uniqueName('dep-h');
+    await namespace(cluster, ns);
+    const two = `apps:\n  - name: flaky\n    path: deploy/flaky\n    namespace: ${ns}\n    wait: 2s\n  - name: other\n    path: deploy/other\n    namespace: ${ns}\n    wait: 2s\n`;
+    const [s0, s1, s2] = ['good', 'unhealthy', 'unrelated'].map((t) => sha(`health-then-push-${t}-${ns}`)) as [string, string, string];
+    await h.push(s0, { '.github/mergeops.yml': two, 'deploy/flaky/cm.yaml': cm('flaky', '1'), 'deploy/other/cm.yaml': cm('other', '1') });
+    // flaky gains a Deployment that never becomes ready (no controllers run here).
+    await h.push(s1, { '.github/mergeops.yml': two, 'deploy/flaky/cm.yaml': cm('flaky', '1'), 'deploy/flaky/app.yaml': deployment(1), 'deploy/other/cm.yaml': cm('other', '1') });
+    // Only other's file changes.
+    await h.push(s2, { '.github/mergeops.yml': two, 'deploy/flaky/cm.yaml': cm('flaky', '1'), 'deploy/flaky/app.yaml': deployment(1), 'deploy/other/cm.yaml': cm('other', '2') });
+    await h.pushEvent(s0);
+    expect((await h.waitForDeploy(s0)).body.conclusion).toBe('success');
+    await h.pushEvent(s1, { before: s0 });
+    const failed = await h.waitForDeploy(s1);
+    expect(failed.body.conclusion).toBe('failure');
+    expect(failed.body.output.summary).toContain(`<code>apps/v1 Deployment ${ns}/web</code>: not healthy after 2 s`);
+
+    await h.pushEvent(s2, { before: s1 });
+    const next = await h.waitForDeploy(s2);
+    // flaky was applied again (its health waited for again) and is still the failure.
+    expect(next.body.conclusion).toBe('failure');
+    expect(next.body.output.summary).toContain(`<code>apps/v1 Deployment ${ns}/web</code>: not healthy after 2 s`);
+    expect(next.body.output.summary).not.toMatch(/unchanged[^\n]*flaky/);
+    const statuses = (env: string, at: string) => h.git.deployments.filter((d) => d.environment === env && d.sha === at).map((d) => d.statuses.at(-1)?.state);
+    expect(statuses('flaky', s2)).toEqual(['failure']);
+    expect(statuses('other', s2)).toEqual(['success']);
+    expect((await get(cluster, 'v1', 'ConfigMap', ns, 'other'))?.['data']).toEqual({ value: '2' });
+  });
+
   it('two quick pushes: the newer commit is what the cluster ends with', async () => {
     const ns = uniqueName('dep-e');
     await namespace(cluster, ns);

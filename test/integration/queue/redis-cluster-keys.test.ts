@@ -16,6 +16,8 @@ import { CATCH_UP_QUEUE } from '../../../src/queue/catch-up-worker.js';
 import { CatchUpState, DeployState, Deliveries, DriftAlertState, Leases, PreviewState, WatchOwnership } from '../../../src/queue/state.js';
 import { createRedis, hashTag, type RedisClient } from '../../../src/redis.js';
 import { ApprovalStore, OpenDeployChecks } from '../../../src/queue/approvals.js';
+import { DashboardState } from '../../../src/queue/dashboard-state.js';
+import { createDashboardQueue } from '../../../src/queue/dashboard-worker.js';
 import { startRedisCluster, type RedisClusterNodes } from '../../support/redis-ha.js';
 
 /**
@@ -94,6 +96,16 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
     expect((await approvals.take(42, 'main', 'prod', 'all', job.sha))?.job.apps).toEqual(['web · prod']);
     await new OpenDeployChecks(worker, prefix).set(42, job.sha, { check: { id: 1 }, report: { repo: 'acme/web', sha: job.sha, apps: [], problems: [] } });
 
+    // The deploy dashboard: a deploy's MULTI over the units' hash and the deploys list, box claims, coalescing and the render lock.
+    const dashboard = new DashboardState(worker, prefix);
+    await dashboard.setIssue(42, 900);
+    await dashboard.recordDeploy(42, { sha: job.sha, branch: 'main', at: new Date().toISOString(), units: [{ unit: 'web', state: 'healthy' }] });
+    await dashboard.recordAction(42, 'a line');
+    expect(await dashboard.recordDrift(42, 'web', { objects: 1, fields: ['x'], at: new Date().toISOString() })).toBe(true);
+    expect(await dashboard.firstAction(42, 'unlock web 1')).toBe(true);
+    expect(await dashboard.markDue(42, 60_000)).toBe(true);
+    await (await dashboard.renderLock(42, 60_000))?.();
+
     // The image index: one MULTI over the repo's set, each image's watchers and the index of all.
     const index = new ImageIndex(worker, prefix);
     // Only the fields sync reads; the rest of a rule does not reach Redis.
@@ -113,7 +125,7 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
 
     // Every BullMQ queue, one job each (BullMQ's scripts touch a queue's keys together).
     const queues = createQueues(worker, prefix);
-    const more = [createCommandQueue(worker, prefix), createNotifyQueue(worker, prefix), new Queue(ONBOARDING_QUEUE, { connection: worker, prefix }), new Queue(CATCH_UP_QUEUE, { connection: worker, prefix })];
+    const more = [createCommandQueue(worker, prefix), createNotifyQueue(worker, prefix), createDashboardQueue(worker, prefix), new Queue(ONBOARDING_QUEUE, { connection: worker, prefix }), new Queue(CATCH_UP_QUEUE, { connection: worker, prefix })];
     try {
       for (const q of [...queues.all, ...more]) await q.add('probe', {}, { jobId: `probe-${q.name}` });
       for (const q of [...queues.all, ...more]) expect(await q.getWaitingCount()).toBe(1);
@@ -131,6 +143,7 @@ describe('Redis Cluster: every key family is hash-tagged into the prefix slot', 
         'comments', 'drift-alerted', 'command-rate', 'delivery', 'deploy-config', 'deploy-latest', 'deploy-lock', 'deploy-report-envs', 'deploy-report-seq', 'deployed',
         'github-writes', 'head', 'images', 'lease', 'lock-pending', 'locked-repos', 'locks', 'merge-group-cancelled',
         'deploy-open-check',
+        'dashboard', 'dashboard-issue', 'dashboard-units', 'dashboard-deploys', 'dashboard-actions', 'dashboard-drift', 'dashboard-box', 'dashboard-due',
       ].sort(),
     );
     const untagged = keys.filter(({ key }) => hashTag(key) !== 'keys-test');

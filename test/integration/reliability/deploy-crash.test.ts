@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,8 +11,9 @@ import { deployJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueueDeploy, type Queues } from '../../../src/queue/queues.js';
 import { createRedis } from '../../../src/redis.js';
 import { compiledMain } from '../../support/build.js';
+import { spawnMain } from '../../support/main-process.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
-import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
+import { INSTALLATION_ID, makeTarball, waitFor } from '../../support/github.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
 import { REPO, sha } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
@@ -91,29 +92,7 @@ describe('deploys killed mid-apply (SIGKILL, API server gone for 10 s)', () => {
 
   /** `node dist/main.js` in worker mode, as a container would run it. */
   function worker(): ChildProcess {
-    const child = spawn(process.execPath, [main], {
-      cwd: dir,
-      env: {
-        PATH: process.env['PATH'],
-        HOME: process.env['HOME'],
-        MERGEOPS_MODE: 'worker',
-        REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
-        MERGEOPS_REDIS_PREFIX: prefix,
-        MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
-        MERGEOPS_JOB_LOCK_MS: String(LOCK_MS),
-        MERGEOPS_DRIFT_INTERVAL_MS: '0',
-        MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
-        MERGEOPS_WORKER_CONCURRENCY: '1',
-        APP_ID: String(APP_ID),
-        PRIVATE_KEY,
-        GHE_HOST: gh.host,
-        GHE_PROTOCOL: 'http',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: (process.env['TEST_LOG_LEVEL'] ?? 'error') as NodeJS.ProcessEnv['LOG_LEVEL'],
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const child = spawnMain(main, { dir, gh, prefix, mode: 'worker', env: { MERGEOPS_JOB_LOCK_MS: String(LOCK_MS), MERGEOPS_WORKER_CONCURRENCY: '1' } });
     children.push(child);
     return child;
   }

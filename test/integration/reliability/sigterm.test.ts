@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,8 +10,9 @@ import { previewJobId } from '../../../src/queue/jobs.js';
 import { createQueues, enqueuePreview, type Queues } from '../../../src/queue/queues.js';
 import { createRedis } from '../../../src/redis.js';
 import { compiledMain } from '../../support/build.js';
+import { spawnMain } from '../../support/main-process.js';
 import { startFakeGitHub, type FakeGitHub } from '../../support/fake-github.js';
-import { APP_ID, INSTALLATION_ID, PRIVATE_KEY, makeTarball, waitFor } from '../../support/github.js';
+import { INSTALLATION_ID, makeTarball, waitFor } from '../../support/github.js';
 import { REPO, sha } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
 
@@ -71,29 +72,7 @@ describe('SIGTERM to node dist/main.js mid-job', () => {
     gh.tarballs.set(s, await makeTarball(files));
     gh.tarballs.set(later, await makeTarball(files));
     gh.hold = s;
-    child = spawn(process.execPath, [main], {
-      cwd: dir,
-      env: {
-        PATH: process.env['PATH'],
-        HOME: process.env['HOME'],
-        MERGEOPS_MODE: 'worker',
-        REDIS_URL: process.env['MERGEOPS_TEST_REDIS_URL'],
-        MERGEOPS_REDIS_PREFIX: prefix,
-        MERGEOPS_CLUSTERS: path.join(dir, 'clusters.yaml'),
-        MERGEOPS_DRIFT_INTERVAL_MS: '0',
-        MERGEOPS_CATCH_UP_INTERVAL_MS: '0',
-        MERGEOPS_IMAGE_POLL_INTERVAL_MS: '0',
-        MERGEOPS_WORKER_CONCURRENCY: '1',
-        APP_ID: String(APP_ID),
-        PRIVATE_KEY,
-        GHE_HOST: gh.host,
-        GHE_PROTOCOL: 'http',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawnMain(main, { dir, gh, prefix, mode: 'worker', output: 'pipe', env: { MERGEOPS_WORKER_CONCURRENCY: '1', LOG_LEVEL: 'info' } });
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((r) => child?.once('exit', (code, signal) => r({ code, signal, at: Date.now() })));

@@ -72,6 +72,17 @@ describe('rollbackApp on the in-memory GitHub', () => {
     expect(t.host.openCheckouts).toBe(0);
   });
 
+  it('a bootstrap wrote no Deployment for the first deploy: its recorded commit is still the one rolled back to', async () => {
+    const t = setup();
+    // v1 was deployed by a bootstrap (no Deployment), v2 changed the app and got one.
+    t.host.history = [t.deployed(t.v2, 'success', 2)];
+    const record = (first: string | null) => ({ repoId: 1, store: { deployedSha: async () => t.v3, firstDeploySha: async () => first } });
+    const r = await rollbackApp(app, { actor: 'alice', via: 'x' }, { ...t.deps, record: record(t.v1) });
+    expect(r).toMatchObject({ ok: true, message: expect.stringContaining(`back to ${t.v1.slice(0, 7)}`) });
+    // Without that record there is nothing to go back to.
+    expect(await rollbackApp(app, { actor: 'alice', via: 'x' }, { ...t.deps, record: record(null) })).toMatchObject({ ok: false });
+  });
+
   it('an open rollback PR to the same commit is named instead of opening a second', async () => {
     const t = setup();
     t.host.allowAutoMerge = true;

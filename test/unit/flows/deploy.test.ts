@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import type { CheckOutput } from '../../../src/report/check.js';
 import { CHECK_NAMES } from '../../../src/check-names.js';
-import { runDeploy, type DeployDeps } from '../../../src/flows/deploy.js';
+import { BOOTSTRAP_DEPLOYMENTS_MAX, runDeploy, type DeployDeps } from '../../../src/flows/deploy.js';
 import { reportDeploy, type DeployReportDeps, type OpenDeployCheck } from '../../../src/flows/deploy-report.js';
 import type { DeployJob, DeployReportJob, WaitingPromotion } from '../../../src/flows/jobs.js';
 import { checkDeployBranch } from '../../../src/policy/grants.js';
@@ -81,6 +81,38 @@ describe('deploy flow (through the fake host)', () => {
     expect([...recorded].sort()).toEqual(['api', 'web']);
     expect(cluster.get('v1', 'ConfigMap', 'default', 'docs')).toBeUndefined();
     expect(host.openCheckouts).toBe(0);
+  });
+
+  it('a bootstrap of more than BOOTSTRAP_DEPLOYMENTS_MAX apps writes them no Deployment: the check lists them, their commit is recorded for rollback; their next change gets Deployments', async () => {
+    const names = Array.from({ length: BOOTSTRAP_DEPLOYMENTS_MAX + 1 }, (_, i) => `app-${i}`);
+    const config = `apps:\n${names.map((n) => `  - name: ${n}\n    path: ${n}\n    namespace: shop\n    wait: 0\n`).join('')}`;
+    const files = (v: string) => ({ '.github/mergeops.yml': config, ...Object.fromEntries(names.map((n) => [`${n}/cm.yaml`, cm(n, v)])) });
+    const { host, job, deps, reports, report } = setup(files('a'));
+    const firsts: { sha: string; apps: string[] }[] = [];
+    deps.recordFirstDeploys = async (j, apps) => void firsts.push({ sha: j.sha, apps });
+    await runDeploy(job, deps);
+    expect(reports[0]?.job.changed).toEqual([]);
+    expect(reports[0]?.job.bootstrapped).toEqual(names);
+    expect(firsts).toEqual([{ sha: job.sha, apps: names }]);
+    await report();
+    expect(host.deployments).toEqual([]);
+    expect(host.checks[0]?.output?.summary).toContain(`${names.length} apps deployed for the first time (a bootstrap): no GitHub Deployment each`);
+    // Their next change is a change like any other.
+    const next = host.push(files('b'), 'main');
+    await runDeploy({ ...job, sha: next }, deps);
+    await report();
+    expect(host.deployments.map((d) => [d.environment, d.statuses.map((x) => x.state)])).toEqual(names.map((n) => [n, ['success']]));
+    expect(firsts).toHaveLength(1);
+  });
+
+  it('a few new apps keep their Deployments: at BOOTSTRAP_DEPLOYMENTS_MAX nothing is folded', async () => {
+    const names = Array.from({ length: BOOTSTRAP_DEPLOYMENTS_MAX }, (_, i) => `app-${i}`);
+    const config = `apps:\n${names.map((n) => `  - name: ${n}\n    path: ${n}\n    namespace: shop\n    wait: 0\n`).join('')}`;
+    const { host, deps, job, reports, report } = setup({ '.github/mergeops.yml': config, ...Object.fromEntries(names.map((n) => [`${n}/cm.yaml`, cm(n, 'a')])) });
+    await runDeploy(job, deps);
+    expect(reports[0]?.job.bootstrapped).toBeUndefined();
+    await report();
+    expect(host.deployments).toHaveLength(names.length);
   });
 
   it('a push that changes one app of several: exactly one Deployment, the check lists every app', async () => {
