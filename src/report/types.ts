@@ -52,6 +52,8 @@ export interface EnvironmentReport {
   cluster: string;
   after: string[];
   soakMs: number;
+  /** `promote: pr`: moved by a promotion pull request from `from`, not by the merge. */
+  promote?: { from: string };
 }
 
 /** One app's preview environment, as the comment's 🌐 line says it. */
@@ -103,7 +105,9 @@ export interface PreviewReport {
 export function rolloutText(envs: EnvironmentReport[], code: (s: string) => string): string {
   return envs
     .map((e) => {
-      const wait = e.after.length ? ` once ${e.after.map(code).join(' and ')} ${e.after.length === 1 ? 'is' : 'are'} healthy${e.soakMs ? ` for ${formatDuration(e.soakMs)}` : ''}` : ' first';
+      const soak = e.soakMs ? ` for ${formatDuration(e.soakMs)}` : '';
+      if (e.promote) return `${code(e.name)} (cluster ${code(e.cluster)}) by a promotion pull request once ${code(e.promote.from)} is healthy${soak} (merging that applies it)`;
+      const wait = e.after.length ? ` once ${e.after.map(code).join(' and ')} ${e.after.length === 1 ? 'is' : 'are'} healthy${soak}` : ' first';
       return `${code(e.name)} (cluster ${code(e.cluster)})${wait}`;
     })
     .join(', ');

@@ -18,11 +18,12 @@ export interface TwoClusters {
 
 const grants = '    grants:\n      - repos: ["acme/*"]\n        namespaces: ["envs-*"]\n';
 
-export async function startTwoClusters(): Promise<TwoClusters> {
+/** `settings`: more operator settings for the app (an image poll interval, say). */
+export async function startTwoClusters(settings: Record<string, string> = {}): Promise<TwoClusters> {
   const prodEnv: EnvTest = await startEnvTest();
   const staging = await testCluster('staging');
   const prod = await testCluster('prod', prodEnv.kubeconfig);
-  const h = await startHarness(`clusters:\n  staging:\n    kubeconfig: $KUBECONFIG\n${grants}  prod:\n    kubeconfig: ${prodEnv.kubeconfig}\n${grants}`);
+  const h = await startHarness(`clusters:\n  staging:\n    kubeconfig: $KUBECONFIG\n${grants}  prod:\n    kubeconfig: ${prodEnv.kubeconfig}\n${grants}`, settings);
   return {
     h,
     staging,
@@ -37,9 +38,9 @@ export async function startTwoClusters(): Promise<TwoClusters> {
 }
 
 /** The two clusters and the app for every test of the calling file: filled in before its first test, stopped after its last. */
-export function useTwoClusters(): TwoClusters {
+export function useTwoClusters(settings: Record<string, string> = {}): TwoClusters {
   const env = {} as TwoClusters;
-  beforeAll(async () => void Object.assign(env, await startTwoClusters()), 60_000);
+  beforeAll(async () => void Object.assign(env, await startTwoClusters(settings)), 60_000);
   afterAll(async () => env.stop?.());
   return env;
 }

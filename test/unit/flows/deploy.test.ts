@@ -445,6 +445,16 @@ apps:
     expect(check?.output?.summary).toContain('| ⛔ | <code>web · dr</code> | <code>dr</code> / <code>web-dr</code> | not started: prod-eu not started |');
   });
 
+  it('a lock on one environment holds that environment only; the ones after it say why they did not start', async () => {
+    const { cluster, deps, job, reports } = setup({ '.github/mergeops.yml': ENVS, 'web/cm.yaml': cm('web', 'a') });
+    deps.holdIfLocked = async (_job, app) => (app === 'web · prod-eu' ? { by: 'alice', at: '2026-12-07T03:00:00Z', reason: 'db migration' } : null);
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app).sort()).toEqual(['web · prod-us', 'web · sandbox', 'web · staging']);
+    const apps = reports[0]?.job.report.apps ?? [];
+    expect(apps.find((a) => a.app === 'web · prod-eu')?.held?.by).toBe('alice');
+    expect(apps.find((a) => a.app === 'web · dr')?.notStarted).toBe('prod-eu held (locked)');
+  });
+
   it('an environment interrupted by an error of ours (retried) stops the environments after it: production never goes before staging', async () => {
     const { cluster, deps, job } = setup({ '.github/mergeops.yml': ENVS, 'web/cm.yaml': cm('web', 'a') });
     const apply = cluster.apply.bind(cluster);
