@@ -431,6 +431,7 @@ class Context {
       if (templateChanged || !live) findings.push(...this.waitFinding(o, batches));
     }
     if (specChanged && templateChanged) findings.push(...this.selectors(o, ns, before, after));
+    if (parts.length === 0) parts.push('no restart: the pod template does not change');
     return entry(o, p.source, parts.join('; '), short, findings);
   }
 

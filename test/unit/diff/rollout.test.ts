@@ -112,7 +112,7 @@ describe('rollout analysis: config not picked up', () => {
     const entries = analyze([pair(cm('web-config', { a: '1' }), cm('web-config', { a: '2' })), pair(reads('web-config'), reads('web-config'))]);
     expect(checks(entries)).toEqual(['config-not-reloaded']);
     const [e] = entries;
-    expect(e?.line).toBe('');
+    expect(e?.line).toBe('no restart: the pod template does not change');
     expect(e?.short).toBe('no restart');
     expect(e?.findings[0]?.message).toBe(
       '`web` reads ConfigMap `web-config` through envFrom; its pod template does not change, so its pods keep the old values until they restart. Fix: generate the config with a kustomize configMapGenerator/secretGenerator (its hash suffix renames it), add a checksum annotation of it to the pod template, or set restartOnConfigChange: true on the app.',
