@@ -89,8 +89,10 @@ async function run(env: BenchEnv, apps: number, withChange: boolean): Promise<Sc
       await h.push(s2, monorepo(ns, apps, '2'));
       await h.pushEvent(s2, { mergedPr: 92, before: s1 });
       const t2 = await applied(h, s2);
-      // The bookkeeping has used its share of the minute (70 of 80); the rest waits for the next.
-      await waitFor(() => (writesOf(h).filter((c) => c.at > Date.now() - 61_000).length >= 70 ? true : undefined), 'the change\'s bookkeeping to fill its share of the minute', 120_000);
+      // Half the change's bookkeeping written, the rest queued behind the pacer (Octokit's
+      // one write a second keeps production under 61 a minute, so the window itself never fills
+      // here; the integration test fills it with Octokit's throttle off).
+      await waitFor(() => (writesOf(h).filter((c) => c.at >= t2 && (c.body?.ref === s2 || /\/deployments\/\d+\/statuses$/.test(c.path))).length >= apps ? true : undefined), 'half the change\'s bookkeeping', 180_000);
       const pr2 = sha(`bench-people-pr-2-${ns}`);
       await h.push(pr2, monorepo(ns, apps, '2', 'pr'));
       const opened2 = Date.now();
@@ -132,7 +134,7 @@ export async function benchPeopleFirst(env: BenchEnv, sizes: { small: number; la
   const labelCalls = updateCalls.filter((c) => c.includes('/labels'));
   const targets: TargetResult[] = [
     { target: `people first: a PR opened right after a ${small.apps}-app first deploy gets its comment within ${COMMENT_TARGET_MS / 1000} s`, measured: `${sec(small.firstPrCommentMs)} s`, met: small.firstPrCommentMs <= COMMENT_TARGET_MS, missNote: 'see the table' },
-    { target: `people first: a PR opened when a ${small.apps}-app change's bookkeeping has used its share of the minute gets its comment within ${COMMENT_TARGET_MS / 1000} s`, measured: `${sec(small.changePrCommentMs)} s`, met: (small.changePrCommentMs ?? Infinity) <= COMMENT_TARGET_MS, missNote: 'see the table' },
+    { target: `people first: a PR opened half-way through a ${small.apps}-app change's bookkeeping gets its comment within ${COMMENT_TARGET_MS / 1000} s`, measured: `${sec(small.changePrCommentMs)} s`, met: (small.changePrCommentMs ?? Infinity) <= COMMENT_TARGET_MS, missNote: 'see the table' },
     { target: `people first: a PR update costs ≤ ${UPDATE_TARGET_CALLS} GitHub requests, none of them label reads`, measured: `${updateCalls.length} (${updateCalls.join(', ')})`, met: updateCalls.length <= UPDATE_TARGET_CALLS && labelCalls.length === 0, missNote: labelCalls.length ? `label requests: ${labelCalls.join(', ')}` : 'see the list' },
     { target: 'people first: the deploys\' bookkeeping completes with no 403/429, one write at a time, ≤ 80 a minute', measured: runs.map((r) => `${r.apps} apps: ${r.refused} refused, ${r.maxInFlight} in flight, max ${r.maxPerMinute} in 60 s`).join('; '), met: runs.every((r) => r.refused === 0 && r.maxInFlight <= 1 && r.maxPerMinute <= 80 && r.first.ms !== null && (r.change ? r.change.ms !== null : true)), missNote: 'see the table' },
     { target: `people first: a ${large.apps}-app first deploy's bookkeeping completes within ${BOOKKEEPING_TARGET_MS / 60_000} minutes`, measured: `${sec(large.first.ms)} s (${large.first.writes} writes)`, met: large.first.ms !== null && large.first.ms <= BOOKKEEPING_TARGET_MS, missNote: 'see the table' },
@@ -140,12 +142,12 @@ export async function benchPeopleFirst(env: BenchEnv, sizes: { small: number; la
   return {
     title: '9. People first: a PR right after a monorepo deploy (issue 29)',
     table: [
-      '| apps | PR after the first deploy → comment s | first deploy\'s bookkeeping (apply → last write) | PR when the change\'s bookkeeping filled its share → comment s | change\'s bookkeeping | PR update: GitHub requests | refused (403/429) | max writes in 60 s | max in flight |',
+      '| apps | PR after the first deploy → comment s | first deploy\'s bookkeeping (apply → last write) | PR half-way through the change\'s bookkeeping → comment s | change\'s bookkeeping | PR update: GitHub requests | refused (403/429) | max writes in 60 s | max in flight |',
       '|---|---|---|---|---|---|---|---|---|',
       ...runs.map((r) => `| ${r.apps} | ${sec(r.firstPrCommentMs)} | ${book(r.first)} | ${sec(r.changePrCommentMs)} | ${book(r.change)} | ${r.update ? r.update.length : '—'} | ${r.refused} | ${r.maxPerMinute} | ${r.maxInFlight} |`),
     ],
     notes: [
-      `One monorepo of N plain-YAML apps (one ConfigMap each) on the in-process harness (real API server and Redis), Probot as src/main.ts builds it (Octokit's retries and one-write-a-second throttle on), GitHub writes paced at 80 a minute (\`MERGEOPS_GITHUB_WRITES_PER_MINUTE\`), against the GitHub stand-in enforcing GitHub's secondary limits on a real 60 s minute. The first deploy is pushed as a merged PR; a PR changing one app is opened the moment the deploy's report is queued (its apply done) and timed from its webhook to its comment's POST. For ${small.apps} apps a change to every app follows (${small.apps} Deployments and statuses, the check, the comment), and a second PR is opened once GitHub writes in the last minute reach 70 — the bookkeeping's share; the other 10 are kept for people's writes — then that PR gets a push that changes only a README (its labels unchanged), whose GitHub requests are listed: ${updateCalls.join(', ') || '—'}.`,
+      `One monorepo of N plain-YAML apps (one ConfigMap each) on the in-process harness (real API server and Redis), Probot as src/main.ts builds it (Octokit's retries and one-write-a-second throttle on), GitHub writes paced at 80 a minute (\`MERGEOPS_GITHUB_WRITES_PER_MINUTE\`), against the GitHub stand-in enforcing GitHub's secondary limits on a real 60 s minute. The first deploy is pushed as a merged PR; a PR changing one app is opened the moment the deploy's report is queued (its apply done) and timed from its webhook to its comment's POST. For ${small.apps} apps a change to every app follows (${small.apps} Deployments and statuses, the check, the comment), and a second PR is opened once half of its Deployment writes are out and the rest are queued behind the pacer (Octokit's one write a second keeps the app under 61 writes a minute here, so the bookkeeping's share of 70 is not reached; \`flows/people-first.test.ts\` fills it with that throttle off), then that PR gets a push that changes only a README (its labels unchanged), whose GitHub requests are listed: ${updateCalls.join(', ') || '—'}.`,
       `Bookkeeping is timed from the report queued to its last write at the stand-in. A bootstrap of more than 10 apps writes no per-app Deployments (the check lists them; rollback reads the recorded commit), so a first deploy's bookkeeping is its check run and its PR comment.`,
     ],
     targets,

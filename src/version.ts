@@ -1,10 +1,14 @@
 import fs from 'node:fs';
 
 /**
- * This package's version (package.json, beside dist/ and src/ alike): `--version`, and the tag
- * of the image the reproduce commands run.
+ * This package's version (the nearest package.json above this module: beside dist/ and src/,
+ * and two folders up from the benchmarks' dist-bench/src/): `--version`, and the tag of the
+ * image the reproduce commands run.
  */
 export function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let up = '../'; up.length <= 9; up += '../') {
+    const file = new URL(`${up}package.json`, import.meta.url);
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  }
+  throw new Error('package.json not found above src/version.ts');
 }
