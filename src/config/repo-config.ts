@@ -191,6 +191,12 @@ const imageRuleSchema = mapping({
   ...(r.helm ? { helmKeys: { repository: r.helm.repository ?? 'image.repository', tag: r.helm.tag ?? 'image.tag' } } : {}),
 }));
 
+/**
+ * Environments of one file with their own preview check run: each is one more GitHub write
+ * per preview, so how many a repository can ask for is bounded.
+ */
+export const MAX_ENVIRONMENT_CHECKS = 10;
+
 /** The roles `approval:` may name: GitHub's repository roles (`none` approves nothing). */
 const APPROVAL_ROLES: readonly Permission[] = PERMISSION_LEVELS.filter((p) => p !== 'none');
 
@@ -219,6 +225,7 @@ const environmentSchema = mapping({
   cluster: str(APP_NAME, 'a cluster name the operator configured').describe('The cluster every app of this environment deploys to.'),
   after: unset(list(str())).describe('Environments applied and healthy before this one starts (default: the one listed before it; [] = none).'),
   soak: duration().optional().describe('How long the environments it comes after stay healthy before it starts: "10m", or 0 (default: 0).'),
+  previewCheck: unset(bool()).describe(`Give this environment its own check run on pull requests, "mergeops / preview (<name>)", for branch protection to require (default: false; at most ${MAX_ENVIRONMENT_CHECKS} environments of a file).`),
   approval: unset(str().refine((v) => APPROVAL_ROLES.includes(v as Permission), { error: `expected one of ${APPROVAL_ROLES.join(', ')}` })).describe(
     'Hold this environment after the ones it comes after are healthy (and soaked) until a person with this repository role promotes it: the "Promote" button on the mergeops / deploy check, or /mergeops promote <app|all> <environment> (read, triage, write, maintain, admin; the operator may raise it).',
   ),
@@ -369,6 +376,8 @@ export interface Environment {
   /** Environments applied and healthy before this one starts. */
   after: string[];
   soakMs: number;
+  /** Its own preview check run, `mergeops / preview (<name>)`, beside the overall one. */
+  previewCheck?: true;
   /** The repository role that promotes it (`approval:`); absent: it follows on its own. */
   approval?: Permission;
   /** Set for `promote: pr`: moved forward by a promotion pull request from `from`, not by the merge. */
@@ -382,14 +391,14 @@ export interface Promotion {
 }
 
 type PromoteEntry = 'pr' | { pr: true; from?: string | undefined; files?: string[] | undefined };
-type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
+type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
 type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined; url?: string | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
   return entries.map((e, i) => {
     const after = e.after ?? (i > 0 ? [(entries[i - 1] as EnvironmentEntry).name] : []);
-    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0, ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}) };
+    const env: Environment = { name: e.name, cluster: e.cluster, after, soakMs: e.soak ?? 0, ...(e.previewCheck ? { previewCheck: true as const } : {}), ...(e.approval !== undefined && isPermission(e.approval) ? { approval: e.approval } : {}) };
     if (e.promote !== undefined) {
       const p: Exclude<PromoteEntry, 'pr'> | Record<string, never> = e.promote === 'pr' ? {} : e.promote;
       env.promote = { from: p.from ?? (after[0] as string), files: p.files ?? [] };
@@ -421,6 +430,9 @@ function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: A
   if (envEntries.length === 0) return { message: 'lists no environments; add at least one, or remove the key', path: ['environments'] };
   const names = envEntries.map((e) => e.name);
   const known = `environments: ${names.join(', ')}`;
+  const checked = envEntries.map((e, i) => [e, i] as const).filter(([e]) => e.previewCheck);
+  const over = checked[MAX_ENVIRONMENT_CHECKS];
+  if (over) return { message: `more than ${MAX_ENVIRONMENT_CHECKS} environments ask for their own preview check (each is one more GitHub write per preview); keep previewCheck: true on the ones branch protection requires`, path: ['environments', over[1], 'previewCheck'] };
   for (const [i, e] of envEntries.entries()) {
     if (names.indexOf(e.name) !== i) return { message: `duplicate environment name "${e.name}"`, path: ['environments', i, 'name'] };
     for (const [j, dep] of (e.after ?? []).entries()) {

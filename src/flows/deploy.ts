@@ -146,7 +146,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         if (scope.unchanged.length) report.unchanged = scope.unchanged.map((a) => a.name);
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
-      if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster }));
+      if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster, after: e.after }));
       const promotion: PromotionScope = { sources: promotionSources(revision.config.apps, revision.config.environments), changedFiles, due: [] };
       const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, report, promotion);
       // Queued (Redis only) before the report: a promotion never waits for GitHub's pacing of this deploy's bookkeeping.
@@ -404,13 +404,16 @@ async function deployInWaves(w: Waves): Promise<void> {
   const { job, environments, rendered, reports, applyAll, interrupted, deps, log } = w;
   const outcome = new Map<string, Promise<Omit<DependencyOutcome, 'name'>>>();
   const first = job.environments?.[0];
+  // A continuation's roots (listed, none of what they come after listed) are the environments whose soak it waited out.
+  const soakedHere = (env: Environment): boolean => job.reason === 'continue' && !!job.environments?.includes(env.name) && !env.after.some((a) => job.environments?.includes(a));
+  const soaks: { env: Environment; untilMs: number }[] = [];
   const run = async (env: Environment): Promise<Omit<DependencyOutcome, 'name'>> => {
     const before = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<Omit<DependencyOutcome, 'name'>>)) })));
     if (job.environments && !job.environments.includes(env.name)) return { state: 'deployed', applied: false };
     const units = reports.filter((r) => r.environment === env.name);
     const mine = rendered.filter((r) => r.out.environment === env.name);
     const role = approvalRole(env.approval, deps.operatorApproval?.(job, env) ?? null);
-    const gate = gateOf(env, before, { role, soaked: first === env.name && job.reason === 'continue', promoted: first === env.name && job.reason === 'promote', nowMs: Date.now() });
+    const gate = gateOf(env, before, { role, soaked: soakedHere(env), promoted: first === env.name && job.reason === 'promote', nowMs: Date.now() });
     if (env.promote && gate.kind !== 'blocked') {
       // Its source applied something now and is healthy: propose the promotion once the soak is over (a delayed job; nobody waits here).
       if (before.some((d) => d.name === env.promote?.from && d.applied && d.state === 'deployed')) {
@@ -437,7 +440,7 @@ async function deployInWaves(w: Waves): Promise<void> {
         if (mine.length === 0) return { state: 'deployed', applied: false };
         const until = new Date(gate.untilMs).toISOString();
         for (const u of mine) u.out.waiting = { kind: 'soak', until };
-        await deps.continueLater(continuation(job, environments, env.name, rendered, 'continue'), gate.untilMs);
+        soaks.push({ env, untilMs: gate.untilMs });
         log.info({ environment: env.name, until }, 'soak started; a delayed job goes on with this environment, the deploy lease is free meanwhile');
         return { state: 'waiting', applied: false };
       }
@@ -476,14 +479,29 @@ async function deployInWaves(w: Waves): Promise<void> {
     return p;
   };
   await Promise.all(environments.map(start));
+  // Environments whose soaks began together (the same environments before them, the same
+  // soak) go on in one delayed job, side by side as without a soak: a job each would take
+  // the branch's deploy lease one after the other, prod-us waiting out prod-eu's rollout.
+  const groups = new Map<string, { env: Environment; untilMs: number }[]>();
+  for (const s of soaks) {
+    const key = `${s.env.soakMs}|${[...s.env.after].sort().join(',')}`;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  for (const group of groups.values()) {
+    await deps.continueLater?.(continuation(job, environments, group.map((s) => s.env.name), rendered, 'continue'), Math.max(...group.map((s) => s.untilMs)));
+  }
 }
 
 /**
- * The deploy that goes on with `env` and the environments after it: this commit, the units
- * of theirs this job rendered (what the push changed), the environment first.
+ * The deploy that goes on with `env` (or several environments whose soaks ended together)
+ * and the environments after it: this commit, the units of theirs this job rendered (what
+ * the push changed).
  */
-function continuation(job: DeployJob, environments: Environment[], env: string, rendered: Rendered[], reason: 'continue' | 'promote'): DeployJob & { environments: string[]; apps: string[] } {
-  const envs = withDependents(environments, env);
+function continuation(job: DeployJob, environments: Environment[], env: string | string[], rendered: Rendered[], reason: 'continue' | 'promote'): DeployJob & { environments: string[]; apps: string[] } {
+  const starts = typeof env === 'string' ? [env] : env;
+  const reached = new Set(starts.flatMap((e) => withDependents(environments, e)));
+  // The environments it starts with first (the job id names the first), then those after them in config order.
+  const envs = [...starts, ...environments.map((e) => e.name).filter((n) => reached.has(n) && !starts.includes(n))];
   const { changes: _changes, checkRun: _checkRun, promotedBy: _promotedBy, ...rest } = job;
   return { ...rest, reason, environments: envs, apps: rendered.filter((r) => envs.includes(r.out.environment ?? '')).map((r) => r.app.name) };
 }

@@ -29,6 +29,8 @@ export interface PreviewJob {
   mergeGroup?: { headRef: string };
   /** Set by the first attempt so retries finish the same check run. */
   checkRunId?: number;
+  /** Each environment's own check run (`previewCheck: true`), by environment, so a retry updates it instead of adding one. */
+  environmentCheckRunIds?: Record<string, number>;
   /** The PR's labels when the event was sent, so keeping ours in sync costs no read. */
   labels?: string[];
   /** Who pressed "Accept risk" on this commit's gated preview; the worker checks their access. */

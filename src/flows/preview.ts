@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CHECK_NAMES } from '../check-names.js';
+import { CHECK_NAMES, environmentPreviewCheck } from '../check-names.js';
 import type { RepoCaps } from '../config/caps.js';
 import type { App } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
@@ -14,7 +14,7 @@ import { forkPreviewApps } from '../policy/fork.js';
 import { ownerConfigs } from './owner-configs.js';
 import { errorText, toProblem } from '../errors.js';
 import { timed } from '../metrics.js';
-import { formatCheck } from '../report/check.js';
+import { formatCheck, formatEnvironmentCheck } from '../report/check.js';
 import { formatComment } from '../report/comment.js';
 import { previewLabels } from '../report/labels.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
@@ -40,6 +40,8 @@ export interface PreviewDeps {
   commentIds(job: PreviewJob): CommentIdStore;
   /** Check run ids survive retries of the same job, so a retry does not open a second one. */
   checkRunId: { get(): number | undefined; set(id: number): Promise<void> };
+  /** The same for each environment's own check run (`previewCheck: true`); absent: written anew on a retry. */
+  environmentCheckRunIds?: { get(environment: string): number | undefined; set(environment: string, id: number): Promise<void> };
   /** The deploy freeze on an app, shown in its preview ("🔒 locked by @user: reason"). */
   lockOf?(job: PreviewJob, app: string): Promise<{ by: string; reason: string; at: string } | null>;
   /** False: leave out the rollout analysis (MERGEOPS_ROLLOUT_ANALYSIS=off); on by default. */
@@ -126,6 +128,7 @@ async function previewAndEnvironments(job: PreviewJob, host: RepoHost, deps: Pre
       log.info('a newer commit was pushed meanwhile; leaving the comment to its job');
     }
     await host.finishCheck(checkRunId, formatCheck(report));
+    await reportEnvironmentChecks(job, report, host, deps);
     if (labels) {
       const changed = await host.syncLabels(job.pr, labels, job.labels);
       if (changed.add.length || changed.remove.length) log.info(changed, 'labels updated');
@@ -143,6 +146,25 @@ async function previewAndEnvironments(job: PreviewJob, host: RepoHost, deps: Pre
     'preview done',
   );
   return report;
+}
+
+/**
+ * One check run per environment that asks for it (`previewCheck: true`), written completed
+ * (one request each; the config bounds how many) after the overall check, which people read
+ * first. A retry updates the runs its first attempt wrote.
+ */
+async function reportEnvironmentChecks(job: PreviewJob, report: PreviewReport, host: RepoHost, deps: PreviewDeps): Promise<void> {
+  for (const env of report.environments ?? []) {
+    if (!env.previewCheck) continue;
+    const output = formatEnvironmentCheck(report, env.name);
+    const id = deps.environmentCheckRunIds?.get(env.name);
+    if (id !== undefined) {
+      await host.finishCheck(id, output);
+      continue;
+    }
+    const created = await host.reportCheck(environmentPreviewCheck(env.name), job.headSha, output);
+    await deps.environmentCheckRunIds?.set(env.name, created.id);
+  }
 }
 
 /** The 🌐 line of the first comment, before the environment is applied. */

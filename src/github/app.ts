@@ -6,7 +6,7 @@ import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { commandLineOf } from '../commands/parse.js';
 import type { CommandJob } from '../commands/jobs.js';
 import { ROLLBACK_ACTION, promoteActionIndex } from '../report/deploy.js';
-import { CHECK_NAMES } from '../check-names.js';
+import { CHECK_NAMES, isPreviewCheck } from '../check-names.js';
 import { ACCEPT_RISK_ACTION } from '../report/check.js';
 import type { OnboardJob } from '../flows/onboard.js';
 import type { DashboardActionJob } from '../commands/dashboard.js';
@@ -265,7 +265,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
       if (installationId === undefined) return;
       const repo = p.repository;
       const jobId = `rerun-${context.id.replace(/[^A-Za-z0-9-]/g, '')}`;
-      if (run.name === CHECK_NAMES.preview) {
+      if (isPreviewCheck(run.name)) {
         const job = previewJobOf(installationId, p);
         if (!job) {
           context.log.info({ sha: run.head_sha.slice(0, 7) }, 're-run of a preview whose pull request GitHub does not list (a fork); push again to re-run it');
@@ -293,7 +293,7 @@ export function mergeopsApp(deps: AppDeps): ApplicationFunction {
     app.on('check_run.requested_action', async (context) => {
       const p = context.payload;
       const installationId = p.installation?.id;
-      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || p.check_run.name !== CHECK_NAMES.preview) return;
+      if (installationId === undefined || p.requested_action?.identifier !== ACCEPT_RISK_ACTION.identifier || !isPreviewCheck(p.check_run.name)) return;
       const job = previewJobOf(installationId, p);
       if (!job) return;
       job.riskAcceptedBy = p.sender.login;

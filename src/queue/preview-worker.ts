@@ -5,7 +5,7 @@ import type { PreviewJob } from '../flows/jobs.js';
 import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { PREVIEW_QUEUE } from './jobs.js';
 
-export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId'>;
+export type PreviewWorkerDeps = Omit<PreviewDeps, 'checkRunId' | 'environmentCheckRunIds'>;
 
 export function startPreviewWorker(connection: ConnectionOptions, prefix: string, limits: WorkerLimits, deps: PreviewWorkerDeps): Worker<PreviewJob> {
   return startFlowWorker<PreviewJob, void>(
@@ -29,6 +29,12 @@ export function startPreviewWorker(connection: ConnectionOptions, prefix: string
           get: () => job.data.checkRunId,
           set: async (id) => {
             await job.updateData({ ...job.data, checkRunId: id });
+          },
+        },
+        environmentCheckRunIds: {
+          get: (environment) => job.data.environmentCheckRunIds?.[environment],
+          set: async (environment, id) => {
+            await job.updateData({ ...job.data, environmentCheckRunIds: { ...job.data.environmentCheckRunIds, [environment]: id } });
           },
         },
       });

@@ -4,6 +4,7 @@ import { gatedRisks, rolloutFailures } from './risk.js';
 import { CHECK_LABELS, type RolloutEntry } from '../diff/rollout.js';
 import { shortRef } from './summary.js';
 import { reproduce } from './comment.js';
+import { CHECK_NAMES } from '../check-names.js';
 
 /** GitHub's limits for check-run output fields. */
 export const CHECK_TEXT_LIMIT = 65_535;
@@ -100,6 +101,23 @@ function rolloutAnnotation(app: string, e: RolloutEntry): CheckAnnotation[] {
     title: `Rollout of ${shortRef(e.ref)} (${app})`,
     message: [`Rollout: ${e.line}`, ...findings].join('\n'),
   }];
+}
+
+/**
+ * The check run of one environment (`mergeops / preview (prod-eu)`): the overall check cut
+ * down to that environment's apps, so a branch protection rule can require one environment
+ * without the others. Problems of the whole preview (a fork's refused targets, say) fail
+ * every environment's check too.
+ */
+export function formatEnvironmentCheck(r: PreviewReport, environment: string): CheckOutput {
+  const env = r.environments?.find((e) => e.name === environment);
+  const { environments: _all, ...rest } = r;
+  const apps = r.apps.filter((a) => a.environment === environment);
+  const unchanged = (r.unchanged ?? []).filter((u) => u.environment === environment);
+  const out = formatCheck({ ...rest, apps, unchanged });
+  const overall = r.checkRunUrl ? `[\`${CHECK_NAMES.preview}\`](${r.checkRunUrl})` : `\`${CHECK_NAMES.preview}\``;
+  const head = `Environment \`${environment}\`${env ? ` → cluster \`${env.cluster}\`` : ''}: ${apps.length ? `${apps.length} app${apps.length === 1 ? '' : 's'} planned` : 'no app of this change is planned here'}. Every environment is in ${overall}.`;
+  return { ...out, title: `${environment}: ${out.title}`, summary: clip(`${head}\n\n${out.summary}`, CHECK_TEXT_LIMIT) };
 }
 
 /**

@@ -113,8 +113,8 @@ export interface DeployReport {
   serverUrl?: string;
   /** Apps on the branch this push could not change: not applied, no Deployment. */
   unchanged?: string[];
-  /** The config's environments in rollout order; absent without environments. */
-  environments?: { name: string; cluster: string }[];
+  /** The config's environments in rollout order, with what each comes after; absent without environments. */
+  environments?: { name: string; cluster: string; after?: string[] }[];
   /** Older commits this one replaced as the one waiting for an environment's promotion (the newest verified commit is promoted). */
   replaced?: { environment: string; sha: string }[];
 }
@@ -140,10 +140,14 @@ export function mergeReports(earlier: DeployReport | null, later: DeployReport):
   return { ...earlier, ...later, apps, problems: [...earlier.problems, ...later.problems], ...(unchanged.length ? { unchanged } : {}) };
 }
 
-/** One line per rollout: each environment and how it went (`staging` ✅ · `prod` ⛔ not started: staging failed). */
+/**
+ * One line per rollout: each environment and how it went, wave by wave — `→` between waves,
+ * `·` between environments of one wave (`staging` ❌ → `prod-eu` ⛔ · `prod-us` ⛔), so a
+ * fan-out does not read as a chain.
+ */
 function environmentsLine(r: DeployReport): string[] {
   if (!r.environments) return [];
-  const parts = r.environments.map((e) => {
+  const part = (e: { name: string; cluster: string }): string => {
     const units = r.apps.filter((a) => a.environment === e.name);
     const notStarted = units.find((a) => a.notStarted)?.notStarted;
     const waiting = units.find((a) => a.waiting)?.waiting;
@@ -163,8 +167,32 @@ function environmentsLine(r: DeployReport): string[] {
                   ? `🔀 promoted by pull request from ${mdCode(units[0]?.awaitsPromotion?.from ?? '')}`
                   : `✅ deployed${promoted ? ` (promoted by @${promoted})` : ''}`;
     return `${mdCode(e.name)} (${mdCode(e.cluster)}) ${state}`;
-  });
-  return [`**Environments:** ${parts.join(' → ')}`, ''];
+  };
+  const waves: string[][] = [];
+  for (const [i, e] of r.environments.entries()) {
+    const wave = waveOf(r.environments, i);
+    (waves[wave] ??= []).push(part(e));
+  }
+  return [`**Environments:** ${waves.filter(Boolean).map((w) => w.join(' · ')).join(' → ')}`, ''];
+}
+
+/**
+ * Which wave an environment applies in: 0 with nothing to come after, else one past the
+ * latest of those it comes after. A report written before `after` was recorded reads as a
+ * chain in list order, as it was shown then.
+ */
+function waveOf(envs: { name: string; after?: string[] }[], i: number, seen: ReadonlySet<number> = new Set()): number {
+  const e = envs[i];
+  if (!e) return 0;
+  if (!e.after) return i;
+  let wave = 0;
+  for (const dep of e.after) {
+    const j = envs.findIndex((x) => x.name === dep);
+    // The config refuses cycles; a guard all the same, so a bad record cannot hang a report.
+    if (j < 0 || seen.has(j)) continue;
+    wave = Math.max(wave, waveOf(envs, j, new Set([...seen, i])) + 1);
+  }
+  return wave;
 }
 
 /** One line for the apps a push did not touch: how many, and their names (the first 20). */

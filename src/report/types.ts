@@ -52,6 +52,8 @@ export interface EnvironmentReport {
   cluster: string;
   after: string[];
   soakMs: number;
+  /** Its own preview check run beside the overall one (`previewCheck: true`). */
+  previewCheck?: true;
   /** `promote: pr`: moved by a promotion pull request from `from`, not by the merge. */
   promote?: { from: string };
 }

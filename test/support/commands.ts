@@ -1,7 +1,12 @@
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { GITHUB, INSTALLATION_ID, deliver, waitFor } from './github.js';
 import { REPO, nextEventTime, type Harness, type Recorded } from './harness.js';
 import type { Route, StandInReply } from './stand-in.js';
 import { webhookExample } from './webhook-schemas.js';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
 
 
 /** GitHub's repository roles and what its permission endpoint answers for each. */
@@ -148,6 +153,26 @@ export async function clickAction(h: Harness, opts: { sha: string; checkRunId: n
   Object.assign(p['check_run'], { id: opts.checkRunId, head_sha: opts.sha, name: opts.name ?? 'mergeops / deploy', ...(opts.inProgress ? { status: 'in_progress', conclusion: null, completed_at: null } : { status: 'completed', conclusion: 'failure' }) });
   p['sender'] = { ...p['sender'], login: opts.login };
   return (await deliver(h.rt.url as string, 'check_run', p)).status;
+}
+
+/** A signed `check_run.rerequested` for one of our check runs (GitHub's "Re-run" button). */
+export async function rerun(h: Harness, run: { id: number; name: string; headSha: string; branch: string; pr?: { number: number; baseSha: string } }, delivery = crypto.randomUUID()): Promise<number> {
+  const base = examples.find((e) => e.name === 'check_run')?.examples.find((x) => x['action'] === 'rerequested');
+  const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
+  // The recorded example predates the schema's date-time timestamps on the app.
+  for (const app of [p['check_run'].app, p['check_run'].check_suite?.app]) {
+    if (app) Object.assign(app, { created_at: '2019-04-19T19:36:24Z', updated_at: '2019-04-19T19:36:56Z' });
+  }
+  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
+  p['repository'].owner.login = REPO.owner;
+  const repoRef = { id: REPO.id, url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}`, name: REPO.name };
+  Object.assign(p['check_run'], { id: run.id, name: run.name, head_sha: run.headSha, status: 'completed', conclusion: 'success' });
+  p['check_run'].check_suite = { ...p['check_run'].check_suite, head_branch: run.branch, head_sha: run.headSha };
+  p['check_run'].pull_requests = run.pr
+    ? [{ url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}/pulls/${run.pr.number}`, id: run.pr.number, number: run.pr.number, head: { ref: run.branch, sha: run.headSha, repo: repoRef }, base: { ref: 'main', sha: run.pr.baseSha, repo: repoRef } }]
+    : [];
+  return (await deliver(h.rt.url as string, 'check_run', p, { id: delivery })).status;
 }
 
 /** A signed `merge_group` event (`checks_requested` from the examples; `destroyed` shaped like it). */

@@ -37,6 +37,54 @@ export async function startTwoClusters(settings: Record<string, string> = {}): P
   };
 }
 
+/**
+ * Fan-out on three real API servers: `staging` is the run's own, `prod-eu` and `prod-us`
+ * each a kube-apiserver + etcd started for the test file.
+ */
+export interface ThreeClusters {
+  h: Harness;
+  staging: Cluster;
+  prodEu: Cluster;
+  prodUs: Cluster;
+  stop(): Promise<void>;
+}
+
+export async function startThreeClusters(): Promise<ThreeClusters> {
+  const [euEnv, usEnv] = await Promise.all([startEnvTest(), startEnvTest()]);
+  const staging = await testCluster('staging');
+  const prodEu = await testCluster('prod-eu', euEnv.kubeconfig);
+  const prodUs = await testCluster('prod-us', usEnv.kubeconfig);
+  const h = await startHarness(`clusters:\n  staging:\n    kubeconfig: $KUBECONFIG\n${grants}  prod-eu:\n    kubeconfig: ${euEnv.kubeconfig}\n${grants}  prod-us:\n    kubeconfig: ${usEnv.kubeconfig}\n${grants}`);
+  return {
+    h,
+    staging,
+    prodEu,
+    prodUs,
+    stop: async () => {
+      await h.stop();
+      for (const c of [staging, prodEu, prodUs]) c.client.close();
+      await Promise.all([euEnv.stop(), usEnv.stop()]);
+    },
+  };
+}
+
+/** The three clusters and the app for every test of the calling file, as useTwoClusters. */
+export function useThreeClusters(): ThreeClusters {
+  const env = {} as ThreeClusters;
+  beforeAll(async () => void Object.assign(env, await startThreeClusters()), 90_000);
+  afterAll(async () => env.stop?.());
+  return env;
+}
+
+/**
+ * staging, then prod-eu and prod-us side by side once staging is healthy (+ `soak`); `web` is
+ * one overlay per environment. `prodKeys` adds keys to both production environments.
+ */
+export const fanOutConfig = (ns: string, web: string, opts: { soak?: string; wait?: string; prodKeys?: string } = {}): string => {
+  const prod = (name: string) => `  - name: ${name}\n    cluster: ${name}\n    after: [staging]\n${opts.soak ? `    soak: ${opts.soak}\n` : ''}${opts.prodKeys ?? ''}`;
+  return `environments:\n  - name: staging\n    cluster: staging\n${prod('prod-eu')}${prod('prod-us')}apps:\n  - name: ${web}\n    path: deploy/web/{env}\n    namespace: ${ns}-{env}\n    wait: ${opts.wait ?? '20s'}\n`;
+};
+
 /** The two clusters and the app for every test of the calling file: filled in before its first test, stopped after its last. */
 export function useTwoClusters(settings: Record<string, string> = {}): TwoClusters {
   const env = {} as TwoClusters;

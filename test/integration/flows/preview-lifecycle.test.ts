@@ -8,7 +8,8 @@ import { deliver, waitFor } from '../../support/github.js';
 import { INSTALLATION_ID } from '../../support/github.js';
 import { sha, startHarness, type Harness, type Recorded, REPO } from '../../support/harness.js';
 import { namespace, testCluster, uniqueName } from '../../support/kube.js';
-import { commandsApi, type CommandStandIn } from '../../support/commands.js';
+import { commandsApi, rerun, type CommandStandIn } from '../../support/commands.js';
+
 
 const require = createRequire(import.meta.url);
 const examples = require('@octokit/webhooks-examples/api.github.com/index.json') as { name: string; examples: Record<string, unknown>[] }[];
@@ -16,26 +17,6 @@ const examples = require('@octokit/webhooks-examples/api.github.com/index.json')
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const cm = (name: string, v: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  v: "${v}"\n`;
 const secret = (v: string): string => `apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  TOKEN: ${b64(v)}\n`;
-
-/** A signed `check_run.rerequested` for one of our check runs (GitHub's "Re-run" button). */
-async function rerun(h: Harness, run: { id: number; name: string; headSha: string; branch: string; pr?: { number: number; baseSha: string } }, delivery = crypto.randomUUID()): Promise<number> {
-  const base = examples.find((e) => e.name === 'check_run')?.examples.find((x) => x['action'] === 'rerequested');
-  const p = structuredClone(base) as Record<string, any>; // fixture JSON is untyped
-  // The recorded example predates the schema's date-time timestamps on the app.
-  for (const app of [p['check_run'].app, p['check_run'].check_suite?.app]) {
-    if (app) Object.assign(app, { created_at: '2019-04-19T19:36:24Z', updated_at: '2019-04-19T19:36:56Z' });
-  }
-  p['installation'] = { id: INSTALLATION_ID, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
-  Object.assign(p['repository'], { name: REPO.name, full_name: `${REPO.owner}/${REPO.name}`, id: REPO.id, default_branch: 'main' });
-  p['repository'].owner.login = REPO.owner;
-  const repoRef = { id: REPO.id, url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}`, name: REPO.name };
-  Object.assign(p['check_run'], { id: run.id, name: run.name, head_sha: run.headSha, status: 'completed', conclusion: 'success' });
-  p['check_run'].check_suite = { ...p['check_run'].check_suite, head_branch: run.branch, head_sha: run.headSha };
-  p['check_run'].pull_requests = run.pr
-    ? [{ url: `https://api.github.com/repos/${REPO.owner}/${REPO.name}/pulls/${run.pr.number}`, id: run.pr.number, number: run.pr.number, head: { ref: run.branch, sha: run.headSha, repo: repoRef }, base: { ref: 'main', sha: run.pr.baseSha, repo: repoRef } }]
-    : [];
-  return (await deliver(h.rt.url as string, 'check_run', p, { id: delivery })).status;
-}
 
 describe('the PR lifecycle around the preview: labels, quiet repositories, Re-run', () => {
   let h: Harness;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
-import { clusterAppName, configAppName, parseRepoConfig, type RepoConfig } from '../../../src/config/repo-config.js';
+import { MAX_ENVIRONMENT_CHECKS, clusterAppName, configAppName, parseRepoConfig, type RepoConfig } from '../../../src/config/repo-config.js';
 import { ConfigError } from '../../../src/config/validate.js';
 import { appKey } from '../../../src/engine/engine.js';
 import { fieldManager } from '../../../src/cluster/inventory.js';
@@ -115,6 +115,12 @@ apps:
     ['an app with a cluster of its own', `${TWO}  - name: web\n    path: w\n    cluster: prod\n`, 'apps[0].cluster: the environments decide where an app deploys (staging → cluster staging, prod → cluster prod)'],
     ['a namespace that is no name once expanded', `${TWO}  - name: web\n    path: w\n    namespace: "{env}-"\n`, 'apps[0].namespace: "staging-" (in environment staging) is not valid'],
     ['a unit name too long for a label', `${TWO}  - name: ${'w'.repeat(60)}\n    path: w\n`, 'longer than the 63 characters a Kubernetes label allows'],
+    [
+      'more environment checks than the bound',
+      `environments:\n${Array.from({ length: MAX_ENVIRONMENT_CHECKS + 1 }, (_, i) => `  - name: e${i}\n    cluster: c\n    previewCheck: true\n`).join('')}apps:\n  - name: web\n    path: w\n`,
+      `environments[${MAX_ENVIRONMENT_CHECKS}].previewCheck: more than ${MAX_ENVIRONMENT_CHECKS} environments ask for their own preview check`,
+    ],
+    ['a previewCheck that is no boolean', `${TWO.replace('cluster: prod\n', 'cluster: prod\n    previewCheck: required\n')}  - name: web\n    path: w\n`, 'environments[1].previewCheck: expected true or false'],
   ])('refuses %s with its key path', (_what, text, message) => {
     expect(configError(text)).toContain(message);
   });
@@ -127,6 +133,14 @@ apps:
     ]);
     expect(configError('apps:\n  - name: web\n    path: w\n    url: https://{env}.example.com\n')).toContain('apps[0].url: "https://{env}.example.com" holds {env}');
     expect(configError(`${TWO}  - name: web\n    path: w\n    url: "javascript:alert(1)"\n`)).toContain('apps[0].url:');
+  });
+
+  it('reads previewCheck only where it is set true', () => {
+    const cfg = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    previewCheck: true\n')}  - name: web\n    path: w\n`);
+    expect(cfg.environments?.map((e) => [e.name, e.previewCheck])).toEqual([
+      ['staging', undefined],
+      ['prod', true],
+    ]);
   });
 
   it('reads approval: as the repository role that promotes the environment, and refuses one that is no role', () => {

@@ -24,7 +24,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
   it('describes the environments, approval: and promote: included', () => {
     const s = repoConfigJsonSchema() as { properties: { environments: { anyOf: { items?: { properties: Record<string, { description?: string }>; required: string[] } }[] } } };
     const env = s.properties.environments.anyOf.find((a) => a.items)?.items;
-    expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'promote', 'soak']);
+    expect(Object.keys(env?.properties ?? {}).sort()).toEqual(['after', 'approval', 'cluster', 'name', 'previewCheck', 'promote', 'soak']);
     expect(env?.required.sort()).toEqual(['cluster', 'name']);
     expect(env?.properties['approval']?.description).toMatch(/^Hold this environment/);
     expect(env?.properties['promote']?.description).toMatch(/^pr: this environment is not applied by the merge/);

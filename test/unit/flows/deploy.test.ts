@@ -443,6 +443,10 @@ apps:
     const check = host.check(CHECK_NAMES.deploy);
     expect(check?.conclusion).toBe('failure');
     expect(check?.output?.summary).toContain('| ⛔ | <code>web · dr</code> | <code>dr</code> / <code>web-dr</code> | not started: prod-eu not started |');
+    // Wave by wave: `·` within a wave (sandbox beside staging, prod-eu beside prod-us), `→` between waves.
+    expect(check?.output?.summary).toContain(
+      '**Environments:** <code>staging</code> (<code>staging</code>) ❌ failed · <code>sandbox</code> (<code>staging</code>) ✅ deployed → <code>prod-eu</code> (<code>eu</code>) ⛔ not started: staging failed · <code>prod-us</code> (<code>us</code>) ⛔ not started: staging failed → <code>dr</code> (<code>dr</code>) ⛔ not started: prod-eu not started',
+    );
   });
 
   it('a lock on one environment holds that environment only; the ones after it say why they did not start', async () => {
@@ -498,6 +502,30 @@ apps:
     };
     return { ...s, continued, waiting };
   }
+
+  it('a fan-out soak is one continuation: prod-eu and prod-us soaking after staging go on in one job, side by side (a job each would take the lease one after the other)', async () => {
+    const FAN = `environments:\n  - name: staging\n    cluster: staging\n  - name: prod-eu\n    cluster: eu\n    after: [staging]\n    soak: 10m\n  - name: prod-us\n    cluster: us\n    after: [staging]\n    soak: 10m\n  - name: dr\n    cluster: dr\n    after: [prod-eu]\napps:\n  - name: web\n    path: web\n    namespace: web-{env}\n`;
+    const { cluster, deps, job, continued } = gated({ '.github/mergeops.yml': FAN, 'web/cm.yaml': cm('web', 'a') });
+    await runDeploy(job, deps);
+    expect(cluster.applies.map((a) => a.app)).toEqual(['web · staging']);
+    expect(continued).toHaveLength(1);
+    expect(continued[0]?.job).toMatchObject({ reason: 'continue', environments: ['prod-eu', 'prod-us', 'dr'], apps: ['web · prod-eu', 'web · prod-us', 'web · dr'] });
+    // The continuation applies both soaked environments at once (neither waits for the other), then dr after prod-eu, with no second soak.
+    const started: string[] = [];
+    const apply = cluster.apply.bind(cluster);
+    let release: () => void = () => undefined;
+    const bothStarted = new Promise<void>((r) => (release = r));
+    cluster.apply = async (t, o) => {
+      started.push(t.app.name);
+      if (started.includes('web · prod-eu') && started.includes('web · prod-us')) release();
+      // Each production apply returns only once the other one has started: run one after the other, they would never finish.
+      if (t.app.name !== 'web · dr') await bothStarted;
+      return apply(t, o);
+    };
+    await runDeploy(continued[0]?.job as DeployJob, deps);
+    expect(started).toEqual(['web · prod-eu', 'web · prod-us', 'web · dr']);
+    expect(continued).toHaveLength(1);
+  });
 
   it('staging applies; the soak is a delayed continuation (the job ends); after it prod-eu waits for approval; the promotion applies prod-eu, then dr follows', async () => {
     const { cluster, deps, job, reports, continued, waiting } = gated({ '.github/mergeops.yml': GATED, 'web/cm.yaml': cm('web', 'a') });

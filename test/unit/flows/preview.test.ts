@@ -2,8 +2,10 @@ import { ClusterUnreachableError } from '../../../src/cluster/client.js';
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { parseRepoConfig, type App } from '../../../src/config/repo-config.js';
-import { CHECK_NAMES } from '../../../src/check-names.js';
+import { CHECK_NAMES, environmentPreviewCheck } from '../../../src/check-names.js';
 import { runPreview, type PreviewDeps } from '../../../src/flows/preview.js';
+import { appKey } from '../../../src/engine/engine.js';
+import type { CheckOutput } from '../../../src/report/check.js';
 import type { PreviewJob } from '../../../src/flows/jobs.js';
 import { UnsafePathError } from '../../../src/source/paths.js';
 import { FakeCluster } from '../fakes/cluster.js';
@@ -188,6 +190,70 @@ describe('preview flow: affected apps only', () => {
     const planned = recording(deps);
     await runPreview({ ...job, apps: ['web'] }, deps);
     expect(planned).toEqual(['web']);
+  });
+});
+
+describe('per-environment preview checks (previewCheck: true)', () => {
+  const envs = (checked: string): string =>
+    `environments:\n  - name: staging\n    cluster: staging\n  - name: prod-eu\n    cluster: prod-eu\n    after: [staging]\n${checked}  - name: prod-us\n    cluster: prod-us\n    after: [staging]\n${checked}apps:\n  - name: web\n    path: deploy/web\n    namespace: web-{env}\n`;
+  const files = (checked: string, value: string) => ({ '.github/mergeops.yml': envs(checked), 'deploy/web/cm.yaml': cm('web', value) });
+
+  it('writes one check run per environment that asks for one, beside the overall check, each judging only its own environment', async () => {
+    const { host, cluster, job, deps } = setup(files('    previewCheck: true\n', 'b'), files('    previewCheck: true\n', 'a'));
+    // prod-us's API server refuses the change; staging and prod-eu take it.
+    cluster.refuse.set('v1 ConfigMap web-prod-us/web', 'admission webhook "quota" denied the request');
+    await runPreview(job, deps);
+
+    expect(host.check(CHECK_NAMES.preview)?.conclusion).toBe('failure');
+    expect(host.checks.map((c) => c.name)).toEqual([CHECK_NAMES.preview, 'mergeops / preview (prod-eu)', 'mergeops / preview (prod-us)']);
+    const eu = host.check(environmentPreviewCheck('prod-eu'));
+    expect(eu).toMatchObject({ headSha: job.headSha, status: 'completed', conclusion: 'success' });
+    expect(eu?.output?.title).toBe('prod-eu: 1 created in 1 app');
+    expect(eu?.output?.summary).toContain('Environment `prod-eu` → cluster `prod-eu`: 1 app planned.');
+    expect(eu?.output?.summary).not.toContain('prod-us');
+    const us = host.check(environmentPreviewCheck('prod-us'));
+    expect(us?.conclusion).toBe('failure');
+    expect(us?.output?.summary).toContain('admission webhook "quota" denied the request');
+  });
+
+  it('writes none without previewCheck: one check per preview, as without environments', async () => {
+    const { host, job, deps } = setup(files('', 'b'), files('', 'a'));
+    await runPreview(job, deps);
+    expect(host.checks.map((c) => c.name)).toEqual([CHECK_NAMES.preview]);
+  });
+
+  it('a retry updates the environment check runs its first attempt wrote instead of adding more', async () => {
+    const { host, job, deps } = setup(files('    previewCheck: true\n', 'b'), files('    previewCheck: true\n', 'a'));
+    const ids = new Map<string, number>();
+    const withIds: PreviewDeps = { ...deps, environmentCheckRunIds: { get: (e) => ids.get(e), set: async (e, id) => void ids.set(e, id) } };
+    await runPreview(job, withIds);
+    await runPreview(job, withIds);
+    expect(host.checks.map((c) => c.name)).toEqual([CHECK_NAMES.preview, 'mergeops / preview (prod-eu)', 'mergeops / preview (prod-us)']);
+    expect(host.checks.every((c) => c.status === 'completed')).toBe(true);
+  });
+
+  it("carries the risk gate: a delete holds the environment's check for Accept risk, as it holds the overall one", async () => {
+    const gated = (objects: string) => ({ '.github/mergeops.yml': envs('    previewCheck: true\n').replace('namespace: web-{env}\n', 'namespace: web-{env}\n    review:\n      onRisk: action_required\n'), 'deploy/web/cm.yaml': objects });
+    const { host, cluster, job, deps } = setup(gated(cm('web', 'a')), gated(`${cm('web', 'a')}---\n${cm('old', 'a')}`));
+    // Deployed at the base, so the head's removal is a delete the merge would prune.
+    const baseDir = await checkoutDir(host, job.baseSha);
+    for (const app of parseRepoConfig(gated(`${cm('web', 'a')}---\n${cm('old', 'a')}`)['.github/mergeops.yml'], 'main').apps) {
+      await cluster.apply({ app, dir: baseDir, key: appKey(777, 'acme/deploys', app) }, { force: false });
+    }
+    await runPreview(job, deps);
+    const eu = host.check(environmentPreviewCheck('prod-eu'));
+    expect(host.check(CHECK_NAMES.preview)?.conclusion).toBe('action_required');
+    expect(eu?.conclusion).toBe('action_required');
+    expect((eu?.output as CheckOutput | undefined)?.actions?.map((a) => a.identifier)).toEqual(['mergeops-accept']);
+  });
+
+  it('an environment no changed app deploys to still gets its check, saying so', async () => {
+    const only = (checked: string, value: string) => ({ '.github/mergeops.yml': envs(checked).replace('namespace: web-{env}\n', 'namespace: web-{env}\n    environments: [staging]\n'), 'deploy/web/cm.yaml': cm('web', value) });
+    const { host, job, deps } = setup(only('    previewCheck: true\n', 'b'), only('    previewCheck: true\n', 'a'));
+    await runPreview(job, deps);
+    const eu = host.check(environmentPreviewCheck('prod-eu'));
+    expect(eu?.conclusion).toBe('success');
+    expect(eu?.output?.summary).toContain('Environment `prod-eu` → cluster `prod-eu`: no app of this change is planned here.');
   });
 });
 
