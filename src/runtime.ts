@@ -295,7 +295,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
-          host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
+          host: async (job, priority) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId, priority), { limits, botLogin, defaults }),
           render: {
             locks: (repoId) => jobLocks.list(repoId),
             deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit),
