@@ -44,6 +44,7 @@ import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from '
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
 import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { extendEnvironments, previewClusters } from './flows/preview-env.js';
 import { createPreviewEnvQueue, previewEnvDownJobId, startPreviewEnvWorker } from './queue/preview-env-worker.js';
 import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 import { DashboardQueue, createDashboardQueue, startDashboardWorker } from './queue/dashboard-worker.js';
@@ -282,6 +283,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       },
       enqueueDeploy: async (job, jobId) => {
         await queues.deploy.add('deploy', job, { jobId });
+      },
+      previewEnvs: {
+        down: async (job) => {
+          await previewEnvQueue.add('down', job, { jobId: previewEnvDownJobId(job, `command-${Date.now()}`) });
+        },
+        extend: async (repoId, pr, ms) => extendEnvironments(await previewClusters(clusters, [...targets.keys()]), repoId, pr, ms),
       },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
