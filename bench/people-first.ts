@@ -17,7 +17,9 @@ const BOOKKEEPING_TARGET_MS = 120_000;
 
 const cm = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 function monorepo(ns: string, apps: number, value: string, firstValue = value): Record<string, string> {
-  const names = Array.from({ length: apps }, (_, i) => `app-${String(i).padStart(3, '0')}`);
+  // Named for the run's size: an app's inventory is kept per repository and app name, so the
+  // 200-app run reusing the 40-app run's names would move those 40 (prune and create), not bootstrap them.
+  const names = Array.from({ length: apps }, (_, i) => `a${apps}-${String(i).padStart(3, '0')}`);
   return {
     '.github/mergeops.yml': `apps:\n${names.map((n) => `  - name: ${n}\n    path: apps/${n}\n    namespace: ${ns}\n    wait: 0s\n`).join('')}`,
     ...Object.fromEntries(names.map((n, i) => [`apps/${n}/cm.yaml`, cm(n, i === 0 ? firstValue : value)])),

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark of issue 8 in one run on one machine, against one real
  * API server and Redis; prints the tables and writes bench/RESULTS.md. Not part of
- * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory,selfheal,people,monorepo,environments runs a subset (printed,
+ * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory,selfheal,people,monorepo,previewenv,environments runs a subset (printed,
  * not written to RESULTS.md, which always holds a complete run).
  */
 // First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { binDir, ensureRedis, startEnvTest } from '../test/support/global-setup.js';
 import type { BenchEnv, Section, TargetResult } from './common.js';
 
-const ALL = ['kubectl', 'comment', 'intake', 'memory', 'selfheal', 'people', 'monorepo', 'environments'] as const;
+const ALL = ['kubectl', 'comment', 'intake', 'memory', 'selfheal', 'people', 'monorepo', 'previewenv', 'environments'] as const;
 type Bench = (typeof ALL)[number];
 
 const num = (key: string, fallback: number): number => Number(process.env[key] ?? fallback);
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     if (selected('memory')) sections.push(await (await import('./memory.js')).benchMemory(env, num('BENCH_MEMORY_OBJECTS', 5000)));
     if (selected('comment')) sections.push(...(await (await import('./comment.js')).benchComment(env, list('BENCH_COMMENT_SIZES', '10,100,1000').map(Number), num('BENCH_COMMENT_RUNS', 10))));
     if (selected('intake')) sections.push(await (await import('./intake.js')).benchIntake(env, num('BENCH_INTAKE_RATE', 500), num('BENCH_INTAKE_SECONDS', 10)));
+    if (selected('previewenv')) sections.push(await (await import('./preview-env.js')).benchPreviewEnv(env, num('BENCH_PREVIEWENV_OBJECTS', 100), num('BENCH_PREVIEWENV_RUNS', 5)));
     if (selected('selfheal')) sections.push(await (await import('./selfheal.js')).benchSelfHeal(env, num('BENCH_SELFHEAL_RUNS', 10), num('BENCH_SELFHEAL_POLL_S', 20) * 1000));
     if (selected('people')) sections.push(await (await import('./people-first.js')).benchPeopleFirst(env, { small: num('BENCH_PEOPLE_APPS', 40), large: num('BENCH_PEOPLE_LARGE_APPS', 200) }));
     if (selected('environments')) {

@@ -44,6 +44,7 @@ import { ONBOARDING_QUEUE, onboardJobId, runOnboarding, type OnboardJob } from '
 import { Queue } from 'bullmq';
 import { startFlowWorker } from './queue/flow-worker.js';
 import { startCatchUpWorker } from './queue/catch-up-worker.js';
+import { extendEnvironments, previewClusters } from './flows/preview-env.js';
 import { createPreviewEnvQueue, previewEnvDownJobId, startPreviewEnvWorker } from './queue/preview-env-worker.js';
 import { listHookDeliveries, redeliverHookDelivery } from './github/hook-deliveries.js';
 import { DashboardQueue, createDashboardQueue, startDashboardWorker } from './queue/dashboard-worker.js';
@@ -281,6 +282,12 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       enqueueDeploy: async (job, jobId) => {
         await queues.deploy.add('deploy', job, { jobId });
       },
+      previewEnvs: {
+        down: async (job) => {
+          await previewEnvQueue.add('down', job, { jobId: previewEnvDownJobId(job, `command-${Date.now()}`) });
+        },
+        extend: async (repoId, pr, ms) => extendEnvironments(await previewClusters(clusters, [...targets.keys()]), repoId, pr, ms),
+      },
       isLatestDeploy: (job) => jobDeploys.isLatest(job),
       deployedSha: (job, app) => jobDeploys.deployedSha(job, app),
       firstDeploySha: (job, app) => jobDeploys.firstDeploySha(job, app),
@@ -295,7 +302,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     });
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
-          host: async (job) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId), { limits, botLogin, defaults }),
+          host: async (job, priority) => new OctokitDashboardHost({ installationId: job.installationId, owner: job.owner, repo: job.repo, repoId: job.repoId }, await octokit(job.installationId, priority), { limits, botLogin, defaults }),
           render: {
             locks: (repoId) => jobLocks.list(repoId),
             deployedSha: (repoId, unit) => jobDeploys.deployedSha({ repoId }, unit),

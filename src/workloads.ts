@@ -10,6 +10,13 @@ const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v
 const arr = (v: unknown): Obj[] => (Array.isArray(v) ? v.map(obj) : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** The kinds whose pods come from a pod template: what the rollout analysis and restartOnConfigChange look at. */
+const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob']);
+
+export function isWorkload(o: KubeObject | null | undefined): o is KubeObject {
+  return !!o && WORKLOAD_KINDS.has(o.kind) && /^(apps|batch)\/v1$/.test(o.apiVersion);
+}
+
 /** The pod template of a workload (a CronJob's is inside its job template). */
 export function podTemplate(o: KubeObject | null | undefined): Obj | undefined {
   if (!o) return undefined;

@@ -9,6 +9,7 @@ const WHAT: Record<CommandName, string> = {
   unlock: 'lift the freeze and apply the newest commit merged meanwhile',
   rollback: 'open a pull request that restores the app to its previous successful deploy (or `<sha>`)',
   promote: 'on an environment with `approval:`: apply the commit waiting for it (the newest one that passed the environments before it)',
+  env: "on a pull request: start its preview environments (a fork's head too, without its Secrets), remove them, or extend their time to live",
 };
 
 /** Per app: the operator's raises that apply to it (from the grants of its cluster). */

@@ -28,7 +28,9 @@ export type Command =
   | { name: 'unlock'; apps: string[] | 'all' }
   | { name: 'rollback'; app: string; to?: string }
   /** `app` is a config app name (`web`, not `web · prod`) or `all`; the runner checks both names against the environments. */
-  | { name: 'promote'; app: string; environment: string };
+  | { name: 'promote'; app: string; environment: string }
+  /** A PR's preview environments: start them (a fork's head too), remove them, or give them `ms` more. */
+  | { name: 'env'; action: 'up' | 'down' | 'extend'; ms?: number };
 
 /** A comment addressed to us, as words; `name` is null when the first word is no command. */
 export interface CommandLine {
@@ -50,7 +52,12 @@ export const USAGE: Record<CommandName, string> = {
   unlock: '/mergeops unlock <app [environment]…|all [environment]>',
   rollback: '/mergeops rollback <app> [environment] [to <sha>]',
   promote: '/mergeops promote <app|all> <environment>',
+  env: '/mergeops env up|down|extend <duration, e.g. 24h>',
 };
+
+const ENV_DURATION = /^(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$/;
+/** Longest `env extend`: a week at once. */
+export const MAX_ENV_EXTEND_MS = 7 * 24 * 3600_000;
 
 /**
  * Null when the comment is not addressed to mergeops (the common case: most comments are
@@ -142,6 +149,18 @@ export function bindCommand(line: CommandLine, apps: readonly string[]): Parsed<
       if (kw !== 'to' || to === undefined || extra.length > 0) return { ok: false, usage: 'rollback', error: 'after the app name only `to <sha>` may follow' };
       if (!SHA.test(to)) return { ok: false, usage: 'rollback', error: `\`${to.slice(0, 50)}\` is not a commit SHA (7 to 40 hex digits)` };
       return { ok: true, value: { name: 'rollback', app, to: to.toLowerCase() } };
+    }
+    case 'env': {
+      const [action, duration, ...extra] = line.args;
+      if ((action === 'up' || action === 'down') && duration === undefined) return { ok: true, value: { name: 'env', action } };
+      if (action === 'extend' && duration !== undefined && extra.length === 0) {
+        const m = ENV_DURATION.exec(duration);
+        const ms = m ? ((Number(m[1] ?? 0) * 24 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 60_000 : 0;
+        if (!m || ms <= 0) return { ok: false, usage: 'env', error: `\`${duration.slice(0, 30)}\` is not a duration like 24h, 2d or 90m` };
+        if (ms > MAX_ENV_EXTEND_MS) return { ok: false, usage: 'env', error: 'extend by at most 7d at a time' };
+        return { ok: true, value: { name: 'env', action: 'extend', ms } };
+      }
+      return { ok: false, usage: 'env', error: 'say `up`, `down`, or `extend` and a duration, e.g. `/mergeops env extend 24h`' };
     }
     case 'promote': {
       const [app, environment, ...extra] = line.args;
@@ -257,6 +276,9 @@ export function appsOf(c: Command): string[] | 'all' {
       return [c.app];
     case 'promote':
       // Bound to the environment's units by the runner (the config's app names are `web · prod-eu`).
+      return [];
+    case 'env':
+      // Every preview environment of the pull request.
       return [];
     default:
       return c.apps;

@@ -7,7 +7,7 @@ import { ConfigError } from '../config/validate.js';
 import { atLeast, type CommandName, type CommandPermissions, type Permission } from '../config/command-permissions.js';
 import { approvalRole, globToRegExp } from '../policy/grants.js';
 import { deployedAt, type DeployRecord } from '../engine/deployed.js';
-import type { DeployJob, PreviewJob, WaitingPromotion } from '../flows/jobs.js';
+import type { DeployJob, PreviewEnvJob, PreviewJob, WaitingPromotion } from '../flows/jobs.js';
 import { promoteActionIndex } from '../report/deploy.js';
 import { escapeCode, helpText, type AppOverrides } from './help.js';
 import type { CommandHost, PullInfo, Reaction } from './host.js';
@@ -46,8 +46,17 @@ export interface CommandDeps {
   approvals?: PromotionStore;
   /** The operator's `requireApproval:` for `repo`'s units of `env`, or null (see policy/grants.ts requiredApproval). */
   operatorApproval?(repo: string, env: Environment): Permission | null;
+  /** Preview environments' `down` and `extend` (`up` is a preview job); without it, `env down|extend` say they are not available. */
+  previewEnvs?: PreviewEnvCommands;
   log: Logger;
   now?: () => number;
+}
+
+/** What `/mergeops env down|extend` asks of the preview environments of a PR. */
+export interface PreviewEnvCommands {
+  down(job: Extract<PreviewEnvJob, { kind: 'down' }>): Promise<void>;
+  /** Moves the expiry of the PR's environments `ms` later (from now, when already past); what each now says. */
+  extend(repoId: number, pr: number, ms: number): Promise<{ app: string; namespace: string; expiresAt: string }[]>;
 }
 
 /** What `promote` needs of the waiting commits: the ones waiting, and taking (atomically) the units it promotes. */
@@ -130,6 +139,15 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
       const text = await promote(ctx, command.app, command.environment, null, log);
       return finish(deps, src.commentId, src.issue, src.line, true, text, 'promote');
     }
+    if (command.name === 'env') {
+      // Every app's raise counts: the environments are the PR's, whichever apps have one.
+      const permission = await deps.host.permission(job.actor);
+      const decision = authorize('env', requiredPermission('env', [...overrides.values()].flat()), { login: job.actor, permission, forkAuthor: pull !== null && pull.fromFork && pull.author === job.actor });
+      if (!decision.allowed) throw new Refusal(decision.reason);
+      const text = await previewEnvCommand(ctx, command);
+      audit(log, job, 'env', 'done', { action: command.action, permission });
+      return finish(deps, src.commentId, src.issue, src.line, true, text, 'env');
+    }
     const targets = targetApps(ctx, command);
     const refusedApps = targets.flatMap((a) => {
       const g = grantOf(a, `${job.owner}/${job.repo}`, deps.clusters);
@@ -140,7 +158,7 @@ export async function runCommand(job: CommandJob, deps: CommandDeps): Promise<Co
     const permission = await deps.host.permission(job.actor);
     const decision = authorize(command.name, need, { login: job.actor, permission, forkAuthor: pull !== null && pull.fromFork && pull.author === job.actor });
     if (!decision.allowed) throw new Refusal(decision.reason);
-    const text = await execute(ctx, command as Exclude<Command, { name: 'help' | 'promote' }>, targets, log);
+    const text = await execute(ctx, command as Exclude<Command, { name: 'help' | 'promote' | 'env' }>, targets, log);
     audit(log, job, command.name, 'done', { apps: targets.map((a) => a.name), permission });
     return finish(deps, src.commentId, src.issue, src.line, true, text, command.name);
   } catch (err) {
@@ -273,7 +291,35 @@ export function grantOf(app: App, repo: string, clusters: ClusterTargets): { ok:
   return { ok: true, overrides: mine.map((g) => g.commands ?? {}) };
 }
 
-async function execute(ctx: Context, c: Exclude<Command, { name: 'help' | 'promote' }>, targets: App[], log: Logger): Promise<string> {
+/**
+ * `/mergeops env up|down|extend`. `up` previews the PR's head again with its environments
+ * started (a fork's head too: a writer decided to run it; its Secrets are not applied, and
+ * it stays inside the operator's preview grant); its later pushes do not update it.
+ */
+async function previewEnvCommand(ctx: Context, c: Extract<Command, { name: 'env' }>): Promise<string> {
+  const pull = ctx.pull;
+  if (!pull) throw new Refusal('`env` runs on pull requests; comment on the pull request');
+  const j = ctx.job;
+  if (c.action === 'up') {
+    if (pull.state !== 'open') throw new Refusal(`#${pull.number} is ${pull.merged ? 'merged' : 'closed'}; preview environments run for open pull requests`);
+    if (!ctx.config.apps.some((a) => a.previewEnvironment)) throw new Refusal(`no app in \`${REPO_CONFIG_PATH}\` on \`${j.defaultBranch}\` has a \`previewEnvironment:\`; add one there first`);
+    const job: PreviewJob = { installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, pr: pull.number, headSha: pull.headSha, baseRef: pull.baseRef, baseSha: pull.baseSha, defaultBranch: j.defaultBranch, fromFork: pull.fromFork, previewEnv: 'up' };
+    await ctx.deps.enqueuePreview(job, `preview-${j.repoId}-${pull.number}-${pull.headSha}-envup-${sourceTag(ctx.job)}`);
+    const fork = pull.fromFork ? ` This is a fork's head: its Secrets are not applied, and its later pushes do not update the environment (run \`/mergeops env up\` again).` : '';
+    return `Starting the preview environments of #${pull.number} at ${pull.headSha.slice(0, 7)}; the preview comment says when they are ready.${fork}`;
+  }
+  const envs = ctx.deps.previewEnvs;
+  if (!envs) throw new Refusal('preview environments are not available on this mergeops');
+  if (c.action === 'down') {
+    await envs.down({ kind: 'down', installationId: j.installationId, owner: j.owner, repo: j.repo, repoId: j.repoId, pr: pull.number, reason: 'command' });
+    return `Removing the preview environments of #${pull.number} (their namespaces are deleted, their Deployments marked inactive).`;
+  }
+  const extended = await envs.extend(j.repoId, pull.number, c.ms ?? 0);
+  if (extended.length === 0) throw new Refusal(`#${pull.number} has no preview environment running; \`/mergeops env up\` starts one`);
+  return `Extended: ${extended.map((e) => `\`${e.app}\` (\`${e.namespace}\`) until ${e.expiresAt.replace('T', ' ').slice(0, 16)} UTC`).join(', ')}.`;
+}
+
+async function execute(ctx: Context, c: Exclude<Command, { name: 'help' | 'promote' | 'env' }>, targets: App[], log: Logger): Promise<string> {
   switch (c.name) {
     case 'preview':
       return preview(ctx, c.apps.length > 0 ? targets : null);

@@ -24,6 +24,7 @@ const commandsSchema = mapping({
   unlock: unset(raisedLevel('unlock')),
   rollback: unset(raisedLevel('rollback')),
   promote: unset(raisedLevel('promote')),
+  env: unset(raisedLevel('env')),
 }).transform((o): CommandPermissions => {
   const out: CommandPermissions = {};
   for (const c of COMMAND_NAMES) if (o[c] && isPermission(o[c])) out[c] = o[c] as Permission;

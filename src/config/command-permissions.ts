@@ -3,7 +3,7 @@
  * MERGEOPS_CLUSTERS can raise what a command needs), kept here so config never imports
  * the commands folder that reads it.
  */
-export const COMMAND_NAMES = ['help', 'preview', 'deploy', 'lock', 'unlock', 'rollback', 'promote'] as const;
+export const COMMAND_NAMES = ['help', 'preview', 'deploy', 'lock', 'unlock', 'rollback', 'promote', 'env'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 /**
@@ -23,6 +23,8 @@ export const DEFAULT_REQUIRED: Readonly<Record<CommandName, Permission>> = {
   rollback: 'write',
   // An environment's `approval:` names the role that promotes it (read at the lowest); a grant raises it.
   promote: 'read',
+  // Starting, ending or extending a PR's preview environment runs the PR's code on a cluster.
+  env: 'write',
 };
 
 /** An operator's per-grant raise, e.g. `{ rollback: 'maintain' }` in MERGEOPS_CLUSTERS. */

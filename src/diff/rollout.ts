@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { normalize, objectRef, type KubeObject, type PlannedObject, type SourceRef } from '../objects.js';
 import type { RolloutCheck } from '../rollout-checks.js';
-import { configPayload, configUses, containersOf, podTemplate, type ConfigUse } from '../workloads.js';
+import { configPayload, configUses, containersOf, isWorkload, podTemplate, type ConfigUse } from '../workloads.js';
 
 /**
  * What a merge does to running workloads, from each (live, desired) pair of an app's plan
@@ -50,7 +50,6 @@ export interface RolloutInput {
   app: { waitMs: number; conflicts: 'overwrite' | 'fail'; prune: boolean; failOn: readonly string[] };
 }
 
-export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob']);
 const CONFIG_KINDS = new Set(['ConfigMap', 'Secret']);
 
 type Obj = Record<string, unknown>;
@@ -62,9 +61,6 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 const code = (s: string): string => `\`${s.replace(/`/g, "'")}\``;
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
-function isWorkload(o: KubeObject | null | undefined): o is KubeObject {
-  return !!o && WORKLOAD_KINDS.has(o.kind) && /^(apps|batch)\/v1$/.test(o.apiVersion);
-}
 
 /** The namespaces where a workload changes: the engine reads quota, limits, PDBs and HPAs only there. */
 export function changedWorkloadNamespaces(objects: PlannedObject[]): string[] {

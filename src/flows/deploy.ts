@@ -280,6 +280,7 @@ async function deployApps(
   for (const app of apps) {
     const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
     if (app.namespace) out.namespace = app.namespace;
+    if (app.url) out.url = app.url;
     if (app.unit) out.environment = app.unit.environment;
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.

@@ -283,3 +283,15 @@ export async function sweepEnvironments(deps: SweepDeps): Promise<PreviewEnvReco
   }
   return removed;
 }
+
+/** `/mergeops env extend`: each environment of the PR lives `ms` longer (from now when its time is up already). */
+export async function extendEnvironments(clusters: Cluster[], repoId: number, pr: number, ms: number, now = Date.now()): Promise<{ app: string; namespace: string; expiresAt: string }[]> {
+  const out: { app: string; namespace: string; expiresAt: string }[] = [];
+  for (const r of await environmentsOf(clusters, repoId, pr)) {
+    const from = Math.max(now, Date.parse(r.expiresAt) || now);
+    const expiresAt = new Date(from + ms).toISOString();
+    await annotatePreview(clusters.find((c) => c.target.name === r.cluster) as Cluster, r.namespace, { expiresAt });
+    out.push({ app: r.app, namespace: r.namespace, expiresAt });
+  }
+  return out;
+}

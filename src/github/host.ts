@@ -166,7 +166,7 @@ export class OctokitRepoHost implements RepoHost {
   async pullRequestState(number: number): Promise<{ open: boolean; labels: string[] } | null> {
     try {
       const pr = await this.octokit.rest.pulls.get({ ...this.r, pull_number: number });
-      return { open: pr.data.state === 'open', labels: pr.data.labels.map((l) => l.name) };
+      return { open: pr.data.state === 'open', labels: (pr.data.labels ?? []).map((l) => l.name) };
     } catch (err) {
       if ((err as { status?: number }).status === 404) return null;
       throw err;

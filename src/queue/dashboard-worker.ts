@@ -63,7 +63,12 @@ export class DashboardQueue {
 }
 
 export interface DashboardWorkerDeps {
-  host(job: CommandRepo): Promise<DashboardHost & CommandHost>;
+  /**
+   * `person`: the answer to someone's tick (the command it runs, the render that unticks
+   * the box) goes before bookkeeping, as a command's reply does; `bookkeeping`: a render
+   * after deploys, locks or drift, which nobody is waiting on.
+   */
+  host(job: CommandRepo, priority: 'person' | 'bookkeeping'): Promise<DashboardHost & CommandHost>;
   /** What a render reads besides the dashboard's own records (locks, deploy records). */
   render: Pick<DashboardDeps, 'locks' | 'deployedSha' | 'waiting'>;
   /** What a ticked box needs to run as its command. */
@@ -92,7 +97,7 @@ export function startDashboardWorker(connection: ConnectionOptions, prefix: stri
     }
   };
   return startFlowWorker<DashboardJob, string>({ queue: DASHBOARD_QUEUE, flow: DASHBOARD_QUEUE, connection, prefix, limits, log: deps.log }, async (job) => {
-    const host = await deps.host(job.data);
+    const host = await deps.host(job.data, job.data.kind === 'refresh' ? 'bookkeeping' : 'person');
     if (job.data.kind === 'refresh') return { outcome: 'completed', value: await render(job.data, host) };
     const action = job.data;
     // Only the issue mergeops keeps as the dashboard: a copy of its boxes elsewhere acts on nothing.

@@ -1,9 +1,7 @@
 import crypto from 'node:crypto';
 import type { RenderedObject } from '../objects.js';
 import { CONFIG_HASH_ANNOTATION } from '../rollout-checks.js';
-import { configPayload, configUses, podTemplate } from '../workloads.js';
-
-const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob']);
+import { configPayload, configUses, isWorkload, podTemplate } from '../workloads.js';
 
 /**
  * `restartOnConfigChange: true`: each workload whose pods read a ConfigMap or Secret of the
@@ -21,7 +19,7 @@ export function withConfigHashes(rendered: RenderedObject[], defaultNamespace: s
   }
   return rendered.map((r) => {
     const o = r.object;
-    if (!WORKLOADS.has(o.kind) || !/^(apps|batch)\/v1$/.test(o.apiVersion)) return r;
+    if (!isWorkload(o)) return r;
     const read = [...new Set(configUses(podTemplate(o)).map((u) => `${u.kind}/${ns(o)}/${u.name}`))].sort().filter((k) => configs.has(k));
     if (read.length === 0) return r;
     const h = crypto.createHash('sha256');

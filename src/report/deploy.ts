@@ -93,6 +93,8 @@ export interface AppDeployReport {
    */
   awaitsPromotion?: { from: string; branch: string };
   namespace?: string;
+  /** Where the app answers (`url:`, `{env}` filled in): its GitHub Deployment's environment_url. */
+  url?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
   result?: ApplyResult;

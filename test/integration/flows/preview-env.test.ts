@@ -9,6 +9,7 @@ import { startEnvTest, type EnvTest } from '../../support/global-setup.js';
 import { REPO, nextEventTime, sha, startHarness, type Harness } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 import type { KubeObject } from '../../../src/objects.js';
+import { comment, commandsApi, waitForReply, type CommandStandIn } from '../../support/commands.js';
 import { webhookExample } from '../../support/webhook-schemas.js';
 
 const cm = (name: string, v: string, ns?: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n${ns ? `  namespace: ${ns}\n` : ''}data:\n  v: "${v}"\n`;
@@ -66,8 +67,9 @@ describe('preview environments through the app', () => {
       .split('\n')
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l) as AuditEvent);
-  /** What GitHub says of each PR now (the sweep asks). */
-  const prs = new Map<number, { open: boolean; labels: string[] }>();
+  /** What GitHub says of each PR now (the sweep and commands ask). */
+  const prs = new Map<number, { open: boolean; labels: string[]; head?: string; fork?: boolean; author?: string }>();
+  let gh: CommandStandIn;
   const app = uniqueName('pe');
   const main1 = sha(`${app}-main1`);
   const config = (ttl = '72h') =>
@@ -154,10 +156,28 @@ describe('preview environments through the app', () => {
           const n = Number(req.uri.split('/').pop());
           const pr = prs.get(n);
           if (!pr) return [404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/pulls/pulls#get-a-pull-request', status: '404' }];
-          return [200, { number: n, state: pr.open ? 'open' : 'closed', labels: pr.labels.map((name, i) => ({ id: i + 1, name })) }];
+          const full = `${REPO.owner}/${REPO.name}`;
+          return [
+            200,
+            {
+              number: n,
+              state: pr.open ? 'open' : 'closed',
+              merged: false,
+              merged_at: null,
+              node_id: `PR_${n}`,
+              html_url: `https://github.com/${full}/pull/${n}`,
+              user: { login: pr.author ?? 'octocat' },
+              labels: pr.labels.map((name, i) => ({ id: i + 1, name })),
+              head: { sha: pr.head ?? '', ref: 'feature', repo: { full_name: pr.fork ? `someone/${REPO.name}` : full } },
+              base: { sha: main1, ref: 'main', repo: { full_name: full } },
+            },
+          ];
         },
       },
     ]);
+    // Reactions and the collaborator permission API, for /mergeops env (the route above answers for pull requests).
+    gh = commandsApi(h);
+    gh.roles.set('writer', 'write');
     await h.push(main1, { '.github/mergeops.yml': config(), 'deploy/web/a.yaml': cm('a', '1') });
     h.git.refs.set('main', main1);
   }, 120_000);
@@ -262,7 +282,7 @@ describe('preview environments through the app', () => {
   it("a fork's pull request gets no environment from the label", async () => {
     const head = sha(`${app}-fork10`);
     await h.push(head, { '.github/mergeops.yml': config(), 'deploy/web/a.yaml': cm('a', 'fork'), 'deploy/web/s.yaml': secret });
-    prs.set(10, { open: true, labels: [PREVIEW_ENV_LABEL] });
+    prs.set(10, { open: true, labels: [PREVIEW_ENV_LABEL], head, fork: true, author: 'someone' });
     const res = await deliver(h.rt.url as string, 'pull_request', prEvent('labeled', 10, head, main1, [PREVIEW_ENV_LABEL], { label: PREVIEW_ENV_LABEL, fork: true }));
     expect(res.status).toBe(202);
     const { comment } = await h.waitForPreview(head);
@@ -289,6 +309,30 @@ describe('preview environments through the app', () => {
       const ns = await get(preview, 'v1', 'Namespace', undefined, nsOf(8));
       return ns === null || ns.metadata['deletionTimestamp'] ? true : undefined;
     }, 'the namespace of #8 swept', 30_000);
+  }, 90_000);
+
+  it("/mergeops env: the fork's author may not; a writer starts the fork's head without its Secrets, extends it, and takes it down", async () => {
+    const since = h.calls.length;
+    await comment(h, '/mergeops env up', { issue: 10, login: 'someone' });
+    expect((await waitForReply(h, 10, since, 'fork without write access')).body.body).toContain('only `/mergeops help`');
+    const head = prs.get(10)?.head as string;
+    await comment(h, '/mergeops env up', { issue: 10, login: 'writer' });
+    await waitForReply(h, 10, since, "This is a fork's head: its Secrets are not applied");
+    const body = await envLine(10, head, 'ready · https://pr-10.web.preview.example.com');
+    expect(body).toContain("<code>v1 Secret creds</code> (a Secret from a fork's head");
+    const ns = nsOf(10);
+    expect((await get(preview, 'v1', 'ConfigMap', ns, 'a'))?.['data']).toMatchObject({ v: 'fork' });
+    expect(await get(preview, 'v1', 'Secret', ns, 'creds')).toBeNull();
+    const before = Date.parse((await get(preview, 'v1', 'Namespace', undefined, ns))?.metadata.annotations?.['mergeops.dev/expires-at'] ?? '');
+    await comment(h, '/mergeops env extend 24h', { issue: 10, login: 'writer' });
+    await waitForReply(h, 10, since, 'Extended: `web`');
+    const after = Date.parse((await get(preview, 'v1', 'Namespace', undefined, ns))?.metadata.annotations?.['mergeops.dev/expires-at'] ?? '');
+    expect(after - before).toBe(24 * 3600_000);
+    await comment(h, '/mergeops env down', { issue: 10, login: 'writer' });
+    await waitFor(async () => {
+      const now = await get(preview, 'v1', 'Namespace', undefined, ns);
+      return now === null || now.metadata['deletionTimestamp'] ? true : undefined;
+    }, 'the namespace of #10 deleted', 30_000);
   }, 90_000);
 
   it('TTL → an environment nobody pushed to within its ttl is removed by the sweep', async () => {
