@@ -117,6 +117,8 @@ export interface DeployReport {
   environments?: { name: string; cluster: string; after?: string[] }[];
   /** Older commits this one replaced as the one waiting for an environment's promotion (the newest verified commit is promoted). */
   replaced?: { environment: string; sha: string }[];
+  /** `dashboard:` of the config deployed (absent: not set, the operator's MERGEOPS_DASHBOARD decides). */
+  dashboard?: boolean;
 }
 
 /** How a waiting unit reads: `waiting for approval (write)`, `soaking until 14:12 UTC`. */
