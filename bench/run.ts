@@ -41,6 +41,9 @@ function targetRow(t: TargetResult): string {
 }
 
 async function main(): Promise<void> {
+  // The compiled code reads its version from package.json beside it, as an install lays it
+  // out (src/version.ts); the previews the bench runs put it in their footer.
+  fs.copyFileSync(new URL('../../package.json', import.meta.url), new URL('../package.json', import.meta.url));
   // Read before the run: the checkout may move while it runs.
   const measured = commit();
   const only = list('BENCH_ONLY', ALL.join(','));

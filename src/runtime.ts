@@ -52,7 +52,7 @@ import { DashboardState } from './queue/dashboard-state.js';
 import { OctokitDashboardHost } from './github/dashboard-host.js';
 import type { DashboardActionJob } from './commands/dashboard.js';
 import type { CommandJob } from './commands/jobs.js';
-import type { DashboardDrift } from './flows/dashboard.js';
+import { dashboardEnabled, type DashboardDrift } from './flows/dashboard.js';
 import type { DashboardDeploy } from './report/dashboard.js';
 
 export interface Runtime {
@@ -264,7 +264,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         ? {
             dashboard: async (job: DeployReportJob, entry: DashboardDeploy) => {
               await dashboardState.recordDeploy(job.repoId, entry);
-              await dashboards.touch(job);
+              // The deployed config says whether the repository has a dashboard: one that has
+              // none costs no render (and no read of its config) per deploy.
+              if (dashboardEnabled({ ...(job.report.dashboard !== undefined ? { dashboard: job.report.dashboard } : {}) }, settings.dashboard) || (await dashboardState.issue(job.repoId)) !== null) await dashboards.touch(job);
             },
           }
         : {}),
@@ -298,7 +300,8 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
       ...commandDeps,
       log,
       host: async (job) => new OctokitCommandHost(job, await octokit(job.installationId), { limits, botLogin, defaults }),
-      ...(dashboards ? { changed: async (job: CommandJob) => void (await dashboards.touch(job)) } : {}),
+      // Locks, unlocks and promotions show on a dashboard the repository already has.
+      ...(dashboards ? { changed: async (job: CommandJob) => void ((await dashboardState.issue(job.repoId)) !== null && (await dashboards.touch(job))) } : {}),
     });
     const dashboardWorker = dashboards
       ? startDashboardWorker(connection, settings.redisPrefix, workerLimits, {
@@ -334,7 +337,7 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
         ...(dashboards
           ? {
               dashboard: async (d: DeployJob & { app: string }, drift: DashboardDrift | null) => {
-                if (await dashboardState.recordDrift(d.repoId, d.app, drift)) await dashboards.touch(d);
+                if ((await dashboardState.recordDrift(d.repoId, d.app, drift)) && (await dashboardState.issue(d.repoId)) !== null) await dashboards.touch(d);
               },
             }
           : {}),

@@ -109,6 +109,9 @@ const appShape = {
     "Objects this app owns and hands over to another mergeops app (another repository's, or another app of this one), which must also list them under adopt:. Read from the default branch of this repository. This app's prune leaves a released object in place.",
   ),
   selfHeal: unset(bool()).describe('Re-apply the deployed commit when the drift watch finds hand edits (default: false).'),
+  url: unset(str(/^https?:\/\/[^\s]+$/, 'an http(s) address, e.g. https://{env}.shop.example.com')).describe(
+    "Where the deployed app answers: each GitHub Deployment of it links there (environment_url). {env} becomes the environment's name.",
+  ),
   review: unset(
     mapping({
       onRisk: unset(str(/^(action_required|success)$/, 'action_required or success')).describe(
@@ -232,9 +235,9 @@ const environmentSchema = mapping({
 /**
  * App keys every app of a file inherits (`appDefaults:`), in the organisation's defaults
  * file or a repository's own: an app's own keys win, key by key (see config/defaults.ts).
- * Not `name`, `path`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`, nor `environments` (the file's own).
+ * Not `name`, `path`, `url`, `adopt` nor `release` (they belong to one app), nor a Helm `releaseName`, nor `environments` (the file's own).
  */
-const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, environments: _environments, ...inheritableShape } = appShape;
+const { name: _name, path: _path, adopt: _adopt, release: _release, helm: _helm, environments: _environments, url: _url, ...inheritableShape } = appShape;
 export const appDefaultsSchema = mapping({
   ...inheritableShape,
   helm: mapping(helmValuesShape)
@@ -335,6 +338,7 @@ function appEntry(a: z.output<typeof appSchema>, defaultBranch: string) {
     ...(a.review?.onRisk === 'action_required' ? { review: { onRisk: 'action_required' as const } } : {}),
     ...(a.namespace ? { namespace: a.namespace } : {}),
     ...(a.helm ? { helm: a.helm } : {}),
+    ...(a.url ? { url: a.url } : {}),
     ...(a.previewEnvironment ? { previewEnvironment: previewEnvironmentOf(a.previewEnvironment, a.cluster ?? 'default', a.wait ?? DEFAULT_WAIT_MS) } : {}),
   };
 }
@@ -388,7 +392,7 @@ export interface Promotion {
 
 type PromoteEntry = 'pr' | { pr: true; from?: string | undefined; files?: string[] | undefined };
 type EnvironmentEntry = { name: string; cluster: string; after?: string[] | undefined; soak?: number | undefined; previewCheck?: boolean | undefined; approval?: string | undefined; promote?: PromoteEntry | undefined };
-type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined };
+type AppEntry = { name: string; path: string; cluster?: string | undefined; namespace?: string | undefined; helm?: { valuesFiles: string[] } | undefined; environments?: string[] | undefined; url?: string | undefined };
 
 /** `after` defaults to the environment listed before (none for the first). */
 function resolveEnvironments(entries: EnvironmentEntry[]): Environment[] {
@@ -413,6 +417,7 @@ function environmentsProblem(envEntries: EnvironmentEntry[] | undefined, apps: A
     [a.path, ['path']],
     [a.namespace ?? '', ['namespace']],
     ...(a.helm?.valuesFiles ?? []).map((f, j): [string, PropertyKey[]] => [f, ['helm', 'valuesFiles', j]]),
+    [a.url ?? '', ['url']],
   ];
   if (!envEntries) {
     for (const [i, a] of apps.entries()) {
@@ -513,6 +518,7 @@ function expandUnit<A extends Omit<App, 'unit'>>(a: A, env: Environment, i: numb
   else if (a.previewEnvironment && !explicitPreviewCluster) out.previewEnvironment = { ...a.previewEnvironment, cluster: env.cluster };
   if (a.namespace) out.namespace = fill(a.namespace);
   if (a.helm) out.helm = { ...a.helm, valuesFiles: a.helm.valuesFiles.map(fill) };
+  if (a.url) out.url = fill(a.url);
   return out;
 }
 

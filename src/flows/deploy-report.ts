@@ -104,7 +104,7 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
       await save({ ...progress, deployments: { ...progress.deployments, [app]: id } });
     }
     if (!progress.statuses?.includes(app)) {
-      await host.setDeploymentState(id, appSucceeded(a) ? 'success' : 'failure', appLine(a), url);
+      await host.setDeploymentState(id, appSucceeded(a) ? 'success' : 'failure', appLine(a), url, a.url);
       await save({ ...progress, statuses: [...(progress.statuses ?? []), app] });
     }
   }
@@ -114,8 +114,8 @@ export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps)
   if (job.reason !== 'self-heal') {
     pr = await host.mergedPullRequest(job.sha);
     if (pr !== null && !progress.commented) {
-      // This job's part of the timeline: a continuation says what it applied, not the earlier environments again.
-      await host.comment(pr, formatDeployComment(job.report, url));
+      // The whole timeline of the commit, as its check shows it (a continuation's own report lacks the earlier environments).
+      await host.comment(pr, formatDeployComment(report, url));
       await save({ ...progress, commented: true });
     }
   }

@@ -147,6 +147,8 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
         for (const app of scope.unchanged) await deps.recordDeployed(job, app.name);
       }
       if (revision.config.environments) report.environments = revision.config.environments.map((e) => ({ name: e.name, cluster: e.cluster, after: e.after }));
+      // The dashboard's opt-in travels with the report: a repository without one costs its render nothing.
+      if (revision.config.dashboard !== undefined) report.dashboard = revision.config.dashboard;
       const promotion: PromotionScope = { sources: promotionSources(revision.config.apps, revision.config.environments), changedFiles, due: [] };
       const deployed = await deployApps(job, apps, revision.dir, deps, log, timings, revision.config.environments, report, promotion);
       // Queued (Redis only) before the report: a promotion never waits for GitHub's pacing of this deploy's bookkeeping.
@@ -280,6 +282,7 @@ async function deployApps(
   for (const app of apps) {
     const out: AppDeployReport = { app: app.name, cluster: app.cluster, waitMs: app.waitMs, problems: [] };
     if (app.namespace) out.namespace = app.namespace;
+    if (app.url) out.url = app.url;
     if (app.unit) out.environment = app.unit.environment;
     reports.push(out);
     // Self-heal re-applies the deployed commit; it must never displace a newer held merge.

@@ -88,10 +88,14 @@ export function formatCheck(r: PreviewReport): CheckOutput {
   };
 }
 
-/** One annotation per workload at its file and line: its Rollout line and what may go wrong (failure when failOn names it). */
+/**
+ * One annotation per workload with a finding, at its file and line: its Rollout line and
+ * what may go wrong (failure when failOn names it). A plain rollout is in the summary only:
+ * a notice each would cost a 1,000-object app's preview extra check-run writes (50 a request).
+ */
 function rolloutAnnotation(app: string, e: RolloutEntry): CheckAnnotation[] {
-  if (!e.source) return [];
-  const level = e.findings.some((f) => f.fails) ? 'failure' : e.findings.length ? 'warning' : 'notice';
+  if (!e.source || e.findings.length === 0) return [];
+  const level = e.findings.some((f) => f.fails) ? 'failure' : 'warning';
   const findings = e.findings.map((f) => `${f.fails ? 'fails (failOn)' : 'warning'} ${f.check} — ${CHECK_LABELS[f.check]}: ${f.message}`);
   return [{
     path: e.source.file,

@@ -321,7 +321,8 @@ export function driftBlock(a: AppReport): string {
 export function rolloutBlock(r: PreviewReport, entries: RolloutEntry[]): string {
   const lines = ['**Rollout**', ''];
   for (const e of entries) {
-    const where = e.source ? ` (${sourceLink(r, e.source.file, e.source.line)})` : '';
+    // A link only where something may go wrong: a large app's plain scale lines stay short.
+    const where = e.source && e.findings.length ? ` (${sourceLink(r, e.source.file, e.source.line)})` : '';
     lines.push(`- ${e.findings.length ? '⚠️' : '🔁'} ${mdCode(shortRef(e.ref))}: ${e.line}${where}`);
     for (const f of e.findings) lines.push(`  - ${f.fails ? '⛔' : '⚠️'} **${escapeMd(CHECK_LABELS[f.check])}** (${mdCode(f.check)}${f.fails ? ': failOn makes it fail the preview' : ''}): ${f.message}`);
   }

@@ -93,6 +93,8 @@ export interface AppDeployReport {
    */
   awaitsPromotion?: { from: string; branch: string };
   namespace?: string;
+  /** Where the app answers (`url:`, `{env}` filled in): its GitHub Deployment's environment_url. */
+  url?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
   result?: ApplyResult;
@@ -115,6 +117,8 @@ export interface DeployReport {
   environments?: { name: string; cluster: string; after?: string[] }[];
   /** Older commits this one replaced as the one waiting for an environment's promotion (the newest verified commit is promoted). */
   replaced?: { environment: string; sha: string }[];
+  /** `dashboard:` of the config deployed (absent: not set, the operator's MERGEOPS_DASHBOARD decides). */
+  dashboard?: boolean;
 }
 
 /** How a waiting unit reads: `waiting for approval (write)`, `soaking until 14:12 UTC`. */

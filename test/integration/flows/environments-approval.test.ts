@@ -17,7 +17,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
   const PROMOTE = 'mergeops-promote-1';
   let gh: CommandStandIn;
   const config = (ns: string, soak: string) =>
-    `environments:\n  - name: staging\n    cluster: staging\n  - name: prod-eu\n    cluster: prod\n    soak: ${soak}\n    approval: write\napps:\n  - name: web\n    path: deploy/web\n    namespace: ${ns}-{env}\n    wait: 0\n`;
+    `environments:\n  - name: staging\n    cluster: staging\n  - name: prod-eu\n    cluster: prod\n    soak: ${soak}\n    approval: write\napps:\n  - name: web\n    path: deploy/web\n    namespace: ${ns}-{env}\n    wait: 0\n    url: https://{env}.shop.example.com\n`;
   const files = (ns: string, value: string, soak = '1s') => ({ '.github/mergeops.yml': config(ns, soak), 'deploy/web/cm.yaml': configMap('web', value) });
   const value = async (cluster: 'staging' | 'prod', ns: string): Promise<string | undefined> => {
     const cm = await get(env[cluster], 'v1', 'ConfigMap', `${ns}-${cluster === 'prod' ? 'prod-eu' : 'staging'}`, 'web');
@@ -61,7 +61,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     // A reader's promote is refused, readably; nothing is applied.
     let since = env.h.calls.length;
     await comment(env.h, '/mergeops promote web prod-eu', { issue: 80, login: 'reader' });
-    const refused = await waitForReply(env.h, 80, since, '/mergeops promote');
+    const refused = await waitForReply(env.h, 80, since, '> /mergeops promote web prod-eu');
     expect(refused.body.body).toContain(':x: `promote` needs write access to this repository; @reader has read access (promoting `prod-eu` needs write: its approval)');
     expect(await value('prod', ns)).toBeUndefined();
 
@@ -82,7 +82,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     // The writer's promote (on the first PR: the newest verified commit is what gets promoted) applies s2 to prod-eu.
     since = env.h.calls.length;
     await comment(env.h, '/mergeops promote web prod-eu', { issue: 80, login: 'writer' });
-    const ok = await waitForReply(env.h, 80, since, '/mergeops promote');
+    const ok = await waitForReply(env.h, 80, since, '> /mergeops promote web prod-eu');
     expect(ok.body.body).toContain(`:white_check_mark: Promoting ${s2.slice(0, 7)}`);
     const done = await completed(s2);
     expect(done.body.conclusion).toBe('success');
@@ -92,6 +92,10 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     expect(await value('prod', ns)).toBe('2');
     expect(await get(env.prod, 'v1', 'ConfigMap', 'mergeops-system', `mergeops-${REPO.id}-web.prod-eu`)).not.toBeNull();
     await waitFor(() => env.h.calls.some((c) => c.method === 'POST' && c.path.endsWith('/deployments') && c.body.ref === s2 && c.body.environment === 'web · prod-eu') || undefined, 'the prod-eu Deployment of the promoted commit');
+    // Each (app, environment) Deployment links where the app answers there (url: with {env}).
+    const prodDeployment = env.h.git.deployments.find((d) => d.sha === s2 && d.environment === 'web · prod-eu');
+    const status = await waitFor(() => env.h.calls.find((c) => c.method === 'POST' && c.path.endsWith(`/deployments/${prodDeployment?.id}/statuses`)), 'the prod-eu Deployment status');
+    expect(status.body).toMatchObject({ state: 'success', environment_url: 'https://prod-eu.shop.example.com' });
 
     // The button: GitHub's check_run.requested_action (every field of its payload) from a writer.
     const s3 = sha(`approval-3-${ns}`);

@@ -125,6 +125,16 @@ apps:
     expect(configError(text)).toContain(message);
   });
 
+  it('expands {env} in an app\'s url: per environment (its Deployments\' environment_url), and refuses {env} without environments and an address that is no http(s) one', () => {
+    const cfg = parse(`${TWO}  - name: web\n    path: w\n    url: https://{env}.shop.example.com/\n`);
+    expect(cfg.apps.map((a) => [a.name, a.url])).toEqual([
+      ['web · staging', 'https://staging.shop.example.com/'],
+      ['web · prod', 'https://prod.shop.example.com/'],
+    ]);
+    expect(configError('apps:\n  - name: web\n    path: w\n    url: https://{env}.example.com\n')).toContain('apps[0].url: "https://{env}.example.com" holds {env}');
+    expect(configError(`${TWO}  - name: web\n    path: w\n    url: "javascript:alert(1)"\n`)).toContain('apps[0].url:');
+  });
+
   it('reads previewCheck only where it is set true', () => {
     const cfg = parse(`${TWO.replace('cluster: prod\n', 'cluster: prod\n    previewCheck: true\n')}  - name: web\n    path: w\n`);
     expect(cfg.environments?.map((e) => [e.name, e.previewCheck])).toEqual([

@@ -16,7 +16,7 @@ describe('the published JSON Schema of .github/mergeops.yml', () => {
     const s = repoConfigJsonSchema() as { additionalProperties: boolean; properties: { apps: { anyOf: { items?: { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean } }[] } } };
     expect(s.additionalProperties).toBe(false);
     const app = s.properties.apps.anyOf.find((a) => a.items)?.items;
-    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'previewEnvironment', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'wait'].sort());
+    expect(Object.keys(app?.properties ?? {}).sort()).toEqual(['adopt', 'branch', 'cluster', 'conflicts', 'createNamespace', 'environments', 'failOn', 'force', 'helm', 'name', 'namespace', 'path', 'previewEnvironment', 'prune', 'pruneEmpty', 'release', 'restartOnConfigChange', 'review', 'selfHeal', 'url', 'wait'].sort());
     expect(app?.required.sort()).toEqual(['name', 'path']);
     expect(app?.additionalProperties).toBe(false);
   });

@@ -27,7 +27,7 @@ export interface FakeDeployment {
   id: number;
   sha: string;
   environment: string;
-  statuses: { state: DeploymentState; description: string; logUrl?: string }[];
+  statuses: { state: DeploymentState; description: string; logUrl?: string; environmentUrl?: string }[];
 }
 
 export interface FakePull {
@@ -155,11 +155,11 @@ export class FakeRepoHost implements RepoHost {
     return id;
   }
 
-  async setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string): Promise<void> {
+  async setDeploymentState(deploymentId: number, state: DeploymentState, description: string, logUrl?: string, environmentUrl?: string): Promise<void> {
     const d = this.deployments.find((x) => x.id === deploymentId);
     if (!d) throw Object.assign(new Error('Not Found'), { status: 404 });
     // GitHub caps descriptions at 140 characters; the Octokit host shortens them.
-    d.statuses.push({ state, description: description.slice(0, 140), ...(logUrl ? { logUrl } : {}) });
+    d.statuses.push({ state, description: description.slice(0, 140), ...(logUrl ? { logUrl } : {}), ...(environmentUrl ? { environmentUrl } : {}) });
   }
 
   async revision(sha: string): Promise<Checkout> {

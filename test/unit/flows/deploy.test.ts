@@ -562,6 +562,17 @@ apps:
     ]);
   });
 
+  it("each (app, environment) Deployment links where the app answers (url: with {env}: environment_url)", async () => {
+    const { host, deps, job, report } = gated({ '.github/mergeops.yml': GATED.replace('    soak: 10m\n    approval: write\n', '').replace('namespace: web-{env}\n', 'namespace: web-{env}\n    url: https://{env}.shop.example.com\n'), 'web/cm.yaml': cm('web', 'a') });
+    await runDeploy(job, deps);
+    await report();
+    expect(host.deployments.map((d) => [d.environment, d.statuses.at(-1)?.environmentUrl])).toEqual([
+      ['web · staging', 'https://staging.shop.example.com'],
+      ['web · prod-eu', 'https://prod-eu.shop.example.com'],
+      ['web · dr', 'https://dr.shop.example.com'],
+    ]);
+  });
+
   it("an operator's requireApproval holds an environment the repository does not gate (the stricter role wins)", async () => {
     const { cluster, deps, job, waiting } = gated({ '.github/mergeops.yml': GATED.replace('    soak: 10m\n    approval: write\n', '    approval: write\n'), 'web/cm.yaml': cm('web', 'a') });
     deps.operatorApproval = (_job, env) => (env.name === 'dr' ? 'admin' : env.name === 'prod-eu' ? 'maintain' : null);

@@ -52,13 +52,13 @@ describe('rollout in the comment, the check and the CLI', () => {
     expect(renderGfm(body)).toContain('<a href="https://github.com/acme/deploys/blob/0123456789abcdef0123456789abcdef01234567/deploy/web.yaml#L12">deploy/web.yaml#L12</a>');
   });
 
-  it('the check annotates each workload at its file and line: notice for a plain rollout, warning for a finding; success until failOn names it', () => {
+  it('the check annotates each workload with a finding at its file and line (a plain rollout is in the summary only); success until failOn names it', () => {
     const out = formatCheck(report([restart, stale(false)]));
     expect(out.conclusion).toBe('success');
     expect(out.annotations).toEqual([
-      { path: 'deploy/api.yaml', start_line: 3, end_line: 3, annotation_level: 'notice', title: 'Rollout of Deployment shop/api (shop)', message: `Rollout: ${restart.line}` },
       expect.objectContaining({ path: 'deploy/web.yaml', start_line: 12, annotation_level: 'warning', message: expect.stringContaining('warning config-not-reloaded — keeps the old config: `web` reads ConfigMap') }),
     ]);
+    expect(out.summary).toContain(`- \`shop\` rollout of \`Deployment shop/api\`: ${restart.line}`);
     expect(out.summary).toContain('- `shop` rollout of `Deployment shop/web`: no restart: the pod template does not change\n  - warning `config-not-reloaded`: `web` reads ConfigMap `web-config` through envFrom');
   });
 
