@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark of issue 8 in one run on one machine, against one real
  * API server and Redis; prints the tables and writes bench/RESULTS.md. Not part of
- * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory,selfheal,people,monorepo,previewenv runs a subset (printed,
+ * `npm test`. BENCH_ONLY=kubectl,comment,intake,memory,selfheal,people,monorepo,previewenv,environments runs a subset (printed,
  * not written to RESULTS.md, which always holds a complete run).
  */
 // First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { binDir, ensureRedis, startEnvTest } from '../test/support/global-setup.js';
 import type { BenchEnv, Section, TargetResult } from './common.js';
 
-const ALL = ['kubectl', 'comment', 'intake', 'memory', 'selfheal', 'people', 'monorepo', 'previewenv'] as const;
+const ALL = ['kubectl', 'comment', 'intake', 'memory', 'selfheal', 'people', 'monorepo', 'previewenv', 'environments'] as const;
 type Bench = (typeof ALL)[number];
 
 const num = (key: string, fallback: number): number => Number(process.env[key] ?? fallback);
@@ -69,6 +69,9 @@ async function main(): Promise<void> {
     if (selected('previewenv')) sections.push(await (await import('./preview-env.js')).benchPreviewEnv(env, num('BENCH_PREVIEWENV_OBJECTS', 100), num('BENCH_PREVIEWENV_RUNS', 5)));
     if (selected('selfheal')) sections.push(await (await import('./selfheal.js')).benchSelfHeal(env, num('BENCH_SELFHEAL_RUNS', 10), num('BENCH_SELFHEAL_POLL_S', 20) * 1000));
     if (selected('people')) sections.push(await (await import('./people-first.js')).benchPeopleFirst(env, { small: num('BENCH_PEOPLE_APPS', 40), large: num('BENCH_PEOPLE_LARGE_APPS', 200) }));
+    if (selected('environments')) {
+      sections.push(await (await import('./environments.js')).benchEnvironments(env, { runs: num('BENCH_ENVIRONMENTS_RUNS', 5), apps: num('BENCH_ENVIRONMENTS_APPS', 40), objects: num('BENCH_ENVIRONMENTS_OBJECTS', 1000) }));
+    }
     // Last: its scenarios run in processes of their own and leave the API server busiest.
     if (selected('monorepo')) {
       const { parseShapes } = await import('./monorepo-shared.js');
@@ -103,7 +106,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB; ${versions()}. One \`npm run bench\` of ${measured}, ${Math.round((Date.now() - started) / 1000)} s, ${new Date().toISOString().slice(0, 10)}. The API server, etcd, Redis and the benchmark share the machine (1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end: other work on the machine shows there); GitHub is nock (test/support/harness.ts), so GitHub's own latency is not in these figures.`,
     '',
-    '## Targets (issues 8, 18, 25 and 29)',
+    '## Targets (issues 8, 18, 25, 26 and 29)',
     '',
     '| target | measured | |',
     '|---|---|---|',

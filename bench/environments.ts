@@ -1,0 +1,91 @@
+/**
+ * Benchmark 9 (issue 26): environments. A one-object merge to staging, prod-eu and prod-us on
+ * three API servers against the same merge to one; a 40-app preview of a one-app change with
+ * three environments against one; a worker's peak memory through a 3 × 1,000-object deploy.
+ * Two more API servers are started for it (staging is the run's own); each scenario runs in
+ * its own process (bench/environments-worker.ts).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startEnvTest } from '../test/support/global-setup.js';
+import { log, median, type BenchEnv, type Section, type TargetResult } from './common.js';
+import type { EnvironmentsJob, EnvironmentsResult } from './environments-shared.js';
+
+export interface EnvironmentsOptions {
+  runs: number;
+  apps: number;
+  objects: number;
+}
+
+async function scenario(job: EnvironmentsJob): Promise<EnvironmentsResult> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./environments-worker.js', import.meta.url)), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`environments ${job.scenario} ×${job.environments}: scenario process exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as EnvironmentsResult;
+}
+
+const s = (ms: number): string => (ms / 1000).toFixed(2);
+const MiB = (kib: number): number => kib / 1024;
+
+export async function benchEnvironments(env: BenchEnv, opts: EnvironmentsOptions): Promise<Section> {
+  log('environments: starting two more API servers (prod-eu, prod-us)');
+  const [eu, us] = await Promise.all([startEnvTest(), startEnvTest()]);
+  try {
+    const base = { runs: opts.runs, apps: opts.apps, objects: opts.objects, kubeconfigs: { staging: env.kubeconfig, 'prod-eu': eu.kubeconfig, 'prod-us': us.kubeconfig }, redisUrl: env.redisUrl };
+    const merge1 = await scenario({ ...base, scenario: 'merge', environments: 1 });
+    const merge3 = await scenario({ ...base, scenario: 'merge', environments: 3 });
+    const preview1 = await scenario({ ...base, scenario: 'preview', environments: 1 });
+    const preview3 = await scenario({ ...base, scenario: 'preview', environments: 3 });
+    const mem = await scenario({ ...base, scenario: 'memory', environments: 3 });
+    const m1 = median(merge1.runs);
+    const m3 = median(merge3.runs);
+    const p1 = median(preview1.runs);
+    const p3 = median(preview3.runs);
+    const m = mem.memory as NonNullable<EnvironmentsResult['memory']>;
+    const mergeRatio = m3 / m1;
+    const previewRatio = p3 / p1;
+    const peak = MiB(m.peakKiB);
+    const targets: TargetResult[] = [
+      {
+        target: 'environments: one-object merge to 3 environments on 3 API servers (soak 0) → last applied ≤ 1.3× one environment + health waits',
+        measured: `${mergeRatio.toFixed(2)}× (${s(m3)} s vs ${s(m1)} s, p50 of ${opts.runs}; no health wait: ConfigMaps)`,
+        met: mergeRatio <= 1.3,
+        missNote: `${mergeRatio.toFixed(2)}× instead of 1.3×; see section 10`,
+      },
+      {
+        target: `environments: ${opts.apps}-app × 3-environment preview of a one-app change ≤ 1.5× the one-environment preview`,
+        measured: `${previewRatio.toFixed(2)}× (${s(p3)} s vs ${s(p1)} s to the comment, p50 of ${opts.runs})`,
+        met: previewRatio <= 1.5,
+        missNote: `${previewRatio.toFixed(2)}× instead of 1.5×; see section 10`,
+      },
+      {
+        target: `environments: worker RSS ≤ 200 MiB through a 3-environment × ${opts.objects.toLocaleString('en')}-object deploy`,
+        measured: `${peak.toFixed(0)} MiB peak (whole process: app, nock stand-in, harness), ${MiB(m.idleKiB).toFixed(0)} MiB before the deploy`,
+        met: peak <= 200,
+        missNote: `the whole process (runtime, nock stand-in and harness) peaked ${(peak - 200).toFixed(0)} MiB over; the worker alone is not isolated here, see section 10`,
+      },
+    ];
+    const runs = (xs: number[]): string => xs.map((x) => s(x)).join(', ');
+    return {
+      title: '10. Environments',
+      table: [
+        '| what | one environment | three environments | ratio |',
+        '|---|---|---|---|',
+        `| merge of one changed object → last environment applied, p50 s | ${s(m1)} | ${s(m3)} | ${mergeRatio.toFixed(2)}× |`,
+        `| ${opts.apps}-app PR changing one object of one app → comment, p50 s | ${s(p1)} | ${s(p3)} | ${previewRatio.toFixed(2)}× |`,
+        `| first deploy of ${opts.objects.toLocaleString('en')} objects per environment: peak RSS MiB (VmHWM) / took s / check | — | ${peak.toFixed(0)} / ${s(m.ms)} / ${m.conclusion} | — |`,
+      ],
+      notes: [
+        `Runs (s): merge ×1 ${runs(merge1.runs)}; merge ×3 ${runs(merge3.runs)}; preview ×1 ${runs(preview1.runs)}; preview ×3 ${runs(preview3.runs)}.`,
+        'Three kube-apiserver + etcd pairs on this machine (staging is the run\'s own, prod-eu and prod-us started for this section). "One environment" is today\'s config: the app without `environments:`, on the staging cluster. "Three": staging, then prod-eu and prod-us both `after: [staging]` with `soak: 0`; the app is 10 ConfigMaps per environment (`wait: 0`, and a ConfigMap is healthy once applied, so the figure has no health wait in it), each merge changes one of them in every overlay. Timed from the signed push webhook sent to the new value read back from the last environment\'s API server (polled every 10 ms).',
+        `The preview: ${opts.apps} apps of 5 ConfigMaps, each PR changing one object of one app (in every environment's overlay); only that app is planned — once per environment, each against its own API server — the others are one unchanged line. Timed from the signed \`pull_request\` webhook to the comment's write at the stand-in; Octokit's write spacing (1 s after the check run started) is in both columns.`,
+        `Memory: the scenario process's peak resident set (VmHWM) through the first deploy of ${opts.objects.toLocaleString('en')} objects (every 5th a Deployment, the rest ConfigMaps) to each of the three environments, from the push webhook to the completed deploy check. The process holds the whole runtime and the test harness (nock as GitHub, its recorded calls), so the worker alone is below this figure.`,
+      ],
+      targets,
+    };
+  } finally {
+    await Promise.all([eu.stop(), us.stop()]);
+  }
+}
