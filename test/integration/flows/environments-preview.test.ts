@@ -36,14 +36,14 @@ describe('environments in the preview, on two real API servers', () => {
     expect(await get(env.prod, 'v1', 'ConfigMap', `${ns}-prod`, 'web')).toBeNull();
   });
 
-  it('refuses approval: with a failed check naming the key, and an environment on a cluster the operator did not configure', async () => {
+  it('refuses an approval: that is no repository role with a failed check naming the key, and an environment on a cluster the operator did not configure', async () => {
     const ns = uniqueName('envs-r');
     const refused = sha(`approval-${ns}`);
-    await env.h.push(refused, { '.github/mergeops.yml': envConfig(ns, '', 'site').replace('    cluster: prod\n', '    cluster: prod\n    approval: write\n'), 'deploy/api/cm.yaml': configMap('api', '1') });
+    await env.h.push(refused, { '.github/mergeops.yml': envConfig(ns, '', 'site').replace('    cluster: prod\n', '    cluster: prod\n    approval: owner\n'), 'deploy/api/cm.yaml': configMap('api', '1') });
     expect(await env.h.open(62, refused)).toBe(202);
     const a = await env.h.waitForPreview(refused);
     expect(a.check.body.conclusion).toBe('failure');
-    expect(String(a.check.body.output.summary)).toContain('environments[1].approval: approval gates are not supported by this version of mergeops yet');
+    expect(String(a.check.body.output.summary)).toContain('environments[1].approval: expected one of read, triage, write, maintain, admin');
 
     const unknown = sha(`unknown-${ns}`);
     await namespace(env.staging, `${ns}-staging`);
