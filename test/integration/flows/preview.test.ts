@@ -4,7 +4,7 @@ import { fieldManager, withInventory } from '../../../src/cluster/inventory.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { inventoryName, inventoryNamespace } from '../../../src/cluster/inventory-store.js';
 import type { KubeObject } from '../../../src/objects.js';
-import { deliver } from '../../support/github.js';
+import { deliver, waitFor } from '../../support/github.js';
 import { previewJobId } from '../../../src/queue/jobs.js';
 import { REPO, prPayload, queueIdle, sha, startHarness, type Harness } from '../../support/harness.js';
 import { namespace, put, testCluster, uniqueName } from '../../support/kube.js';
@@ -109,6 +109,10 @@ describe('preview end to end: signed webhook → real Redis + API server → Git
     // The dry run wrote nothing.
     const live = await cluster.client.request<KubeObject>('GET', `/apis/apps/v1/namespaces/${ns}/deployments/web`);
     expect((live['spec'] as { replicas: number }).replicas).toBe(2);
+    // Labels are bookkeeping, written after the check: the PR gets them once they are (and
+    // the next push's webhook carries them, so it writes none).
+    const labels = await waitFor(() => (h.git.issueLabels.get(5)?.length ?? 0) >= 2 ? h.git.issueLabels.get(5) : undefined, 'the preview labels on #5');
+    expect([...(labels ?? [])].sort()).toEqual(['mergeops: deletes', 'mergeops: secrets']);
   });
 
   it('synchronize: edits the same comment (PATCH), posts no new one', async () => {
