@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClusterPool } from './cluster/connect.js';
-import { localClusterTarget, type LocalCluster } from './config/clusters.js';
+import { loadClusterTargets, localClusterTarget, type LocalCluster } from './config/clusters.js';
 import { appKey, Engine, type AppTarget } from './engine/engine.js';
 import { parseCli, USAGE } from './cli/arguments.js';
 import { apply, diff, listApps, loadConfig, makeLogger, pickApp, printRender, renderApp, validate, type CliIo } from './cli/commands.js';
@@ -57,6 +57,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // A local apply prunes only when asked: --prune, and the app's own prune: true.
     const target: AppTarget = { app: { ...app, prune: app.prune && (args.command !== 'apply' || Boolean(args.values.prune) || Boolean(args.values['dry-run'])) }, dir, key: appKey(repoId, repo, app) };
     source = localClusterTarget(app.cluster, args.values, io.env);
+    // The Lease that makes deploys of one app take turns lives in the inventory namespace:
+    // a local apply must take it where the operator's workers do.
+    const inventoryNs = args.values['inventory-namespace'] ?? clustersFileInventoryNamespace(args.values.clusters ?? io.env['MERGEOPS_CLUSTERS'], app.cluster);
+    if (inventoryNs !== undefined) source.target.inventoryNamespace = inventoryNs;
     pool = new ClusterPool(new Map([[app.cluster, source.target]]));
     engine = new Engine({ clusters: pool, log, flow: 'cli' });
     log.debug({ app: app.name, objects: rendered.length, cluster: source.where, repo, repoId }, 'rendered');
@@ -102,4 +106,9 @@ if (isEntryPoint()) {
     // Exit once stdout has drained: a pipe to `less` or a file must get the whole diff.
     process.stdout.write('', () => process.exit(code));
   });
+}
+
+/** The inventory namespace the operator's clusters file gives the app's cluster, if any. */
+function clustersFileInventoryNamespace(file: string | undefined, cluster: string): string | undefined {
+  return file ? loadClusterTargets(file).get(cluster)?.inventoryNamespace : undefined;
 }

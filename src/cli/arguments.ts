@@ -42,7 +42,13 @@ Options:
                           inventory label the GitHub App's objects carry. Remembered in
                           .git/mergeops-repo-id for this checkout once given.
       --repo <owner/name> Repository name (default: from \`git config remote.origin.url\`)
-      --clusters <file>   validate: the operator's clusters file, to check grants
+      --clusters <file>   validate: the operator's clusters file, to check grants; diff and
+                          apply: where the app's cluster keeps its inventories and deploy
+                          Leases (its inventoryNamespace), so a local apply takes turns
+                          with the workers (default: MERGEOPS_CLUSTERS when set)
+      --inventory-namespace <ns>
+                          diff and apply: the inventory namespace itself (default: the
+                          clusters file's, else mergeops-system)
   -y, --yes               apply: really apply
       --dry-run           apply: only show what would change
       --prune             apply --yes: also delete what Git dropped (the app must prune)
@@ -75,6 +81,7 @@ export const OPTIONS = {
   'repo-id': { type: 'string' },
   repo: { type: 'string' },
   clusters: { type: 'string' },
+  'inventory-namespace': { type: 'string' },
   'dry-run': { type: 'boolean' },
   yes: { type: 'boolean', short: 'y' },
   prune: { type: 'boolean' },
@@ -84,7 +91,7 @@ export const OPTIONS = {
 
 export type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
-const CLUSTER_OPTIONS = ['kubeconfig', 'context', 'repo-id', 'repo'] as const;
+const CLUSTER_OPTIONS = ['kubeconfig', 'context', 'repo-id', 'repo', 'clusters', 'inventory-namespace'] as const;
 const ALLOWED: Record<Command, readonly (keyof Values)[]> = {
   render: ['dir', 'output'],
   diff: ['dir', 'output', ...CLUSTER_OPTIONS],
@@ -138,6 +145,8 @@ export function parseCli(argv: string[]): Parsed | 'help' | 'version' {
   }
   const repoId = parseRepoId(values['repo-id']);
   if (values.repo !== undefined && !REPO_NAME.test(values.repo)) throw new CliError(`--repo must look like owner/name, not "${values.repo}"`);
+  const invNs = values['inventory-namespace'];
+  if (invNs !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(invNs)) throw new CliError(`--inventory-namespace must be a namespace name (lowercase letters, digits and "-", at most 63 characters), not "${invNs}"`);
   return { command: cmd, app, values, output, repoId };
 }
 

@@ -196,6 +196,56 @@ describe('mergeops CLI against the real API server', () => {
   });
 });
 
+describe('mergeops CLI and the operator\'s inventory namespace', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await testCluster();
+  });
+  afterAll(() => cluster?.client.close());
+
+  // The workers keep inventories and deploy Leases where the clusters file says; a local
+  // apply that took its Lease in mergeops-system instead would not take turns with them.
+  it('apply records the inventory (and takes the Lease) in the clusters file\'s inventoryNamespace, or --inventory-namespace', async () => {
+    const ns = uniqueName('cli-inv');
+    const [fromFile, fromFlag] = [uniqueName('inv-file'), uniqueName('inv-flag')];
+    for (const n of [ns, fromFile, fromFlag]) await namespace(cluster, n);
+    const dir = checkout({ '.github/mergeops.yml': config(ns), 'deploy/cli/a.yaml': cm('a', '1'), 'deploy/other/a.yaml': cm('a', '1') });
+    const clusters = path.join(dir, 'clusters.yaml');
+    fs.writeFileSync(clusters, `clusters:\n  default:\n    kubeconfig: ${kubeconfig()}\n    inventoryNamespace: ${fromFile}\n    grants: []\n`);
+    const common = ['--dir', dir, '--kubeconfig', kubeconfig(), '--repo-id', '991', '--repo', 'acme/cli-inv'];
+    const inventories = async (n: string): Promise<string[]> =>
+      ((await cluster.client.request<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${n}/configmaps`, { query: { labelSelector: 'mergeops.dev/inventory-of-app=cli-app' } })).items).map((i) => i.metadata.name);
+    // A worker's Lease on the app, held in the operator's namespace and lapsing in a
+    // second: the CLI waits it out, takes it there, and gives it back (deletes it) when done.
+    const workerHolds = async (n: string): Promise<void> => {
+      const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'); // MicroTime
+      await cluster.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${n}/leases`, {
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'mergeops-991-cli-app', namespace: n }, spec: { holderIdentity: 'deploy/worker-1/42/test', leaseDurationSeconds: 1, acquireTime: now, renewTime: now } },
+      });
+    };
+    const leaseGone = async (n: string): Promise<boolean> =>
+      cluster.client.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${n}/leases/mergeops-991-cli-app`).then(() => false, () => true);
+
+    await workerHolds(fromFile);
+    const first = await cli(['apply', 'cli-app', '--yes', '--clusters', clusters, ...common]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(2);
+    expect(await inventories(fromFile)).toHaveLength(1);
+    expect(await leaseGone(fromFile)).toBe(true);
+
+    fs.writeFileSync(path.join(dir, 'deploy/cli/a.yaml'), cm('a', '2'));
+    await workerHolds(fromFlag);
+    expect((await cli(['apply', 'cli-app', '--yes', '--inventory-namespace', fromFlag, ...common])).code).toBe(2);
+    expect(await inventories(fromFlag)).toHaveLength(1);
+    expect(await leaseGone(fromFlag)).toBe(true);
+    // Nothing of this app's went to the default namespace.
+    expect(await inventories('mergeops-system').catch(() => [])).not.toContain('mergeops-991-cli-app');
+
+    const bad = await cli(['apply', 'cli-app', '--yes', '--inventory-namespace', 'Not_A_Namespace', ...common]);
+    expect(bad).toEqual({ code: 1, stdout: '', stderr: 'mergeops: --inventory-namespace must be a namespace name (lowercase letters, digits and "-", at most 63 characters), not "Not_A_Namespace"\n' });
+  });
+});
+
 describe('mergeops CLI without a cluster', () => {
   it('names the apps that exist when the app is unknown or missing', async () => {
     const dir = checkout({ '.github/mergeops.yml': config('x'), 'deploy/cli/a.yaml': cm('a', '1') });
