@@ -10,7 +10,8 @@
  */
 import crypto from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import { Probot, ProbotOctokit } from 'probot';
+import { Probot } from 'probot';
+import { octokitClass } from '../src/github/octokit.js';
 import http from 'node:http';
 import https from 'node:https';
 import { APP_ID, PRIVATE_KEY, WEBHOOK_SECRET } from '../test/support/github.js';
@@ -31,9 +32,13 @@ export function productionLog(): Logger {
   return pino({ level: 'info' }, pino.destination({ dest: process.env['BENCH_APP_LOG'] || '/dev/null', sync: false }));
 }
 
-/** Probot as src/main.ts builds it: Octokit's retries and write throttling at their defaults. */
-export function productionProbot(): Probot {
-  return new Probot({ appId: APP_ID, privateKey: PRIVATE_KEY, secret: WEBHOOK_SECRET, log: productionLog().child({ name: 'probot' }), Octokit: ProbotOctokit });
+/**
+ * Probot as src/main.ts builds it for the harness settings `env`: Octokit's retries and
+ * throttling at their defaults, its write spacing left to mergeops' pacer when that is on.
+ */
+export function productionProbot(env: Record<string, string> = {}): Probot {
+  const paced = Number(env['MERGEOPS_GITHUB_WRITES_PER_MINUTE'] ?? '0') > 0;
+  return new Probot({ appId: APP_ID, privateKey: PRIVATE_KEY, secret: WEBHOOK_SECRET, log: productionLog().child({ name: 'probot' }), Octokit: octokitClass(paced) });
 }
 
 /** Harness settings for a benchmark: its own Redis key prefix, production worker concurrency. */

@@ -245,7 +245,7 @@ interface Ctx {
 
 /** The runtime as an operator runs it: Probot's Octokit defaults, writes paced at 80/min, enough apps allowed. */
 async function production(ctx: Ctx): Promise<Harness> {
-  const h = await startHarness(CLUSTERS_YAML, ctx.env, { probot: productionProbot(), log: productionLog(), fault: mergedPulls(ctx.merged) });
+  const h = await startHarness(CLUSTERS_YAML, ctx.env, { probot: productionProbot(ctx.env), log: productionLog(), fault: mergedPulls(ctx.merged) });
   ctx.concurrency.install();
   return h;
 }

@@ -72,7 +72,8 @@ async function run(env: BenchEnv, apps: number, withChange: boolean): Promise<Sc
   const cluster = await connect(env.kubeconfig);
   const ns = `bench-people-${apps}-${Date.now().toString(36)}`;
   await createNamespace(cluster, ns);
-  const h = await startHarness(CLUSTERS_YAML, harnessEnv({ MERGEOPS_GITHUB_WRITES_PER_MINUTE: '80', MERGEOPS_MAX_APPS_PER_REPO: String(apps), MERGEOPS_DRIFT_INTERVAL_MS: '3600000' }), { probot: productionProbot(), log: productionLog() });
+  const settings = harnessEnv({ MERGEOPS_GITHUB_WRITES_PER_MINUTE: '80', MERGEOPS_MAX_APPS_PER_REPO: String(apps), MERGEOPS_DRIFT_INTERVAL_MS: '3600000' });
+  const h = await startHarness(CLUSTERS_YAML, settings, { probot: productionProbot(settings), log: productionLog() });
   try {
     const s1 = sha(`bench-people-first-${ns}`);
     await h.push(s1, monorepo(ns, apps, '1'));
@@ -91,9 +92,9 @@ async function run(env: BenchEnv, apps: number, withChange: boolean): Promise<Sc
       await h.push(s2, monorepo(ns, apps, '2'));
       await h.pushEvent(s2, { mergedPr: 92, before: s1 });
       const t2 = await applied(h, s2);
-      // Half the change's bookkeeping written, the rest queued behind the pacer (Octokit's
-      // one write a second keeps production under 61 a minute, so the window itself never fills
-      // here; the integration test fills it with Octokit's throttle off).
+      // Half the change's bookkeeping written, the rest queued behind the pacer (a write a
+      // second keeps production under 61 a minute, so the window itself never fills here;
+      // the integration test fills it with the spacing off).
       await waitFor(() => (writesOf(h).filter((c) => c.at >= t2 && (c.body?.ref === s2 || /\/deployments\/\d+\/statuses$/.test(c.path))).length >= apps ? true : undefined), 'half the change\'s bookkeeping', 180_000);
       const pr2 = sha(`bench-people-pr-2-${ns}`);
       await h.push(pr2, monorepo(ns, apps, '2', 'pr'));
@@ -149,7 +150,7 @@ export async function benchPeopleFirst(env: BenchEnv, sizes: { small: number; la
       ...runs.map((r) => `| ${r.apps} | ${sec(r.firstPrCommentMs)} | ${book(r.first)} | ${sec(r.changePrCommentMs)} | ${book(r.change)} | ${r.update ? r.update.length : '—'} | ${r.refused} | ${r.maxPerMinute} | ${r.maxInFlight} |`),
     ],
     notes: [
-      `One monorepo of N plain-YAML apps (one ConfigMap each) on the in-process harness (real API server and Redis), Probot as src/main.ts builds it (Octokit's retries and one-write-a-second throttle on), GitHub writes paced at 80 a minute (\`MERGEOPS_GITHUB_WRITES_PER_MINUTE\`), against the GitHub stand-in enforcing GitHub's secondary limits on a real 60 s minute. The first deploy is pushed as a merged PR; a PR changing one app is opened the moment the deploy's report is queued (its apply done) and timed from its webhook to its comment's POST. For ${small.apps} apps a change to every app follows (${small.apps} Deployments and statuses, the check, the comment), and a second PR is opened once half of its Deployment writes are out and the rest are queued behind the pacer (Octokit's one write a second keeps the app under 61 writes a minute here, so the bookkeeping's share of 70 is not reached; \`flows/people-first.test.ts\` fills it with that throttle off), then that PR gets a push that changes only a README (its labels unchanged), whose GitHub requests are listed: ${updateCalls.join(', ') || '—'}.`,
+      `One monorepo of N plain-YAML apps (one ConfigMap each) on the in-process harness (real API server and Redis), Probot as src/main.ts builds it (Octokit's retries on; writes paced by mergeops at 80 a minute, \`MERGEOPS_GITHUB_WRITES_PER_MINUTE\`, a second apart, \`MERGEOPS_GITHUB_WRITE_SPACING_MS\`), against the GitHub stand-in enforcing GitHub's secondary limits on a real 60 s minute. The first deploy is pushed as a merged PR; a PR changing one app is opened the moment the deploy's report is queued (its apply done) and timed from its webhook to its comment's POST. For ${small.apps} apps a change to every app follows (${small.apps} Deployments and statuses, the check, the comment), and a second PR is opened once half of its Deployment writes are out and the rest are queued behind the pacer (a write a second keeps the app under 61 writes a minute here, so the bookkeeping's share of 70 is not reached; \`flows/people-first.test.ts\` fills it with the spacing off), then that PR gets a push that changes only a README (its labels unchanged), whose GitHub requests are listed: ${updateCalls.join(', ') || '—'}.`,
       `Bookkeeping is timed from the report queued to its last write at the stand-in. A bootstrap of more than 10 apps writes no per-app Deployments (the check lists them; rollback reads the recorded commit), so a first deploy's bookkeeping is its check run and its PR comment.`,
     ],
     targets,

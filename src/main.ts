@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { Probot } from 'probot';
 import { loadSettings } from './config/settings.js';
-import { MergeopsOctokit } from './github/octokit.js';
+import { octokitClass } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
 import { errorText } from './errors.js';
 import { setupServer } from './setup/app-registration.js';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     ...(settings.webhookSecret ? { secret: settings.webhookSecret } : {}),
     log: log.child({ name: 'probot' }),
     ...(settings.githubBaseUrl ? { baseUrl: settings.githubBaseUrl } : {}),
-    Octokit: MergeopsOctokit,
+    Octokit: octokitClass(settings.githubWritesPerMinute > 0),
   });
   const runtime = await startRuntime(settings, probot, log);
   const proxyUrl = settings.webhookProxyUrl;

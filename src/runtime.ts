@@ -141,7 +141,9 @@ export async function startRuntime(settings: Settings, probot: Probot, log: Logg
     const jobLocks = new LockStore(connection, settings.redisPrefix);
     const limits = { maxArchiveBytes: settings.maxArchiveBytes, maxExtractedBytes: settings.maxExtractedBytes, maxEntries: 100_000 };
     // On the worker connection, like the job state: a Redis restart pauses a write, not fails it.
-    const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR, windowMs: settings.githubWriteWindowMs }) : null;
+    // The spacing is in GitHub's time: a test that shortens GitHub's minute shortens it alike.
+    const spacingMs = Math.round((settings.githubWriteSpacingMs * settings.githubWriteWindowMs) / 60_000);
+    const pacer = settings.githubWritesPerMinute > 0 ? new WritePacer(connection, settings.redisPrefix, { perMinute: settings.githubWritesPerMinute, perHour: WRITES_PER_HOUR, windowMs: settings.githubWriteWindowMs, spacingMs }) : null;
     // `priority`: whether a person waits for this client's writes (previews, commands) or
     // they are bookkeeping (a deploy's report); a request may name its own (labels).
     const octokit = async (id: number, priority: WritePriority = 'person') => {

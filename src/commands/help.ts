@@ -34,7 +34,8 @@ export function whoMay(command: CommandName, apps: AppOverrides): string {
 export function helpText(apps: AppOverrides, opts: { unknown?: string; error?: string; usage?: CommandName } = {}): string {
   const lines: string[] = [];
   if (opts.unknown) lines.push(`mergeops has no command \`${escapeCode(opts.unknown)}\`. These are the ones it knows:`, '');
-  if (opts.error) lines.push(`:x: ${opts.error}`, '', ...(opts.usage ? [`Usage: \`${USAGE[opts.usage]}\``, ''] : []));
+  // The reply puts :x: before it (finish in run.ts).
+  if (opts.error) lines.push(opts.error, '', ...(opts.usage ? [`Usage: \`${USAGE[opts.usage]}\``, ''] : []));
   lines.push('| Command | What it does | Who may run it |', '|---|---|---|');
   for (const c of COMMAND_NAMES) lines.push(`| \`${USAGE[c]}\` | ${WHAT[c]} | ${whoMay(c, apps)} |`);
   lines.push('', 'Pull request authors working from a fork without write access can run only `help`.');

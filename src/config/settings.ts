@@ -61,6 +61,8 @@ export interface Settings {
   githubWritesPerMinute: number;
   /** The length of GitHub's rate window (60 s); only tests scale it down. */
   githubWriteWindowMs: number;
+  /** Least time from one write's answer to the next write of an installation, in GitHub's time. */
+  githubWriteSpacingMs: number;
   /** `/mergeops` commands of one name per pull request per window. */
   commandRate: { max: number; windowS: number };
   /** A request must arrive whole (headers and body) within this, or it gets 408. */
@@ -138,6 +140,7 @@ export const environmentSchema = z.looseObject({
   MERGEOPS_IMAGE_POLL_INTERVAL_MS: whole(5 * 60_000),
   MERGEOPS_GITHUB_WRITES_PER_MINUTE: whole(80),
   MERGEOPS_GITHUB_WRITE_WINDOW_MS: whole(60_000),
+  MERGEOPS_GITHUB_WRITE_SPACING_MS: whole(1000),
   MERGEOPS_COMMAND_RATE_MAX: whole(5),
   MERGEOPS_COMMAND_RATE_WINDOW_S: whole(600),
   MERGEOPS_HTTP_REQUEST_TIMEOUT_MS: whole(10_000),
@@ -191,6 +194,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     imagePollIntervalMs: e.MERGEOPS_IMAGE_POLL_INTERVAL_MS,
     githubWritesPerMinute: e.MERGEOPS_GITHUB_WRITES_PER_MINUTE,
     githubWriteWindowMs: e.MERGEOPS_GITHUB_WRITE_WINDOW_MS,
+    githubWriteSpacingMs: e.MERGEOPS_GITHUB_WRITE_SPACING_MS,
     commandRate: { max: e.MERGEOPS_COMMAND_RATE_MAX, windowS: e.MERGEOPS_COMMAND_RATE_WINDOW_S },
     httpRequestTimeoutMs: e.MERGEOPS_HTTP_REQUEST_TIMEOUT_MS,
     webhookInflightBytes: e.MERGEOPS_WEBHOOK_INFLIGHT_BYTES,

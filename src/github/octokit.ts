@@ -52,3 +52,25 @@ function honourRetryAfter(octokit: PluginHost): void {
 
 /** The Octokit every installation client is made from: Probot's, plus Retry-After honoured. */
 export const MergeopsOctokit = ProbotOctokit.plugin(honourRetryAfter);
+
+/** A limiter of plugin-throttling's shape that lets every request through at once. */
+const NO_SPACING = { key: () => ({ schedule: <T>(_options: unknown, job: (...args: unknown[]) => T, ...args: unknown[]): Promise<T> => Promise.resolve().then(() => job(...args)) }) };
+
+/**
+ * The Octokit class for this process. With mergeops' write pacer on (src/github/write-pacer.ts,
+ * MERGEOPS_GITHUB_WRITES_PER_MINUTE > 0) the pacer spaces an installation's writes a second
+ * apart in Redis, across every worker, people's writes first; Octokit's own spacing (one write
+ * a second and one notifying POST every 3 s per process, first come first served, inside the
+ * pacer's turn) would only make a person wait behind bookkeeping again, so its write and
+ * notification limiters let requests through. Without the pacer, Octokit's spacing stays.
+ * Its rate-limit retries stay either way.
+ */
+export function octokitClass(pacedByMergeops: boolean): typeof MergeopsOctokit {
+  if (!pacedByMergeops) return MergeopsOctokit;
+  // A function default: Probot passes its own throttle options per instance, and replaces a
+  // class-level `throttle` with them (the limiters must be added to what it passes).
+  return MergeopsOctokit.defaults((options: Record<string, unknown>) => ({
+    ...options,
+    throttle: { ...(options['throttle'] as object | undefined), write: NO_SPACING, notifications: NO_SPACING },
+  }));
+}

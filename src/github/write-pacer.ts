@@ -57,7 +57,10 @@ export function personReserve(limits: Pick<WriteLimits, 'perMinute' | 'perHour'>
 // Priorities live here too, so they hold across processes: a person's write that is not
 // granted at once is entered in the installation's waiting set (until a little past its next
 // look), and bookkeeping is answered -3 ("a person goes first") while that set has anyone in
-// it. Bookkeeping also keeps within the window minus the people's reserve. Bookkeeping
+// it. Writes are also spaced: the next starts a second (GitHub's window / 60) after the last
+// one's answer, GitHub's advice for mutating requests ("wait at least one second between
+// each"), kept here rather than by Octokit's per-process queue so that a person's write is
+// the next one sent, whichever process holds it. Bookkeeping also keeps within the window minus the people's reserve. Bookkeeping
 // deferred for long (`aged`) is neither held back nor kept out of the reserve.
 const ACQUIRE = `
 local key, pause, turn, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -65,7 +68,7 @@ local now, id = tonumber(ARGV[1]), ARGV[2]
 local perMin, perHour = tonumber(ARGV[3]), tonumber(ARGV[4])
 local minute, hour, turnMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local priority, reserveMin, reserveHour = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local turnPoll, grace = tonumber(ARGV[11]), tonumber(ARGV[12])
+local turnPoll, grace, spacing = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
 local function answer(wait)
   if priority == 'person' then
     if wait == 0 then
@@ -86,6 +89,8 @@ if priority == 'bookkeeping' then
 end
 local holder = redis.call('PTTL', turn)
 if holder > 0 or holder == -1 then return answer(-2) end
+local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+if last[2] and now - tonumber(last[2]) < spacing then return answer(math.max(1, spacing - (now - tonumber(last[2])))) end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - hour)
 local lastMinute = redis.call('ZCOUNT', key, now - minute, '+inf')
 if lastMinute >= perMin then
@@ -123,6 +128,8 @@ export interface WriteLimits {
   perHour: number;
   /** The length of GitHub's minute; GitHub's 60 s unless a test scales it. */
   windowMs?: number;
+  /** The least time from one write's answer to the next write; a second of GitHub's minute by default. */
+  spacingMs?: number;
 }
 
 /**
@@ -156,6 +163,7 @@ export class WritePacer {
     const minute = (this.limits.windowMs ?? WRITE_WINDOW_MS) + 1000;
     const hour = (this.limits.windowMs ?? WRITE_WINDOW_MS) * 60;
     const reserve = personReserve(this.limits);
+    const spacing = this.limits.spacingMs ?? Math.round((this.limits.windowMs ?? WRITE_WINDOW_MS) / 60);
     // A random member: workers in containers all run as pid 1, and two slots taken in the
     // same millisecond under one name would count as one (ZADD only moves its score). One
     // name for the whole wait: it is also this write's entry among the waiting people.
@@ -164,7 +172,7 @@ export class WritePacer {
     for (;;) {
       const asked = priority === 'bookkeeping' && deferredMs >= this.maxDeferMs ? 'aged' : priority;
       const wait = Number(
-        await this.redis.eval(ACQUIRE, 4, key, `${key}:pause`, `${key}:turn`, `${key}:waiting`, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS), asked, String(reserve.perMinute), String(reserve.perHour), String(TURN_POLL_MS), String(WAITER_GRACE_MS)),
+        await this.redis.eval(ACQUIRE, 4, key, `${key}:pause`, `${key}:turn`, `${key}:waiting`, String(Date.now()), id, String(this.limits.perMinute), String(this.limits.perHour), String(minute), String(hour), String(TURN_MS), asked, String(reserve.perMinute), String(reserve.perHour), String(TURN_POLL_MS), String(WAITER_GRACE_MS), String(spacing)),
       );
       if (wait === 0) return this.holdTurn(key, id);
       if (wait === -3) deferredMs += DEFER_POLL_MS;

@@ -43,7 +43,7 @@ describe('comment commands through the whole app (signed issue_comment → real 
     expect(status).toBe(202);
     const reply = await waitForReply(h, 5, since);
     expect(reply.body.body).toContain('> /mergeops help');
-    expect(reply.body.body).toContain('| `/mergeops rollback <app> [to <sha>]` |');
+    expect(reply.body.body).toContain('| `/mergeops rollback <app> [environment] [to <sha>]` |');
     // The operator raised rollback to maintain on this cluster's grant: help says so, per app.
     expect(reply.body.body).toContain('write access (maintain for `web`)');
     await waitFor(() => gh.reactions.filter((r) => r.commentId === commentId).length === 2 || undefined, 'both reactions');
@@ -58,8 +58,10 @@ describe('comment commands through the whole app (signed issue_comment → real 
     since = h.calls.length;
     await comment(h, '/mergeops rollback web to not-a-sha', { issue: 6, login: 'writer' });
     const bad = await waitForReply(h, 6, since);
-    expect(bad.body.body).toContain(':x: `not-a-sha` is not a commit SHA');
-    expect(bad.body.body).toContain('Usage: `/mergeops rollback <app> [to <sha>]`');
+    // One :x:, the reply's (the help text adds none of its own).
+    expect(bad.body.body).toContain('\n\n:x: `not-a-sha` is not a commit SHA');
+    expect(bad.body.body).not.toContain(':x: :x:');
+    expect(bad.body.body).toContain('Usage: `/mergeops rollback <app> [environment] [to <sha>]`');
     since = h.calls.length;
     await comment(h, `/mergeops lock web ${'x'.repeat(1200)}`, { issue: 6, login: 'writer' });
     expect((await waitForReply(h, 6, since)).body.body).toContain('mergeops reads at most 1000');

@@ -16,9 +16,9 @@ describe('WritePacer: GitHub secondary rate limits per installation, shared in R
   };
 
   it('lets the budget through at once, holds the next write, and keeps installations apart', async () => {
-    // Two "workers" (two pacers) share the budget of 3 a minute.
-    const a = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500 });
-    const b = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500 });
+    // Two "workers" (two pacers) share the budget of 3 a minute (the window alone: no spacing).
+    const a = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500, spacingMs: 0 });
+    const b = new WritePacer(redis, prefix, { perMinute: 3, perHour: 500, spacingMs: 0 });
     const started = Date.now();
     await Promise.all([write(a, 1), write(b, 1), write(a, 1)]);
     expect(Date.now() - started).toBeLessThan(1000);
@@ -38,11 +38,31 @@ describe('WritePacer: GitHub secondary rate limits per installation, shared in R
     expect(await redis.zcard(`${prefix}:github-writes:2`)).toBe(1);
   });
 
+  it('spaces an installation\'s writes a second apart (from one answer to the next write), across pacers; other installations are not held', async () => {
+    const [a, b] = [new WritePacer(redis, prefix, { perMinute: 80, perHour: 500 }), new WritePacer(redis, prefix, { perMinute: 80, perHour: 500 })];
+    const starts: number[] = [];
+    const answers: number[] = [];
+    const one = async (p: WritePacer, installation: number): Promise<void> => {
+      const release = await p.acquire(installation);
+      starts.push(Date.now());
+      await new Promise((r) => setTimeout(r, 50)); // GitHub answering
+      answers.push(Date.now());
+      await release();
+    };
+    await Promise.all([one(a, 17), one(b, 17), one(a, 17)]);
+    for (let i = 1; i < starts.length; i++) expect((starts[i] as number) - (answers[i - 1] as number)).toBeGreaterThanOrEqual(990);
+    // Installation 18 has its own spacing: its write goes at once while 17's last answer is fresh.
+    const t = Date.now();
+    await one(a, 18);
+    expect((starts.at(-1) as number) - t).toBeLessThan(500);
+  });
+
   it('one write in flight per installation across processes: the next waits until the first is answered', async () => {
     // Separate connections, as separate worker processes have.
     const conns = [createRedis(process.env['MERGEOPS_TEST_REDIS_URL'] as string, true), createRedis(process.env['MERGEOPS_TEST_REDIS_URL'] as string, true)];
     try {
-      const pacers = conns.map((c) => new WritePacer(c, prefix, { perMinute: 80, perHour: 500 }));
+      // In flight, not spacing, is what this proves: spacing off.
+      const pacers = conns.map((c) => new WritePacer(c, prefix, { perMinute: 80, perHour: 500, spacingMs: 0 }));
       let inFlight = 0;
       let most = 0;
       const spans: [number, number][] = [];

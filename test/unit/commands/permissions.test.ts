@@ -66,7 +66,8 @@ describe('help text', () => {
 
   it('names an unknown command, escaping backticks, and shows the usage of a malformed one', () => {
     expect(helpText(new Map(), { unknown: 'a`b' })).toContain("mergeops has no command `a'b`");
-    expect(helpText(new Map(), { error: 'name the app to roll back', usage: 'rollback' })).toContain(':x: name the app to roll back\n\nUsage: `/mergeops rollback <app> [environment] [to <sha>]`');
+    // The reply puts the one :x: before it.
+    expect(helpText(new Map(), { error: 'name the app to roll back', usage: 'rollback' }).startsWith('name the app to roll back\n\nUsage: `/mergeops rollback <app> [environment] [to <sha>]`')).toBe(true);
   });
 });
 
