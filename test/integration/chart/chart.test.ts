@@ -9,7 +9,9 @@ import { Redis } from 'ioredis';
 import yaml from 'js-yaml';
 import { KubeApiError } from '../../../src/cluster/client.js';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import { resourcePath } from '../../../src/cluster/discovery.js';
+import { Discovery, resourcePath } from '../../../src/cluster/discovery.js';
+import { inventoryName } from '../../../src/cluster/inventory-store.js';
+import { annotatePreview, deletePreviewEnvironment, ensurePreviewNamespace, listPreviewEnvironments, readNamespace, type PreviewEnvRecord } from '../../../src/cluster/preview-namespace.js';
 import { loadClusterTargets } from '../../../src/config/clusters.js';
 import { DEFAULT_TOOL_LIMITS, runTool, toolPath } from '../../../src/render/exec.js';
 import type { KubeObject } from '../../../src/objects.js';
@@ -344,6 +346,91 @@ describe('charts/mergeops', () => {
     expect(live?.spec.template.spec.containers[0]?.readinessProbe?.httpGet?.path).toBe('/readyz');
   });
 
+  it("grants preview environments' rights only with rbac.previewEnvironments.enabled, exactly those mergeops uses, and with them the API server lets mergeops make, guard and remove one", async () => {
+    type Rule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] };
+    const release = uniqueName('rel');
+    const ns = uniqueName('chart-preview');
+    const fullname = `${release}-mergeops`;
+    const inventoryVerbs = (objs: KubeObject[]): string[] | undefined =>
+      (objs.find((o) => o.kind === 'Role' && o.metadata.name === `${fullname}-inventory`) as (KubeObject & { rules: Rule[] }) | undefined)?.rules.find((r) => r.resources?.includes('configmaps'))?.verbs;
+
+    // Off (the default), in every scope: no preview rights, and inventories are never deleted.
+    for (const scope of [[], ['--set', 'rbac.scope=cluster'], ['--set', 'rbac.scope=namespaced', '--set', 'rbac.namespaces={shop}']]) {
+      const off = await template(release, ns, scope);
+      expect(off.filter((o) => o.metadata.name === `${fullname}-preview`)).toEqual([]);
+      for (const o of off.filter((x) => x.kind === 'ClusterRole' || x.kind === 'Role') as (KubeObject & { rules: Rule[] })[]) {
+        expect([o.metadata.name, o.rules.filter((r) => r.verbs.some((v) => ['bind', 'impersonate'].includes(v)))]).toEqual([o.metadata.name, []]);
+      }
+    }
+    expect(inventoryVerbs(await template(release, ns))).toEqual(['get', 'list', 'watch', 'create', 'patch']);
+
+    // On: one ClusterRole of exactly what src/cluster/preview-namespace.ts sends as mergeops itself.
+    const on = await template(release, ns, ['--set', 'rbac.previewEnvironments.enabled=true', '--set', 'rbac.previewEnvironments.roles={preview-runner,edit}']);
+    const role = on.find((o) => o.kind === 'ClusterRole' && o.metadata.name === `${fullname}-preview`) as KubeObject & { rules: Rule[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['create', 'patch'], resourceNames: ['mergeops-preview'] },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create', 'patch'], resourceNames: ['mergeops-preview'] },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: ['edit', 'preview-runner'] },
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['impersonate'], resourceNames: ['mergeops-preview'] },
+    ]);
+    const binding = on.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === `${fullname}-preview`) as KubeObject & { roleRef: unknown; subjects: unknown[] };
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: one(on, 'ServiceAccount').metadata.name, namespace: ns }]);
+    // An ended environment's inventory is deleted with it.
+    expect(inventoryVerbs(on)).toEqual(['get', 'list', 'watch', 'create', 'patch', 'delete']);
+    expectCommonShape(on, release, ns);
+    // With scope cluster the same ClusterRole is added (the default rules hold no bind or impersonate).
+    expect((await template(release, ns, ['--set', 'rbac.scope=cluster', '--set', 'rbac.previewEnvironments.enabled=true'])).filter((o) => o.metadata.name === `${fullname}-preview`).map((o) => o.kind)).toEqual(['ClusterRole', 'ClusterRoleBinding']);
+
+    // On the API server, as mergeops' ServiceAccount: without the value it may not start an environment; with it, every step passes.
+    await namespace(c, ns);
+    await namespace(c, 'mergeops-system');
+    const asMergeops = c.own.impersonating({ user: `system:serviceaccount:${ns}:${fullname}`, groups: [], named: `serviceAccount ${ns}/${fullname}` });
+    const mergeops: Cluster = { client: asMergeops, own: asMergeops, discovery: new Discovery(asMergeops), target: { name: 'default', inCluster: true, grants: [], inventoryNamespace: 'mergeops-system' } };
+    const envNs = uniqueName('pr-7-web');
+    const repoId = Math.floor(Math.random() * 1e9);
+    const now = new Date().toISOString();
+    const record: PreviewEnvRecord = { cluster: 'default', namespace: envNs, repo: 'acme/web', repoId, pr: 7, app: 'web', installationId: 1, createdAt: now, expiresAt: now, startedBy: 'label', fromFork: false };
+    const grant = { namespaces: ['pr-*'], role: 'edit', maxPerRepository: 3, maxTotal: 10, resourceQuota: { hard: { pods: '10' } }, limitRange: { limits: [{ type: 'Container', default: { cpu: '200m' } }] } };
+
+    await applyAll(c, await template(release, ns));
+    await expect(ensurePreviewNamespace(mergeops, record, grant)).rejects.toMatchObject({ status: 403 });
+    expect(await readNamespace(c, envNs)).toBeNull();
+
+    await applyAll(c, on);
+    // The RBAC cache follows the new binding within moments: wait for the first step to pass.
+    await waitFor(async () => (await asMergeops.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'create', resource: 'namespaces' } } } })).status.allowed, 'the preview ClusterRoleBinding to take effect');
+    await ensurePreviewNamespace(mergeops, record, grant);
+    for (const [path, kind] of [
+      [`/api/v1/namespaces/${envNs}/resourcequotas/mergeops-preview`, 'ResourceQuota'],
+      [`/api/v1/namespaces/${envNs}/limitranges/mergeops-preview`, 'LimitRange'],
+      [`/api/v1/namespaces/${envNs}/serviceaccounts/mergeops-preview`, 'ServiceAccount'],
+      [`/apis/rbac.authorization.k8s.io/v1/namespaces/${envNs}/rolebindings/mergeops-preview`, 'RoleBinding'],
+    ] as const) {
+      expect((await c.own.request<KubeObject>('GET', path)).kind).toBe(kind);
+    }
+    await annotatePreview(mergeops, envNs, { url: 'https://pr-7.example.com' });
+    expect((await listPreviewEnvironments(mergeops)).find((r) => r.namespace === envNs)).toMatchObject({ repoId, pr: 7, app: 'web', url: 'https://pr-7.example.com' });
+    // Impersonating the environment's ServiceAccount, and nobody else's; binding the listed role, and no other.
+    const may = async (attrs: Record<string, string>): Promise<boolean> =>
+      (await c.own.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: `system:serviceaccount:${ns}:${fullname}`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'], resourceAttributes: attrs } } })).status.allowed;
+    expect(await may({ verb: 'impersonate', resource: 'serviceaccounts', namespace: envNs, name: 'mergeops-preview' })).toBe(true);
+    expect(await may({ verb: 'impersonate', resource: 'serviceaccounts', namespace: envNs, name: 'default' })).toBe(false);
+    expect(await may({ verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', name: 'preview-runner' })).toBe(true);
+    expect(await may({ verb: 'bind', group: 'rbac.authorization.k8s.io', resource: 'clusterroles', name: 'cluster-admin' })).toBe(false);
+    expect(await may({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: envNs, name: 'other' })).toBe(false);
+    expect(await may({ verb: 'get', resource: 'secrets', namespace: envNs })).toBe(false);
+
+    // Ending it: the namespace and its inventory in mergeops-system.
+    const key = { repoId, repo: 'acme/web', app: 'web' };
+    await c.own.request('POST', '/api/v1/namespaces/mergeops-system/configmaps', { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: inventoryName(key) } } });
+    await deletePreviewEnvironment(mergeops, envNs, key);
+    expect(await get(c, 'v1', 'ConfigMap', 'mergeops-system', inventoryName(key))).toBeNull();
+    // No kube-controller-manager here to empty it: deleting is as far as the API server goes.
+    expect((await readNamespace(c, envNs))?.metadata['deletionTimestamp']).toEqual(expect.any(String));
+  });
+
   it('renders bundled Redis, HPA, PDBs, ServiceMonitor, Ingress and namespaced RBAC, and the API server accepts all but the ServiceMonitor', async () => {
     const ns = uniqueName('chart-full');
     const targetNs = [uniqueName('chart-shop'), uniqueName('chart-web')];
@@ -634,5 +721,10 @@ describe('charts/mergeops', () => {
     expect(await templateError(['--set', 'clusters.default.grants[0].repo[0]=acme/*'])).toMatch(/repo/);
     // An in-cluster inventory namespace the chart's RBAC does not cover.
     expect(await templateError(['--set', 'clusters.default.inventoryNamespace=elsewhere'])).toMatch(/clusters.default.inventoryNamespace is "elsewhere" but rbac.inventoryNamespace is "mergeops-system"/);
+    // A preview role mergeops may not bind would fail every environment at its RoleBinding.
+    const previewGrant = ['--set', 'rbac.previewEnvironments.enabled=true', '--set-json', 'clusters.default.grants=[{"repos":["acme/*"],"namespaces":[],"previewNamespaces":["pr-*"],"preview":{"role":"admin"}}]'];
+    expect(await templateError(previewGrant)).toMatch(/clusters.default: a grant runs preview environments with role "admin", which rbac.previewEnvironments.roles does not list/);
+    expect(await templateError([...previewGrant, '--set', 'rbac.previewEnvironments.roles={edit,admin}'])).toBeNull();
+    expect(await templateError(['--set', 'rbac.previewEnvironments.enabled=true', '--set-json', 'rbac.previewEnvironments.roles=[]'])).toMatch(/roles/);
   });
 });
