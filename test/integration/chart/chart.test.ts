@@ -15,7 +15,7 @@ import { annotatePreview, deletePreviewEnvironment, ensurePreviewNamespace, list
 import { loadClusterTargets } from '../../../src/config/clusters.js';
 import { DEFAULT_TOOL_LIMITS, runTool, toolPath } from '../../../src/render/exec.js';
 import type { KubeObject } from '../../../src/objects.js';
-import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
 import { freePort } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
 import { createRedis } from '../../../src/redis.js';
@@ -428,6 +428,97 @@ describe('charts/mergeops', () => {
     await deletePreviewEnvironment(mergeops, envNs, key);
     expect(await get(c, 'v1', 'ConfigMap', 'mergeops-system', inventoryName(key))).toBeNull();
     // No kube-controller-manager here to empty it: deleting is as far as the API server goes.
+    expect((await readNamespace(c, envNs))?.metadata['deletionTimestamp']).toEqual(expect.any(String));
+  });
+
+  it("with rbac.previewEnvironments.enabled a ValidatingAdmissionPolicy keeps mergeops' ServiceAccount to preview namespaces: no mergeops-preview RoleBinding elsewhere, no deleting another namespace, its own deploys untouched", async () => {
+    const release = uniqueName('rel');
+    const ns = uniqueName('chart-vap');
+    const fullname = `${release}-mergeops`;
+    const sa = `system:serviceaccount:${ns}:${fullname}`;
+    const on = await template(release, ns, ['--set', 'rbac.previewEnvironments.enabled=true']);
+    const policy = on.find((o) => o.kind === 'ValidatingAdmissionPolicy') as KubeObject & { spec: { matchConditions: { expression: string }[] } };
+    expect(policy.metadata.name).toBe(`${fullname}-preview`);
+    expect(policy.spec.matchConditions[0]?.expression).toBe(`request.userInfo.username == '${sa}'`);
+    expect(on.find((o) => o.kind === 'ValidatingAdmissionPolicyBinding')).toMatchObject({ spec: { policyName: `${fullname}-preview`, validationActions: ['Deny'] } });
+    // Off: no policy; scope cluster: none either (the ServiceAccount may write anything there anyway).
+    expect((await template(release, ns)).filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+    expect((await template(release, ns, ['--set', 'rbac.scope=cluster', '--set', 'rbac.previewEnvironments.enabled=true'])).filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
+
+    // The test API server runs the ValidatingAdmissionPolicy plugin (on by default; global-setup disables only ServiceAccount).
+    await namespace(c, ns);
+    await namespace(c, 'mergeops-system');
+    const other = uniqueName('chart-vap-other');
+    await namespace(c, other);
+    const envNs = uniqueName('pr-8-web');
+    await put(c, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: envNs, labels: { 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/preview-environment': 'true' } } });
+    const { skipped } = await applyAll(c, on);
+    expect(skipped).toEqual([]);
+    const asMergeops = c.own.impersonating({ user: sa, groups: [], named: `serviceAccount ${ns}/${fullname}` });
+    await waitFor(async () => (await asMergeops.request<{ status: { allowed: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'create', resource: 'namespaces' } } } })).status.allowed, 'the preview ClusterRoleBinding to take effect');
+
+    const roleBinding = (inNs: string): KubeObject => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'mergeops-preview', namespace: inNs },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ kind: 'ServiceAccount', name: 'mergeops-preview', namespace: inNs }],
+    });
+    const applyBinding = (inNs: string, dryRun: boolean): Promise<unknown> =>
+      asMergeops.request('PATCH', `/apis/rbac.authorization.k8s.io/v1/namespaces/${inNs}/rolebindings/mergeops-preview`, {
+        body: roleBinding(inNs),
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: 'mergeops/preview-environment', force: 'true', ...(dryRun ? { dryRun: 'All' } : {}) },
+      });
+    const refusal = (p: Promise<unknown>): Promise<KubeApiError | undefined> =>
+      p.then(
+        () => undefined,
+        (e: unknown) => {
+          if (e instanceof KubeApiError && e.status === 403 && e.message.includes('ValidatingAdmissionPolicy')) return e;
+          throw e;
+        },
+      );
+    // A new policy and binding are enforced moments after they are stored: probe with dry runs
+    // (admission runs, nothing is written) until the policy refuses.
+    const refused = await waitFor(() => refusal(applyBinding(other, true)), 'the preview ValidatingAdmissionPolicy to be enforced', 30_000);
+    expect(refused.message).toContain("mergeops may write its mergeops-preview ResourceQuota, LimitRange, ServiceAccount and RoleBinding only in a preview environment's namespace");
+
+    // For real: refused outside a preview namespace (RBAC alone allows it), allowed in one.
+    const outside = await refusal(applyBinding(other, false));
+    expect(outside?.message).toContain("only in a preview environment's namespace");
+    expect(await get(c, 'rbac.authorization.k8s.io/v1', 'RoleBinding', other, 'mergeops-preview')).toBeNull();
+    await applyBinding(envNs, false);
+    expect(await get(c, 'rbac.authorization.k8s.io/v1', 'RoleBinding', envNs, 'mergeops-preview')).not.toBeNull();
+
+    // Namespaces: no deleting or relabelling one that is not a preview environment's, no creating one unlabelled.
+    const deleteOther = await refusal(asMergeops.request('DELETE', `/api/v1/namespaces/${other}`));
+    expect(deleteOther?.message).toContain('mergeops may change or delete only preview environment namespaces');
+    expect((await readNamespace(c, other))?.metadata['deletionTimestamp']).toBeUndefined();
+    const labelOther = await refusal(asMergeops.request('PATCH', `/api/v1/namespaces/${other}`, { body: { metadata: { labels: { 'app.kubernetes.io/managed-by': 'mergeops', 'mergeops.dev/preview-environment': 'true' } } }, contentType: 'application/merge-patch+json' }));
+    expect(labelOther?.message).toContain('mergeops may change or delete only preview environment namespaces');
+    const plain = uniqueName('chart-vap-plain');
+    const createPlain = await refusal(asMergeops.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plain } } }));
+    expect(createPlain?.message).toContain('mergeops may create only preview environment namespaces');
+    expect(await readNamespace(c, plain)).toBeNull();
+
+    // Deploy writes mergeops' ServiceAccount makes itself (rbac.scope namespaced: a Role in the app's
+    // namespace) are not the policy's: an app's ServiceAccount and ConfigMap in a plain namespace pass.
+    await put(c, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'deploy', namespace: other }, rules: [{ apiGroups: [''], resources: ['serviceaccounts', 'configmaps'], verbs: ['get', 'create', 'patch'] }] } as KubeObject);
+    await put(c, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'deploy', namespace: other }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'deploy' }, subjects: [{ kind: 'ServiceAccount', name: fullname, namespace: ns }] } as KubeObject);
+    await waitFor(async () => {
+      for (const kind of ['ServiceAccount', 'ConfigMap']) {
+        const res = `${kind.toLowerCase()}s`;
+        await asMergeops.request('PATCH', `/api/v1/namespaces/${other}/${res}/web`, { body: { apiVersion: 'v1', kind, metadata: { name: 'web', namespace: other } }, contentType: 'application/apply-patch+yaml', query: { fieldManager: 'mergeops' } }).catch((e: unknown) => {
+          // Only the RBAC cache catching up with the Role above is waited for; a policy refusal fails the test.
+          if (e instanceof KubeApiError && e.status === 403 && !e.message.includes('ValidatingAdmissionPolicy')) return;
+          throw e;
+        });
+      }
+      return (await get(c, 'v1', 'ServiceAccount', other, 'web')) !== null && (await get(c, 'v1', 'ConfigMap', other, 'web')) !== null;
+    }, "mergeops' deploy Role to take effect");
+    // Its preview namespace stays its own to annotate and to end.
+    await asMergeops.request('PATCH', `/api/v1/namespaces/${envNs}`, { body: { metadata: { annotations: { 'mergeops.dev/url': 'https://pr-8.example.com' } } }, contentType: 'application/merge-patch+json' });
+    await asMergeops.request('DELETE', `/api/v1/namespaces/${envNs}`);
     expect((await readNamespace(c, envNs))?.metadata['deletionTimestamp']).toEqual(expect.any(String));
   });
 
