@@ -62,7 +62,7 @@ describe('operations: metrics, queue dashboard, graceful shutdown', () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain('<html');
     const api = await fetch(`${h.rt.url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${Buffer.from('ops:correct horse').toString('base64')}` } });
-    expect(((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort()).toEqual(['catch-up', 'command', 'deploy', 'deploy-report', 'drift', 'image-bump', 'image-poll', 'notify', 'preview']);
+    expect(((await api.json()) as { queues: { name: string }[] }).queues.map((q) => q.name).sort()).toEqual(['catch-up', 'command', 'dashboard', 'deploy', 'deploy-report', 'drift', 'image-bump', 'image-poll', 'notify', 'preview', 'preview-env']);
   });
 
   it('a worker-mode process serves probes and its own metrics, but no webhooks', async () => {
