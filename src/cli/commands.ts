@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { PRUNE_OFF, countChanges, refsOf, wroteAny } from '../cluster/changes.js';
 import { loadClusterTargets } from '../config/clusters.js';
 import { REPO_CONFIG_PATH, type App, type RepoConfig } from '../config/repo-config.js';
 import { diffPlan } from '../diff/diff.js';
@@ -141,28 +142,31 @@ export async function apply(engine: Engine, t: AppTarget, rendered: RenderedObje
     rendered,
     onHealthWait: (objects, waitMs) => io.stderr(`waiting up to ${Math.round(waitMs / 1000)} s for ${objects} object${objects === 1 ? '' : 's'} to become healthy (the app's wait setting)\n`),
   });
-  const { result } = applied;
-  if (notPruned && result.orphans?.length) {
-    io.stderr(`mergeops: not pruned: ${result.orphans.join(', ')} (Git no longer has ${result.orphans.length === 1 ? 'it' : 'them'}; pass --prune to delete, as a deploy with the app's prune: true would)\n`);
+  const { changes } = applied;
+  const orphans = changes.filter((c) => c.action === 'skipped' && c.reason === PRUNE_OFF).map((c) => c.ref);
+  if (notPruned && orphans.length) {
+    io.stderr(`mergeops: not pruned: ${orphans.join(', ')} (Git no longer has ${orphans.length === 1 ? 'it' : 'them'}; pass --prune to delete, as a deploy with the app's prune: true would)\n`);
   }
-  const report: AppDeployReport = { app: app.name, cluster: app.cluster, result, problems: [] };
+  const report: AppDeployReport = { app: app.name, cluster: app.cluster, applied, problems: [] };
   if (applied.health) report.health = applied.health;
+  const count = countChanges(changes);
   if (output === 'json') {
-    // The change set is the human output's; the JSON keeps the fields scripts already read.
-    const { objects: _objects, orphans: _orphans, ...counts } = result;
-    io.stdout(`${JSON.stringify({ app: app.name, cluster: app.cluster, succeeded: appSucceeded(report), ...counts, health: report.health ?? null }, null, 2)}\n`);
+    // Scripts read these lists by name: the change set grouped by action.
+    const lists = { created: refsOf(changes, 'created'), configured: refsOf(changes, 'configured'), unchanged: refsOf(changes, 'unchanged'), pruned: refsOf(changes, 'deleted') };
+    const errors = changes.filter((c) => c.action === 'failed').map((c) => ({ ref: c.ref, message: c.reason, ...(c.source ? { source: c.source } : {}) }));
+    io.stdout(`${JSON.stringify({ app: app.name, cluster: app.cluster, succeeded: appSucceeded(report), changes, ...lists, errors, warnings: applied.warnings, ...(applied.pruneSkipped ? { pruneSkipped: applied.pruneSkipped } : {}), health: report.health ?? null }, null, 2)}\n`);
   } else {
     const lines = [`app "${app.name}" → cluster "${app.cluster}": ${appLine(report)}`];
-    for (const [what, refs] of [['created', result.created], ['configured', result.configured], ['pruned', result.pruned]] as const) {
-      for (const ref of refs) lines.push(`  ${what.padEnd(10)} ${ref}`);
+    for (const [what, action] of [['created', 'created'], ['configured', 'configured'], ['pruned', 'deleted']] as const) {
+      for (const ref of refsOf(changes, action)) lines.push(`  ${what.padEnd(10)} ${ref}`);
     }
-    if (report.health?.healthy) lines.push(`  all ${result.objects.length} objects healthy`);
+    if (report.health?.healthy) lines.push(`  all ${count.created + count.configured + count.unchanged} objects healthy`);
     io.stdout(`${lines.join('\n')}\n`);
   }
   if (!appSucceeded(report)) {
     const problems = appProblems(report);
     for (const p of problems) io.stderr(`error: ${problemLine(p)}\n`);
-    const what = result.errors.length
+    const what = count.failed
       ? 'some objects could not be applied'
       : report.health && !report.health.healthy
         ? 'some objects did not become healthy'
@@ -170,7 +174,7 @@ export async function apply(engine: Engine, t: AppTarget, rendered: RenderedObje
     io.stderr(`mergeops: apply of app "${app.name}" failed: ${what} (listed above); fix it and run again\n`);
     return 1;
   }
-  return result.created.length + result.configured.length + result.pruned.length > 0 ? 2 : 0;
+  return wroteAny(changes) ? 2 : 0;
 }
 
 /** Cluster-scoped kinds of the core and well-known groups: what validate knows without discovery. */

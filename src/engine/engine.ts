@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { applyStaged, type ApplyResult } from '../cluster/apply.js';
+import { applyStaged } from '../cluster/apply.js';
+import { appliedOf, planChanges, type Applied, type ChangeSet } from '../cluster/changes.js';
 import { waitHealthy, type HealthReport } from '../cluster/wait.js';
 import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
@@ -17,7 +18,6 @@ import type { Problem } from '../errors.js';
 import { timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
 import { render, renderLimits } from '../render/index.js';
-import { applyChanges, planChanges, type ChangeSet } from './changes.js';
 import { renderDeployed } from './deployed.js';
 import { desiredHash } from './desired-hash.js';
 import { readRolloutFacts } from './rollout-facts.js';
@@ -66,11 +66,10 @@ export interface AppPlan {
   facts?: RolloutFacts;
 }
 
-export interface AppApply {
-  result: ApplyResult;
+/** An app's apply: its change set (what every flow and the CLI read), then its health. */
+export interface AppApply extends Applied {
   /** Absent when nothing was waited for (an object failed, or the app's wait is 0). */
   health?: HealthReport;
-  changes: ChangeSet;
   /** Why nothing was planned or applied (`unchanged since <sha7>`): the render's hash equals the one the inventory recorded. */
   skipped?: string;
 }
@@ -193,8 +192,7 @@ export class Engine {
       if (inventory && renderDeployed(inventory, hash, grantsFingerprint(cluster.target, t.key.repo))) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
-        const result: ApplyResult = { created: [], configured: [], unchanged: [...inventory.objects], pruned: [], replaced: [], orphans: [], errors: [], warnings: [], objects: [] };
-        return { result, changes: applyChanges(result, app.prune), skipped: `unchanged since ${since}` };
+        return { changes: [...inventory.objects].sort().map((ref) => ({ ref, action: 'unchanged' as const })), warnings: [], skipped: `unchanged since ${since}` };
       }
     }
     return this.inTurn(`${app.cluster}\0${t.key.repoId}\0${app.name}`, () => this.applyHeld(cluster, t, rendered, record, log, opts));
@@ -246,7 +244,7 @@ export class Engine {
       );
       const { result } = staged;
       log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
-      const out: AppApply = { result, changes: applyChanges(result, app.prune) };
+      const out: AppApply = { ...appliedOf(result, app.prune) };
       if (result.errors.length === 0 && app.waitMs > 0) {
         const watched = result.objects.filter((o) => !o.settled).length;
         if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);

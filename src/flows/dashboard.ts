@@ -175,7 +175,7 @@ export function dashboardDeploy(report: DeployReport, job: { sha: string; branch
   const units = report.apps.flatMap((a): { unit: string; state: UnitState }[] => {
     if (a.notDeployed) return [];
     // An app this push did not change has no result: it is not this deploy's to show.
-    if (!a.held && !a.notStarted && !a.result && a.problems.length === 0) return [];
+    if (!a.held && !a.notStarted && !a.applied && a.problems.length === 0) return [];
     const state: UnitState = a.held ? 'held' : a.notStarted ? 'not-started' : appSucceeded(a) ? 'healthy' : 'failed';
     return [{ unit: a.app, state }];
   });

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { CHECK_NAMES } from '../check-names.js';
 import { deployEvents, type NotifyEvent } from '../notify/events.js';
-import { appLine, appSucceeded, deployActions, formatDeployCheck, formatDeployComment, mergeReports, type Coalesced, type DeployReport } from '../report/deploy.js';
+import { appLine, appSucceeded, deployActions, formatDeployCheck, formatDeployComment, mergeReports, storedReport, type Coalesced, type DeployReport } from '../report/deploy.js';
 import type { CheckOutput } from '../report/check.js';
 import type { RepoHost } from './host.js';
 import type { RepoHosts } from './host.js';
@@ -51,7 +51,8 @@ export interface DeployReportDeps {
  * check after a held deploy, the comment on the merged PR, then notifications. Every write
  * is recorded in the job before the next, so a retried job goes on where it stopped.
  */
-export async function reportDeploy(job: DeployReportJob, deps: DeployReportDeps): Promise<void> {
+export async function reportDeploy(queued: DeployReportJob, deps: DeployReportDeps): Promise<void> {
+  const job = { ...queued, report: storedReport(queued.report) };
   const log = deps.log.child({ repo: `${job.owner}/${job.repo}`, branch: job.branch, sha: job.sha.slice(0, 7), flow: 'deploy-report' });
   const host = await deps.hosts(job);
   // A continuation (after a soak or a promotion) shows the whole timeline on the commit's one check run.

@@ -7,6 +7,7 @@ import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { isDefaultsOnly } from '../config/defaults.js';
 import { toProblem } from '../errors.js';
+import { countChanges, wroteAny } from '../cluster/changes.js';
 import { appLabel, applyResults, timed } from '../metrics.js';
 import type { RenderedObject, SourceRef } from '../objects.js';
 import { appLine, appSucceeded, type AppDeployReport, type DeployReport, type HeldBy } from '../report/deploy.js';
@@ -175,7 +176,7 @@ export async function runDeploy(job: DeployJob, deps: DeployDeps): Promise<Deplo
       branch: job.branch,
       defaultBranch: job.defaultBranch,
       ...(job.reason ? { reason: job.reason } : {}),
-      report: compactReport(report),
+      report,
       changed,
       ...(bootstrapped.length ? { bootstrapped } : {}),
     });
@@ -206,8 +207,7 @@ async function keepsConfig(job: DeployJob, deps: DeployDeps): Promise<boolean> {
 export function appChanged(a: AppDeployReport, attempted: boolean): boolean {
   if (!attempted) return false;
   if (!appSucceeded(a)) return true;
-  const r = a.result;
-  return r !== undefined && r.created.length + r.configured.length + r.pruned.length > 0;
+  return a.applied !== undefined && wroteAny(a.applied.changes);
 }
 
 /**
@@ -222,8 +222,8 @@ export const BOOTSTRAP_DEPLOYMENTS_MAX = 10;
 
 /** A deploy that only created objects (none configured or pruned): the app's first, in effect. */
 export function onlyCreated(a: AppDeployReport): boolean {
-  const r = a.result;
-  return appSucceeded(a) && r !== undefined && r.created.length > 0 && r.configured.length === 0 && r.pruned.length === 0;
+  const c = a.applied && countChanges(a.applied.changes);
+  return appSucceeded(a) && c !== undefined && c.created > 0 && c.configured === 0 && c.deleted === 0;
 }
 
 /** A unit of a `promote: pr` environment whose folder is its own: the unit its promotion reads from (its source environment's). */
@@ -359,9 +359,11 @@ async function deployApps(
           log,
           timings,
         });
-        out.result = applied.result;
-        if (applied.health) out.health = applied.health;
-        for (const result of ['created', 'configured', 'unchanged', 'pruned'] as const) applyResults.inc({ app: appLabel.of(app.name), result }, applied.result[result].length);
+        const { health, skipped: _skipped, ...changes } = applied;
+        out.applied = changes;
+        if (health) out.health = health;
+        const counts = countChanges(applied.changes);
+        for (const [result, action] of [['created', 'created'], ['configured', 'configured'], ['unchanged', 'unchanged'], ['pruned', 'deleted']] as const) applyResults.inc({ app: appLabel.of(app.name), result }, counts[action]);
       } catch (err) {
         userProblem(out, err);
         return;
@@ -541,12 +543,4 @@ async function refuseSharedObjects(rendered: Rendered[], dir: string, deps: Depl
     }
   }
   return rendered.filter((r) => !refused.has(r));
-}
-
-/**
- * The report as a job carries it: references and counts' worth of it, never the objects
- * (the health wait's object list goes; refs, errors and warnings stay, as the check shows them).
- */
-function compactReport(r: DeployReport): DeployReport {
-  return { ...r, apps: r.apps.map((a) => (a.result ? { ...a, result: { ...a.result, objects: [] } } : a)) };
 }

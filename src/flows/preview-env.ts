@@ -165,11 +165,11 @@ export async function bringUp(job: PreviewJob, want: WantedEnvironment, dir: str
       { app, dir, key: previewKey(job.repoId, repo, want.app, job.pr), commit: job.headSha, preview: { namespace, denyKinds: PREVIEW_DENY_KINDS } },
       { rendered: placed.objects, log },
     );
-    const errors = applied.result.errors;
-    if (errors.length) {
-      const first = errors[0] as { ref: string; message: string };
-      log.info({ namespace, errors: errors.slice(0, 5).map((e) => `${e.ref}: ${e.message}`) }, 'preview environment failed to apply');
-      return { ...line, message: `${first.ref}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` };
+    const errors = applied.changes.filter((c) => c.action === 'failed');
+    const first = errors[0];
+    if (first) {
+      log.info({ namespace, errors: errors.slice(0, 5).map((e) => `${e.ref}: ${e.reason}`) }, 'preview environment failed to apply');
+      return { ...line, message: `${first.ref}: ${first.reason ?? 'failed'}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}` };
     }
     if (applied.health && !applied.health.healthy) {
       const u = applied.health.unhealthy[0];

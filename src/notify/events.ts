@@ -1,3 +1,4 @@
+import { countChanges } from '../cluster/changes.js';
 import type { DriftEntry } from '../diff/drift.js';
 import { appProblems, appSucceeded, type AppDeployReport, type DeployReport } from '../report/deploy.js';
 
@@ -65,8 +66,8 @@ export function deployEvents(r: DeployReport, opts: { url?: string; pullRequest?
 }
 
 function successTitle(a: AppDeployReport, healing: boolean): string {
-  const res = a.result;
-  const counts = res ? `${res.created.length} created, ${res.configured.length} configured, ${res.pruned.length} pruned` : 'nothing to apply';
+  const c = a.applied && countChanges(a.applied.changes);
+  const counts = c ? `${c.created} created, ${c.configured} configured, ${c.deleted} pruned` : 'nothing to apply';
   return healing ? `drift in ${a.app} healed: Git re-applied (${counts})` : `deployed ${a.app}: ${counts}`;
 }
 

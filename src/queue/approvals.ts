@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis.js';
 import type { WaitingPromotion } from '../flows/jobs.js';
 import type { OpenDeployCheck, OpenDeployCheckStore } from '../flows/deploy-report.js';
+import { storedReport } from '../report/deploy.js';
 
 /**
  * Commits waiting for an environment's promotion, one per (repository, branch,
@@ -85,7 +86,9 @@ export class OpenDeployChecks implements OpenDeployCheckStore {
 
   async get(repoId: number, sha: string): Promise<OpenDeployCheck | null> {
     const v = await this.redis.get(this.key(repoId, sha));
-    return v ? (JSON.parse(v) as OpenDeployCheck) : null;
+    if (!v) return null;
+    const open = JSON.parse(v) as OpenDeployCheck;
+    return { ...open, report: storedReport(open.report) };
   }
 
   async set(repoId: number, sha: string, open: OpenDeployCheck): Promise<void> {

@@ -6,7 +6,7 @@ import { reportDeploy, type DeployReportDeps } from '../flows/deploy-report.js';
 import { checkDeployClaim } from '../policy/deploy-gate.js';
 import type { RepoHost } from '../flows/host.js';
 import type { DeployJob, DeployReportJob } from '../flows/jobs.js';
-import { DEPLOY_SUMMARY_LIMIT, formatDeployCheck } from '../report/deploy.js';
+import { DEPLOY_SUMMARY_LIMIT, formatDeployCheck, storedReport } from '../report/deploy.js';
 import { shownFailure, startFlowWorker, type WorkerLimits } from './flow-worker.js';
 import { DEPLOY_QUEUE, DEPLOY_REPORT_QUEUE, continueJobId, deployReportJobId } from './jobs.js';
 import type { DeployReports } from './deploy-reports.js';
@@ -152,7 +152,7 @@ export function startDeployReportWorker(connection: ConnectionOptions, prefix: s
         const why = shownFailure(err, job.id, deps.log);
         const checkRun = job.data.progress?.checkRun ?? job.data.progress?.openCheck;
         // The cluster has the commit; what failed is telling GitHub. The check says both.
-        const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(job.data.report).summary}`.slice(0, DEPLOY_SUMMARY_LIMIT);
+        const summary = `mergeops applied this commit but could not finish reporting it on GitHub: ${why}\n\n${formatDeployCheck(storedReport(job.data.report)).summary}`.slice(0, DEPLOY_SUMMARY_LIMIT);
         await failDeployCheck(host, job.data.sha, checkRun, title, summary);
       },
     },

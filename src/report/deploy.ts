@@ -1,4 +1,5 @@
 import type { ApplyResult } from '../cluster/apply.js';
+import { applyChanges, countChanges, type Applied } from '../cluster/changes.js';
 import type { HealthReport } from '../cluster/wait.js';
 import { escapeMd, mdCode, mdLink } from './markdown.js';
 import type { CheckOutput } from './check.js';
@@ -97,7 +98,8 @@ export interface AppDeployReport {
   url?: string;
   /** The app's health wait, for the fix of a timeout. */
   waitMs?: number;
-  result?: ApplyResult;
+  /** What the apply did (absent: not applied); the job and the open check carry it as stored. */
+  applied?: Applied;
   health?: HealthReport;
   problems: Problem[];
 }
@@ -119,6 +121,20 @@ export interface DeployReport {
   replaced?: { environment: string; sha: string }[];
   /** `dashboard:` of the config deployed (absent: not set, the operator's MERGEOPS_DASHBOARD decides). */
   dashboard?: boolean;
+}
+
+/**
+ * A report as a job or an open check stored it: one queued by an earlier version carries
+ * each app's `result` (the apply's lists) instead of its change set, read here as today's.
+ */
+export function storedReport(r: DeployReport): DeployReport {
+  const apps = r.apps.map((a) => {
+    const { result, ...rest } = a as AppDeployReport & { result?: ApplyResult };
+    if (!result || a.applied) return a;
+    // Orphans left without a pruneSkipped reason: the app did not prune.
+    return { ...rest, applied: { changes: applyChanges({ ...result, objects: result.objects ?? [] }, false), warnings: result.warnings ?? [], ...(result.pruneSkipped ? { pruneSkipped: result.pruneSkipped } : {}) } };
+  });
+  return { ...r, apps };
 }
 
 /** How a waiting unit reads: `waiting for approval (write)`, `soaking until 14:12 UTC`. */
@@ -226,7 +242,7 @@ export function appWaiting(a: AppDeployReport): boolean {
 }
 
 export function appSucceeded(a: AppDeployReport): boolean {
-  return a.notStarted === undefined && a.problems.length === 0 && (a.result?.errors.length ?? 0) === 0 && !a.result?.pruneSkipped && (a.health?.healthy ?? true);
+  return a.notStarted === undefined && a.problems.length === 0 && !a.applied?.changes.some((c) => c.action === 'failed') && !a.applied?.pruneSkipped && (a.health?.healthy ?? true);
 }
 
 export function deployFailed(r: DeployReport): boolean {
@@ -240,21 +256,22 @@ export function appLine(a: AppDeployReport): string {
   if (a.notStarted) return `not started: ${a.notStarted}`;
   if (a.awaitsPromotion) return `not applied by this merge: promoted by pull request from ${a.awaitsPromotion.from} (\`${a.awaitsPromotion.branch}\`), which mergeops opens once ${a.awaitsPromotion.from} is healthy`;
   if (a.waiting) return `${waitingText(a.waiting)}${a.waiting.kind === 'approval' && a.environment ? `: \`/mergeops promote ${a.app.split(' · ')[0]} ${a.environment}\` or the Promote button` : ''}`;
-  const r = a.result;
-  const counts = r ? `${r.created.length} created, ${r.configured.length} configured, ${r.unchanged.length} unchanged, ${r.pruned.length} pruned` : 'not applied';
+  const c = a.applied && countChanges(a.applied.changes);
+  const counts = c ? `${c.created} created, ${c.configured} configured, ${c.unchanged} unchanged, ${c.deleted} pruned` : 'not applied';
   return `${appSucceeded(a) ? 'deployed' : 'failed'}: ${counts}`;
 }
 
 /** Every reason an app's deploy failed, with the object it concerns. */
 export function appProblems(a: AppDeployReport): Problem[] {
   const out = [...a.problems];
-  for (const e of a.result?.errors ?? []) {
-    const p: Problem = { ref: e.ref, message: e.message };
+  for (const e of a.applied?.changes ?? []) {
+    if (e.action !== 'failed') continue;
+    const p: Problem = { ref: e.ref, message: e.reason ?? 'failed' };
     if (e.source) Object.assign(p, { file: e.source.file, line: e.source.line });
     out.push(p);
   }
   for (const u of a.health?.unhealthy ?? []) out.push({ ref: u.ref, message: u.reason });
-  if (a.result?.pruneSkipped) out.push({ message: `prune skipped: ${a.result.pruneSkipped}` });
+  if (a.applied?.pruneSkipped) out.push({ message: `prune skipped: ${a.applied.pruneSkipped}` });
   return out;
 }
 
@@ -367,10 +384,10 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
     const ps = appProblems(a);
     if (ps.length) lines.push(`#### ❌ ${mdCode(a.app)}`, '', ...ps.map((p) => problemItem(r, a, p)), '');
     // The dry-run's warnings and the prunes refused: the same the preview showed.
-    const ws = a.result?.warnings ?? [];
+    const ws = a.applied?.warnings ?? [];
     if (ws.length) lines.push(`#### ⚠️ ${mdCode(a.app)}: warnings`, '', ...ws.map((w) => `- ⚠️ ${mdCode(w.ref)}: ${escapeMd(w.message)}`), '');
   }
-  const warnings = r.apps.flatMap((a) => a.result?.warnings ?? []).flatMap((w) =>
+  const warnings = r.apps.flatMap((a) => a.applied?.warnings ?? []).flatMap((w) =>
     w.source ? [{ path: w.source.file, start_line: w.source.line, end_line: w.source.line, annotation_level: 'warning' as const, title: w.ref, message: w.message }] : [],
   );
   const ok = r.apps.filter(appSucceeded).length;
@@ -404,10 +421,10 @@ export function formatDeployCheck(r: DeployReport, note?: DeploymentsNote): Chec
 
 /** What the cluster holds after a failed app: applied objects stay, prune did not run. */
 function stateAfter(a: AppDeployReport): string {
-  const res = a.result;
-  if (!res || (res.errors.length > 0 && res.created.length + res.configured.length === 0)) return 'nothing was applied for it, so the cluster still runs the previous deploy';
-  const written = res.created.length + res.configured.length;
-  const pruned = res.pruned.length ? `, ${res.pruned.length} pruned` : ', nothing pruned';
+  const c = a.applied && countChanges(a.applied.changes);
+  const written = c ? c.created + c.configured : 0;
+  if (!c || (c.failed > 0 && written === 0)) return 'nothing was applied for it, so the cluster still runs the previous deploy';
+  const pruned = c.deleted ? `, ${c.deleted} pruned` : ', nothing pruned';
   return `${written} object${written === 1 ? ' was' : 's were'} applied${pruned}; the cluster runs the new objects that did apply`;
 }
 

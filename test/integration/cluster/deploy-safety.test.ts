@@ -11,6 +11,7 @@ import { isTransient } from '../../../src/errors.js';
 import type { KubeObject, RenderedObject } from '../../../src/objects.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { refsOf } from '../../../src/cluster/changes.js';
 
 /**
  * The deploy path's bookkeeping against the real API server, faults injected by the proxy
@@ -75,17 +76,17 @@ describe('deploy path safety (real API server, faults injected)', () => {
   it('a list that fails (RBAC refuses it) never shrinks the inventory: the ref is carried forward, not pruned, and pruned once it can be read again', async () => {
     const a = app(ns, { name: 'carry' });
     const e = engine();
-    expect((await e.apply(target(a), { rendered: [cm(ns, 'carry-cm'), secret(ns, 'carry-secret')] })).result.errors).toEqual([]);
+    expect(refsOf((await e.apply(target(a), { rendered: [cm(ns, 'carry-cm'), secret(ns, 'carry-secret')] })).changes, 'failed')).toEqual([]);
     // Git drops the Secret while listing Secrets is refused: it cannot be seen, so it is neither pruned nor forgotten.
     proxy.rule = (r) => (r.method === 'GET' && r.path === `/api/v1/namespaces/${ns}/secrets` ? { status: 403 } : undefined);
     const blind = await e.apply(target(a), { rendered: [cm(ns, 'carry-cm', '2')] });
-    expect(blind.result.errors).toEqual([]);
-    expect(blind.result.warnings.map((w) => w.ref)).toContain(`v1 Secret ${ns}/carry-secret`);
+    expect(refsOf(blind.changes, 'failed')).toEqual([]);
+    expect(blind.warnings.map((w) => w.ref)).toContain(`v1 Secret ${ns}/carry-secret`);
     expect(await exists('carry-secret', 'Secret')).toBe(true);
     expect((await recorded('carry'))?.retained).toEqual([`v1 Secret ${ns}/carry-secret`]);
     proxy.rule = null;
     const seeing = await e.apply(target(a), { rendered: [cm(ns, 'carry-cm', '3')] });
-    expect(seeing.result.pruned).toEqual([`v1 Secret ${ns}/carry-secret`]);
+    expect(refsOf(seeing.changes, 'deleted')).toEqual([`v1 Secret ${ns}/carry-secret`]);
     expect(await exists('carry-secret', 'Secret')).toBe(false);
     expect(await recorded('carry')).toMatchObject({ objects: [`v1 ConfigMap ${ns}/carry-cm`], retained: [] });
   });
@@ -119,7 +120,7 @@ describe('deploy path safety (real API server, faults injected)', () => {
     expect(created.length).toBeGreaterThan(0);
     // Git changed its mind meanwhile: the retry renders only the base, and prunes whatever the cut-off attempt made.
     const retry = await e.apply(target(a), { rendered: [cm(ns, 'cut-base')] });
-    expect(retry.result.pruned.sort()).toEqual(created.map((n) => `v1 ConfigMap ${ns}/cut-${n}`));
+    expect(refsOf(retry.changes, 'deleted').sort()).toEqual(created.map((n) => `v1 ConfigMap ${ns}/cut-${n}`));
     for (const n of ['1', '2', '3', '4']) expect(await exists(`cut-${n}`)).toBe(false);
     expect(await recorded('cut')).toMatchObject({ objects: [`v1 ConfigMap ${ns}/cut-base`], retained: [], desiredHash: expect.stringMatching(/^sha256:/) });
   });

@@ -14,6 +14,7 @@ import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../sup
 import { waitFor } from '../../support/github.js';
 import { REPO as GH_REPO, sha, startHarness, type Harness } from '../../support/harness.js';
 import { get, namespace, put, testCluster, uniqueName } from '../../support/kube.js';
+import { refsOf } from '../../../src/cluster/changes.js';
 
 /**
  * The per-app inventory against the real API server, every request counted by the
@@ -96,8 +97,8 @@ describe('the app inventory (real API server, requests counted)', () => {
     const k = key('writer');
     const rendered = [cm(ns, 'b'), cm(undefined, 'a')];
     const applied = await engine.apply(target(a, k), { rendered });
-    expect(applied.result.errors).toEqual([]);
-    expect(applied.result.created.sort()).toEqual([`v1 ConfigMap ${ns}/a`, `v1 ConfigMap ${ns}/b`]);
+    expect(refsOf(applied.changes, 'failed')).toEqual([]);
+    expect(refsOf(applied.changes, 'created').sort()).toEqual([`v1 ConfigMap ${ns}/a`, `v1 ConfigMap ${ns}/b`]);
     const inv = (await get(c, 'v1', 'ConfigMap', invNs, `mergeops-5151-writer`)) as KubeObject;
     expect(inv['data']).toEqual({
       format: '1',
@@ -135,8 +136,8 @@ describe('the app inventory (real API server, requests counted)', () => {
     mark = proxy.requests.length;
 
     const applied = await engine.apply(target(a, k, '2222222222222222222222222222222222222222'), { rendered: [cm(ns, 'keep')] });
-    expect(applied.result.errors).toEqual([]);
-    expect(applied.result.pruned).toEqual([`v1 ConfigMap ${ns}/drop`]);
+    expect(refsOf(applied.changes, 'failed')).toEqual([]);
+    expect(refsOf(applied.changes, 'deleted')).toEqual([`v1 ConfigMap ${ns}/drop`]);
     expect(await get(c, 'v1', 'ConfigMap', ns, 'drop')).toBeNull();
     for (const n of ['keep', 'other-app', 'other-repo', 'by-hand', 'stray']) expect(await get(c, 'v1', 'ConfigMap', ns, n)).not.toBeNull();
     expect(lists(since()).map((l) => l.path)).toEqual([`/api/v1/namespaces/${ns}/configmaps`]);
@@ -153,8 +154,8 @@ describe('the app inventory (real API server, requests counted)', () => {
     mark = proxy.requests.length;
 
     const applied = await engine.apply(target(a, k), { rendered: [cm(ns, 'stays')] });
-    expect(applied.result.errors).toEqual([]);
-    expect(applied.result.pruned).toEqual([`v1 ConfigMap ${ns}/goes`]);
+    expect(refsOf(applied.changes, 'failed')).toEqual([]);
+    expect(refsOf(applied.changes, 'deleted')).toEqual([`v1 ConfigMap ${ns}/goes`]);
     expect(await get(c, 'v1', 'ConfigMap', ns, 'goes')).toBeNull();
     // Label discovery listed every type, but only in the granted namespace and the granted cluster-scoped kind.
     const fallback = lists(since());
@@ -191,7 +192,7 @@ describe('the app inventory (real API server, requests counted)', () => {
     mark = proxy.requests.length;
     const healed = await engine.apply(target(a, k), { rendered });
     expect(healed.skipped).toBeUndefined();
-    expect(healed.result.unchanged.sort()).toEqual([`v1 ConfigMap ${ns}/s1`, `v1 ConfigMap ${ns}/s2`]);
+    expect(refsOf(healed.changes, 'unchanged').sort()).toEqual([`v1 ConfigMap ${ns}/s1`, `v1 ConfigMap ${ns}/s2`]);
     expect(since().filter((r) => r.method === 'PATCH').length).toBeGreaterThanOrEqual(2);
 
     // The operator changed the grants: the same render is planned again (the grant check runs).
@@ -199,14 +200,14 @@ describe('the app inventory (real API server, requests counted)', () => {
     const widened = engineFor({ grants: [grant([ns, 'somewhere-else'])] });
     const regranted = await widened.apply(target(a, k, '5555555dddd'), { rendered, skipUnchanged: true });
     expect(regranted.skipped).toBeUndefined();
-    expect(regranted.result.unchanged).toHaveLength(2);
+    expect(refsOf(regranted.changes, 'unchanged')).toHaveLength(2);
     expect((await widened.apply(target(a, k, '6666666eeee'), { rendered, skipUnchanged: true })).skipped).toBe('unchanged since 5555555');
     await pool.close();
     engine = engineFor({});
 
     const changed = await engine.apply(target(a, k, '4444444cccc'), { rendered: [cm(ns, 's1', '2'), cm(ns, 's2')], skipUnchanged: true });
     expect(changed.skipped).toBeUndefined();
-    expect(changed.result.configured).toEqual([`v1 ConfigMap ${ns}/s1`]);
+    expect(refsOf(changed.changes, 'configured')).toEqual([`v1 ConfigMap ${ns}/s1`]);
     expect((await inventoryOf(k))?.['commit']).toBe('4444444cccc');
   });
 
@@ -237,8 +238,8 @@ describe('the app inventory (real API server, requests counted)', () => {
     mark = proxy.requests.length;
     const a = await engine.apply({ ...target(app(ns, { name: 'first-a' }), ka), discovery }, { rendered: [cm(ns, 'a-keeps')] });
     const b = await engine.apply({ ...target(app(ns, { name: 'first-b' }), kb), discovery }, { rendered: [cm(ns, 'b-keeps')] });
-    expect(a.result.pruned).toEqual([`v1 ConfigMap ${ns}/a-goes`]);
-    expect(b.result.pruned).toEqual([`v1 ConfigMap ${ns}/b-goes`]);
+    expect(refsOf(a.changes, 'deleted')).toEqual([`v1 ConfigMap ${ns}/a-goes`]);
+    expect(refsOf(b.changes, 'deleted')).toEqual([`v1 ConfigMap ${ns}/b-goes`]);
     expect(await get(c, 'v1', 'ConfigMap', ns, 'other-stays')).not.toBeNull();
     const selectorLists = since().filter((r) => r.method === 'GET' && r.url.includes('labelSelector='));
     // One discovery for the repository (its selector names no app), none per app.

@@ -3,7 +3,7 @@ import { APP_LABEL, REPO_ID_LABEL, withInventory } from '../../../src/cluster/in
 import { objectProblem } from '../../../src/engine/engine.js';
 import type { ClusterPlan } from '../../../src/cluster/plan.js';
 import { detectDrift } from '../../../src/diff/drift.js';
-import { applyChanges, planChanges } from '../../../src/engine/changes.js';
+import { appliedOf, planChanges } from '../../../src/cluster/changes.js';
 import { renderTarget, type AppApply, type AppEngine, type AppPlan, type AppTarget } from '../../../src/engine/engine.js';
 import { leafPaths, managedFields, type FieldSet } from '../../../src/managed-fields.js';
 import { identity, isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo, type SourceRef } from '../../../src/objects.js';
@@ -93,7 +93,7 @@ export class FakeCluster implements AppEngine {
     const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: plan.orphans.map(objectRef), errors: [], warnings: [], objects: [] };
     if (plan.errors.length) {
       result.errors = plan.errors;
-      return { result, changes: applyChanges(result, t.app.prune) };
+      return appliedOf(result, t.app.prune);
     }
     for (const p of plan.objects) {
       const ref = objectRef(p.desired);
@@ -108,7 +108,7 @@ export class FakeCluster implements AppEngine {
         result.pruned.push(objectRef(o));
       }
     }
-    const out: AppApply = { result, changes: applyChanges(result, t.app.prune) };
+    const out: AppApply = appliedOf(result, t.app.prune);
     if (t.app.waitMs > 0) {
       const unhealthy = result.objects.filter((o) => this.unhealthy.has(o.ref)).map((o) => ({ ref: o.ref, reason: this.unhealthy.get(o.ref) as string }));
       out.health = { healthy: unhealthy.length === 0, unhealthy };

@@ -58,9 +58,12 @@ describe('deploy flow (through the fake host)', () => {
     expect(host.checks).toEqual([]);
     expect(host.comments).toEqual([]);
     expect(reports[0]?.job.changed).toEqual(['web', 'api']);
-    // The report job carries references and counts, never the objects.
+    // The report job carries each app's change set (references and actions), never the objects.
     expect(JSON.stringify(reports[0]?.job)).not.toContain('"value"');
-    expect(reports[0]?.job.report.apps.every((a) => a.result?.objects.length === 0)).toBe(true);
+    expect(reports[0]?.job.report.apps.map((a) => [a.app, a.applied?.changes])).toEqual([
+      ['web', [{ ref: 'v1 ConfigMap shop/web', action: 'created' }]],
+      ['api', [{ ref: 'v1 ConfigMap shop/api', action: 'created' }]],
+    ]);
 
     await report();
     expect(host.deployments.map((d) => [d.environment, d.sha, d.statuses.map((s) => s.state)])).toEqual([

@@ -199,7 +199,6 @@ export function big(n: number, size: number): PreviewReport {
 
 /** A merged PR whose deploy failed: one app timed out on health, one hit a field-manager conflict (conflicts: fail). */
 export function failedDeploy(): DeployReport {
-  const none = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], errors: [], warnings: [], objects: [] };
   return {
     repo: 'acme/deploys',
     sha: HEAD,
@@ -211,7 +210,7 @@ export function failedDeploy(): DeployReport {
         cluster: 'default',
         namespace: 'shop',
         waitMs: 300_000,
-        result: { ...none, configured: ['apps/v1 Deployment shop/web'], unchanged: ['v1 Service shop/web'] },
+        applied: { changes: [{ ref: 'apps/v1 Deployment shop/web', action: 'configured' }, { ref: 'v1 Service shop/web', action: 'unchanged' }], warnings: [] },
         health: { healthy: false, unhealthy: [{ ref: 'apps/v1 Deployment shop/web', reason: 'not healthy after 300 s: 1 of 5 replicas available' }] },
         problems: [],
       },
@@ -219,19 +218,20 @@ export function failedDeploy(): DeployReport {
         app: 'api',
         cluster: 'default',
         namespace: 'shop',
-        result: {
-          ...none,
-          errors: [
+        applied: {
+          warnings: [],
+          changes: [
             {
               ref: 'v1 ConfigMap shop/api-settings',
-              message: 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL (the app sets conflicts: fail, so fields another field manager set are not taken over and this apply is refused; remove the field from Git, or drop conflicts: fail so Git wins)',
+              action: 'failed',
+              reason: 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.POOL (the app sets conflicts: fail, so fields another field manager set are not taken over and this apply is refused; remove the field from Git, or drop conflicts: fail so Git wins)',
               source: { file: 'apps/api/settings.yaml', line: 1 },
             },
           ],
         },
         problems: [],
       },
-      { app: 'worker', cluster: 'default', namespace: 'shop', result: { ...none, unchanged: ['apps/v1 Deployment shop/worker'] }, problems: [] },
+      { app: 'worker', cluster: 'default', namespace: 'shop', applied: { changes: [{ ref: 'apps/v1 Deployment shop/worker', action: 'unchanged' }], warnings: [] }, problems: [] },
     ],
   };
 }

@@ -12,14 +12,8 @@ describe('deploy check: the dry-run warnings the preview showed', () => {
           app: 'web',
           cluster: 'default',
           problems: [],
-          result: {
-            created: ['example.com/v1beta1 Gizmo shop/g1'],
-            configured: [],
-            unchanged: [],
-            pruned: [],
-            replaced: [],
-            errors: [],
-            objects: [],
+          applied: {
+            changes: [{ ref: 'example.com/v1beta1 Gizmo shop/g1', action: 'created' }],
             warnings: [
               { ref: 'example.com/v1beta1 Gizmo shop/g1', message: 'example.com/v1beta1 Gizmo is deprecated', source: { file: 'k8s/g.yaml', line: 4 }, from: 'server' },
               { ref: 'v1 ConfigMap other/stray', message: 'not pruned although Git no longer has it: namespace "other" is not granted', from: 'mergeops' },

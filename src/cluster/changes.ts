@@ -1,5 +1,5 @@
-import type { ApplyResult } from '../cluster/apply.js';
-import type { ClusterPlan } from '../cluster/plan.js';
+import type { ApplyResult } from './apply.js';
+import type { ClusterPlan, ObjectWarning } from './plan.js';
 import { isUnchanged, objectRef, type SourceRef } from '../objects.js';
 
 /**
@@ -19,6 +19,21 @@ export interface Change {
 
 export type ChangeSet = Change[];
 
+/**
+ * What an apply did to an app, as every flow, report and the CLI read it: the change set
+ * (one action per object), the dry-run's warnings, and why prune did not run when the app
+ * prunes (another object failed, a read was incomplete): a failed deploy even when every
+ * write succeeded.
+ */
+export interface Applied {
+  changes: ChangeSet;
+  warnings: ObjectWarning[];
+  pruneSkipped?: string;
+}
+
+/** Why an orphan of an app that does not prune stays in the cluster. */
+export const PRUNE_OFF = 'prune is off for this app';
+
 export const CHANGE_ACTIONS: readonly ChangeAction[] = ['created', 'configured', 'unchanged', 'deleted', 'skipped', 'failed'];
 
 /** The change set a dry-run plan predicts; orphans count as deleted only when `prune` is on. */
@@ -28,7 +43,7 @@ export function planChanges(plan: ClusterPlan, prune: boolean): ChangeSet {
     const action: ChangeAction = isUnchanged(p, plan.ours) ? 'unchanged' : p.live ? 'configured' : 'created';
     out.push({ ref: objectRef(p.desired), action, source: p.source });
   }
-  for (const o of plan.orphans) out.push(prune ? { ref: objectRef(o), action: 'deleted' } : { ref: objectRef(o), action: 'skipped', reason: 'prune is off for this app' });
+  for (const o of plan.orphans) out.push(prune ? { ref: objectRef(o), action: 'deleted' } : { ref: objectRef(o), action: 'skipped', reason: PRUNE_OFF });
   for (const e of plan.errors) out.push({ ref: e.ref, action: 'failed', reason: e.message, ...(e.source ? { source: e.source } : {}) });
   return out.sort(byRef);
 }
@@ -40,22 +55,41 @@ export function planChanges(plan: ClusterPlan, prune: boolean): ChangeSet {
  */
 export function applyChanges(result: ApplyResult, prune: boolean): ChangeSet {
   const out: ChangeSet = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, Change>();
   const add = (c: Change): void => {
-    if (seen.has(c.ref)) return;
-    seen.add(c.ref);
+    const earlier = seen.get(c.ref);
+    // Two errors of one object (defined twice, then refused) both reach the user.
+    if (earlier?.action === 'failed' && c.action === 'failed') earlier.reason = `${earlier.reason}; ${c.reason}`;
+    if (earlier) return;
+    seen.set(c.ref, c);
     out.push(c);
   };
   for (const e of result.errors) add({ ref: e.ref, action: 'failed', reason: e.message, ...(e.source ? { source: e.source } : {}) });
   for (const ref of result.created) add({ ref, action: 'created' });
-  for (const ref of result.configured) add({ ref, action: 'configured' });
+  const replaced = new Set(result.replaced);
+  for (const ref of result.configured) add(replaced.has(ref) ? { ref, action: 'configured', reason: 'deleted and created again: an immutable field changed' } : { ref, action: 'configured' });
   for (const ref of result.unchanged) add({ ref, action: 'unchanged' });
   for (const ref of result.pruned) add({ ref, action: 'deleted' });
   // Nothing is written after the first failure, and prune runs only after every write succeeded.
   for (const o of result.objects) add({ ref: o.ref, action: 'skipped', reason: 'not applied: another object of this app failed' });
-  const notPruned = result.pruneSkipped ?? (prune ? 'not pruned: another object of this app failed' : 'prune is off for this app');
+  const notPruned = result.pruneSkipped ?? (prune ? 'not pruned: another object of this app failed' : PRUNE_OFF);
   for (const ref of result.orphans ?? []) add({ ref, action: 'skipped', reason: notPruned });
   return out.sort(byRef);
+}
+
+/** The refs of `changes` with `action`, in order. */
+export function refsOf(changes: ChangeSet, action: ChangeAction): string[] {
+  return changes.filter((c) => c.action === action).map((c) => c.ref);
+}
+
+/** Whether the apply wrote anything: an object created or configured, or one deleted. */
+export function wroteAny(changes: ChangeSet): boolean {
+  return changes.some((c) => c.action === 'created' || c.action === 'configured' || c.action === 'deleted');
+}
+
+/** An apply's result as every reader takes it: its change set, with the warnings and why prune did not run. */
+export function appliedOf(result: ApplyResult, prune: boolean): Applied {
+  return { changes: applyChanges(result, prune), warnings: result.warnings, ...(result.pruneSkipped ? { pruneSkipped: result.pruneSkipped } : {}) };
 }
 
 export function countChanges(changes: ChangeSet): Record<ChangeAction, number> {
