@@ -36,6 +36,11 @@ export interface ApplyOptions {
   lease?: Pick<AppLease, 'confirm'>;
   /** Reads another mergeops app's repository config, for its `release:`. */
   owners?: OwnerConfigs;
+  /**
+   * Plan now, write once this resolves true: the dry-run of a later environment runs while
+   * the environments before it apply. False ends the apply with nothing written (`cancelled`).
+   */
+  ready?: Promise<boolean>;
 }
 
 export interface ApplyResult {
@@ -70,9 +75,14 @@ export interface AppliedObject {
 
 const FIRST = new Set(['CustomResourceDefinition', 'Namespace']);
 
+/** How long a dry-run plan made ahead of its gate (`ready`) is used as it is; older, it is made again. */
+const PLAN_FRESH_MS = 5000;
+
 /** An apply whose inventory record waits for its health verdict. */
 export interface StagedApply {
   result: ApplyResult;
+  /** `ready` resolved false: planned, nothing written. */
+  cancelled?: true;
   /**
    * Writes the app's inventory (see record()): the render's hash only when `healthy`, so a
    * render whose health wait failed is applied again by the next deploy, never skipped as
@@ -98,7 +108,14 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   if (opts.inventory !== undefined) planOpts.inventory = opts.inventory;
   if (opts.discovery) planOpts.discovery = opts.discovery;
   if (opts.owners) planOpts.owners = opts.owners;
-  const plan = await planApp(cluster, app, rendered, key, planOpts);
+  let plan = await planApp(cluster, app, rendered, key, planOpts);
+  if (opts.ready) {
+    const plannedAt = Date.now();
+    if (!(await opts.ready)) return { result, cancelled: true, record: async () => undefined };
+    // Planned while the environments before it applied and waited for health: a plan older
+    // than this may have missed a hand edit since (read under the Lease, the inventory is still ours).
+    if (Date.now() - plannedAt > PLAN_FRESH_MS) plan = await planApp(cluster, app, rendered, key, planOpts);
+  }
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
   if (plan.errors.length) {

@@ -72,7 +72,25 @@ export interface AppApply extends Applied {
   health?: HealthReport;
   /** Why nothing was planned or applied (`unchanged since <sha7>`): the render's hash equals the one the inventory recorded. */
   skipped?: string;
+  /** The apply's `ready` resolved false (the environments before it did not deploy): nothing was written, nothing is reported. */
+  cancelled?: true;
 }
+
+/** Options of Engine.apply. */
+export interface ApplyCall extends StageOptions {
+  force?: boolean;
+  skipUnchanged?: boolean;
+  onHealthWait?(objects: number, waitMs: number): void;
+  /**
+   * Take the Lease and make the dry-run plan now; write once this resolves true. A later
+   * environment plans while the ones before it apply, so its wave costs only its writes.
+   * False gives the Lease back with nothing written (`cancelled`); so does an error met
+   * before it resolved false (the unit is "not started", not failed).
+   */
+  ready?: Promise<boolean>;
+}
+
+const CANCELLED: AppApply = { changes: [], warnings: [], cancelled: true };
 
 interface StageOptions {
   /** The rendered objects, when the caller already rendered (the CLI prints them first). */
@@ -177,7 +195,17 @@ export class Engine {
    * prunes what Git dropped when the app prunes, then waits for health within the app's
    * `wait`. `force` overrides the app's `conflicts:` (self-heal takes back hand edits).
    */
-  async apply(t: AppTarget, opts: StageOptions & { force?: boolean; skipUnchanged?: boolean; onHealthWait?(objects: number, waitMs: number): void } = {}): Promise<AppApply> {
+  async apply(t: AppTarget, opts: ApplyCall = {}): Promise<AppApply> {
+    if (!opts.ready) return this.applyNow(t, opts);
+    try {
+      return await this.applyNow(t, opts);
+    } catch (err) {
+      if (!(await opts.ready)) return CANCELLED;
+      throw err;
+    }
+  }
+
+  private async applyNow(t: AppTarget, opts: ApplyCall): Promise<AppApply> {
     const log = opts.log ?? this.deps.log;
     const rendered = opts.rendered ?? (await this.render(t, opts.timings));
     log.info({ app: t.app.name, objects: rendered.length }, 'rendered');
@@ -191,6 +219,7 @@ export class Engine {
       const inventory = await readInventory(cluster, t.key);
       if (inventory && renderDeployed(inventory, hash, grantsFingerprint(cluster.target, t.key.repo))) {
         const since = inventory.commit ? inventory.commit.slice(0, 7) : 'the last deploy';
+        if (opts.ready && !(await opts.ready)) return CANCELLED;
         log.info({ app: app.name, desiredHash: hash, commit: inventory.commit }, 'render unchanged since the last deploy; not applied');
         return { changes: [...inventory.objects].sort().map((ref) => ({ ref, action: 'unchanged' as const })), warnings: [], skipped: `unchanged since ${since}` };
       }
@@ -214,7 +243,7 @@ export class Engine {
     }
   }
 
-  private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: StageOptions & { force?: boolean; onHealthWait?(objects: number, waitMs: number): void }): Promise<AppApply> {
+  private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: ApplyCall): Promise<AppApply> {
     const { app } = t;
     // One writer per app and cluster, whoever runs it (a worker of any fleet, the CLI): the
     // plan reads the inventory under the Lease, so every write of it is conditional on that.
@@ -233,6 +262,7 @@ export class Engine {
             ...(opts.force !== undefined ? { force: opts.force } : {}),
             ...(t.discovery ? { discovery: t.discovery } : {}),
             ...(t.owners ? { owners: t.owners } : {}),
+            ...(opts.ready ? { ready: opts.ready } : {}),
             prune: app.prune,
             pruneEmpty: app.pruneEmpty,
             concurrency: CLUSTER_CONCURRENCY,
@@ -243,6 +273,7 @@ export class Engine {
         opts.timings,
       );
       const { result } = staged;
+      if (staged.cancelled) return CANCELLED;
       log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
       const out: AppApply = { ...appliedOf(result, app.prune) };
       if (result.errors.length === 0 && app.waitMs > 0) {

@@ -340,12 +340,12 @@ async function deployApps(
   rendered = await refuseSharedObjects(rendered, dir, deps, job, userProblem);
   const discovery = jobDiscovery();
   const owners = ownerConfigs(deps.hosts, job.installationId);
-  const applyAll = async (units: Rendered[]): Promise<void> => {
+  const applyAll = async (units: Rendered[], ready?: Promise<boolean>): Promise<void> => {
     const first = units.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
     const rest = units.filter((r) => !first.includes(r));
-    for (const wave of [first, rest]) await mapLimit(wave, DEPLOY_APP_CONCURRENCY, applyOne);
+    for (const wave of [first, rest]) await mapLimit(wave, DEPLOY_APP_CONCURRENCY, (r) => applyOne(r, ready));
   };
-  const applyOne = async ({ app, out, objects }: Rendered): Promise<void> => {
+  const applyOne = async ({ app, out, objects }: Rendered, ready?: Promise<boolean>): Promise<void> => {
       const t: AppTarget = { app, dir, key: appKey(job.repoId, `${job.owner}/${job.repo}`, app), commit: job.sha, discovery, owners };
       try {
         const applied = await deps.engine.apply(t, {
@@ -358,8 +358,11 @@ async function deployApps(
           skipUnchanged: job.reason === 'push' || job.reason === undefined || job.reason === 'continue' || job.reason === 'promote',
           log,
           timings,
+          ...(ready ? { ready } : {}),
         });
-        const { health, skipped: _skipped, ...changes } = applied;
+        // The environments before it did not deploy: this unit is theirs to report as not started.
+        if (applied.cancelled) return;
+        const { health, skipped: _skipped, cancelled: _cancelled, ...changes } = applied;
         out.applied = changes;
         if (health) out.health = health;
         const counts = countChanges(applied.changes);
@@ -382,7 +385,8 @@ interface Waves {
   environments: Environment[];
   rendered: Rendered[];
   reports: AppDeployReport[];
-  applyAll: (units: Rendered[]) => Promise<void>;
+  /** Applies units; with `ready`, each plans now and writes once it resolves true (nothing when false). */
+  applyAll: (units: Rendered[], ready?: Promise<boolean>) => Promise<void>;
   /** Units whose attempt ended in an error of ours (the job is retried). */
   interrupted: ReadonlySet<AppDeployReport>;
   deps: DeployDeps;
@@ -411,13 +415,39 @@ async function deployInWaves(w: Waves): Promise<void> {
   // A continuation's roots (listed, none of what they come after listed) are the environments whose soak it waited out.
   const soakedHere = (env: Environment): boolean => job.reason === 'continue' && !!job.environments?.includes(env.name) && !env.after.some((a) => job.environments?.includes(a));
   const soaks: { env: Environment; untilMs: number }[] = [];
+  /** Resolved when an environment's gate is decided (it starts applying, or will not now). */
+  const decided = new Map<string, Promise<void>>();
   const run = async (env: Environment): Promise<Omit<DependencyOutcome, 'name'>> => {
-    const before = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<Omit<DependencyOutcome, 'name'>>)) })));
-    if (job.environments && !job.environments.includes(env.name)) return { state: 'deployed', applied: false };
+    let decide: () => void = () => undefined;
+    decided.set(env.name, new Promise<void>((resolve) => (decide = resolve)));
+    try {
+      return await runGated(env, decide);
+    } finally {
+      decide();
+    }
+  };
+  const runGated = async (env: Environment, decide: () => void): Promise<Omit<DependencyOutcome, 'name'>> => {
+    const listed = !job.environments || job.environments.includes(env.name);
     const units = reports.filter((r) => r.environment === env.name);
     const mine = rendered.filter((r) => r.out.environment === env.name);
     const role = approvalRole(env.approval, deps.operatorApproval?.(job, env) ?? null);
-    const gate = gateOf(env, before, { role, soaked: soakedHere(env), promoted: first === env.name && job.reason === 'promote', nowMs: Date.now() });
+    const promoted = first === env.name && job.reason === 'promote';
+    // An environment that applies as soon as those before it deployed (no soak, approval or
+    // promotion PR) takes its Leases and makes its dry-run once they start applying, while
+    // they apply: its wave then costs only its writes. Nothing is written unless its gate opens.
+    let open: (go: boolean) => void = () => undefined;
+    let closed = false;
+    const ready = new Promise<boolean>((resolve) => (open = (go) => ((closed = !go), resolve(go))));
+    const early = listed && mine.length > 0 && env.after.length > 0 && env.soakMs === 0 && (role === null || promoted) && !env.promote
+      ? Promise.all(env.after.map((name) => decided.get(name))).then(() => (closed ? undefined : applyAll(mine, ready)))
+      : null;
+    const before = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<Omit<DependencyOutcome, 'name'>>)) })));
+    if (!listed) return { state: 'deployed', applied: false };
+    const gate = gateOf(env, before, { role, soaked: soakedHere(env), promoted, nowMs: Date.now() });
+    if (early && gate.kind !== 'apply') {
+      open(false);
+      await early;
+    }
     if (env.promote && gate.kind !== 'blocked') {
       // Its source applied something now and is healthy: propose the promotion once the soak is over (a delayed job; nobody waits here).
       if (before.some((d) => d.name === env.promote?.from && d.applied && d.state === 'deployed')) {
@@ -462,7 +492,11 @@ async function deployInWaves(w: Waves): Promise<void> {
     }
     if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
     if (first === env.name && job.promotedBy) for (const u of units) u.promotedBy = job.promotedBy;
-    await applyAll(mine);
+    decide();
+    if (early) {
+      open(true);
+      await early;
+    } else await applyAll(mine);
     // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
     const state = units.some((u) => !appSucceeded(u) || interrupted.has(u))
       ? 'failed'

@@ -25,6 +25,8 @@ export class FakeCluster implements AppEngine {
   /** Thrown from plan/apply instead, as the real client throws it: ClusterUnreachableError (transient, retried), a KubeApiError… */
   down: Error | null = null;
   readonly applies: { app: string; force: boolean }[] = [];
+  /** `planned <unit>` when an apply's dry-run is done, `applied <unit>` when its writes are: in order. */
+  readonly timeline: string[] = [];
 
   /** Puts an object in the cluster as a human would (no inventory marks unless given). */
   put(o: KubeObject): void {
@@ -87,9 +89,14 @@ export class FakeCluster implements AppEngine {
     return detectDrift(plan.objects, plan.ours).filter((e) => e.fields.length > 0);
   }
 
-  async apply(t: AppTarget, opts: { force?: boolean } = {}): Promise<AppApply> {
-    this.applies.push({ app: t.app.name, force: opts.force ?? t.app.conflicts === 'overwrite' });
+  async apply(t: AppTarget, opts: { force?: boolean; ready?: Promise<boolean> } = {}): Promise<AppApply> {
     const { plan } = await this.plan(t);
+    this.timeline.push(`planned ${t.app.name}`);
+    // As the engine: planned now, written only once the environments before it deployed.
+    if (opts.ready && !(await opts.ready)) return { changes: [], warnings: [], cancelled: true };
+    this.applies.push({ app: t.app.name, force: opts.force ?? t.app.conflicts === 'overwrite' });
+    // The writes' round trip to the API server: other work goes on meanwhile, as on a real one.
+    await new Promise((resolve) => setImmediate(resolve));
     const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: plan.orphans.map(objectRef), errors: [], warnings: [], objects: [] };
     if (plan.errors.length) {
       result.errors = plan.errors;
@@ -108,6 +115,7 @@ export class FakeCluster implements AppEngine {
         result.pruned.push(objectRef(o));
       }
     }
+    this.timeline.push(`applied ${t.app.name}`);
     const out: AppApply = appliedOf(result, t.app.prune);
     if (t.app.waitMs > 0) {
       const unhealthy = result.objects.filter((o) => this.unhealthy.has(o.ref)).map((o) => ({ ref: o.ref, reason: this.unhealthy.get(o.ref) as string }));

@@ -420,6 +420,11 @@ apps:
     expect(at('staging')).toBeLessThan(at('prod-eu'));
     expect(at('staging')).toBeLessThan(at('prod-us'));
     expect(at('prod-eu')).toBeLessThan(at('dr'));
+    // Pipelined: prod-eu and prod-us (no soak, no approval) made their dry-runs while staging applied.
+    const when = (e: string): number => cluster.timeline.indexOf(e);
+    expect(when('planned web · prod-eu')).toBeLessThan(when('applied web · staging'));
+    expect(when('planned web · prod-us')).toBeLessThan(when('applied web · staging'));
+    expect(when('applied web · staging')).toBeLessThan(when('applied web · prod-eu'));
     expect(cluster.get('v1', 'ConfigMap', 'web-dr', 'web')?.data).toEqual({ value: 'a' });
     const report = reports[0]?.job.report;
     expect(report?.environments?.map((e) => e.name)).toEqual(['staging', 'prod-eu', 'prod-us', 'dr', 'sandbox']);
@@ -431,6 +436,9 @@ apps:
     cluster.unhealthy.set('v1 ConfigMap web-staging/web', 'not ready');
     await runDeploy(job, deps);
     expect(cluster.applies.map((a) => a.app).sort()).toEqual(['web · sandbox', 'web · staging']);
+    // prod-eu and prod-us had made their dry-runs beside staging's apply; nothing of them was written.
+    expect(cluster.timeline).toEqual(expect.arrayContaining(['planned web · prod-eu', 'planned web · prod-us']));
+    expect(cluster.get('v1', 'ConfigMap', 'web-prod-eu', 'web')).toBeUndefined();
     const apps = reports[0]?.job.report.apps ?? [];
     expect(apps.map((a) => [a.app, a.notStarted])).toEqual([
       ['web · staging', undefined],
