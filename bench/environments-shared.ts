@@ -2,14 +2,12 @@
 export const ENVIRONMENTS = ['staging', 'prod-eu', 'prod-us'] as const;
 
 export interface EnvironmentsJob {
-  scenario: 'merge' | 'preview' | 'memory';
+  scenario: 'merge' | 'preview';
   /** 1: today's single environment (no environments:, the staging cluster); 3: staging → prod-eu + prod-us. */
   environments: 1 | 3;
   runs: number;
   /** Apps of the preview scenario's repository. */
   apps: number;
-  /** Objects per environment of the memory scenario. */
-  objects: number;
   /** One API server per environment. */
   kubeconfigs: Record<(typeof ENVIRONMENTS)[number], string>;
   redisUrl: string;
@@ -20,5 +18,4 @@ export interface EnvironmentsResult {
   environments: 1 | 3;
   /** ms per run: merge → last environment applied; preview → comment written. */
   runs: number[];
-  memory?: { idleKiB: number; peakKiB: number; ms: number; conclusion: string };
 }

@@ -1,28 +1,21 @@
 /**
- * One scenario of the environments benchmark, in its own process (so each one's peak
- * memory is its own): the whole runtime on the in-process harness (fastify + Probot +
- * BullMQ worker, real API servers and Redis, GitHub stood in by nock), driven by signed
+ * One scenario of the environments benchmark (the merge or the preview), in its own
+ * process: the whole runtime on the in-process harness (fastify + Probot + BullMQ worker,
+ * real API servers and Redis, GitHub stood in by nock), driven by signed
  * webhooks. Reads an EnvironmentsJob as JSON from argv[2]; prints an EnvironmentsResult as
  * JSON on stdout; progress on stderr.
  */
 // First: it keeps Node's HTTP functions from before nock loads (see bench/harness.ts).
 import './http-originals.js';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import type { Cluster } from '../src/cluster/connect.js';
 import { sha, startHarness, type Harness } from '../test/support/harness.js';
-import { connect, createNamespace, dropKeys, log, manifest, sleep } from './common.js';
+import { connect, createNamespace, dropKeys, log, sleep } from './common.js';
 import { ENVIRONMENTS, type EnvironmentsJob, type EnvironmentsResult } from './environments-shared.js';
 import { harnessEnv, productionLog, productionProbot } from './harness.js';
 
 /** Octokit spaces comment POSTs 3 s apart: runs are spaced so none waits for the one before. */
 const NOTIFICATION_GAP_MS = 3100;
-
-/** The kernel's peak resident set of this process (VmHWM), in KiB. */
-function vmHwmKiB(): number {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
 
 const cm = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n  payload: "${'x'.repeat(200)}"\n`;
 
@@ -133,19 +126,6 @@ async function previews(job: EnvironmentsJob, h: Harness, ns: string): Promise<n
   return runs;
 }
 
-/** A first deploy of `job.objects` objects to each environment; the process's peak RSS through it. */
-async function memory(job: EnvironmentsJob, h: Harness, ns: string): Promise<{ idleKiB: number; peakKiB: number; ms: number; conclusion: string }> {
-  const files: Record<string, string> = { '.github/mergeops.yml': config(job, ns, ['big']) };
-  for (const e of envsOf(job)) files[`deploy/big/${e}/app.yaml`] = manifest(`${ns}-${e}`, job.objects, 0);
-  const s = sha(`env-${ns}-big`);
-  await h.push(s, files);
-  const idleKiB = vmHwmKiB();
-  const t0 = Date.now();
-  await h.pushEvent(s, { mergedPr: 7 });
-  const check = await h.waitForDeploy(s);
-  return { idleKiB, peakKiB: vmHwmKiB(), ms: Date.now() - t0, conclusion: String(check.body.conclusion) };
-}
-
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as EnvironmentsJob;
   process.env['MERGEOPS_TEST_KUBECONFIG'] = job.kubeconfigs.staging;
@@ -162,8 +142,7 @@ async function main(): Promise<void> {
   let result: EnvironmentsResult;
   try {
     if (job.scenario === 'merge') result = { scenario: 'merge', environments: job.environments, runs: await merges(job, h, ns, targets) };
-    else if (job.scenario === 'preview') result = { scenario: 'preview', environments: job.environments, runs: await previews(job, h, ns) };
-    else result = { scenario: 'memory', environments: job.environments, runs: [], memory: await memory(job, h, ns) };
+    else result = { scenario: 'preview', environments: job.environments, runs: await previews(job, h, ns) };
   } finally {
     await h.stop();
     for (const [e, c] of targets) {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { App } from '../config/repo-config.js';
-import { isUnchanged, objectRef, type KubeObject, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
+import { isUnchanged, objectRef, type PlannedObject, type RenderedObject, type ResourceInfo } from '../objects.js';
 import { mapLimit } from '../util/pool.js';
 import type { AppLease } from './app-lease.js';
 import { pendingInventory, recordApply, writeRecord } from './apply-record.js';
@@ -11,7 +11,7 @@ import { migrateFieldManager } from './field-managers.js';
 import { readinessFree } from './health.js';
 import type { InventoryKey } from './inventory.js';
 import type { InventoryRecord } from './inventory-store.js';
-import { conflictHint, planApp, sendApply, type ApplyRequest, type ObjectError, type ObjectWarning, type PlanOptions } from './plan.js';
+import { conflictHint, planApp, sendApply, type ApplyRequest, type ClusterPlan, type ObjectError, type ObjectWarning, type PlanOptions } from './plan.js';
 import type { RepoDiscovery } from './live.js';
 import { pruneOrphans } from './prune.js';
 import { waitDeleted, waitEstablished } from './wait.js';
@@ -109,12 +109,16 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   if (opts.discovery) planOpts.discovery = opts.discovery;
   if (opts.owners) planOpts.owners = opts.owners;
   let plan = await planApp(cluster, app, rendered, key, planOpts);
+  let sorted = sortPlanned(plan);
   if (opts.ready) {
     const plannedAt = Date.now();
     if (!(await opts.ready)) return { result, cancelled: true, record: async () => undefined };
     // Planned while the environments before it applied and waited for health: a plan older
     // than this may have missed a hand edit since (read under the Lease, the inventory is still ours).
-    if (Date.now() - plannedAt > PLAN_FRESH_MS) plan = await planApp(cluster, app, rendered, key, planOpts);
+    if (Date.now() - plannedAt > PLAN_FRESH_MS) {
+      plan = await planApp(cluster, app, rendered, key, planOpts);
+      sorted = sortPlanned(plan);
+    }
   }
   result.warnings = plan.warnings;
   result.orphans = plan.orphans.map(objectRef);
@@ -122,16 +126,9 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
     result.errors = plan.errors;
     return { result, record: async () => undefined };
   }
-  const changed: PlannedObject[] = [];
-  // The freshest state of each object: the live one for an object left as it is, then the
-  // server's answer to each apply.
-  const latest = new Map<PlannedObject, KubeObject>();
-  for (const p of plan.objects) {
-    if (isUnchanged(p, plan.ours)) {
-      result.unchanged.push(objectRef(p.desired));
-      if (p.live) latest.set(p, p.live);
-    } else changed.push(p);
-  }
+  const { changed, settled } = sorted;
+  const changing = new Set(changed);
+  for (const p of plan.objects) if (!changing.has(p)) result.unchanged.push(objectRef(p.desired));
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
   // The version of the inventory this apply read (or wrote): every write of it is conditional on it.
   let recorded = plan.inventory;
@@ -144,18 +141,17 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
-  await applyAll(cluster, first, plan.request, opts, result, latest);
+  await applyAll(cluster, first, plan.request, opts, result, settled);
   const crds = first.filter((p) => p.desired.kind === 'CustomResourceDefinition');
   if (crds.length && result.errors.length === 0) await waitEstablished(cluster, crds, result);
-  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result, latest);
+  if (result.errors.length === 0) await applyAll(cluster, rest, plan.request, opts, result, settled);
 
   for (const p of plan.objects) {
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
     if (resource) {
       const o: AppliedObject = { ref: objectRef(p.desired), resource, name: p.desired.metadata.name ?? '' };
       if (p.desired.metadata.namespace) o.namespace = p.desired.metadata.namespace;
-      const now = latest.get(p);
-      if (now && readinessFree(now)) o.settled = true;
+      if (settled.has(p)) o.settled = true;
       result.objects.push(o);
     }
   }
@@ -173,8 +169,27 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   };
 }
 
+/**
+ * The plan's objects that would change, and those healthy already (a kind with no readiness,
+ * as the live object shows). Then what the writes no longer need is let go — the dry-run's
+ * answers, the live state of objects left as they are — which for a big app would otherwise
+ * stay in memory through its writes (and, planned ahead of its gate, through the
+ * environments before it).
+ */
+function sortPlanned(plan: ClusterPlan): { changed: PlannedObject[]; settled: Set<PlannedObject> } {
+  const changed: PlannedObject[] = [];
+  const settled = new Set<PlannedObject>();
+  for (const p of plan.objects) {
+    if (isUnchanged(p, plan.ours)) {
+      if (p.live && readinessFree(p.live)) settled.add(p);
+      p.live = null;
+    } else changed.push(p);
+    p.merged = null;
+  }
+  return { changed, settled };
+}
 
-async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, latest: Map<PlannedObject, KubeObject>): Promise<void> {
+async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, settled: Set<PlannedObject>): Promise<void> {
   await mapLimit(objects, opts.concurrency, async (p) => {
     const ref = objectRef(p.desired);
     const resource = p.resource ?? (await cluster.discovery.resolve(p.desired.apiVersion, p.desired.kind));
@@ -192,7 +207,7 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], request: App
         await waitDeleted(cluster, path, ref);
         opts.log.info({ ref }, 'deleted for recreation (immutable field changed)');
       }
-      latest.set(p, (await sendApply(cluster, p, request, false)).body);
+      if (readinessFree((await sendApply(cluster, p, request, false)).body)) settled.add(p);
       if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {

@@ -4,7 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The checkout: the nearest folder up holding tsconfig.build.json (the benchmark runs this compiled, from dist-bench/). */
+function checkout(): string {
+  for (let dir = fileURLToPath(new URL('.', import.meta.url)); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'tsconfig.build.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('no tsconfig.build.json above test/support/build: run from a checkout of mergeops');
+  }
+}
+export const ROOT = checkout();
 /**
  * Compiled once per run (incrementally), outside dist/ so a developer's build is not touched,
  * laid out as an install is: `dist/` beside `package.json` (the CLI's version and the

@@ -105,6 +105,12 @@ export interface Harness {
   otherRepos: Map<string, RepoFiles>;
   /** The app's webhook as GitHub runs it (deliveries recorded, listed and redelivered); sends to this runtime. */
   hooks: HookDeliveries;
+  /**
+   * Stops the runtime and starts another on the same settings (Redis prefix, clusters file),
+   * as a redeploy or a crash restarts the worker: only Redis, the clusters and GitHub (this
+   * stand-in, its repository and pull requests) carry over. `rt` is the new one after.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -254,7 +260,8 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
   });
   // One logger for mergeops, Probot and Octokit, as main.ts wires it: a test that reads the
   // logs (the secret scan) reads all three.
-  const rt = await startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(opts.log), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  const start = (): Promise<Runtime> => startRuntime({ ...settings, webhookSecret: WEBHOOK_SECRET }, opts.probot ?? testProbot(opts.log), opts.log ?? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }));
+  let rt = await start();
   const calls: Recorded[] = [];
   // What GitHub holds, so listing a PR's comments returns what was posted, as GitHub does
   // (`user`: the author, when someone other than the app posted it).
@@ -464,7 +471,14 @@ export async function startHarness(clustersYaml: string | null, env: Record<stri
   };
 
   return {
-    rt,
+    get rt() {
+      return rt;
+    },
+    restart: async () => {
+      await rt.stop();
+      rt = await start();
+      hooks.url = rt.url as string;
+    },
     prefix: settings.redisPrefix,
     calls,
     tarballs,

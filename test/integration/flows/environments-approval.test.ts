@@ -15,7 +15,7 @@ import { get, namespace, uniqueName } from '../../support/kube.js';
 describe('environments: approval gates, promotion and the soak as a delayed job', () => {
   const env = useTwoClusters();
   const PROMOTE = 'mergeops-promote-1';
-  let gh: CommandStandIn;
+  let gh: CommandStandIn | undefined;
   const config = (ns: string, soak: string) =>
     `environments:\n  - name: staging\n    cluster: staging\n  - name: prod-eu\n    cluster: prod\n    soak: ${soak}\n    approval: write\napps:\n  - name: web\n    path: deploy/web\n    namespace: ${ns}-{env}\n    wait: 0\n    url: https://{env}.shop.example.com\n`;
   const files = (ns: string, value: string, soak = '1s') => ({ '.github/mergeops.yml': config(ns, soak), 'deploy/web/cm.yaml': configMap('web', value) });
@@ -109,6 +109,32 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
     expect((await completed(s3)).body.conclusion).toBe('success');
     expect(await value('prod', ns)).toBe('3');
   }, 180_000);
+
+  it('a commit waiting for approval survives a restarted worker: after the restart, a writer\'s promote applies it to prod-eu and completes the same check', async () => {
+    gh ??= commandsApi(env.h);
+    gh.roles.set('writer', 'write');
+    const ns = uniqueName('envs-r');
+    await namespace(env.staging, `${ns}-staging`);
+    await namespace(env.prod, `${ns}-prod-eu`);
+    const s1 = sha(`restart-1-${ns}`);
+    await env.h.push(s1, files(ns, '1', '0s'));
+    await env.h.pushEvent(s1, { mergedPr: 85 });
+    await promoteOffered(s1);
+    expect(await value('prod', ns)).toBeUndefined();
+
+    // The worker goes away and another starts: only Redis and the clusters carry the wait.
+    await env.h.restart();
+    const since = env.h.calls.length;
+    await comment(env.h, '/mergeops promote web prod-eu', { issue: 85, login: 'writer' });
+    const ok = await waitForReply(env.h, 85, since, '> /mergeops promote web prod-eu');
+    expect(ok.body.body).toContain(`:white_check_mark: Promoting ${s1.slice(0, 7)}`);
+    const done = await completed(s1);
+    expect(done.body.conclusion).toBe('success');
+    expect(done.body.output.summary).toContain('<code>prod-eu</code> (<code>prod</code>) ✅ deployed (promoted by @writer)');
+    expect(await value('prod', ns)).toBe('1');
+    // One check run for the commit, before and after the restart.
+    expect(env.h.calls.filter((c) => c.method === 'POST' && !c.status && c.path.endsWith('/check-runs') && c.body.head_sha === s1 && c.body.name === 'mergeops / deploy')).toHaveLength(1);
+  }, 120_000);
 
   it('the soak holds neither the job nor the branch lease: a delayed job goes on later, and a newer merge deploys staging meanwhile', async () => {
     const ns = uniqueName('envs-s');
