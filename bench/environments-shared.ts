@@ -8,8 +8,10 @@ export interface EnvironmentsJob {
   runs: number;
   /** Apps of the preview scenario's repository. */
   apps: number;
-  /** One API server per environment. */
+  /** One API server per environment: what the scenario reads back from. */
   kubeconfigs: Record<(typeof ENVIRONMENTS)[number], string>;
+  /** What mergeops reaches them through, when not directly (a proxy adding a network's round trip). */
+  appKubeconfigs?: Record<(typeof ENVIRONMENTS)[number], string>;
   redisUrl: string;
 }
 

@@ -25,7 +25,8 @@ const envsOf = (job: EnvironmentsJob): (typeof ENVIRONMENTS)[number][] => (job.e
 /** The operator's clusters file: one API server per environment, bench namespaces only. */
 function clustersYaml(job: EnvironmentsJob): string {
   const grants = '    grants:\n      - repos: ["acme/*"]\n        namespaces: ["bench-*"]\n';
-  return `clusters:\n${ENVIRONMENTS.map((e) => `  ${e}:\n    kubeconfig: ${job.kubeconfigs[e]}\n${grants}`).join('')}`;
+  const kubeconfigs = job.appKubeconfigs ?? job.kubeconfigs;
+  return `clusters:\n${ENVIRONMENTS.map((e) => `  ${e}:\n    kubeconfig: ${kubeconfigs[e]}\n${grants}`).join('')}`;
 }
 
 /**
@@ -76,10 +77,13 @@ async function merges(job: EnvironmentsJob, h: Harness, ns: string, targets: Map
     await h.pushEvent(next, { mergedPr: 100 + r, before: head });
     const pending = new Set(envs);
     while (pending.size && Date.now() < t0 + 60_000) {
-      for (const e of [...pending]) {
-        const live = await (targets.get(e) as Cluster).client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}-${e}/configmaps/web-${changed}`);
-        if (live.data?.['value'] === String(r)) pending.delete(e);
-      }
+      // Every API server read at once: seeing the last environment must not wait on reading the others.
+      await Promise.all(
+        [...pending].map(async (e) => {
+          const live = await (targets.get(e) as Cluster).client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}-${e}/configmaps/web-${changed}`);
+          if (live.data?.['value'] === String(r)) pending.delete(e);
+        }),
+      );
       if (pending.size) await sleep(10);
     }
     if (pending.size) throw new Error(`merge ${r}: ${[...pending].join(', ')} not applied within 60 s`);

@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     if (selected('selfheal')) sections.push(await (await import('./selfheal.js')).benchSelfHeal(env, num('BENCH_SELFHEAL_RUNS', 10), num('BENCH_SELFHEAL_POLL_S', 20) * 1000));
     if (selected('people')) sections.push(await (await import('./people-first.js')).benchPeopleFirst(env, { small: num('BENCH_PEOPLE_APPS', 40), large: num('BENCH_PEOPLE_LARGE_APPS', 200) }));
     if (selected('environments')) {
-      sections.push(await (await import('./environments.js')).benchEnvironments(env, { runs: num('BENCH_ENVIRONMENTS_RUNS', 5), apps: num('BENCH_ENVIRONMENTS_APPS', 40), objects: num('BENCH_ENVIRONMENTS_OBJECTS', 1000) }));
+      sections.push(await (await import('./environments.js')).benchEnvironments(env, { runs: num('BENCH_ENVIRONMENTS_RUNS', 5), apps: num('BENCH_ENVIRONMENTS_APPS', 40), objects: num('BENCH_ENVIRONMENTS_OBJECTS', 1000), rttMs: num('BENCH_ENVIRONMENTS_RTT_MS', 20) }));
     }
     // Last: its scenarios run in processes of their own and leave the API server busiest.
     if (selected('monorepo')) {

@@ -110,6 +110,20 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   if (opts.owners) planOpts.owners = opts.owners;
   let plan = await planApp(cluster, app, rendered, key, planOpts);
   let sorted = sortPlanned(plan);
+  // The version of the inventory this apply read (or wrote): every write of it is conditional on it.
+  let recorded = plan.inventory;
+  /** The pending record; false when it was refused (nothing is written that the record does not hold). */
+  const writePending = async (): Promise<boolean> => {
+    if (plan.errors.length || !(sorted.changed.length > 0 || (opts.prune && plan.orphans.length > 0))) return true;
+    const pending = pendingInventory(plan);
+    if (pending) recorded = { ...pending, resourceVersion: await writeRecord(cluster, key, pending, result) };
+    return result.errors.length === 0;
+  };
+  // Planned ahead of its gate, its pending record is written ahead too: mergeops' own
+  // bookkeeping (no object of the app is written before the gate opens), one round trip
+  // fewer once it does. A gate that stays shut leaves it: no hash, so the next deploy of
+  // the app is applied rather than skipped as unchanged.
+  let pendingWritten = await writePending();
   if (opts.ready) {
     const plannedAt = Date.now();
     if (!(await opts.ready)) return { result, cancelled: true, record: async () => undefined };
@@ -118,6 +132,8 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
     if (Date.now() - plannedAt > PLAN_FRESH_MS) {
       plan = await planApp(cluster, app, rendered, key, planOpts);
       sorted = sortPlanned(plan);
+      recorded = plan.inventory;
+      pendingWritten = await writePending();
     }
   }
   result.warnings = plan.warnings;
@@ -126,18 +142,11 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
     result.errors = plan.errors;
     return { result, record: async () => undefined };
   }
+  if (!pendingWritten) return { result, record: async () => undefined };
   const { changed, settled } = sorted;
   const changing = new Set(changed);
   for (const p of plan.objects) if (!changing.has(p)) result.unchanged.push(objectRef(p.desired));
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
-  // The version of the inventory this apply read (or wrote): every write of it is conditional on it.
-  let recorded = plan.inventory;
-  if (changed.length > 0 || (opts.prune && plan.orphans.length > 0)) {
-    const pending = pendingInventory(plan);
-    if (pending) recorded = { ...pending, resourceVersion: await writeRecord(cluster, key, pending, result) };
-    // Nothing is written that the record does not hold: a pending record refused is the end of this apply.
-    if (result.errors.length) return { result, record: async () => undefined };
-  }
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
   const rest = changed.filter((p) => !FIRST.has(p.desired.kind));
@@ -157,8 +166,9 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   }
 
   // A writer that lost the app's Lease (another took it, or it went unrenewed) stops here:
-  // another deploy of the app may be running, and prune or the record would undo its work.
-  await opts.lease?.confirm();
+  // another deploy of the app may be running, and prune would undo its work (the record
+  // confirms on its own). Nothing to prune, nothing to confirm: one round trip fewer.
+  if (opts.prune && plan.orphans.length > 0 && result.errors.length === 0) await opts.lease?.confirm();
   await pruneOrphans(cluster, app, key, plan, rendered, opts, result);
   return {
     result,

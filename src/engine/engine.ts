@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { applyStaged } from '../cluster/apply.js';
 import { appliedOf, planChanges, type Applied, type ChangeSet } from '../cluster/changes.js';
 import { waitHealthy, type HealthReport } from '../cluster/wait.js';
-import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease } from '../cluster/app-lease.js';
+import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder, releaseAppLease, type AppLease } from '../cluster/app-lease.js';
 import { CLUSTER_CONCURRENCY, type Cluster, type ClusterPool } from '../cluster/connect.js';
 import type { InventoryKey } from '../cluster/inventory.js';
 import { grantsFingerprint, readInventory } from '../cluster/inventory-store.js';
@@ -124,16 +124,20 @@ export class Engine {
     this.holder = leaseHolder(deps.flow);
   }
 
-  /** Runs `fn` after every earlier apply of this engine to the same app and cluster. */
-  private async inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` after every earlier apply of this engine to the same app and cluster. `fn`
+   * answers its value and when its turn is over (its Lease given back): the caller has the
+   * value at once, the next apply of the app waits for the turn.
+   */
+  private async inTurn<T>(key: string, fn: () => Promise<{ value: T; done: Promise<void> }>): Promise<T> {
     const before = this.turns.get(key) ?? Promise.resolve();
-    const mine = before.catch(() => undefined).then(fn);
-    this.turns.set(key, mine);
-    try {
-      return await mine;
-    } finally {
-      if (this.turns.get(key) === mine) this.turns.delete(key);
-    }
+    const run = before.catch(() => undefined).then(fn);
+    const turn = run.then((r) => r.done, () => undefined);
+    this.turns.set(key, turn);
+    void turn.finally(() => {
+      if (this.turns.get(key) === turn) this.turns.delete(key);
+    });
+    return (await run).value;
   }
 
   /** The cluster as the target's requests see it: the repository's grant and identity, or a preview namespace's. */
@@ -233,7 +237,14 @@ export class Engine {
    * out a whole lease duration. Best effort: a Lease that cannot be given back lapses.
    * Call after the workers stopped taking jobs (running applies release their own).
    */
+  /** Resolves once every apply's turn is over, its Lease given back (apply answers before that). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.turns.values()]);
+  }
+
   async close(): Promise<void> {
+    // Leases still being given back after their applies answered.
+    await this.idle();
     for (const [k, { cluster, key }] of this.unreleased) {
       try {
         if (await releaseAppLease(cluster, key, this.holder)) this.unreleased.delete(k);
@@ -243,8 +254,7 @@ export class Engine {
     }
   }
 
-  private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: ApplyCall): Promise<AppApply> {
-    const { app } = t;
+  private async applyHeld(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: ApplyCall): Promise<{ value: AppApply; done: Promise<void> }> {
     // One writer per app and cluster, whoever runs it (a worker of any fleet, the CLI): the
     // plan reads the inventory under the Lease, so every write of it is conditional on that.
     const lease = await acquireAppLease(cluster, t.key, {
@@ -253,42 +263,54 @@ export class Engine {
       waitMs: this.deps.lease?.waitMs ?? DEFAULT_LEASE_WAIT_MS,
       log,
     });
-    try {
-      const staged = await timed(
-        this.deps.flow,
-        'apply',
-        () =>
-          applyStaged(cluster, app, rendered, t.key, {
-            ...(opts.force !== undefined ? { force: opts.force } : {}),
-            ...(t.discovery ? { discovery: t.discovery } : {}),
-            ...(t.owners ? { owners: t.owners } : {}),
-            ...(opts.ready ? { ready: opts.ready } : {}),
-            prune: app.prune,
-            pruneEmpty: app.pruneEmpty,
-            concurrency: CLUSTER_CONCURRENCY,
-            log,
-            record,
-            lease,
-          }),
-        opts.timings,
-      );
-      const { result } = staged;
-      if (staged.cancelled) return CANCELLED;
-      log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
-      const out: AppApply = { ...appliedOf(result, app.prune) };
-      if (result.errors.length === 0 && app.waitMs > 0) {
-        const watched = result.objects.filter((o) => !o.settled).length;
-        if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
-        out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
-      }
-      // The render counts as deployed (its hash recorded) only once its health wait succeeded.
-      await staged.record(out.health?.healthy ?? true);
-      return out;
-    } finally {
-      const k = `${cluster.target.name}\0${t.key.repoId}\0${t.key.app}`;
+    const k = `${cluster.target.name}\0${t.key.repoId}\0${t.key.app}`;
+    const giveBack = async (): Promise<void> => {
       if (await lease.release()) this.unreleased.delete(k);
       else this.unreleased.set(k, { cluster, key: t.key });
+    };
+    let value: AppApply;
+    try {
+      value = await this.applyLeased(cluster, t, rendered, record, log, opts, lease);
+    } catch (err) {
+      await giveBack();
+      throw err;
     }
+    // Given back after the caller has its answer: bookkeeping no environment after this one waits for.
+    return { value, done: giveBack().catch((err: unknown) => log.warn({ app: t.app.name, err: (err as Error).message }, 'could not give back the app lease; it lapses on its own')) };
+  }
+
+  private async applyLeased(cluster: Cluster, t: AppTarget, rendered: RenderedObject[], record: { desiredHash: string; commit?: string }, log: Logger, opts: ApplyCall, lease: AppLease): Promise<AppApply> {
+    const { app } = t;
+    const staged = await timed(
+      this.deps.flow,
+      'apply',
+      () =>
+        applyStaged(cluster, app, rendered, t.key, {
+          ...(opts.force !== undefined ? { force: opts.force } : {}),
+          ...(t.discovery ? { discovery: t.discovery } : {}),
+          ...(t.owners ? { owners: t.owners } : {}),
+          ...(opts.ready ? { ready: opts.ready } : {}),
+          prune: app.prune,
+          pruneEmpty: app.pruneEmpty,
+          concurrency: CLUSTER_CONCURRENCY,
+          log,
+          record,
+          lease,
+        }),
+      opts.timings,
+    );
+    const { result } = staged;
+    if (staged.cancelled) return CANCELLED;
+    log.info({ app: app.name, created: result.created.length, configured: result.configured.length, unchanged: result.unchanged.length, pruned: result.pruned.length, errors: result.errors.length }, 'applied');
+    const out: AppApply = { ...appliedOf(result, app.prune) };
+    if (result.errors.length === 0 && app.waitMs > 0) {
+      const watched = result.objects.filter((o) => !o.settled).length;
+      if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
+      out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
+    }
+    // The render counts as deployed (its hash recorded) only once its health wait succeeded.
+    await staged.record(out.health?.healthy ?? true);
+    return out;
   }
 }
 

@@ -56,10 +56,9 @@ export async function startHttpFaultProxy(upstream: URL, opts: { faultBody: (sta
     }
     if (fault && 'hold' in fault) {
       req.pause();
-      void fault.hold.then(() => {
-        req.resume();
-        forward();
-      }, () => req.socket.destroy());
+      // Piping resumes it: resuming first would let a bodiless request end before the pipe,
+      // and the upstream request would never be ended.
+      void fault.hold.then(forward, () => req.socket.destroy());
       return;
     }
     if (fault) {

@@ -157,6 +157,8 @@ describe('deploy path safety (real API server, faults injected)', () => {
     const writers = [engine('deploy'), engine('deploy'), engine('cli')];
     const names = ['w1', 'w2', 'cli'];
     await Promise.all(writers.map((w, i) => w.apply(target(a), { rendered: [cm(ns, `race-${names[i]}-a`), cm(ns, `race-${names[i]}-b`)] })));
+    // Each apply answers before its Lease is given back.
+    await Promise.all(writers.map((w) => w.idle()));
     const log = since();
     const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${invNs}/leases/`;
     // Each writer took the Lease and gave it back.

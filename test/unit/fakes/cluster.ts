@@ -96,7 +96,7 @@ export class FakeCluster implements AppEngine {
     if (opts.ready && !(await opts.ready)) return { changes: [], warnings: [], cancelled: true };
     this.applies.push({ app: t.app.name, force: opts.force ?? t.app.conflicts === 'overwrite' });
     // The writes' round trip to the API server: other work goes on meanwhile, as on a real one.
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const result: ApplyResult = { created: [], configured: [], unchanged: [], pruned: [], replaced: [], orphans: plan.orphans.map(objectRef), errors: [], warnings: [], objects: [] };
     if (plan.errors.length) {
       result.errors = plan.errors;
