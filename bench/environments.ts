@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startFaultProxy, type FaultProxy } from '../test/support/fault-proxy.js';
 import { startEnvTest } from '../test/support/global-setup.js';
 import { log, median, type BenchEnv, type Section, type TargetResult } from './common.js';
 import { workerMemory } from './environments-memory.js';
@@ -21,11 +20,29 @@ export interface EnvironmentsOptions {
   rttMs: number;
 }
 
-/** Each API server behind a proxy that holds every request `rttMs` first: clusters reached over a network. */
-async function remote(kubeconfigs: EnvironmentsJob['kubeconfigs'], rttMs: number): Promise<{ kubeconfigs: EnvironmentsJob['kubeconfigs']; proxies: FaultProxy[] }> {
-  const proxies = await Promise.all(ENVIRONMENTS.map((e) => startFaultProxy(kubeconfigs[e])));
-  for (const p of proxies) p.rule = () => ({ hold: new Promise((r) => setTimeout(r, rttMs)) });
-  return { kubeconfigs: Object.fromEntries(ENVIRONMENTS.map((e, i) => [e, (proxies[i] as FaultProxy).kubeconfig])) as EnvironmentsJob['kubeconfigs'], proxies };
+/**
+ * Each API server behind a proxy that holds every request `rttMs` first: clusters reached
+ * over a network. The proxies run in a process of their own (bench/latency-proxies.ts).
+ */
+async function remote(kubeconfigs: EnvironmentsJob['kubeconfigs'], rttMs: number): Promise<{ kubeconfigs: EnvironmentsJob['kubeconfigs']; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./latency-proxies.js', import.meta.url)), String(rttMs), ...ENVIRONMENTS.map((e) => kubeconfigs[e])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+      if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+    });
+    child.on('exit', (code) => reject(new Error(`latency proxies exited with ${code}`)));
+  });
+  const proxied = JSON.parse(line) as string[];
+  return {
+    kubeconfigs: Object.fromEntries(ENVIRONMENTS.map((e, i) => [e, proxied[i] as string])) as EnvironmentsJob['kubeconfigs'],
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.end();
+      await exited;
+    },
+  };
 }
 
 async function scenario(job: EnvironmentsJob): Promise<EnvironmentsResult> {
@@ -55,7 +72,7 @@ export async function benchEnvironments(env: BenchEnv, opts: EnvironmentsOptions
       remote1 = await scenario({ ...base, appKubeconfigs: far.kubeconfigs, scenario: 'merge', environments: 1 });
       remote3 = await scenario({ ...base, appKubeconfigs: far.kubeconfigs, scenario: 'merge', environments: 3 });
     } finally {
-      await Promise.all(far.proxies.map((p) => p.close()));
+      await far.stop();
     }
     const preview1 = await scenario({ ...base, scenario: 'preview', environments: 1 });
     const preview3 = await scenario({ ...base, scenario: 'preview', environments: 3 });
