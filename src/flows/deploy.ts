@@ -402,10 +402,11 @@ interface Waves {
  * apps' `wait`); when one of them applied something now, its `soak` is a delayed job that
  * goes on later, so this job (and the branch's lease) ends meanwhile; an environment with an
  * approval then waits for a person's promotion, durably. Independent environments run side
- * by side. An environment with a unit that did not deploy (refused, failed, unhealthy, held
- * by a lock) stops every environment after it, whose units are reported as not started,
- * naming it; one that waits has the environments after it wait behind it, and they go on
- * with it. A continuation (`job.environments`) runs the environments it lists; the others
+ * by side, and one that applies as soon as those before it deployed (no soak, approval or
+ * promotion PR) plans while they apply, writing once its gate opens. An environment with a
+ * unit that did not deploy (refused, failed, unhealthy, held by a lock) stops every
+ * environment after it, whose units are reported as not started, naming it; one that waits
+ * has the environments after it wait behind it, and they go on with it. A continuation (`job.environments`) runs the environments it lists; the others
  * deployed earlier.
  */
 async function deployInWaves(w: Waves): Promise<void> {
@@ -441,6 +442,8 @@ async function deployInWaves(w: Waves): Promise<void> {
     const early = listed && mine.length > 0 && env.after.length > 0 && env.soakMs === 0 && (role === null || promoted) && !env.promote
       ? Promise.all(env.after.map((name) => decided.get(name))).then(() => (closed ? undefined : applyAll(mine, ready)))
       : null;
+    // Awaited on every path below; this only keeps a failure from counting as unhandled meanwhile.
+    early?.catch(() => undefined);
     const before = await Promise.all(env.after.map(async (name) => ({ name, ...(await (outcome.get(name) as Promise<Omit<DependencyOutcome, 'name'>>)) })));
     if (!listed) return { state: 'deployed', applied: false };
     const gate = gateOf(env, before, { role, soaked: soakedHere(env), promoted, nowMs: Date.now() });
