@@ -231,17 +231,17 @@ export class Engine {
     return this.inTurn(`${app.cluster}\0${t.key.repoId}\0${app.name}`, () => this.applyHeld(cluster, t, rendered, record, log, opts));
   }
 
+  /** Resolves once every apply's turn is over, its Lease given back (apply answers before that). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.turns.values()]);
+  }
+
   /**
    * Gives back every Lease this engine may still hold because its release failed, so a
    * process stopped gracefully (SIGTERM) does not make the next writer of those apps wait
    * out a whole lease duration. Best effort: a Lease that cannot be given back lapses.
    * Call after the workers stopped taking jobs (running applies release their own).
    */
-  /** Resolves once every apply's turn is over, its Lease given back (apply answers before that). */
-  async idle(): Promise<void> {
-    await Promise.allSettled([...this.turns.values()]);
-  }
-
   async close(): Promise<void> {
     // Leases still being given back after their applies answered.
     await this.idle();
