@@ -18,10 +18,10 @@ import { createQueues, enqueueDeploy } from '../src/queue/queues.js';
 import { createRedis } from '../src/redis.js';
 import { compiledMain } from '../test/support/build.js';
 import { startFakeGitHub } from '../test/support/fake-github.js';
-import { INSTALLATION_ID, makeTarball } from '../test/support/github.js';
+import { INSTALLATION_ID, makeTarball, waitFor } from '../test/support/github.js';
 import { REPO } from '../test/support/harness.js';
 import { spawnMain } from '../test/support/main-process.js';
-import { connect, createNamespace, dropKeys, log, manifest, sleep } from './common.js';
+import { connect, createNamespace, dropKeys, log, manifest } from './common.js';
 import { ENVIRONMENTS } from './environments-shared.js';
 
 export interface WorkerMemory {
@@ -37,16 +37,6 @@ export interface WorkerMemory {
 function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`environments memory: ${what} not within ${ms / 1000} s`);
-    await sleep(100);
-  }
 }
 
 export async function workerMemory(opts: { objects: number; kubeconfigs: Record<(typeof ENVIRONMENTS)[number], string>; redisUrl: string }): Promise<WorkerMemory> {
@@ -73,7 +63,7 @@ export async function workerMemory(opts: { objects: number; kubeconfigs: Record<
     const worker = spawnMain(main, { dir, gh, prefix, mode: 'worker' });
     child = worker;
     // Ready: its workers are listening on the queue (the worker mode serves no port to ask).
-    await until('the worker process started', 60_000, async () => ((await queues.deploy.getWorkers()).length > 0 ? true : undefined));
+    await waitFor(async () => ((await queues.deploy.getWorkers()).length > 0 ? true : undefined), 'the worker process started', 60_000);
     const pid = worker.pid as number;
     const idleKiB = statusKiB(pid, 'VmHWM');
     log(`environments memory: worker ${pid} ready at ${(statusKiB(pid, 'VmRSS') / 1024).toFixed(0)} MiB; deploying ${opts.objects} objects × ${ENVIRONMENTS.length} environments`);
@@ -81,13 +71,13 @@ export async function workerMemory(opts: { objects: number; kubeconfigs: Record<
     const job: DeployJob = { installationId: INSTALLATION_ID, owner: REPO.owner, repo: REPO.name, repoId: REPO.id, sha: s, branch: 'main', defaultBranch: 'main', reason: 'push' };
     const t0 = Date.now();
     if (!(await enqueueDeploy(queues, job))) throw new Error('environments memory: the deploy job was already queued');
-    await until('the deploy', 600_000, async () => {
+    await waitFor(async () => {
       const j = await queues.deploy.getJob(deployJobId(job));
       if (j && (await j.isFailed())) throw new Error(`environments memory: the deploy failed: ${j.failedReason}`);
       return j && (await j.isCompleted()) ? true : undefined;
-    });
+    }, 'the deploy', 600_000);
     // Then its report: the check run on the commit (the report worker runs in the same process).
-    const check = await until('the deploy check', 120_000, async () => gh.calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body?.head_sha === s && c.body?.name === CHECK_NAMES.deploy && !c.status));
+    const check = await waitFor(() => gh.calls.find((c) => c.method === 'POST' && c.path.endsWith('/check-runs') && c.body?.head_sha === s && c.body?.name === CHECK_NAMES.deploy && !c.status), 'the deploy check', 120_000);
     const ms = Date.now() - t0;
     return { idleKiB, peakKiB: statusKiB(pid, 'VmHWM'), ms, conclusion: String(check.body.conclusion) };
   } finally {

@@ -144,8 +144,7 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
   }
   if (!pendingWritten) return { result, record: async () => undefined };
   const { changed, settled } = sorted;
-  const changing = new Set(changed);
-  for (const p of plan.objects) if (!changing.has(p)) result.unchanged.push(objectRef(p.desired));
+  result.unchanged = sorted.unchanged;
   opts.log.info({ app: app.name, changed: changed.length, unchanged: result.unchanged.length, orphans: plan.orphans.length, fieldManager: plan.request.fieldManager, force: plan.request.force }, 'applying');
 
   const first = changed.filter((p) => FIRST.has(p.desired.kind));
@@ -186,17 +185,19 @@ export async function applyStaged(cluster: Cluster, app: App, rendered: Rendered
  * stay in memory through its writes (and, planned ahead of its gate, through the
  * environments before it).
  */
-function sortPlanned(plan: ClusterPlan): { changed: PlannedObject[]; settled: Set<PlannedObject> } {
+function sortPlanned(plan: ClusterPlan): { changed: PlannedObject[]; unchanged: string[]; settled: Set<PlannedObject> } {
   const changed: PlannedObject[] = [];
+  const unchanged: string[] = [];
   const settled = new Set<PlannedObject>();
   for (const p of plan.objects) {
     if (isUnchanged(p, plan.ours)) {
+      unchanged.push(objectRef(p.desired));
       if (p.live && readinessFree(p.live)) settled.add(p);
       p.live = null;
     } else changed.push(p);
     p.merged = null;
   }
-  return { changed, settled };
+  return { changed, unchanged, settled };
 }
 
 async function applyAll(cluster: Cluster, objects: PlannedObject[], request: ApplyRequest, opts: ApplyOptions, result: ApplyResult, settled: Set<PlannedObject>): Promise<void> {

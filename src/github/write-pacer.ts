@@ -60,8 +60,9 @@ export function personReserve(limits: Pick<WriteLimits, 'perMinute' | 'perHour'>
 // it. Writes are also spaced: the next starts a second (GitHub's window / 60) after the last
 // one's answer, GitHub's advice for mutating requests ("wait at least one second between
 // each"), kept here rather than by Octokit's per-process queue so that a person's write is
-// the next one sent, whichever process holds it. Bookkeeping also keeps within the window minus the people's reserve. Bookkeeping
-// deferred for long (`aged`) is neither held back nor kept out of the reserve.
+// the next one sent, whichever process holds it. Bookkeeping also keeps within the window
+// minus the people's reserve. Bookkeeping deferred for long (`aged`) is neither held back
+// nor kept out of the reserve.
 const ACQUIRE = `
 local key, pause, turn, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, id = tonumber(ARGV[1]), ARGV[2]

@@ -34,15 +34,20 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
       const id = env.h.calls.find((x) => x.method === 'POST' && !x.status && x.path.endsWith('/check-runs') && x.body.head_sha === s && x.body.name === 'mergeops / deploy')?.checkRunId;
       return env.h.calls.find((x) => !x.status && x.path.endsWith(`/check-runs${x.method === 'PATCH' ? `/${id}` : ''}`) && (x.method === 'PATCH' || x.body.head_sha === s) && (x.body.actions ?? []).some((a: { identifier: string }) => a.identifier === PROMOTE));
     }, `the Promote button on the deploy check of ${s.slice(0, 7)}`, 60_000);
+  /** A fresh name and its namespace on each cluster (`<ns>-staging`, `<ns>-prod-eu`). */
+  const namespaces = async (prefix: string): Promise<string> => {
+    const ns = uniqueName(prefix);
+    await namespace(env.staging, `${ns}-staging`);
+    await namespace(env.prod, `${ns}-prod-eu`);
+    return ns;
+  };
   const completed = (s: string): Promise<Recorded> => waitFor(() => env.h.calls.find((x) => x.method === 'PATCH' && !x.status && x.path.endsWith(`/check-runs/${deployCheck(s).checkRunId}`) && x.body.status === 'completed'), `deploy check of ${s.slice(0, 7)} completed`, 60_000);
 
   it('merge → staging applied → soak → prod-eu held with a Promote button; a reader is refused; a newer merge replaces the waiting one (said on both PRs); a writer promotes it; the button promotes the next', async () => {
     gh = commandsApi(env.h);
     gh.roles.set('reader', 'read');
     gh.roles.set('writer', 'write');
-    const ns = uniqueName('envs-a');
-    await namespace(env.staging, `${ns}-staging`);
-    await namespace(env.prod, `${ns}-prod-eu`);
+    const ns = await namespaces('envs-a');
 
     const s1 = sha(`approval-1-${ns}`);
     await env.h.push(s1, files(ns, '1'));
@@ -113,9 +118,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
   it('a commit waiting for approval survives a restarted worker: after the restart, a writer\'s promote applies it to prod-eu and completes the same check', async () => {
     gh ??= commandsApi(env.h);
     gh.roles.set('writer', 'write');
-    const ns = uniqueName('envs-r');
-    await namespace(env.staging, `${ns}-staging`);
-    await namespace(env.prod, `${ns}-prod-eu`);
+    const ns = await namespaces('envs-r');
     const s1 = sha(`restart-1-${ns}`);
     await env.h.push(s1, files(ns, '1', '0s'));
     await env.h.pushEvent(s1, { mergedPr: 85 });
@@ -137,9 +140,7 @@ describe('environments: approval gates, promotion and the soak as a delayed job'
   }, 120_000);
 
   it('the soak holds neither the job nor the branch lease: a delayed job goes on later, and a newer merge deploys staging meanwhile', async () => {
-    const ns = uniqueName('envs-s');
-    await namespace(env.staging, `${ns}-staging`);
-    await namespace(env.prod, `${ns}-prod-eu`);
+    const ns = await namespaces('envs-s');
     const s1 = sha(`soak-1-${ns}`);
     await env.h.push(s1, files(ns, '1', '10m'));
     await env.h.pushEvent(s1, { mergedPr: 90 });
