@@ -6,8 +6,6 @@ import { loadSettings } from './config/settings.js';
 import { octokitClass } from './github/octokit.js';
 import { startRuntime } from './runtime.js';
 import { errorText } from './errors.js';
-import { setupServer } from './setup/app-registration.js';
-import { startWebhookProxy } from './setup/webhook-proxy.js';
 
 /** Process entry: `web`, `worker` or `all` (MERGEOPS_MODE), or setup mode; wiring only. */
 async function main(): Promise<void> {
@@ -19,6 +17,8 @@ async function main(): Promise<void> {
   if (!settings.appId || !settings.privateKey) {
     // First run on a laptop: register the GitHub App from app.yml (GitHub's manifest flow)
     // and write APP_ID, PRIVATE_KEY and WEBHOOK_SECRET into .env.
+    // Loaded only here and below: a worker that needs neither does not carry them.
+    const { setupServer } = await import('./setup/app-registration.js');
     const server = setupServer({ manifest: fs.readFileSync('app.yml', 'utf8'), envFile, env: process.env, log });
     await server.listen({ port: settings.port, host: settings.host });
     const shown = settings.host === '0.0.0.0' || settings.host === '::' ? 'localhost' : settings.host;
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   });
   const runtime = await startRuntime(settings, probot, log);
   const proxyUrl = settings.webhookProxyUrl;
-  const proxy = proxyUrl && settings.mode !== 'worker' && runtime.url ? await startWebhookProxy(proxyUrl, runtime.url, log) : undefined;
+  const proxy = proxyUrl && settings.mode !== 'worker' && runtime.url ? await (await import('./setup/webhook-proxy.js')).startWebhookProxy(proxyUrl, runtime.url, log) : undefined;
 
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down: no new jobs; finishing running ones');

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import http from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeconfigSource } from '../kubeconfig.js';
 import type { ActingIdentity } from '../config/clusters.js';
 import { ServerVerdictError, TransientError } from '../errors.js';
 
@@ -114,7 +114,7 @@ export class KubeClient {
     private readonly agent: https.Agent | http.Agent,
     /** Watches hold their connection for minutes: their own pool, so they never starve requests of sockets. */
     private readonly streamAgent: https.Agent | http.Agent,
-    private readonly kc: KubeConfig,
+    private readonly kc: KubeconfigSource,
     private readonly timeoutMs: number,
     private readonly retry: RetryPolicy,
     /** Who this client's requests act as, when not mergeops' own credentials (impersonation). */
@@ -131,7 +131,7 @@ export class KubeClient {
     return new KubeClient(this.cluster, this.server, this.agent, this.streamAgent, this.kc, this.timeoutMs, this.retry, who);
   }
 
-  static async create(cluster: string, kc: KubeConfig, timeoutMs = 30_000, retry: RetryPolicy = DEFAULT_RETRY): Promise<KubeClient> {
+  static async create(cluster: string, kc: KubeconfigSource, timeoutMs = 30_000, retry: RetryPolicy = DEFAULT_RETRY): Promise<KubeClient> {
     const current = kc.getCurrentCluster();
     if (!current) throw new Error(`cluster "${cluster}": the kubeconfig has no current cluster`);
     const server = new URL(current.server);
@@ -313,7 +313,7 @@ export class KubeClient {
 
   /**
    * Static tokens and client certs are read once; exec plugins and auth providers rotate
-   * credentials, so for those client-node is asked again on every request.
+   * credentials, so for those the kubeconfig is asked again on every request.
    */
   private async authHeaders(): Promise<Record<string, string>> {
     if (this.staticHeaders) return this.staticHeaders;

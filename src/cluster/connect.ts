@@ -1,7 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterTarget, ClusterTargets } from '../config/clusters.js';
 import { UserError } from '../errors.js';
 import { identityFor } from '../policy/grants.js';
+import { Kubeconfig } from '../kubeconfig.js';
 import { KubeClient } from './client.js';
 import { Discovery } from './discovery.js';
 
@@ -85,7 +85,7 @@ export class ClusterPool {
 }
 
 async function connect(target: ClusterTarget): Promise<Cluster> {
-  const kc = new KubeConfig();
+  const kc = new Kubeconfig();
   if (target.inCluster) kc.loadFromCluster();
   else if (target.kubeconfig) kc.loadFromFile(target.kubeconfig);
   else kc.loadFromDefault();

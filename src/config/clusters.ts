@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Kubeconfig } from '../kubeconfig.js';
 import { z } from 'zod';
 import type { KubeObject } from '../objects.js';
 import { UserError, errorText } from '../errors.js';
@@ -298,7 +298,7 @@ export function localClusterTarget(name: string, values: { kubeconfig?: string |
   const fromEnv = (env['KUBECONFIG'] ?? '').split(path.delimiter).filter((f) => f !== '');
   let file: string | undefined;
   let label: string;
-  const kc = new KubeConfig();
+  const kc = new Kubeconfig();
   if (values.kubeconfig !== undefined) {
     file = path.resolve(values.kubeconfig);
     label = file;
@@ -306,11 +306,11 @@ export function localClusterTarget(name: string, values: { kubeconfig?: string |
     file = path.resolve(fromEnv[0] as string);
     label = `${file} (KUBECONFIG)`;
   } else if (fromEnv.length > 1) {
-    // Several files: client-node merges them the way kubectl does (from process.env).
+    // Several files: merged the way kubectl merges them.
     label = `KUBECONFIG=${fromEnv.join(path.delimiter)}`;
     for (const f of fromEnv) if (!fs.existsSync(f)) throw new KubeconfigError(`${f} (listed in KUBECONFIG) does not exist; fix KUBECONFIG or pass --kubeconfig`);
     try {
-      kc.loadFromDefault();
+      kc.loadFromDefault(env);
     } catch (err) {
       throw new KubeconfigError(`cannot read ${label}: ${oneLine(errorText(err))}; fix it or pass --kubeconfig`);
     }

@@ -88,6 +88,12 @@ export interface ApplyCall extends StageOptions {
    * before it resolved false (the unit is "not started", not failed).
    */
   ready?: Promise<boolean>;
+  /**
+   * Told the apply's outcome (written, pruned, health verdict) before its inventory record
+   * is written: mergeops' own bookkeeping, which the environments after this one need not
+   * wait for. The answer of apply itself comes after the record (and says if it was refused).
+   */
+  onVerdict?(applied: AppApply): void;
 }
 
 const CANCELLED: AppApply = { changes: [], warnings: [], cancelled: true };
@@ -308,9 +314,12 @@ export class Engine {
       if (watched > 0) opts.onHealthWait?.(watched, app.waitMs);
       out.health = await timed(this.deps.flow, 'health', () => waitHealthy(cluster, result.objects, app.waitMs, log, this.deps.healthPollMs), opts.timings);
     }
+    opts.onVerdict?.(out);
     // The render counts as deployed (its hash recorded) only once its health wait succeeded.
+    const problems = result.errors.length;
     await staged.record(out.health?.healthy ?? true);
-    return out;
+    // The record refused (no access to the inventory): said on the app, as any refusal is.
+    return result.errors.length === problems ? out : { ...out, ...appliedOf(result, app.prune) };
   }
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { RepoCaps } from '../config/caps.js';
 import type { BranchViolation } from '../policy/grants.js';
 import type { App, Environment } from '../config/repo-config.js';
-import { appKey, jobDiscovery, renderTarget, type AppEngine, type AppTarget } from '../engine/engine.js';
+import { appKey, jobDiscovery, renderTarget, type AppApply, type AppEngine, type AppTarget } from '../engine/engine.js';
 import { appsOn, configBase, openRevision } from '../engine/revision.js';
 import { REPO_CONFIG_PATH } from '../config/repo-config.js';
 import { isDefaultsOnly } from '../config/defaults.js';
@@ -253,6 +253,30 @@ interface PromotionScope {
   due: Environment[];
 }
 
+/** One promise per key, resolved once (later calls do nothing); awaited before or after it resolves. */
+class Latches<K> {
+  private readonly latches = new Map<K, { promise: Promise<void>; resolve: () => void }>();
+
+  private of(key: K): { promise: Promise<void>; resolve: () => void } {
+    let l = this.latches.get(key);
+    if (!l) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((r) => (resolve = r));
+      l = { promise, resolve };
+      this.latches.set(key, l);
+    }
+    return l;
+  }
+
+  resolve(key: K): void {
+    this.of(key).resolve();
+  }
+
+  async all(keys: K[]): Promise<void> {
+    await Promise.all(keys.map((k) => this.of(k).promise));
+  }
+}
+
 interface Rendered {
   app: App;
   out: AppDeployReport;
@@ -340,6 +364,14 @@ async function deployApps(
   rendered = await refuseSharedObjects(rendered, dir, deps, job, userProblem);
   const discovery = jobDiscovery();
   const owners = ownerConfigs(deps.hosts, job.installationId);
+  // Each unit's verdict (written, healthy or not) comes before its inventory record, mergeops'
+  // own bookkeeping: the environments after it wait for the verdict only.
+  const verdicts = new Latches<AppDeployReport>();
+  const reportApplied = (out: AppDeployReport, applied: AppApply): void => {
+    const { health, skipped: _skipped, cancelled: _cancelled, ...changes } = applied;
+    out.applied = changes;
+    if (health) out.health = health;
+  };
   const applyAll = async (units: Rendered[], ready?: Promise<boolean>): Promise<void> => {
     const first = units.filter((r) => r.objects.some((o) => FOUNDATION_KINDS.has(o.object.kind)));
     const rest = units.filter((r) => !first.includes(r));
@@ -359,22 +391,27 @@ async function deployApps(
           log,
           timings,
           ...(ready ? { ready } : {}),
+          onVerdict: (v) => {
+            reportApplied(out, v);
+            verdicts.resolve(out);
+          },
         });
         // The environments before it did not deploy: this unit is theirs to report as not started.
         if (applied.cancelled) return;
-        const { health, skipped: _skipped, cancelled: _cancelled, ...changes } = applied;
-        out.applied = changes;
-        if (health) out.health = health;
+        reportApplied(out, applied);
         const counts = countChanges(applied.changes);
         for (const [result, action] of [['created', 'created'], ['configured', 'configured'], ['unchanged', 'unchanged'], ['pruned', 'deleted']] as const) applyResults.inc({ app: appLabel.of(app.name), result }, counts[action]);
       } catch (err) {
         userProblem(out, err);
         return;
+      } finally {
+        verdicts.resolve(out);
       }
       if (appSucceeded(out)) await deps.recordDeployed(job, app.name);
   };
   const promote = (env: Environment): void => void (job.reason !== 'self-heal' && promotion?.due.push(env));
-  if (environments) await deployInWaves({ job, environments, rendered, reports, applyAll, interrupted, deps, log, promote, ...(report ? { report } : {}) });
+  const verdictsOf = (units: Rendered[]): Promise<void> => verdicts.all(units.map((r) => r.out));
+  if (environments) await deployInWaves({ job, environments, rendered, reports, applyAll, verdicts: verdictsOf, interrupted, deps, log, promote, ...(report ? { report } : {}) });
   else await applyAll(rendered);
   if (ours.length > 0) throw ours[0];
   return { reports, attempted: new Set(toRender.filter((r) => r.out.notStarted === undefined && r.out.waiting === undefined).map((r) => r.app.name)) };
@@ -387,6 +424,8 @@ interface Waves {
   reports: AppDeployReport[];
   /** Applies units; with `ready`, each plans now and writes once it resolves true (nothing when false). */
   applyAll: (units: Rendered[], ready?: Promise<boolean>) => Promise<void>;
+  /** Resolves once every unit given has its verdict (applied, health known); their inventory records may still be being written. */
+  verdicts: (units: Rendered[]) => Promise<void>;
   /** Units whose attempt ended in an error of ours (the job is retried). */
   interrupted: ReadonlySet<AppDeployReport>;
   deps: DeployDeps;
@@ -399,7 +438,8 @@ interface Waves {
 /**
  * Environments in dependency order, each through its gate (environment-gates.ts): it
  * starts once every environment it comes `after` has deployed (applied, healthy within its
- * apps' `wait`); when one of them applied something now, its `soak` is a delayed job that
+ * apps' `wait`; their inventory records, mergeops' bookkeeping, are written meanwhile, and
+ * one refused fails its environment in the report, after the ones following it went); when one of them applied something now, its `soak` is a delayed job that
  * goes on later, so this job (and the branch's lease) ends meanwhile; an environment with an
  * approval then waits for a person's promotion, durably. Independent environments run side
  * by side, and one that applies as soon as those before it deployed (no soak, approval or
@@ -411,6 +451,8 @@ interface Waves {
  */
 async function deployInWaves(w: Waves): Promise<void> {
   const { job, environments, rendered, reports, applyAll, interrupted, deps, log } = w;
+  /** Environments' applies still writing their inventory records after their verdicts: awaited before the job ends. */
+  const records: Promise<void>[] = [];
   const outcome = new Map<string, Promise<Omit<DependencyOutcome, 'name'>>>();
   const first = job.environments?.[0];
   // A continuation's roots (listed, none of what they come after listed) are the environments whose soak it waited out.
@@ -496,10 +538,13 @@ async function deployInWaves(w: Waves): Promise<void> {
     if (mine.length) log.info({ environment: env.name, apps: mine.map((r) => r.app.name) }, 'deploying environment');
     if (first === env.name && job.promotedBy) for (const u of units) u.promotedBy = job.promotedBy;
     decide();
-    if (early) {
-      open(true);
-      await early;
-    } else await applyAll(mine);
+    if (early) open(true);
+    const applying = early ?? applyAll(mine);
+    records.push(applying);
+    // Awaited below; this only keeps a failure from counting as unhandled meanwhile.
+    applying.catch(() => undefined);
+    // The environments after it start on its units' verdicts, while their inventory records are written.
+    await Promise.race([applying, w.verdicts(mine)]);
     // An interrupted unit (its job is retried) stops the environments after it like a failed one: production never goes before staging has.
     const state = units.some((u) => !appSucceeded(u) || interrupted.has(u))
       ? 'failed'
@@ -520,6 +565,7 @@ async function deployInWaves(w: Waves): Promise<void> {
     return p;
   };
   await Promise.all(environments.map(start));
+  await Promise.all(records);
   // Environments whose soaks began together (the same environments before them, the same
   // soak) go on in one delayed job, side by side as without a soak: a job each would take
   // the branch's deploy lease one after the other, prod-us waiting out prod-eu's rollout.
