@@ -76,6 +76,13 @@ export interface PlannedObject {
   replace?: boolean;
   /** The live object still has fields of the old shared `mergeops` manager: hand them over first. */
   migrate?: boolean;
+  /**
+   * The apply request for this object (see appliedStamp), when the server had no warning
+   * for it; with `version`, the object's resourceVersion once applied (or found unchanged),
+   * the stamp the inventory records for it after a deploy that succeeded.
+   */
+  request?: string;
+  version?: string;
 }
 
 /** How the API server serves one kind (from discovery). */

@@ -1,10 +1,11 @@
+import { isDeepStrictEqual } from 'node:util';
 import { objectRef } from '../objects.js';
 import { UserError } from '../errors.js';
 import type { ApplyOptions, ApplyResult } from './apply.js';
 import type { Cluster } from './connect.js';
 import type { InventoryKey } from './inventory.js';
 import { grantsFingerprint, inventoryName, inventoryNamespace, writeInventory, type InventoryRecord } from './inventory-store.js';
-import type { ClusterPlan } from './plan.js';
+import { appliedStamp, type ClusterPlan } from './plan.js';
 
 /*
  * What an apply records in the app's inventory, before its first write (the pending record)
@@ -42,7 +43,7 @@ export async function recordApply(cluster: Cluster, key: InventoryKey, plan: Clu
   const wrote = result.created.length + result.configured.length + result.pruned.length > 0;
   if (!ok && !wrote) return;
   const next = nextInventory(plan, result, ok && healthy && opts.record ? { ...opts.record, grants: grantsFingerprint(cluster.target, key.repo) } : null);
-  if (recorded && sameRefs(recorded, next) && recorded.desiredHash === next.desiredHash && recorded.grants === next.grants && recorded.commit === next.commit) return;
+  if (recorded && sameRefs(recorded, next) && recorded.desiredHash === next.desiredHash && recorded.grants === next.grants && recorded.commit === next.commit && isDeepStrictEqual(recorded.applied, next.applied)) return;
   if (recorded?.resourceVersion !== undefined) next.resourceVersion = recorded.resourceVersion;
   await writeRecord(cluster, key, next, result);
 }
@@ -73,6 +74,8 @@ export function nextInventory(plan: Pick<ClusterPlan, 'objects' | 'stale' | 'inv
     next.desiredHash = done.desiredHash;
     if (done.commit) next.commit = done.commit;
     if (done.grants) next.grants = done.grants;
+    const applied = plan.objects.flatMap((p): [string, string][] => (p.request !== undefined && p.version !== undefined ? [[objectRef(p.desired), appliedStamp(p.version, p.request)]] : []));
+    if (applied.length > 0) next.applied = Object.fromEntries(applied);
   }
   next.deployedAt = new Date().toISOString();
   return next;

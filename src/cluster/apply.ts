@@ -192,6 +192,7 @@ function sortPlanned(plan: ClusterPlan): { changed: PlannedObject[]; unchanged: 
   for (const p of plan.objects) {
     if (isUnchanged(p, plan.ours)) {
       unchanged.push(objectRef(p.desired));
+      p.version = p.live?.metadata['resourceVersion'] as string | undefined;
       if (p.live && readinessFree(p.live)) settled.add(p);
       p.live = null;
     } else changed.push(p);
@@ -218,7 +219,9 @@ async function applyAll(cluster: Cluster, objects: PlannedObject[], request: App
         await waitDeleted(cluster, path, ref);
         opts.log.info({ ref }, 'deleted for recreation (immutable field changed)');
       }
-      if (readinessFree((await sendApply(cluster, p, request, false)).body)) settled.add(p);
+      const applied = (await sendApply(cluster, p, request, false)).body;
+      p.version = applied.metadata['resourceVersion'] as string | undefined;
+      if (readinessFree(applied)) settled.add(p);
       if (p.replace) result.replaced.push(ref);
       (p.live ? result.configured : result.created).push(ref);
     } catch (err) {

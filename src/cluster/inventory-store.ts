@@ -35,6 +35,13 @@ export interface InventoryRecord {
   /** When it was written (ISO 8601). */
   deployedAt?: string;
   /**
+   * Per object of a deploy that succeeded: its resourceVersion once applied (or found
+   * unchanged) and a hash of the request that applied it. A live object still at that
+   * version, asked for by the same request, is unchanged without a dry-run: nobody wrote it
+   * since, and applying the same request to the same object changes nothing.
+   */
+  applied?: Record<string, string>;
+  /**
    * The ConfigMap's resourceVersion when it was read (or written): the next write is
    * conditional on it, so two writers never silently overwrite each other. Not stored.
    */
@@ -109,6 +116,8 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
   if (data['commit']) record.commit = data['commit'];
   if (data['grants']) record.grants = data['grants'];
   if (data['deployedAt']) record.deployedAt = data['deployedAt'];
+  const applied = lines(text('applied'));
+  if (data['format'] === INVENTORY_FORMAT && applied.length > 0) record.applied = Object.fromEntries(applied.map((l) => [l.slice(0, l.lastIndexOf('\t')), l.slice(l.lastIndexOf('\t') + 1)]));
   const rv = cm.metadata['resourceVersion'];
   if (typeof rv === 'string') record.resourceVersion = rv;
   return record;
@@ -118,7 +127,9 @@ export function parseInventory(cm: KubeObject, key: InventoryKey): InventoryReco
 export function inventoryObject(cluster: Pick<Cluster, 'target'>, key: InventoryKey, record: InventoryRecord): KubeObject {
   const data: Record<string, string> = { format: INVENTORY_FORMAT, repo: key.repo, repoId: String(key.repoId), app: key.app };
   const binaryData: Record<string, string> = {};
-  for (const [k, refs] of [['objects', record.objects], ['retained', record.retained]] as const) {
+  const applied = Object.entries(record.applied ?? {}).map(([ref, stamp]) => `${ref}\t${stamp}`);
+  for (const [k, refs] of [['objects', record.objects], ['retained', record.retained], ['applied', applied]] as const) {
+    if (k === 'applied' && refs.length === 0) continue;
     const text = refs.map((r) => `${r}\n`).join('');
     // Plain text reads best (kubectl get -o yaml); past this, gzip keeps a very large app
     // (tens of thousands of refs) under the ConfigMap's 1 MiB.
