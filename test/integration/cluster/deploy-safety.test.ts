@@ -224,4 +224,51 @@ describe('deploy path safety (real API server, faults injected)', () => {
     await engine('cli', { durationS: 60, waitMs: 5_000 }).apply(target(a), { rendered: [cm(ns, 'handback-a', '2')] });
     expect(Date.now() - started).toBeLessThan(5_000);
   });
+  describe('objects unchanged since the last deploy are not dry-run again (the inventory\'s stamps)', () => {
+    const dryRuns = (): string[] => since().filter((r) => r.method === 'PATCH' && r.url.includes('dryRun=All') && r.path.includes(`/namespaces/${ns}/configmaps/`)).map((r) => r.path.split('/').pop() as string).sort();
+    const ref = (name: string): string => `v1 ConfigMap ${ns}/${name}`;
+    const actions = (changes: { ref: string; action: string }[]): Record<string, string> => Object.fromEntries(changes.map((ch) => [ch.ref, ch.action]));
+
+    it('only what Git changed and what was edited by hand since is asked of the server, and the hand edit is still reverted', async () => {
+      const a = app(ns, { name: 'stamps' });
+      const e = engine();
+      await e.apply(target(a), { rendered: [cm(ns, 'st-a'), cm(ns, 'st-b'), cm(ns, 'st-c')] });
+      expect(Object.keys((await recorded('stamps'))?.applied ?? {}).sort()).toEqual([ref('st-a'), ref('st-b'), ref('st-c')]);
+      await c.client.request('PATCH', `/api/v1/namespaces/${ns}/configmaps/st-b`, { body: { data: { value: 'by hand' } }, contentType: 'application/merge-patch+json' });
+      mark = proxy.requests.length;
+      const applied = await e.apply(target(a, 'd'.repeat(40)), { rendered: [cm(ns, 'st-a'), cm(ns, 'st-b'), cm(ns, 'st-c', '2')] });
+      expect(dryRuns()).toEqual(['st-b', 'st-c']);
+      expect(actions(applied.changes)).toEqual({ [ref('st-a')]: 'unchanged', [ref('st-b')]: 'configured', [ref('st-c')]: 'configured' });
+      expect((await get(c, 'v1', 'ConfigMap', ns, 'st-b'))?.['data']).toEqual({ value: '1' });
+      // The next deploy of the same render asks nothing: every object is where that deploy left it.
+      mark = proxy.requests.length;
+      expect(actions((await e.apply(target(a, 'e'.repeat(40)), { rendered: [cm(ns, 'st-a'), cm(ns, 'st-b'), cm(ns, 'st-c', '2')] })).changes)).toEqual({ [ref('st-a')]: 'unchanged', [ref('st-b')]: 'unchanged', [ref('st-c')]: 'unchanged' });
+      expect(dryRuns()).toEqual([]);
+    });
+
+    it('another request for the same object (the app\'s conflicts setting, so force) is asked of the server again', async () => {
+      const a = app(ns, { name: 'stamps-force' });
+      const e = engine();
+      await e.apply(target(a), { rendered: [cm(ns, 'sf-a'), cm(ns, 'sf-b')] });
+      mark = proxy.requests.length;
+      await e.apply(target({ ...a, conflicts: 'fail' }), { rendered: [cm(ns, 'sf-a'), cm(ns, 'sf-b')] });
+      expect(dryRuns()).toEqual(['sf-a', 'sf-b']);
+      mark = proxy.requests.length;
+      await e.apply(target({ ...a, conflicts: 'fail' }), { rendered: [cm(ns, 'sf-a'), cm(ns, 'sf-b')] });
+      expect(dryRuns()).toEqual([]);
+    });
+
+    it('an object the server warns about is asked on every deploy, so its warning keeps showing', async () => {
+      const a = app(ns, { name: 'stamps-warn' });
+      const warned = cm(ns, 'sw-warned');
+      warned.object.metadata.finalizers = ['plain'];
+      const e = engine();
+      const first = await e.apply(target(a), { rendered: [warned, cm(ns, 'sw-quiet')] });
+      expect(first.warnings.map((w) => w.ref)).toContain(ref('sw-warned'));
+      mark = proxy.requests.length;
+      const second = await e.apply(target(a), { rendered: [warned, cm(ns, 'sw-quiet')] });
+      expect(dryRuns()).toEqual(['sw-warned']);
+      expect(second.warnings.find((w) => w.ref === ref('sw-warned'))?.message).toMatch(/finalizer/);
+    });
+  });
 });
