@@ -232,17 +232,19 @@ export async function planApp(
     let failure: KubeApiError | undefined;
     let answer: KubeResponse<KubeObject> | undefined;
     p.request = requestHash(p.desired, request, grants);
-    const stamp = p.live ? inventory?.applied?.[ref] : undefined;
     // Still at the version this app's last successful deploy left it, and asked for by the
     // same request: nobody wrote it since, so the dry-run would answer the live object.
-    if (p.live && stamp !== undefined && stamp === appliedStamp(String(p.live.metadata['resourceVersion'] ?? ''), p.request)) answer = { status: 200, body: p.live, warnings: [] };
-    else try {
-      answer = await sendApply(cluster, p, request, true);
-    } catch (err) {
-      // Only the server's verdict on this object is the user's problem; anything else (a 5xx
-      // or 429 the client's retries did not outlast among them) is ours and retried.
-      if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
-      failure = err;
+    const stamped = p.live !== null && inventory?.applied?.[ref] === appliedStamp(String(p.live.metadata['resourceVersion'] ?? ''), p.request);
+    if (stamped && p.live) answer = { status: 200, body: p.live, warnings: [] };
+    else {
+      try {
+        answer = await sendApply(cluster, p, request, true);
+      } catch (err) {
+        // Only the server's verdict on this object is the user's problem; anything else (a 5xx
+        // or 429 the client's retries did not outlast among them) is ours and retried.
+        if (!(err instanceof KubeApiError) || isTransient(err)) throw err;
+        failure = err;
+      }
     }
     if (failure?.status === 403) {
       errors.push({ ref, message: forbiddenMessage(failure, cluster), source: p.source });
@@ -293,7 +295,7 @@ export async function planApp(
       p.merged = answer?.body ?? null;
       if (p.migrate) delete p.note;
       for (const w of answer?.warnings ?? []) warnings.push({ ref, message: w, source: p.source, from: 'server' });
-      // An object the server warns about is asked again each time, so its warning keeps showing.
+      // An object the server warns about is asked again next time: a warning it repeats (a deprecated API version) keeps showing.
       if (answer?.warnings.length) delete p.request;
       return;
     }
