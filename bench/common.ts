@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { Kubeconfig } from '../src/kubeconfig.js';
 import { Redis } from 'ioredis';
 import { DEFAULT_LEASE_SECONDS, DEFAULT_LEASE_WAIT_MS, acquireAppLease, leaseHolder } from '../src/cluster/app-lease.js';
 import { applyStaged, type ApplyOptions, type ApplyResult } from '../src/cluster/apply.js';
@@ -100,7 +100,7 @@ export interface TargetResult {
 
 /** A mergeops cluster handle on the bench API server; `close()` when done. */
 export async function connect(kubeconfig: string): Promise<Cluster> {
-  const kc = new KubeConfig();
+  const kc = new Kubeconfig();
   kc.loadFromFile(kubeconfig);
   const client = await KubeClient.create('bench', kc);
   return { client, own: client, discovery: new Discovery(client), target: { name: 'bench', inCluster: false, grants: null } };

@@ -15,7 +15,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Kubeconfig } from '../src/kubeconfig.js';
 import { CHECK_NAMES } from '../src/check-names.js';
 import type { Cluster } from '../src/cluster/connect.js';
 import { isContentCreating } from '../src/github/write-pacer.js';
@@ -44,7 +44,7 @@ interface ApiServer {
 }
 
 function apiServerOf(kubeconfig: string): ApiServer {
-  const kc = new KubeConfig();
+  const kc = new Kubeconfig();
   kc.loadFromFile(kubeconfig);
   return { server: kc.getCurrentCluster()?.server ?? '', token: kc.getCurrentUser()?.token ?? '' };
 }

@@ -1,4 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { Kubeconfig } from '../../src/kubeconfig.js';
 import { KubeClient } from '../../src/cluster/client.js';
 import { getOrNull } from '../../src/cluster/live.js';
 import type { Cluster } from '../../src/cluster/connect.js';
@@ -8,7 +8,7 @@ import type { KubeObject } from '../../src/objects.js';
 /** A client of the run's API server, or of another one (a second envtest's kubeconfig `file`). */
 export async function testCluster(name = 'default', file = process.env['MERGEOPS_TEST_KUBECONFIG']): Promise<Cluster> {
   if (!file) throw new Error('MERGEOPS_TEST_KUBECONFIG not set: the jest global setup did not run');
-  const kc = new KubeConfig();
+  const kc = new Kubeconfig();
   kc.loadFromFile(file);
   const client = await KubeClient.create(name, kc);
   return { client, own: client, discovery: new Discovery(client), target: { name, inCluster: false, grants: null } };

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Kubeconfig } from '../../../src/kubeconfig.js';
 import yaml from 'js-yaml';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { INVENTORY_FIELD_MANAGER, inventoryName } from '../../../src/cluster/inventory-store.js';
@@ -66,7 +66,7 @@ describe('trust: grants enforced by the API server (impersonation)', () => {
     const tokenRequest = await admin.client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${opsNs}/serviceaccounts/${release}-mergeops/token`, {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
     });
-    const kc = new KubeConfig();
+    const kc = new Kubeconfig();
     kc.loadFromFile(process.env['MERGEOPS_TEST_KUBECONFIG'] as string);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mergeops-imp-'));
     const kubeconfig = path.join(dir, 'mergeops.kubeconfig');
