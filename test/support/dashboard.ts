@@ -1,5 +1,9 @@
-import { REPO, type Harness } from './harness.js';
-import { INSTALLATION_ID, deliver } from './github.js';
+import type { Queue } from 'bullmq';
+import type { Cluster } from '../../src/cluster/connect.js';
+import { commandsApi, type CommandStandIn } from './commands.js';
+import { REPO, startHarness, type Harness, type Recorded } from './harness.js';
+import { INSTALLATION_ID, deliver, waitFor } from './github.js';
+import { testCluster } from './kube.js';
 import { BOT_LOGIN, type Route } from './stand-in.js';
 import { webhookExample } from './webhook-schemas.js';
 
@@ -77,3 +81,38 @@ export const tick = (body: string, line: RegExp): string => {
   return lines.join('\n');
 };
 
+
+/** The whole app on the run's API server with dashboards rendered 300 ms apart, a `writer` and a `reader`, and GitHub's issues endpoints. */
+export interface DashboardStand {
+  h: Harness;
+  gh: CommandStandIn;
+  issues: FakeIssue[];
+  queue: Queue;
+  cluster: Cluster;
+  stop(): Promise<void>;
+}
+
+/** `namespaces`: the grant's namespace glob. */
+export async function startDashboardStand(namespaces: string): Promise<DashboardStand> {
+  const cluster = await testCluster();
+  const h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["${namespaces}"]\n`, { MERGEOPS_DASHBOARD_DELAY_MS: '300' });
+  const gh = commandsApi(h);
+  gh.roles.set('writer', 'write');
+  gh.roles.set('reader', 'read');
+  return {
+    h,
+    gh,
+    issues: issuesApi(h),
+    queue: h.rt.queues.all.find((q) => q.name === 'dashboard') as Queue,
+    cluster,
+    stop: async () => {
+      await h.stop();
+      cluster.client.close();
+    },
+  };
+}
+
+/** The dashboard's first write after `since` whose body satisfies `ok`. */
+export function dashboardWhen(h: Harness, since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> {
+  return waitFor(() => h.calls.slice(since).find((c) => !c.status && ((c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path)) || (c.method === 'POST' && c.path.endsWith('/issues'))) && ok(String(c.body.body))), `the dashboard to show ${what}`);
+}

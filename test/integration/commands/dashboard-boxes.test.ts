@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bullmq';
 import type { Cluster } from '../../../src/cluster/connect.js';
-import { commandsApi, waitForCheck, type CommandStandIn } from '../../support/commands.js';
-import { edit, issuesApi, tick, type FakeIssue } from '../../support/dashboard.js';
+import { waitForCheck } from '../../support/commands.js';
+import { dashboardWhen as dashboardAfter, edit, startDashboardStand, tick, type DashboardStand, type FakeIssue } from '../../support/dashboard.js';
 import { waitFor } from '../../support/github.js';
-import { queueIdle, sha, startHarness, type Harness, type Recorded } from '../../support/harness.js';
-import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { queueIdle, sha, type Harness, type Recorded } from '../../support/harness.js';
+import { get, namespace, uniqueName } from '../../support/kube.js';
 
 const cm = (name: string, value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 
@@ -17,33 +17,24 @@ const cm = (name: string, value: string): string => `apiVersion: v1\nkind: Confi
  */
 describe('the deploy dashboard: promote and re-run boxes, through the whole app', () => {
   let h: Harness;
-  let gh: CommandStandIn;
   let issues: FakeIssue[];
   let cluster: Cluster;
   let ns: string;
   let dashboardQueue: Queue;
+  let stand: DashboardStand;
   const config = (ns: string): string =>
     `dashboard: true\nenvironments:\n  - name: staging\n    cluster: default\n  - name: prod\n    cluster: default\n    approval: write\napps:\n  - name: shop\n    path: deploy/shop/{env}\n    namespace: ${ns}-{env}\n    wait: 0s\n`;
-  const dashboardWhen = (since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> =>
-    waitFor(() => h.calls.slice(since).find((c) => !c.status && ((c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path)) || (c.method === 'POST' && c.path.endsWith('/issues'))) && ok(String(c.body.body))), `the dashboard to show ${what}`);
+  const dashboardWhen = (since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> => dashboardAfter(h, since, what, ok);
   const value = async (env: string): Promise<unknown> => ((await get(cluster, 'v1', 'ConfigMap', `${ns}-${env}`, 'shop'))?.['data'] as { value?: string } | undefined)?.value;
 
   beforeAll(async () => {
-    cluster = await testCluster();
+    stand = await startDashboardStand('dshb-*');
+    ({ h, issues, cluster, queue: dashboardQueue } = stand);
     ns = uniqueName('dshb');
     await namespace(cluster, `${ns}-staging`);
     await namespace(cluster, `${ns}-prod`);
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["dshb-*"]\n`, { MERGEOPS_DASHBOARD_DELAY_MS: '300' });
-    gh = commandsApi(h);
-    gh.roles.set('writer', 'write');
-    gh.roles.set('reader', 'read');
-    issues = issuesApi(h);
-    dashboardQueue = h.rt.queues.all.find((q) => q.name === 'dashboard') as Queue;
   });
-  afterAll(async () => {
-    await h?.stop();
-    cluster?.client.close();
-  });
+  afterAll(async () => stand?.stop());
 
   it('a merge waiting for approval gets a Promote box: a reader\'s tick is refused, a writer\'s promotes it to prod', async () => {
     const m1 = sha(`dshb-m1-${ns}`);

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bullmq';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { waitFor } from '../../support/github.js';
-import { edit, issuesApi, tick, type FakeIssue } from '../../support/dashboard.js';
-import { REPO, queueIdle, sha, startHarness, type Harness, type Recorded } from '../../support/harness.js';
-import { comment, commandsApi, waitForCheck, waitForReply, type CommandStandIn } from '../../support/commands.js';
-import { get, namespace, testCluster, uniqueName } from '../../support/kube.js';
+import { dashboardWhen as dashboardAfter, edit, startDashboardStand, tick, type DashboardStand, type FakeIssue } from '../../support/dashboard.js';
+import { REPO, queueIdle, sha, type Harness, type Recorded } from '../../support/harness.js';
+import { comment, waitForCheck, waitForReply } from '../../support/commands.js';
+import { get, namespace, uniqueName } from '../../support/kube.js';
 import { BOT_LOGIN } from '../../support/stand-in.js';
 
 const cm = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
@@ -13,32 +13,22 @@ const value = async (cluster: Cluster, ns: string, name: string): Promise<unknow
 
 describe('the deploy dashboard issue, through the whole app', () => {
   let h: Harness;
-  let gh: CommandStandIn;
   let issues: FakeIssue[];
   let cluster: Cluster;
   let ns: string;
   let dashboardQueue: Queue;
+  let stand: DashboardStand;
   const config = `dashboard: true\napps:\n  - name: web\n    path: deploy/web\n    namespace: NS\n    wait: 0s\n  - name: api\n    path: deploy/api\n    namespace: NS\n    wait: 0s\n`;
   const issueEdits = (since: number): Recorded[] => h.calls.slice(since).filter((c) => c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path) && !c.status);
-  /** The dashboard once its body satisfies `ok` (written after `since`). */
-  const dashboardWhen = (since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> =>
-    waitFor(() => h.calls.slice(since).find((c) => !c.status && ((c.method === 'PATCH' && /\/issues\/\d+$/.test(c.path)) || (c.method === 'POST' && c.path.endsWith('/issues'))) && ok(String(c.body.body))), `the dashboard to show ${what}`);
+  const dashboardWhen = (since: number, what: string, ok: (body: string) => boolean): Promise<Recorded> => dashboardAfter(h, since, what, ok);
 
   beforeAll(async () => {
-    cluster = await testCluster();
+    stand = await startDashboardStand('dsh-*');
+    ({ h, issues, cluster, queue: dashboardQueue } = stand);
     ns = uniqueName('dsh');
     await namespace(cluster, ns);
-    h = await startHarness(`clusters:\n  default:\n    kubeconfig: $KUBECONFIG\n    grants:\n      - repos: ["acme/*"]\n        namespaces: ["dsh-*"]\n`, { MERGEOPS_DASHBOARD_DELAY_MS: '300' });
-    gh = commandsApi(h);
-    gh.roles.set('writer', 'write');
-    gh.roles.set('reader', 'read');
-    issues = issuesApi(h);
-    dashboardQueue = h.rt.queues.all.find((q) => q.name === 'dashboard') as Queue;
   });
-  afterAll(async () => {
-    await h?.stop();
-    cluster?.client.close();
-  });
+  afterAll(async () => stand?.stop());
 
   it('shows the deploys, a lock and a drift; unlock ticked by a reader is refused and unticked, by a writer unlocks and deploys, and a second tick does nothing twice', async () => {
     const conf = config.replace(/NS/g, ns);
