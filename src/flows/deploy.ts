@@ -436,18 +436,19 @@ interface Waves {
 }
 
 /**
- * Environments in dependency order, each through its gate (environment-gates.ts): it
- * starts once every environment it comes `after` has deployed (applied, healthy within its
- * apps' `wait`; their inventory records, mergeops' bookkeeping, are written meanwhile, and
- * one refused fails its environment in the report, after the ones following it went); when one of them applied something now, its `soak` is a delayed job that
- * goes on later, so this job (and the branch's lease) ends meanwhile; an environment with an
- * approval then waits for a person's promotion, durably. Independent environments run side
- * by side, and one that applies as soon as those before it deployed (no soak, approval or
- * promotion PR) plans while they apply, writing once its gate opens. An environment with a
- * unit that did not deploy (refused, failed, unhealthy, held by a lock) stops every
- * environment after it, whose units are reported as not started, naming it; one that waits
- * has the environments after it wait behind it, and they go on with it. A continuation (`job.environments`) runs the environments it lists; the others
- * deployed earlier.
+ * Environments in dependency order, each through its gate (environment-gates.ts): it starts
+ * once every environment it comes `after` has deployed (applied, healthy within its apps'
+ * `wait`; their inventory records, mergeops' bookkeeping, are written meanwhile, and one
+ * refused fails its environment in the report, after the ones following it went); when one
+ * of them applied something now, its `soak` is a delayed job that goes on later, so this
+ * job (and the branch's lease) ends meanwhile; an environment with an approval then waits
+ * for a person's promotion, durably. Independent environments run side by side, and one
+ * that applies as soon as those before it deployed (no soak, approval or promotion PR)
+ * plans while they apply, writing once its gate opens. An environment with a unit that did
+ * not deploy (refused, failed, unhealthy, held by a lock) stops every environment after it,
+ * whose units are reported as not started, naming it; one that waits has the environments
+ * after it wait behind it, and they go on with it. A continuation (`job.environments`) runs
+ * the environments it lists; the others deployed earlier.
  */
 async function deployInWaves(w: Waves): Promise<void> {
   const { job, environments, rendered, reports, applyAll, interrupted, deps, log } = w;
