@@ -207,14 +207,24 @@ export async function startRedisCluster(): Promise<RedisClusterNodes> {
   };
   try {
     for (let i = 0; i < 3; i++) {
-      // The bus port is chosen too: the default (port + 10000) may be taken or past 65535.
-      const [port, bus] = [await freePort(), await freePort()];
-      const nodeDir = path.join(dir, `node-${i}`);
-      fs.mkdirSync(nodeDir);
-      const args = [...dataNodeArgs(port, nodeDir), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(nodeDir, 'nodes.conf'), '--cluster-port', String(bus), '--cluster-node-timeout', '2000'];
-      nodes.push({ port, proc: start('redis-server', args, nodeDir, 'redis') });
+      for (let attempt = 1; ; attempt++) {
+        // The bus port is chosen too: the default (port + 10000) may be taken or past 65535.
+        const port = await freePort();
+        let bus = await freePort();
+        while (bus === port) bus = await freePort();
+        const nodeDir = path.join(dir, `node-${i}-${attempt}`);
+        fs.mkdirSync(nodeDir);
+        const args = [...dataNodeArgs(port, nodeDir), '--cluster-enabled', 'yes', '--cluster-config-file', path.join(nodeDir, 'nodes.conf'), '--cluster-port', String(bus), '--cluster-node-timeout', '2000'];
+        const node = { port, proc: start('redis-server', args, nodeDir, 'redis') };
+        nodes.push(node);
+        // A port freePort let go of can be taken again (by any connection's ephemeral port)
+        // before redis-server binds it: then it exits, and another pair of ports is tried.
+        const state = await waitFor(async () => ((await ask(port, DATA_PASSWORD, 'PING')) === 'PONG' ? 'up' : node.proc.exitCode !== null ? 'exited' : undefined), `cluster node on ${port} to answer`, 20_000);
+        if (state === 'up') break;
+        nodes.pop();
+        if (attempt === 3) throw new Error(`redis-server for cluster node ${i} exited on three pairs of ports; the last said: ${fs.readFileSync(path.join(nodeDir, 'redis.log'), 'utf8').slice(-400)}`);
+      }
     }
-    for (const n of nodes) await waitFor(async () => (await ask(n.port, DATA_PASSWORD, 'PING')) === 'PONG', `cluster node on ${n.port} to answer`, 20_000);
     const create = spawnSync('redis-cli', ['-a', DATA_PASSWORD, '--no-auth-warning', '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
     for (const n of nodes) {
