@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from '../../../src/cluster/connect.js';
 import { configMap } from '../../support/environments.js';
-import { startFaultProxy, type FaultProxy } from '../../support/fault-proxy.js';
+import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../support/fault-proxy.js';
 import { startEnvTest, type EnvTest } from '../../support/global-setup.js';
 import { waitFor } from '../../support/github.js';
 import { REPO, sha, startHarness, type Harness } from '../../support/harness.js';
@@ -37,21 +37,32 @@ describe('environments: the waves do not wait for bookkeeping', () => {
 
   const config = (ns: string, app: string): string =>
     `environments:\n  - name: staging\n    cluster: staging\n  - name: prod\n    cluster: prod\napps:\n  - name: ${app}\n    path: deploy/${app}/{env}\n    namespace: ${ns}-{env}\n    wait: 0\n`;
-  const inventory = (app: string, env: string): string => `/api/v1/namespaces/mergeops-system/configmaps/mergeops-${REPO.id}-${app}.${env}`;
-
-  it('prod applies while staging\'s inventory record is still being written', async () => {
+  /** A merge of `app` (one ConfigMap per environment, in namespaces of its own), pushed but not yet announced. */
+  const pushApp = async (app: string): Promise<{ ns: string; s: string }> => {
     const ns = uniqueName('envs-bk');
     await namespace(staging, `${ns}-staging`);
     await namespace(prod, `${ns}-prod`);
-    const s = sha(`bookkeeping-${ns}`);
-    await h.push(s, { '.github/mergeops.yml': config(ns, 'held'), 'deploy/held/staging/cm.yaml': configMap('held', '1'), 'deploy/held/prod/cm.yaml': configMap('held', '1') });
+    const s = sha(`${app}-${ns}`);
+    await h.push(s, { '.github/mergeops.yml': config(ns, app), [`deploy/${app}/staging/cm.yaml`]: configMap(app, '1'), [`deploy/${app}/prod/cm.yaml`]: configMap(app, '1') });
+    return { ns, s };
+  };
+  /** True for staging's inventory writes after its object was written: its final record (the pending one comes before). */
+  const finalRecord = (ns: string, app: string): ((r: ProxiedRequest) => boolean) => {
+    let objectWritten = false;
+    return (r) => {
+      if (r.write && r.path === `/api/v1/namespaces/${ns}-staging/configmaps/${app}`) objectWritten = true;
+      return objectWritten && r.write && r.path === `/api/v1/namespaces/mergeops-system/configmaps/mergeops-${REPO.id}-${app}.staging`;
+    };
+  };
+
+  it('prod applies while staging\'s inventory record is still being written', async () => {
+    const { ns, s } = await pushApp('held');
     // Staging's last inventory write (the one after its object is written) is held until
     // prod's object exists; had prod waited for it, nothing would release it but the timeout.
-    let stagingWritten = false;
+    const isFinalRecord = finalRecord(ns, 'held');
     let prodFirst: boolean | undefined;
     proxy.rule = (r) => {
-      if (r.write && r.path === `/api/v1/namespaces/${ns}-staging/configmaps/held`) stagingWritten = true;
-      if (!(stagingWritten && r.write && r.path === inventory('held', 'staging')) || prodFirst !== undefined) return undefined;
+      if (!isFinalRecord(r) || prodFirst !== undefined) return undefined;
       prodFirst = false;
       return {
         hold: waitFor(async () => (await get(prod, 'v1', 'ConfigMap', `${ns}-prod`, 'held')) ?? undefined, 'prod applied while staging\'s record is held', 15_000).then(
@@ -71,16 +82,9 @@ describe('environments: the waves do not wait for bookkeeping', () => {
   });
 
   it('a refused inventory record is reported on its environment, with what the operator must grant', async () => {
-    const ns = uniqueName('envs-bk');
-    await namespace(staging, `${ns}-staging`);
-    await namespace(prod, `${ns}-prod`);
-    const s = sha(`refused-${ns}`);
-    await h.push(s, { '.github/mergeops.yml': config(ns, 'refused'), 'deploy/refused/staging/cm.yaml': configMap('refused', '1'), 'deploy/refused/prod/cm.yaml': configMap('refused', '1') });
-    let stagingWritten = false;
-    proxy.rule = (r) => {
-      if (r.write && r.path === `/api/v1/namespaces/${ns}-staging/configmaps/refused`) stagingWritten = true;
-      return stagingWritten && r.write && r.path === inventory('refused', 'staging') ? { status: 403 } : undefined;
-    };
+    const { ns, s } = await pushApp('refused');
+    const isFinalRecord = finalRecord(ns, 'refused');
+    proxy.rule = (r) => (isFinalRecord(r) ? { status: 403 } : undefined);
     await h.pushEvent(s, { mergedPr: 72 });
     const check = await h.waitForDeploy(s);
     proxy.rule = null;
